@@ -1,0 +1,396 @@
+/*
+ * gw_admin.c - the admin HTTP server (libevent evhttp, on the ingest thread):
+ *   GET  /metrics  Prometheus text          GET /healthz  200, or 503 with a reason
+ *   GET  /stats    JSON                     POST /publish  202 once Redis took it
+ * Bodies are capped at 1 MiB (413 past it). Anything else: 404 or 405.
+ */
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "gw_metrics.h"
+#include "gw_node.h"
+#include "gw_redis.h"
+#include "gw_worker.h"
+#include "pulse_channel.h"
+#include "pulse_clock.h"
+#include "pulse_event.h"
+#include "pulse_log.h"
+
+#define ADMIN_MAX_BODY (1024 * 1024)
+
+/* ---- helpers ---- */
+
+static void reply_json(struct evhttp_request *req, int code, const char *reason, json_t *body)
+{
+    struct evbuffer *out = evbuffer_new();
+    char *text = json_dumps(body, JSON_COMPACT);
+    evbuffer_add_printf(out, "%s\n", text ? text : "{}");
+    free(text);
+    json_decref(body);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, code, reason, out);
+    evbuffer_free(out);
+}
+
+static void reply_error(struct evhttp_request *req, int code, const char *reason, const char *why)
+{
+    reply_json(req, code, reason, json_pack("{s:s}", "error", why));
+}
+
+static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (m == want || (want == EVHTTP_REQ_GET && m == EVHTTP_REQ_HEAD))
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                      want == EVHTTP_REQ_POST ? "POST" : "GET, HEAD");
+    reply_error(req, 405, "Method Not Allowed", "method not allowed");
+    return false;
+}
+
+typedef struct {
+    uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
+    int64_t conns_active;
+    uint64_t buckets[GW_FANOUT_NB + 1], sum_ns;
+} totals;
+
+static void sum_workers(gw_node *n, totals *t)
+{
+    memset(t, 0, sizeof(*t));
+    for (int i = 0; i < n->nworkers; i++) {
+        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        t->conns_total += GW_GET(s->connections_total);
+        t->conns_active += GW_GET(s->connections_active);
+        t->refused += GW_GET(s->connections_refused);
+        for (int p = 0; p < 3; p++)
+            t->deliveries[p] += GW_GET(s->deliveries[p]);
+        for (int r = 0; r < GW_DROP_NREASONS; r++)
+            t->dropped[r] += GW_GET(s->dropped[r]);
+        t->slow += GW_GET(s->slow_consumers);
+        t->bytes += GW_GET(s->bytes_sent);
+        t->errors += GW_GET(s->client_errors);
+        for (int b = 0; b <= GW_FANOUT_NB; b++)
+            t->buckets[b] += GW_GET(s->fanout_buckets[b]);
+        t->sum_ns += GW_GET(s->fanout_sum_ns);
+    }
+}
+
+/* ---- GET /metrics ---- */
+
+static void metric(struct evbuffer *o, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_GET))
+        return;
+    totals t;
+    sum_workers(n, &t);
+    struct evbuffer *o = evbuffer_new();
+    metric(o, "pulse_connections_active", "gauge", "Open WebSocket connections.");
+    evbuffer_add_printf(o, "pulse_connections_active %lld\n", (long long)t.conns_active);
+    metric(o, "pulse_connections_total", "counter", "WebSocket connections accepted.");
+    evbuffer_add_printf(o, "pulse_connections_total %llu\n", (unsigned long long)t.conns_total);
+    metric(o, "pulse_connections_refused_total", "counter", "Connections refused (limits, draining).");
+    evbuffer_add_printf(o, "pulse_connections_refused_total %llu\n", (unsigned long long)t.refused);
+    metric(o, "pulse_events_received_total", "counter", "Events received from Redis.");
+    evbuffer_add_printf(o, "pulse_events_received_total{priority=\"critical\"} %llu\n",
+                        (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL]);
+    evbuffer_add_printf(o, "pulse_events_received_total{priority=\"normal\"} %llu\n",
+                        (unsigned long long)n->events_received[PULSE_PRIO_NORMAL]);
+    metric(o, "pulse_deliveries_total", "counter", "Events written to WebSocket clients.");
+    evbuffer_add_printf(o, "pulse_deliveries_total{priority=\"critical\"} %llu\n",
+                        (unsigned long long)t.deliveries[PULSE_PRIO_CRITICAL]);
+    evbuffer_add_printf(o, "pulse_deliveries_total{priority=\"normal\"} %llu\n",
+                        (unsigned long long)t.deliveries[PULSE_PRIO_NORMAL]);
+    metric(o, "pulse_dropped_total", "counter", "Events not delivered to a connection, by reason.");
+    for (int r = 0; r < GW_DROP_NREASONS; r++)
+        evbuffer_add_printf(o, "pulse_dropped_total{reason=\"%s\"} %llu\n", gw_drop_reason_names[r],
+                            (unsigned long long)t.dropped[r]);
+    metric(o, "pulse_slow_consumers_total", "counter", "Connections closed as slow consumers (1008).");
+    evbuffer_add_printf(o, "pulse_slow_consumers_total %llu\n", (unsigned long long)t.slow);
+    metric(o, "pulse_client_errors_total", "counter", "Error frames sent for bad client commands.");
+    evbuffer_add_printf(o, "pulse_client_errors_total %llu\n", (unsigned long long)t.errors);
+    metric(o, "pulse_channels_active", "gauge", "Channels and patterns this node holds in Redis.");
+    evbuffer_add_printf(o, "pulse_channels_active %zu\n", gw_chantab_count(n->chans));
+    metric(o, "pulse_redis_connected", "gauge", "1 when both Redis connections are up and answering.");
+    evbuffer_add_printf(o, "pulse_redis_connected %d\n", gw_redis_healthy(n->redis, NULL) ? 1 : 0);
+    metric(o, "pulse_redis_reconnects_total", "counter", "Redis subscriber reconnections.");
+    evbuffer_add_printf(o, "pulse_redis_reconnects_total %llu\n",
+                        (unsigned long long)gw_redis_reconnects(n->redis));
+    metric(o, "pulse_bytes_sent_total", "counter", "WebSocket bytes written (frames included).");
+    evbuffer_add_printf(o, "pulse_bytes_sent_total %llu\n", (unsigned long long)t.bytes);
+    metric(o, "pulse_fanout_seconds", "histogram", "Redis arrival to socket write, per delivery.");
+    uint64_t cum = 0;
+    for (int b = 0; b < GW_FANOUT_NB; b++) {
+        cum += t.buckets[b];
+        evbuffer_add_printf(o, "pulse_fanout_seconds_bucket{le=\"%g\"} %llu\n", gw_fanout_bounds_s[b],
+                            (unsigned long long)cum);
+    }
+    cum += t.buckets[GW_FANOUT_NB];
+    evbuffer_add_printf(o, "pulse_fanout_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    evbuffer_add_printf(o, "pulse_fanout_seconds_sum %.9f\n", (double)t.sum_ns / 1e9);
+    evbuffer_add_printf(o, "pulse_fanout_seconds_count %llu\n", (unsigned long long)cum);
+
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(req, 200, "OK", o);
+    evbuffer_free(o);
+}
+
+/* ---- GET /healthz ---- */
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_GET))
+        return;
+    const char *reason = NULL;
+    if (atomic_load(&n->draining)) {
+        reply_json(req, 503, "Service Unavailable",
+                   json_pack("{s:s,s:s,s:s}", "status", "draining", "node", n->cfg->node_id, "reason",
+                             "shutting down"));
+    } else if (gw_redis_healthy(n->redis, &reason)) {
+        reply_json(req, 200, "OK",
+                   json_pack("{s:s,s:s,s:s}", "status", "ok", "node", n->cfg->node_id, "redis", "connected"));
+    } else {
+        reply_json(req, 503, "Service Unavailable",
+                   json_pack("{s:s,s:s,s:s}", "status", "unavailable", "node", n->cfg->node_id, "reason",
+                             reason ? reason : "redis not connected"));
+    }
+}
+
+/* ---- GET /stats ---- */
+
+static void add_chan(gw_chan *c, void *ud)
+{
+    json_t *arr = ud;
+    if (json_array_size(arr) < 1000 && c->refs > 0)
+        json_array_append_new(arr, json_string(c->name));
+}
+
+static void on_stats(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_GET))
+        return;
+    totals t;
+    sum_workers(n, &t);
+    json_t *chans = json_array();
+    gw_chantab_foreach(n->chans, add_chan, chans);
+    json_t *workers = json_array();
+    for (int i = 0; i < n->nworkers; i++) {
+        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        json_array_append_new(workers, json_pack("{s:i,s:I,s:I}", "worker", i, "connections",
+                                                 (json_int_t)GW_GET(s->connections_active), "channels",
+                                                 (json_int_t)GW_GET(s->channels)));
+    }
+    json_t *dropped = json_object();
+    for (int r = 0; r < GW_DROP_NREASONS; r++)
+        json_object_set_new(dropped, gw_drop_reason_names[r], json_integer((json_int_t)t.dropped[r]));
+    const char *reason = NULL;
+    bool healthy = gw_redis_healthy(n->redis, &reason);
+    json_t *root = json_pack(
+        "{s:s,s:I,s:i,s:I,s:I,s:I,s:o,s:o,s:{s:b,s:I,s:s?},s:{s:I,s:I},s:{s:I,s:I},s:o,s:I,s:I}", "node",
+        n->cfg->node_id, "uptime_ms", (json_int_t)(pulse_mono_ms() - n->started_ms), "port", n->ws_port,
+        "connections", (json_int_t)t.conns_active, "connections_total", (json_int_t)t.conns_total,
+        "channels_active", (json_int_t)gw_chantab_count(n->chans), "channels", chans, "workers", workers,
+        "redis", "connected", healthy, "reconnects", (json_int_t)gw_redis_reconnects(n->redis), "reason",
+        healthy ? NULL : reason, "events_received", "critical",
+        (json_int_t)n->events_received[PULSE_PRIO_CRITICAL], "normal",
+        (json_int_t)n->events_received[PULSE_PRIO_NORMAL], "deliveries", "critical",
+        (json_int_t)t.deliveries[PULSE_PRIO_CRITICAL], "normal", (json_int_t)t.deliveries[PULSE_PRIO_NORMAL],
+        "dropped", dropped, "slow_consumers", (json_int_t)t.slow, "bytes_sent", (json_int_t)t.bytes);
+    reply_json(req, 200, "OK", root);
+}
+
+/* ---- POST /publish ---- */
+
+typedef struct {
+    struct evhttp_request *req; /* NULL once the client went away */
+    struct evhttp_connection *conn;
+    char channel[PULSE_CHANNEL_MAX + 1];
+} pub_req;
+
+static void on_client_gone(struct evhttp_connection *conn, void *arg)
+{
+    pub_req *p = arg;
+    p->req = NULL;
+}
+
+static void on_published(void *ud, long long receivers, const char *err)
+{
+    pub_req *p = ud;
+    if (p->req) {
+        evhttp_connection_set_closecb(p->conn, NULL, NULL);
+        if (receivers >= 0)
+            reply_json(p->req, 202, "Accepted",
+                       json_pack("{s:s,s:s,s:I}", "status", "accepted", "channel", p->channel, "receivers",
+                                 (json_int_t)receivers));
+        else
+            reply_error(p->req, 503, "Service Unavailable", err ? err : "publish failed");
+    }
+    free(p);
+}
+
+static void on_publish(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_POST))
+        return;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0) {
+        reply_error(req, 400, "Bad Request", "empty body: expected a JSON event or {\"channel\":...,\"data\":...}");
+        return;
+    }
+    const char *body = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root || !json_is_object(root)) {
+        char why[256];
+        if (root)
+            snprintf(why, sizeof(why), "body must be a JSON object");
+        else
+            snprintf(why, sizeof(why), "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        json_decref(root);
+        reply_error(req, 400, "Bad Request", why);
+        return;
+    }
+
+    char channel[PULSE_CHANNEL_MAX + 1];
+    char *payload = NULL;
+    json_t *jc = json_object_get(root, "channel");
+    if (jc) {
+        /* {"channel":"...","data":...}: data is published as it is */
+        json_t *data = json_object_get(root, "data");
+        if (!json_is_string(jc) || pulse_channel_validate(json_string_value(jc), json_string_length(jc)) != 0) {
+            json_decref(root);
+            reply_error(req, 400, "Bad Request",
+                        "\"channel\" must be a channel name: 1-128 bytes of [A-Za-z0-9._:@-]");
+            return;
+        }
+        if (!data) {
+            json_decref(root);
+            reply_error(req, 400, "Bad Request", "missing \"data\"");
+            return;
+        }
+        snprintf(channel, sizeof(channel), "%s", json_string_value(jc));
+        payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    } else {
+        /* a bare event: validated, published to ?channel= or events.critical */
+        pulse_event ev;
+        pulse_error perr;
+        if (pulse_event_parse(body, len, &ev, &perr) != 0) {
+            char why[200];
+            snprintf(why, sizeof(why), "not an event: %s", perr.text);
+            json_decref(root);
+            reply_error(req, 400, "Bad Request", why);
+            return;
+        }
+        snprintf(channel, sizeof(channel), "events.critical");
+        struct evkeyvalq q;
+        const char *uri = evhttp_request_get_uri(req);
+        struct evhttp_uri *u = evhttp_uri_parse(uri);
+        const char *query = u ? evhttp_uri_get_query(u) : NULL;
+        if (query && evhttp_parse_query_str(query, &q) == 0) {
+            const char *c = evhttp_find_header(&q, "channel");
+            if (c && pulse_channel_validate(c, strlen(c)) != 0) {
+                evhttp_clear_headers(&q);
+                evhttp_uri_free(u);
+                json_decref(root);
+                reply_error(req, 400, "Bad Request", "?channel= must be a channel name");
+                return;
+            }
+            if (c)
+                snprintf(channel, sizeof(channel), "%s", c);
+            evhttp_clear_headers(&q);
+        }
+        if (u)
+            evhttp_uri_free(u);
+        payload = malloc(len + 1);
+        if (!payload)
+            abort();
+        memcpy(payload, body, len);
+        payload[len] = '\0';
+    }
+    json_decref(root);
+    if (!payload) {
+        reply_error(req, 400, "Bad Request", "cannot encode data");
+        return;
+    }
+
+    pub_req *p = calloc(1, sizeof(*p));
+    if (!p)
+        abort();
+    p->req = req;
+    p->conn = evhttp_request_get_connection(req);
+    snprintf(p->channel, sizeof(p->channel), "%s", channel);
+    if (gw_redis_publish(n->redis, channel, payload, strlen(payload), on_published, p) != 0) {
+        const char *reason = "redis not connected";
+        gw_redis_healthy(n->redis, &reason);
+        free(p);
+        reply_error(req, 503, "Service Unavailable", reason);
+    } else {
+        evhttp_connection_set_closecb(p->conn, on_client_gone, p);
+    }
+    free(payload);
+}
+
+static void on_other(struct evhttp_request *req, void *arg)
+{
+    reply_error(req, 404, "Not Found", "no such endpoint: try /metrics /healthz /stats /publish");
+}
+
+int gw_admin_start(gw_node *n, pulse_error *err)
+{
+    n->http = evhttp_new(n->base);
+    if (!n->http)
+        return pulse_error_set(err, PULSE_ENOMEM, 0, "admin: cannot create the HTTP server");
+    evhttp_set_max_body_size(n->http, ADMIN_MAX_BODY);
+    evhttp_set_max_headers_size(n->http, 16384);
+    evhttp_set_timeout(n->http, 30);
+    evhttp_set_allowed_methods(n->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_cb(n->http, "/metrics", on_metrics, n);
+    evhttp_set_cb(n->http, "/healthz", on_healthz, n);
+    evhttp_set_cb(n->http, "/stats", on_stats, n);
+    evhttp_set_cb(n->http, "/publish", on_publish, n);
+    evhttp_set_gencb(n->http, on_other, n);
+    struct evhttp_bound_socket *h =
+        evhttp_bind_socket_with_handle(n->http, n->cfg->admin_bind, (ev_uint16_t)n->cfg->admin_port);
+    if (!h)
+        return pulse_error_set(err, PULSE_EIO, 0, "admin: cannot listen on %s:%d", n->cfg->admin_bind,
+                               n->cfg->admin_port);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(h);
+    n->admin_port = n->cfg->admin_port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            n->admin_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            n->admin_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return 0;
+}
+
+void gw_admin_stop(gw_node *n)
+{
+    if (n->http) {
+        evhttp_free(n->http);
+        n->http = NULL;
+    }
+}

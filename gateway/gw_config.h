@@ -1,0 +1,107 @@
+/*
+ * gw_config.h - the gateway's configuration: defaults, then a libconfig file, then
+ * PULSE_* environment variables, then command-line flags (each overriding the last).
+ *
+ * Every key has one name used in all three places: the file key "limits.max_connections"
+ * is the environment variable PULSE_LIMITS_MAX_CONNECTIONS and the flag
+ * --limits.max-connections (the common ones also have short flags: --port, --admin-port,
+ * --redis, --node-id, --workers, --log-level, --log-format, --bind, --admin-bind,
+ * --config). A bad value (unknown key in the file, wrong type, out of range,
+ * unparsable URL) is reported as one line naming the key and the problem; the caller
+ * prints it and exits with status 2.
+ *
+ * Pure logic (no sockets, no threads); the struct is read-only once loaded and may be
+ * shared by every thread.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pulse_err.h"
+#include "pulse_event.h"
+
+typedef enum {
+    GW_POLICY_DROP = 0,   /* a full queue drops the new message for that connection */
+    GW_POLICY_LATEST = 1, /* keep only the newest queued message of the channel */
+    GW_POLICY_NEVER = 2,  /* never dropped: past the hard bound the connection is closed */
+} gw_policy;
+
+/* One channel rule: channels matching `pattern` (glob, '*') get this priority and
+ * policy. Rules are tried in order; the first match wins. */
+typedef struct {
+    char *pattern;
+    pulse_priority priority; /* NORMAL or CRITICAL */
+    gw_policy policy;
+} gw_channel_rule;
+
+typedef struct {
+    /* node */
+    char *node_id;          /* default: the host name */
+    char *bind;             /* WebSocket listen address, default "127.0.0.1" */
+    int port;               /* 0..65535, default 8080 (0 = pick a free port) */
+    char *admin_bind;       /* default "127.0.0.1" */
+    int admin_port;         /* 0..65535, default 9090 */
+    char *redis_url;        /* default "redis://127.0.0.1:6379" */
+    char *redis_host;       /* parsed from redis_url */
+    int redis_port;
+    char *redis_password;   /* NULL when none */
+    int workers;            /* 1..64, default 1 */
+    char *log_level;        /* error|warn|info|debug, default info */
+    char *log_format;       /* text|json, default text */
+
+    /* limits */
+    int max_connections;        /* default 100000 */
+    int max_message_size;       /* bytes per client message, across fragments; default 65536 */
+    int max_subscriptions;      /* per connection, default 64 */
+    int queue_max_messages;     /* soft bound per connection, default 1024 */
+    int64_t queue_max_bytes;    /* soft bound per connection, default 1 MiB */
+    int queue_hard_messages;    /* hard bound (critical may exceed the soft one), default 8192 */
+    int64_t queue_hard_bytes;   /* default 8 MiB */
+    int lag_limit_ms;           /* unwritable longer than this: closed 1008; default 10000 */
+    int heartbeat_interval_s;   /* idle seconds before a PING, default 30 */
+    int heartbeat_timeout_s;    /* no PONG within this: closed, default 10 */
+    int handshake_timeout_s;    /* default 10 */
+    int drain_timeout_ms;       /* on SIGTERM, default 5000 */
+    int redis_ping_interval_ms; /* watchdog PING period, default 1000 */
+    int redis_ping_timeout_ms;  /* no PONG within this: Redis declared stalled, default 3000 */
+    int redis_backoff_max_ms;   /* reconnect backoff cap, default 1000 */
+
+    /* channels */
+    char **static_channels;     /* subscribed at start whatever the clients do */
+    size_t n_static_channels;
+    gw_channel_rule *rules;     /* user rules first, then the built-in defaults */
+    size_t n_rules;
+
+    /* load results */
+    char *config_path;          /* the file that was loaded, NULL when none */
+    int help_requested;         /* when gw_config_load returns 1: 1 = --help, 2 = --version */
+} gw_config;
+
+/* Fills cfg with the defaults. The built-in rules are, in order:
+ *   events.critical -> critical/never, alerts.* -> critical/never, * -> normal/drop. */
+void gw_config_defaults(gw_config *cfg);
+
+/* Loads in order: file (when path is not NULL), environment (envp, NULL-terminated
+ * "K=V" strings; NULL skips), then argv flags (argc/argv as given to main, argv[0]
+ * skipped). The --config flag in argv names the file when path is NULL.
+ * Returns 0; 1 when --help or --version was asked (the caller prints usage and exits
+ * 0); or a negative code with err filled ("config: limits.max_connections: must be
+ * an integer from 1 to 10000000 (got 'abc')"; file errors carry the line). cfg must
+ * have been given gw_config_defaults first. On error cfg is left exactly as it was (the
+ * caller still frees it). log_level and log_format are stored by their canonical names. */
+int gw_config_load(gw_config *cfg, const char *path, char *const envp[], int argc, char *const argv[],
+                   pulse_error *err);
+
+/* The usage text for --help. Static storage. */
+const char *gw_config_usage(void);
+
+/* The first rule matching channel; never NULL (the last built-in rule matches all). */
+const gw_channel_rule *gw_config_rule_for(const gw_config *cfg, const char *channel);
+
+/* Frees every string and array cfg owns (not cfg itself); cfg may be NULL. */
+void gw_config_free(gw_config *cfg);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * gw_ingest.c - the ingest thread's side of a node: Redis messages in, framed messages
+ * out to the workers, and the node-wide subscription bookkeeping.
+ *
+ * Each channel (or pattern) has one entry here: `refs` counts the workers that have
+ * local subscribers plus one for a static channel, `mask` says which workers, and
+ * `state` tracks Redis. Subscription changes are reconciled one step at a time so a
+ * quick unsubscribe/subscribe never races in Redis (and hiredis 0.14 never loses the
+ * channel's callback): a new SUBSCRIBE for a channel waits for its UNSUBSCRIBE reply.
+ */
+#include <event2/event.h>
+#include <jansson.h>
+#include <signal.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_msg.h"
+#include "gw_node.h"
+#include "gw_redis.h"
+#include "gw_worker.h"
+#include "pulse_channel.h"
+#include "pulse_clock.h"
+#include "pulse_log.h"
+
+enum { RS_NONE = 0, RS_SUBSCRIBING, RS_SUBSCRIBED, RS_UNSUBSCRIBING };
+
+#define STATIC_REF 1000000 /* static channels hold a reference no worker can drop */
+
+static void reconcile(gw_node *n, gw_chan *c)
+{
+    if (!gw_redis_sub_up(n->redis)) {
+        if (c->refs <= 0)
+            gw_chantab_remove(n->chans, c);
+        return;
+    }
+    if (c->refs > 0 && c->state == RS_NONE) {
+        if (gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
+            c->state = RS_SUBSCRIBING;
+    } else if (c->refs <= 0 && c->state == RS_SUBSCRIBED) {
+        if (gw_redis_unsubscribe(n->redis, c->name, c->is_pattern) == 0)
+            c->state = RS_UNSUBSCRIBING;
+    } else if (c->refs <= 0 && c->state == RS_NONE) {
+        gw_chantab_remove(n->chans, c);
+    }
+}
+
+static void confirm_workers(gw_node *n, gw_chan *c, uint64_t mask)
+{
+    for (int i = 0; i < n->nworkers; i++) {
+        if (mask & (1ull << i))
+            gw_worker_post_cmd(n->workers[i], GW_WCMD_CONFIRM, c->name, c->is_pattern);
+    }
+}
+
+/* ---- Redis callbacks ---- */
+
+static pulse_priority event_priority(const char *payload, size_t len, bool *is_json)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(payload, len, JSON_DECODE_ANY, &jerr);
+    *is_json = root != NULL;
+    pulse_priority p = PULSE_PRIO_UNSET;
+    if (root && json_is_object(root)) {
+        json_t *pr = json_object_get(root, "priority");
+        if (json_is_string(pr))
+            p = pulse_priority_parse(json_string_value(pr), json_string_length(pr));
+    }
+    json_decref(root);
+    return p;
+}
+
+static void on_message(void *ud, const char *channel, const char *pattern, const char *payload, size_t len)
+{
+    gw_node *n = ud;
+    int64_t arrived = pulse_mono_ns();
+    if (n->shutdown_signals)
+        return;
+    gw_chan *c = gw_chantab_get(n->chans, pattern ? pattern : channel, pattern != NULL);
+    uint64_t mask = c ? c->mask : 0;
+
+    /* parse once per node: the priority, and whether the payload is JSON at all */
+    bool is_json = false;
+    pulse_priority prio = event_priority(payload, len, &is_json);
+    const gw_channel_rule *rule = gw_config_rule_for(n->cfg, channel);
+    if (prio == PULSE_PRIO_UNSET)
+        prio = rule->priority;
+    n->events_received[prio]++;
+    if (!mask) {
+        n->events_unrouted++;
+        return;
+    }
+
+    char *quoted = NULL;
+    const char *data = payload;
+    size_t data_len = len;
+    if (!is_json) {
+        /* not JSON: deliver it as a JSON string rather than lose it or break the frame */
+        json_t *s = json_stringn(payload, len);
+        quoted = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+        json_decref(s);
+        if (!quoted) {
+            PLOG_WARN("ingest", "dropping a message on %s that is neither JSON nor UTF-8", channel);
+            return;
+        }
+        data = quoted;
+        data_len = strlen(quoted);
+    }
+    gw_msg *m = gw_msg_new_event(channel, pattern, data, data_len, prio, rule->policy, arrived);
+    free(quoted);
+
+    /* one copy per worker that has subscribers (lws_write writes into the headroom) */
+    int last = -1;
+    for (int i = 0; i < n->nworkers; i++)
+        if (mask & (1ull << i))
+            last = i;
+    for (int i = 0; i < n->nworkers; i++) {
+        if (!(mask & (1ull << i)))
+            continue;
+        gw_worker_post_msg(n->workers[i], i == last ? m : gw_msg_clone(m));
+    }
+}
+
+static void on_subscribed(void *ud, const char *name, bool is_pattern)
+{
+    gw_node *n = ud;
+    gw_chan *c = gw_chantab_get(n->chans, name, is_pattern);
+    if (!c)
+        return;
+    if (c->state == RS_SUBSCRIBING) {
+        c->state = RS_SUBSCRIBED;
+        PLOG_DEBUG("ingest", "%s %s", is_pattern ? "psubscribed" : "subscribed", name);
+        confirm_workers(n, c, c->mask);
+    }
+    reconcile(n, c);
+}
+
+static void on_unsubscribed(void *ud, const char *name, bool is_pattern)
+{
+    gw_node *n = ud;
+    gw_chan *c = gw_chantab_get(n->chans, name, is_pattern);
+    if (!c)
+        return;
+    c->state = RS_NONE;
+    PLOG_DEBUG("ingest", "%s %s", is_pattern ? "punsubscribed" : "unsubscribed", name);
+    reconcile(n, c);
+}
+
+static void reset_state(gw_chan *c, void *ud)
+{
+    c->state = RS_NONE;
+}
+
+static bool unreferenced(gw_chan *c, void *ud)
+{
+    return c->refs <= 0;
+}
+
+static void reconcile_one(gw_chan *c, void *ud)
+{
+    gw_node *n = ud;
+    if (c->refs > 0 && c->state == RS_NONE && gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
+        c->state = RS_SUBSCRIBING;
+}
+
+static void on_sub_state(void *ud, bool up)
+{
+    gw_node *n = ud;
+    gw_chantab_foreach(n->chans, reset_state, n);
+    gw_chantab_remove_if(n->chans, unreferenced, n);
+    if (up && !n->shutdown_signals)
+        gw_chantab_foreach(n->chans, reconcile_one, n);
+}
+
+/* ---- requests from workers ---- */
+
+void gw_node_request(gw_node *n, gw_req_kind kind, int worker, const char *name, bool is_pattern)
+{
+    size_t len = strlen(name);
+    gw_subreq *r = malloc(sizeof(*r) + len + 1);
+    if (!r)
+        abort();
+    r->next = NULL;
+    r->kind = kind;
+    r->worker = worker;
+    r->is_pattern = is_pattern;
+    memcpy(r->name, name, len + 1);
+    pthread_mutex_lock(&n->lock);
+    bool was_empty = n->req_head == NULL;
+    if (n->req_tail)
+        n->req_tail->next = r;
+    else
+        n->req_head = r;
+    n->req_tail = r;
+    pthread_mutex_unlock(&n->lock);
+    if (was_empty && n->wake_ev)
+        event_active(n->wake_ev, EV_READ, 0);
+}
+
+static void finish_if_done(gw_node *n)
+{
+    if (n->shutdown_signals && n->workers_done == n->nworkers) {
+        PLOG_INFO("main", "all connections closed; stopping");
+        gw_redis_stop(n->redis);
+        event_base_loopexit(n->base, NULL);
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    gw_node *n = arg;
+    pthread_mutex_lock(&n->lock);
+    gw_subreq *r = n->req_head;
+    n->req_head = n->req_tail = NULL;
+    pthread_mutex_unlock(&n->lock);
+    while (r) {
+        gw_subreq *next = r->next;
+        if (r->kind == GW_REQ_WORKER_DONE) {
+            n->workers_done++;
+        } else {
+            uint64_t bit = 1ull << r->worker;
+            if (r->kind == GW_REQ_SUBSCRIBE) {
+                gw_chan *c = gw_chantab_add(n->chans, r->name, r->is_pattern, NULL);
+                if (!(c->mask & bit)) {
+                    c->mask |= bit;
+                    c->refs++;
+                }
+                if (c->state == RS_SUBSCRIBED)
+                    confirm_workers(n, c, bit);
+                reconcile(n, c);
+            } else {
+                gw_chan *c = gw_chantab_get(n->chans, r->name, r->is_pattern);
+                if (c && (c->mask & bit)) {
+                    c->mask &= ~bit;
+                    c->refs--;
+                    reconcile(n, c);
+                }
+            }
+        }
+        free(r);
+        r = next;
+    }
+    finish_if_done(n);
+}
+
+/* ---- signals and shutdown ---- */
+
+static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    gw_node *n = arg;
+    PLOG_WARN("main", "workers did not finish within the drain timeout + 5 s; exiting");
+    event_base_loopexit(n->base, NULL);
+}
+
+void gw_node_shutdown(gw_node *n)
+{
+    if (n->shutdown_signals++ > 0) {
+        PLOG_WARN("main", "second signal: exiting now");
+        _exit(1);
+    }
+    PLOG_INFO("main", "shutting down: draining %lld connections (timeout %d ms)",
+              (long long)atomic_load(&n->connections), n->cfg->drain_timeout_ms);
+    atomic_store(&n->draining, true);
+    /* stop taking new events: what is queued now is what gets flushed */
+    gw_redis_stop(n->redis);
+    for (int i = 0; i < n->nworkers; i++)
+        gw_worker_post_cmd(n->workers[i], GW_WCMD_DRAIN, NULL, false);
+    int ms = n->cfg->drain_timeout_ms + 5000;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    n->drain_ev = evtimer_new(n->base, on_drain_deadline, n);
+    evtimer_add(n->drain_ev, &tv);
+    finish_if_done(n);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    gw_node_shutdown(arg);
+}
+
+/* ---- setup ---- */
+
+int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
+{
+    memset(n, 0, sizeof(*n));
+    n->cfg = cfg;
+    n->base = base;
+    n->started_ms = pulse_mono_ms();
+    gw_queue_limits_from_config(&n->qlimits, cfg);
+    pthread_mutex_init(&n->lock, NULL);
+    n->chans = gw_chantab_new();
+    n->wake_ev = event_new(base, -1, 0, on_wake, n);
+    static const gw_redis_cbs cbs = {on_message, on_subscribed, on_unsubscribed, on_sub_state};
+    n->redis = gw_redis_new(base, cfg, &cbs, n);
+    n->sigterm_ev = evsignal_new(base, SIGTERM, on_signal, n);
+    n->sigint_ev = evsignal_new(base, SIGINT, on_signal, n);
+    event_add(n->sigterm_ev, NULL);
+    event_add(n->sigint_ev, NULL);
+    return 0;
+}
+
+void gw_node_start(gw_node *n)
+{
+    for (size_t i = 0; i < n->cfg->n_static_channels; i++) {
+        const char *name = n->cfg->static_channels[i];
+        bool is_pattern = strchr(name, '*') != NULL;
+        gw_chan *c = gw_chantab_add(n->chans, name, is_pattern, NULL);
+        c->refs += STATIC_REF;
+    }
+    gw_redis_start(n->redis);
+}
+
+void gw_node_cleanup(gw_node *n)
+{
+    gw_redis_free(n->redis);
+    n->redis = NULL;
+    gw_subreq *r = n->req_head;
+    while (r) {
+        gw_subreq *next = r->next;
+        free(r);
+        r = next;
+    }
+    n->req_head = n->req_tail = NULL;
+    gw_chantab_free(n->chans);
+    if (n->wake_ev)
+        event_free(n->wake_ev);
+    if (n->sigterm_ev)
+        event_free(n->sigterm_ev);
+    if (n->sigint_ev)
+        event_free(n->sigint_ev);
+    if (n->drain_ev)
+        event_free(n->drain_ev);
+    pthread_mutex_destroy(&n->lock);
+}

@@ -1,0 +1,64 @@
+/*
+ * gw_msg.h - one framed message, shared by reference count.
+ *
+ * The ingest thread parses each Redis message once and frames it once as
+ *   {"channel":"<channel>","data":<payload>}
+ * with GW_FRAME_PRE bytes of headroom before it (lws_write puts the WebSocket header
+ * there). Each worker thread gets its own copy (lws_write writes into the headroom, so
+ * two threads must never share one buffer); inside a worker the copy is shared by every
+ * connection queue that holds it, by a plain (non-atomic) reference count, because only
+ * that worker's thread touches it after the hand-off.
+ *
+ * Control replies (hello, subscribed, pong, error) are gw_msg too, so they travel
+ * through the same per-connection queue, in order with the deliveries.
+ */
+#ifndef GW_MSG_H
+#define GW_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_config.h"
+
+/* Headroom before the payload; >= LWS_PRE (checked where lws is included). */
+#define GW_FRAME_PRE 16
+
+typedef enum {
+    GW_MSG_EVENT = 0,   /* a delivery from Redis */
+    GW_MSG_CONTROL = 1, /* a reply to one client: never dropped, not counted as delivery */
+} gw_msg_kind;
+
+typedef struct gw_msg {
+    struct gw_msg *next;  /* hand-off list link (ingest -> worker inbox) */
+    uint32_t refs;        /* owned by one thread at a time; not atomic */
+    uint8_t kind;         /* gw_msg_kind */
+    uint8_t priority;     /* pulse_priority: NORMAL or CRITICAL */
+    uint8_t policy;       /* gw_policy, already CRITICAL -> NEVER */
+    uint8_t is_pattern;   /* delivered through a pattern subscription */
+    int64_t arrived_ns;   /* pulse_mono_ns() when it came from Redis */
+    const char *channel;  /* the real channel, NUL-terminated, inside buf */
+    const char *route;    /* what subscribers subscribed to: channel, or the pattern */
+    size_t len;           /* payload length */
+    unsigned char *payload; /* = buf + GW_FRAME_PRE */
+    unsigned char buf[];  /* headroom, payload, NUL, channel, NUL, pattern, NUL */
+} gw_msg;
+
+/* A new event message for channel (and pattern, NULL unless from a pattern
+ * subscription) whose payload is the JSON text `data` (inserted as is: the caller
+ * guarantees it is one valid JSON value). refs = 1. Aborts on out-of-memory. */
+gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
+                         pulse_priority priority, gw_policy policy, int64_t arrived_ns);
+/* A new control message holding text[0..len) as payload. refs = 1. */
+gw_msg *gw_msg_new_control(const char *text, size_t len);
+/* A deep copy (refs = 1), for handing one message to another worker thread. */
+gw_msg *gw_msg_clone(const gw_msg *m);
+
+static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
+/* Drops one reference; frees at zero. NULL is fine. */
+void gw_msg_unref(gw_msg *m);
+
+/* Writes the JSON string literal for s (with quotes, escaped) into out; returns the
+ * length, or -1 when cap is too small. Exposed for tests. */
+int gw_json_quote(const char *s, size_t len, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * gw_node.h - one gateway node: what the ingest thread and the worker threads share.
+ *
+ * Threads: the ingest thread (main thread; libevent: Redis, admin HTTP, signals) and
+ * cfg->workers worker threads (one lws context each). They talk only through two
+ * kinds of queue, each drained whole by its reader:
+ *   worker -> ingest: gw_subreq (subscribe / unsubscribe a channel in Redis, "done"),
+ *                     under node->lock, woken by event_active() on empty -> non-empty;
+ *   ingest -> worker: gw_msg and gw_wcmd, under the worker's lock, woken by
+ *                     lws_cancel_service() on empty -> non-empty (gw_worker.h).
+ */
+#ifndef GW_NODE_H
+#define GW_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gw_chantab.h"
+#include "gw_config.h"
+#include "gw_queue.h"
+
+struct event_base;
+struct event;
+struct evhttp;
+typedef struct gw_worker gw_worker;
+typedef struct gw_redis gw_redis;
+
+typedef enum { GW_REQ_SUBSCRIBE, GW_REQ_UNSUBSCRIBE, GW_REQ_WORKER_DONE } gw_req_kind;
+
+typedef struct gw_subreq {
+    struct gw_subreq *next;
+    gw_req_kind kind;
+    int worker;
+    bool is_pattern;
+    char name[];
+} gw_subreq;
+
+typedef struct gw_node {
+    const gw_config *cfg;
+    gw_queue_limits qlimits;
+    int64_t started_ms;
+
+    int nworkers;
+    gw_worker **workers;
+    int ws_port;
+
+    /* ingest thread */
+    struct event_base *base;
+    gw_redis *redis;
+    gw_chantab *chans;           /* channel -> worker mask, refs, Redis state */
+    struct event *wake_ev;       /* woken by workers */
+    struct event *sigterm_ev, *sigint_ev, *drain_ev;
+    struct evhttp *http;
+    int admin_port;
+    int shutdown_signals;
+    int workers_done;
+    uint64_t events_received[3]; /* by pulse_priority */
+    uint64_t events_unrouted;    /* arrived with no local subscriber */
+
+    /* worker -> ingest queue */
+    pthread_mutex_t lock;
+    gw_subreq *req_head, *req_tail;
+
+    /* all threads */
+    _Atomic int64_t connections; /* node-wide, for max_connections */
+    _Atomic bool draining;
+} gw_node;
+
+/* Worker threads: ask the ingest thread to (un)subscribe name in Redis for worker w.
+ * Copies name. */
+void gw_node_request(gw_node *n, gw_req_kind kind, int worker, const char *name, bool is_pattern);
+
+/* Ingest thread. */
+int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base);
+void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
+void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
+void gw_node_cleanup(gw_node *n);
+
+/* Admin HTTP (gw_admin.c). Binds cfg->admin_bind:cfg->admin_port; sets n->admin_port. */
+int gw_admin_start(gw_node *n, pulse_error *err);
+void gw_admin_stop(gw_node *n);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * gw_proto.c - the pulse.v1 client protocol: command frames in (parsed with jansson),
+ * small control frames out (written by hand, JSON-escaped).
+ *
+ * Nothing here trusts the client: error reasons quote at most 32 bytes of what the
+ * client sent, and only printable ASCII of it, so a reason is always short, one line
+ * and valid UTF-8 (a WebSocket text frame must be). gw_proto_error escapes it again
+ * for JSON.
+ */
+#include "gw_proto.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#define QUOTE_MAX 32 /* bytes of client input quoted in a reason */
+
+static const char bad_request[] = "bad_request";
+static const char bad_channel_text[] = "must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'";
+
+/* Copies at most QUOTE_MAX bytes of s[0..n), printable ASCII only ('?' otherwise),
+ * plus "..." when cut. */
+static const char *quote(const char *s, size_t n, char *buf, size_t cap)
+{
+    size_t o = 0, i;
+    for (i = 0; i < n && i < QUOTE_MAX && o + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (i < n && o + 4 <= cap) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static int reject(const char **code, char *reason, size_t cap, const char *fmt, const char *arg)
+{
+    *code = bad_request;
+    if (reason && cap > 0)
+        snprintf(reason, cap, fmt, arg);
+    return -1;
+}
+
+int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **code, char *reason,
+                   size_t reason_cap)
+{
+    json_error_t jerr;
+    char q[QUOTE_MAX + 8];
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    /* Duplicate keys are refused: {"op":"ping","op":"subscribe"} has no one meaning. */
+    json_t *root = json_loadb(frame, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        /* jansson's own text quotes the input ("near '...'"): only its position and
+         * kind are passed on. */
+        char where[80];
+        const char *why = "";
+        int col = jerr.column > 0 ? jerr.column : 1;
+        if (len == 0)
+            return reject(code, reason, reason_cap, "%s", "malformed JSON: empty frame");
+        switch (json_error_code(&jerr)) {
+        case json_error_premature_end_of_input: why = ": unexpected end of input"; break;
+        case json_error_end_of_input_expected: why = ": trailing data"; break;
+        case json_error_invalid_utf8: why = ": invalid UTF-8"; break;
+        case json_error_null_character: why = ": NUL character"; break;
+        case json_error_duplicate_key: why = ": duplicate key"; break;
+        default: break;
+        }
+        if (jerr.line > 1)
+            snprintf(where, sizeof where, "line %d column %d%s", jerr.line, col, why);
+        else
+            snprintf(where, sizeof where, "column %d%s", col, why);
+        return reject(code, reason, reason_cap, "malformed JSON at %s", where);
+    }
+    if (!json_is_object(root)) {
+        reject(code, reason, reason_cap, "%s", "a command must be a JSON object");
+        goto done;
+    }
+
+    json_t *op = json_object_get(root, "op");
+    if (!op) {
+        reject(code, reason, reason_cap, "%s", "missing \"op\"");
+        goto done;
+    }
+    if (!json_is_string(op)) {
+        reject(code, reason, reason_cap, "%s", "\"op\" must be a string");
+        goto done;
+    }
+    const char *ops = json_string_value(op);
+    size_t opn = json_string_length(op);
+    if (strcmp(ops, "ping") == 0) {
+        out->op = GW_OP_PING;
+        rc = 0;
+        goto done;
+    }
+    if (strcmp(ops, "subscribe") == 0) {
+        out->op = GW_OP_SUBSCRIBE;
+    } else if (strcmp(ops, "unsubscribe") == 0) {
+        out->op = GW_OP_UNSUBSCRIBE;
+    } else {
+        reject(code, reason, reason_cap, "unknown op '%s'", quote(ops, opn, q, sizeof q));
+        goto done;
+    }
+
+    json_t *ch = json_object_get(root, "channel");
+    if (!ch) {
+        reject(code, reason, reason_cap, "%s", "missing \"channel\"");
+        goto done;
+    }
+    if (!json_is_string(ch)) {
+        reject(code, reason, reason_cap, "%s", "\"channel\" must be a string");
+        goto done;
+    }
+    const char *name = json_string_value(ch);
+    size_t n = json_string_length(ch);
+    bool is_pattern = false;
+    if (n > PULSE_CHANNEL_MAX || pulse_channel_validate_pattern(name, n, &is_pattern) != 0) {
+        reject(code, reason, reason_cap, "bad channel name: %s", bad_channel_text);
+        goto done;
+    }
+    memcpy(out->channel, name, n);
+    out->channel[n] = '\0';
+    out->is_pattern = is_pattern;
+    rc = 0;
+
+done:
+    json_decref(root);
+    if (rc != 0)
+        out->op = 0;
+    return rc;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static bool is_sep(const char *p, const char *end, size_t *seplen)
+{
+    if (p < end && *p == ',') {
+        *seplen = 1;
+        return true;
+    }
+    if (end - p >= 3 && p[0] == '%' && p[1] == '2' && (p[2] == 'C' || p[2] == 'c')) {
+        *seplen = 3;
+        return true;
+    }
+    return false;
+}
+
+/* Percent-decodes item[0..n) into out (PULSE_CHANNEL_MAX + 1 bytes). Returns the
+ * decoded length, or -1 for a bad escape or a name too long. A name never holds '%',
+ * so decoding a value the caller already decoded changes nothing that was valid. */
+static int decode_item(const char *item, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = item[i];
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(item[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval(item[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o >= PULSE_CHANNEL_MAX)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+int gw_proto_parse_channel_list(const char *list, size_t len,
+                                int (*cb)(void *ud, const char *channel, bool is_pattern), void *ud,
+                                char *reason, size_t reason_cap)
+{
+    const char *p = list, *end = list + len;
+    while (p < end) {
+        const char *start = p;
+        size_t seplen = 0;
+        while (p < end && !is_sep(p, end, &seplen))
+            p++;
+        size_t n = (size_t)(p - start);
+        if (p < end)
+            p += seplen;
+        if (n == 0)
+            continue; /* "a,,b" and a trailing comma are tolerated */
+
+        char name[PULSE_CHANNEL_MAX + 1];
+        bool is_pattern = false;
+        int dn = decode_item(start, n, name);
+        if (dn <= 0 || memchr(name, '\0', (size_t)dn) ||
+            pulse_channel_validate_pattern(name, (size_t)dn, &is_pattern) != 0) {
+            char q[QUOTE_MAX + 8];
+            if (reason && reason_cap > 0)
+                snprintf(reason, reason_cap, "bad channel name '%s': %s", quote(start, n, q, sizeof q),
+                         bad_channel_text);
+            return -1;
+        }
+        int rc = cb(ud, name, is_pattern);
+        if (rc != 0) {
+            /* The callback refused it (a limit, say): stop there, with a reason. */
+            if (reason && reason_cap > 0)
+                snprintf(reason, reason_cap, "channel '%s' not accepted", name);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- control frames ---- */
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    bool overflow;
+} out_buf;
+
+static void put(out_buf *o, const char *s, size_t n)
+{
+    if (o->overflow || o->len + n + 1 > o->cap) {
+        o->overflow = true;
+        return;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+static void put_s(out_buf *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t need;
+    unsigned min;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        need = 2;
+        min = 0x80;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        need = 3;
+        min = 0x800;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        need = 4;
+        min = 0x10000;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return need;
+}
+
+/* Writes s as a JSON string, quotes included. Invalid UTF-8 becomes U+FFFD so the
+ * frame stays valid text. */
+static void put_json_string(out_buf *o, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    put(o, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put(o, esc, 2);
+            i++;
+        } else if (c < 0x20) {
+            switch (c) {
+            case '\n': put_s(o, "\\n"); break;
+            case '\r': put_s(o, "\\r"); break;
+            case '\t': put_s(o, "\\t"); break;
+            case '\b': put_s(o, "\\b"); break;
+            case '\f': put_s(o, "\\f"); break;
+            default:
+                snprintf(esc, sizeof esc, "\\u%04x", c);
+                put_s(o, esc);
+            }
+            i++;
+        } else {
+            size_t k = utf8_seq(p + i, n - i);
+            if (k == 0) {
+                put_s(o, "\\ufffd");
+                i++;
+            } else {
+                put(o, s + i, k);
+                i += k;
+            }
+        }
+    }
+    put(o, "\"", 1);
+}
+
+static int finish(out_buf *o)
+{
+    if (o->overflow) {
+        if (o->cap > 0)
+            o->buf[0] = '\0';
+        return -1;
+    }
+    return (int)o->len;
+}
+
+int gw_proto_reply(char *buf, size_t cap, const char *op, const char *channel)
+{
+    out_buf o = {.buf = buf, .cap = cap, .len = 0, .overflow = cap == 0};
+    if (cap > 0)
+        buf[0] = '\0';
+    put_s(&o, "{\"op\":");
+    put_json_string(&o, op ? op : "");
+    if (channel) {
+        put_s(&o, ",\"channel\":");
+        put_json_string(&o, channel);
+    }
+    put_s(&o, "}");
+    return finish(&o);
+}
+
+int gw_proto_error(char *buf, size_t cap, const char *code, const char *reason)
+{
+    out_buf o = {.buf = buf, .cap = cap, .len = 0, .overflow = cap == 0};
+    if (cap > 0)
+        buf[0] = '\0';
+    put_s(&o, "{\"op\":\"error\",\"code\":");
+    put_json_string(&o, code ? code : "error");
+    put_s(&o, ",\"reason\":");
+    put_json_string(&o, reason ? reason : "");
+    put_s(&o, "}");
+    return finish(&o);
+}

@@ -1,0 +1,69 @@
+/*
+ * gw_redis.h - the gateway's two Redis connections (async hiredis on libevent):
+ * a subscriber connection (SUBSCRIBE/PSUBSCRIBE and the messages) and a command
+ * connection (PUBLISH for /publish, and the PING watchdog).
+ *
+ * Each connection runs a small state machine: DOWN -> CONNECTING -> UP -> DOWN, with
+ * capped exponential backoff between attempts. hiredis 0.14 has no timeouts, so a
+ * watchdog PINGs over the command connection; no PONG within redis_ping_timeout_ms
+ * declares Redis stalled and both connections are dropped and re-established.
+ * Health = the command connection has answered a PING since it connected, and the
+ * subscriber connection is up.
+ *
+ * Runs on the ingest thread only: every function here and every callback it makes.
+ * Channel bookkeeping is the caller's: this module only forwards (un)subscriptions and
+ * reports their replies; after the subscriber connection comes back the caller
+ * resubscribes (on_sub_state(up=true)).
+ */
+#ifndef GW_REDIS_H
+#define GW_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw_config.h"
+
+struct event_base;
+typedef struct gw_redis gw_redis;
+
+typedef struct {
+    /* A message; pattern is NULL unless it came through PSUBSCRIBE. Strings borrowed
+     * for the call only. */
+    void (*on_message)(void *ud, const char *channel, const char *pattern, const char *payload,
+                       size_t len);
+    /* Redis confirmed a (P)SUBSCRIBE / (P)UNSUBSCRIBE. */
+    void (*on_subscribed)(void *ud, const char *name, bool is_pattern);
+    void (*on_unsubscribed)(void *ud, const char *name, bool is_pattern);
+    /* The subscriber connection came up (resubscribe everything now) or went down
+     * (every subscription is gone). */
+    void (*on_sub_state)(void *ud, bool up);
+} gw_redis_cbs;
+
+gw_redis *gw_redis_new(struct event_base *base, const gw_config *cfg, const gw_redis_cbs *cbs, void *ud);
+/* Starts connecting (both connections); failures are retried for ever. */
+void gw_redis_start(gw_redis *r);
+/* Drops both connections and stops retrying (shutdown). Pending publish callbacks run
+ * with an error. */
+void gw_redis_stop(gw_redis *r);
+void gw_redis_free(gw_redis *r); /* NULL is fine */
+
+/* Send (P)SUBSCRIBE / (P)UNSUBSCRIBE for one name. 0, or -1 when the subscriber
+ * connection is not up (nothing sent). */
+int gw_redis_subscribe(gw_redis *r, const char *name, bool is_pattern);
+int gw_redis_unsubscribe(gw_redis *r, const char *name, bool is_pattern);
+
+/* PUBLISH over the command connection. cb runs exactly once, later: receivers >= 0 on
+ * success, or -1 with err set. Returns -1 (cb never runs) when the command connection
+ * is not up. */
+typedef void (*gw_publish_cb)(void *ud, long long receivers, const char *err);
+int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size_t len, gw_publish_cb cb,
+                     void *ud);
+
+/* true when healthy; otherwise *reason says why ("connecting to 127.0.0.1:6379",
+ * "no PONG for 3000 ms", ...). reason may be NULL. */
+bool gw_redis_healthy(const gw_redis *r, const char **reason);
+bool gw_redis_sub_up(const gw_redis *r);
+uint64_t gw_redis_reconnects(const gw_redis *r);
+
+#endif

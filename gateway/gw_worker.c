@@ -1,0 +1,793 @@
+/*
+ * gw_worker.c - the WebSocket side: one thread, one lws context; see gw_worker.h.
+ *
+ * Per connection (gw_conn, lws's per-session data) we keep about 130 bytes: the
+ * outgoing queue (a ring allocated on first use), the subscriptions (an array
+ * allocated on first subscribe) and a few flags. A message from Redis reaches a
+ * connection as one more reference on the worker's copy of the framed message; the
+ * connection writes it in LWS_CALLBACK_SERVER_WRITEABLE, one lws_write per callback,
+ * as lws's coding guide asks.
+ */
+#include "gw_worker.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_proto.h"
+#include "pulse_clock.h"
+#include "pulse_log.h"
+
+_Static_assert(GW_FRAME_PRE >= LWS_PRE, "gw_msg headroom must cover LWS_PRE");
+
+#define GW_BATCH_MAX (64 * 1024) /* bytes per packed write (frames or a ?batch=1 frame) */
+
+typedef struct gw_wcmd {
+    struct gw_wcmd *next;
+    gw_wcmd_kind kind;
+    bool is_pattern;
+    char name[];
+} gw_wcmd;
+
+typedef struct {
+    gw_chan *chan;
+    uint32_t idx;   /* position in chan->subs */
+    uint8_t acked;  /* "subscribed" sent */
+} conn_sub;
+
+typedef struct gw_conn {
+    struct lws *wsi;
+    struct gw_conn *prev, *next;
+    uint64_t id;
+    gw_queue q;
+    conn_sub *subs;
+    uint32_t nsubs, subcap;
+    int64_t backlog_since_ms; /* last progress while the queue was non-empty */
+    char *rx;                 /* a client message arriving in fragments */
+    uint32_t rx_len;
+    uint16_t close_code;      /* non-zero: close with this code at the next chance */
+    uint8_t established;
+    uint8_t draining;
+    uint8_t batch;
+    const char *close_reason;
+} gw_conn;
+
+struct gw_worker {
+    gw_node *node;
+    const gw_config *cfg;
+    int index;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    int port;
+    pthread_t thread;
+    bool started;
+
+    pthread_mutex_t lock; /* inbox */
+    gw_msg *in_head, *in_tail;
+    gw_wcmd *cmd_head, *cmd_tail;
+
+    gw_chantab *chans;
+    gw_conn *conns;
+    int64_t nconns;
+    uint64_t next_id;
+    bool draining, stop;
+    int64_t drain_deadline_ms;
+    lws_sorted_usec_list_t sweep_sul;
+    unsigned char *batch_buf; /* LWS_PRE + GW_BATCH_MAX, for packed frames */
+
+    gw_wstats stats;
+    lws_retry_bo_t retry;
+    struct lws_protocols protocols[2];
+};
+
+/* ---- helpers ---- */
+
+static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
+
+static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
+{
+    if (c->close_code)
+        return;
+    bool was_empty = c->q.count == 0;
+    switch (gw_queue_push(&c->q, m, &w->node->qlimits)) {
+    case GW_Q_QUEUED:
+        if (was_empty) {
+            c->backlog_since_ms = now_ms;
+            lws_callback_on_writable(c->wsi);
+        } else if (now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms) {
+            conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
+        }
+        break;
+    case GW_Q_REPLACED:
+        GW_ADD(w->stats.dropped[GW_DROP_SUPERSEDED], 1);
+        break;
+    case GW_Q_DROPPED:
+        GW_ADD(w->stats.dropped[GW_DROP_QUEUE_FULL], 1);
+        break;
+    case GW_Q_OVERFLOW:
+        if (m->kind == GW_MSG_EVENT)
+            GW_ADD(w->stats.dropped[GW_DROP_SLOW_CONSUMER], 1);
+        conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: queue limit");
+        break;
+    }
+}
+
+static void conn_send_text(gw_worker *w, gw_conn *c, const char *text, int len)
+{
+    if (len <= 0)
+        return;
+    gw_msg *m = gw_msg_new_control(text, (size_t)len);
+    conn_push(w, c, m, pulse_mono_ms());
+    gw_msg_unref(m);
+}
+
+static void conn_reply(gw_worker *w, gw_conn *c, const char *op, const char *channel)
+{
+    char buf[320];
+    conn_send_text(w, c, buf, gw_proto_reply(buf, sizeof(buf), op, channel));
+}
+
+static void conn_error(gw_worker *w, gw_conn *c, const char *code, const char *reason)
+{
+    char buf[512];
+    GW_ADD(w->stats.client_errors, 1);
+    conn_send_text(w, c, buf, gw_proto_error(buf, sizeof(buf), code, reason));
+}
+
+/* Closes c with code: the close frame goes out at the next WRITEABLE; if the socket
+ * never drains (a peer that stopped reading) lws kills it after 2 s. */
+static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reason)
+{
+    if (c->close_code)
+        return;
+    c->close_code = code;
+    c->close_reason = reason;
+    uint32_t lost = gw_queue_clear(&c->q);
+    if (code == LWS_CLOSE_STATUS_POLICY_VIOLATION) {
+        char peer[64] = "";
+        lws_get_peer_simple(c->wsi, peer, sizeof(peer));
+        GW_ADD(w->stats.slow_consumers, 1);
+        GW_ADD(w->stats.dropped[GW_DROP_SLOW_CONSUMER], lost);
+        PLOG_WARN("ws", "conn=%llu peer=%s closed with 1008 (%s); %u queued events dropped",
+                  (unsigned long long)c->id, peer, reason, lost);
+    } else if (lost) {
+        GW_ADD(w->stats.dropped[GW_DROP_SHUTDOWN], lost);
+    }
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+    lws_callback_on_writable(c->wsi);
+}
+
+/* ---- subscriptions ---- */
+
+static int conn_find_sub(const gw_conn *c, const char *name, bool is_pattern)
+{
+    for (uint32_t i = 0; i < c->nsubs; i++) {
+        const gw_chan *ch = c->subs[i].chan;
+        if (ch->is_pattern == is_pattern && strcmp(ch->name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
+{
+    int have = conn_find_sub(c, name, is_pattern);
+    if (have >= 0) {
+        if (c->subs[have].acked)
+            conn_reply(w, c, "subscribed", name);
+        return;
+    }
+    if (c->nsubs >= (uint32_t)w->cfg->max_subscriptions) {
+        char reason[96];
+        snprintf(reason, sizeof(reason), "too many subscriptions (limit %d per connection)",
+                 w->cfg->max_subscriptions);
+        conn_error(w, c, "limit", reason);
+        return;
+    }
+    if (c->nsubs == c->subcap) {
+        uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
+        conn_sub *s = realloc(c->subs, ncap * sizeof(*s));
+        if (!s)
+            abort();
+        c->subs = s;
+        c->subcap = ncap;
+    }
+    bool created = false;
+    gw_chan *ch = gw_chantab_add(w->chans, name, is_pattern, &created);
+    if (created) {
+        GW_ADD(w->stats.channels, 1);
+        gw_node_request(w->node, GW_REQ_SUBSCRIBE, w->index, name, is_pattern);
+    }
+    uint32_t slot = c->nsubs++;
+    c->subs[slot].chan = ch;
+    c->subs[slot].idx = gw_chan_add_sub(ch, c, slot);
+    c->subs[slot].acked = ch->confirmed;
+    if (ch->confirmed)
+        conn_reply(w, c, "subscribed", name);
+}
+
+static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
+{
+    conn_sub *s = &c->subs[slot];
+    gw_chan *ch = s->chan;
+    gw_sub moved;
+    if (gw_chan_remove_sub(ch, s->idx, &moved)) {
+        gw_conn *mc = moved.sub;
+        mc->subs[moved.back].idx = s->idx;
+    }
+    if (ch->nsubs == 0) {
+        gw_node_request(w->node, GW_REQ_UNSUBSCRIBE, w->index, ch->name, ch->is_pattern);
+        GW_ADD(w->stats.channels, -1);
+        gw_chantab_remove(w->chans, ch);
+    }
+    uint32_t last = --c->nsubs;
+    if (slot != last) {
+        c->subs[slot] = c->subs[last];
+        c->subs[slot].chan->subs[c->subs[slot].idx].back = slot;
+    }
+}
+
+static int on_list_channel(void *ud, const char *channel, bool is_pattern)
+{
+    void **pair = ud;
+    conn_subscribe(pair[0], pair[1], channel, is_pattern);
+    return 0;
+}
+
+/* ---- connection life ---- */
+
+static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
+{
+    memset(c, 0, sizeof(*c));
+    c->wsi = wsi;
+    c->established = 1;
+    c->id = ((uint64_t)w->index << 48) | ++w->next_id;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    atomic_fetch_add(&w->node->connections, 1);
+    GW_ADD(w->stats.connections_total, 1);
+    GW_ADD(w->stats.connections_active, 1);
+
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf), "{\"op\":\"hello\",\"node\":\"%s\",\"conn\":%llu,\"protocol\":\"pulse.v1\"}",
+                     w->cfg->node_id, (unsigned long long)c->id);
+    conn_send_text(w, c, buf, n);
+    if (w->draining) {
+        conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+        return;
+    }
+
+    char args[4096];
+    for (int i = 0; i < 32; i++) {
+        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (flen <= 0)
+            break; /* no more query arguments */
+        if (flen >= (int)sizeof(args)) {
+            conn_error(w, c, "bad_request", "query argument too long");
+            continue;
+        }
+        int len = lws_hdr_copy_fragment(wsi, args, sizeof(args), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        if (strncmp(args, "channels=", 9) == 0) {
+            char reason[200];
+            void *pair[2] = {w, c};
+            if (gw_proto_parse_channel_list(args + 9, (size_t)len - 9, on_list_channel, pair, reason,
+                                            sizeof(reason)) < 0)
+                conn_error(w, c, "bad_request", reason);
+        } else if (strcmp(args, "batch=1") == 0) {
+            c->batch = 1;
+        }
+    }
+}
+
+static void conn_destroy(gw_worker *w, gw_conn *c)
+{
+    if (!c->established)
+        return;
+    while (c->nsubs)
+        conn_unsubscribe_slot(w, c, c->nsubs - 1);
+    free(c->subs);
+    uint32_t lost = gw_queue_clear(&c->q);
+    if (lost && !c->close_code)
+        GW_ADD(w->stats.dropped[GW_DROP_SHUTDOWN], lost);
+    gw_queue_release(&c->q);
+    free(c->rx);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->established = 0;
+    w->nconns--;
+    atomic_fetch_sub(&w->node->connections, 1);
+    GW_ADD(w->stats.connections_active, -1);
+    if (w->draining && w->nconns == 0)
+        w->stop = true;
+}
+
+static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
+{
+    gw_command cmd;
+    const char *code = "bad_request";
+    char reason[200];
+    if (gw_proto_parse(text, len, &cmd, &code, reason, sizeof(reason)) < 0) {
+        conn_error(w, c, code, reason);
+        return;
+    }
+    switch (cmd.op) {
+    case GW_OP_SUBSCRIBE:
+        conn_subscribe(w, c, cmd.channel, cmd.is_pattern);
+        break;
+    case GW_OP_UNSUBSCRIBE: {
+        int slot = conn_find_sub(c, cmd.channel, cmd.is_pattern);
+        if (slot >= 0)
+            conn_unsubscribe_slot(w, c, (uint32_t)slot);
+        conn_reply(w, c, "unsubscribed", cmd.channel);
+        break;
+    }
+    case GW_OP_PING:
+        conn_send_text(w, c, "{\"op\":\"pong\"}", 13);
+        break;
+    }
+}
+
+/* Returns -1 to close. Counts bytes across fragments against max_message_size. */
+static int conn_receive(gw_worker *w, gw_conn *c, struct lws *wsi, const char *in, size_t len)
+{
+    size_t max = (size_t)w->cfg->max_message_size;
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    int final = lws_is_final_fragment(wsi) && remaining == 0;
+    if (c->rx_len + len + remaining > max) {
+        static const char why[] = "message too large";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof(why) - 1);
+        return -1;
+    }
+    if (final && !c->rx) {
+        if (lws_frame_is_binary(wsi))
+            conn_error(w, c, "bad_request", "binary frames are not supported; send JSON text");
+        else
+            conn_command(w, c, in, len);
+        return 0;
+    }
+    if (!c->rx) {
+        c->rx = malloc(max);
+        if (!c->rx)
+            abort();
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += (uint32_t)len;
+    if (final) {
+        if (lws_frame_is_binary(wsi))
+            conn_error(w, c, "bad_request", "binary frames are not supported; send JSON text");
+        else
+            conn_command(w, c, c->rx, c->rx_len);
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = 0;
+    }
+    return 0;
+}
+
+static void observe_delivery(gw_worker *w, const gw_msg *m, int64_t now_ns)
+{
+    if (m->kind != GW_MSG_EVENT)
+        return;
+    GW_ADD(w->stats.deliveries[m->priority], 1);
+    gw_metrics_fanout_observe(&w->stats, now_ns - m->arrived_ns);
+}
+
+/* Appends one unmasked server frame (FIN, text) holding m to out. */
+static size_t put_frame(unsigned char *out, const gw_msg *m)
+{
+    size_t h = 0, len = m->len;
+    out[h++] = 0x81;
+    if (len < 126) {
+        out[h++] = (unsigned char)len;
+    } else if (len < 65536) {
+        out[h++] = 126;
+        out[h++] = (unsigned char)(len >> 8);
+        out[h++] = (unsigned char)len;
+    } else {
+        out[h++] = 127;
+        for (int i = 7; i >= 0; i--)
+            out[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    memcpy(out + h, m->payload, len);
+    return h + len;
+}
+
+/* One lws_write per call. With one message queued it is written from the shared
+ * buffer (no copy). With a backlog, several queued messages leave in one send:
+ * complete frames packed back to back (or, with ?batch=1, envelopes joined by '\n' in
+ * one frame) in the worker's scratch buffer, which lws's own partial-send buffering
+ * makes safe to reuse. Returns -1 to close. */
+static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
+{
+    if (c->close_code) {
+        const char *r = c->close_reason ? c->close_reason : "";
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)r, strlen(r));
+        return -1;
+    }
+    gw_msg *m = gw_queue_pop(&c->q);
+    if (!m) {
+        if (c->draining) {
+            static const char why[] = "server shutting down";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why, sizeof(why) - 1);
+            return -1;
+        }
+        return 0;
+    }
+    int64_t now_ns = pulse_mono_ns();
+    size_t total;
+    int n;
+    gw_msg *next = gw_queue_peek(&c->q);
+    unsigned char *out = w->batch_buf + LWS_PRE;
+    if (c->batch && m->kind == GW_MSG_EVENT && next && next->kind == GW_MSG_EVENT &&
+        m->len + 1 + next->len <= GW_BATCH_MAX) {
+        /* ?batch=1: consecutive deliveries in one frame, '\n'-separated */
+        memcpy(out, m->payload, m->len);
+        total = m->len;
+        observe_delivery(w, m, now_ns);
+        gw_msg_unref(m);
+        while ((next = gw_queue_peek(&c->q)) && next->kind == GW_MSG_EVENT &&
+               total + 1 + next->len <= GW_BATCH_MAX) {
+            next = gw_queue_pop(&c->q);
+            out[total++] = '\n';
+            memcpy(out + total, next->payload, next->len);
+            total += next->len;
+            observe_delivery(w, next, now_ns);
+            gw_msg_unref(next);
+        }
+        n = lws_write(wsi, out, total, LWS_WRITE_TEXT);
+    } else if (!c->batch && next && m->len + next->len + 20 <= GW_BATCH_MAX) {
+        /* a backlog: whole frames back to back, one send */
+        total = put_frame(out, m);
+        observe_delivery(w, m, now_ns);
+        gw_msg_unref(m);
+        while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= GW_BATCH_MAX) {
+            next = gw_queue_pop(&c->q);
+            total += put_frame(out + total, next);
+            observe_delivery(w, next, now_ns);
+            gw_msg_unref(next);
+        }
+        n = lws_write(wsi, out, total, LWS_WRITE_RAW);
+    } else {
+        total = m->len;
+        n = lws_write(wsi, m->payload, total, LWS_WRITE_TEXT);
+        observe_delivery(w, m, now_ns);
+        gw_msg_unref(m);
+    }
+    if (n < (int)total)
+        return -1;
+    GW_ADD(w->stats.bytes_sent, total);
+    if (c->q.count) {
+        c->backlog_since_ms = now_ns / 1000000;
+        lws_callback_on_writable(wsi);
+    } else if (c->draining) {
+        lws_callback_on_writable(wsi);
+    }
+    return 0;
+}
+
+/* ---- inbox ---- */
+
+static void fanout(gw_worker *w, gw_msg *m, int64_t now_ms)
+{
+    gw_chan *ch = gw_chantab_get(w->chans, m->route, m->is_pattern);
+    if (!ch)
+        return;
+    for (uint32_t i = 0; i < ch->nsubs; i++)
+        conn_push(w, ch->subs[i].sub, m, now_ms);
+}
+
+static void confirm(gw_worker *w, const char *name, bool is_pattern)
+{
+    gw_chan *ch = gw_chantab_get(w->chans, name, is_pattern);
+    if (!ch || ch->confirmed)
+        return;
+    ch->confirmed = true;
+    for (uint32_t i = 0; i < ch->nsubs; i++) {
+        gw_conn *c = ch->subs[i].sub;
+        conn_sub *s = &c->subs[ch->subs[i].back];
+        if (!s->acked) {
+            s->acked = 1;
+            conn_reply(w, c, "subscribed", name);
+        }
+    }
+}
+
+static void begin_drain(gw_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_deadline_ms = pulse_mono_ms() + w->cfg->drain_timeout_ms;
+    for (gw_conn *c = w->conns; c; c = c->next) {
+        c->draining = 1;
+        lws_callback_on_writable(c->wsi);
+    }
+    if (w->nconns == 0)
+        w->stop = true;
+}
+
+static void drain_inbox(gw_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    gw_msg *msgs = w->in_head;
+    gw_wcmd *cmds = w->cmd_head;
+    w->in_head = w->in_tail = NULL;
+    w->cmd_head = w->cmd_tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+
+    int64_t now_ms = pulse_mono_ms();
+    while (msgs) {
+        gw_msg *next = msgs->next;
+        fanout(w, msgs, now_ms);
+        gw_msg_unref(msgs);
+        msgs = next;
+    }
+    while (cmds) {
+        gw_wcmd *next = cmds->next;
+        if (cmds->kind == GW_WCMD_CONFIRM)
+            confirm(w, cmds->name, cmds->is_pattern);
+        else if (cmds->kind == GW_WCMD_DRAIN)
+            begin_drain(w);
+        free(cmds);
+        cmds = next;
+    }
+}
+
+/* Once a second: close connections past the lag limit; enforce the drain deadline. */
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, sweep_sul);
+    int64_t now_ms = pulse_mono_ms();
+    bool deadline = w->draining && now_ms >= w->drain_deadline_ms;
+    for (gw_conn *c = w->conns; c; c = c->next) {
+        if (deadline) {
+            if (!c->close_code)
+                conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        } else if (!c->close_code && c->q.count && now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms) {
+            conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
+        }
+    }
+    lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
+}
+
+/* ---- the lws protocol callback ---- */
+
+static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    gw_worker *w = lws_context_user(lws_get_context(wsi));
+    gw_conn *c = user;
+    char buf[64];
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (w)
+            drain_inbox(w);
+        return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        if (w->draining)
+            return 1;
+        if (atomic_load(&w->node->connections) >= w->cfg->max_connections) {
+            GW_ADD(w->stats.connections_refused, 1);
+            return 1;
+        }
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) < 0 ||
+            (strcmp(buf, "/ws") != 0 && strcmp(buf, "/ws/") != 0))
+            return 1;
+        if (w->draining || atomic_load(&w->node->connections) >= w->cfg->max_connections) {
+            GW_ADD(w->stats.connections_refused, 1);
+            return 1;
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        conn_established(w, c, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (!c->established || c->close_code)
+            return 0;
+        return conn_receive(w, c, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!c->established)
+            return 0;
+        return conn_writeable(w, c, wsi);
+    case LWS_CALLBACK_CLOSED:
+        conn_destroy(w, c);
+        return 0;
+    case LWS_CALLBACK_HTTP: {
+        /* not a WebSocket upgrade: this port only speaks WebSocket at /ws */
+        static const char body[] = "pulse-gateway: connect with WebSocket to /ws\n";
+        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, body))
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    if (level & LLL_ERR)
+        PLOG_ERR("lws", "%.*s", (int)n, line);
+    else if (level & LLL_WARN)
+        PLOG_WARN("lws", "%.*s", (int)n, line);
+    else
+        PLOG_DEBUG("lws", "%.*s", (int)n, line);
+}
+
+gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
+{
+    const gw_config *cfg = n->cfg;
+    gw_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        abort();
+    w->node = n;
+    w->cfg = cfg;
+    w->index = index;
+    pthread_mutex_init(&w->lock, NULL);
+    w->chans = gw_chantab_new();
+    w->batch_buf = malloc(LWS_PRE + GW_BATCH_MAX);
+    if (!w->batch_buf)
+        abort();
+
+    lws_set_log_level(pulse_log_current_level >= PULSE_LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
+                                                                 : (LLL_ERR | LLL_WARN),
+                      lws_log_emit);
+
+    w->protocols[0].name = "pulse.v1";
+    w->protocols[0].callback = cb_pulse;
+    w->protocols[0].per_session_data_size = sizeof(gw_conn);
+    w->protocols[0].rx_buffer_size = 4096;
+
+    if (cfg->heartbeat_interval_s > 0) {
+        w->retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_interval_s;
+        w->retry.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_interval_s + cfg->heartbeat_timeout_s);
+    }
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = port;
+    if (cfg->bind && cfg->bind[0] && strcmp(cfg->bind, "0.0.0.0") != 0 && strcmp(cfg->bind, "*") != 0)
+        info.iface = cfg->bind;
+    info.protocols = w->protocols;
+    info.user = w;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (n->nworkers > 1)
+        info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+    info.timeout_secs = (unsigned int)cfg->handshake_timeout_s;
+    info.max_http_header_data = 4096;
+    if (cfg->heartbeat_interval_s > 0)
+        info.retry_and_idle_policy = &w->retry;
+
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket, worker %d)",
+                        cfg->bind ? cfg->bind : "*", port, index);
+        gw_worker_free(w);
+        return NULL;
+    }
+    w->vh = lws_get_vhost_by_name(w->ctx, "default");
+    w->port = w->vh ? lws_get_vhost_listen_port(w->vh) : port;
+    return w;
+}
+
+int gw_worker_port(const gw_worker *w)
+{
+    return w->port;
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "pulse-ws-%d", w->index);
+    pthread_setname_np(pthread_self(), name);
+    lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, 1000 * LWS_US_PER_MS);
+    while (!w->stop) {
+        if (lws_service(w->ctx, 0) < 0)
+            break;
+    }
+    lws_sul_cancel(&w->sweep_sul);
+    gw_node_request(w->node, GW_REQ_WORKER_DONE, w->index, "", false);
+    return NULL;
+}
+
+int gw_worker_start(gw_worker *w)
+{
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        return -1;
+    w->started = true;
+    return 0;
+}
+
+void gw_worker_join(gw_worker *w)
+{
+    if (w && w->started) {
+        pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+}
+
+void gw_worker_free(gw_worker *w)
+{
+    if (!w)
+        return;
+    if (w->ctx)
+        lws_context_destroy(w->ctx);
+    gw_msg *m = w->in_head;
+    while (m) {
+        gw_msg *next = m->next;
+        gw_msg_unref(m);
+        m = next;
+    }
+    gw_wcmd *c = w->cmd_head;
+    while (c) {
+        gw_wcmd *next = c->next;
+        free(c);
+        c = next;
+    }
+    gw_chantab_free(w->chans);
+    free(w->batch_buf);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+void gw_worker_post_msg(gw_worker *w, gw_msg *m)
+{
+    m->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    bool was_empty = !w->in_head && !w->cmd_head;
+    if (w->in_tail)
+        w->in_tail->next = m;
+    else
+        w->in_head = m;
+    w->in_tail = m;
+    pthread_mutex_unlock(&w->lock);
+    if (was_empty)
+        lws_cancel_service(w->ctx);
+}
+
+void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern)
+{
+    size_t len = name ? strlen(name) : 0;
+    gw_wcmd *c = malloc(sizeof(*c) + len + 1);
+    if (!c)
+        abort();
+    c->next = NULL;
+    c->kind = kind;
+    c->is_pattern = is_pattern;
+    memcpy(c->name, name ? name : "", len + 1);
+    pthread_mutex_lock(&w->lock);
+    bool was_empty = !w->in_head && !w->cmd_head;
+    if (w->cmd_tail)
+        w->cmd_tail->next = c;
+    else
+        w->cmd_head = c;
+    w->cmd_tail = c;
+    pthread_mutex_unlock(&w->lock);
+    if (was_empty)
+        lws_cancel_service(w->ctx);
+}
+
+gw_wstats *gw_worker_stats(gw_worker *w)
+{
+    return &w->stats;
+}

@@ -1,0 +1,138 @@
+/*
+ * main.c - pulse-gateway: load the configuration, start the worker threads and the
+ * admin server, print the ready line, and run the ingest loop until a signal drains
+ * the node.
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "gw_config.h"
+#include "gw_node.h"
+#include "gw_worker.h"
+#include "pulse_log.h"
+
+extern char **environ;
+
+/* Each connection is a descriptor: make room for max_connections if the hard limit allows. */
+static void raise_fd_limit(int want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t need = (rlim_t)want + 256;
+    if (rl.rlim_cur >= need)
+        return;
+    rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
+        PLOG_INFO("main", "file descriptor limit is %llu: it caps connections below max_connections=%d",
+                  (unsigned long long)rl.rlim_cur, want);
+}
+
+int main(int argc, char **argv)
+{
+    gw_config cfg;
+    pulse_error err;
+    memset(&err, 0, sizeof(err));
+    gw_config_defaults(&cfg);
+    int rc = gw_config_load(&cfg, NULL, environ, argc, argv, &err);
+    if (rc == 1) {
+        if (cfg.help_requested == 2)
+            printf("pulse-gateway %s\n", PULSE_VERSION);
+        else
+            fputs(gw_config_usage(), stdout);
+        gw_config_free(&cfg);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "pulse-gateway: %s\n", err.text);
+        gw_config_free(&cfg);
+        return 2;
+    }
+
+    pulse_log_level level = PULSE_LOG_INFO;
+    pulse_log_format format = PULSE_LOG_TEXT;
+    pulse_log_level_parse(cfg.log_level, &level);
+    pulse_log_format_parse(cfg.log_format, &format);
+    pulse_log_set_level(level);
+    pulse_log_set_format(format);
+    pulse_log_set_ident(cfg.node_id);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(cfg.max_connections);
+
+    evthread_use_pthreads();
+    struct event_base *base = event_base_new();
+    if (!base) {
+        fprintf(stderr, "pulse-gateway: cannot create the event loop\n");
+        return 1;
+    }
+
+    gw_node node;
+    gw_node_init(&node, &cfg, base);
+    node.nworkers = cfg.workers;
+    node.workers = calloc((size_t)cfg.workers, sizeof(*node.workers));
+    if (!node.workers)
+        abort();
+    int status = 0;
+    for (int i = 0; i < cfg.workers; i++) {
+        node.workers[i] = gw_worker_new(&node, i, i == 0 ? cfg.port : node.ws_port, &err);
+        if (!node.workers[i]) {
+            PLOG_ERR("main", "%s", err.text);
+            status = 1;
+            goto out;
+        }
+        if (i == 0)
+            node.ws_port = gw_worker_port(node.workers[0]);
+    }
+    if (gw_admin_start(&node, &err) != 0) {
+        PLOG_ERR("main", "%s", err.text);
+        status = 1;
+        goto out;
+    }
+    for (int i = 0; i < cfg.workers; i++) {
+        if (gw_worker_start(node.workers[i]) != 0) {
+            PLOG_ERR("main", "cannot start worker thread %d", i);
+            status = 1;
+            goto out;
+        }
+    }
+    gw_node_start(&node);
+
+    PLOG_INFO("main", "pulse-gateway %s node=%s listening on %s:%d (WebSocket /ws, %d worker%s), admin on %s:%d, redis %s",
+              PULSE_VERSION, cfg.node_id, cfg.bind, node.ws_port, cfg.workers, cfg.workers == 1 ? "" : "s",
+              cfg.admin_bind, node.admin_port, cfg.redis_url);
+    printf("pulse-gateway ready node=%s port=%d admin_port=%d\n", cfg.node_id, node.ws_port, node.admin_port);
+    fflush(stdout);
+
+    event_base_dispatch(base);
+    if (node.workers_done < node.nworkers) {
+        PLOG_ERR("main", "workers still busy after the drain deadline; exiting");
+        _exit(1);
+    }
+    PLOG_INFO("main", "stopped");
+
+out:
+    if (status != 0 && node.workers) {
+        /* workers that started must stop before they are freed */
+        for (int i = 0; i < cfg.workers; i++) {
+            if (node.workers[i])
+                gw_worker_post_cmd(node.workers[i], GW_WCMD_DRAIN, NULL, false);
+        }
+    }
+    for (int i = 0; i < cfg.workers; i++)
+        gw_worker_join(node.workers[i]);
+    gw_admin_stop(&node);
+    for (int i = 0; i < cfg.workers; i++)
+        gw_worker_free(node.workers[i]);
+    free(node.workers);
+    gw_node_cleanup(&node);
+    event_base_free(base);
+    gw_config_free(&cfg);
+    libevent_global_shutdown();
+    return status;
+}

@@ -1,0 +1,229 @@
+/*
+ * pulse_record.c - the CSV line formats written by pulse-subscribe (delivery log) and
+ * pulse-publish (manifest) and read back by pulse-report. Fields never contain commas
+ * or quotes, so there is no CSV quoting: the writer refuses fields that would need it,
+ * and the reader splits on ',' and checks every field's count, size and syntax,
+ * naming the offending field in its error text.
+ */
+#include "pulse_record.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_FIELDS 8
+
+/* A field is safe in our CSV when it has no comma, quote or control character. */
+static bool field_ok(const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+    if (n == cap)
+        return false; /* not NUL-terminated within its array */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ',' || c == '"' || c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static int finish_format(int n, size_t cap)
+{
+    if (n < 0)
+        return PULSE_EINVAL;
+    if ((size_t)n >= cap)
+        return PULSE_ENOSPC;
+    return n;
+}
+
+int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap)
+{
+    if (r == NULL || buf == NULL)
+        return PULSE_EINVAL;
+    if (!field_ok(r->node, sizeof r->node) || !field_ok(r->channel, sizeof r->channel) ||
+        r->channel[0] == '\0' || !field_ok(r->event_id, sizeof r->event_id) ||
+        r->event_id[0] == '\0' || !field_ok(r->event_type, sizeof r->event_type))
+        return PULSE_EINVAL;
+    return finish_format(snprintf(buf, cap, "%" PRIu32 ",%s,%s,%s,%" PRIu64 ",%s,%" PRId64
+                                  ",%" PRId64 "\n", r->client, r->node, r->channel,
+                                  r->event_id, r->sequence, r->event_type,
+                                  r->published_at_us, r->received_at_us), cap);
+}
+
+int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap)
+{
+    const char *prio;
+    if (r == NULL || buf == NULL)
+        return PULSE_EINVAL;
+    if (!field_ok(r->event_id, sizeof r->event_id) || r->event_id[0] == '\0' ||
+        !field_ok(r->channel, sizeof r->channel) || r->channel[0] == '\0')
+        return PULSE_EINVAL;
+    prio = pulse_priority_name(r->priority);
+    if (prio == NULL) {
+        if (r->priority != PULSE_PRIO_UNSET)
+            return PULSE_EINVAL;
+        prio = ""; /* unset: the channel decided; written as an empty field */
+    }
+    return finish_format(snprintf(buf, cap, "%s,%" PRIu64 ",%s,%s,%" PRId64 "\n",
+                                  r->event_id, r->sequence, r->channel, prio,
+                                  r->published_at_us), cap);
+}
+
+typedef struct {
+    const char *p;
+    size_t len;
+} field;
+
+/* Splits line into exactly `want` comma-separated fields. */
+static int split(const char *line, size_t len, field *f, int want, const char *what,
+                 pulse_error *err)
+{
+    int nf = 0;
+    size_t start = 0;
+
+    if (line == NULL)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "%s: no input", what);
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || line[i] == ',') {
+            if (nf < want) {
+                f[nf].p = line + start;
+                f[nf].len = i - start;
+            }
+            nf++;
+            start = i + 1;
+        } else if (line[i] == '\0' || line[i] == '\n') {
+            return pulse_error_set(err, PULSE_EINVAL, 0, "%s: unexpected %s in line", what,
+                                   line[i] == '\0' ? "NUL" : "newline");
+        }
+    }
+    if (nf != want) {
+        return pulse_error_set(err, PULSE_EINVAL, 0, "%s: expected %d fields, got %d", what,
+                               want, nf);
+    }
+    return 0;
+}
+
+/* Copies a text field into dst (cap bytes incl. NUL); empty allowed when min_len is 0. */
+static int get_text(const field *f, int idx, const char *name, size_t min_len, char *dst,
+                    size_t cap, pulse_error *err)
+{
+    if (f->len < min_len)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): empty", idx, name);
+    if (f->len >= cap) {
+        return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): too long (%zu bytes, max %zu)",
+                               idx, name, f->len, cap - 1);
+    }
+    for (size_t i = 0; i < f->len; i++) {
+        unsigned char c = (unsigned char)f->p[i];
+        if (c == '"' || c < 0x20 || c == 0x7f)
+            return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): bad character", idx, name);
+    }
+    memcpy(dst, f->p, f->len);
+    dst[f->len] = '\0';
+    return 0;
+}
+
+/* Parses an unsigned decimal field with at most `max` as value. */
+static int get_uint(const field *f, int idx, const char *name, uint64_t max, uint64_t *out,
+                    pulse_error *err)
+{
+    uint64_t v = 0;
+    if (f->len == 0)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): empty", idx, name);
+    for (size_t i = 0; i < f->len; i++) {
+        unsigned d;
+        if (f->p[i] < '0' || f->p[i] > '9')
+            return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): not a number", idx, name);
+        d = (unsigned)(f->p[i] - '0');
+        if (v > (max - d) / 10)
+            return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): out of range", idx, name);
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static int get_i64(const field *f, int idx, const char *name, int64_t *out, pulse_error *err)
+{
+    uint64_t v;
+    field g = *f;
+    bool neg = g.len > 0 && g.p[0] == '-';
+    int rc;
+    if (neg) {
+        g.p++;
+        g.len--;
+    }
+    rc = get_uint(&g, idx, name, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &v, err);
+    if (rc != 0)
+        return rc;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+int pulse_delivery_rec_parse(const char *line, size_t len, pulse_delivery_rec *out, pulse_error *err)
+{
+    field f[8];
+    pulse_delivery_rec r;
+    uint64_t client;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    rc = split(line, len, f, 8, "delivery record", err);
+    if (rc == 0)
+        rc = get_uint(&f[0], 1, "client", UINT32_MAX, &client, err);
+    if (rc == 0)
+        rc = get_text(&f[1], 2, "node", 0, r.node, sizeof r.node, err);
+    if (rc == 0)
+        rc = get_text(&f[2], 3, "channel", 1, r.channel, sizeof r.channel, err);
+    if (rc == 0)
+        rc = get_text(&f[3], 4, "event_id", 1, r.event_id, sizeof r.event_id, err);
+    if (rc == 0)
+        rc = get_uint(&f[4], 5, "sequence", UINT64_MAX, &r.sequence, err);
+    if (rc == 0)
+        rc = get_text(&f[5], 6, "event_type", 0, r.event_type, sizeof r.event_type, err);
+    if (rc == 0)
+        rc = get_i64(&f[6], 7, "published_at_us", &r.published_at_us, err);
+    if (rc == 0)
+        rc = get_i64(&f[7], 8, "received_at_us", &r.received_at_us, err);
+    if (rc != 0)
+        return rc;
+    r.client = (uint32_t)client;
+    if (out != NULL)
+        *out = r;
+    return 0;
+}
+
+int pulse_manifest_rec_parse(const char *line, size_t len, pulse_manifest_rec *out, pulse_error *err)
+{
+    field f[5];
+    pulse_manifest_rec r;
+    int rc;
+
+    memset(&r, 0, sizeof r);
+    rc = split(line, len, f, 5, "manifest record", err);
+    if (rc == 0)
+        rc = get_text(&f[0], 1, "event_id", 1, r.event_id, sizeof r.event_id, err);
+    if (rc == 0)
+        rc = get_uint(&f[1], 2, "sequence", UINT64_MAX, &r.sequence, err);
+    if (rc == 0)
+        rc = get_text(&f[2], 3, "channel", 1, r.channel, sizeof r.channel, err);
+    if (rc == 0 && f[3].len > 0) {
+        r.priority = pulse_priority_parse(f[3].p, f[3].len);
+        if (r.priority == PULSE_PRIO_UNSET) {
+            rc = pulse_error_set(err, PULSE_EINVAL, 0,
+                                 "field 4 (priority): must be critical, normal or empty");
+        }
+    }
+    if (rc == 0)
+        rc = get_i64(&f[4], 5, "published_at_us", &r.published_at_us, err);
+    if (rc != 0)
+        return rc;
+    if (out != NULL)
+        *out = r;
+    return 0;
+}

@@ -1,0 +1,50 @@
+/*
+ * pulse_record.h - the line formats of the measuring tools' files.
+ *
+ * Delivery log (pulse-subscribe, one line per delivery, CSV, no header):
+ *   client,node,channel,event_id,sequence,event_type,published_at_us,received_at_us
+ * Manifest (pulse-publish --manifest, one line per event published, CSV, no header):
+ *   event_id,sequence,channel,priority,published_at_us
+ * Fields never contain commas: channel names and node ids are restricted to
+ * [A-Za-z0-9._:@-], event ids are UUIDs, and event types are checked by the writer.
+ */
+#ifndef PULSE_RECORD_H
+#define PULSE_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pulse_err.h"
+#include "pulse_event.h"
+
+typedef struct {
+    uint32_t client;
+    char node[64];
+    char channel[129];
+    char event_id[37];
+    uint64_t sequence;
+    char event_type[65];
+    int64_t published_at_us;
+    int64_t received_at_us;
+} pulse_delivery_rec;
+
+typedef struct {
+    char event_id[37];
+    uint64_t sequence;
+    char channel[129];
+    pulse_priority priority;
+    int64_t published_at_us;
+} pulse_manifest_rec;
+
+/* Format one line with its trailing '\n' into buf. Returns the length, or PULSE_ENOSPC
+ * (buf too small) / PULSE_EINVAL (a field would break the format). */
+int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap);
+int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap);
+
+/* Parse one line (len bytes, with or without the trailing '\n'). Returns 0, or
+ * PULSE_EINVAL with err->text saying which field is wrong (the caller adds file and
+ * line number). */
+int pulse_delivery_rec_parse(const char *line, size_t len, pulse_delivery_rec *out, pulse_error *err);
+int pulse_manifest_rec_parse(const char *line, size_t len, pulse_manifest_rec *out, pulse_error *err);
+
+#endif

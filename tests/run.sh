@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every Pulse test: installs missing Debian packages, builds, runs the unit and
+# integration tests (ctest), then does it all again under AddressSanitizer +
+# UndefinedBehaviorSanitizer. Tests start their own redis-server on free loopback ports.
+#
+#   tests/run.sh            everything (normal build, then ASan+UBSan build)
+#   tests/run.sh --quick    normal build only
+#   tests/run.sh -R regex   only the ctest cases matching regex (both builds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+ctest_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    -R) ctest_args+=(-R "$2"); shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "tests/run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+scripts/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+run_suite() { # build-dir, cmake args...
+  local dir=$1; shift
+  echo "==> configure $dir $*"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  echo "==> build $dir"
+  cmake --build "$dir" -j"$jobs" 2>&1 | grep -Ev '^\[ *[0-9]+%\]|^(Consolidate|Scanning|Built target)' || true
+  cmake --build "$dir" -j"$jobs" >/dev/null  # fail here if the build failed
+  echo "==> test $dir"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" ${ctest_args[@]+"${ctest_args[@]}"})
+}
+
+run_suite build
+if [ "$quick" = 0 ]; then
+  # detect_leaks: every test ends with nothing leaked; halt_on_error keeps failures loud
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  run_suite build-asan -DPULSE_SANITIZE=ON
+fi
+echo "==> all tests passed"

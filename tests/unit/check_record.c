@@ -1,0 +1,278 @@
+/*
+ * check_record.c - unit tests for the delivery-log and manifest line formats: format
+ * then parse round trips, exact line text, writer refusals, and malformed lines whose
+ * error text must name the offending field.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pulse_record.h"
+
+#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define UUID1 "0b9e7a4c-3f1d-4c2e-9a8b-1234567890ab"
+
+static pulse_delivery_rec sample_delivery(void)
+{
+    pulse_delivery_rec r;
+    memset(&r, 0, sizeof r);
+    r.client = 4294967295u;
+    snprintf(r.node, sizeof r.node, "node-1");
+    snprintf(r.channel, sizeof r.channel, "events.critical");
+    snprintf(r.event_id, sizeof r.event_id, UUID1);
+    r.sequence = 18446744073709551615ull;
+    snprintf(r.event_type, sizeof r.event_type, "SERVER_DOWN");
+    r.published_at_us = 1768068834227123LL;
+    r.received_at_us = 1768068834228456LL;
+    return r;
+}
+
+static pulse_manifest_rec sample_manifest(void)
+{
+    pulse_manifest_rec m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.event_id, sizeof m.event_id, UUID1);
+    m.sequence = 17;
+    snprintf(m.channel, sizeof m.channel, "alerts.disk");
+    m.priority = PULSE_PRIO_CRITICAL;
+    m.published_at_us = 1768068834227123LL;
+    return m;
+}
+
+static void assert_delivery_eq(const pulse_delivery_rec *a, const pulse_delivery_rec *b)
+{
+    ck_assert_uint_eq(a->client, b->client);
+    ck_assert_str_eq(a->node, b->node);
+    ck_assert_str_eq(a->channel, b->channel);
+    ck_assert_str_eq(a->event_id, b->event_id);
+    ck_assert_uint_eq(a->sequence, b->sequence);
+    ck_assert_str_eq(a->event_type, b->event_type);
+    ck_assert_int_eq(a->published_at_us, b->published_at_us);
+    ck_assert_int_eq(a->received_at_us, b->received_at_us);
+}
+
+static void assert_manifest_eq(const pulse_manifest_rec *a, const pulse_manifest_rec *b)
+{
+    ck_assert_str_eq(a->event_id, b->event_id);
+    ck_assert_uint_eq(a->sequence, b->sequence);
+    ck_assert_str_eq(a->channel, b->channel);
+    ck_assert_int_eq(a->priority, b->priority);
+    ck_assert_int_eq(a->published_at_us, b->published_at_us);
+}
+
+START_TEST(test_delivery_roundtrip)
+{
+    pulse_delivery_rec r = sample_delivery(), back;
+    char buf[512];
+    pulse_error err = {0};
+    int n = pulse_delivery_rec_format(&r, buf, sizeof buf);
+    const char *want = "4294967295,node-1,events.critical," UUID1
+                       ",18446744073709551615,SERVER_DOWN,1768068834227123,1768068834228456\n";
+    ck_assert_str_eq(buf, want);
+    ck_assert_int_eq(n, (int)strlen(want));
+    ck_assert_msg(pulse_delivery_rec_parse(buf, (size_t)n, &back, &err) == 0, "%s", err.text);
+    assert_delivery_eq(&r, &back);
+    /* without the newline, and with CRLF */
+    ck_assert_int_eq(pulse_delivery_rec_parse(buf, (size_t)n - 1, &back, &err), 0);
+    assert_delivery_eq(&r, &back);
+    buf[n - 1] = '\r';
+    buf[n] = '\n';
+    ck_assert_int_eq(pulse_delivery_rec_parse(buf, (size_t)n + 1, &back, &err), 0);
+    ck_assert_int_eq(back.received_at_us, r.received_at_us);
+}
+END_TEST
+
+START_TEST(test_delivery_empty_optional_fields)
+{
+    pulse_delivery_rec r = sample_delivery(), back;
+    char buf[512];
+    r.node[0] = '\0';
+    r.event_type[0] = '\0';
+    r.client = 0;
+    int n = pulse_delivery_rec_format(&r, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(pulse_delivery_rec_parse(buf, (size_t)n, &back, NULL), 0);
+    assert_delivery_eq(&r, &back);
+}
+END_TEST
+
+START_TEST(test_manifest_roundtrip)
+{
+    pulse_manifest_rec m = sample_manifest(), back;
+    char buf[512];
+    pulse_error err = {0};
+    int n = pulse_manifest_rec_format(&m, buf, sizeof buf);
+    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,critical,1768068834227123\n");
+    ck_assert_int_eq(pulse_manifest_rec_parse(buf, (size_t)n, &back, &err), 0);
+    assert_manifest_eq(&m, &back);
+
+    m.priority = PULSE_PRIO_NORMAL;
+    n = pulse_manifest_rec_format(&m, buf, sizeof buf);
+    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,normal,1768068834227123\n");
+    ck_assert_int_eq(pulse_manifest_rec_parse(buf, (size_t)n, &back, &err), 0);
+    ck_assert_int_eq(back.priority, PULSE_PRIO_NORMAL);
+
+    m.priority = PULSE_PRIO_UNSET;
+    n = pulse_manifest_rec_format(&m, buf, sizeof buf);
+    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,,1768068834227123\n");
+    ck_assert_int_eq(pulse_manifest_rec_parse(buf, (size_t)n, &back, &err), 0);
+    ck_assert_int_eq(back.priority, PULSE_PRIO_UNSET);
+}
+END_TEST
+
+START_TEST(test_format_refusals)
+{
+    pulse_delivery_rec r;
+    pulse_manifest_rec m;
+    char buf[512];
+    int n;
+
+    r = sample_delivery();
+    snprintf(r.event_type, sizeof r.event_type, "A,B");
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
+    r = sample_delivery();
+    snprintf(r.event_type, sizeof r.event_type, "say \"hi\"");
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
+    r = sample_delivery();
+    snprintf(r.node, sizeof r.node, "a\nb");
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
+    r = sample_delivery();
+    r.channel[0] = '\0';
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
+    r = sample_delivery();
+    memset(r.node, 'x', sizeof r.node); /* not NUL-terminated */
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
+
+    r = sample_delivery();
+    n = pulse_delivery_rec_format(&r, buf, sizeof buf);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, (size_t)n), PULSE_ENOSPC);
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, (size_t)n + 1), n);
+
+    m = sample_manifest();
+    m.priority = (pulse_priority)9;
+    ck_assert_int_eq(pulse_manifest_rec_format(&m, buf, sizeof buf), PULSE_EINVAL);
+    m = sample_manifest();
+    snprintf(m.channel, sizeof m.channel, "a,b");
+    ck_assert_int_eq(pulse_manifest_rec_format(&m, buf, sizeof buf), PULSE_EINVAL);
+    m = sample_manifest();
+    ck_assert_int_eq(pulse_manifest_rec_format(&m, buf, 8), PULSE_ENOSPC);
+}
+END_TEST
+
+static const struct {
+    const char *line, *text;
+} bad_delivery[] = {
+    {"", "delivery record: expected 8 fields, got 1"},
+    {"1,n,c," UUID1 ",5,T,10", "delivery record: expected 8 fields, got 7"},
+    {"1,n,c," UUID1 ",5,T,10,20,30", "delivery record: expected 8 fields, got 9"},
+    {"x,n,c," UUID1 ",5,T,10,20", "field 1 (client): not a number"},
+    {"-1,n,c," UUID1 ",5,T,10,20", "field 1 (client): not a number"},
+    {"4294967296,n,c," UUID1 ",5,T,10,20", "field 1 (client): out of range"},
+    {"1,n,," UUID1 ",5,T,10,20", "field 3 (channel): empty"},
+    {"1,n,c,,5,T,10,20", "field 4 (event_id): empty"},
+    {"1,n,c," UUID1 "0,5,T,10,20", "field 4 (event_id): too long (37 bytes, max 36)"},
+    {"1,n,c," UUID1 ",5x,T,10,20", "field 5 (sequence): not a number"},
+    {"1,n,c," UUID1 ",,T,10,20", "field 5 (sequence): empty"},
+    {"1,n,c," UUID1 ",18446744073709551616,T,10,20", "field 5 (sequence): out of range"},
+    {"1,n,c," UUID1 ",5,T,1.5,20", "field 7 (published_at_us): not a number"},
+    {"1,n,c," UUID1 ",5,T,10,", "field 8 (received_at_us): empty"},
+    {"1,n,c," UUID1 ",5,T,10,9223372036854775808", "field 8 (received_at_us): out of range"},
+    {"1,n,c," UUID1 ",5,T,10,20\n\n", "delivery record: unexpected newline in line"},
+    {"1,n,c," UUID1 ",5,T, 10,20", "field 7 (published_at_us): not a number"},
+};
+
+START_TEST(test_delivery_bad)
+{
+    pulse_delivery_rec r;
+    pulse_error err = {0};
+    const char *line = bad_delivery[_i].line;
+    ck_assert_int_eq(pulse_delivery_rec_parse(line, strlen(line), &r, &err), PULSE_EINVAL);
+    ck_assert_str_eq(err.text, bad_delivery[_i].text);
+}
+END_TEST
+
+START_TEST(test_delivery_oversized_fields)
+{
+    char line[1024], node[70], chan[140], type[70];
+    pulse_delivery_rec r;
+    pulse_error err;
+    memset(node, 'n', 64); node[64] = '\0';
+    memset(chan, 'c', 129); chan[129] = '\0';
+    memset(type, 't', 65); type[65] = '\0';
+    snprintf(line, sizeof line, "1,%s,c," UUID1 ",5,T,10,20", node);
+    ck_assert_int_eq(pulse_delivery_rec_parse(line, strlen(line), &r, &err), PULSE_EINVAL);
+    ck_assert_str_eq(err.text, "field 2 (node): too long (64 bytes, max 63)");
+    snprintf(line, sizeof line, "1,n,%s," UUID1 ",5,T,10,20", chan);
+    ck_assert_int_eq(pulse_delivery_rec_parse(line, strlen(line), &r, &err), PULSE_EINVAL);
+    ck_assert_str_eq(err.text, "field 3 (channel): too long (129 bytes, max 128)");
+    snprintf(line, sizeof line, "1,n,c," UUID1 ",5,%s,10,20", type);
+    ck_assert_int_eq(pulse_delivery_rec_parse(line, strlen(line), &r, &err), PULSE_EINVAL);
+    ck_assert_str_eq(err.text, "field 6 (event_type): too long (65 bytes, max 64)");
+    /* negative timestamps are representable (clock skew), the extremes too */
+    snprintf(line, sizeof line, "1,n,c," UUID1 ",5,T,-9223372036854775808,-1");
+    ck_assert_int_eq(pulse_delivery_rec_parse(line, strlen(line), &r, &err), 0);
+    ck_assert_int_eq(r.published_at_us, INT64_MIN);
+    ck_assert_int_eq(r.received_at_us, -1);
+}
+END_TEST
+
+static const struct {
+    const char *line, *text;
+} bad_manifest[] = {
+    {UUID1 ",1,c,critical", "manifest record: expected 5 fields, got 4"},
+    {UUID1 ",1,c,critical,5,6", "manifest record: expected 5 fields, got 6"},
+    {",1,c,critical,5", "field 1 (event_id): empty"},
+    {UUID1 ",one,c,critical,5", "field 2 (sequence): not a number"},
+    {UUID1 ",1,,critical,5", "field 3 (channel): empty"},
+    {UUID1 ",1,c,urgent,5", "field 4 (priority): must be critical, normal or empty"},
+    {UUID1 ",1,c,critical,5s", "field 5 (published_at_us): not a number"},
+    {UUID1 ",1,c,critical,", "field 5 (published_at_us): empty"},
+};
+
+START_TEST(test_manifest_bad)
+{
+    pulse_manifest_rec m;
+    pulse_error err = {0};
+    const char *line = bad_manifest[_i].line;
+    ck_assert_int_eq(pulse_manifest_rec_parse(line, strlen(line), &m, &err), PULSE_EINVAL);
+    ck_assert_str_eq(err.text, bad_manifest[_i].text);
+}
+END_TEST
+
+START_TEST(test_parse_honours_len)
+{
+    /* The line is parsed from exactly len bytes: a following line is not read. */
+    const char *two = UUID1 ",1,c,critical,5\n" UUID1 ",2,d,normal,6\n";
+    size_t first = strlen(UUID1 ",1,c,critical,5\n");
+    pulse_manifest_rec m;
+    ck_assert_int_eq(pulse_manifest_rec_parse(two, first, &m, NULL), 0);
+    ck_assert_uint_eq(m.sequence, 1);
+    ck_assert_int_eq(m.published_at_us, 5);
+    ck_assert_int_eq(pulse_manifest_rec_parse(two, strlen(two), &m, NULL), PULSE_EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("record");
+    TCase *tc = tcase_create("record");
+    SRunner *sr;
+    int failed;
+    tcase_add_test(tc, test_delivery_roundtrip);
+    tcase_add_test(tc, test_delivery_empty_optional_fields);
+    tcase_add_test(tc, test_manifest_roundtrip);
+    tcase_add_test(tc, test_format_refusals);
+    tcase_add_loop_test(tc, test_delivery_bad, 0, N_ELEMS(bad_delivery));
+    tcase_add_test(tc, test_delivery_oversized_fields);
+    tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));
+    tcase_add_test(tc, test_parse_honours_len);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
