@@ -35,6 +35,7 @@ typedef struct gw_chan {
     int state;            /* ingest: Redis subscription state */
     uint64_t mask;        /* ingest: which workers want it */
     bool confirmed;       /* worker: Redis confirmed the subscription */
+    bool gap;             /* ingest: was live when Redis went away; tell clients once back */
     bool is_pattern;
     char name[];
 } gw_chan;

@@ -132,6 +132,12 @@ static void on_subscribed(void *ud, const char *name, bool is_pattern)
         c->state = RS_SUBSCRIBED;
         PLOG_DEBUG("ingest", "%s %s", is_pattern ? "psubscribed" : "subscribed", name);
         confirm_workers(n, c, c->mask);
+        if (c->gap) {
+            c->gap = false;
+            for (int i = 0; i < n->nworkers; i++)
+                if (c->mask & (1ull << i))
+                    gw_worker_post_cmd(n->workers[i], GW_WCMD_GAP, c->name, c->is_pattern);
+        }
     }
     reconcile(n, c);
 }
@@ -149,6 +155,8 @@ static void on_unsubscribed(void *ud, const char *name, bool is_pattern)
 
 static void reset_state(gw_chan *c, void *ud)
 {
+    if (c->state == RS_SUBSCRIBED || c->state == RS_UNSUBSCRIBING)
+        c->gap = true;
     c->state = RS_NONE;
 }
 

@@ -375,10 +375,17 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
 bool gw_redis_healthy(const gw_redis *r, const char **reason)
 {
     gw_redis *m = (gw_redis *)r;
-    if (r->cmd.state == RC_UP && r->verified && r->sub.state == RC_UP)
+    int64_t waited = r->ping_outstanding ? pulse_mono_ms() - r->ping_sent_ms : 0;
+    bool slow = waited > r->cfg->redis_ping_interval_ms;
+    if (r->cmd.state == RC_UP && r->verified && r->sub.state == RC_UP && !slow)
         return true;
     if (reason) {
         if (r->stopped)
+            snprintf(m->reason, sizeof(m->reason), "shutting down");
+        else if (slow && r->cmd.state == RC_UP)
+            snprintf(m->reason, sizeof(m->reason), "redis %s:%d not answering PING for %lld ms",
+                     r->cfg->redis_host, r->cfg->redis_port, (long long)waited);
+        else if (r->stopped)
             snprintf(m->reason, sizeof(m->reason), "shutting down");
         else if (r->cmd.state == RC_UP && !r->verified && r->ping_outstanding)
             snprintf(m->reason, sizeof(m->reason), "connected to %s:%d, waiting for PONG",

@@ -503,6 +503,21 @@ static void confirm(gw_worker *w, const char *name, bool is_pattern)
     }
 }
 
+/* After a Redis outage: tell each subscriber of the channel it may have missed events. */
+static void notify_gap(gw_worker *w, const char *name, bool is_pattern)
+{
+    gw_chan *ch = gw_chantab_get(w->chans, name, is_pattern);
+    if (!ch)
+        return;
+    char buf[320];
+    char quoted[PULSE_CHANNEL_MAX * 6 + 3];
+    if (gw_json_quote(name, strlen(name), quoted, sizeof(quoted)) < 0)
+        return;
+    int n = snprintf(buf, sizeof(buf), "{\"op\":\"gap\",\"channel\":%s,\"reason\":\"redis_reconnect\"}", quoted);
+    for (uint32_t i = 0; i < ch->nsubs; i++)
+        conn_send_text(w, ch->subs[i].sub, buf, n);
+}
+
 static void begin_drain(gw_worker *w)
 {
     if (w->draining)
@@ -539,6 +554,8 @@ static void drain_inbox(gw_worker *w)
             confirm(w, cmds->name, cmds->is_pattern);
         else if (cmds->kind == GW_WCMD_DRAIN)
             begin_drain(w);
+        else if (cmds->kind == GW_WCMD_GAP)
+            notify_gap(w, cmds->name, cmds->is_pattern);
         free(cmds);
         cmds = next;
     }
@@ -655,7 +672,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     w->protocols[0].name = "pulse.v1";
     w->protocols[0].callback = cb_pulse;
     w->protocols[0].per_session_data_size = sizeof(gw_conn);
-    w->protocols[0].rx_buffer_size = 4096;
+    /* lws allocates this per connection at upgrade: client commands are small, and a
+     * larger message simply arrives in more RECEIVE callbacks (reassembled in conn->rx) */
+    w->protocols[0].rx_buffer_size = 256;
 
     if (cfg->heartbeat_interval_s > 0) {
         w->retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_interval_s;

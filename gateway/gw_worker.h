@@ -18,6 +18,7 @@
 typedef enum {
     GW_WCMD_CONFIRM = 1, /* Redis confirmed a subscription: ack waiting clients */
     GW_WCMD_DRAIN,       /* graceful shutdown: stop accepting, flush, close 1001 */
+    GW_WCMD_GAP,         /* resubscribed after a Redis outage: events may have been missed */
 } gw_wcmd_kind;
 
 /* Creates the lws context and binds port (0: any; read it back with gw_worker_port).
