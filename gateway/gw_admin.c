@@ -41,9 +41,15 @@ static void reply_json(struct evhttp_request *req, int code, const char *reason,
     evbuffer_free(out);
 }
 
+/* Errors: {"error":"<short code>","reason":"<one line for humans>"}. */
 static void reply_error(struct evhttp_request *req, int code, const char *reason, const char *why)
 {
-    reply_json(req, code, reason, json_pack("{s:s}", "error", why));
+    const char *short_code = code == 400 ? "bad_request"
+                             : code == 404 ? "not_found"
+                             : code == 405 ? "method_not_allowed"
+                             : code == 503 ? "unavailable"
+                                           : "error";
+    reply_json(req, code, reason, json_pack("{s:s,s:s}", "error", short_code, "reason", why));
 }
 
 static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
@@ -104,7 +110,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     metric(o, "pulse_connections_total", "counter", "WebSocket connections accepted.");
     evbuffer_add_printf(o, "pulse_connections_total %llu\n", (unsigned long long)t.conns_total);
     metric(o, "pulse_connections_refused_total", "counter", "Connections refused (limits, draining).");
-    evbuffer_add_printf(o, "pulse_connections_refused_total %llu\n", (unsigned long long)t.refused);
+    evbuffer_add_printf(o, "pulse_connections_refused_total %llu\n", (unsigned long long)(t.refused + n->refused));
     metric(o, "pulse_events_received_total", "counter", "Events received from Redis.");
     evbuffer_add_printf(o, "pulse_events_received_total{priority=\"critical\"} %llu\n",
                         (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL]);

@@ -8,14 +8,19 @@
  * quick unsubscribe/subscribe never races in Redis (and hiredis 0.14 never loses the
  * channel's callback): a new SUBSCRIBE for a channel waits for its UNSUBSCRIBE reply.
  */
+#include <arpa/inet.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_metrics.h"
 #include "gw_msg.h"
 #include "gw_node.h"
 #include "gw_redis.h"
@@ -270,6 +275,8 @@ void gw_node_shutdown(gw_node *n)
     PLOG_INFO("main", "shutting down: draining %lld connections (timeout %d ms)",
               (long long)atomic_load(&n->connections), n->cfg->drain_timeout_ms);
     atomic_store(&n->draining, true);
+    if (n->listener)
+        evconnlistener_disable(n->listener);
     /* stop taking new events: what is queued now is what gets flushed */
     gw_redis_stop(n->redis);
     for (int i = 0; i < n->nworkers; i++)
@@ -284,6 +291,71 @@ void gw_node_shutdown(gw_node *n)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     gw_node_shutdown(arg);
+}
+
+/* ---- multi-worker listener ---- */
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
+{
+    gw_node *n = arg;
+    if (atomic_load(&n->draining) || atomic_load(&n->connections) >= n->cfg->max_connections) {
+        n->refused++;
+        evutil_closesocket(fd);
+        return;
+    }
+    /* the least-loaded worker; ties go round-robin */
+    int best = (int)(n->accepted % (uint64_t)n->nworkers);
+    int64_t best_load = GW_GET(gw_worker_stats(n->workers[best])->connections_active);
+    for (int i = 0; i < n->nworkers; i++) {
+        int64_t load = GW_GET(gw_worker_stats(n->workers[i])->connections_active);
+        if (load < best_load) {
+            best = i;
+            best_load = load;
+        }
+    }
+    n->accepted++;
+    gw_worker_adopt(n->workers[best], fd);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+    PLOG_WARN("ws", "accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+int gw_node_listen(gw_node *n, pulse_error *err)
+{
+    const char *host = n->cfg->bind;
+    if (!host || !host[0] || strcmp(host, "*") == 0)
+        host = "0.0.0.0";
+    char port[16];
+    snprintf(port, sizeof(port), "%d", n->cfg->port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0 || !res)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "bind: cannot resolve '%s': %s", host, gai_strerror(rc));
+    n->listener = evconnlistener_new_bind(n->base, on_accept, n,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                          res->ai_addr, (int)res->ai_addrlen);
+    freeaddrinfo(res);
+    if (!n->listener)
+        return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,
+                               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    evconnlistener_set_error_cb(n->listener, on_accept_error);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    n->ws_port = n->cfg->port;
+    if (getsockname(evconnlistener_get_fd(n->listener), (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            n->ws_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            n->ws_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return 0;
 }
 
 /* ---- setup ---- */
@@ -320,6 +392,9 @@ void gw_node_start(gw_node *n)
 
 void gw_node_cleanup(gw_node *n)
 {
+    if (n->listener)
+        evconnlistener_free(n->listener);
+    n->listener = NULL;
     gw_redis_free(n->redis);
     n->redis = NULL;
     gw_subreq *r = n->req_head;

@@ -24,6 +24,7 @@
 struct event_base;
 struct event;
 struct evhttp;
+struct evconnlistener;
 typedef struct gw_worker gw_worker;
 typedef struct gw_redis gw_redis;
 
@@ -54,6 +55,9 @@ typedef struct gw_node {
     struct event *sigterm_ev, *sigint_ev, *drain_ev;
     struct evhttp *http;
     int admin_port;
+    struct evconnlistener *listener; /* multi-worker mode: accepts, workers adopt */
+    uint64_t accepted;
+    uint64_t refused;                /* refused by the node listener (limits, draining) */
     int shutdown_signals;
     int workers_done;
     uint64_t events_received[3]; /* by pulse_priority */
@@ -77,6 +81,11 @@ int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base);
 void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
 void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
 void gw_node_cleanup(gw_node *n);
+/* Multi-worker mode: listen on cfg->bind:cfg->port on the ingest thread and hand each
+ * accepted socket to the worker with the fewest connections (lws 4.1.6 cannot share a
+ * port between contexts: its listen-share option sets no SO_REUSEPORT on Linux). Sets
+ * n->ws_port. 0, or a negative code with err filled. */
+int gw_node_listen(gw_node *n, pulse_error *err);
 
 /* Admin HTTP (gw_admin.c). Binds cfg->admin_bind:cfg->admin_port; sets n->admin_port. */
 int gw_admin_start(gw_node *n, pulse_error *err);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gw_proto.h"
 #include "pulse_clock.h"
@@ -28,8 +29,15 @@ typedef struct gw_wcmd {
     struct gw_wcmd *next;
     gw_wcmd_kind kind;
     bool is_pattern;
+    int fd;
     char name[];
 } gw_wcmd;
+
+/* Messages fanned out per wake-up: lws gets to write between slices, so a burst from
+ * Redis does not pile up in the connection queues before the first write. A slice is
+ * at most 64 messages and a quarter of the soft queue bound (messages and bytes), so a
+ * client that keeps reading never sees its queue near the bound because of a burst. */
+#define GW_INBOX_SLICE 64
 
 typedef struct {
     gw_chan *chan;
@@ -72,7 +80,9 @@ struct gw_worker {
     gw_conn *conns;
     int64_t nconns;
     uint64_t next_id;
-    bool draining, stop;
+    bool draining, drain_requested, stop;
+    uint32_t slice_msgs;
+    uint64_t slice_bytes;
     int64_t drain_deadline_ms;
     lws_sorted_usec_list_t sweep_sul;
     unsigned char *batch_buf; /* LWS_PRE + GW_BATCH_MAX, for packed frames */
@@ -535,10 +545,23 @@ static void begin_drain(gw_worker *w)
 static void drain_inbox(gw_worker *w)
 {
     pthread_mutex_lock(&w->lock);
-    gw_msg *msgs = w->in_head;
+    gw_msg *msgs = w->in_head, *last = NULL;
+    uint32_t n = 0;
+    uint64_t bytes = 0;
+    for (gw_msg *m = msgs; m && (n == 0 || (n < w->slice_msgs && bytes + m->len <= w->slice_bytes));
+         m = m->next, n++) {
+        last = m;
+        bytes += m->len;
+    }
+    if (last) {
+        w->in_head = last->next;
+        if (!w->in_head)
+            w->in_tail = NULL;
+        last->next = NULL;
+    }
     gw_wcmd *cmds = w->cmd_head;
-    w->in_head = w->in_tail = NULL;
     w->cmd_head = w->cmd_tail = NULL;
+    bool more = w->in_head != NULL;
     pthread_mutex_unlock(&w->lock);
 
     int64_t now_ms = pulse_mono_ms();
@@ -550,15 +573,30 @@ static void drain_inbox(gw_worker *w)
     }
     while (cmds) {
         gw_wcmd *next = cmds->next;
-        if (cmds->kind == GW_WCMD_CONFIRM)
+        switch (cmds->kind) {
+        case GW_WCMD_CONFIRM:
             confirm(w, cmds->name, cmds->is_pattern);
-        else if (cmds->kind == GW_WCMD_DRAIN)
-            begin_drain(w);
-        else if (cmds->kind == GW_WCMD_GAP)
+            break;
+        case GW_WCMD_DRAIN:
+            w->drain_requested = true; /* once what is already in the inbox is out */
+            break;
+        case GW_WCMD_GAP:
             notify_gap(w, cmds->name, cmds->is_pattern);
+            break;
+        case GW_WCMD_ADOPT:
+            if (w->draining || !lws_adopt_socket_vhost(w->vh, cmds->fd)) {
+                GW_ADD(w->stats.connections_refused, 1);
+                close(cmds->fd);
+            }
+            break;
+        }
         free(cmds);
         cmds = next;
     }
+    if (more)
+        lws_cancel_service(w->ctx); /* come back for the next slice after writing */
+    else if (w->drain_requested)
+        begin_drain(w);
 }
 
 /* Once a second: close connections past the lag limit; enforce the drain deadline. */
@@ -661,6 +699,12 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     w->index = index;
     pthread_mutex_init(&w->lock, NULL);
     w->chans = gw_chantab_new();
+    w->slice_msgs = (uint32_t)cfg->queue_max_messages / 4;
+    if (w->slice_msgs > GW_INBOX_SLICE)
+        w->slice_msgs = GW_INBOX_SLICE;
+    if (w->slice_msgs < 1)
+        w->slice_msgs = 1;
+    w->slice_bytes = (uint64_t)cfg->queue_max_bytes / 4;
     w->batch_buf = malloc(LWS_PRE + GW_BATCH_MAX);
     if (!w->batch_buf)
         abort();
@@ -689,8 +733,8 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     info.protocols = w->protocols;
     info.user = w;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-    if (n->nworkers > 1)
-        info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+    if (port < 0)
+        info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets arrive by gw_worker_adopt */
     info.timeout_secs = (unsigned int)cfg->handshake_timeout_s;
     info.max_http_header_data = 4096;
     if (cfg->heartbeat_interval_s > 0)
@@ -704,7 +748,7 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
         return NULL;
     }
     w->vh = lws_get_vhost_by_name(w->ctx, "default");
-    w->port = w->vh ? lws_get_vhost_listen_port(w->vh) : port;
+    w->port = (w->vh && port >= 0) ? lws_get_vhost_listen_port(w->vh) : port;
     return w;
 }
 
@@ -760,6 +804,8 @@ void gw_worker_free(gw_worker *w)
     gw_wcmd *c = w->cmd_head;
     while (c) {
         gw_wcmd *next = c->next;
+        if (c->kind == GW_WCMD_ADOPT)
+            close(c->fd);
         free(c);
         c = next;
     }
@@ -784,7 +830,7 @@ void gw_worker_post_msg(gw_worker *w, gw_msg *m)
         lws_cancel_service(w->ctx);
 }
 
-void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern)
+static void post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern, int fd)
 {
     size_t len = name ? strlen(name) : 0;
     gw_wcmd *c = malloc(sizeof(*c) + len + 1);
@@ -793,6 +839,7 @@ void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool 
     c->next = NULL;
     c->kind = kind;
     c->is_pattern = is_pattern;
+    c->fd = fd;
     memcpy(c->name, name ? name : "", len + 1);
     pthread_mutex_lock(&w->lock);
     bool was_empty = !w->in_head && !w->cmd_head;
@@ -804,6 +851,16 @@ void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool 
     pthread_mutex_unlock(&w->lock);
     if (was_empty)
         lws_cancel_service(w->ctx);
+}
+
+void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern)
+{
+    post_cmd(w, kind, name, is_pattern, -1);
+}
+
+void gw_worker_adopt(gw_worker *w, int fd)
+{
+    post_cmd(w, GW_WCMD_ADOPT, NULL, false, fd);
 }
 
 gw_wstats *gw_worker_stats(gw_worker *w)
