@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "gw_auth.h"
 #include "gw_metrics.h"
 #include "gw_node.h"
 #include "gw_redis.h"
@@ -63,6 +64,20 @@ static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
     return false;
 }
 
+/* 401 with a JSON reason unless the request may go on: the admin key is needed for
+ * writes whenever one is configured, and for reads with admin.protect_reads. */
+static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_write)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (gw_auth_admin_check(n->cfg->auth, h, is_write) == 0)
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"pulse-admin\"");
+    reply_json(req, 401, "Unauthorized",
+               json_pack("{s:s,s:s}", "error", "unauthorized", "reason",
+                         h ? "invalid API key" : "missing Authorization: Bearer <admin API key>"));
+    return false;
+}
+
 typedef struct {
     uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
     int64_t conns_active;
@@ -100,7 +115,7 @@ static void metric(struct evbuffer *o, const char *name, const char *type, const
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
         return;
     totals t;
     sum_workers(n, &t);
@@ -161,7 +176,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
         return;
     const char *reason = NULL;
     if (atomic_load(&n->draining)) {
@@ -190,7 +205,7 @@ static void add_chan(gw_chan *c, void *ud)
 static void on_stats(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
         return;
     totals t;
     sum_workers(n, &t);
@@ -254,7 +269,7 @@ static void on_published(void *ud, long long receivers, const char *err)
 static void on_publish(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_POST))
+    if (!method_is(req, EVHTTP_REQ_POST) || !admin_authorized(req, n, true))
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);

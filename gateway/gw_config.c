@@ -89,6 +89,8 @@ typedef enum {
     K_INT64,
     K_STATIC,    /* channels.static: list of channel names or patterns */
     K_RULES,     /* channels.rules: file only */
+    K_STR,       /* free text up to 4096 printable bytes, may be empty (paths, lists, keys) */
+    K_BOOL,      /* an int field, 0 or 1: true/false, yes/no, on/off, 1/0; a bare flag means true */
 } key_kind;
 
 typedef struct {
@@ -128,7 +130,33 @@ static const key_def keys[] = {
     {"limits.redis_backoff_max_ms", K_INT, F(redis_backoff_max_ms), 1, 3600000},
     {"channels.static", K_STATIC, F(static_channels), 0, 0},
     {"channels.rules", K_RULES, F(rules), 0, 0},
+    {"auth.jwt_secret_file", K_STR, F(auth_jwt_secret_file), 0, 0},
+    {"auth.jwt_public_key", K_STR, F(auth_jwt_public_key), 0, 0},
+    {"auth.algorithm", K_STR, F(auth_algorithm), 0, 0},
+    {"auth.leeway_s", K_INT, F(auth_leeway_s), 0, 3600},
+    {"auth.audience", K_STR, F(auth_audience), 0, 0},
+    {"auth.issuer", K_STR, F(auth_issuer), 0, 0},
+    {"auth.handshake_timeout_ms", K_INT, F(auth_handshake_timeout_ms), 100, 600000},
+    {"auth.owner_pattern", K_STR, F(auth_owner_pattern), 0, 0},
+    {"admin.api_key_file", K_STR, F(admin_api_key_file), 0, 0},
+    {"admin.api_key", K_STR, F(admin_api_key), 0, 0},
+    {"admin.protect_reads", K_BOOL, F(admin_protect_reads), 0, 1},
+    {"ws.allowed_origins", K_STR, F(ws_allowed_origins), 0, 0},
+    {"limits.max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 10000000},
+    {"limits.commands_per_second", K_INT, F(commands_per_second), 0, 1000000},
+    {"tls_cert", K_STR, F(tls_cert), 0, 0},
+    {"tls_key", K_STR, F(tls_key), 0, 0},
+    {"insecure", K_BOOL, F(insecure), 0, 1},
 };
+
+/* The security keys' strings, copied and freed with the rest of the struct. */
+static const size_t sec_str_fields[] = {
+    F(auth_jwt_secret_file), F(auth_jwt_public_key), F(auth_algorithm), F(auth_audience),
+    F(auth_issuer), F(auth_owner_pattern), F(admin_api_key_file), F(admin_api_key),
+    F(ws_allowed_origins), F(tls_cert), F(tls_key),
+};
+#define N_SEC_STR (sizeof sec_str_fields / sizeof sec_str_fields[0])
+#define SEC_STR(cfg, i) ((char **)((char *)(cfg) + sec_str_fields[i]))
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
@@ -263,6 +291,8 @@ static void config_copy(gw_config *dst, const gw_config *src)
     dst->config_path = dup_or_null(src->config_path);
     dst->static_channels = strv_copy(src->static_channels, src->n_static_channels);
     dst->rules = rules_copy(src->rules, src->n_rules);
+    for (size_t i = 0; i < N_SEC_STR; i++)
+        *SEC_STR(dst, i) = dup_or_null(*SEC_STR(src, i));
 }
 
 void gw_config_free(gw_config *cfg)
@@ -280,6 +310,10 @@ void gw_config_free(gw_config *cfg)
     free(cfg->config_path);
     strv_free(cfg->static_channels, cfg->n_static_channels);
     rules_free(cfg->rules, cfg->n_rules);
+    for (size_t i = 0; i < N_SEC_STR; i++) {
+        free(*SEC_STR(cfg, i));
+        *SEC_STR(cfg, i) = NULL;
+    }
     /* Leave no dangling pointers: freeing twice, or loading after a free, stays safe. */
     cfg->node_id = cfg->bind = cfg->admin_bind = cfg->redis_url = NULL;
     cfg->redis_host = cfg->redis_password = cfg->log_level = cfg->log_format = NULL;
@@ -350,6 +384,10 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_ping_interval_ms = 1000;
     cfg->redis_ping_timeout_ms = 3000;
     cfg->redis_backoff_max_ms = 1000;
+    cfg->auth_leeway_s = 30;
+    cfg->auth_handshake_timeout_ms = 5000;
+    cfg->auth_owner_pattern = xstrdup("feed:user-{sub},notifications:user-{sub}");
+    cfg->commands_per_second = 50;
 
     cfg->static_channels = NULL;
     cfg->n_static_channels = 0;
@@ -487,6 +525,25 @@ static int set_scalar_str(gw_config *cfg, const key_def *k, const char *v, const
             return fail(err, o, "must be text or json (got '%s')", echo(v, e, sizeof e));
         v = lf == PULSE_LOG_JSON ? "json" : "text";
         break;
+    }
+    case K_STR: {
+        size_t n = strlen(v);
+        bool ok = n <= 4096;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = v[i] >= 0x20 && v[i] < 0x7f;
+        if (!ok) /* never echoed: the value may be a secret */
+            return fail(err, o, "must be at most 4096 printable ASCII bytes");
+        break;
+    }
+    case K_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+        for (size_t i = 0; i < 4; i++) {
+            if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+                *(int *)((char *)cfg + k->off) = strcasecmp(v, yes[i]) == 0;
+                return 0;
+            }
+        }
+        return fail(err, o, "must be true or false (got '%s')", echo(v, e, sizeof e));
     }
     default:
         return fail(err, o, "internal: not a scalar key");
@@ -754,6 +811,12 @@ static int file_scalar(gw_config *cfg, const file_ctx *fc, const key_def *k, con
         snprintf(got, sizeof got, "%lld", v);
         return set_int(cfg, k, v, got, &o, err);
     }
+    if (k->kind == K_BOOL) {
+        if (t != CONFIG_TYPE_BOOL)
+            return fail(err, &o, "must be true or false, not %s", type_name(t));
+        *(int *)((char *)cfg + k->off) = config_setting_get_bool(s) ? 1 : 0;
+        return 0;
+    }
     if (t != CONFIG_TYPE_STRING)
         return fail(err, &o, "must be a string, not %s", type_name(t));
     return set_scalar_str(cfg, k, config_setting_get_string(s), &o, err);
@@ -770,7 +833,8 @@ static int file_group(gw_config *cfg, file_ctx *fc, config_setting_t *group, con
         int rc;
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", name ? name : "?");
 
-        if (!prefix[0] && (strcmp(path, "limits") == 0 || strcmp(path, "channels") == 0)) {
+        if (!prefix[0] && (strcmp(path, "limits") == 0 || strcmp(path, "channels") == 0 ||
+                           strcmp(path, "auth") == 0 || strcmp(path, "admin") == 0 || strcmp(path, "ws") == 0)) {
             if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
                 origin o;
                 file_origin(&o, fc, s, path);
@@ -906,6 +970,10 @@ static opt_kind classify(const char *arg, const key_def **key)
         return OPT_SET;
     if (strcmp(name, "redis_url") == 0)
         name[5] = '\0'; /* --redis-url reads naturally too */
+    if (strcmp(name, "jwt_secret_file") == 0 || strcmp(name, "jwt_public_key") == 0) {
+        memmove(name + 5, name, strlen(name) + 1); /* --jwt-secret-file: auth.jwt_secret_file */
+        memcpy(name, "auth.", 5);
+    }
     *key = key_find(name);
     return *key ? OPT_KEY : OPT_UNKNOWN;
 }
@@ -952,6 +1020,8 @@ static int parse_args(gw_config *cfg, int argc, char *const argv[], const char *
         const char *v;
         if (a[fl] == '=') {
             v = a + fl + 1;
+        } else if (kind == OPT_KEY && k->kind == K_BOOL) {
+            v = "true"; /* --insecure */
         } else if (i + 1 < argc) {
             v = argv[++i];
         } else {
@@ -1127,5 +1197,23 @@ const char *gw_config_usage(void)
            "      --limits.redis-backoff-max-ms N   reconnect backoff cap [1000]\n"
            "\n"
            "Channel rules (priority and drop policy per channel pattern) are set in the file\n"
-           "only; built in: events.critical and alerts.* critical/never, * normal/drop.\n";
+           "only; built in: events.critical and alerts.* critical/never, * normal/drop.\n"
+           "\n"
+           "Security (docs/SECURITY.md; file groups auth = {...}, admin = {...}, ws = {...}):\n"
+           "      --jwt-secret-file PATH            HS256 key: every connection needs a JWT [off]\n"
+           "      --jwt-public-key PATH             RS256/ES256 PEM public key instead [off]\n"
+           "      --auth.algorithm A                pinned algorithm [from the key]\n"
+           "      --auth.leeway-s N                 exp/nbf leeway, 0-3600 [30]\n"
+           "      --auth.audience S / --auth.issuer S   required aud / iss [not checked]\n"
+           "      --auth.handshake-timeout-ms N     time for {\"op\":\"auth\"} without ?token= [5000]\n"
+           "      --auth.owner-pattern P[,P...]     user-owned channels, {sub} = token subject\n"
+           "                                        [feed:user-{sub},notifications:user-{sub}]\n"
+           "      --admin.api-key-file PATH         admin Bearer key (or PULSE_ADMIN_API_KEY) [none]\n"
+           "      --admin.protect-reads             /metrics /healthz /stats need the key too [false]\n"
+           "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
+           "      --limits.max-connections-per-ip N 0 = off [0]\n"
+           "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"
+           "      --tls-cert PATH --tls-key PATH    serve wss:// [off]\n"
+           "      --insecure                        allow a non-loopback --bind without auth, or a\n"
+           "                                        non-loopback --admin-bind without a key [false]\n";
 }

@@ -75,6 +75,25 @@ typedef struct {
     gw_channel_rule *rules;     /* user rules first, then the built-in defaults */
     size_t n_rules;
 
+    /* security (docs/SECURITY.md); strings NULL or "" when unset */
+    char *auth_jwt_secret_file;   /* HS* key file; auth is on when this or the next is set */
+    char *auth_jwt_public_key;    /* RS256/ES256 PEM public key file */
+    char *auth_algorithm;         /* pinned alg; default from the key (HS256/RS256/ES256) */
+    int auth_leeway_s;            /* exp/nbf leeway, default 30 */
+    char *auth_audience;          /* required "aud" when set */
+    char *auth_issuer;            /* required "iss" when set */
+    int auth_handshake_timeout_ms; /* in-band {"op":"auth"} deadline, default 5000 */
+    char *auth_owner_pattern;     /* comma list, default "feed:user-{sub},notifications:user-{sub}" */
+    char *admin_api_key_file;     /* admin bearer key from a file ... */
+    char *admin_api_key;          /* ... or given directly (PULSE_ADMIN_API_KEY) */
+    int admin_protect_reads;      /* 1: /metrics /healthz /stats need the key too */
+    char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
+    int max_connections_per_ip;   /* 0 = off (default) */
+    int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */
+    char *tls_cert, *tls_key;     /* PEM files: wss:// when both are set */
+    int insecure;                 /* 1: allow non-loopback listeners without auth/key */
+    struct gw_auth *auth;         /* runtime, not loaded: built by main (gw_auth_new) */
+
     /* load results */
     char *config_path;          /* the file that was loaded, NULL when none */
     int help_requested;         /* when gw_config_load returns 1: 1 = --help, 2 = --version */

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define QUOTE_MAX 32 /* bytes of client input quoted in a reason */
@@ -96,10 +97,26 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         rc = 0;
         goto done;
     }
+    if (strcmp(ops, "auth") == 0 || strcmp(ops, "refresh") == 0) {
+        json_t *tok = json_object_get(root, "token");
+        if (!json_is_string(tok) || json_string_length(tok) == 0) {
+            reject(code, reason, reason_cap, "%s", "\"token\" must be a non-empty string");
+            goto done;
+        }
+        out->op = ops[0] == 'a' ? GW_OP_AUTH : GW_OP_REFRESH;
+        out->arg_len = json_string_length(tok);
+        out->arg = strndup(json_string_value(tok), out->arg_len);
+        if (!out->arg)
+            abort();
+        rc = 0;
+        goto done;
+    }
     if (strcmp(ops, "subscribe") == 0) {
         out->op = GW_OP_SUBSCRIBE;
     } else if (strcmp(ops, "unsubscribe") == 0) {
         out->op = GW_OP_UNSUBSCRIBE;
+    } else if (strcmp(ops, "publish") == 0) {
+        out->op = GW_OP_PUBLISH;
     } else {
         reject(code, reason, reason_cap, "unknown op '%s'", quote(ops, opn, q, sizeof q));
         goto done;
@@ -124,13 +141,34 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
     memcpy(out->channel, name, n);
     out->channel[n] = '\0';
     out->is_pattern = is_pattern;
+    if (out->op == GW_OP_PUBLISH) {
+        json_t *data = json_object_get(root, "data");
+        if (is_pattern || !data) {
+            reject(code, reason, reason_cap, "%s",
+                   is_pattern ? "publish needs a channel, not a pattern" : "missing \"data\"");
+            goto done;
+        }
+        out->arg = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!out->arg)
+            abort();
+        out->arg_len = strlen(out->arg);
+    }
     rc = 0;
 
 done:
     json_decref(root);
-    if (rc != 0)
+    if (rc != 0) {
         out->op = 0;
+        gw_command_release(out);
+    }
     return rc;
+}
+
+void gw_command_release(gw_command *cmd)
+{
+    free(cmd->arg);
+    cmd->arg = NULL;
+    cmd->arg_len = 0;
 }
 
 static int hexval(char c)

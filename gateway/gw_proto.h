@@ -22,13 +22,22 @@ typedef enum {
     GW_OP_SUBSCRIBE = 1,
     GW_OP_UNSUBSCRIBE,
     GW_OP_PING,
+    GW_OP_AUTH,    /* {"op":"auth","token":"..."}: first frame when no ?token= */
+    GW_OP_REFRESH, /* {"op":"refresh","token":"..."}: a new token, same sub */
+    GW_OP_PUBLISH, /* {"op":"publish","channel":"c","data":...}: needs the publish grant */
 } gw_op;
 
 typedef struct {
     gw_op op;
     char channel[PULSE_CHANNEL_MAX + 1]; /* subscribe/unsubscribe; may be a pattern */
     bool is_pattern;
+    char *arg; /* auth/refresh: the token; publish: data as compact JSON. Owned:
+                * gw_command_release frees it (NULL for the other ops). */
+    size_t arg_len;
 } gw_command;
+
+/* Frees what gw_proto_parse allocated in cmd (cmd->arg); safe on any parsed command. */
+void gw_command_release(gw_command *cmd);
 
 /* Parses one client frame (len bytes, not NUL-terminated). Returns 0, or -1 with
  * *code set to a static error code string ("bad_request" for malformed JSON, not an

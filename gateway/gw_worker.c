@@ -10,14 +10,18 @@
  */
 #include "gw_worker.h"
 
+#include <arpa/inet.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "gw_auth.h"
 #include "gw_proto.h"
+#include "gw_wspub.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
 
@@ -60,6 +64,10 @@ typedef struct gw_conn {
     uint8_t draining;
     uint8_t batch;
     const char *close_reason;
+    gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
+    int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
+    uint64_t ip_key;          /* per-IP count to release (0: not counted) */
+    gw_ratelimit rl;          /* client commands */
 } gw_conn;
 
 struct gw_worker {
@@ -95,6 +103,7 @@ struct gw_worker {
 /* ---- helpers ---- */
 
 static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
+static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern);
 
 static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
 {
@@ -183,6 +192,8 @@ static int conn_find_sub(const gw_conn *c, const char *name, bool is_pattern)
 
 static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
 {
+    if (!sec_may_subscribe(w, c, name, is_pattern))
+        return;
     int have = conn_find_sub(c, name, is_pattern);
     if (have >= 0) {
         if (c->subs[have].acked)
@@ -246,6 +257,196 @@ static int on_list_channel(void *ud, const char *channel, bool is_pattern)
     return 0;
 }
 
+/* ---- security hooks: the decisions are gw_auth.c's (docs/SECURITY.md) ---- */
+
+#define GW_CLOSE_UNAUTHORIZED 4401
+
+static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
+{
+    if (gw_auth_may_subscribe(w->cfg->auth, c->principal, name, is_pattern))
+        return true;
+    char reason[200];
+    if (!c->principal) {
+        conn_error(w, c, "unauthorized", "authenticate first: {\"op\":\"auth\",\"token\":...}");
+        return false;
+    }
+    snprintf(reason, sizeof(reason), "not allowed to subscribe to '%s'", name);
+    conn_error(w, c, "forbidden", reason);
+    return false;
+}
+
+/* The monotonic time at which p stops being valid (exp + leeway), 0 for never. */
+static int64_t sec_deadline(const gw_worker *w, const gw_principal *p)
+{
+    if (!p->exp)
+        return 0;
+    int64_t left_s = p->exp + w->cfg->auth_leeway_s - (int64_t)time(NULL);
+    return pulse_mono_ms() + (left_s > 0 ? left_s * 1000 : 0);
+}
+
+/* Copies ?token= into buf; its length, or 0 when absent. */
+static int sec_url_token(struct lws *wsi, char *buf, int cap)
+{
+    for (int i = 0; i < 32; i++) {
+        int len = lws_hdr_copy_fragment(wsi, buf, cap, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+            return 0;
+        if (len > 6 && strncmp(buf, "token=", 6) == 0) {
+            memmove(buf, buf + 6, (size_t)len - 5);
+            return len - 6;
+        }
+    }
+    return 0;
+}
+
+/* FILTER_PROTOCOL_CONNECTION: Origin allow-list (403), per-IP limit (429) and a
+ * ?token= that does not verify (401) refuse the handshake with that HTTP status. */
+static int sec_filter(gw_worker *w, struct lws *wsi)
+{
+    gw_auth *a = w->cfg->auth;
+    char buf[GW_AUTH_TOKEN_MAX + 1];
+    unsigned status = 0;
+    const char *why = NULL;
+    int n = lws_hdr_copy(wsi, buf, 512, WSI_TOKEN_ORIGIN);
+    if (!gw_auth_origin_allowed(a, n < 0 ? "?" : buf)) {
+        status = HTTP_STATUS_FORBIDDEN;
+        why = "origin not allowed";
+    }
+    if (!status && w->cfg->max_connections_per_ip > 0) {
+        lws_get_peer_simple(wsi, buf, 64);
+        if (gw_auth_ip_full(a, buf)) {
+            status = 429;
+            why = "too many connections from this address";
+        }
+    }
+    if (!status && gw_auth_enabled(a) && (n = sec_url_token(wsi, buf, sizeof(buf))) > 0) {
+        gw_principal *p = NULL;
+        int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &p);
+        gw_auth_principal_free(p);
+        if (rc != 0) {
+            status = HTTP_STATUS_UNAUTHORIZED;
+            why = gw_auth_reason(rc);
+        }
+    }
+    if (!status)
+        return 0;
+    GW_ADD(w->stats.connections_refused, 1);
+    PLOG_DEBUG("ws", "handshake refused with %u: %s", status, why);
+    lws_return_http_status(wsi, status, why);
+    return 1;
+}
+
+/* ESTABLISHED: count the address, take ?token= (checked at the handshake, verified
+ * again: time moved on) or start the clock for {"op":"auth"}. -1: being closed. */
+static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
+{
+    gw_auth *a = w->cfg->auth;
+    char buf[GW_AUTH_TOKEN_MAX + 1];
+    if (w->cfg->max_connections_per_ip > 0) {
+        buf[0] = '\0';
+        lws_get_peer_simple(wsi, buf, 64);
+        c->ip_key = gw_auth_ip_acquire(a, buf);
+    }
+    if (!gw_auth_enabled(a))
+        return 0;
+    int n = sec_url_token(wsi, buf, sizeof(buf));
+    if (n <= 0) {
+        c->auth_deadline_ms = pulse_mono_ms() + w->cfg->auth_handshake_timeout_ms;
+        return 0;
+    }
+    int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &c->principal);
+    if (rc != 0) {
+        conn_close(w, c, GW_CLOSE_UNAUTHORIZED, gw_auth_reason(rc));
+        return -1;
+    }
+    c->auth_deadline_ms = sec_deadline(w, c->principal);
+    return 0;
+}
+
+/* true when the command must be dropped (answered "rate_limited", or closed 1008). */
+static bool sec_rate_limited(gw_worker *w, gw_conn *c)
+{
+    int rl = gw_ratelimit_take(&c->rl, w->cfg->commands_per_second, pulse_mono_ms());
+    if (rl == GW_RL_OK)
+        return false;
+    if (rl == GW_RL_LIMITED) {
+        conn_error(w, c, "rate_limited", "too many commands; slow down");
+        return true;
+    }
+    if (!c->close_code) {
+        /* conn_close would count a 1008 as a slow consumer */
+        c->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+        c->close_reason = "command rate limit exceeded";
+        gw_queue_clear(&c->q);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
+        lws_callback_on_writable(c->wsi);
+        PLOG_INFO("ws", "conn=%llu closed with 1008: command rate limit exceeded", (unsigned long long)c->id);
+    }
+    return true;
+}
+
+static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot);
+
+/* {"op":"auth"} and {"op":"refresh"}. A bad auth closes 4401; a bad refresh is an
+ * error frame and the old token stays in force until it expires. */
+static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
+{
+    const gw_auth *a = w->cfg->auth;
+    bool refresh = cmd->op == GW_OP_REFRESH;
+    if (!gw_auth_enabled(a)) {
+        conn_error(w, c, "bad_request", "authentication is not enabled on this gateway");
+        return;
+    }
+    if (refresh != (c->principal != NULL)) {
+        conn_error(w, c, refresh ? "unauthorized" : "bad_request",
+                   refresh ? "nothing to refresh: authenticate first" : "already authenticated: use refresh");
+        return;
+    }
+    gw_principal *p = NULL;
+    int rc = gw_auth_verify(a, cmd->arg, cmd->arg_len, (int64_t)time(NULL), &p);
+    if (rc == 0 && refresh && !(p->sub == NULL ? c->principal->sub == NULL
+                                               : c->principal->sub && strcmp(p->sub, c->principal->sub) == 0))
+        rc = GW_AUTH_ESUB;
+    if (rc != 0) {
+        gw_auth_principal_free(p);
+        PLOG_DEBUG("ws", "conn=%llu %s refused: %s", (unsigned long long)c->id, refresh ? "refresh" : "auth",
+                   gw_auth_reason(rc));
+        if (refresh)
+            conn_error(w, c, "unauthorized", gw_auth_reason(rc));
+        else
+            conn_close(w, c, GW_CLOSE_UNAUTHORIZED, gw_auth_reason(rc));
+        return;
+    }
+    gw_auth_principal_free(c->principal);
+    c->principal = p;
+    c->auth_deadline_ms = sec_deadline(w, p);
+    for (uint32_t i = c->nsubs; refresh && i-- > 0;) {
+        /* the new token may grant less: drop what it no longer allows */
+        const gw_chan *ch = c->subs[i].chan;
+        if (!gw_auth_may_subscribe(a, p, ch->name, ch->is_pattern)) {
+            char name[PULSE_CHANNEL_MAX + 1];
+            snprintf(name, sizeof(name), "%s", ch->name);
+            conn_unsubscribe_slot(w, c, i);
+            conn_reply(w, c, "unsubscribed", name);
+        }
+    }
+    conn_reply(w, c, refresh ? "refreshed" : "authenticated", NULL);
+}
+
+/* {"op":"publish"}: a token's publish grant, then the ingest thread PUBLISHes it. */
+static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
+{
+    if (!gw_auth_may_publish(w->cfg->auth, c->principal, cmd->channel)) {
+        char reason[200];
+        snprintf(reason, sizeof(reason), "not allowed to publish to '%s'", cmd->channel);
+        conn_error(w, c, "forbidden", reason);
+    } else if (gw_wspub_post(cmd->channel, cmd->arg, cmd->arg_len) != 0) {
+        conn_error(w, c, "unavailable", "publish queue full; try again later");
+    } else {
+        conn_reply(w, c, "published", cmd->channel);
+    }
+}
+
 /* ---- connection life ---- */
 
 static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
@@ -271,6 +472,8 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
         conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
         return;
     }
+    if (sec_connect(w, c, wsi) != 0)
+        return;
 
     char args[4096];
     for (int i = 0; i < 32; i++) {
@@ -308,6 +511,9 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
         GW_ADD(w->stats.dropped[GW_DROP_SHUTDOWN], lost);
     gw_queue_release(&c->q);
     free(c->rx);
+    gw_auth_ip_release(w->cfg->auth, c->ip_key);
+    gw_auth_principal_free(c->principal);
+    c->principal = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -327,6 +533,8 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
     gw_command cmd;
     const char *code = "bad_request";
     char reason[200];
+    if (sec_rate_limited(w, c))
+        return;
     if (gw_proto_parse(text, len, &cmd, &code, reason, sizeof(reason)) < 0) {
         conn_error(w, c, code, reason);
         return;
@@ -345,7 +553,15 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
     case GW_OP_PING:
         conn_send_text(w, c, "{\"op\":\"pong\"}", 13);
         break;
+    case GW_OP_AUTH:
+    case GW_OP_REFRESH:
+        sec_auth_op(w, c, &cmd);
+        break;
+    case GW_OP_PUBLISH:
+        sec_publish_op(w, c, &cmd);
+        break;
     }
+    gw_command_release(&cmd);
 }
 
 /* Returns -1 to close. Counts bytes across fragments against max_message_size. */
@@ -355,9 +571,16 @@ static int conn_receive(gw_worker *w, gw_conn *c, struct lws *wsi, const char *i
     size_t remaining = lws_remaining_packet_payload(wsi);
     int final = lws_is_final_fragment(wsi) && remaining == 0;
     if (c->rx_len + len + remaining > max) {
-        static const char why[] = "message too large";
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof(why) - 1);
-        return -1;
+        /* Not return -1: closing the socket with the rest of the client's frame unread
+         * makes the kernel send a reset that destroys our close frame, and the client
+         * never learns it hit the limit. Free the partial message now, send the 1009
+         * at the next WRITEABLE and discard what still arrives (RECEIVE is ignored
+         * once close_code is set; conn_close bounds it all to 2 s). */
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_len = 0;
+        conn_close(w, c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+        return 0;
     }
     if (final && !c->rx) {
         if (lws_frame_is_binary(wsi))
@@ -612,6 +835,8 @@ static void sweep(lws_sorted_usec_list_t *sul)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         } else if (!c->close_code && c->q.count && now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms) {
             conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
+        } else if (!c->close_code && c->auth_deadline_ms && now_ms >= c->auth_deadline_ms) {
+            conn_close(w, c, GW_CLOSE_UNAUTHORIZED, c->principal ? "token expired" : "auth timeout");
         }
     }
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
@@ -646,7 +871,7 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
             GW_ADD(w->stats.connections_refused, 1);
             return 1;
         }
-        return 0;
+        return sec_filter(w, wsi);
     case LWS_CALLBACK_ESTABLISHED:
         conn_established(w, c, wsi);
         return 0;
@@ -728,14 +953,31 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = port;
-    if (cfg->bind && cfg->bind[0] && strcmp(cfg->bind, "0.0.0.0") != 0 && strcmp(cfg->bind, "*") != 0)
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* lws 4.1.6 with IPv6 on opens a dual-stack socket and cannot bind it to an IPv4
+     * address, so it silently listens on every interface: an IPv4 bind address (and
+     * 0.0.0.0) must turn IPv6 off. */
+    struct in_addr v4;
+    bool bind_v4 = cfg->bind && inet_pton(AF_INET, cfg->bind, &v4) == 1;
+    if (bind_v4)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->bind && cfg->bind[0] && strcmp(cfg->bind, "0.0.0.0") != 0 && strcmp(cfg->bind, "::") != 0 &&
+        strcmp(cfg->bind, "*") != 0)
         info.iface = cfg->bind;
     info.protocols = w->protocols;
     info.user = w;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (cfg->tls_cert && cfg->tls_cert[0]) { /* wss:// (gw_auth_new checked both files) */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
     if (port < 0)
         info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets arrive by gw_worker_adopt */
     info.timeout_secs = (unsigned int)cfg->handshake_timeout_s;
+    /* lws replaces the accept timeout above with this one (default 10 s) as soon as
+     * the first header bytes arrive: without it a slowloris client holds a slot for
+     * 10 s whatever handshake_timeout_s says */
+    info.timeout_secs_ah_idle = (unsigned int)cfg->handshake_timeout_s;
     info.max_http_header_data = 4096;
     if (cfg->heartbeat_interval_s > 0)
         info.retry_and_idle_policy = &w->retry;

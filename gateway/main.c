@@ -12,9 +12,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gw_auth.h"
 #include "gw_config.h"
 #include "gw_node.h"
 #include "gw_worker.h"
+#include "gw_wspub.h"
 #include "pulse_log.h"
 
 extern char **environ;
@@ -54,6 +56,13 @@ int main(int argc, char **argv)
         gw_config_free(&cfg);
         return 2;
     }
+    /* keys, TLS files, and no open listener without auth unless --insecure */
+    if (gw_auth_new(&cfg, &cfg.auth, &err) != 0 || gw_auth_check_exposure(&cfg, cfg.auth, &err) != 0) {
+        fprintf(stderr, "pulse-gateway: %s\n", err.text);
+        gw_auth_free(cfg.auth);
+        gw_config_free(&cfg);
+        return 2;
+    }
 
     pulse_log_level level = PULSE_LOG_INFO;
     pulse_log_format format = PULSE_LOG_TEXT;
@@ -74,6 +83,7 @@ int main(int argc, char **argv)
 
     gw_node node;
     gw_node_init(&node, &cfg, base);
+    gw_wspub_init(&node);
     node.nworkers = cfg.workers;
     node.workers = calloc((size_t)cfg.workers, sizeof(*node.workers));
     if (!node.workers)
@@ -112,6 +122,8 @@ int main(int argc, char **argv)
     PLOG_INFO("main", "pulse-gateway %s node=%s listening on %s:%d (WebSocket /ws, %d worker%s), admin on %s:%d, redis %s",
               PULSE_VERSION, cfg.node_id, cfg.bind, node.ws_port, cfg.workers, cfg.workers == 1 ? "" : "s",
               cfg.admin_bind, node.admin_port, cfg.redis_url);
+    PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(cfg.auth),
+              gw_auth_admin_has_key(cfg.auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
     printf("pulse-gateway ready node=%s port=%d admin_port=%d\n", cfg.node_id, node.ws_port, node.admin_port);
     fflush(stdout);
 
@@ -136,8 +148,10 @@ out:
     for (int i = 0; i < cfg.workers; i++)
         gw_worker_free(node.workers[i]);
     free(node.workers);
+    gw_wspub_cleanup();
     gw_node_cleanup(&node);
     event_base_free(base);
+    gw_auth_free(cfg.auth);
     gw_config_free(&cfg);
     libevent_global_shutdown();
     return status;

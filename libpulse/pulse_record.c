@@ -150,7 +150,7 @@ static int get_uint(const field *f, int idx, const char *name, uint64_t max, uin
 
 static int get_i64(const field *f, int idx, const char *name, int64_t *out, pulse_error *err)
 {
-    uint64_t v;
+    uint64_t v = 0;
     field g = *f;
     bool neg = g.len > 0 && g.p[0] == '-';
     int rc;

@@ -5,7 +5,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
-      check redis-server redis-tools "$@")
+      libjwt-dev libssl-dev openssl
+      check redis-server redis-tools haproxy docker-compose python3 "$@")
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# bench.sh - Pulse's benchmarks: figures, not pass/fail. One gateway node (the per-core
+# figures), a throwaway redis-server, pulse-subscribe and pulse-publish, all on
+# loopback; every run is bounded in events and time.
+#
+#   bench/bench.sh              every scenario below
+#   bench/bench.sh classic      50 clients x 50 events (the classic comparison)
+#   bench/bench.sh fanout       1000 clients x 100 events/s for 10 s: p99 and gateway CPU
+#   bench/bench.sh ramp         1000 clients at 200..1600 events/s: where p99 passes 100 ms
+#   bench/bench.sh idle         10000 idle connections: gateway memory per connection
+#
+# Gateway CPU is read from /proc/<pid>/stat (utime+stime) over the publishing window,
+# as a share of one core. Results also go to bench/results/<timestamp>/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${PULSE_BUILD_DIR:-$ROOT/build}
+GW_WORKERS=${PULSE_BENCH_WORKERS:-1}
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(classic fanout ramp idle)
+case "${SCENARIOS[0]}" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
+
+"$ROOT/scripts/install-deps.sh" python3
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build "$BUILD" -j"$(nproc)" --target pulse-gateway pulse-publish pulse-subscribe pulse-report >/dev/null
+GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"
+SUB="$BUILD/subscriber-client/pulse-subscribe"; REP="$BUILD/report/pulse-report"
+
+OUTROOT="$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUTROOT"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+  echo $((20000 + RANDOM % 20000)); }
+wait_for() { # file pattern seconds
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: timed out waiting for '$2' in $1" >&2; tail -20 "$1" >&2; return 1
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+start_stack() { # dir
+  local dir=$1 rport
+  mkdir -p "$dir"
+  rport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  REDIS="redis://127.0.0.1:$rport"
+  "$GW" --port 0 --admin-port 0 --redis "$REDIS" --node-id bench --workers "$GW_WORKERS" --log-level warn \
+    >"$dir/gateway.out" 2>"$dir/gateway.err" &
+  GW_PID=$!
+  PIDS+=($GW_PID)
+  wait_for "$dir/gateway.out" '^pulse-gateway ready' 10
+  WS_PORT=$(sed -n 's/.* port=\([0-9]*\) .*/\1/p' "$dir/gateway.out")
+}
+
+# run clients rate events dir [extra subscriber args] -> prints one result line
+run_case() {
+  local clients=$1 rate=$2 events=$3 dir=$4
+  shift 4
+  start_stack "$dir"
+  "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
+    --expect $((clients * events)) --duration $((events / (rate > 0 ? rate : 1000) + 60)) "$@" \
+    >"$dir/subscriber.log" 2>&1 &
+  local sub=$!
+  PIDS+=($sub)
+  wait_for "$dir/subscriber.log" '^pulse-subscribe ready' 60
+  local t0 c0 t1 c1
+  t0=$(date +%s%N); c0=$(cpu_ticks "$GW_PID")
+  "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
+    --manifest "$dir/manifest.csv" --quiet
+  wait "$sub" || true
+  t1=$(date +%s%N); c1=$(cpu_ticks "$GW_PID")
+  local rss; rss=$(rss_kib "$GW_PID")
+  cleanup
+  "$REP" --json "$dir" >"$dir/report.json" 2>"$dir/report.err" || true
+  local hz; hz=$(getconf CLK_TCK)
+  python3 - "$dir/report.json" "$clients" "$rate" "$events" "$(( (c1 - c0) ))" "$hz" "$(( (t1 - t0) / 1000000 ))" "$rss" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); o = r["overall"]; l = o["latency_ms"]
+ticks, hz, ms, rss = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+cpu = 100.0 * ticks / hz / (ms / 1000.0) if ms else 0
+print(f"{sys.argv[2]:>7} {sys.argv[3]:>6} {sys.argv[4]:>6} {o['expected']:>9} {o['received']:>9} {o['dropped']:>7}"
+      f" {l['p50']:>8.3f} {l['p99']:>8.3f} {l['max']:>8.3f} {cpu:>6.1f}% {rss/1024:>7.1f}")
+PY
+}
+
+header() {
+  echo "$1"
+  printf '%7s %6s %6s %9s %9s %7s %8s %8s %8s %7s %7s\n' clients rate/s events expected received dropped \
+    p50_ms p99_ms max_ms gw_cpu rss_MiB
+}
+
+for s in "${SCENARIOS[@]}"; do
+  case "$s" in
+    classic)
+      header "== classic: 50 clients x 50 events at 1000/s, 1 node"
+      run_case 50 1000 50 "$OUTROOT/classic" ;;
+    fanout)
+      header "== fanout: 1000 clients x 100 events/s for 10 s, 1 node"
+      run_case 1000 100 1000 "$OUTROOT/fanout" ;;
+    ramp)
+      header "== ramp: 1000 clients, rising rate, 5 s each, 1 node"
+      for rate in 200 400 800 1200 1600; do
+        run_case 1000 "$rate" $((rate * 5)) "$OUTROOT/ramp-$rate"
+      done ;;
+    idle)
+      echo "== idle: gateway memory per idle connection (subscribed to one channel)"
+      dir="$OUTROOT/idle"; start_stack "$dir"
+      base=$(rss_kib "$GW_PID")
+      n=${PULSE_BENCH_IDLE:-10000}
+      "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$n" --channels events.critical --out "$dir" \
+        --duration 60 --connect-concurrency 100 >"$dir/subscriber.log" 2>&1 &
+      sub=$!; PIDS+=($sub)
+      wait_for "$dir/subscriber.log" '^pulse-subscribe ready' 120
+      sleep 1
+      after=$(rss_kib "$GW_PID")
+      echo "  $n connections: gateway RSS ${base} KiB -> ${after} KiB = $(( (after - base) * 1024 / n )) bytes per connection"
+      cleanup ;;
+    *) echo "bench: unknown scenario '$s' (see --help)" >&2; exit 2 ;;
+  esac
+done | tee "$OUTROOT/summary.txt"

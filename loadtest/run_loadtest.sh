@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# run_loadtest.sh - Pulse's main measuring job. With no arguments it reproduces the
+# classic run: 2 gateway nodes on one throwaway Redis, 50 WebSocket subscribers spread
+# over the nodes, 50 events on events.critical at 1000/s, then the delivery report.
+# It installs missing Debian packages, builds what is missing or stale (incremental
+# cmake --build), starts a local redis-server unless --redis is given, waits for every
+# component by polling (ready lines, /healthz; never blind sleeps), and stops everything
+# it started, by PID, on exit, Ctrl-C or failure. Every wait has a deadline.
+# Exit status: pulse-report's (0 ok, 1 critical deliveries dropped, 2 bad input), or 2
+# for bad usage, 3 when a component failed to start.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CLIENTS=${PULSE_CLIENTS:-50}
+EVENTS=${PULSE_EVENTS:-50}
+RATE=${PULSE_RATE:-1000}
+NODES=${PULSE_NODES:-2}
+MIX=${PULSE_MIX:-0}
+DURATION=${PULSE_DURATION:-}
+USERS=${PULSE_USERS:-100}
+SPIKE=${PULSE_SPIKE:-}
+REDIS_URL=${PULSE_REDIS:-}
+OUT=${PULSE_OUT:-}
+BUILD=${PULSE_BUILD_DIR:-$ROOT/build}
+TIMEOUT=${PULSE_TIMEOUT:-120}
+WORKERS=${PULSE_WORKERS:-}
+VIA=${PULSE_VIA:-redis}
+BATCH=${PULSE_BATCH:-0}
+PAYLOAD=${PULSE_PAYLOAD_BYTES:-0}
+NO_BUILD=${PULSE_NO_BUILD:-0}
+VIA_LB=${PULSE_VIA_LB:-0}
+CLUSTER_UP=0
+
+usage() {
+  cat <<'USAGE'
+usage: loadtest/run_loadtest.sh [options]
+Starts Redis (unless --redis), N gateway nodes, pulse-subscribe and pulse-publish, then
+prints pulse-report's report. Every option can also be set from the environment
+(PULSE_CLIENTS, PULSE_EVENTS, ...).
+  --clients N        WebSocket subscribers, spread round-robin over the nodes (50)
+  --events N         events to publish on events.critical (50)
+  --rate N           events per second, evenly paced; 0 = as fast as possible (1000)
+  --nodes N          gateway nodes (2)
+  --mix              simulator traffic: 70% PostCreated, 20% Notification (per-user
+                     channels), 10% SystemAlert (events.critical); needs --duration
+  --duration S       publish for S seconds (instead of --events)
+  --users N          users for --mix; subscriber i follows user (i mod N)+1 (100)
+  --spike F:S:E      with --mix/--duration: rate x F for S seconds every E seconds
+  --payload-bytes N  pad each event's data to about N bytes
+  --via redis|http   publish with Redis PUBLISH (default) or node 1's POST /publish
+  --batch            subscribers ask for batched frames (?batch=1)
+  --workers N        --workers for each gateway
+  --via-lb           the subscribers connect through HAProxy in front of the nodes
+                     (loadtest/cluster.sh: the deploy/haproxy.cfg docker-compose uses);
+                     cluster state and logs in <out>/cluster
+  --redis URL        use this Redis instead of starting one
+  --out DIR          run directory (default ./results/<timestamp>)
+  --build-dir DIR    where to build (default <repo>/build)
+  --no-build         use the binaries already in the build directory as they are
+  --timeout S        how long to wait for deliveries after publishing (120)
+  --scenario NAME    preset from loadtest/scenarios/NAME.env (classic, fanout, social,
+                     spike) or a file of KEY=VALUE lines; other flags override it
+  --help             this text
+USAGE
+}
+
+die_usage() { echo "run_loadtest: $*" >&2; echo "(see --help)" >&2; exit 2; }
+
+# --scenario NAME|FILE: KEY=VALUE lines (loadtest/scenarios/NAME.env); read first, so
+# flags given on the command line still win. Only known keys are taken; nothing is run.
+load_scenario() {
+  local f=$1 line key val
+  [ -f "$f" ] || f="$ROOT/loadtest/scenarios/$1.env"
+  [ -f "$f" ] || die_usage "no scenario '$1' (see loadtest/scenarios/)"
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    [[ "$line" =~ ^([A-Z_]+)=([A-Za-z0-9._:/@-]*)$ ]] || die_usage "$f: bad line '$line'"
+    key=${BASH_REMATCH[1]}; val=${BASH_REMATCH[2]}
+    case "$key" in
+      CLIENTS|EVENTS|RATE|NODES|MIX|DURATION|USERS|SPIKE|WORKERS|VIA|BATCH|PAYLOAD|TIMEOUT)
+        printf -v "$key" '%s' "$val" ;;
+      *) die_usage "$f: unknown key '$key'" ;;
+    esac
+  done <"$f"
+}
+prev=""
+for a in "$@"; do
+  if [ "$prev" = --scenario ]; then load_scenario "$a"; fi
+  prev=$a
+done
+log() { echo "loadtest: $*" >&2; }
+is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --clients) [ $# -ge 2 ] || die_usage "--clients needs a value"; CLIENTS=$2; shift 2 ;;
+    --events) [ $# -ge 2 ] || die_usage "--events needs a value"; EVENTS=$2; shift 2 ;;
+    --rate) [ $# -ge 2 ] || die_usage "--rate needs a value"; RATE=$2; shift 2 ;;
+    --nodes) [ $# -ge 2 ] || die_usage "--nodes needs a value"; NODES=$2; shift 2 ;;
+    --mix) MIX=1; shift ;;
+    --duration) [ $# -ge 2 ] || die_usage "--duration needs a value"; DURATION=$2; shift 2 ;;
+    --users) [ $# -ge 2 ] || die_usage "--users needs a value"; USERS=$2; shift 2 ;;
+    --spike) [ $# -ge 2 ] || die_usage "--spike needs a value"; SPIKE=$2; shift 2 ;;
+    --payload-bytes) [ $# -ge 2 ] || die_usage "--payload-bytes needs a value"; PAYLOAD=$2; shift 2 ;;
+    --via) [ $# -ge 2 ] || die_usage "--via needs a value"; VIA=$2; shift 2 ;;
+    --batch) BATCH=1; shift ;;
+    --via-lb) VIA_LB=1; shift ;;
+    --workers) [ $# -ge 2 ] || die_usage "--workers needs a value"; WORKERS=$2; shift 2 ;;
+    --redis) [ $# -ge 2 ] || die_usage "--redis needs a value"; REDIS_URL=$2; shift 2 ;;
+    --out) [ $# -ge 2 ] || die_usage "--out needs a value"; OUT=$2; shift 2 ;;
+    --build-dir) [ $# -ge 2 ] || die_usage "--build-dir needs a value"; BUILD=$2; shift 2 ;;
+    --timeout) [ $# -ge 2 ] || die_usage "--timeout needs a value"; TIMEOUT=$2; shift 2 ;;
+    --no-build) NO_BUILD=1; shift ;;
+    --scenario) [ $# -ge 2 ] || die_usage "--scenario needs a value"; shift 2 ;; # read above
+    -h|--help) usage; exit 0 ;;
+    *) die_usage "unknown option '$1'" ;;
+  esac
+done
+
+for v in CLIENTS EVENTS NODES USERS TIMEOUT PAYLOAD; do
+  is_uint "${!v}" || die_usage "${v} (--${v,,}) must be a whole number, not '${!v}'"
+done
+[[ "$RATE" =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--rate must be a number, not '$RATE'"
+[ -z "$DURATION" ] || [[ "$DURATION" =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--duration must be seconds"
+[ "$CLIENTS" -ge 1 ] && [ "$NODES" -ge 1 ] || die_usage "--clients and --nodes must be at least 1"
+[ "$MIX" = 0 ] || [ -n "$DURATION" ] || die_usage "--mix needs --duration"
+[ -n "$DURATION" ] || [ "$EVENTS" -ge 1 ] || die_usage "--events must be at least 1 (or give --duration)"
+[ -z "$SPIKE" ] || [ -n "$DURATION" ] || die_usage "--spike needs --duration"
+[ "$VIA" = redis ] || [ "$VIA" = http ] || die_usage "--via must be redis or http"
+[ -n "$OUT" ] || OUT="$PWD/results/$(date +%Y%m%d-%H%M%S)"
+
+# ---- everything we start, stopped by PID on the way out ----
+WORK=""
+REDIS_PID=""
+SUB_PID=""
+PUB_PID=""
+GW_PIDS=()
+
+# Running (an exited child not yet reaped is a zombie: not running).
+alive() {
+  local st
+  st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+stop_pid() { # pid signal grace_tenths
+  local pid=$1 sig=$2 grace=$3 i
+  [ -n "$pid" ] || return 0
+  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace; i++)); do
+    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$PUB_PID" TERM 30
+  stop_pid "$SUB_PID" INT 50
+  for p in "${GW_PIDS[@]}"; do stop_pid "$p" TERM 50; done
+  [ "$CLUSTER_UP" = 0 ] || "$ROOT/loadtest/cluster.sh" down --dir "$OUT/cluster" >/dev/null 2>&1 || true
+  stop_pid "$REDIS_PID" TERM 50
+  [ -z "$WORK" ] || rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# Waits until file $1 has a line matching regex $2 (prints it); $3 deadline in seconds;
+# $4 the PID that must stay alive meanwhile.
+wait_line() {
+  local file=$1 re=$2 secs=$3 pid=$4 end line
+  end=$((SECONDS + secs))
+  while [ "$SECONDS" -lt "$end" ]; do
+    line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
+    if [ -n "$line" ]; then echo "$line"; return 0; fi
+    alive "$pid" || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+fail_start() { # what logfile
+  log "$1 did not start; its log ($2):"
+  tail -n 30 "$2" >&2 || true
+  exit 3
+}
+
+# ---- dependencies and build ----
+"$ROOT/scripts/install-deps.sh"
+GW="$BUILD/gateway/pulse-gateway"
+PUB="$BUILD/publisher/pulse-publish"
+SUB="$BUILD/subscriber-client/pulse-subscribe"
+REP="$BUILD/report/pulse-report"
+if [ "$NO_BUILD" = 0 ]; then
+  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    log "configuring $BUILD"
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  log "building (incremental)"
+  cmake --build "$BUILD" -j "$(nproc)" --target pulse-gateway pulse-publish pulse-subscribe \
+    pulse-report >/dev/null || { log "the build failed (see above)"; exit 3; }
+fi
+for b in "$GW" "$PUB" "$SUB" "$REP"; do
+  [ -x "$b" ] || { log "missing $b (build it, or drop --no-build)"; exit 3; }
+done
+
+mkdir -p "$OUT/logs"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pulse-loadtest.XXXXXX")
+log "run directory $OUT"
+
+# ---- Redis ----
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -z "$REDIS_URL" ]; then
+  started=0
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    port=$((20000 + RANDOM % 30000))
+    port_in_use "$port" && continue
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
+      >"$OUT/logs/redis.log" 2>&1 &
+    REDIS_PID=$!
+    end=$((SECONDS + 5))
+    while [ "$SECONDS" -lt "$end" ] && alive "$REDIS_PID"; do
+      if [ "$(redis-cli -p "$port" ping 2>/dev/null || true)" = PONG ]; then started=1; break; fi
+      sleep 0.05
+    done
+    [ "$started" = 1 ] && break
+    stop_pid "$REDIS_PID" TERM 20
+    REDIS_PID=""
+  done
+  [ "$started" = 1 ] || fail_start "redis-server" "$OUT/logs/redis.log"
+  REDIS_URL="redis://127.0.0.1:$port"
+  log "redis-server pid $REDIS_PID on $REDIS_URL"
+fi
+
+# ---- gateway nodes ----
+WS_URLS=()
+ADMIN_PORTS=()
+if [ "$VIA_LB" = 1 ]; then
+  # Redis (ours or --redis), N nodes and HAProxy; cluster.sh waits until HAProxy sees
+  # every node UP and stops only what it started (by PID) on `down`.
+  CLUSTER_UP=1
+  PULSE_BIN_DIR="$BUILD" "$ROOT/loadtest/cluster.sh" up --nodes "$NODES" --redis "$REDIS_URL" \
+    --dir "$OUT/cluster" ${WORKERS:+--workers "$WORKERS"} >"$OUT/logs/cluster.log" 2>&1 ||
+    fail_start "loadtest/cluster.sh up" "$OUT/logs/cluster.log"
+  # shellcheck disable=SC1091
+  . "$OUT/cluster/cluster.env"
+  WS_URLS=(--url "$PULSE_LB_URL")
+  IFS=, read -r -a ADMIN_PORTS <<<"$PULSE_ADMIN_PORTS"
+  log "$NODES gateway nodes behind HAProxy $PULSE_LB_URL (stats http://127.0.0.1:$PULSE_LB_STATS_PORT/stats)"
+fi
+for ((i = 1; i <= NODES && VIA_LB == 0; i++)); do
+  node="node-$i"
+  glog="$OUT/logs/gateway-$node.log"
+  args=(--port 0 --admin-port 0 --redis "$REDIS_URL" --node-id "$node")
+  [ -z "$WORKERS" ] || args+=(--workers "$WORKERS")
+  "$GW" "${args[@]}" >"$glog" 2>&1 &
+  GW_PIDS+=($!)
+  line=$(wait_line "$glog" '^pulse-gateway ready ' 15 "${GW_PIDS[-1]}") || fail_start "pulse-gateway $node" "$glog"
+  wsport=$(sed -n 's/.* port=\([0-9]\+\).*/\1/p' <<<"$line")
+  admin=$(sed -n 's/.* admin_port=\([0-9]\+\).*/\1/p' <<<"$line")
+  [ -n "$wsport" ] && [ -n "$admin" ] || { log "cannot read ports from: $line"; exit 3; }
+  WS_URLS+=(--url "ws://127.0.0.1:$wsport/ws")
+  ADMIN_PORTS+=("$admin")
+  log "$node pid ${GW_PIDS[-1]} ws port $wsport admin port $admin"
+done
+for ((i = 0; i < NODES; i++)); do
+  end=$((SECONDS + 15)); ok=0
+  while [ "$SECONDS" -lt "$end" ]; do
+    if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${ADMIN_PORTS[$i]}/healthz"; then ok=1; break; fi
+    alive "${GW_PIDS[$i]}" || break
+    sleep 0.1
+  done
+  [ "$ok" = 1 ] || fail_start "pulse-gateway node-$((i + 1)) (/healthz never answered 200)" "$OUT/logs/gateway-node-$((i + 1)).log"
+done
+log "all $NODES gateway nodes healthy"
+
+# ---- subscribers ----
+sub_args=(--clients "$CLIENTS" --out "$OUT" "${WS_URLS[@]}")
+EXPECT=0
+if [ "$MIX" = 1 ]; then
+  sub_args+=(--users "$USERS")
+else
+  sub_args+=(--channels events.critical)
+  if [ -z "$DURATION" ]; then
+    EXPECT=$((CLIENTS * EVENTS))
+    sub_args+=(--expect "$EXPECT")
+  fi
+fi
+[ "$BATCH" = 0 ] || sub_args+=(--batch)
+"$SUB" "${sub_args[@]}" >"$OUT/logs/subscriber.log" 2>&1 &
+SUB_PID=$!
+wait_line "$OUT/logs/subscriber.log" '^pulse-subscribe ready' $((30 + CLIENTS / 200)) "$SUB_PID" >/dev/null ||
+  fail_start "pulse-subscribe ($CLIENTS connections)" "$OUT/logs/subscriber.log"
+log "pulse-subscribe pid $SUB_PID: $CLIENTS connections ready"
+
+# ---- publisher ----
+pub_args=(--rate "$RATE" --manifest "$OUT/manifest.csv")
+if [ "$VIA" = http ]; then
+  pub_args+=(--http "http://127.0.0.1:${ADMIN_PORTS[0]}/publish")
+else
+  pub_args+=(--redis "$REDIS_URL")
+fi
+[ "$PAYLOAD" = 0 ] || pub_args+=(--payload-bytes "$PAYLOAD")
+if [ "$MIX" = 1 ]; then
+  pub_args+=(--mix --users "$USERS" --duration "$DURATION")
+elif [ -n "$DURATION" ]; then
+  pub_args+=(--channel events.critical --duration "$DURATION")
+else
+  pub_args+=(--channel events.critical --count "$EVENTS")
+fi
+[ -z "$SPIKE" ] || pub_args+=(--spike "$SPIKE")
+log "publishing: pulse-publish ${pub_args[*]}"
+"$PUB" "${pub_args[@]}" >"$OUT/logs/publisher.log" 2>&1 &
+PUB_PID=$!
+pub_rc=0
+wait "$PUB_PID" || pub_rc=$?
+PUB_PID=""
+cat "$OUT/logs/publisher.log" >&2
+[ "$pub_rc" = 0 ] || log "pulse-publish exited with status $pub_rc"
+
+# ---- wait for the deliveries ----
+if [ "$EXPECT" -gt 0 ]; then
+  log "waiting up to ${TIMEOUT}s for $EXPECT deliveries"
+  end=$((SECONDS + TIMEOUT))
+  while [ "$SECONDS" -lt "$end" ] && alive "$SUB_PID"; do sleep 0.1; done
+else
+  # Unknown total: stop once the delivery log has been still for 2 s (it is flushed
+  # every second), or at the timeout.
+  log "waiting for deliveries to settle (at most ${TIMEOUT}s)"
+  end=$((SECONDS + TIMEOUT)); last=-1; still=0
+  while [ "$SECONDS" -lt "$end" ] && alive "$SUB_PID"; do
+    size=$(stat -c %s "$OUT/deliveries.csv" 2>/dev/null || echo 0)
+    if [ "$size" = "$last" ]; then still=$((still + 1)); else still=0; last=$size; fi
+    [ "$still" -ge 20 ] && break
+    sleep 0.1
+  done
+fi
+stop_pid "$SUB_PID" INT 100
+SUB_PID=""
+grep -E '^pulse-subscribe: ' "$OUT/logs/subscriber.log" >&2 || true
+
+# ---- report ----
+rep_rc=0
+"$REP" "$OUT" >"$OUT/report.txt" || rep_rc=$?
+"$REP" --json --no-svg "$OUT" >"$OUT/report.json" || true
+cat "$OUT/report.txt"
+exit "$rep_rc"

@@ -1,0 +1,666 @@
+/*
+ * pub_main.c - pulse-publish: writes Pulse events (DESIGN.md schema) to Redis with
+ * PUBLISH, or to a gateway's admin POST /publish with --http, and records every event
+ * it sent in a manifest (pulse_record.h format) so pulse-report can tell what each
+ * subscriber should have received.
+ *
+ * Pacing follows an absolute schedule: event i is due at start + i/rate (or, with
+ * --spike, at the previous due time plus the period of the rate in force then), and the
+ * publisher sleeps with clock_nanosleep(TIMER_ABSTIME) until that instant. A late send
+ * therefore never shifts the following ones (no sleep-after-send drift). published_at_us
+ * is read right before the event is formatted and written. With --rate 0 events go out
+ * as fast as possible, pipelined: the Redis connection never waits for replies except
+ * to keep at most PUB_WINDOW of them outstanding.
+ *
+ * Simulator mode (--mix) draws each event from the default mix: 70% PostCreated
+ * (normal, feed:user-<k>), 20% Notification (normal, notifications:user-<k>), 10%
+ * SystemAlert (critical, events.critical), k uniform in 1..--users.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pub_http.h"
+#include "pulse_channel.h"
+#include "pulse_clock.h"
+#include "pulse_err.h"
+#include "pulse_event.h"
+#include "pulse_record.h"
+#include "pulse_url.h"
+#include "pulse_uuid.h"
+
+#define PUB_WINDOW 1024        /* most PUBLISH replies left unread */
+#define PUB_FLUSH_EVERY 32     /* events per write(2) at --rate 0 */
+#define PUB_MAX_PAYLOAD (512 * 1024)
+
+typedef struct {
+    const char *type;
+    const char *source;
+    const char *channel;
+    const char *redis_url;
+    const char *http_url;
+    const char *manifest;
+    const char *api_key;     /* --http: admin bearer key */
+    pulse_priority priority; /* UNSET: from the channel */
+    uint64_t count;          /* 0: unbounded (then --duration bounds it) */
+    double rate;             /* events/s, 0 = as fast as possible */
+    double duration_s;       /* 0: none */
+    size_t payload_bytes;
+    bool mix;
+    unsigned users;
+    double spike_factor, spike_secs, spike_every; /* factor 0 = no spikes */
+    uint64_t seed;
+    bool quiet;
+} pub_opts;
+
+typedef struct {
+    redisContext *redis;
+    pub_http http;
+    char http_path[512];
+    FILE *manifest;
+    uint64_t pending;      /* PUBLISH replies not read yet */
+    uint64_t sent, failed;
+    long long receivers;   /* sum of PUBLISH replies */
+    uint64_t rng;
+} pub_state;
+
+static volatile sig_atomic_t pub_stop;
+
+static void pub_on_signal(int sig)
+{
+    (void)sig;
+    pub_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: pulse-publish [options]\n"
+          "Publishes Pulse events to Redis (or a gateway) and records them in a manifest.\n"
+          "  --type T            event_type (default SERVER_DOWN)\n"
+          "  --source S          source (default server-a)\n"
+          "  --count N           events to publish (default 10; with --duration: no limit)\n"
+          "  --channel C         channel (default events.critical)\n"
+          "  --priority P        critical|normal (default: events.critical and alerts.* are\n"
+          "                      critical, other channels normal)\n"
+          "  --rate N            events per second, evenly paced (default 0 = as fast as\n"
+          "                      possible, pipelined)\n"
+          "  --duration S        stop after S seconds (with --rate or --mix)\n"
+          "  --payload-bytes N   pad the event's data to about N bytes\n"
+          "  --redis URL         redis://[:password@]host[:port][/db] (default\n"
+          "                      redis://127.0.0.1:6379)\n"
+          "  --http URL          publish through a gateway's admin POST /publish instead,\n"
+          "                      e.g. http://127.0.0.1:9090/publish\n"
+          "  --api-key KEY       with --http: the gateway's admin key, sent as\n"
+          "                      \"Authorization: Bearer KEY\" (default: $PULSE_ADMIN_API_KEY)\n"
+          "  --manifest FILE     write one line per event sent:\n"
+          "                      event_id,sequence,channel,priority,published_at_us\n"
+          "  --mix               simulator: 70% PostCreated to feed:user-<k>, 20% Notification\n"
+          "                      to notifications:user-<k>, 10% SystemAlert to events.critical\n"
+          "  --users N           users k=1..N for --mix (default 100)\n"
+          "  --spike F:S:E       every E seconds, multiply the rate by F for S seconds\n"
+          "  --seed N            random seed for --mix (default: from the clock)\n"
+          "  --quiet             no summary line\n"
+          "  --help              this text\n"
+          "Prints one summary line on stdout. Exit status: 0 ok, 1 failure, 2 bad usage.\n",
+          f);
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fputs("pulse-publish: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (see --help)\n", stderr);
+    return 2;
+}
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s[0] == '-' || s[0] == '\0')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_spike(const char *s, pub_opts *o)
+{
+    char buf[128], *a, *b;
+
+    if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+        return -1;
+    a = strchr(buf, ':');
+    if (a == NULL)
+        return -1;
+    *a++ = '\0';
+    b = strchr(a, ':');
+    if (b == NULL)
+        return -1;
+    *b++ = '\0';
+    if (parse_double(buf, 0.01, 1e6, &o->spike_factor) != 0 ||
+        parse_double(a, 0.001, 1e6, &o->spike_secs) != 0 ||
+        parse_double(b, 0.001, 1e6, &o->spike_every) != 0 || o->spike_secs > o->spike_every)
+        return -1;
+    return 0;
+}
+
+/* Parses argv into o. Returns 0, 1 for --help (already printed) or 2 (message printed). */
+static int parse_args(int argc, char **argv, pub_opts *o)
+{
+    enum { O_TYPE = 256, O_SOURCE, O_COUNT, O_CHANNEL, O_PRIO, O_RATE, O_DURATION, O_PAYLOAD,
+           O_REDIS, O_HTTP, O_MANIFEST, O_MIX, O_USERS, O_SPIKE, O_SEED, O_QUIET, O_APIKEY,
+           O_HELP };
+    static const struct option longopts[] = {
+        {"type", required_argument, NULL, O_TYPE},
+        {"source", required_argument, NULL, O_SOURCE},
+        {"count", required_argument, NULL, O_COUNT},
+        {"channel", required_argument, NULL, O_CHANNEL},
+        {"priority", required_argument, NULL, O_PRIO},
+        {"rate", required_argument, NULL, O_RATE},
+        {"duration", required_argument, NULL, O_DURATION},
+        {"payload-bytes", required_argument, NULL, O_PAYLOAD},
+        {"redis", required_argument, NULL, O_REDIS},
+        {"http", required_argument, NULL, O_HTTP},
+        {"manifest", required_argument, NULL, O_MANIFEST},
+        {"mix", no_argument, NULL, O_MIX},
+        {"users", required_argument, NULL, O_USERS},
+        {"spike", required_argument, NULL, O_SPIKE},
+        {"seed", required_argument, NULL, O_SEED},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"api-key", required_argument, NULL, O_APIKEY},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    bool count_given = false;
+    int c;
+    uint64_t v;
+
+    memset(o, 0, sizeof(*o));
+    o->type = "SERVER_DOWN";
+    o->source = "server-a";
+    o->channel = "events.critical";
+    o->redis_url = "redis://127.0.0.1:6379";
+    o->count = 10;
+    o->users = 100;
+    o->seed = (uint64_t)pulse_now_us();
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_TYPE: o->type = optarg; break;
+        case O_SOURCE: o->source = optarg; break;
+        case O_COUNT:
+            if (parse_u64(optarg, UINT32_MAX * 16ULL, &o->count) != 0)
+                return bad_usage("--count: '%s' is not a count", optarg);
+            count_given = true;
+            break;
+        case O_CHANNEL: o->channel = optarg; break;
+        case O_PRIO:
+            o->priority = pulse_priority_parse(optarg, strlen(optarg));
+            if (o->priority == PULSE_PRIO_UNSET)
+                return bad_usage("--priority: '%s' is not critical or normal", optarg);
+            break;
+        case O_RATE:
+            if (parse_double(optarg, 0, 1e7, &o->rate) != 0)
+                return bad_usage("--rate: '%s' is not a rate in events/s", optarg);
+            break;
+        case O_DURATION:
+            if (parse_double(optarg, 0.001, 1e7, &o->duration_s) != 0)
+                return bad_usage("--duration: '%s' is not a number of seconds", optarg);
+            break;
+        case O_PAYLOAD:
+            if (parse_u64(optarg, PUB_MAX_PAYLOAD, &v) != 0)
+                return bad_usage("--payload-bytes: '%s' is not a size up to 524288", optarg);
+            o->payload_bytes = (size_t)v;
+            break;
+        case O_REDIS: o->redis_url = optarg; break;
+        case O_HTTP: o->http_url = optarg; break;
+        case O_MANIFEST: o->manifest = optarg; break;
+        case O_MIX: o->mix = true; break;
+        case O_USERS:
+            if (parse_u64(optarg, 100000000, &v) != 0 || v == 0)
+                return bad_usage("--users: '%s' is not a positive count", optarg);
+            o->users = (unsigned)v;
+            break;
+        case O_SPIKE:
+            if (parse_spike(optarg, o) != 0)
+                return bad_usage("--spike: '%s' is not FACTOR:SECONDS:EVERY", optarg);
+            break;
+        case O_SEED:
+            if (parse_u64(optarg, UINT64_MAX, &o->seed) != 0)
+                return bad_usage("--seed: '%s' is not a number", optarg);
+            break;
+        case O_QUIET: o->quiet = true; break;
+        case O_APIKEY:
+            if (optarg[0] == '\0' || strpbrk(optarg, "\r\n") != NULL)
+                return bad_usage("--api-key: '%s' is empty or spans lines", "(hidden)");
+            o->api_key = optarg;
+            break;
+        case O_HELP: usage(stdout); return 1;
+        default:
+            if (optopt != 0 && optopt < 256)
+                return bad_usage("unknown option '-%s'", (char[]){(char)optopt, '\0'});
+            return bad_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument '%s'", argv[optind]);
+    if (o->duration_s > 0 && !count_given)
+        o->count = 0;
+    if (o->count == 0 && o->duration_s <= 0)
+        return bad_usage("%s", "--count 0 needs --duration");
+    if (strlen(o->type) == 0 || strlen(o->type) > PULSE_EVENT_TYPE_MAX || strchr(o->type, ',') ||
+        strchr(o->type, '"') || strchr(o->type, '\\'))
+        return bad_usage("--type: '%s' must be 1..64 characters without , \" or \\", o->type);
+    if (strlen(o->source) > PULSE_SOURCE_MAX || strchr(o->source, '"') || strchr(o->source, '\\'))
+        return bad_usage("--source: '%s' must be up to 128 characters without \" or \\", o->source);
+    if (pulse_channel_validate(o->channel, strlen(o->channel)) != 0)
+        return bad_usage("--channel: '%s' is not a channel name ([A-Za-z0-9._:@-], 1..128)",
+                         o->channel);
+    if (o->spike_factor > 0 && o->rate <= 0)
+        return bad_usage("%s", "--spike needs --rate");
+    return 0;
+}
+
+/* The channel's default priority, as in DESIGN.md: events.critical and alerts.* critical. */
+static pulse_priority channel_default_priority(const char *ch)
+{
+    if (strcmp(ch, "events.critical") == 0 || strncmp(ch, "alerts.", 7) == 0)
+        return PULSE_PRIO_CRITICAL;
+    return PULSE_PRIO_NORMAL;
+}
+
+/* xorshift64*: small, seedable, good enough to pick event kinds and users. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 2685821657736338717ULL;
+}
+
+/* The rate in force at t seconds after the start (spikes on top of the base rate). */
+static double rate_at(const pub_opts *o, double t)
+{
+    if (o->spike_factor > 0 && o->spike_every > 0) {
+        double phase = t - o->spike_every * (double)(int64_t)(t / o->spike_every);
+        if (phase < o->spike_secs)
+            return o->rate * o->spike_factor;
+    }
+    return o->rate;
+}
+
+static void sleep_until_ns(int64_t due_ns)
+{
+    struct timespec ts = {.tv_sec = due_ns / 1000000000, .tv_nsec = due_ns % 1000000000};
+    while (!pub_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static int redis_read_one(pub_state *st)
+{
+    redisReply *r = NULL;
+
+    if (redisGetReply(st->redis, (void **)&r) != REDIS_OK || r == NULL) {
+        fprintf(stderr, "pulse-publish: redis: %s\n",
+                st->redis->errstr[0] ? st->redis->errstr : "connection lost");
+        return -1;
+    }
+    st->pending--;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        st->receivers += r->integer;
+    } else {
+        if (st->failed == 0)
+            fprintf(stderr, "pulse-publish: PUBLISH failed: %s\n",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        st->failed++;
+        st->sent--;
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static int redis_flush(pub_state *st)
+{
+    int done = 0;
+
+    do {
+        if (redisBufferWrite(st->redis, &done) != REDIS_OK) {
+            fprintf(stderr, "pulse-publish: redis: %s\n", st->redis->errstr);
+            return -1;
+        }
+    } while (!done);
+    return 0;
+}
+
+static int redis_open(const pub_opts *o, pub_state *st)
+{
+    pulse_url u;
+    pulse_error err;
+    struct timeval tv = {.tv_sec = 5};
+    redisReply *r;
+
+    if (pulse_url_parse(o->redis_url, "redis", &u, &err) != 0) {
+        fprintf(stderr, "pulse-publish: --redis: %s\n", err.text);
+        return 2;
+    }
+    st->redis = redisConnectWithTimeout(u.host, u.port, tv);
+    if (st->redis == NULL || st->redis->err) {
+        fprintf(stderr, "pulse-publish: cannot connect to Redis at %s:%d: %s\n", u.host, u.port,
+                st->redis ? st->redis->errstr : "out of memory");
+        return 1;
+    }
+    if (redisSetTimeout(st->redis, tv) != REDIS_OK) {
+        fprintf(stderr, "pulse-publish: cannot set the Redis timeout\n");
+        return 1;
+    }
+    if (u.password[0] != '\0') {
+        r = redisCommand(st->redis, "AUTH %s", u.password);
+        if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+            fprintf(stderr, "pulse-publish: Redis AUTH failed: %s\n",
+                    r ? r->str : st->redis->errstr);
+            freeReplyObject(r);
+            return 1;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static int http_open(const pub_opts *o, pub_state *st)
+{
+    pulse_url u;
+    pulse_error err;
+
+    if (pulse_url_parse(o->http_url, "http", &u, &err) != 0) {
+        fprintf(stderr, "pulse-publish: --http: %s\n", err.text);
+        return 2;
+    }
+    if (strcmp(u.scheme, "http") != 0) {
+        fprintf(stderr, "pulse-publish: --http: only http:// is supported\n");
+        return 2;
+    }
+    pub_http_init(&st->http, u.host, u.port, 5000);
+    if (o->api_key != NULL || getenv("PULSE_ADMIN_API_KEY") != NULL) {
+        static char auth[1024];
+        const char *key = o->api_key ? o->api_key : getenv("PULSE_ADMIN_API_KEY");
+        if (snprintf(auth, sizeof(auth), "Bearer %s", key) >= (int)sizeof(auth) ||
+            strpbrk(key, "\r\n") != NULL) {
+            fprintf(stderr, "pulse-publish: the admin API key is too long or spans lines\n");
+            return 2;
+        }
+        st->http.authorization = auth;
+    }
+    snprintf(st->http_path, sizeof(st->http_path), "%s",
+             strcmp(u.path, "/") == 0 ? "/publish" : u.path);
+    return 0;
+}
+
+/* Builds the "data" member: the user for --mix, plus padding to payload_bytes. */
+static int build_data(const pub_opts *o, unsigned user, char *buf, size_t cap)
+{
+    int n;
+    size_t pad;
+
+    if (user > 0)
+        n = snprintf(buf, cap, "{\"user\":\"user-%u\"", user);
+    else
+        n = snprintf(buf, cap, "{");
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    if (o->payload_bytes > (size_t)n + 10) {
+        pad = o->payload_bytes - (size_t)n - 10;
+        if ((size_t)n + pad + 16 > cap)
+            return -1;
+        n += snprintf(buf + n, cap - (size_t)n, "%s\"pad\":\"", user > 0 ? "," : "");
+        memset(buf + n, 'x', pad);
+        n += (int)pad;
+        buf[n++] = '"';
+    }
+    if ((size_t)n + 2 > cap)
+        return -1;
+    buf[n++] = '}';
+    buf[n] = '\0';
+    return n;
+}
+
+static int run(const pub_opts *o, pub_state *st)
+{
+    static char data[PUB_MAX_PAYLOAD + 256];
+    static char evbuf[PUB_MAX_PAYLOAD + 2048];
+    static char body[PUB_MAX_PAYLOAD + 2400];
+    const int64_t start_ns = pulse_mono_ns();
+    const int64_t end_ns = o->duration_s > 0 ? start_ns + (int64_t)(o->duration_s * 1e9) : INT64_MAX;
+    double due_ns = (double)start_ns;
+    uint64_t seq;
+    int rc = 0;
+
+    for (seq = 1; o->count == 0 || seq <= o->count; seq++) {
+        pulse_event ev;
+        pulse_manifest_rec m;
+        char chanbuf[PULSE_CHANNEL_MAX + 1];
+        const char *channel = o->channel;
+        const char *type = o->type;
+        unsigned user = 0;
+        pulse_priority prio = o->priority;
+        int dlen, elen;
+
+        if (pub_stop)
+            break;
+        if (o->rate > 0) {
+            if ((int64_t)due_ns >= end_ns)
+                break;
+            sleep_until_ns((int64_t)due_ns);
+            if (pub_stop)
+                break;
+            due_ns += 1e9 / rate_at(o, (due_ns - (double)start_ns) / 1e9);
+        } else if (pulse_mono_ns() >= end_ns) {
+            break;
+        }
+
+        if (o->mix) {
+            uint64_t r = rng_next(&st->rng) % 100;
+            user = (unsigned)(rng_next(&st->rng) % o->users) + 1;
+            if (r < 70) {
+                type = "PostCreated";
+                snprintf(chanbuf, sizeof(chanbuf), "feed:user-%u", user);
+                prio = PULSE_PRIO_NORMAL;
+            } else if (r < 90) {
+                type = "Notification";
+                snprintf(chanbuf, sizeof(chanbuf), "notifications:user-%u", user);
+                prio = PULSE_PRIO_NORMAL;
+            } else {
+                type = "SystemAlert";
+                snprintf(chanbuf, sizeof(chanbuf), "events.critical");
+                prio = PULSE_PRIO_CRITICAL;
+            }
+            channel = chanbuf;
+        }
+        if (prio == PULSE_PRIO_UNSET)
+            prio = channel_default_priority(channel);
+
+        dlen = build_data(o, user, data, sizeof(data));
+        if (dlen < 0) {
+            fprintf(stderr, "pulse-publish: payload too large\n");
+            return 1;
+        }
+        memset(&ev, 0, sizeof(ev));
+        pulse_uuid4(ev.event_id);
+        snprintf(ev.event_type, sizeof(ev.event_type), "%s", type);
+        snprintf(ev.source, sizeof(ev.source), "%s", o->source);
+        ev.sequence = seq;
+        ev.priority = prio;
+        ev.published_at_us = pulse_now_us();
+        elen = pulse_event_format(&ev, data, evbuf, sizeof(evbuf));
+        if (elen < 0) {
+            fprintf(stderr, "pulse-publish: cannot format event %" PRIu64 ": %s\n", seq,
+                    pulse_strerror(elen));
+            return 1;
+        }
+
+        if (st->redis != NULL) {
+            if (redisAppendCommand(st->redis, "PUBLISH %s %b", channel, evbuf, (size_t)elen) !=
+                REDIS_OK) {
+                fprintf(stderr, "pulse-publish: out of memory\n");
+                return 1;
+            }
+            st->pending++;
+            st->sent++;
+            if (o->rate > 0 || st->pending % PUB_FLUSH_EVERY == 0) {
+                if (redis_flush(st) != 0)
+                    return 1;
+            }
+            while (st->pending > PUB_WINDOW) {
+                if (redis_read_one(st) != 0)
+                    return 1;
+            }
+        } else {
+            int blen = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":%.*s}", channel,
+                                elen, evbuf);
+            int status;
+            if (blen < 0 || (size_t)blen >= sizeof(body)) {
+                fprintf(stderr, "pulse-publish: request too large\n");
+                return 1;
+            }
+            status = pub_http_post(&st->http, st->http_path, body, (size_t)blen);
+            if (status < 0) {
+                fprintf(stderr, "pulse-publish: POST %s: %s\n", st->http_path, st->http.errstr);
+                return 1;
+            }
+            if (status / 100 != 2) {
+                if (st->failed == 0)
+                    fprintf(stderr, "pulse-publish: POST %s answered %d\n", st->http_path, status);
+                st->failed++;
+                continue; /* not published: not in the manifest */
+            }
+            st->sent++;
+        }
+
+        if (st->manifest != NULL) {
+            char line[512];
+            int n;
+            memset(&m, 0, sizeof(m));
+            memcpy(m.event_id, ev.event_id, sizeof(m.event_id));
+            m.sequence = seq;
+            snprintf(m.channel, sizeof(m.channel), "%s", channel);
+            m.priority = prio;
+            m.published_at_us = ev.published_at_us;
+            n = pulse_manifest_rec_format(&m, line, sizeof(line));
+            if (n < 0 || fwrite(line, 1, (size_t)n, st->manifest) != (size_t)n) {
+                fprintf(stderr, "pulse-publish: cannot write the manifest: %s\n",
+                        n < 0 ? pulse_strerror(n) : strerror(errno));
+                return 1;
+            }
+        }
+    }
+
+    if (st->redis != NULL) {
+        if (st->pending > 0 && redis_flush(st) != 0)
+            return 1;
+        while (st->pending > 0) {
+            if (redis_read_one(st) != 0)
+                return 1;
+        }
+    }
+    if (st->failed > 0)
+        rc = 1;
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    pub_opts o;
+    pub_state st;
+    struct sigaction sa;
+    int rc;
+    int64_t t0, t1;
+    double secs;
+
+    rc = parse_args(argc, argv, &o);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return rc;
+
+    memset(&st, 0, sizeof(st));
+    st.rng = o.seed ? o.seed : 0x9E3779B97F4A7C15ULL;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = pub_on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+        fprintf(stderr, "pulse-publish: sigaction: %s\n", strerror(errno));
+        return 1;
+    }
+
+    rc = o.http_url ? http_open(&o, &st) : redis_open(&o, &st);
+    if (rc != 0)
+        goto out;
+    if (o.manifest != NULL) {
+        st.manifest = fopen(o.manifest, "w");
+        if (st.manifest == NULL) {
+            fprintf(stderr, "pulse-publish: cannot open manifest %s: %s\n", o.manifest,
+                    strerror(errno));
+            rc = 1;
+            goto out;
+        }
+        /* Full buffering: one write(2) per 1 MiB of manifest, not one per event. */
+        if (setvbuf(st.manifest, NULL, _IOFBF, 1 << 20) != 0) {
+            fprintf(stderr, "pulse-publish: setvbuf failed\n");
+            rc = 1;
+            goto out;
+        }
+    }
+
+    t0 = pulse_mono_ns();
+    rc = run(&o, &st);
+    t1 = pulse_mono_ns();
+    secs = (double)(t1 - t0) / 1e9;
+    if (!o.quiet) {
+        printf("pulse-publish: sent=%" PRIu64 " failed=%" PRIu64 " elapsed=%.3fs rate=%.1f/s",
+               st.sent, st.failed, secs, secs > 0 ? (double)st.sent / secs : 0.0);
+        if (o.http_url != NULL)
+            printf(" via=http\n");
+        else
+            printf(" via=redis receivers=%lld%s\n", st.receivers, pub_stop ? " (interrupted)" : "");
+    }
+
+out:
+    if (st.manifest != NULL && fclose(st.manifest) != 0) {
+        fprintf(stderr, "pulse-publish: cannot write the manifest %s: %s\n", o.manifest,
+                strerror(errno));
+        rc = 1;
+    }
+    if (st.redis != NULL)
+        redisFree(st.redis);
+    pub_http_close(&st.http);
+    if (fflush(stdout) != 0)
+        rc = 1;
+    return rc;
+}

@@ -1,0 +1,128 @@
+/*
+ * main.c - pulse-report: turns a measuring run's directory (manifest.csv from
+ * pulse-publish, clients.csv and deliveries*.csv from pulse-subscribe) into the delivery
+ * report: expected, received, dropped, duplicates, out-of-order, and latency
+ * percentiles overall, per priority and per gateway node, as text or --json, plus an SVG
+ * chart (DIR/latency.svg). All the work is in repcore (rep.h); this file is flags and
+ * exit codes: 0 ok, 1 when critical events were dropped (so scripts can gate on it),
+ * 2 for bad usage or unreadable/malformed input.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rep.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: pulse-report [options] DIR\n"
+          "Reads DIR/manifest.csv, DIR/clients.csv and DIR/deliveries*.csv and prints the\n"
+          "delivery report (counts and latency percentiles, overall, per priority, per node).\n"
+          "  --json            print the report as JSON instead of text\n"
+          "  --svg FILE        where to write the chart (default DIR/latency.svg)\n"
+          "  --no-svg          do not write the chart\n"
+          "  --lenient         skip malformed log lines (counted) instead of failing\n"
+          "  --exact-limit N   latency samples kept for exact percentiles (default 2000000;\n"
+          "                    beyond it HDR buckets answer within 1%)\n"
+          "  --help            this text\n"
+          "Exit status: 0 ok, 1 critical deliveries dropped, 2 bad usage or bad input.\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_JSON = 256, O_SVG, O_NOSVG, O_LENIENT, O_EXACT, O_HELP };
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, O_JSON},
+        {"svg", required_argument, NULL, O_SVG},
+        {"no-svg", no_argument, NULL, O_NOSVG},
+        {"lenient", no_argument, NULL, O_LENIENT},
+        {"exact-limit", required_argument, NULL, O_EXACT},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    rep_options opt;
+    rep_run *run;
+    rep_result res;
+    pulse_error err;
+    const char *dir, *svg = NULL;
+    char svg_default[4096];
+    bool json = false, no_svg = false;
+    int c, rc;
+
+    rep_options_default(&opt);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_JSON: json = true; break;
+        case O_SVG: svg = optarg; break;
+        case O_NOSVG: no_svg = true; break;
+        case O_LENIENT: opt.lenient = true; break;
+        case O_EXACT: {
+            char *end;
+            unsigned long long v;
+            errno = 0;
+            v = strtoull(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' ||
+                v > 1000000000ULL) {
+                fprintf(stderr, "pulse-report: --exact-limit: '%s' is not a count (see --help)\n",
+                        optarg);
+                return 2;
+            }
+            opt.exact_limit = (size_t)v;
+            break;
+        }
+        case O_HELP: usage(stdout); return 0;
+        default:
+            fprintf(stderr, "pulse-report: unknown or incomplete option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "pulse-report: expected exactly one run directory (see --help)\n");
+        return 2;
+    }
+    dir = argv[optind];
+
+    run = rep_run_new(&opt);
+    if (run == NULL) {
+        fprintf(stderr, "pulse-report: out of memory\n");
+        return 2;
+    }
+    memset(&err, 0, sizeof(err));
+    rc = rep_load_dir(run, dir, &err);
+    if (rc != 0) {
+        fprintf(stderr, "pulse-report: %s\n", err.text);
+        rep_run_free(run);
+        return 2;
+    }
+    if (rep_compute(run, &res) != 0) {
+        fprintf(stderr, "pulse-report: out of memory\n");
+        rep_run_free(run);
+        return 2;
+    }
+    rep_run_free(run);
+
+    if (!no_svg) {
+        if (svg == NULL) {
+            snprintf(svg_default, sizeof(svg_default), "%s/latency.svg", dir);
+            svg = svg_default;
+        }
+        if (rep_write_svg(svg, &res, dir) != 0)
+            fprintf(stderr, "pulse-report: cannot write %s: %s\n", svg, strerror(errno));
+    }
+    rc = json ? rep_print_json(stdout, &res, dir) : rep_print_text(stdout, &res, dir);
+    if (!json && !no_svg)
+        printf("  chart: %s\n", svg);
+    if (rc != 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "pulse-report: cannot write the report\n");
+        rep_result_free(&res);
+        return 2;
+    }
+    rc = res.critical.dropped > 0 ? 1 : 0;
+    rep_result_free(&res);
+    return rc;
+}

@@ -1,0 +1,482 @@
+/*
+ * sub_main.c - pulse-subscribe: holds N WebSocket connections to one or more Pulse
+ * gateways in ONE libwebsockets client context on one thread, and logs one line per
+ * delivery (pulse_record.h format) to DIR/deliveries.csv for pulse-report.
+ *
+ * Files written in --out DIR:
+ *   deliveries.csv  client,node,channel,event_id,sequence,event_type,published_at_us,
+ *                   received_at_us   (one line per delivery, written through a 4 MiB buffer)
+ *   clients.csv     header + client,url,node,channels(';'-separated),connected_at_us,
+ *                   disconnects      (written when all are ready and again at the end;
+ *                   connected_at_us is when all of the client's subscriptions were first
+ *                   acknowledged, 0 if never)
+ *   gaps.csv        client,node,down_at_us,up_at_us,gap_ms,attempts,reason (one line per
+ *                   reconnect: when the connection dropped, when it was subscribed again,
+ *                   how many connection attempts that took, and why it dropped)
+ *
+ * Connections are spread round-robin over the --url list and opened at most
+ * --connect-concurrency at a time. "pulse-subscribe ready clients=N" goes to stdout once
+ * every connection has all its subscriptions acknowledged, so a script can start the
+ * publisher only then. It stops after --duration, after --expect deliveries, or on
+ * SIGINT/SIGTERM, always flushing its files; a summary line ends on stdout.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pulse_channel.h"
+#include "pulse_clock.h"
+#include "pulse_log.h"
+#include "pulse_url.h"
+#include "sub.h"
+
+#define SUB_TICK_US (50 * 1000)
+#define SUB_LOG_BUFFER (4u << 20)
+
+volatile sig_atomic_t sub_stop_requested;
+sub_run *sub_the_run;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    sub_stop_requested = 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: pulse-subscribe --out DIR [options]\n"
+          "Holds N WebSocket connections to Pulse gateways and logs every delivery.\n"
+          "  --url URL              ws://host:port[/path] (repeatable; clients are spread\n"
+          "                         round-robin; default ws://127.0.0.1:8080/ws)\n"
+          "  --clients N            connections to hold (default 1)\n"
+          "  --channels C,...       channels (or patterns with *) every client subscribes to\n"
+          "                         (default events.critical)\n"
+          "  --users N              simulator: client i follows user k=(i mod N)+1, i.e.\n"
+          "                         feed:user-k, notifications:user-k and events.critical\n"
+          "  --out DIR              where deliveries.csv, clients.csv, gaps.csv go (created)\n"
+          "  --duration S           stop after S seconds\n"
+          "  --expect N             stop after N deliveries in total\n"
+          "  --batch                ask the gateway to batch envelopes (?batch=1)\n"
+          "  --token JWT            send this token (&token=JWT) on every connection\n"
+          "  --connect-concurrency N  handshakes in flight at once (default 200)\n"
+          "  --log-level L          error|warn|info|debug (default warn)\n"
+          "  --help                 this text\n"
+          "Prints \"pulse-subscribe ready clients=N\" when every subscription is acknowledged.\n"
+          "Exit status: 0 ok, 1 failure (no client ever got ready, or a log write failed),\n"
+          "2 bad usage.\n",
+          f);
+}
+
+static int bad_usage(const char *what, const char *arg)
+{
+    fprintf(stderr, "pulse-subscribe: %s '%s' (see --help)\n", what, arg);
+    return 2;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s[0] == '-' || s[0] == '\0')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int add_url(sub_run *r, const char *s)
+{
+    pulse_url u;
+    pulse_error err;
+    sub_url *nu, *x;
+    char *q;
+
+    if (pulse_url_parse(s, "ws", &u, &err) != 0) {
+        fprintf(stderr, "pulse-subscribe: --url: %s\n", err.text);
+        return 2;
+    }
+    if (strcmp(u.scheme, "ws") != 0) {
+        fprintf(stderr, "pulse-subscribe: --url '%s': only ws:// is supported\n", s);
+        return 2;
+    }
+    nu = realloc(r->urls, (r->nurls + 1) * sizeof(*nu));
+    if (nu == NULL) {
+        fprintf(stderr, "pulse-subscribe: out of memory\n");
+        abort();
+    }
+    r->urls = nu;
+    x = &nu[r->nurls++];
+    memset(x, 0, sizeof(*x));
+    snprintf(x->host, sizeof(x->host), "%s", u.host);
+    x->port = u.port;
+    q = strchr(u.path, '?');
+    if (q != NULL) {
+        *q = '\0';
+        snprintf(x->query, sizeof(x->query), "%s", q + 1);
+    }
+    snprintf(x->path, sizeof(x->path), "%s", strcmp(u.path, "/") == 0 ? "/ws" : u.path);
+    /* No query in the CSV copy: queries may hold commas. */
+    snprintf(x->url, sizeof(x->url), "ws://%s:%d%s", x->host, x->port, x->path);
+    return 0;
+}
+
+static int check_channel_list(const char *list)
+{
+    const char *p = list;
+
+    if (*p == '\0')
+        return -1;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        bool pat;
+        if (pulse_channel_validate_pattern(p, len, &pat) != 0)
+            return -1;
+        if (comma == NULL)
+            return 0;
+        p = comma + 1;
+    }
+}
+
+static int parse_args(int argc, char **argv, sub_run *r)
+{
+    enum { O_URL = 256, O_CLIENTS, O_CHANNELS, O_USERS, O_OUT, O_DURATION, O_EXPECT, O_BATCH,
+           O_CONC, O_LOG, O_TOKEN, O_HELP };
+    static const struct option longopts[] = {
+        {"url", required_argument, NULL, O_URL},
+        {"clients", required_argument, NULL, O_CLIENTS},
+        {"channels", required_argument, NULL, O_CHANNELS},
+        {"users", required_argument, NULL, O_USERS},
+        {"out", required_argument, NULL, O_OUT},
+        {"duration", required_argument, NULL, O_DURATION},
+        {"expect", required_argument, NULL, O_EXPECT},
+        {"batch", no_argument, NULL, O_BATCH},
+        {"connect-concurrency", required_argument, NULL, O_CONC},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    unsigned long long v;
+    pulse_log_level lvl;
+    char *end;
+    int c, rc;
+
+    r->nclients = 1;
+    r->channels = "events.critical";
+    r->connect_concurrency = 200;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_URL:
+            rc = add_url(r, optarg);
+            if (rc != 0)
+                return rc;
+            break;
+        case O_CLIENTS:
+            if (parse_uint(optarg, 1000000, &v) != 0 || v == 0)
+                return bad_usage("--clients: not a count from 1 to 1000000:", optarg);
+            r->nclients = (unsigned)v;
+            break;
+        case O_CHANNELS:
+            if (check_channel_list(optarg) != 0)
+                return bad_usage("--channels: not a comma-separated list of channels:", optarg);
+            r->channels = optarg;
+            break;
+        case O_USERS:
+            if (parse_uint(optarg, 100000000, &v) != 0 || v == 0)
+                return bad_usage("--users: not a positive count:", optarg);
+            r->users = (unsigned)v;
+            break;
+        case O_OUT: r->out_dir = optarg; break;
+        case O_DURATION:
+            errno = 0;
+            r->duration_s = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(r->duration_s > 0))
+                return bad_usage("--duration: not a number of seconds:", optarg);
+            break;
+        case O_EXPECT:
+            if (parse_uint(optarg, UINT64_MAX, &v) != 0)
+                return bad_usage("--expect: not a count:", optarg);
+            r->expect = v;
+            break;
+        case O_BATCH: r->batch = true; break;
+        case O_CONC:
+            if (parse_uint(optarg, 100000, &v) != 0 || v == 0)
+                return bad_usage("--connect-concurrency: not a positive count:", optarg);
+            r->connect_concurrency = (unsigned)v;
+            break;
+        case O_LOG:
+            if (pulse_log_level_parse(optarg, &lvl) != 0)
+                return bad_usage("--log-level: not error|warn|info|debug:", optarg);
+            pulse_log_set_level(lvl);
+            break;
+        case O_TOKEN:
+            /* A JWT is base64url parts joined by dots: nothing to escape in a query. */
+            if (optarg[0] == '\0' || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+                                                    "qrstuvwxyz0123456789-_.") != strlen(optarg))
+                return bad_usage("--token: not a JWT (base64url and dots):", optarg);
+            r->token = optarg;
+            break;
+        case O_HELP: usage(stdout); return 1;
+        default:
+            return bad_usage("unknown or incomplete option", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument", argv[optind]);
+    if (r->out_dir == NULL) {
+        fprintf(stderr, "pulse-subscribe: --out DIR is required (see --help)\n");
+        return 2;
+    }
+    if (r->nurls == 0 && add_url(r, "ws://127.0.0.1:8080/ws") != 0)
+        return 2;
+    return 0;
+}
+
+static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xstrdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        fprintf(stderr, "pulse-subscribe: out of memory\n");
+        abort();
+    }
+    return s;
+}
+
+static void setup_clients(sub_run *r)
+{
+    unsigned i;
+
+    r->clients = calloc(r->nclients, sizeof(*r->clients));
+    if (r->clients == NULL) {
+        fprintf(stderr, "pulse-subscribe: out of memory for %u clients\n", r->nclients);
+        abort();
+    }
+    for (i = 0; i < r->nclients; i++) {
+        sub_client *c = &r->clients[i];
+        const sub_url *u = &r->urls[i % r->nurls];
+        char *list;
+        c->id = i;
+        c->url = u;
+        if (r->users > 0) {
+            unsigned k = i % r->users + 1;
+            list = xstrdup_printf("feed:user-%u,notifications:user-%u,events.critical", k, k);
+        } else {
+            list = xstrdup_printf("%s", r->channels);
+        }
+        c->path = xstrdup_printf("%s?%s%schannels=%s%s%s%s", u->path, u->query,
+                                 u->query[0] ? "&" : "", list, r->batch ? "&batch=1" : "",
+                                 r->token ? "&token=" : "", r->token ? r->token : "");
+        c->nchannels = 1;
+        for (char *p = list; *p; p++) {
+            if (*p == ',') {
+                *p = ';';
+                c->nchannels++;
+            }
+        }
+        c->channels = list;
+    }
+}
+
+/* Raises the soft fd limit to what N connections need; 0, or -1 with a message. */
+static int raise_nofile(unsigned nclients)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)nclients + 128;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "pulse-subscribe: getrlimit: %s\n", strerror(errno));
+        return -1;
+    }
+    if (rl.rlim_cur >= want)
+        return 0;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        fprintf(stderr,
+                "pulse-subscribe: cannot hold %u connections: the file-descriptor limit is "
+                "%llu (hard); raise it (ulimit -Hn, or run as root) or use fewer --clients\n",
+                nclients, (unsigned long long)rl.rlim_max);
+        return -1;
+    }
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "pulse-subscribe: cannot raise the file-descriptor limit to %llu: %s\n",
+                (unsigned long long)want, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    sub_run *r = lws_container_of(sul, sub_run, tick);
+    int64_t now = pulse_mono_ms();
+
+    if (sub_stop_requested && !r->stopping) {
+        r->stopping = true;
+        r->stop_reason = "signal";
+    }
+    if (r->duration_s > 0 && now - r->start_ms >= (int64_t)(r->duration_s * 1000) && !r->stopping) {
+        r->stopping = true;
+        r->stop_reason = "duration reached";
+    }
+    sub_conn_kick(r);
+    if (now - r->last_progress_ms >= 1000) {
+        double secs = (double)(now - r->last_progress_ms) / 1000.0;
+        if (r->progress)
+            fprintf(stderr,
+                    "pulse-subscribe: open=%u/%u ready=%u connecting=%u failed=%u "
+                    "received=%" PRIu64 " (%.0f/s)\n",
+                    r->open_count, r->nclients, r->ready_count, r->connecting, r->failed_connects,
+                    r->total_deliveries,
+                    (double)(r->total_deliveries - r->last_progress_deliveries) / secs);
+        r->last_progress_ms = now;
+        r->last_progress_deliveries = r->total_deliveries;
+        /* Keep the log at most about a second behind, for people tailing it. */
+        if (r->deliveries.len > 0)
+            sub_out_flush(&r->deliveries);
+        if (r->gaps != NULL)
+            fflush(r->gaps);
+    }
+    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, SUB_TICK_US);
+}
+
+static void lws_log_to_ours(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    if (level & LLL_ERR)
+        PLOG_ERR("lws", "%.*s", (int)n, line);
+    else
+        PLOG_WARN("lws", "%.*s", (int)n, line);
+}
+
+int main(int argc, char **argv)
+{
+    static sub_run run;
+    sub_run *r = &run;
+    struct lws_context_creation_info info;
+    struct sigaction sa;
+    char path[1100];
+    int rc, exit_code = 0;
+    unsigned i;
+
+    pulse_log_set_level(PULSE_LOG_WARN);
+    rc = parse_args(argc, argv, r);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return rc;
+    sub_the_run = r;
+
+    if (mkdir(r->out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", r->out_dir, strerror(errno));
+        return 1;
+    }
+    if (raise_nofile(r->nclients) != 0)
+        return 1;
+    snprintf(path, sizeof(path), "%s/deliveries.csv", r->out_dir);
+    if (sub_out_open(&r->deliveries, path, SUB_LOG_BUFFER) != 0) {
+        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s/gaps.csv", r->out_dir);
+    r->gaps = fopen(path, "w");
+    if (r->gaps == NULL) {
+        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    setup_clients(r);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+        fprintf(stderr, "pulse-subscribe: sigaction: %s\n", strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)pulse_now_us());
+
+    lws_set_log_level(LLL_ERR, lws_log_to_ours);
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = sub_protocols();
+    info.fd_limit_per_thread = r->nclients + 64;
+    info.timeout_secs = 10;
+    info.gid = -1;
+    info.uid = -1;
+    r->ctx = lws_create_context(&info);
+    if (r->ctx == NULL) {
+        fprintf(stderr, "pulse-subscribe: cannot create the libwebsockets context\n");
+        return 1;
+    }
+    r->progress = isatty(2);
+    r->start_ms = pulse_mono_ms();
+    r->last_progress_ms = r->start_ms;
+    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, 1);
+
+    while (!r->stopping) {
+        if (lws_service(r->ctx, 0) < 0)
+            break;
+    }
+
+    /* Flush first: a slow teardown must not lose what was received. */
+    if (sub_out_close(&r->deliveries) != 0)
+        exit_code = 1;
+    if (fclose(r->gaps) != 0)
+        exit_code = 1;
+    r->gaps = NULL;
+    if (sub_write_clients_csv(r) != 0) {
+        fprintf(stderr, "pulse-subscribe: cannot write %s/clients.csv\n", r->out_dir);
+        exit_code = 1;
+    }
+    r->stopping = true;
+    printf("pulse-subscribe: clients=%u ready=%u deliveries=%" PRIu64 " frames=%" PRIu64
+           " bad_frames=%" PRIu64
+           " gateway_errors=%" PRIu64 " disconnects=%" PRIu64 " failed_connects=%u elapsed=%.3fs"
+           " stop=%s\n",
+           r->nclients, r->ready_count, r->total_deliveries, r->total_frames, r->bad_frames,
+           r->server_errors,
+           r->total_disconnects, r->failed_connects,
+           (double)(pulse_mono_ms() - r->start_ms) / 1000.0,
+           r->stop_reason ? r->stop_reason : "service error");
+    if (r->ready_count == 0) {
+        fprintf(stderr, "pulse-subscribe: no connection was ever ready (%u attempts failed)\n",
+                r->failed_connects);
+        exit_code = 1;
+    } else if (r->ready_count < r->nclients) {
+        fprintf(stderr, "pulse-subscribe: only %u of %u connections were ever ready\n",
+                r->ready_count, r->nclients);
+    }
+    fflush(stdout);
+    lws_sul_cancel(&r->tick);
+    lws_context_destroy(r->ctx);
+    for (i = 0; i < r->nclients; i++) {
+        free(r->clients[i].path);
+        free(r->clients[i].channels);
+        free(r->clients[i].msg);
+    }
+    free(r->clients);
+    free(r->urls);
+    return exit_code;
+}

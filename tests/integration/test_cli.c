@@ -1,0 +1,257 @@
+/*
+ * test_cli.c - the real pulse-gateway binary's command line and configuration:
+ * --help/--version exit 0; a bad value (flag, PULSE_* variable or file key) exits 2
+ * quickly with one line naming the key; file < environment < flags precedence, seen
+ * through the node id on the ready line.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts.h"
+
+static char *tmp;
+
+static void setup(void)
+{
+    tmp = ts_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+}
+
+static void teardown(void)
+{
+    ts_rmtree(tmp);
+    free(tmp);
+}
+
+/* Runs the gateway with args (after argv[0]) and env; returns its exit status
+ * (waiting up to 5 s) and leaves its output in out. Unless the case is about the
+ * environment's port, "--port 0 --admin-port 0 --redis redis://127.0.0.1:1" go first,
+ * so a case that wrongly starts never takes a fixed port (later flags override). */
+static int run(char *const args[], char *const env[], char *out, size_t cap)
+{
+    bool env_port = env != NULL && env[0] != NULL && strncmp(env[0], "PULSE_PORT=", 11) == 0;
+    static int seq;
+    char log[600];
+    snprintf(log, sizeof log, "%s/run-%d.log", tmp, ++seq);
+    char *argv[32];
+    int n = 0;
+    argv[n++] = ts_bin("pulse-gateway");
+    if (!env_port) {
+        argv[n++] = (char *)"--port";
+        argv[n++] = (char *)"0";
+        argv[n++] = (char *)"--admin-port";
+        argv[n++] = (char *)"0";
+        argv[n++] = (char *)"--redis";
+        argv[n++] = (char *)"redis://127.0.0.1:1";
+    } else {
+        argv[n++] = (char *)"--admin-port";
+        argv[n++] = (char *)"0";
+    }
+    for (int i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    ts_proc p;
+    ck_assert_int_eq(ts_proc_start(&p, argv, env, log), 0);
+    free(argv[0]);
+    int st = ts_proc_wait(&p, 5000);
+    if (st < 0)
+        ts_proc_dump_log(&p, "pulse-gateway still running after 5 s");
+    ts_proc_stop(&p, 1000);
+    out[0] = '\0';
+    FILE *f = fopen(log, "r");
+    if (f != NULL) {
+        size_t r = fread(out, 1, cap - 1, f);
+        out[r] = '\0';
+        fclose(f);
+    }
+    return st;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+START_TEST(test_help_and_version)
+{
+    char out[16384];
+    char *help[] = {(char *)"--help", NULL};
+    ck_assert_int_eq(run(help, NULL, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "--port") != NULL && strstr(out, "--redis") != NULL &&
+                      strstr(out, "--node-id") != NULL,
+                  "--help output lacks the main flags:\n%s", out);
+    char *version[] = {(char *)"--version", NULL};
+    ck_assert_int_eq(run(version, NULL, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "0.") != NULL || strstr(out, "1.") != NULL, "--version: %s", out);
+}
+END_TEST
+
+typedef struct {
+    const char *args[4];
+    const char *env;
+    const char *key; /* the error line must name this */
+} bad_case;
+
+START_TEST(test_bad_values_exit_2)
+{
+    static const bad_case cases[] = {
+        {{"--port", "99999", NULL}, NULL, "port"},
+        {{"--port", "abc", NULL}, NULL, "port"},
+        {{"--admin-port", "-1", NULL}, NULL, "admin"},
+        {{"--redis", "http://x", NULL}, NULL, "redis"},
+        {{"--redis", "redis://127.0.0.1:70000", NULL}, NULL, "redis"},
+        {{"--workers", "0", NULL}, NULL, "workers"},
+        {{"--log-level", "loud", NULL}, NULL, "log"},
+        {{"--limits.max-subscriptions", "x", NULL}, NULL, "max"},
+        {{"--limits.queue-hard-messages", "1", "--limits.queue-max-messages", "10"}, NULL, "queue"},
+        {{"--no-such-flag", "1", NULL}, NULL, "no-such-flag"},
+        {{"--node-id", "bad id", NULL}, NULL, "node"},
+        {{NULL}, "PULSE_PORT=70000", "PULSE_PORT"},
+        {{NULL}, "PULSE_LOG_LEVEL=loud", "PULSE_LOG_LEVEL"},
+    };
+    char out[16384];
+    char failures[8192] = "";
+    size_t fl = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *args[8];
+        int n = 0;
+        for (int j = 0; j < 4 && cases[i].args[j] != NULL; j++)
+            args[n++] = (char *)cases[i].args[j];
+        args[n] = NULL;
+        char envbuf[128];
+        char *env[2] = {NULL, NULL};
+        if (cases[i].env != NULL) {
+            snprintf(envbuf, sizeof envbuf, "%s", cases[i].env);
+            env[0] = envbuf;
+        }
+        int64_t t0 = ts_now_ms();
+        int st = run(args, env, out, sizeof out);
+        int64_t took = ts_now_ms() - t0;
+        if (st != 2 || strstr(out, cases[i].key) == NULL || count_lines(out) != 1 || took > 2000)
+            fl += (size_t)snprintf(failures + fl, sizeof failures - fl,
+                                   "\n  %s %s %s%s: exit %d after %lld ms, output: %s",
+                                   cases[i].args[0] ? cases[i].args[0] : "",
+                                   cases[i].args[1] ? cases[i].args[1] : "",
+                                   cases[i].env ? "env " : "", cases[i].env ? cases[i].env : "",
+                                   st, (long long)took, out);
+        if (fl >= sizeof failures)
+            break;
+    }
+    ck_assert_msg(failures[0] == '\0',
+                  "want exit 2 within 2 s and one line naming the key:%s", failures);
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Starts the gateway with --config file and the given extra args/env, returns the
+ * node= value of its ready line in node (stops it again). */
+static void ready_node(const char *conf, int redis_port, const char *flag_node, char *const env[],
+                       char *node, size_t cap)
+{
+    static int seq;
+    char log[600];
+    snprintf(log, sizeof log, "%s/prec-%d.log", tmp, ++seq);
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", redis_port);
+    char *bin = ts_bin("pulse-gateway");
+    char *argv[16] = {bin, (char *)"--config", (char *)conf, (char *)"--port", (char *)"0",
+                      (char *)"--admin-port", (char *)"0", (char *)"--redis", url, NULL};
+    if (flag_node != NULL) {
+        argv[9] = (char *)"--node-id";
+        argv[10] = (char *)flag_node;
+        argv[11] = NULL;
+    }
+    ts_proc p;
+    ck_assert_int_eq(ts_proc_start(&p, argv, env, log), 0);
+    free(bin);
+    char line[512];
+    int rc = ts_proc_wait_line(&p, "pulse-gateway ready node=", line, sizeof line, 10000);
+    if (rc != 0)
+        ts_proc_dump_log(&p, "pulse-gateway");
+    ck_assert_msg(rc == 0, "no ready line with --config %s", conf);
+    ts_proc_signal(&p, SIGTERM);
+    int st = ts_proc_wait(&p, 8000);
+    ts_proc_stop(&p, 1000);
+    ck_assert_msg(st == 0, "exit status %d after SIGTERM", st);
+    const char *v = strstr(line, "node=") + 5;
+    size_t n = strcspn(v, " ");
+    snprintf(node, cap, "%.*s", (int)n, v);
+}
+
+START_TEST(test_file_env_flag_precedence)
+{
+    ts_redis redis;
+    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
+    char conf[600];
+    snprintf(conf, sizeof conf, "%s/pulse.conf", tmp);
+    write_file(conf, "# test\nnode_id = \"file-node\";\nport = 8080;\nlimits = {\n"
+                     "    drain_timeout_ms = 1000;\n};\n");
+    char node[128];
+    ready_node(conf, redis.port, NULL, NULL, node, sizeof node);
+    ck_assert_str_eq(node, "file-node");
+    char *env[] = {(char *)"PULSE_NODE_ID=env-node", NULL};
+    ready_node(conf, redis.port, NULL, env, node, sizeof node);
+    ck_assert_str_eq(node, "env-node");
+    ready_node(conf, redis.port, "flag-node", env, node, sizeof node);
+    ck_assert_str_eq(node, "flag-node");
+
+    /* A bad file: unknown key and wrong type, each named with its line. */
+    char out[16384];
+    write_file(conf, "node_id = \"x\";\nlimits = {\n  no_such_key = 1;\n};\n");
+    char *args[] = {(char *)"--config", conf, NULL};
+    int st = run(args, NULL, out, sizeof out);
+    ck_assert_msg(st == 2 && strstr(out, "no_such_key") != NULL && strstr(out, "3") != NULL,
+                  "unknown key in file: exit %d, output %s", st, out);
+    write_file(conf, "port = \"eighty\";\n");
+    st = run(args, NULL, out, sizeof out);
+    ck_assert_msg(st == 2 && strstr(out, "port") != NULL, "wrong type in file: exit %d, output %s",
+                  st, out);
+    write_file(conf, "port = = 80;\n");
+    st = run(args, NULL, out, sizeof out);
+    ck_assert_msg(st == 2 && count_lines(out) == 1, "syntax error in file: exit %d, output %s", st,
+                  out);
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/nope.conf", tmp);
+    char *args2[] = {(char *)"--config", missing, NULL};
+    st = run(args2, NULL, out, sizeof out);
+    ck_assert_msg(st == 2 && strstr(out, "nope.conf") != NULL, "missing file: exit %d, output %s",
+                  st, out);
+    ts_redis_stop(&redis);
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+    Suite *s = suite_create("cli");
+    TCase *tc = tcase_create("cli");
+    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_help_and_version);
+    tcase_add_test(tc, test_bad_values_exit_2);
+    tcase_add_test(tc, test_file_env_flag_precedence);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(cli_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

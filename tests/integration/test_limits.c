@@ -1,0 +1,204 @@
+/*
+ * test_limits.c - per-node and per-connection limits that are not about queues:
+ * max connections (the extra client is refused or closed, the others unaffected, room
+ * again once one leaves), the heartbeat (a client that never answers PINGs is closed,
+ * one that does stays), and the handshake timeout (a TCP connection that never
+ * finishes its upgrade is dropped).
+ */
+#include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ts.h"
+
+static char *tmp;
+static ts_redis redis;
+static ts_gateway gw;
+static bool gw_started;
+
+static void setup(void)
+{
+    tmp = ts_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
+    gw_started = false;
+}
+
+static void teardown(void)
+{
+    if (gw_started) {
+        ts_proc_signal(&gw.proc, SIGTERM);
+        int st = ts_proc_wait(&gw.proc, 8000);
+        ts_gateway_stop(&gw);
+        if (st != 0)
+            ts_proc_dump_log(&gw.proc, "gateway (bad exit at teardown)");
+        ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
+    }
+    ts_redis_stop(&redis);
+    ts_rmtree(tmp);
+    free(tmp);
+}
+
+static void start_gateway(char *const extra[])
+{
+    ck_assert_msg(ts_gateway_start(&gw, tmp, redis.port, "node-l", extra) == 0,
+                  "gateway did not start");
+    gw_started = true;
+}
+
+static void ping_pong(ts_ws *w, const char *who)
+{
+    char *reply = NULL;
+    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
+                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
+    free(reply);
+}
+
+START_TEST(test_max_connections)
+{
+    char *extra[] = {(char *)"--limits.max-connections", (char *)"2", NULL};
+    start_gateway(extra);
+    ts_ws a, b, c;
+    ck_assert(ts_ws_open(&a, gw.port, "lim", "node-l", 5000) == 0);
+    ck_assert(ts_ws_open(&b, gw.port, "lim", "node-l", 5000) == 0);
+    int rc = ts_ws_connect(&c, gw.port, "/ws?channels=lim", "pulse.v1");
+    if (rc == 0) {
+        /* Upgraded, then it must be closed at once (it may see an error first). */
+        int code = ts_ws_wait_closed(&c, 3000);
+        ck_assert_msg(code >= 0, "a third connection over max_connections=2 stayed open");
+        ts_ws_close(&c);
+    } else {
+        ck_assert_msg(rc == -1 || rc >= 400, "third connection: status %d", rc);
+    }
+    ck_assert_msg(ts_metric(gw.admin_port, "pulse_connections_active") <= 2,
+                  "more than 2 connections active");
+    ping_pong(&a, "first client");
+    ping_pong(&b, "second client");
+    ts_ws_close(&a);
+    /* Room again (the gateway notices the close asynchronously: poll). */
+    int64_t deadline = ts_now_ms() + 5000;
+    bool ok = false;
+    while (!ok && ts_now_ms() < deadline) {
+        if (ts_ws_open(&c, gw.port, "lim", "node-l", 2000) == 0)
+            ok = true;
+        else
+            ts_sleep_ms(100);
+    }
+    ck_assert_msg(ok, "no room for a new client after one of two left");
+    ping_pong(&c, "replacement client");
+    ts_ws_close(&b);
+    ts_ws_close(&c);
+}
+END_TEST
+
+START_TEST(test_heartbeat)
+{
+    char *extra[] = {(char *)"--limits.heartbeat-interval-s", (char *)"1",
+                     (char *)"--limits.heartbeat-timeout-s", (char *)"1", NULL};
+    start_gateway(extra);
+    ts_ws live, mute;
+    ck_assert(ts_ws_open(&live, gw.port, "hb", "node-l", 5000) == 0);
+    ck_assert(ts_ws_open(&mute, gw.port, "hb", "node-l", 5000) == 0);
+    /* live reads (and so answers PINGs) for 4 s; mute reads nothing. */
+    int64_t end = ts_now_ms() + 4000;
+    while (ts_now_ms() < end) {
+        char *m = NULL;
+        int r = ts_ws_recv(&live, &m, NULL, (int)(end - ts_now_ms()));
+        free(m);
+        ck_assert_msg(r >= 0 && r != 8, "the client answering PINGs was closed (%d, code %d)", r,
+                      live.close_code);
+    }
+    ping_pong(&live, "client answering PINGs");
+    int code = ts_ws_wait_closed(&mute, 3000);
+    ck_assert_msg(code >= 0, "a client that never answered PINGs for 4 s is still open "
+                             "(heartbeat 1 s + timeout 1 s)");
+    ts_ws_close(&mute);
+    ts_ws_close(&live);
+}
+END_TEST
+
+static int raw_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        return -1;
+    return fd;
+}
+
+/* Waits for EOF (or reset) on fd; returns ms waited or -1 on timeout. */
+static int64_t wait_eof(int fd, int timeout_ms)
+{
+    int64_t t0 = ts_now_ms();
+    int64_t deadline = t0 + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - ts_now_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            return ts_now_ms() - t0;
+    }
+}
+
+START_TEST(test_handshake_timeout)
+{
+    char *extra[] = {(char *)"--limits.handshake-timeout-s", (char *)"1", NULL};
+    start_gateway(extra);
+    int silent = raw_connect(gw.port);
+    int partial = raw_connect(gw.port);
+    ck_assert(silent >= 0 && partial >= 0);
+    const char *half = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
+    ck_assert_int_eq(send(partial, half, strlen(half), MSG_NOSIGNAL), (ssize_t)strlen(half));
+    int64_t t1 = wait_eof(silent, 5000);
+    int64_t t2 = wait_eof(partial, 5000);
+    ck_assert_msg(t1 >= 0, "a connection that sent nothing was not dropped within 5 s "
+                           "(handshake timeout 1 s)");
+    ck_assert_msg(t2 >= 0, "a half-sent handshake was not dropped within 5 s (timeout 1 s)");
+    close(silent);
+    close(partial);
+    /* Real clients are unaffected. */
+    ts_ws ok;
+    ck_assert(ts_ws_open(&ok, gw.port, "hs", "node-l", 5000) == 0);
+    ping_pong(&ok, "a client after the stalled handshakes");
+    ts_ws_close(&ok);
+}
+END_TEST
+
+static Suite *limits_suite(void)
+{
+    Suite *s = suite_create("limits");
+    TCase *tc = tcase_create("limits");
+    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_max_connections);
+    tcase_add_test(tc, test_heartbeat);
+    tcase_add_test(tc, test_handshake_timeout);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(limits_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

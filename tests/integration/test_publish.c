@@ -1,0 +1,394 @@
+/*
+ * test_publish.c - pulse-publish against a real, throwaway redis-server: the number of
+ * events, pacing on its absolute schedule (200/s for 2 s within 10%), the manifest
+ * matching event for event what a plain Redis SUBSCRIBE client saw, the pipelined
+ * as-fast-as-possible mode, the --mix simulator's channels and shares, publishing through
+ * a gateway's POST /publish, and the command-line contract (--help, exit 2 on bad flags,
+ * exit 1 when Redis is unreachable).
+ */
+#include <check.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "pulse_event.h"
+#include "pulse_record.h"
+#include "ts.h"
+
+#define MAX_EVENTS 6000
+
+static char *dir;
+static ts_redis redis;
+
+static void setup(void)
+{
+    dir = ts_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    ck_assert_int_eq(ts_redis_start(&redis, dir, 0), 0);
+}
+
+static void teardown(void)
+{
+    ts_redis_stop(&redis);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+/* Runs pulse-publish with args (NULL-terminated) to completion; returns its exit status
+ * and leaves its output in dir/<log>. */
+static int run_publish(const char *log, const char *const args[], ts_proc *p)
+{
+    char *argv[48], logpath[600];
+    int n = 0, rc;
+
+    argv[n++] = ts_bin("pulse-publish");
+    for (; *args != NULL && n < 46; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    snprintf(logpath, sizeof(logpath), "%s/%s", dir, log);
+    ck_assert_int_eq(ts_proc_start(p, argv, NULL, logpath), 0);
+    rc = ts_proc_wait(p, 60000);
+    if (rc != 0 && rc != 1 && rc != 2)
+        ts_proc_dump_log(p, log);
+    ts_proc_stop(p, 2000); /* reaped already (or killed on timeout): marks it stopped */
+    free(argv[0]);
+    return rc;
+}
+
+static redisContext *subscriber(const char *cmd, const char *what)
+{
+    struct timeval tv = {.tv_sec = 5};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+    redisReply *r;
+
+    ck_assert_msg(c != NULL && c->err == 0, "cannot connect to redis");
+    ck_assert_int_eq(redisSetTimeout(c, tv), REDIS_OK);
+    r = redisCommand(c, "%s %s", cmd, what);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    return c;
+}
+
+typedef struct {
+    pulse_event ev;
+    char channel[129];
+} seen_event;
+
+/* Reads n messages (message or pmessage) from a subscribed connection. */
+static void read_messages(redisContext *c, seen_event *out, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        pulse_error err;
+        size_t k;
+        ck_assert_msg(redisGetReply(c, (void **)&r) == REDIS_OK && r != NULL,
+                      "message %d of %d did not arrive: %s", i + 1, n, c->errstr);
+        ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+        k = r->elements;
+        ck_assert(k == 3 || k == 4);
+        snprintf(out[i].channel, sizeof(out[i].channel), "%s", r->element[k - 2]->str);
+        ck_assert_msg(pulse_event_parse(r->element[k - 1]->str, r->element[k - 1]->len, &out[i].ev,
+                                        &err) == 0,
+                      "bad event: %s", err.text);
+        freeReplyObject(r);
+    }
+}
+
+/* Loads the manifest into recs; returns the line count. */
+static int load_manifest(const char *name, pulse_manifest_rec *recs, int max)
+{
+    char path[600], line[1024];
+    FILE *f;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        pulse_error err;
+        ck_assert_int_lt(n, max);
+        ck_assert_msg(pulse_manifest_rec_parse(line, strlen(line), &recs[n], &err) == 0,
+                      "manifest line %d: %s", n + 1, err.text);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static char *redis_url(void)
+{
+    static char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis.port);
+    return url;
+}
+
+static char *path_in_dir(const char *name)
+{
+    static char p[4][600];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+    return p[k];
+}
+
+static int grep_log(const ts_proc *p, const char *needle)
+{
+    FILE *f = fopen(p->log_path, "r");
+    char line[1024];
+    int found = 0;
+
+    if (f == NULL)
+        return 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+START_TEST(test_count_and_manifest_match)
+{
+    static seen_event seen[20];
+    static pulse_manifest_rec man[40];
+    redisContext *sub = subscriber("SUBSCRIBE", "events.critical");
+    const char *args[] = {"--type", "SERVER_DOWN", "--source", "server-a", "--count", "20",
+                          "--redis", redis_url(), "--manifest", path_in_dir("m.csv"), NULL};
+    ts_proc p;
+    int i, n;
+
+    ck_assert_int_eq(run_publish("publish.log", args, &p), 0);
+    ck_assert(grep_log(&p, "sent=20 failed=0"));
+    ck_assert(grep_log(&p, "receivers=20")); /* our one subscriber, 20 times */
+    read_messages(sub, seen, 20);
+    n = load_manifest("m.csv", man, 40);
+    ck_assert_int_eq(n, 20);
+    for (i = 0; i < 20; i++) {
+        /* Redis keeps one publisher's order: message i is manifest line i. */
+        ck_assert_str_eq(seen[i].ev.event_id, man[i].event_id);
+        ck_assert_uint_eq(seen[i].ev.sequence, (uint64_t)(i + 1));
+        ck_assert_uint_eq(man[i].sequence, (uint64_t)(i + 1));
+        ck_assert_str_eq(seen[i].channel, "events.critical");
+        ck_assert_str_eq(man[i].channel, "events.critical");
+        ck_assert_int_eq(seen[i].ev.published_at_us, man[i].published_at_us);
+        ck_assert_int_eq(seen[i].ev.priority, PULSE_PRIO_CRITICAL);
+        ck_assert_int_eq(man[i].priority, PULSE_PRIO_CRITICAL);
+        ck_assert_str_eq(seen[i].ev.event_type, "SERVER_DOWN");
+        ck_assert_str_eq(seen[i].ev.source, "server-a");
+        if (i > 0)
+            ck_assert_str_ne(seen[i].ev.event_id, seen[i - 1].ev.event_id);
+    }
+    redisFree(sub);
+}
+END_TEST
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void sort_i64(int64_t *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_i64);
+}
+
+/* 200/s for 2 s: about 400 events, spread evenly (no bursts), within 10%. */
+START_TEST(test_pacing)
+{
+    static pulse_manifest_rec man[MAX_EVENTS];
+    static int64_t gaps[MAX_EVENTS], offs[MAX_EVENTS];
+    const char *args[] = {"--rate", "200", "--duration", "2", "--channel", "pace.test",
+                          "--redis", redis_url(), "--manifest", path_in_dir("pace.csv"), NULL};
+    ts_proc p;
+    int64_t t0 = ts_now_ms(), took, span;
+    int n, i, off_slot = 0;
+    int64_t start_us;
+
+    ck_assert_int_eq(run_publish("pace.log", args, &p), 0);
+    took = ts_now_ms() - t0;
+    n = load_manifest("pace.csv", man, MAX_EVENTS);
+    ck_assert_msg(n >= 360 && n <= 440, "%d events at 200/s for 2 s", n);
+    span = man[n - 1].published_at_us - man[0].published_at_us;
+    ck_assert_msg(span >= 1800000 && span <= 2200000, "span %lld us", (long long)span);
+    ck_assert_msg(took >= 1800 && took <= 4000, "run took %lld ms", (long long)took);
+    ck_assert_int_eq(man[0].priority, PULSE_PRIO_NORMAL); /* pace.test: a normal channel */
+    /* Evenly paced on an absolute schedule: event i goes out at start + i * 5 ms, so
+     * pub_i - i * 5 ms is the same for every event. We take its median as the start:
+     * no event may be ahead of its slot (that would be a burst), and most are within
+     * 1 ms of it (a stalled publisher catches up instead of drifting, and a
+     * sleep-after-send publisher would drift by its send time on every event). */
+    for (i = 0; i < n; i++)
+        offs[i] = man[i].published_at_us - (int64_t)i * 5000;
+    sort_i64(offs, n);
+    start_us = offs[n / 2];
+    for (i = 0; i < n; i++) {
+        int64_t late = man[i].published_at_us - (start_us + (int64_t)i * 5000);
+        ck_assert_msg(late > -2000, "event %d is %lld us ahead of its slot", i, (long long)-late);
+        if (late > 1000 || late < -1000)
+            off_slot++;
+        if (i > 0)
+            gaps[i - 1] = man[i].published_at_us - man[i - 1].published_at_us;
+    }
+    ck_assert_msg(off_slot < n / 5, "%d of %d events more than 1 ms off their slot", off_slot, n);
+    sort_i64(gaps, n - 1);
+    ck_assert_msg(gaps[(n - 1) / 2] >= 4500 && gaps[(n - 1) / 2] <= 5500, "median gap %lld us",
+                  (long long)gaps[(n - 1) / 2]);
+}
+END_TEST
+
+/* --rate 0: pipelined; every event arrives, in order. */
+START_TEST(test_fast_pipelined)
+{
+    static seen_event seen[5000];
+    redisContext *sub = subscriber("SUBSCRIBE", "events.critical");
+    const char *args[] = {"--count", "5000", "--redis", redis_url(), "--payload-bytes", "200",
+                          "--manifest", path_in_dir("fast.csv"), NULL};
+    static pulse_manifest_rec man[MAX_EVENTS];
+    ts_proc p;
+    int i;
+
+    ck_assert_int_eq(run_publish("fast.log", args, &p), 0);
+    ck_assert(grep_log(&p, "sent=5000 failed=0"));
+    read_messages(sub, seen, 5000);
+    ck_assert_int_eq(load_manifest("fast.csv", man, MAX_EVENTS), 5000);
+    for (i = 0; i < 5000; i++) {
+        ck_assert_uint_eq(seen[i].ev.sequence, (uint64_t)(i + 1));
+        ck_assert_str_eq(seen[i].ev.event_id, man[i].event_id);
+    }
+    redisFree(sub);
+}
+END_TEST
+
+START_TEST(test_mix)
+{
+    static seen_event seen[1000];
+    redisContext *sub = subscriber("PSUBSCRIBE", "*");
+    const char *args[] = {"--mix", "--users", "10", "--count", "1000", "--seed", "42", "--redis",
+                          redis_url(), "--manifest", path_in_dir("mix.csv"), NULL};
+    ts_proc p;
+    int i, posts = 0, notes = 0, alerts = 0;
+
+    ck_assert_int_eq(run_publish("mix.log", args, &p), 0);
+    read_messages(sub, seen, 1000);
+    for (i = 0; i < 1000; i++) {
+        const pulse_event *e = &seen[i].ev;
+        int k = 0;
+        if (strcmp(e->event_type, "PostCreated") == 0) {
+            posts++;
+            ck_assert_int_eq(sscanf(seen[i].channel, "feed:user-%d", &k), 1);
+            ck_assert_int_eq(e->priority, PULSE_PRIO_NORMAL);
+        } else if (strcmp(e->event_type, "Notification") == 0) {
+            notes++;
+            ck_assert_int_eq(sscanf(seen[i].channel, "notifications:user-%d", &k), 1);
+            ck_assert_int_eq(e->priority, PULSE_PRIO_NORMAL);
+        } else {
+            ck_assert_str_eq(e->event_type, "SystemAlert");
+            alerts++;
+            k = 1;
+            ck_assert_str_eq(seen[i].channel, "events.critical");
+            ck_assert_int_eq(e->priority, PULSE_PRIO_CRITICAL);
+        }
+        ck_assert_msg(k >= 1 && k <= 10, "user %d out of 1..10", k);
+    }
+    ck_assert_msg(posts > 620 && posts < 780, "PostCreated %d/1000", posts);
+    ck_assert_msg(notes > 140 && notes < 260, "Notification %d/1000", notes);
+    ck_assert_msg(alerts > 50 && alerts < 150, "SystemAlert %d/1000", alerts);
+    redisFree(sub);
+}
+END_TEST
+
+START_TEST(test_via_http)
+{
+    static seen_event seen[10];
+    static pulse_manifest_rec man[20];
+    ts_gateway gw;
+    redisContext *sub;
+    char url[128];
+    ts_proc p;
+    int i;
+
+    ck_assert_int_eq(ts_gateway_start(&gw, dir, redis.port, "pub-node", NULL), 0);
+    ck_assert_int_eq(ts_http_wait_status(gw.admin_port, "/healthz", 200, 10000), 0);
+    sub = subscriber("SUBSCRIBE", "http.test");
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/publish", gw.admin_port);
+    {
+        const char *args[] = {"--http", url, "--channel", "http.test", "--count", "10", "--rate",
+                              "100", "--manifest", path_in_dir("http.csv"), NULL};
+        int rc = run_publish("http.log", args, &p);
+        if (rc != 0)
+            ts_proc_dump_log(&gw.proc, "gateway");
+        ck_assert_int_eq(rc, 0);
+    }
+    ck_assert(grep_log(&p, "sent=10 failed=0"));
+    read_messages(sub, seen, 10);
+    ck_assert_int_eq(load_manifest("http.csv", man, 20), 10);
+    for (i = 0; i < 10; i++) {
+        ck_assert_str_eq(seen[i].channel, "http.test");
+        ck_assert_str_eq(seen[i].ev.event_id, man[i].event_id);
+        ck_assert_int_eq(seen[i].ev.published_at_us, man[i].published_at_us);
+    }
+    redisFree(sub);
+    ts_gateway_stop(&gw);
+}
+END_TEST
+
+START_TEST(test_cli_contract)
+{
+    static const struct {
+        const char *args[6];
+        int status;
+        const char *needle;
+    } cases[] = {
+        {{"--help", NULL}, 0, "usage: pulse-publish"},
+        {{"--bogus", NULL}, 2, "unknown"},
+        {{"--count", "ten", NULL}, 2, "--count"},
+        {{"--rate", "-5", NULL}, 2, "--rate"},
+        {{"--channel", "bad channel", NULL}, 2, "--channel"},
+        {{"--priority", "urgent", NULL}, 2, "--priority"},
+        {{"--spike", "3:2", "--rate", "10", NULL}, 2, "--spike"},
+        {{"--redis", "redis://127.0.0.1:1", "--count", "1", NULL}, 1, "cannot connect"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ts_proc p;
+        char log[32];
+        snprintf(log, sizeof(log), "cli-%zu.log", i);
+        ck_assert_msg(run_publish(log, cases[i].args, &p) == cases[i].status, "case %zu", i);
+        ck_assert_msg(grep_log(&p, cases[i].needle), "case %zu: no '%s' in output", i,
+                      cases[i].needle);
+    }
+}
+END_TEST
+
+static Suite *publish_suite(void)
+{
+    Suite *s = suite_create("publish");
+    TCase *tc = tcase_create("redis");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_count_and_manifest_match);
+    tcase_add_test(tc, test_pacing);
+    tcase_add_test(tc, test_fast_pipelined);
+    tcase_add_test(tc, test_mix);
+    tcase_add_test(tc, test_via_http);
+    tcase_add_test(tc, test_cli_contract);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(publish_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,375 @@
+/*
+ * test_toolchain.c - the measuring toolchain end to end through the real binaries: a
+ * throwaway Redis, two pulse-gateway nodes, pulse-subscribe holding 20 connections
+ * across them, pulse-publish sending 20 critical events, and pulse-report --json, whose
+ * numbers must say expected = received = 400, 0 dropped, 0 duplicates, split 200/200 by
+ * node. Also: pulse-report's exit status 1 when critical deliveries are missing and 2
+ * (with file and line) on a malformed log; pulse-subscribe reconnecting after its
+ * gateway restarts (the gap is logged, later events still arrive); the subscriber's
+ * command-line contract.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts.h"
+
+static char *dir;
+static ts_redis redis;
+
+static void setup(void)
+{
+    dir = ts_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    ck_assert_int_eq(ts_redis_start(&redis, dir, 0), 0);
+}
+
+static void teardown(void)
+{
+    ts_redis_stop(&redis);
+    ts_rmtree(dir);
+    free(dir);
+}
+
+static char *in_dir(const char *name)
+{
+    static char p[8][700];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+    return p[k];
+}
+
+/* Starts bin with args (NULL-terminated), output to dir/<log>. */
+static void start(ts_proc *p, const char *bin, const char *log, const char *const args[])
+{
+    char *argv[48];
+    int n = 0;
+
+    argv[n++] = ts_bin(bin);
+    for (; *args != NULL && n < 46; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    ck_assert_int_eq(ts_proc_start(p, argv, NULL, in_dir(log)), 0);
+    free(argv[0]);
+}
+
+/* Runs to completion (bounded); returns the exit status. */
+static int run(const char *bin, const char *log, const char *const args[], int timeout_ms)
+{
+    ts_proc p;
+    int rc;
+
+    start(&p, bin, log, args);
+    rc = ts_proc_wait(&p, timeout_ms);
+    if (rc < 0 || rc > 2)
+        ts_proc_dump_log(&p, log);
+    ts_proc_stop(&p, 2000);
+    return rc;
+}
+
+static int file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    int found = 0;
+
+    if (f == NULL)
+        return 0;
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+static long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long n = 0;
+    int c;
+
+    if (f == NULL)
+        return -1;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static json_int_t jint(json_t *root, const char *a, const char *b, const char *c)
+{
+    json_t *v = json_object_get(root, a);
+    if (b != NULL)
+        v = json_object_get(v, b);
+    if (c != NULL)
+        v = json_object_get(v, c);
+    ck_assert_msg(json_is_integer(v), "%s.%s.%s missing", a, b ? b : "", c ? c : "");
+    return json_integer_value(v);
+}
+
+/* Runs pulse-report --json on out; returns the parsed report (and its exit status). */
+static json_t *report_json(const char *out, int *status)
+{
+    static int calls;
+    const char *args[] = {"--json", out, NULL};
+    char name[32];
+    json_error_t jerr;
+    json_t *root;
+
+    snprintf(name, sizeof(name), "report-%d.json", ++calls); /* logs are appended to */
+    *status = run("pulse-report", name, args, 30000);
+    root = json_load_file(in_dir(name), 0, &jerr);
+    ck_assert_msg(root != NULL, "report is not JSON: %s", jerr.text);
+    return root;
+}
+
+START_TEST(test_end_to_end)
+{
+    ts_gateway gw1, gw2;
+    ts_proc sub;
+    char u1[64], u2[64], line[256], out[700];
+    json_t *rep, *nodes;
+    int status;
+
+    snprintf(out, sizeof(out), "%s", in_dir("run"));
+    ck_assert_int_eq(ts_gateway_start(&gw1, dir, redis.port, "node-1", NULL), 0);
+    ck_assert_int_eq(ts_gateway_start(&gw2, dir, redis.port, "node-2", NULL), 0);
+    ck_assert_int_eq(ts_http_wait_status(gw1.admin_port, "/healthz", 200, 10000), 0);
+    ck_assert_int_eq(ts_http_wait_status(gw2.admin_port, "/healthz", 200, 10000), 0);
+    snprintf(u1, sizeof(u1), "ws://127.0.0.1:%d/ws", gw1.port);
+    snprintf(u2, sizeof(u2), "ws://127.0.0.1:%d/ws", gw2.port);
+    {
+        const char *args[] = {"--url", u1, "--url", u2, "--clients", "20", "--channels",
+                              "events.critical", "--out", out, "--expect", "400", "--duration",
+                              "40", NULL};
+        start(&sub, "pulse-subscribe", "subscribe.log", args);
+    }
+    ck_assert_msg(ts_proc_wait_line(&sub, "pulse-subscribe ready", line, sizeof(line), 15000) == 0,
+                  "subscriber never ready");
+    ck_assert_str_eq(line, "pulse-subscribe ready clients=20");
+    {
+        char redis_url[64];
+        const char *args[] = {"--count", "20", "--rate", "200", "--redis", redis_url,
+                              "--manifest", NULL, NULL};
+        char man[800];
+        snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis.port);
+        snprintf(man, sizeof(man), "%s/manifest.csv", out);
+        args[7] = man;
+        ck_assert_int_eq(run("pulse-publish", "publish.log", args, 30000), 0);
+    }
+    /* --expect 400: the subscriber stops by itself once everything arrived. */
+    status = ts_proc_wait(&sub, 30000);
+    if (status != 0) {
+        ts_proc_dump_log(&sub, "pulse-subscribe");
+        ts_proc_dump_log(&gw1.proc, "gateway node-1");
+        ts_proc_dump_log(&gw2.proc, "gateway node-2");
+    }
+    ck_assert_int_eq(status, 0);
+    ts_proc_stop(&sub, 2000);
+    ck_assert(file_contains(sub.log_path, "stop=expected deliveries reached"));
+    ck_assert_int_eq(count_lines(in_dir("run/deliveries.csv")), 400);
+    ck_assert_int_eq(count_lines(in_dir("run/clients.csv")), 21); /* header + 20 */
+
+    rep = report_json(out, &status);
+    ck_assert_int_eq(status, 0);
+    ck_assert_int_eq(jint(rep, "events", NULL, NULL), 20);
+    ck_assert_int_eq(jint(rep, "clients", "connected", NULL), 20);
+    ck_assert_int_eq(jint(rep, "overall", "expected", NULL), 400);
+    ck_assert_int_eq(jint(rep, "overall", "received", NULL), 400);
+    ck_assert_int_eq(jint(rep, "overall", "dropped", NULL), 0);
+    ck_assert_int_eq(jint(rep, "overall", "duplicates", NULL), 0);
+    ck_assert_int_eq(jint(rep, "overall", "out_of_order", NULL), 0);
+    ck_assert_int_eq(jint(rep, "overall", "unexpected", NULL), 0);
+    ck_assert_int_eq(jint(rep, "by_priority", "critical", "received"), 400);
+    ck_assert_int_eq(jint(rep, "overall", "latency_ms", "count"), 400);
+    {
+        double p50 = json_real_value(
+            json_object_get(json_object_get(json_object_get(rep, "overall"), "latency_ms"), "p50"));
+        double max = json_real_value(
+            json_object_get(json_object_get(json_object_get(rep, "overall"), "latency_ms"), "max"));
+        ck_assert_msg(p50 > 0 && p50 <= max && max < 5000, "p50 %.3f ms, max %.3f ms", p50, max);
+    }
+    nodes = json_object_get(rep, "by_node");
+    ck_assert_int_eq(json_object_size(nodes), 2);
+    ck_assert_int_eq(jint(nodes, "node-1", "clients", NULL), 10);
+    ck_assert_int_eq(jint(nodes, "node-1", "received", NULL), 200);
+    ck_assert_int_eq(jint(nodes, "node-2", "clients", NULL), 10);
+    ck_assert_int_eq(jint(nodes, "node-2", "received", NULL), 200);
+    json_decref(rep);
+    ck_assert(file_contains(in_dir("run/latency.svg"), "</svg>"));
+
+    /* The gate: lose the last 5 delivery lines and the report exits 1. */
+    {
+        FILE *f = fopen(in_dir("run/deliveries.csv"), "r"), *g;
+        char buf[512];
+        long n = 0;
+        ck_assert_ptr_nonnull(f);
+        g = fopen(in_dir("run/deliveries.tmp"), "w");
+        ck_assert_ptr_nonnull(g);
+        while (fgets(buf, sizeof(buf), f) != NULL && n++ < 395)
+            fputs(buf, g);
+        fclose(f);
+        ck_assert_int_eq(fclose(g), 0);
+        ck_assert_int_eq(rename(in_dir("run/deliveries.tmp"), in_dir("run/deliveries.csv")), 0);
+    }
+    rep = report_json(out, &status);
+    ck_assert_int_eq(status, 1);
+    ck_assert_int_eq(jint(rep, "overall", "dropped", NULL), 5);
+    ck_assert_int_eq(jint(rep, "by_priority", "critical", "dropped"), 5);
+    json_decref(rep);
+
+    /* A malformed line: exit 2 and the message names the file and line. */
+    {
+        FILE *f = fopen(in_dir("run/deliveries.csv"), "a");
+        ck_assert_ptr_nonnull(f);
+        fputs("0,node-1,events.critical,broken-line\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        {
+            const char *args[] = {out, NULL};
+            ck_assert_int_eq(run("pulse-report", "report-bad.log", args, 30000), 2);
+        }
+        ck_assert(file_contains(in_dir("report-bad.log"), "deliveries.csv:396:"));
+    }
+    ts_gateway_stop(&gw1);
+    ts_gateway_stop(&gw2);
+}
+END_TEST
+
+/* The gateway goes away and comes back on the same port: every client reconnects with
+ * backoff, the gap is logged, and events published afterwards still arrive. */
+START_TEST(test_reconnect)
+{
+    ts_proc gw, sub;
+    char port[16], redis_url[64], ws[64], out[700];
+    char *gwbin = ts_bin("pulse-gateway");
+    char o_port[] = "--port", o_admin[] = "--admin-port", zero[] = "0", o_redis[] = "--redis";
+    char o_node[] = "--node-id", node[] = "rc-node";
+    char *gw_argv[] = {gwbin, o_port, port, o_admin, zero, o_redis, redis_url, o_node, node, NULL};
+    int p = ts_free_port();
+
+    snprintf(out, sizeof(out), "%s", in_dir("rc"));
+    snprintf(port, sizeof(port), "%d", p);
+    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis.port);
+    snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/ws", p);
+    ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, in_dir("gw-a.log")), 0);
+    ck_assert_int_eq(ts_proc_wait_line(&gw, "pulse-gateway ready", NULL, 0, 10000), 0);
+    {
+        const char *args[] = {"--url", ws, "--clients", "4", "--out", out, "--expect", "40",
+                              "--duration", "40", NULL};
+        start(&sub, "pulse-subscribe", "sub-rc.log", args);
+    }
+    ck_assert_int_eq(ts_proc_wait_line(&sub, "pulse-subscribe ready", NULL, 0, 10000), 0);
+    ts_proc_stop(&gw, 5000);
+    ts_sleep_ms(300); /* let every client notice and start backing off */
+    ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, in_dir("gw-b.log")), 0);
+    ck_assert_int_eq(ts_proc_wait_line(&gw, "pulse-gateway ready", NULL, 0, 10000), 0);
+    /* Wait (bounded) until all four gaps are logged, i.e. every client re-subscribed. */
+    {
+        int64_t deadline = ts_now_ms() + 15000;
+        while (ts_now_ms() < deadline) {
+            if (count_lines(in_dir("rc/gaps.csv")) == 4)
+                break;
+            ts_sleep_ms(100);
+        }
+    }
+    ck_assert_int_eq(count_lines(in_dir("rc/gaps.csv")), 4);
+    {
+        char man[800];
+        const char *args[] = {"--count", "10", "--redis", redis_url, "--manifest", man, NULL};
+        snprintf(man, sizeof(man), "%s/manifest.csv", out);
+        ck_assert_int_eq(run("pulse-publish", "pub-rc.log", args, 30000), 0);
+    }
+    ck_assert_int_eq(ts_proc_wait(&sub, 20000), 0);
+    ts_proc_stop(&sub, 2000);
+    ck_assert(file_contains(in_dir("rc/clients.csv"), "rc-node"));
+    {
+        int status;
+        json_t *rep = report_json(out, &status);
+        ck_assert_int_eq(status, 0);
+        ck_assert_int_eq(jint(rep, "clients", "disconnects", NULL), 4);
+        ck_assert_int_eq(jint(rep, "clients", "gaps", NULL), 4);
+        ck_assert_int_eq(jint(rep, "overall", "expected", NULL), 40);
+        ck_assert_int_eq(jint(rep, "overall", "received", NULL), 40);
+        json_decref(rep);
+    }
+    ts_proc_stop(&gw, 5000);
+    free(gwbin);
+}
+END_TEST
+
+START_TEST(test_subscriber_cli)
+{
+    int p = ts_free_port();
+    char ws[64], out[700];
+
+    snprintf(out, sizeof(out), "%s", in_dir("cli"));
+    snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/ws", p);
+    {
+        const char *args[] = {"--help", NULL};
+        ck_assert_int_eq(run("pulse-subscribe", "s0.log", args, 5000), 0);
+        ck_assert(file_contains(in_dir("s0.log"), "usage: pulse-subscribe"));
+    }
+    {
+        const char *args[] = {"--clients", "0", "--out", out, NULL};
+        ck_assert_int_eq(run("pulse-subscribe", "s1.log", args, 5000), 2);
+        ck_assert(file_contains(in_dir("s1.log"), "--clients"));
+    }
+    {
+        const char *args[] = {"--url", "http://x", "--out", out, NULL};
+        ck_assert_int_eq(run("pulse-subscribe", "s2.log", args, 5000), 2);
+    }
+    {
+        const char *args[] = {"--channels", "bad channel!", "--out", out, NULL};
+        ck_assert_int_eq(run("pulse-subscribe", "s3.log", args, 5000), 2);
+    }
+    {
+        const char *args[] = {"--url", ws, NULL};
+        ck_assert_int_eq(run("pulse-subscribe", "s4.log", args, 5000), 2);
+        ck_assert(file_contains(in_dir("s4.log"), "--out"));
+    }
+    {
+        /* Nobody listens there: it keeps retrying, then says so and exits 1. */
+        const char *args[] = {"--url", ws, "--clients", "3", "--out", out, "--duration", "1", NULL};
+        ck_assert_int_eq(run("pulse-subscribe", "s5.log", args, 10000), 1);
+        ck_assert(file_contains(in_dir("s5.log"), "no connection was ever ready"));
+        ck_assert_int_eq(count_lines(in_dir("cli/clients.csv")), 4);
+    }
+    {
+        const char *args[] = {"--bogus", NULL};
+        ck_assert_int_eq(run("pulse-report", "r1.log", args, 5000), 2);
+    }
+    {
+        const char *args[] = {in_dir("nonexistent"), NULL};
+        ck_assert_int_eq(run("pulse-report", "r2.log", args, 5000), 2);
+        ck_assert(file_contains(in_dir("r2.log"), "manifest.csv"));
+    }
+}
+END_TEST
+
+static Suite *toolchain_suite(void)
+{
+    Suite *s = suite_create("toolchain");
+    TCase *tc = tcase_create("e2e");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_end_to_end);
+    tcase_add_test(tc, test_reconnect);
+    tcase_add_test(tc, test_subscriber_cli);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(toolchain_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,178 @@
+/*
+ * ts.h - fixtures for Pulse's integration tests: temp dirs, free ports, a throwaway
+ * redis-server, spawning the real binaries, a tiny HTTP client and a raw WebSocket
+ * client that can also send deliberately broken frames.
+ *
+ * Everything talks to 127.0.0.1 only. Every wait is bounded. Processes are stopped by
+ * PID (SIGTERM, then SIGKILL after a grace period); a failing test prints the logs of
+ * the processes it started (ts_dump_logs). Not thread-safe; one test process at a time
+ * owns its fixtures.
+ */
+#ifndef PULSE_TS_H
+#define PULSE_TS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- basics ---- */
+/* mkdtemp under $TMPDIR or /tmp ("pulse-test-XXXXXX"); returns a malloc'd path. */
+char *ts_tmpdir(void);
+/* Removes a directory tree made by ts_tmpdir (unless PULSE_KEEP_TMP is set). */
+void ts_rmtree(const char *dir);
+/* A free TCP port on 127.0.0.1 (bind to port 0, read it, close). */
+int ts_free_port(void);
+/* Path of a built binary: PULSE_BIN_DIR "/gateway/pulse-gateway" etc. Static storage
+ * per call is not kept: returns a malloc'd string. name: "pulse-gateway",
+ * "pulse-publish", "pulse-subscribe", "pulse-report". */
+char *ts_bin(const char *name);
+/* Sleeps ms milliseconds. */
+void ts_sleep_ms(int ms);
+int64_t ts_now_ms(void); /* monotonic */
+
+/* ---- processes ---- */
+typedef struct {
+    pid_t pid;
+    char log_path[512]; /* stdout+stderr of the child */
+    int status;         /* wait status once reaped, -1 before */
+} ts_proc;
+
+/* Starts argv[0] with argv, stdout and stderr appended to log_path, in its own process
+ * group. extra_env: NULL-terminated "K=V" strings added to the environment (may be
+ * NULL). Returns 0 or -1. */
+int ts_proc_start(ts_proc *p, char *const argv[], char *const extra_env[], const char *log_path);
+/* Sends sig to the process (not the group). */
+int ts_proc_signal(ts_proc *p, int sig);
+/* Waits up to timeout_ms for exit; returns the exit status (0..255), 128+signal when
+ * killed by a signal, or -1 on timeout. */
+int ts_proc_wait(ts_proc *p, int timeout_ms);
+/* SIGTERM, wait up to grace_ms, then SIGKILL and reap. Safe to call twice. */
+void ts_proc_stop(ts_proc *p, int grace_ms);
+/* Polls the log file until a line contains needle; copies that line into line (if not
+ * NULL). Returns 0, or -1 on timeout or when the process exited first. */
+int ts_proc_wait_line(ts_proc *p, const char *needle, char *line, size_t cap, int timeout_ms);
+/* Prints the log to stderr with a header, for failures. */
+void ts_proc_dump_log(const ts_proc *p, const char *title);
+
+/* ---- redis ---- */
+typedef struct {
+    ts_proc proc;
+    int port;
+    char dir[512];
+} ts_redis;
+
+/* Starts redis-server on a free loopback port in dir (--save '' --appendonly no),
+ * polls PING until it answers (up to 5 s). port 0 picks a free one; a given port is
+ * used as is (to restart on the same port). Returns 0 or -1 (with the log dumped). */
+int ts_redis_start(ts_redis *r, const char *dir, int port);
+void ts_redis_stop(ts_redis *r);
+/* Runs one command (argv style) over a fresh synchronous connection and copies the
+ * reply, flattened (array elements joined by '\n', integers in decimal), into out.
+ * Returns 0, or -1 when Redis did not answer. */
+int ts_redis_cmd(int port, char *out, size_t cap, int argc, const char *const argv[]);
+/* Convenience: PUBLISH channel payload; returns receivers or -1. */
+long ts_redis_publish(int port, const char *channel, const char *payload);
+
+/* ---- the gateway ---- */
+typedef struct {
+    ts_proc proc;
+    int port;        /* WebSocket port (read from the ready line) */
+    int admin_port;  /* admin port (read from the ready line) */
+    char node_id[64];
+} ts_gateway;
+
+/* Starts pulse-gateway with --port 0 --admin-port 0 --redis redis://127.0.0.1:<redis_port>
+ * --node-id node_id plus extra_args (NULL-terminated, may be NULL), logging to
+ * dir/gateway-<node_id>.log, and waits (up to 10 s) for the ready line on stdout:
+ *   "pulse-gateway ready node=<id> port=<P> admin_port=<A>"
+ * Returns 0 or -1 (log dumped). */
+int ts_gateway_start(ts_gateway *g, const char *dir, int redis_port, const char *node_id,
+                     char *const extra_args[]);
+void ts_gateway_stop(ts_gateway *g);
+
+/* ---- HTTP (HTTP/1.0-style, Connection: close) ---- */
+/* Returns the status code (e.g. 200) and copies the body into body (NUL-terminated,
+ * truncated to cap-1); -1 when the connection failed. method "GET"/"POST"/...;
+ * req_body may be NULL. extra_headers: "K: V\r\n..." or NULL. */
+int ts_http(int port, const char *method, const char *path, const char *extra_headers,
+            const char *req_body, char *body, size_t cap);
+/* Polls GET path until it returns want_status (up to timeout_ms). 0 or -1. */
+int ts_http_wait_status(int port, const char *path, int want_status, int timeout_ms);
+/* Reads one metric value from GET /metrics: name may include labels exactly as
+ * printed, e.g. "pulse_deliveries_total{priority=\"critical\"}". -1 when absent. */
+double ts_metric(int admin_port, const char *name);
+
+/* ---- raw WebSocket client ---- */
+typedef struct {
+    int fd;
+    int close_code;      /* set when a close frame was received, else 0 */
+    char close_reason[128];
+    unsigned char *buf;  /* receive buffer */
+    size_t len, cap;
+} ts_ws;
+
+/* Connects to 127.0.0.1:port, sends the upgrade for path (e.g.
+ * "/ws?channels=events.critical") with subprotocol (NULL: none), and checks the 101.
+ * Returns 0, or the HTTP status when the server refused (e.g. 503), or -1. */
+int ts_ws_connect(ts_ws *w, int port, const char *path, const char *subprotocol);
+/* Sends one masked frame: opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong), fin
+ * flag. Returns 0 or -1. */
+int ts_ws_send_frame(ts_ws *w, int opcode, bool fin, const void *data, size_t len);
+int ts_ws_send_text(ts_ws *w, const char *text);
+/* Sends raw bytes as they are (for broken frames, unmasked frames, lies about length). */
+int ts_ws_send_raw(ts_ws *w, const void *data, size_t len);
+/* Receives one whole message (reassembling fragments, answering pings). On a data
+ * message returns its opcode and a malloc'd NUL-terminated payload in *out (len in
+ * *out_len). On a close frame returns 8 and sets close_code/close_reason. 0 on timeout,
+ * -1 on EOF or error. */
+int ts_ws_recv(ts_ws *w, char **out, size_t *out_len, int timeout_ms);
+/* Receives until a text message containing needle arrives; returns it (malloc'd), or
+ * NULL on timeout/close. Messages skipped on the way are freed. */
+char *ts_ws_recv_until(ts_ws *w, const char *needle, int timeout_ms);
+/* Waits for the connection to be closed by the peer (close frame or EOF). Returns the
+ * close code (0 when EOF came without a close frame), or -1 on timeout. */
+int ts_ws_wait_closed(ts_ws *w, int timeout_ms);
+void ts_ws_close(ts_ws *w); /* closes the socket without a close frame */
+
+/* ---- additions (beyond the original spec) ---- */
+/* Sum of every series of a metric family (name followed by '{' or ' '), e.g.
+ * ts_metric_sum(p, "pulse_dropped_total") adds all reasons. -1 when absent. */
+double ts_metric_sum(int admin_port, const char *family);
+/* Polls ts_redis_cmd(argv) until one line of its flattened reply equals line
+ * (present=true) or no line does (present=false). E.g. PUBSUB CHANNELS and
+ * "events.critical", or PUBSUB NUMPAT and "1". 0, or -1 on timeout. */
+int ts_redis_wait_line(int port, const char *line, bool present, int timeout_ms, int argc,
+                       const char *const argv[]);
+/* A real schema event (pulse_event_format): fresh uuid4 event_id, source
+ * "pulse-tests", published_at_us now, priority "critical"/"normal"/NULL (absent),
+ * data_json raw JSON or NULL ({}). Returns its length or a negative PULSE_E* code. */
+int ts_event_json(char *buf, size_t cap, const char *event_type, uint64_t sequence,
+                  const char *priority, const char *data_json);
+/* Connects to /ws?channels=<channels> (NULL or "": /ws) with subprotocol pulse.v1 and
+ * checks the greeting: first {"op":"hello","node":node_id} (node_id NULL: any node),
+ * then one {"op":"subscribed","channel":c} per channel of the list, in order. On
+ * failure prints what came instead, closes w and returns -1; else 0. */
+int ts_ws_open(ts_ws *w, int port, const char *channels, const char *node_id, int timeout_ms);
+/* Sends request (a text frame) and returns the first control reply (a JSON object with
+ * "op"; deliveries and {"op":"gap",...} notices that cross it are skipped): 0 when its
+ * op is want_op, else -1.
+ * *reply (when reply is not NULL) gets the malloc'd reply text, or NULL. */
+int ts_ws_op(ts_ws *w, const char *request, const char *want_op, char **reply, int timeout_ms);
+
+/* The exact delivery frame the gateway must send for data published on channel:
+ * {"channel":"<channel>","data":<data>} (malloc'd). */
+char *ts_envelope(const char *channel, const char *data);
+
+/* Log dumps on failure. Check's fork mode ends a failed test with _exit(), so no
+ * teardown of the test process runs; children die with it (PR_SET_PDEATHSIG). Add
+ *   tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+ * and the runner (parent) process prints, after the TCase, the logs of every process
+ * a test started and never stopped with ts_proc_stop (i.e. the failed tests'). */
+void ts_suite_setup(void);
+void ts_suite_teardown(void);
+/* Prints the logs of every process this test process started (for a failure path
+ * that wants them at once). */
+void ts_dump_logs(void);
+
+#endif
