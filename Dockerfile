@@ -47,7 +47,12 @@ COPY gateway/pulse.conf /etc/pulse/pulse.conf.example
 # WebSocket port and health-checks the admin port over the compose network. The node
 # id defaults to the host name, which Docker sets to the container id: distinct per
 # replica, so the report's per-node split works with `--scale gateway=N`.
+# PULSE_INSECURE=1: the gateway refuses a non-loopback bind without authentication
+# unless told it is intended. The compose network is private and HAProxy is the only
+# way in; before exposing it, configure tokens and an admin key (docs/SECURITY.md) and
+# set PULSE_INSECURE=0.
 ENV PULSE_BIND=0.0.0.0 \
+    PULSE_INSECURE=1 \
     PULSE_PORT=8080 \
     PULSE_ADMIN_BIND=0.0.0.0 \
     PULSE_ADMIN_PORT=9090 \

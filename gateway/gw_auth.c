@@ -2,9 +2,10 @@
  * gw_auth.c - token verification and authorization; see gw_auth.h.
  *
  * libjwt 1.10 verifies a signature with whatever algorithm the token's header names,
- * using the key it is given: a token saying "none" would need no key, and an HS256
- * token "signed" with an RSA public key's PEM text as the HMAC secret would verify
- * against a gateway configured for RS256. So the header is read here first and its
+ * using the key it is given: an HS256 token "signed" with an RSA public key's PEM
+ * text as the HMAC secret verifies against a gateway configured for RS256 (checked
+ * against libjwt 1.10.2; "none" it refuses when given a key, but only then). So the
+ * header is read here first and its
  * alg must be exactly the configured one before libjwt sees the token, and libjwt's
  * own view (jwt_get_alg) is checked again after. libjwt 1.10 checks no claims either:
  * exp/nbf/aud/iss and ours are read from the payload here, after the signature

@@ -36,6 +36,27 @@ static void raise_fd_limit(int want)
                   (unsigned long long)rl.rlim_cur, want);
 }
 
+/* One line with the final counters once every worker has stopped: /metrics is gone
+ * by then, and this is where a drain's losses (or their absence) are accounted. */
+static void log_final_counters(gw_node *n)
+{
+    unsigned long long dlv[3] = {0}, drop[GW_DROP_NREASONS] = {0};
+    for (int i = 0; i < n->nworkers; i++) {
+        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        for (int p = 0; p < 3; p++)
+            dlv[p] += GW_GET(s->deliveries[p]);
+        for (int r = 0; r < GW_DROP_NREASONS; r++)
+            drop[r] += GW_GET(s->dropped[r]);
+    }
+    PLOG_INFO("main",
+              "final counters: received critical=%llu normal=%llu; delivered critical=%llu normal=%llu; "
+              "dropped queue_full=%llu superseded=%llu slow_consumer=%llu shutdown=%llu",
+              (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL],
+              (unsigned long long)n->events_received[PULSE_PRIO_NORMAL], dlv[PULSE_PRIO_CRITICAL],
+              dlv[PULSE_PRIO_NORMAL], drop[GW_DROP_QUEUE_FULL], drop[GW_DROP_SUPERSEDED],
+              drop[GW_DROP_SLOW_CONSUMER], drop[GW_DROP_SHUTDOWN]);
+}
+
 int main(int argc, char **argv)
 {
     gw_config cfg;
@@ -132,6 +153,7 @@ int main(int argc, char **argv)
         PLOG_ERR("main", "workers still busy after the drain deadline; exiting");
         _exit(1);
     }
+    log_final_counters(&node);
     PLOG_INFO("main", "stopped");
 
 out:

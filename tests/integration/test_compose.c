@@ -378,7 +378,13 @@ START_TEST(test_dockerfile)
              "xargs -r readlink -f | xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u",
              PULSE_BIN_DIR, PULSE_BIN_DIR, PULSE_BIN_DIR, PULSE_BIN_DIR);
     char *linked = run(cmd, &st);
-    if (st == 0 && linked[0] != '\0') {
+    /* A sanitizer build links its runtime (and what that needs, libstdc++); the image
+     * is never built that way, so its library closure says nothing about the image. */
+    bool sanitized = strstr(linked, "libasan") != NULL || strstr(linked, "libtsan") != NULL ||
+                     strstr(linked, "libubsan") != NULL;
+    if (sanitized)
+        fprintf(stderr, "test_compose: sanitizer build, runtime-library check skipped\n");
+    if (st == 0 && linked[0] != '\0' && !sanitized) {
         snprintf(cmd, sizeof cmd,
                  "apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts "
                  "--no-breaks --no-replaces --no-enhances %s | grep -v '^ ' | sed 's/:.*//' | sort -u",

@@ -195,7 +195,7 @@ int ts_ws_connect(ts_ws *w, int port, const char *path, const char *subprotocol)
     int status = -1;
     if (w->len >= 12) {
         w->buf[w->len] = '\0';
-        if (strncmp((char *)w->buf, "HTTP/1.1 ", 9) == 0)
+        if (strncmp((char *)w->buf, "HTTP/1.", 7) == 0 && w->len > 9)
             status = (int)strtol((char *)w->buf + 9, NULL, 10);
     }
     if (end == NULL || status != 101) {
