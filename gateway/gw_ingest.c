@@ -13,6 +13,8 @@
 #include <event2/listener.h>
 #include <jansson.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
@@ -314,6 +316,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     }
     n->accepted++;
+    /* small frames must leave at once (lws sets this on its own listener) */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     gw_worker_adopt(n->workers[best], fd);
 }
 

@@ -26,6 +26,7 @@ TIMEOUT=${PULSE_TIMEOUT:-120}
 WORKERS=${PULSE_WORKERS:-}
 VIA=${PULSE_VIA:-redis}
 BATCH=${PULSE_BATCH:-0}
+SECURE=${PULSE_SECURE:-0}
 PAYLOAD=${PULSE_PAYLOAD_BYTES:-0}
 NO_BUILD=${PULSE_NO_BUILD:-0}
 VIA_LB=${PULSE_VIA_LB:-0}
@@ -49,6 +50,8 @@ prints pulse-report's report. Every option can also be set from the environment
   --payload-bytes N  pad each event's data to about N bytes
   --via redis|http   publish with Redis PUBLISH (default) or node 1's POST /publish
   --batch            subscribers ask for batched frames (?batch=1)
+  --secure           gateways require tokens (HS256, a fresh secret) and an admin key;
+                     the subscribers get a minted token, --via http the key
   --workers N        --workers for each gateway
   --via-lb           the subscribers connect through HAProxy in front of the nodes
                      (loadtest/cluster.sh: the deploy/haproxy.cfg docker-compose uses);
@@ -104,6 +107,7 @@ while [ $# -gt 0 ]; do
     --payload-bytes) [ $# -ge 2 ] || die_usage "--payload-bytes needs a value"; PAYLOAD=$2; shift 2 ;;
     --via) [ $# -ge 2 ] || die_usage "--via needs a value"; VIA=$2; shift 2 ;;
     --batch) BATCH=1; shift ;;
+    --secure) SECURE=1; shift ;;
     --via-lb) VIA_LB=1; shift ;;
     --workers) [ $# -ge 2 ] || die_usage "--workers needs a value"; WORKERS=$2; shift 2 ;;
     --redis) [ $# -ge 2 ] || die_usage "--redis needs a value"; REDIS_URL=$2; shift 2 ;;
@@ -213,6 +217,27 @@ mkdir -p "$OUT/logs"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pulse-loadtest.XXXXXX")
 log "run directory $OUT"
 
+# ---- --secure: a fresh HS256 secret, an admin key, and a token for the subscribers ----
+SEC_GW_ARGS=()
+TOKEN=""
+APIKEY=""
+if [ "$SECURE" = 1 ]; then
+  [ "$MIX" = 0 ] || { log "--secure works with events.critical runs only (--mix needs a token per user)"; exit 2; }
+  [ "$VIA_LB" = 0 ] || { log "--secure and --via-lb cannot be combined yet"; exit 2; }
+  b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+  umask 077
+  head -c 48 /dev/urandom | base64 -w0 >"$OUT/jwt.secret"
+  head -c 24 /dev/urandom | base64 -w0 >"$OUT/admin.key"
+  APIKEY=$(cat "$OUT/admin.key")
+  hdr=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+  claims=$(printf '{"sub":"loadtest","channels":["events.*"],"exp":%d}' $(($(date +%s) + 3600)) | b64url)
+  sig=$(printf '%s.%s' "$hdr" "$claims" |
+    openssl dgst -sha256 -mac HMAC -macopt "key:$(cat "$OUT/jwt.secret")" -binary | b64url)
+  TOKEN="$hdr.$claims.$sig"
+  SEC_GW_ARGS=(--jwt-secret-file "$OUT/jwt.secret" --admin.api-key-file "$OUT/admin.key")
+  log "secure mode: tokens required (secret $OUT/jwt.secret), admin key $OUT/admin.key"
+fi
+
 # ---- Redis ----
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ -z "$REDIS_URL" ]; then
@@ -258,6 +283,7 @@ for ((i = 1; i <= NODES && VIA_LB == 0; i++)); do
   glog="$OUT/logs/gateway-$node.log"
   args=(--port 0 --admin-port 0 --redis "$REDIS_URL" --node-id "$node")
   [ -z "$WORKERS" ] || args+=(--workers "$WORKERS")
+  args+=(${SEC_GW_ARGS[@]+"${SEC_GW_ARGS[@]}"})
   "$GW" "${args[@]}" >"$glog" 2>&1 &
   GW_PIDS+=($!)
   line=$(wait_line "$glog" '^pulse-gateway ready ' 15 "${GW_PIDS[-1]}") || fail_start "pulse-gateway $node" "$glog"
@@ -292,6 +318,7 @@ else
   fi
 fi
 [ "$BATCH" = 0 ] || sub_args+=(--batch)
+[ -z "$TOKEN" ] || sub_args+=(--token "$TOKEN")
 "$SUB" "${sub_args[@]}" >"$OUT/logs/subscriber.log" 2>&1 &
 SUB_PID=$!
 wait_line "$OUT/logs/subscriber.log" '^pulse-subscribe ready' $((30 + CLIENTS / 200)) "$SUB_PID" >/dev/null ||
@@ -302,6 +329,7 @@ log "pulse-subscribe pid $SUB_PID: $CLIENTS connections ready"
 pub_args=(--rate "$RATE" --manifest "$OUT/manifest.csv")
 if [ "$VIA" = http ]; then
   pub_args+=(--http "http://127.0.0.1:${ADMIN_PORTS[0]}/publish")
+  [ -z "$APIKEY" ] || pub_args+=(--api-key "$APIKEY")
 else
   pub_args+=(--redis "$REDIS_URL")
 fi
