@@ -260,7 +260,9 @@ int pulse_event_format(const pulse_event *ev, const char *data_json, char *buf, 
     out_str(&o, ",\"source\":");
     out_json_string(&o, ev->source);
     out_fmt_int(&o, "sequence", (int64_t)ev->sequence);
-    out_fmt_int(&o, "published_at_ms", ev->published_at_us / 1000);
+    /* published_at_ms must be positive when present; below 1 ms only _us can say it */
+    if (ev->published_at_us >= 1000)
+        out_fmt_int(&o, "published_at_ms", ev->published_at_us / 1000);
     out_fmt_int(&o, "published_at_us", ev->published_at_us);
     prio = pulse_priority_name(ev->priority);
     if (prio != NULL) {

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
       libjwt-dev libssl-dev openssl
-      check redis-server redis-tools haproxy docker-compose python3 "$@")
+      check redis-server redis-tools haproxy docker-compose python3 clang "$@")
 
 missing=()
 for p in "${PKGS[@]}"; do

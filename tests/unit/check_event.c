@@ -236,6 +236,24 @@ START_TEST(test_format_roundtrip)
 }
 END_TEST
 
+/* Found by fuzz_event: below 1000 us, published_at_ms would be 0, which parse rejects. */
+START_TEST(test_format_roundtrip_sub_millisecond)
+{
+    pulse_event ev = sample_event(), back;
+    char buf[1024];
+    pulse_error err;
+    for (int64_t us = 1; us <= 1000; us += 333) {
+        ev.published_at_us = us;
+        int n = pulse_event_format(&ev, NULL, buf, sizeof buf);
+        ck_assert_int_gt(n, 0);
+        ck_assert_msg(pulse_event_parse(buf, (size_t)n, &back, &err) == 0, "us=%lld: %s (%s)", (long long)us,
+                      err.text, buf);
+        ck_assert_int_eq(back.published_at_us, us);
+        ck_assert_int_eq(strstr(buf, "published_at_ms") != NULL, us >= 1000);
+    }
+}
+END_TEST
+
 START_TEST(test_format_defaults)
 {
     pulse_event ev = sample_event(), back;
@@ -512,6 +530,7 @@ static Suite *event_suite(void)
 
     tc = tcase_create("format");
     tcase_add_test(tc, test_format_roundtrip);
+    tcase_add_test(tc, test_format_roundtrip_sub_millisecond);
     tcase_add_test(tc, test_format_defaults);
     tcase_add_test(tc, test_format_nospc);
     tcase_add_test(tc, test_format_invalid);
