@@ -8,6 +8,8 @@
 #   bench/bench.sh fanout       1000 clients x 100 events/s for 10 s: p99 and gateway CPU
 #   bench/bench.sh ramp         1000 clients at 200..1600 events/s: where p99 passes 100 ms
 #   bench/bench.sh idle         10000 idle connections: gateway memory per connection
+#   bench/bench.sh slowconsumer 100 clients x 100 events/s x 8 KiB, without and with one
+#                               client that stops reading: the others' p99 should hold
 #
 # Gateway CPU is read from /proc/<pid>/stat (utime+stime) over the publishing window,
 # as a share of one core. Results also go to bench/results/<timestamp>/.
@@ -16,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${PULSE_BUILD_DIR:-$ROOT/build}
 GW_WORKERS=${PULSE_BENCH_WORKERS:-1}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(classic fanout ramp idle)
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(classic fanout ramp slowconsumer idle)
 case "${SCENARIOS[0]}" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
 
 "$ROOT/scripts/install-deps.sh" python3
@@ -68,6 +70,11 @@ run_case() {
   local clients=$1 rate=$2 events=$3 dir=$4
   shift 4
   start_stack "$dir"
+  if [ -n "${BENCH_SLOW:-}" ]; then
+    python3 "$ROOT/bench/slow_client.py" "$WS_PORT" events.critical 120 >"$dir/slow.log" 2>&1 &
+    PIDS+=($!)
+    wait_for "$dir/slow.log" 'subscribed' 10
+  fi
   "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
     --expect $((clients * events)) --duration $((events / (rate > 0 ? rate : 1000) + 60)) "$@" \
     >"$dir/subscriber.log" 2>&1 &
@@ -77,12 +84,15 @@ run_case() {
   local t0 c0 t1 c1
   t0=$(date +%s%N); c0=$(cpu_ticks "$GW_PID")
   "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
-    --manifest "$dir/manifest.csv" --quiet
+    --manifest "$dir/manifest.csv" --quiet ${BENCH_PAYLOAD:+--payload-bytes "$BENCH_PAYLOAD"}
+  local slow_closed=""
+  [ -z "${BENCH_SLOW:-}" ] || slow_closed=$(grep -c "closed with 1008" "$dir/gateway.err" || true)
   wait "$sub" || true
   t1=$(date +%s%N); c1=$(cpu_ticks "$GW_PID")
   local rss; rss=$(rss_kib "$GW_PID")
   cleanup
   "$REP" --json "$dir" >"$dir/report.json" 2>"$dir/report.err" || true
+  [ -z "$slow_closed" ] || echo "  (slow consumers closed with 1008: $slow_closed)" >&2
   local hz; hz=$(getconf CLK_TCK)
   python3 - "$dir/report.json" "$clients" "$rate" "$events" "$(( (c1 - c0) ))" "$hz" "$(( (t1 - t0) / 1000000 ))" "$rss" <<'PY'
 import json, sys
@@ -113,6 +123,10 @@ for s in "${SCENARIOS[@]}"; do
       for rate in 200 400 800 1200 1600; do
         run_case 1000 "$rate" $((rate * 5)) "$OUTROOT/ramp-$rate"
       done ;;
+    slowconsumer)
+      header "== slow consumer: 100 clients x 100 events/s x 8 KiB for 10 s, 1 node"
+      BENCH_PAYLOAD=8000 run_case 100 100 1000 "$OUTROOT/slow-without"
+      BENCH_PAYLOAD=8000 BENCH_SLOW=1 run_case 100 100 1000 "$OUTROOT/slow-with" ;;
     idle)
       echo "== idle: gateway memory per idle connection (subscribed to one channel)"
       dir="$OUTROOT/idle"; start_stack "$dir"
