@@ -40,6 +40,13 @@ pulse_priority pulse_priority_parse(const char *s, size_t len)
     return PULSE_PRIO_UNSET;
 }
 
+pulse_priority pulse_priority_for_channel(const char *channel)
+{
+    if (strcmp(channel, "events.critical") == 0 || strncmp(channel, "alerts.", 7) == 0)
+        return PULSE_PRIO_CRITICAL;
+    return PULSE_PRIO_NORMAL;
+}
+
 /* ------------------------------------------------------------------ parse */
 
 /* Copies a JSON string member into dst (cap bytes incl. NUL), checking its length. */

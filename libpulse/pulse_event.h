@@ -58,6 +58,12 @@ int pulse_event_format(const pulse_event *ev, const char *data_json, char *buf, 
 const char *pulse_priority_name(pulse_priority p);
 /* Parses "critical"/"normal"; returns PULSE_PRIO_UNSET for anything else. */
 pulse_priority pulse_priority_parse(const char *s, size_t len);
+/* The built-in default priority of a channel, for events that carry no priority:
+ * "events.critical" and every "alerts.*" channel are critical, everything else is
+ * normal. The gateway's channel configuration starts from the same rule (its built-in
+ * table, which a config file may override); the publisher and pulse-report use this
+ * function. Never returns PULSE_PRIO_UNSET. */
+pulse_priority pulse_priority_for_channel(const char *channel);
 
 /* What pulse-subscribe needs from one delivery frame line. Borrowed pointers into the
  * scanned text; valid as long as that text is. Lengths are not NUL-terminated. */

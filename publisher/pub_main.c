@@ -32,6 +32,7 @@
 #include "pulse_clock.h"
 #include "pulse_err.h"
 #include "pulse_event.h"
+#include "pulse_parse.h"
 #include "pulse_record.h"
 #include "pulse_url.h"
 #include "pulse_uuid.h"
@@ -120,34 +121,6 @@ static int bad_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (s[0] == '-' || s[0] == '\0')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= min && v <= max))
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_spike(const char *s, pub_opts *o)
 {
     char buf[128], *a, *b;
@@ -162,9 +135,9 @@ static int parse_spike(const char *s, pub_opts *o)
     if (b == NULL)
         return -1;
     *b++ = '\0';
-    if (parse_double(buf, 0.01, 1e6, &o->spike_factor) != 0 ||
-        parse_double(a, 0.001, 1e6, &o->spike_secs) != 0 ||
-        parse_double(b, 0.001, 1e6, &o->spike_every) != 0 || o->spike_secs > o->spike_every)
+    if (pulse_parse_double(buf, 0.01, 1e6, &o->spike_factor) != 0 ||
+        pulse_parse_double(a, 0.001, 1e6, &o->spike_secs) != 0 ||
+        pulse_parse_double(b, 0.001, 1e6, &o->spike_every) != 0 || o->spike_secs > o->spike_every)
         return -1;
     return 0;
 }
@@ -215,7 +188,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
         case O_TYPE: o->type = optarg; break;
         case O_SOURCE: o->source = optarg; break;
         case O_COUNT:
-            if (parse_u64(optarg, UINT32_MAX * 16ULL, &o->count) != 0)
+            if (pulse_parse_u64(optarg, UINT32_MAX * 16ULL, &o->count) != 0)
                 return bad_usage("--count: '%s' is not a count", optarg);
             count_given = true;
             break;
@@ -226,15 +199,15 @@ static int parse_args(int argc, char **argv, pub_opts *o)
                 return bad_usage("--priority: '%s' is not critical or normal", optarg);
             break;
         case O_RATE:
-            if (parse_double(optarg, 0, 1e7, &o->rate) != 0)
+            if (pulse_parse_double(optarg, 0, 1e7, &o->rate) != 0)
                 return bad_usage("--rate: '%s' is not a rate in events/s", optarg);
             break;
         case O_DURATION:
-            if (parse_double(optarg, 0.001, 1e7, &o->duration_s) != 0)
+            if (pulse_parse_double(optarg, 0.001, 1e7, &o->duration_s) != 0)
                 return bad_usage("--duration: '%s' is not a number of seconds", optarg);
             break;
         case O_PAYLOAD:
-            if (parse_u64(optarg, PUB_MAX_PAYLOAD, &v) != 0)
+            if (pulse_parse_u64(optarg, PUB_MAX_PAYLOAD, &v) != 0)
                 return bad_usage("--payload-bytes: '%s' is not a size up to 524288", optarg);
             o->payload_bytes = (size_t)v;
             break;
@@ -243,7 +216,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
         case O_MANIFEST: o->manifest = optarg; break;
         case O_MIX: o->mix = true; break;
         case O_USERS:
-            if (parse_u64(optarg, 100000000, &v) != 0 || v == 0)
+            if (pulse_parse_u64(optarg, 100000000, &v) != 0 || v == 0)
                 return bad_usage("--users: '%s' is not a positive count", optarg);
             o->users = (unsigned)v;
             break;
@@ -252,7 +225,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
                 return bad_usage("--spike: '%s' is not FACTOR:SECONDS:EVERY", optarg);
             break;
         case O_SEED:
-            if (parse_u64(optarg, UINT64_MAX, &o->seed) != 0)
+            if (pulse_parse_u64(optarg, UINT64_MAX, &o->seed) != 0)
                 return bad_usage("--seed: '%s' is not a number", optarg);
             break;
         case O_QUIET: o->quiet = true; break;
@@ -285,14 +258,6 @@ static int parse_args(int argc, char **argv, pub_opts *o)
     if (o->spike_factor > 0 && o->rate <= 0)
         return bad_usage("%s", "--spike needs --rate");
     return 0;
-}
-
-/* The channel's default priority, as in DESIGN.md: events.critical and alerts.* critical. */
-static pulse_priority channel_default_priority(const char *ch)
-{
-    if (strcmp(ch, "events.critical") == 0 || strncmp(ch, "alerts.", 7) == 0)
-        return PULSE_PRIO_CRITICAL;
-    return PULSE_PRIO_NORMAL;
 }
 
 /* xorshift64*: small, seedable, good enough to pick event kinds and users. */
@@ -504,7 +469,7 @@ static int run(const pub_opts *o, pub_state *st)
             channel = chanbuf;
         }
         if (prio == PULSE_PRIO_UNSET)
-            prio = channel_default_priority(channel);
+            prio = pulse_priority_for_channel(channel);
 
         dlen = build_data(o, user, data, sizeof(data));
         if (dlen < 0) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_parse.h"
 #include "rep.h"
 
 static void usage(FILE *f)
@@ -61,12 +62,8 @@ int main(int argc, char **argv)
         case O_NOSVG: no_svg = true; break;
         case O_LENIENT: opt.lenient = true; break;
         case O_EXACT: {
-            char *end;
-            unsigned long long v;
-            errno = 0;
-            v = strtoull(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' ||
-                v > 1000000000ULL) {
+            uint64_t v;
+            if (pulse_parse_u64(optarg, 1000000000ULL, &v) != 0) {
                 fprintf(stderr, "pulse-report: --exact-limit: '%s' is not a count (see --help)\n",
                         optarg);
                 return 2;

@@ -148,13 +148,6 @@ static int for_each_line(rep_run *r, const char *path, line_fn fn, pulse_error *
     return rc;
 }
 
-static pulse_priority channel_default_priority(const char *ch)
-{
-    if (strcmp(ch, "events.critical") == 0 || strncmp(ch, "alerts.", 7) == 0)
-        return PULSE_PRIO_CRITICAL;
-    return PULSE_PRIO_NORMAL;
-}
-
 static int manifest_line(rep_run *r, const char *line, size_t len, long lineno, pulse_error *err)
 {
     pulse_manifest_rec m;
@@ -185,7 +178,7 @@ static int manifest_line(rep_run *r, const char *line, size_t len, long lineno, 
     memcpy(e->event_id, m.event_id, sizeof(e->event_id));
     e->chan = rep_intern_add(&r->channels, m.channel, strlen(m.channel));
     e->prio = (uint8_t)(m.priority != PULSE_PRIO_UNSET ? m.priority
-                                                        : channel_default_priority(m.channel));
+                                                        : pulse_priority_for_channel(m.channel));
     e->pub_us = m.published_at_us;
     if (r->n_events == 1 || m.published_at_us < r->first_pub_us)
         r->first_pub_us = m.published_at_us;

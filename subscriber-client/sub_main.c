@@ -34,6 +34,7 @@
 #include "pulse_channel.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
+#include "pulse_parse.h"
 #include "pulse_url.h"
 #include "sub.h"
 
@@ -78,21 +79,6 @@ static int bad_usage(const char *what, const char *arg)
 {
     fprintf(stderr, "pulse-subscribe: %s '%s' (see --help)\n", what, arg);
     return 2;
-}
-
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (s[0] == '-' || s[0] == '\0')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static int add_url(sub_run *r, const char *s)
@@ -168,7 +154,7 @@ static int parse_args(int argc, char **argv, sub_run *r)
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
-    unsigned long long v;
+    uint64_t v;
     pulse_log_level lvl;
     char *end;
     int c, rc;
@@ -185,7 +171,7 @@ static int parse_args(int argc, char **argv, sub_run *r)
                 return rc;
             break;
         case O_CLIENTS:
-            if (parse_uint(optarg, 1000000, &v) != 0 || v == 0)
+            if (pulse_parse_u64(optarg, 1000000, &v) != 0 || v == 0)
                 return bad_usage("--clients: not a count from 1 to 1000000:", optarg);
             r->nclients = (unsigned)v;
             break;
@@ -195,7 +181,7 @@ static int parse_args(int argc, char **argv, sub_run *r)
             r->channels = optarg;
             break;
         case O_USERS:
-            if (parse_uint(optarg, 100000000, &v) != 0 || v == 0)
+            if (pulse_parse_u64(optarg, 100000000, &v) != 0 || v == 0)
                 return bad_usage("--users: not a positive count:", optarg);
             r->users = (unsigned)v;
             break;
@@ -207,13 +193,13 @@ static int parse_args(int argc, char **argv, sub_run *r)
                 return bad_usage("--duration: not a number of seconds:", optarg);
             break;
         case O_EXPECT:
-            if (parse_uint(optarg, UINT64_MAX, &v) != 0)
+            if (pulse_parse_u64(optarg, UINT64_MAX, &v) != 0)
                 return bad_usage("--expect: not a count:", optarg);
             r->expect = v;
             break;
         case O_BATCH: r->batch = true; break;
         case O_CONC:
-            if (parse_uint(optarg, 100000, &v) != 0 || v == 0)
+            if (pulse_parse_u64(optarg, 100000, &v) != 0 || v == 0)
                 return bad_usage("--connect-concurrency: not a positive count:", optarg);
             r->connect_concurrency = (unsigned)v;
             break;

@@ -5,7 +5,6 @@
  * a pattern subscription (events.*) names the real channel of each delivery.
  */
 #include <check.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +32,7 @@ static void setup(void)
 static void teardown(void)
 {
     for (int i = 0; i < n_gws; i++) {
-        ts_proc_signal(&gws[i].proc, SIGTERM);
-        int st = ts_proc_wait(&gws[i].proc, 8000);
-        ts_gateway_stop(&gws[i]);
-        if (st != 0)
-            ts_proc_dump_log(&gws[i].proc, "gateway (bad exit at teardown)");
+        int st = ts_gateway_shutdown(&gws[i], 8000);
         ck_assert_msg(st == 0, "gateway %s: exit status %d after SIGTERM at teardown (want 0)",
                       gws[i].node_id, st);
     }

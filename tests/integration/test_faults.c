@@ -64,11 +64,7 @@ static void teardown(void)
     if (redis_stopped)
         kill(redis.proc.pid, SIGCONT);
     if (gw_started && !gw_exit_checked) {
-        ts_proc_signal(&gw.proc, SIGTERM);
-        int st = ts_proc_wait(&gw.proc, 10000);
-        ts_gateway_stop(&gw);
-        if (st != 0)
-            ts_proc_dump_log(&gw.proc, "gateway (bad exit at teardown)");
+        int st = ts_gateway_shutdown(&gw, 10000);
         ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
     } else if (gw_started) {
         ts_gateway_stop(&gw);

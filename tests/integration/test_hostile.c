@@ -13,7 +13,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +61,7 @@ static void teardown(void)
     if (watcher_open)
         ts_ws_close(&watcher);
     if (gw_started) {
-        ts_proc_signal(&gw.proc, SIGTERM);
-        int st = ts_proc_wait(&gw.proc, 10000);
-        ts_gateway_stop(&gw);
-        if (st != 0)
-            ts_proc_dump_log(&gw.proc, "gateway (bad exit at teardown)");
+        int st = ts_gateway_shutdown(&gw, 10000);
         ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
     }
     ts_redis_stop(&redis);

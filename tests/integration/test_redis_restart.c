@@ -32,11 +32,7 @@ static void setup(void)
 static void teardown(void)
 {
     if (gw_started) {
-        ts_proc_signal(&gw.proc, SIGTERM);
-        int st = ts_proc_wait(&gw.proc, 8000);
-        ts_gateway_stop(&gw);
-        if (st != 0)
-            ts_proc_dump_log(&gw.proc, "gateway (bad exit at teardown)");
+        int st = ts_gateway_shutdown(&gw, 8000);
         ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
     }
     if (redis_up)

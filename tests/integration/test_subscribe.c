@@ -6,7 +6,6 @@
  * usable (pong and deliveries afterwards).
  */
 #include <check.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +30,7 @@ static void setup(void)
 static void teardown(void)
 {
     if (gw_started) {
-        ts_proc_signal(&gw.proc, SIGTERM);
-        int st = ts_proc_wait(&gw.proc, 8000);
-        ts_gateway_stop(&gw);
-        if (st != 0)
-            ts_proc_dump_log(&gw.proc, "gateway (bad exit at teardown)");
+        int st = ts_gateway_shutdown(&gw, 8000);
         ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
     }
     ts_redis_stop(&redis);

@@ -90,6 +90,12 @@ typedef struct {
 int ts_gateway_start(ts_gateway *g, const char *dir, int redis_port, const char *node_id,
                      char *const extra_args[]);
 void ts_gateway_stop(ts_gateway *g);
+/* The teardown of a test that started the gateway: SIGTERM, wait up to timeout_ms for
+ * the exit, ts_gateway_stop (SIGKILL if it is still running), and, when the status is
+ * not 0, print its log ("gateway (bad exit at teardown)"). Returns the status as
+ * ts_proc_wait does (-1 on timeout). The caller asserts it is 0, so a leak report
+ * from the ASan build (non-zero exit) fails the test. */
+int ts_gateway_shutdown(ts_gateway *g, int timeout_ms);
 
 /* ---- HTTP (HTTP/1.0-style, Connection: close) ---- */
 /* Returns the status code (e.g. 200) and copies the body into body (NUL-terminated,

@@ -4,6 +4,7 @@
  * (PUBSUB CHANNELS, PUBLISH, ...). Also the gateway launcher, which needs the Redis URL.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,4 +288,14 @@ int ts_gateway_start(ts_gateway *g, const char *dir, int redis_port, const char 
 void ts_gateway_stop(ts_gateway *g)
 {
     ts_proc_stop(&g->proc, 5000);
+}
+
+int ts_gateway_shutdown(ts_gateway *g, int timeout_ms)
+{
+    ts_proc_signal(&g->proc, SIGTERM);
+    int st = ts_proc_wait(&g->proc, timeout_ms);
+    ts_gateway_stop(g);
+    if (st != 0)
+        ts_proc_dump_log(&g->proc, "gateway (bad exit at teardown)");
+    return st;
 }

@@ -1,7 +1,8 @@
 /*
  * check_event.c - unit tests for the event schema: pulse_event_parse (valid events,
  * each missing field, wrong types, size limit, ms-only timestamps, priorities),
- * pulse_event_format (round trip through parse, escaping, buffer limits) and the
+ * the built-in channel priority rule pulse_priority_for_channel, pulse_event_format
+ * (round trip through parse, escaping, buffer limits) and the
  * allocation-free envelope scanner pulse_delivery_scan (key order, whitespace, nested
  * data, control frames, truncated and malformed input).
  */
@@ -184,6 +185,29 @@ START_TEST(test_priority_parse)
 {
     const char *t = prio_cases[_i].text;
     ck_assert_int_eq(pulse_priority_parse(t, strlen(t)), prio_cases[_i].want);
+}
+END_TEST
+
+/* The built-in default: events.critical and alerts.* critical, everything else normal. */
+static const struct {
+    const char *channel;
+    pulse_priority want;
+} chan_prio_cases[] = {
+    {"events.critical", PULSE_PRIO_CRITICAL},  {"alerts.disk", PULSE_PRIO_CRITICAL},
+    {"alerts.a.b", PULSE_PRIO_CRITICAL},       {"alerts.", PULSE_PRIO_CRITICAL},
+    {"events.critical2", PULSE_PRIO_NORMAL},   {"events.critica", PULSE_PRIO_NORMAL},
+    {"events.normal", PULSE_PRIO_NORMAL},      {"alerts", PULSE_PRIO_NORMAL},
+    {"alertsx.disk", PULSE_PRIO_NORMAL},       {"Alerts.disk", PULSE_PRIO_NORMAL},
+    {"feed:user-1", PULSE_PRIO_NORMAL},        {"notifications:user-7", PULSE_PRIO_NORMAL},
+    {"", PULSE_PRIO_NORMAL},
+};
+
+START_TEST(test_priority_for_channel)
+{
+    const char *ch = chan_prio_cases[_i].channel;
+    ck_assert_msg(pulse_priority_for_channel(ch) == chan_prio_cases[_i].want,
+                  "channel '%s': got %d, want %d", ch, (int)pulse_priority_for_channel(ch),
+                  (int)chan_prio_cases[_i].want);
 }
 END_TEST
 
@@ -525,6 +549,7 @@ static Suite *event_suite(void)
     tcase_add_test(tc, test_parse_long_strings);
     tcase_add_test(tc, test_parse_huge);
     tcase_add_loop_test(tc, test_priority_parse, 0, N_ELEMS(prio_cases));
+    tcase_add_loop_test(tc, test_priority_for_channel, 0, N_ELEMS(chan_prio_cases));
     tcase_add_test(tc, test_priority_name_and_event);
     suite_add_tcase(s, tc);
 
