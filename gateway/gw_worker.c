@@ -63,6 +63,7 @@ typedef struct gw_conn {
     uint8_t established;
     uint8_t draining;
     uint8_t batch;
+    uint8_t dirty;            /* on the worker's flush list */
     const char *close_reason;
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
@@ -95,6 +96,12 @@ struct gw_worker {
     lws_sorted_usec_list_t sweep_sul;
     unsigned char *batch_buf; /* LWS_PRE + GW_BATCH_MAX, for packed frames */
 
+    /* Connections whose queue went from empty to non-empty during the current inbox
+     * drain: flushed directly at its end instead of waiting a poll round for WRITEABLE. */
+    bool in_drain;
+    gw_conn **dirty;
+    uint32_t ndirty, dirtycap;
+
     gw_wstats stats;
     lws_retry_bo_t retry;
     struct lws_protocols protocols[2];
@@ -105,6 +112,22 @@ struct gw_worker {
 static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
 static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern);
 
+static void mark_dirty(gw_worker *w, gw_conn *c)
+{
+    if (c->dirty)
+        return;
+    if (w->ndirty == w->dirtycap) {
+        uint32_t ncap = w->dirtycap ? w->dirtycap * 2 : 256;
+        gw_conn **d = realloc(w->dirty, ncap * sizeof(*d));
+        if (!d)
+            abort();
+        w->dirty = d;
+        w->dirtycap = ncap;
+    }
+    c->dirty = 1;
+    w->dirty[w->ndirty++] = c;
+}
+
 static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
 {
     if (c->close_code)
@@ -114,7 +137,10 @@ static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
     case GW_Q_QUEUED:
         if (was_empty) {
             c->backlog_since_ms = now_ms;
-            lws_callback_on_writable(c->wsi);
+            if (w->in_drain)
+                mark_dirty(w, c);
+            else
+                lws_callback_on_writable(c->wsi);
         } else if (now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms) {
             conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
         }
@@ -765,6 +791,26 @@ static void begin_drain(gw_worker *w)
         w->stop = true;
 }
 
+/* Writes what this drain queued, now, for every connection lws holds no unsent output
+ * for (one send each, packing what the slice queued); the others wait for WRITEABLE as
+ * usual. Saves a poll round and a POLLOUT dispatch per connection and event. */
+static void flush_dirty(gw_worker *w)
+{
+    for (uint32_t i = 0; i < w->ndirty; i++) {
+        gw_conn *c = w->dirty[i];
+        c->dirty = 0;
+        if (!c->established || c->close_code || !c->q.count)
+            continue;
+        if (lws_partial_buffered(c->wsi)) {
+            lws_callback_on_writable(c->wsi);
+            continue;
+        }
+        if (conn_writeable(w, c, c->wsi) < 0) /* the socket failed: let lws close it */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    w->ndirty = 0;
+}
+
 static void drain_inbox(gw_worker *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -788,6 +834,7 @@ static void drain_inbox(gw_worker *w)
     pthread_mutex_unlock(&w->lock);
 
     int64_t now_ms = pulse_mono_ms();
+    w->in_drain = true;
     while (msgs) {
         gw_msg *next = msgs->next;
         fanout(w, msgs, now_ms);
@@ -816,6 +863,8 @@ static void drain_inbox(gw_worker *w)
         free(cmds);
         cmds = next;
     }
+    w->in_drain = false;
+    flush_dirty(w);
     if (more)
         lws_cancel_service(w->ctx); /* come back for the next slice after writing */
     else if (w->drain_requested)
@@ -1052,6 +1101,7 @@ void gw_worker_free(gw_worker *w)
         c = next;
     }
     gw_chantab_free(w->chans);
+    free(w->dirty);
     free(w->batch_buf);
     pthread_mutex_destroy(&w->lock);
     free(w);
