@@ -249,7 +249,8 @@ START_TEST(test_publish_bad_requests)
     int st = ts_http(g->admin_port, "GET", "/publish", NULL, NULL, body, sizeof body);
     ck_assert_msg(st == 405, "GET /publish: %d (want 405)", st);
     st = ts_http(g->admin_port, "POST", "/healthz", NULL, "{}", body, sizeof body);
-    ck_assert_msg(st == 405 || st == 404 || st == 200, "POST /healthz: %d", st);
+    ck_assert_msg(st == 405, "POST /healthz: %d (want 405)", st);
+    ck_assert_msg(strstr(body, "\"reason\"") != NULL, "POST /healthz: no JSON reason in %s", body);
     st = ts_http(g->admin_port, "GET", "/no-such-path", NULL, NULL, body, sizeof body);
     ck_assert_msg(st == 404, "GET /no-such-path: %d (want 404)", st);
     /* None of that reached the client; the node still serves. */
