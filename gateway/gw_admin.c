@@ -80,6 +80,7 @@ static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_wri
 
 typedef struct {
     uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
+    uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
     int64_t conns_active;
     uint64_t buckets[GW_FANOUT_NB + 1], sum_ns;
 } totals;
@@ -99,6 +100,8 @@ static void sum_workers(gw_node *n, totals *t)
         t->slow += GW_GET(s->slow_consumers);
         t->bytes += GW_GET(s->bytes_sent);
         t->errors += GW_GET(s->client_errors);
+        for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
+            t->auth_failures[r] += GW_GET(s->auth_failures[r]);
         for (int b = 0; b <= GW_FANOUT_NB; b++)
             t->buckets[b] += GW_GET(s->fanout_buckets[b]);
         t->sum_ns += GW_GET(s->fanout_sum_ns);
@@ -144,6 +147,10 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     evbuffer_add_printf(o, "pulse_slow_consumers_total %llu\n", (unsigned long long)t.slow);
     metric(o, "pulse_client_errors_total", "counter", "Error frames sent for bad client commands.");
     evbuffer_add_printf(o, "pulse_client_errors_total %llu\n", (unsigned long long)t.errors);
+    metric(o, "pulse_auth_failures_total", "counter", "Authentication and authorization failures, by reason.");
+    for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
+        evbuffer_add_printf(o, "pulse_auth_failures_total{reason=\"%s\"} %llu\n", gw_auth_fail_names[r],
+                            (unsigned long long)t.auth_failures[r]);
     metric(o, "pulse_channels_active", "gauge", "Channels and patterns this node holds in Redis.");
     evbuffer_add_printf(o, "pulse_channels_active %zu\n", gw_chantab_count(n->chans));
     metric(o, "pulse_redis_connected", "gauge", "1 when both Redis connections are up and answering.");

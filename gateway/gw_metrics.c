@@ -9,6 +9,9 @@ static const int64_t bounds_ns[GW_FANOUT_NB] = {100000,    250000,    500000,   
                                                 5000000,   10000000,  25000000,  50000000,  100000000,
                                                 250000000, 500000000, 1000000000, 2500000000};
 
+const char *const gw_auth_fail_names[GW_AUTH_FAIL_NREASONS] = {"invalid_token", "auth_timeout", "token_expired",
+                                                              "forbidden"};
+
 const char *const gw_drop_reason_names[GW_DROP_NREASONS] = {"queue_full", "superseded", "slow_consumer",
                                                             "shutdown"};
 

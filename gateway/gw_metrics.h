@@ -24,6 +24,14 @@ typedef enum {
     GW_DROP_NREASONS
 } gw_drop_reason;
 
+typedef enum {
+    GW_AUTH_FAIL_INVALID = 0, /* a token that did not verify (handshake, auth or refresh) */
+    GW_AUTH_FAIL_TIMEOUT,     /* no auth frame within auth.handshake_timeout_ms */
+    GW_AUTH_FAIL_EXPIRED,     /* closed at the token's exp, not refreshed */
+    GW_AUTH_FAIL_FORBIDDEN,   /* subscribe or publish the token does not grant */
+    GW_AUTH_FAIL_NREASONS
+} gw_auth_fail;
+
 /* Upper bounds of the fan-out histogram buckets, in seconds (then +Inf). */
 #define GW_FANOUT_NB 14
 
@@ -39,10 +47,12 @@ typedef struct {
     _Atomic uint64_t fanout_sum_ns;
     _Atomic int64_t channels;         /* channels with local subscribers on this worker */
     _Atomic uint64_t client_errors;   /* error frames sent */
+    _Atomic uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
 } gw_wstats;
 
 extern const double gw_fanout_bounds_s[GW_FANOUT_NB];
 extern const char *const gw_drop_reason_names[GW_DROP_NREASONS];
+extern const char *const gw_auth_fail_names[GW_AUTH_FAIL_NREASONS];
 
 /* Records one Redis-arrival-to-socket-write latency. Worker thread. */
 void gw_metrics_fanout_observe(gw_wstats *s, int64_t ns);

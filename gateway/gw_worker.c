@@ -297,6 +297,7 @@ static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool i
         return false;
     }
     snprintf(reason, sizeof(reason), "not allowed to subscribe to '%s'", name);
+    GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
     conn_error(w, c, "forbidden", reason);
     return false;
 }
@@ -352,6 +353,7 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
         if (rc != 0) {
             status = HTTP_STATUS_UNAUTHORIZED;
             why = gw_auth_reason(rc);
+            GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
         }
     }
     if (!status)
@@ -382,6 +384,7 @@ static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
     }
     int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &c->principal);
     if (rc != 0) {
+        GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
         conn_close(w, c, GW_CLOSE_UNAUTHORIZED, gw_auth_reason(rc));
         return -1;
     }
@@ -434,6 +437,7 @@ static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
                                                : c->principal->sub && strcmp(p->sub, c->principal->sub) == 0))
         rc = GW_AUTH_ESUB;
     if (rc != 0) {
+        GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
         gw_auth_principal_free(p);
         PLOG_DEBUG("ws", "conn=%llu %s refused: %s", (unsigned long long)c->id, refresh ? "refresh" : "auth",
                    gw_auth_reason(rc));
@@ -465,6 +469,7 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
     if (!gw_auth_may_publish(w->cfg->auth, c->principal, cmd->channel)) {
         char reason[200];
         snprintf(reason, sizeof(reason), "not allowed to publish to '%s'", cmd->channel);
+        GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
         conn_error(w, c, "forbidden", reason);
     } else if (gw_wspub_post(cmd->channel, cmd->arg, cmd->arg_len) != 0) {
         conn_error(w, c, "unavailable", "publish queue full; try again later");
@@ -885,6 +890,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
         } else if (!c->close_code && c->q.count && now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms) {
             conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
         } else if (!c->close_code && c->auth_deadline_ms && now_ms >= c->auth_deadline_ms) {
+            GW_ADD(w->stats.auth_failures[c->principal ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
             conn_close(w, c, GW_CLOSE_UNAUTHORIZED, c->principal ? "token expired" : "auth timeout");
         }
     }
