@@ -13,16 +13,13 @@
 
 #include "ts.h"
 
-static char *tmp;
-static ts_redis redis;
+static ts_stack stack; /* tmp dir and Redis; the gateways are gws[] */
 static ts_gateway gws[2];
 static int n_gws;
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     n_gws = 0;
 }
 
@@ -33,16 +30,14 @@ static void teardown(void)
         ck_assert_msg(st == 0, "gateway %s: exit status %d after SIGTERM at teardown (want 0)",
                       gws[i].node_id, st);
     }
-    ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    ts_stack_teardown(&stack, 0);
 }
 
 static ts_gateway *start_gateway(const char *id)
 {
     ts_gateway *g = &gws[n_gws];
-    ck_assert_msg(ts_gateway_start(g, tmp, redis.port, id, NULL) == 0, "gateway %s did not start",
-                  id);
+    ck_assert_msg(ts_gateway_start(g, stack.tmp, stack.redis.port, id, NULL) == 0,
+                  "gateway %s did not start", id);
     n_gws++;
     return g;
 }
@@ -124,7 +119,7 @@ START_TEST(test_healthz_metrics_stats)
         char ev[1024];
         bool crit = i <= 5;
         ck_assert_int_gt(ts_event_json(ev, sizeof ev, "METRIC_TEST", (uint64_t)i, NULL, NULL), 0);
-        ck_assert_int_eq(ts_redis_publish(redis.port, crit ? "events.critical" : "news", ev), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, crit ? "events.critical" : "news", ev), 1);
         char *want = ts_envelope(crit ? "events.critical" : "news", ev);
         payload_bytes += strlen(want) * (crit ? 2 : 1);
         char *m = NULL;
@@ -185,7 +180,7 @@ START_TEST(test_publish_cross_node)
     ck_assert(ts_ws_open(&on_a, a->port, "orders", "node-a", 5000) == 0);
     ck_assert(ts_ws_open(&on_b, b->port, "orders", "node-b", 5000) == 0);
     const char *argv[] = {"PUBSUB", "NUMSUB", "orders"};
-    ck_assert(ts_redis_wait_line(redis.port, "2", true, 5000, 3, argv) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "2", true, 5000, 3, argv) == 0);
 
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "ORDER_PLACED", 1, "normal", "{\"id\":7}"), 0);
@@ -296,7 +291,7 @@ START_TEST(test_priority_rules)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char ev[1024];
         ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PRIO", i + 1, cases[i].priority, NULL), 0);
-        ck_assert_int_eq(ts_redis_publish(redis.port, cases[i].channel, ev), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, cases[i].channel, ev), 1);
         char *want = ts_envelope(cases[i].channel, ev);
         char *m = NULL;
         ck_assert_int_eq(ts_ws_recv(&c, &m, NULL, 5000), 1);

@@ -16,16 +16,13 @@
 #define N_EVENTS 20
 #define CLIENTS_PER_NODE 3
 
-static char *tmp;
-static ts_redis redis;
+static ts_stack stack; /* tmp dir and Redis; the gateways are gws[] */
 static ts_gateway gws[2];
 static int n_gws;
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     n_gws = 0;
 }
 
@@ -36,17 +33,15 @@ static void teardown(void)
         ck_assert_msg(st == 0, "gateway %s: exit status %d after SIGTERM at teardown (want 0)",
                       gws[i].node_id, st);
     }
-    ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    ts_stack_teardown(&stack, 0);
 }
 
 static ts_gateway *start_gateway_args(const char *id, char *const extra[])
 {
     ck_assert_int_lt(n_gws, 2);
     ts_gateway *g = &gws[n_gws];
-    ck_assert_msg(ts_gateway_start(g, tmp, redis.port, id, extra) == 0, "gateway %s did not start",
-                  id);
+    ck_assert_msg(ts_gateway_start(g, stack.tmp, stack.redis.port, id, extra) == 0,
+                  "gateway %s did not start", id);
     n_gws++;
     return g;
 }
@@ -65,7 +60,7 @@ static void wait_numsub(const char *channel, const char *count)
     char want[256];
     snprintf(want, sizeof want, "%s\n%s", channel, count);
     while (ts_now_ms() < deadline) {
-        if (ts_redis_cmd(redis.port, out, sizeof out, 3, argv) == 0 && strcmp(out, want) == 0)
+        if (ts_redis_cmd(stack.redis.port, out, sizeof out, 3, argv) == 0 && strcmp(out, want) == 0)
             return;
         ts_sleep_ms(20);
     }
@@ -103,7 +98,7 @@ START_TEST(test_two_nodes_six_clients)
         int n = ts_event_json(events[i], sizeof events[i], "SERVER_DOWN", (uint64_t)i + 1,
                               "critical", data);
         ck_assert_int_gt(n, 0);
-        ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", events[i]), 2);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", events[i]), 2);
     }
     for (int c = 0; c < 2 * CLIENTS_PER_NODE; c++) {
         char who[64];
@@ -132,11 +127,11 @@ START_TEST(test_pattern_subscription)
     ck_assert(ts_ws_open(&exact, a->port, "events.critical", "node-p", 5000) == 0);
     ck_assert(ts_ws_open(&other, a->port, "alerts.disk", "node-p", 5000) == 0);
     const char *numpat[] = {"PUBSUB", "NUMPAT"};
-    ck_assert_msg(ts_redis_wait_line(redis.port, "1", true, 5000, 2, numpat) == 0,
+    ck_assert_msg(ts_redis_wait_line(stack.redis.port, "1", true, 5000, 2, numpat) == 0,
                   "events.* was not PSUBSCRIBEd (PUBSUB NUMPAT != 1)");
     const char *pchans[] = {"PUBSUB", "CHANNELS"};
     /* The pattern itself is not a plain SUBSCRIBE. */
-    ck_assert(ts_redis_wait_line(redis.port, "events.*", false, 100, 2, pchans) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "events.*", false, 100, 2, pchans) == 0);
     wait_numsub("events.critical", "1");
     wait_numsub("alerts.disk", "1");
 
@@ -145,9 +140,9 @@ START_TEST(test_pattern_subscription)
     ck_assert_int_gt(ts_event_json(e2, sizeof e2, "CPU_HIGH", 2, NULL, "{\"v\":1}"), 0);
     ck_assert_int_gt(ts_event_json(e3, sizeof e3, "DISK_FULL", 3, NULL, NULL), 0);
     /* events.critical: one SUBSCRIBE (exact) and one PSUBSCRIBE match, same node. */
-    ck_assert_int_ge(ts_redis_publish(redis.port, "events.critical", e1), 1);
-    ck_assert_int_ge(ts_redis_publish(redis.port, "events.normal", e2), 1);
-    ck_assert_int_ge(ts_redis_publish(redis.port, "alerts.disk", e3), 1);
+    ck_assert_int_ge(ts_redis_publish(stack.redis.port, "events.critical", e1), 1);
+    ck_assert_int_ge(ts_redis_publish(stack.redis.port, "events.normal", e2), 1);
+    ck_assert_int_ge(ts_redis_publish(stack.redis.port, "alerts.disk", e3), 1);
 
     char *w1 = ts_envelope("events.critical", e1);
     char *w2 = ts_envelope("events.normal", e2);
@@ -172,7 +167,7 @@ START_TEST(test_pattern_subscription)
     ts_ws_close(&exact);
     ts_ws_close(&other);
     /* The last pattern subscriber gone: PUNSUBSCRIBE. */
-    ck_assert_msg(ts_redis_wait_line(redis.port, "0", true, 5000, 2, numpat) == 0,
+    ck_assert_msg(ts_redis_wait_line(stack.redis.port, "0", true, 5000, 2, numpat) == 0,
                   "events.* still PSUBSCRIBEd after its only client left");
 }
 END_TEST
@@ -193,7 +188,7 @@ START_TEST(test_two_workers)
     for (int e = 0; e < 5; e++) {
         ck_assert_int_gt(ts_event_json(events[e], sizeof events[e], "W", (uint64_t)e + 1, NULL, NULL),
                          0);
-        ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", events[e]), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", events[e]), 1);
     }
     for (int i = 0; i < N; i++) {
         for (int e = 0; e < 5; e++) {
@@ -233,7 +228,7 @@ START_TEST(test_payload_fidelity)
     ck_assert_int_gt(ts_event_json(big, big_len + 1024, "BIG", 3, "critical", pad), 0);
     const char *payloads[] = {base, spaced, big};
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", payloads[i]), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", payloads[i]), 1);
         char *want = ts_envelope("events.critical", payloads[i]);
         char *m = NULL;
         size_t len = 0;
@@ -250,10 +245,10 @@ START_TEST(test_payload_fidelity)
      * broken JSON and goes on delivering. */
     const char *junk[] = {"hello", "", "{\"unterminated\":", "[1,2]", "42"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++)
-        ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", junk[i]), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", junk[i]), 1);
     char after[1024];
     ck_assert_int_gt(ts_event_json(after, sizeof after, "AFTER_JUNK", 4, "critical", NULL), 0);
-    ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", after), 1);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", after), 1);
     char *want = ts_envelope("events.critical", after);
     bool seen = false;
     for (int i = 0; i < 10 && !seen; i++) {
@@ -291,7 +286,7 @@ START_TEST(test_batch_mode)
     for (int i = 0; i < N; i++) {
         ck_assert_int_gt(ts_event_json(events[i], sizeof events[i], "B", (uint64_t)i + 1, NULL, NULL),
                          0);
-        ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", events[i]), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", events[i]), 1);
     }
     int got = 0, frames = 0;
     while (got < N) {

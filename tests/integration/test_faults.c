@@ -38,12 +38,8 @@
 #define FAULTS_ASAN 0
 #endif
 
-static char *tmp;
-static ts_redis redis;
-static bool redis_up;
+static ts_stack stack;     /* the tests start Redis themselves (start_redis) */
 static bool redis_stopped; /* SIGSTOPped by the test */
-static ts_gateway gw;
-static bool gw_started;
 static bool gw_exit_checked;
 
 static bool long_tests(void)
@@ -54,25 +50,20 @@ static bool long_tests(void)
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    redis_up = redis_stopped = gw_started = gw_exit_checked = false;
+    ck_assert_int_eq(ts_stack_setup_dir(&stack), 0);
+    redis_stopped = gw_exit_checked = false;
 }
 
 static void teardown(void)
 {
     if (redis_stopped)
-        kill(redis.proc.pid, SIGCONT);
-    if (gw_started && !gw_exit_checked) {
-        int st = ts_gateway_shutdown(&gw, 10000);
-        ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
-    } else if (gw_started) {
-        ts_gateway_stop(&gw);
+        kill(stack.redis.proc.pid, SIGCONT);
+    if (stack.gw_started && gw_exit_checked) {
+        ts_gateway_stop(&stack.gw); /* the test asserted its exit status already */
+        stack.gw_started = false;
     }
-    if (redis_up)
-        ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    int st = ts_stack_teardown(&stack, 10000);
+    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
 
 static long rss_kb(pid_t pid)
@@ -95,14 +86,12 @@ static long rss_kb(pid_t pid)
 
 static void start_redis(int port)
 {
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, port), 0);
-    redis_up = true;
+    ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
 }
 
 static void start_gateway(const char *node, char *const extra[])
 {
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, node, extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, node, extra) == 0);
 }
 
 /* Polls a metric until it equals want (up to timeout_ms); returns the last value. */
@@ -110,7 +99,7 @@ static double wait_metric(const char *name, double want, int timeout_ms)
 {
     double v = -1;
     int64_t deadline = ts_now_ms() + timeout_ms;
-    while ((v = ts_metric(gw.admin_port, name)) != want && ts_now_ms() < deadline)
+    while ((v = ts_metric(stack.gw.admin_port, name)) != want && ts_now_ms() < deadline)
         ts_sleep_ms(20);
     return v;
 }
@@ -120,7 +109,7 @@ static char *publish(const char *channel, const char *type, uint64_t seq, const 
 {
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, type, seq, prio, NULL), 0);
-    long r = ts_redis_publish(redis.port, channel, ev);
+    long r = ts_redis_publish(stack.redis.port, channel, ev);
     ck_assert_msg(r == want_receivers, "PUBLISH %s seq %llu reached %ld nodes (want %ld)", channel,
                   (unsigned long long)seq, r, want_receivers);
     return ts_envelope(channel, ev);
@@ -148,14 +137,14 @@ static bool ping_ok(ts_ws *c)
 static void sigterm_expect_exit0(int within_ms, int64_t *took_ms)
 {
     int64_t t0 = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&gw.proc, SIGTERM), 0);
-    int st = ts_proc_wait(&gw.proc, within_ms);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
+    int st = ts_proc_wait(&stack.gw.proc, within_ms);
     int64_t dt = ts_now_ms() - t0;
     gw_exit_checked = true;
     if (took_ms)
         *took_ms = dt;
     if (st != 0)
-        ts_proc_dump_log(&gw.proc, "gateway (bad exit)");
+        ts_proc_dump_log(&stack.gw.proc, "gateway (bad exit)");
     ck_assert_msg(st == 0, "gateway exit status %d %lld ms after SIGTERM (want 0 within %d ms)", st, (long long)dt,
                   within_ms);
 }
@@ -166,17 +155,17 @@ START_TEST(test_redis_down_at_start_timing)
 {
     int port = ts_free_port();
     ck_assert_int_gt(port, 0);
-    redis.port = port;
+    stack.redis.port = port;
     start_gateway("node-f1", NULL); /* default backoff cap: 1000 ms */
     char body[2048];
-    ck_assert_int_eq(ts_http(gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
     json_t *o = json_loads(body, 0, NULL);
     const char *reason = json_string_value(json_object_get(o, "reason"));
     fprintf(stderr, "faults: redis down at start: /healthz 503 %s", body);
     ck_assert_msg(reason != NULL && strstr(reason, "unreachable") != NULL, "503 reason: %s", body);
     json_decref(o);
     ts_ws c;
-    ck_assert_int_eq(ts_ws_connect(&c, gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&c, stack.gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&c, "\"hello\"", 5000);
     ck_assert_ptr_nonnull(m);
     free(m);
@@ -184,7 +173,7 @@ START_TEST(test_redis_down_at_start_timing)
     ck_assert(ping_ok(&c));
     int64_t t0 = ts_now_ms();
     start_redis(port);
-    ck_assert_int_eq(ts_http_wait_status(gw.admin_port, "/healthz", 200, 5000), 0);
+    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000), 0);
     int64_t up_ms = ts_now_ms() - t0;
     m = ts_ws_recv_until(&c, "\"subscribed\"", 5000);
     ck_assert_msg(m != NULL, "no subscribed ack after Redis appeared");
@@ -212,23 +201,23 @@ START_TEST(test_redis_stall_sigstop)
                      (char *)"1000", NULL};
     start_gateway("node-f2", extra);
     ts_ws a, b;
-    ck_assert(ts_ws_open(&a, gw.port, "events.critical", "node-f2", 5000) == 0);
-    ck_assert(ts_ws_open(&b, gw.port, "events.critical,feed.stall", "node-f2", 5000) == 0);
-    ck_assert_int_eq(ts_http_wait_status(gw.admin_port, "/healthz", 200, 3000), 0);
+    ck_assert(ts_ws_open(&a, stack.gw.port, "events.critical", "node-f2", 5000) == 0);
+    ck_assert(ts_ws_open(&b, stack.gw.port, "events.critical,feed.stall", "node-f2", 5000) == 0);
+    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 3000), 0);
     char *want = publish("events.critical", "BEFORE_STALL", 1, "critical", 1);
     expect_msg(&a, want, "a before the stall");
     expect_msg(&b, want, "b before the stall");
     free(want);
-    double rec0 = ts_metric(gw.admin_port, "pulse_redis_reconnects_total");
+    double rec0 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
     ck_assert(rec0 >= 0);
 
-    ck_assert_int_eq(kill(redis.proc.pid, SIGSTOP), 0);
+    ck_assert_int_eq(kill(stack.redis.proc.pid, SIGSTOP), 0);
     redis_stopped = true;
     int64_t t_stop = ts_now_ms();
     char body[2048];
     int st = -1;
     while (ts_now_ms() - t_stop < 5000 &&
-           (st = ts_http(gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body)) != 503)
+           (st = ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body)) != 503)
         ts_sleep_ms(20);
     int64_t t503 = ts_now_ms() - t_stop;
     ck_assert_msg(st == 503, "/healthz %d within 5 s of SIGSTOP (want 503)", st);
@@ -242,21 +231,21 @@ START_TEST(test_redis_stall_sigstop)
     /* The WebSocket side keeps working during the stall, new clients included. */
     ck_assert(ping_ok(&a));
     ts_ws during;
-    ck_assert_int_eq(ts_ws_connect(&during, gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&during, stack.gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&during, "\"hello\"", 5000);
     ck_assert_ptr_nonnull(m);
     free(m);
     ts_sleep_ms(2500); /* past the watchdog timeout: connections dropped, retries hang */
     ck_assert(ping_ok(&b));
-    ck_assert(ts_metric(gw.admin_port, "pulse_redis_connected") == 0);
+    ck_assert(ts_metric(stack.gw.admin_port, "pulse_redis_connected") == 0);
     /* the reason after the watchdog fired */
-    ck_assert_int_eq(ts_http(gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
     fprintf(stderr, "faults: redis SIGSTOP: /healthz after 2.5 s more: %s", body);
 
-    ck_assert_int_eq(kill(redis.proc.pid, SIGCONT), 0);
+    ck_assert_int_eq(kill(stack.redis.proc.pid, SIGCONT), 0);
     redis_stopped = false;
     int64_t t_cont = ts_now_ms();
-    ck_assert_msg(ts_http_wait_status(gw.admin_port, "/healthz", 200, 5000) == 0, "/healthz not 200 within 5 s of SIGCONT");
+    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0, "/healthz not 200 within 5 s of SIGCONT");
     int64_t t200 = ts_now_ms() - t_cont;
     /* the gap notices, one per channel per client */
     char *g1 = ts_ws_recv_until(&a, "\"gap\"", 5000);
@@ -277,15 +266,15 @@ START_TEST(test_redis_stall_sigstop)
     }
     ck_assert_msg(gaps_b == 2 && gap_crit && gap_feed, "client b: %d gap notices (critical %d, feed %d); want one per channel",
                   gaps_b, gap_crit, gap_feed);
-    double rec1 = ts_metric(gw.admin_port, "pulse_redis_reconnects_total");
+    double rec1 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
     fprintf(stderr, "faults: redis SIGCONT: /healthz 200 after %lld ms, gap notice after %lld ms, "
             "pulse_redis_reconnects_total %g -> %g\n",
             (long long)t200, (long long)tgap, rec0, rec1);
     ck_assert_msg(t200 <= 2000, "/healthz 200 only %lld ms after SIGCONT (want <= 2000)", (long long)t200);
     ck_assert_msg(rec1 >= rec0 + 1, "pulse_redis_reconnects_total %g -> %g (want +1)", rec0, rec1);
     const char *chans[] = {"PUBSUB", "CHANNELS"};
-    ck_assert(ts_redis_wait_line(redis.port, "feed.stall", true, 5000, 2, chans) == 0);
-    ck_assert(ts_redis_wait_line(redis.port, "events.critical", true, 5000, 2, chans) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "feed.stall", true, 5000, 2, chans) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "events.critical", true, 5000, 2, chans) == 0);
     /* events after the recovery reach everyone, the client that came during the stall too */
     m = ts_ws_recv_until(&during, "\"subscribed\"", 5000);
     ck_assert_msg(m != NULL, "the client that connected during the stall never got its subscription");
@@ -319,13 +308,13 @@ START_TEST(test_dead_peer)
     start_gateway("node-f3", extra);
     /* A live idle client that answers pings (it reads). */
     ts_ws live;
-    ck_assert(ts_ws_open(&live, gw.port, "events.critical", "node-f3", 5000) == 0);
+    ck_assert(ts_ws_open(&live, stack.gw.port, "events.critical", "node-f3", 5000) == 0);
     /* A client in another process that reads (answers pings) until we freeze it. */
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         ts_ws c;
-        if (ts_ws_open(&c, gw.port, "dead.frozen", "node-f3", 5000) != 0)
+        if (ts_ws_open(&c, stack.gw.port, "dead.frozen", "node-f3", 5000) != 0)
             _exit(2);
         int64_t end = ts_now_ms() + 30000; /* bounded: the parent kills us long before */
         while (ts_now_ms() < end) {
@@ -344,22 +333,22 @@ START_TEST(test_dead_peer)
         free(m);
         ck_assert_msg(r == 0 || r == 1, "live client lost during heartbeats (%d, close %d)", r, live.close_code);
     }
-    ck_assert_msg(ts_metric(gw.admin_port, "pulse_connections_active") == 2,
-                  "a client answering pings was closed (active %g)", ts_metric(gw.admin_port, "pulse_connections_active"));
+    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_connections_active") == 2,
+                  "a client answering pings was closed (active %g)", ts_metric(stack.gw.admin_port, "pulse_connections_active"));
     /* Now: freeze the child, and open a raw client that never reads a byte. */
     ts_ws mute;
-    ck_assert(ts_ws_open(&mute, gw.port, "dead.mute", "node-f3", 5000) == 0);
+    ck_assert(ts_ws_open(&mute, stack.gw.port, "dead.mute", "node-f3", 5000) == 0);
     ck_assert_int_eq(kill(child, SIGSTOP), 0);
     int64_t t0 = ts_now_ms();
     const char *chans[] = {"PUBSUB", "CHANNELS"};
-    ck_assert(ts_redis_wait_line(redis.port, "dead.frozen", true, 3000, 2, chans) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "dead.frozen", true, 3000, 2, chans) == 0);
     double active = -1;
     int64_t t_gone = -1;
     for (int i = 0; i < 400 && ts_now_ms() - t0 < 8000; i++) {
         char *m = NULL;
         (void)ts_ws_recv(&live, &m, NULL, 20); /* the live one keeps answering */
         free(m);
-        active = ts_metric(gw.admin_port, "pulse_connections_active");
+        active = ts_metric(stack.gw.admin_port, "pulse_connections_active");
         if (active == 1) {
             t_gone = ts_now_ms() - t0;
             break;
@@ -373,11 +362,11 @@ START_TEST(test_dead_peer)
     ck_assert_msg(active == 1, "dead peers still counted after 8 s (active %g, want 1)", active);
     ck_assert_msg(t_gone <= 2000 + 2000, "dead peers closed after %lld ms (want <= 4000)", (long long)t_gone);
     /* their subscriptions are released */
-    ck_assert_msg(ts_redis_wait_line(redis.port, "dead.frozen", false, 3000, 2, chans) == 0,
+    ck_assert_msg(ts_redis_wait_line(stack.redis.port, "dead.frozen", false, 3000, 2, chans) == 0,
                   "dead.frozen still subscribed in Redis after its only client died");
-    ck_assert(ts_redis_wait_line(redis.port, "dead.mute", false, 3000, 2, chans) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "dead.mute", false, 3000, 2, chans) == 0);
     ck_assert_msg(wait_metric("pulse_channels_active", 1, 3000) == 1, "pulse_channels_active %g (want 1)",
-                  ts_metric(gw.admin_port, "pulse_channels_active"));
+                  ts_metric(stack.gw.admin_port, "pulse_channels_active"));
     /* the mute client's socket was closed by the gateway */
     int code = ts_ws_wait_closed(&mute, 3000);
     ck_assert_msg(code != -1, "the mute client's socket is still open");
@@ -407,7 +396,7 @@ START_TEST(test_churn)
     start_redis(0);
     start_gateway("node-f4", NULL);
     ts_ws watcher;
-    ck_assert(ts_ws_open(&watcher, gw.port, "events.critical", "node-f4", 5000) == 0);
+    ck_assert(ts_ws_open(&watcher, stack.gw.port, "events.critical", "node-f4", 5000) == 0);
     const int total = long_tests() ? 20000 : 2000;
     const int warmup = 200;
     int connected = 0, failed = 0, published = 0, watcher_got = 0;
@@ -422,15 +411,15 @@ START_TEST(test_churn)
         if (i == warmup) {
             /* measure after a warm-up, so allocator pools are already sized */
             ck_assert_msg(wait_metric("pulse_connections_active", 1, 5000) == 1, "warm-up connections linger");
-            rss_before = rss_kb(gw.proc.pid);
-            total0 = ts_metric(gw.admin_port, "pulse_connections_total");
+            rss_before = rss_kb(stack.gw.proc.pid);
+            total0 = ts_metric(stack.gw.admin_port, "pulse_connections_total");
             connected = 0;
             t_churn = ts_now_ms();
         }
         char path[128];
         snprintf(path, sizeof path, "/ws?channels=churn.%d,events.critical%s", i % 50, i % 7 == 0 ? "&batch=1" : "");
         ts_ws c;
-        int rc = ts_ws_connect(&c, gw.port, path, "pulse.v1");
+        int rc = ts_ws_connect(&c, stack.gw.port, path, "pulse.v1");
         if (rc != 0) {
             failed++;
             continue;
@@ -463,9 +452,9 @@ START_TEST(test_churn)
         ts_ws_close(&c);
         if (i % 25 == 0) {
             ck_assert_int_gt(ts_event_json(ev, sizeof ev, "CHURN", ++seq, "critical", NULL), 0);
-            ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", ev), 1);
+            ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", ev), 1);
             ck_assert_int_gt(ts_event_json(ev, sizeof ev, "CHURN", seq, "normal", NULL), 0);
-            (void)ts_redis_publish(redis.port, "churn.3", ev);
+            (void)ts_redis_publish(stack.redis.port, "churn.3", ev);
             published++;
         }
         /* the watcher keeps up */
@@ -490,21 +479,21 @@ START_TEST(test_churn)
         if (r <= 0 || r == 8)
             break;
     }
-    ck_assert_msg(ts_proc_wait(&gw.proc, 0) == -1, "the gateway died during the churn");
+    ck_assert_msg(ts_proc_wait(&stack.gw.proc, 0) == -1, "the gateway died during the churn");
     double active = wait_metric("pulse_connections_active", 1, 5000);
-    double total1 = ts_metric(gw.admin_port, "pulse_connections_total");
+    double total1 = ts_metric(stack.gw.admin_port, "pulse_connections_total");
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     char out[8192] = "";
     int64_t deadline = ts_now_ms() + 5000;
     while (ts_now_ms() < deadline) {
-        ck_assert_int_eq(ts_redis_cmd(redis.port, out, sizeof out, 2, chans), 0);
+        ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, chans), 0);
         if (strstr(out, "churn") == NULL)
             break;
         ts_sleep_ms(50);
     }
     double chans_active = wait_metric("pulse_channels_active", 1, 5000);
     ts_sleep_ms(300);
-    long rss_after = rss_kb(gw.proc.pid);
+    long rss_after = rss_kb(stack.gw.proc.pid);
     long bound = FAULTS_ASAN ? 512 * 1024 : 8 * 1024;
     fprintf(stderr, "faults: churn: %d connects (+%d warm-up, %d failed) in %lld ms with subscribes and abrupt "
             "closes, %d events published: watcher got %d; connections_active back to %g, connections_total +%g; "
@@ -589,11 +578,11 @@ START_TEST(test_sigterm_heavy_fanout)
     enum { READERS = 8, CLIENTS = READERS + 1 };
     ts_ws c[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
-        ck_assert(ts_ws_open(&c[i], gw.port, "events.critical,fan.normal", "node-f5", 5000) == 0);
+        ck_assert(ts_ws_open(&c[i], stack.gw.port, "events.critical,fan.normal", "node-f5", 5000) == 0);
     const int n_events = long_tests() ? 20000 : 2000;
     const size_t pad = 2048;
     int64_t t_pub = ts_now_ms();
-    int acked = publish_burst(redis.port, "events.critical", "fan.normal", n_events, pad);
+    int acked = publish_burst(stack.redis.port, "events.critical", "fan.normal", n_events, pad);
     ck_assert_int_eq(acked, n_events);
     int64_t pub_ms = ts_now_ms() - t_pub;
     int got[CLIENTS] = {0};
@@ -614,17 +603,17 @@ START_TEST(test_sigterm_heavy_fanout)
             free(m);
         }
         if (guard % 200 == 0) {
-            received = ts_metric_sum(gw.admin_port, "pulse_events_received_total");
+            received = ts_metric_sum(stack.gw.admin_port, "pulse_events_received_total");
             if (received >= n_events)
                 break;
         }
     }
     ck_assert_msg(received == n_events, "the node received %g of %d events", received, n_events);
     /* Scrape right before the signal, then SIGTERM while deliveries are in flight. */
-    double dlv_pre = ts_metric_sum(gw.admin_port, "pulse_deliveries_total");
-    double drop_pre = ts_metric_sum(gw.admin_port, "pulse_dropped_total");
+    double dlv_pre = ts_metric_sum(stack.gw.admin_port, "pulse_deliveries_total");
+    double drop_pre = ts_metric_sum(stack.gw.admin_port, "pulse_dropped_total");
     int64_t t_term = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&gw.proc, SIGTERM), 0);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
     int open_left = READERS;
     for (int guard = 0; guard < 10000000 && open_left > 0 && ts_now_ms() - t_term < drain_ms + 5000; guard++) {
         for (int i = 0; i < READERS; i++) {
@@ -643,7 +632,7 @@ START_TEST(test_sigterm_heavy_fanout)
             free(m);
         }
     }
-    int st = ts_proc_wait(&gw.proc, drain_ms + 5000);
+    int st = ts_proc_wait(&stack.gw.proc, drain_ms + 5000);
     int64_t exit_ms = ts_now_ms() - t_term;
     gw_exit_checked = true;
     /* The silent client: what the kernel took counts as delivered by the gateway. */
@@ -657,7 +646,7 @@ START_TEST(test_sigterm_heavy_fanout)
             min_got = got[i];
     }
     char line[1024] = "";
-    FILE *f = fopen(gw.proc.log_path, "r");
+    FILE *f = fopen(stack.gw.proc.log_path, "r");
     ck_assert_ptr_nonnull(f);
     char l[1024];
     while (fgets(l, sizeof l, f) != NULL)

@@ -19,25 +19,20 @@
 
 #define MAX_EVENTS 6000
 
-static char *dir;
-static ts_redis redis;
+static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
 static void setup(void)
 {
-    dir = ts_tmpdir();
-    ck_assert_ptr_nonnull(dir);
-    ck_assert_int_eq(ts_redis_start(&redis, dir, 0), 0);
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
 }
 
 static void teardown(void)
 {
-    ts_redis_stop(&redis);
-    ts_rmtree(dir);
-    free(dir);
+    ts_stack_teardown(&stack, 0);
 }
 
 /* Runs pulse-publish with args (NULL-terminated) to completion; returns its exit status
- * and leaves its output in dir/<log>. */
+ * and leaves its output in stack.tmp/<log>. */
 static int run_publish(const char *log, const char *const args[], ts_proc *p)
 {
     char *argv[48], logpath[600];
@@ -47,7 +42,7 @@ static int run_publish(const char *log, const char *const args[], ts_proc *p)
     for (; *args != NULL && n < 46; args++)
         argv[n++] = (char *)*args;
     argv[n] = NULL;
-    snprintf(logpath, sizeof(logpath), "%s/%s", dir, log);
+    snprintf(logpath, sizeof(logpath), "%s/%s", stack.tmp, log);
     ck_assert_int_eq(ts_proc_start(p, argv, NULL, logpath), 0);
     rc = ts_proc_wait(p, 60000);
     if (rc != 0 && rc != 1 && rc != 2)
@@ -60,7 +55,7 @@ static int run_publish(const char *log, const char *const args[], ts_proc *p)
 static redisContext *subscriber(const char *cmd, const char *what)
 {
     struct timeval tv = {.tv_sec = 5};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", stack.redis.port, tv);
     redisReply *r;
 
     ck_assert_msg(c != NULL && c->err == 0, "cannot connect to redis");
@@ -106,7 +101,7 @@ static int load_manifest(const char *name, pulse_manifest_rec *recs, int max)
     FILE *f;
     int n = 0;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s/%s", stack.tmp, name);
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     while (fgets(line, sizeof(line), f) != NULL) {
@@ -123,7 +118,7 @@ static int load_manifest(const char *name, pulse_manifest_rec *recs, int max)
 static char *redis_url(void)
 {
     static char url[64];
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", redis.port);
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", stack.redis.port);
     return url;
 }
 
@@ -132,7 +127,7 @@ static char *path_in_dir(const char *name)
     static char p[4][600];
     static int k;
     k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+    snprintf(p[k], sizeof(p[k]), "%s/%s", stack.tmp, name);
     return p[k];
 }
 
@@ -311,7 +306,7 @@ START_TEST(test_via_http)
     ts_proc p;
     int i;
 
-    ck_assert_int_eq(ts_gateway_start(&gw, dir, redis.port, "pub-node", NULL), 0);
+    ck_assert_int_eq(ts_gateway_start(&gw, stack.tmp, stack.redis.port, "pub-node", NULL), 0);
     ck_assert_int_eq(ts_http_wait_status(gw.admin_port, "/healthz", 200, 10000), 0);
     sub = subscriber("SUBSCRIBE", "http.test");
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/publish", gw.admin_port);

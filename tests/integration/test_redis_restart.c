@@ -15,30 +15,17 @@
 
 #include "ts.h"
 
-static char *tmp;
-static ts_redis redis;
-static bool redis_up;
-static ts_gateway gw;
-static bool gw_started;
+static ts_stack stack; /* the tests start (and stop) Redis themselves */
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    redis_up = false;
-    gw_started = false;
+    ck_assert_int_eq(ts_stack_setup_dir(&stack), 0);
 }
 
 static void teardown(void)
 {
-    if (gw_started) {
-        int st = ts_gateway_shutdown(&gw, 8000);
-        ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-    }
-    if (redis_up)
-        ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    int st = ts_stack_teardown(&stack, 8000);
+    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
 }
 
 static int gaps_seen;
@@ -47,7 +34,7 @@ static void publish_and_expect(ts_ws *const clients[], int n_clients, uint64_t s
 {
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "SERVER_DOWN", seq, "critical", NULL), 0);
-    long receivers = ts_redis_publish(redis.port, "events.critical", ev);
+    long receivers = ts_redis_publish(stack.redis.port, "events.critical", ev);
     ck_assert_msg(receivers == 1, "%s: PUBLISH seq %llu reached %ld subscribers (want 1)", when,
                   (unsigned long long)seq, receivers);
     char *want = ts_envelope("events.critical", ev);
@@ -97,48 +84,45 @@ static void healthz_503(int admin_port)
 
 START_TEST(test_redis_restart_mid_stream)
 {
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
-    redis_up = true;
-    int port = redis.port;
+    ck_assert_int_eq(ts_stack_start_redis(&stack, 0), 0);
+    int port = stack.redis.port;
     char *extra[] = {(char *)"--log-level", (char *)"debug", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, port, "node-r", extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, "node-r", extra) == 0); /* port is Redis's */
 
     ts_ws stayer;
-    ck_assert(ts_ws_open(&stayer, gw.port, "events.critical", "node-r", 5000) == 0);
+    ck_assert(ts_ws_open(&stayer, stack.gw.port, "events.critical", "node-r", 5000) == 0);
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert(ts_redis_wait_line(port, "events.critical", true, 5000, 2, chans) == 0);
     ts_ws *one[] = {&stayer};
     for (uint64_t s = 1; s <= 5; s++)
         publish_and_expect(one, 1, s, "before the restart");
-    ck_assert_int_eq(ts_http_wait_status(gw.admin_port, "/healthz", 200, 2000), 0);
-    double rec0 = ts_metric(gw.admin_port, "pulse_redis_reconnects_total");
+    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 2000), 0);
+    double rec0 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
     ck_assert_msg(rec0 >= 0, "pulse_redis_reconnects_total missing");
 
-    ts_redis_stop(&redis);
-    redis_up = false;
-    healthz_503(gw.admin_port);
-    ck_assert_msg(ts_metric(gw.admin_port, "pulse_redis_connected") == 0,
+    ts_redis_stop(&stack.redis);
+    stack.redis_up = false;
+    healthz_503(stack.gw.admin_port);
+    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_redis_connected") == 0,
                   "pulse_redis_connected should be 0 with Redis down");
 
     /* WebSocket service goes on: the old client pings, a new one connects and
      * subscribes (its Redis subscription waits for the reconnect). */
     ping_pong(&stayer, "stayer while Redis is down");
     ts_ws newcomer;
-    ck_assert_msg(ts_ws_open(&newcomer, gw.port, "events.critical", "node-r", 5000) == 0,
+    ck_assert_msg(ts_ws_open(&newcomer, stack.gw.port, "events.critical", "node-r", 5000) == 0,
                   "a new client could not connect while Redis was down");
     ts_sleep_ms(1500); /* a few reconnect attempts against a closed port */
     ping_pong(&stayer, "stayer after 1.5 s without Redis");
 
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, port), 0);
-    redis_up = true;
-    ck_assert_msg(ts_http_wait_status(gw.admin_port, "/healthz", 200, 5000) == 0,
+    ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
+    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not 200 within 5 s of Redis coming back");
     ck_assert_msg(ts_redis_wait_line(port, "events.critical", true, 5000, 2, chans) == 0,
                   "events.critical not resubscribed after the restart");
-    double rec1 = ts_metric(gw.admin_port, "pulse_redis_reconnects_total");
+    double rec1 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
     ck_assert_msg(rec1 >= rec0 + 1, "pulse_redis_reconnects_total %g -> %g (want +1)", rec0, rec1);
-    ck_assert(ts_metric(gw.admin_port, "pulse_redis_connected") == 1);
+    ck_assert(ts_metric(stack.gw.admin_port, "pulse_redis_connected") == 1);
 
     ts_ws *both[] = {&stayer, &newcomer};
     gaps_seen = 0;
@@ -154,26 +138,25 @@ START_TEST(test_redis_down_at_start)
 {
     int port = ts_free_port();
     ck_assert_int_gt(port, 0);
-    ck_assert_msg(ts_gateway_start(&gw, tmp, port, "node-late", NULL) == 0,
+    ck_assert_msg(ts_gateway_start(&stack.gw, stack.tmp, port, "node-late", NULL) == 0,
                   "the gateway must start (and print its ready line) without Redis");
-    gw_started = true;
-    healthz_503(gw.admin_port);
+    stack.gw_started = true;
+    healthz_503(stack.gw.admin_port);
     /* WebSocket service works without Redis. The "subscribed" ack of a channel new to
      * the node may wait for Redis to confirm the SUBSCRIBE (this gateway does that), so
      * it is only required once Redis is up. */
     ts_ws c;
-    ck_assert_int_eq(ts_ws_connect(&c, gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&c, stack.gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&c, "\"hello\"", 5000);
     ck_assert_msg(m != NULL, "no hello while Redis is down");
     free(m);
     ping_pong(&c, "client while Redis has never been up");
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, port), 0);
-    redis_up = true;
+    ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
     m = ts_ws_recv_until(&c, "\"subscribed\"", 5000);
     ck_assert_msg(m != NULL && strcmp(m, "{\"op\":\"subscribed\",\"channel\":\"events.critical\"}") == 0,
                   "no subscribed ack within 5 s of Redis appearing: %s", m ? m : "(nothing)");
     free(m);
-    ck_assert_msg(ts_http_wait_status(gw.admin_port, "/healthz", 200, 5000) == 0,
+    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not 200 within 5 s of Redis appearing");
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert_msg(ts_redis_wait_line(port, "events.critical", true, 5000, 2, chans) == 0,
@@ -188,26 +171,24 @@ START_TEST(test_redis_stalled)
 {
     /* hiredis 0.14 has no timeouts: a Redis that stops answering (SIGSTOP) without
      * closing its sockets is only noticed by the PING watchdog. */
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
-    redis_up = true;
+    ck_assert_int_eq(ts_stack_start_redis(&stack, 0), 0);
     char *extra[] = {(char *)"--limits.redis-ping-interval-ms", (char *)"200",
                      (char *)"--limits.redis-ping-timeout-ms", (char *)"600", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-st", extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, "node-st", extra) == 0);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, gw.port, "events.critical", "node-st", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw.port, "events.critical", "node-st", 5000) == 0);
     const char *chans[] = {"PUBSUB", "CHANNELS"};
-    ck_assert(ts_redis_wait_line(redis.port, "events.critical", true, 5000, 2, chans) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "events.critical", true, 5000, 2, chans) == 0);
     ts_ws *one[] = {&c};
     publish_and_expect(one, 1, 1, "before the stall");
-    double rec0 = ts_metric(gw.admin_port, "pulse_redis_reconnects_total");
+    double rec0 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
 
-    ck_assert_int_eq(ts_proc_signal(&redis.proc, SIGSTOP), 0);
+    ck_assert_int_eq(ts_proc_signal(&stack.redis.proc, SIGSTOP), 0);
     int64_t t0 = ts_now_ms();
     char body[4096];
     int st = -1;
     while (ts_now_ms() - t0 < 5000) {
-        st = ts_http(gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body);
+        st = ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body);
         if (st == 503)
             break;
         ts_sleep_ms(50);
@@ -215,21 +196,21 @@ START_TEST(test_redis_stalled)
     int64_t noticed = ts_now_ms() - t0;
     /* Hold the stall well past the PONG timeout so the connection gets rebuilt. */
     ts_sleep_ms(2000 - (int)noticed > 0 ? 2000 - (int)noticed : 0);
-    ts_proc_signal(&redis.proc, SIGCONT);
+    ts_proc_signal(&stack.redis.proc, SIGCONT);
     ck_assert_msg(st == 503, "/healthz still %d 5 s into a Redis stall (watchdog 200 ms + 600 ms)",
                   st);
     fprintf(stderr, "redis_stalled: noticed after %lld ms\n", (long long)noticed);
     ping_pong(&c, "client during the stall");
 
-    ck_assert_msg(ts_http_wait_status(gw.admin_port, "/healthz", 200, 5000) == 0,
+    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not back to 200 within 5 s of SIGCONT");
-    ck_assert(ts_redis_wait_line(redis.port, "events.critical", true, 5000, 2, chans) == 0);
-    double rec1 = ts_metric(gw.admin_port, "pulse_redis_reconnects_total");
+    ck_assert(ts_redis_wait_line(stack.redis.port, "events.critical", true, 5000, 2, chans) == 0);
+    double rec1 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
     ck_assert_msg(rec1 >= rec0 + 1, "pulse_redis_reconnects_total %g -> %g after a stall", rec0,
                   rec1);
     /* Wait until exactly one subscriber (the new connection) is there, then deliver. */
     const char *numsub[] = {"PUBSUB", "NUMSUB", "events.critical"};
-    ck_assert(ts_redis_wait_line(redis.port, "1", true, 5000, 3, numsub) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "1", true, 5000, 3, numsub) == 0);
     gaps_seen = 0;
     publish_and_expect(one, 1, 2, "after the stall");
     ts_ws_close(&c);

@@ -27,32 +27,21 @@
 #include "ts.h"
 #include "ts_jwt.h"
 
-static char *tmp;
-static ts_redis redis;
-static ts_gateway gw;
-static bool gw_started;
+static ts_stack stack;
 static char secret_path[600];
 static const char secret[] = "integration-secret-integration-secret-0123456789";
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
-    snprintf(secret_path, sizeof secret_path, "%s/jwt.secret", tmp);
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
+    snprintf(secret_path, sizeof secret_path, "%s/jwt.secret", stack.tmp);
     ck_assert_int_eq(tsj_write_file(secret_path, secret, strlen(secret)), 0);
-    gw_started = false;
 }
 
 static void teardown(void)
 {
-    if (gw_started) {
-        int st = ts_gateway_shutdown(&gw, 8000);
-        ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-    }
-    ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    int st = ts_stack_teardown(&stack, 8000);
+    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
 }
 
 /* Starts the gateway with JWT auth (HS256, our secret) plus extra flags. */
@@ -63,8 +52,7 @@ static void start_secured(const char *const extra[])
     for (int i = 0; extra && extra[i]; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    ck_assert_msg(ts_gateway_start(&gw, tmp, redis.port, "node-sec", (char *const *)args) == 0, "gateway did not start");
-    gw_started = true;
+    ck_assert_msg(ts_stack_start_gateway(&stack, "node-sec", (char *const *)args) == 0, "gateway did not start");
 }
 
 /* A token for sub with exp now+exp_s (0: none) and the claims' JSON arrays (NULL: absent). */
@@ -123,7 +111,7 @@ static int tok_status(const char *tok)
 {
     char path[4096];
     snprintf(path, sizeof path, "/ws?channels=events.critical&token=%s", tok);
-    return upgrade_status(gw.port, path, NULL);
+    return upgrade_status(stack.gw.port, path, NULL);
 }
 
 /* Connects with ?token=tok[&channels=...]; returns what ts_ws_connect returned and
@@ -133,7 +121,7 @@ static int connect_tok(ts_ws *w, const char *tok, const char *channels)
     char path[4096];
     snprintf(path, sizeof path, "/ws?%s%s%s%s", tok ? "token=" : "", tok ? tok : "",
              channels ? (tok ? "&channels=" : "channels=") : "", channels ? channels : "");
-    int rc = ts_ws_connect(w, gw.port, path, "pulse.v1");
+    int rc = ts_ws_connect(w, stack.gw.port, path, "pulse.v1");
     if (rc == 0) {
         char *hello = ts_ws_recv_until(w, "\"op\":\"hello\"", 5000);
         ck_assert_msg(hello != NULL, "no hello");
@@ -247,7 +235,7 @@ START_TEST(test_refresh_and_expiry)
     expect_reply(&b, "{\"op\":\"ping\"}", "pong");
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "REFRESHED", 1, NULL, NULL), 0);
-    ck_assert_int_eq(ts_redis_publish(redis.port, "events.critical", ev), 1);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", ev), 1);
     expect_reply(&b, NULL, "REFRESHED");
 
     /* a refresh that grants less drops what is no longer allowed */
@@ -290,8 +278,8 @@ START_TEST(test_forbidden_receives_nothing)
     for (int i = 1; i <= N; i++) {
         char ev[1024];
         ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PRIVATE", (uint64_t)i, NULL, NULL), 0);
-        ck_assert_int_eq(ts_redis_publish(redis.port, "secret.x", ev), 1);
-        ck_assert_int_eq(ts_redis_publish(redis.port, "feed:user-42", ev), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "secret.x", ev), 1);
+        ck_assert_int_eq(ts_redis_publish(stack.redis.port, "feed:user-42", ev), 1);
     }
     int got = 0;
     for (int i = 0; i < 2 * N; i++) {
@@ -354,36 +342,36 @@ END_TEST
 START_TEST(test_admin_key)
 {
     char kp[600];
-    snprintf(kp, sizeof kp, "%s/admin.key", tmp);
+    snprintf(kp, sizeof kp, "%s/admin.key", stack.tmp);
     const char key[] = "admin-key-admin-key-42";
     ck_assert_int_eq(tsj_write_file(kp, key, strlen(key)), 0);
     const char *extra[] = {"--admin.api-key-file", kp, NULL};
     start_secured(extra);
-    ck_assert_int_eq(ts_http_wait_status(gw.admin_port, "/healthz", 200, 5000), 0); /* reads open */
+    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000), 0); /* reads open */
     char body[2048];
     const char ev[] = "{\"channel\":\"events.critical\",\"data\":{\"x\":1}}";
-    ck_assert_int_eq(ts_http(gw.admin_port, "POST", "/publish", NULL, ev, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", NULL, ev, body, sizeof body), 401);
     ck_assert_ptr_nonnull(strstr(body, "\"error\":\"unauthorized\""));
     ck_assert_ptr_nonnull(strstr(body, "\"reason\""));
-    ck_assert_int_eq(ts_http(gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-43\r\n", ev,
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-43\r\n", ev,
                              body, sizeof body),
                      401);
-    ck_assert_int_eq(ts_http(gw.admin_port, "POST", "/publish", "Authorization: Basic YWRtaW46eA==\r\n", ev, body,
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Basic YWRtaW46eA==\r\n", ev, body,
                              sizeof body),
                      401);
-    ck_assert_int_eq(ts_http(gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-42\r\n",
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-42\r\n",
                              ev, body, sizeof body),
                      202);
-    ck_assert_int_eq(ts_http(gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
-    ts_proc_signal(&gw.proc, SIGTERM);
-    ck_assert_int_eq(ts_proc_wait(&gw.proc, 8000), 0);
-    ts_gateway_stop(&gw);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
+    ts_proc_signal(&stack.gw.proc, SIGTERM);
+    ck_assert_int_eq(ts_proc_wait(&stack.gw.proc, 8000), 0);
+    ts_gateway_stop(&stack.gw);
 
     const char *extra2[] = {"--admin.api-key-file", kp, "--admin.protect-reads", NULL};
     start_secured(extra2);
-    ck_assert_int_eq(ts_http(gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 401);
-    ck_assert_int_eq(ts_http(gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 401);
-    ck_assert_int_eq(ts_http(gw.admin_port, "GET", "/metrics", "Authorization: Bearer admin-key-admin-key-42\r\n",
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", "Authorization: Bearer admin-key-admin-key-42\r\n",
                              NULL, body, sizeof body),
                      200);
 }
@@ -458,22 +446,21 @@ out:
 START_TEST(test_wss)
 {
     char cert[600], key[600], cmd[2048];
-    snprintf(cert, sizeof cert, "%s/cert.pem", tmp);
-    snprintf(key, sizeof key, "%s/key.pem", tmp);
+    snprintf(cert, sizeof cert, "%s/cert.pem", stack.tmp);
+    snprintf(key, sizeof key, "%s/key.pem", stack.tmp);
     snprintf(cmd, sizeof cmd,
              "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 -subj /CN=localhost "
              "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1",
              key, cert);
     ck_assert_msg(system(cmd) == 0, "openssl req failed");
     const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-tls", (char *const *)extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, "node-tls", (char *const *)extra) == 0);
     char frame[512] = "";
-    ck_assert_msg(wss_first_frame(gw.port, cert, frame, sizeof frame) == 0, "no wss handshake");
+    ck_assert_msg(wss_first_frame(stack.gw.port, cert, frame, sizeof frame) == 0, "no wss handshake");
     ck_assert_msg(strstr(frame, "\"op\":\"hello\"") && strstr(frame, "node-tls"), "first frame: %s", frame);
     /* plain ws:// on the TLS port does not get a WebSocket */
     ts_ws w;
-    ck_assert_int_ne(ts_ws_connect(&w, gw.port, "/ws", "pulse.v1"), 0);
+    ck_assert_int_ne(ts_ws_connect(&w, stack.gw.port, "/ws", "pulse.v1"), 0);
 }
 END_TEST
 
@@ -481,25 +468,24 @@ START_TEST(test_origin_ip_rate_limits)
 {
     /* ts_ws sends Origin: http://127.0.0.1 */
     const char *extra[] = {"--ws.allowed-origins", "https://app.example", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-o", (char *const *)extra) == 0);
-    gw_started = true;
-    ck_assert_int_eq(upgrade_status(gw.port, "/ws", "http://127.0.0.1"), 403);
-    ck_assert_int_eq(upgrade_status(gw.port, "/ws", "https://APP.example"), 101);
-    ck_assert_int_eq(upgrade_status(gw.port, "/ws", NULL), 101); /* no Origin: not a browser */
-    ts_proc_signal(&gw.proc, SIGTERM);
-    ck_assert_int_eq(ts_proc_wait(&gw.proc, 8000), 0);
-    ts_gateway_stop(&gw);
+    ck_assert(ts_stack_start_gateway(&stack, "node-o", (char *const *)extra) == 0);
+    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", "http://127.0.0.1"), 403);
+    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", "https://APP.example"), 101);
+    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", NULL), 101); /* no Origin: not a browser */
+    ts_proc_signal(&stack.gw.proc, SIGTERM);
+    ck_assert_int_eq(ts_proc_wait(&stack.gw.proc, 8000), 0);
+    ts_gateway_stop(&stack.gw);
 
     const char *extra2[] = {"--ws.allowed-origins", "http://127.0.0.1", "--limits.max-connections-per-ip", "2",
                             "--limits.commands-per-second", "5", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-o", (char *const *)extra2) == 0);
+    ck_assert(ts_stack_start_gateway(&stack, "node-o", (char *const *)extra2) == 0);
     ts_ws a, b;
-    ck_assert_int_eq(ts_ws_open(&a, gw.port, NULL, NULL, 5000), 0);
-    ck_assert_int_eq(ts_ws_open(&b, gw.port, NULL, NULL, 5000), 0);
-    ck_assert_int_eq(upgrade_status(gw.port, "/ws", NULL), 429);
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&b, stack.gw.port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", NULL), 429);
     ts_ws_close(&b);
     ts_sleep_ms(200);
-    ck_assert_int_eq(ts_ws_open(&b, gw.port, NULL, NULL, 5000), 0); /* a slot again */
+    ck_assert_int_eq(ts_ws_open(&b, stack.gw.port, NULL, NULL, 5000), 0); /* a slot again */
     ts_ws_close(&b);
 
     /* 5 per second, bursts of 10: the 11th ping at once is refused ... */
@@ -520,8 +506,8 @@ static int run_gateway_expect_exit(const char *const extra[], const char *log_na
 {
     char *bin = ts_bin("pulse-gateway");
     char redis_url[64], log[600];
-    snprintf(redis_url, sizeof redis_url, "redis://127.0.0.1:%d", redis.port);
-    snprintf(log, sizeof log, "%s/%s", tmp, log_name);
+    snprintf(redis_url, sizeof redis_url, "redis://127.0.0.1:%d", stack.redis.port);
+    snprintf(log, sizeof log, "%s/%s", stack.tmp, log_name);
     const char *argv[32] = {bin, "--port", "0", "--admin-port", "0", "--redis", redis_url};
     int n = 7;
     for (int i = 0; extra[i]; i++)

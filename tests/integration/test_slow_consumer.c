@@ -20,31 +20,20 @@
 #define N_EVENTS 3000
 #define PAD_BYTES 8000
 
-static char *tmp;
-static ts_redis redis;
-static ts_gateway gw;
-static bool gw_started;
+static ts_stack stack;
 static char **events;    /* N_EVENTS published payloads */
 static char **envelopes; /* what a client must receive for each */
 static int n_events = N_EVENTS;
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
-    gw_started = false;
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
 }
 
 static void teardown(void)
 {
-    if (gw_started) {
-        int st = ts_gateway_shutdown(&gw, 10000);
-        ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-    }
-    ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    int st = ts_stack_teardown(&stack, 10000);
+    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
 }
 
 static void make_events(const char *channel, const char *priority)
@@ -68,7 +57,7 @@ static void make_events(const char *channel, const char *priority)
 static void publish_all(const char *channel, long want_receivers)
 {
     struct timeval tv = {5, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", stack.redis.port, tv);
     ck_assert(c != NULL && c->err == 0);
     redisSetTimeout(c, tv);
     for (int i = 0; i < n_events; i++) {
@@ -121,7 +110,7 @@ static double metric_poll(const char *name, double at_least, int timeout_ms)
     int64_t deadline = ts_now_ms() + timeout_ms;
     double v = -1;
     for (;;) {
-        v = ts_metric(gw.admin_port, name);
+        v = ts_metric(stack.gw.admin_port, name);
         if (v >= at_least || ts_now_ms() >= deadline)
             return v;
         ts_sleep_ms(50);
@@ -145,14 +134,13 @@ START_TEST(test_critical_slow_consumer_closed)
                      (char *)"--limits.queue-max-bytes", (char *)"262144",
                      (char *)"--limits.queue-hard-bytes", (char *)"1048576",
                      (char *)"--limits.lag-limit-ms", (char *)"3000", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-slow", extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, "node-slow", extra) == 0);
     make_events("events.critical", "critical");
 
     ts_ws slow, fast[2];
-    ck_assert(ts_ws_open(&slow, gw.port, "events.critical", "node-slow", 5000) == 0);
+    ck_assert(ts_ws_open(&slow, stack.gw.port, "events.critical", "node-slow", 5000) == 0);
     for (int i = 0; i < 2; i++)
-        ck_assert(ts_ws_open(&fast[i], gw.port, "events.critical", "node-slow", 5000) == 0);
+        ck_assert(ts_ws_open(&fast[i], stack.gw.port, "events.critical", "node-slow", 5000) == 0);
     reader rd[2];
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
@@ -199,7 +187,7 @@ START_TEST(test_critical_slow_consumer_closed)
 
     double active = -1;
     deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && (active = ts_metric(gw.admin_port, "pulse_connections_active")) != 2)
+    while (ts_now_ms() < deadline && (active = ts_metric(stack.gw.admin_port, "pulse_connections_active")) != 2)
         ts_sleep_ms(20);
     ck_assert_msg(active == 2, "pulse_connections_active = %g after the slow client (want 2)", active);
     /* The readers are still served. */
@@ -221,14 +209,13 @@ START_TEST(test_normal_events_dropped)
                      (char *)"--limits.queue-max-bytes", (char *)"524288",
                      (char *)"--limits.queue-hard-bytes", (char *)"1048576",
                      (char *)"--limits.lag-limit-ms", (char *)"60000", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-drop", extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, "node-drop", extra) == 0);
     /* No "priority" in the events: the channel's default (normal, drop) applies. */
     make_events("news", NULL);
     ts_ws slow, fast;
-    ck_assert(ts_ws_open(&slow, gw.port, "news", "node-drop", 5000) == 0);
-    ck_assert(ts_ws_open(&fast, gw.port, "news", "node-drop", 5000) == 0);
-    double dropped0 = ts_metric(gw.admin_port, "pulse_dropped_total{reason=\"queue_full\"}");
+    ck_assert(ts_ws_open(&slow, stack.gw.port, "news", "node-drop", 5000) == 0);
+    ck_assert(ts_ws_open(&fast, stack.gw.port, "news", "node-drop", 5000) == 0);
+    double dropped0 = ts_metric(stack.gw.admin_port, "pulse_dropped_total{reason=\"queue_full\"}");
     ck_assert_msg(dropped0 >= 0, "pulse_dropped_total{reason=\"queue_full\"} missing");
     reader rd = {.w = &fast};
     pthread_t th;
@@ -269,12 +256,12 @@ START_TEST(test_normal_events_dropped)
     ck_assert_msg(dropped == want,
                   "pulse_dropped_total{reason=\"queue_full\"} = %g, want %g (%d events not delivered)",
                   dropped, want, n_events - got);
-    ck_assert_msg(ts_metric(gw.admin_port, "pulse_slow_consumers_total") == 0,
+    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_slow_consumers_total") == 0,
                   "a drop-policy client must not be closed as a slow consumer");
     /* Still connected and subscribed. */
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "AFTER", n_events + 1, NULL, NULL), 0);
-    ck_assert_int_eq(ts_redis_publish(redis.port, "news", ev), 1);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "news", ev), 1);
     char *want_env = ts_envelope("news", ev);
     char *m = NULL;
     ck_assert_int_eq(ts_ws_recv(&slow, &m, NULL, 5000), 1);
@@ -294,13 +281,12 @@ START_TEST(test_lag_limit)
     char *extra[] = {(char *)"--limits.queue-hard-messages", (char *)"1000000",
                      (char *)"--limits.queue-hard-bytes", (char *)"1073741824",
                      (char *)"--limits.lag-limit-ms", (char *)"1000", NULL};
-    ck_assert(ts_gateway_start(&gw, tmp, redis.port, "node-lag", extra) == 0);
-    gw_started = true;
+    ck_assert(ts_stack_start_gateway(&stack, "node-lag", extra) == 0);
     n_events = 800;
     make_events("events.critical", "critical");
     ts_ws slow, fast;
-    ck_assert(ts_ws_open(&slow, gw.port, "events.critical", "node-lag", 5000) == 0);
-    ck_assert(ts_ws_open(&fast, gw.port, "events.critical", "node-lag", 5000) == 0);
+    ck_assert(ts_ws_open(&slow, stack.gw.port, "events.critical", "node-lag", 5000) == 0);
+    ck_assert(ts_ws_open(&fast, stack.gw.port, "events.critical", "node-lag", 5000) == 0);
     reader rd = {.w = &fast};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, read_all, &rd), 0);

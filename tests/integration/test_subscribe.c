@@ -14,35 +14,22 @@
 
 #include "ts.h"
 
-static char *tmp;
-static ts_redis redis;
-static ts_gateway gw;
-static bool gw_started;
+static ts_stack stack;
 
 static void setup(void)
 {
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
-    gw_started = false;
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
 }
 
 static void teardown(void)
 {
-    if (gw_started) {
-        int st = ts_gateway_shutdown(&gw, 8000);
-        ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-    }
-    ts_redis_stop(&redis);
-    ts_rmtree(tmp);
-    free(tmp);
+    int st = ts_stack_teardown(&stack, 8000);
+    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
 }
 
 static void start_gateway(char *const extra[])
 {
-    ck_assert_msg(ts_gateway_start(&gw, tmp, redis.port, "node-s", extra) == 0,
-                  "gateway did not start");
-    gw_started = true;
+    ck_assert_msg(ts_stack_start_gateway(&stack, "node-s", extra) == 0, "gateway did not start");
 }
 
 static const char *const pubsub_channels[] = {"PUBSUB", "CHANNELS"};
@@ -50,7 +37,7 @@ static const char *const pubsub_numpat[] = {"PUBSUB", "NUMPAT"};
 
 static void want_redis_channel(const char *channel, bool present, const char *why)
 {
-    ck_assert_msg(ts_redis_wait_line(redis.port, channel, present, 5000, 2, pubsub_channels) == 0,
+    ck_assert_msg(ts_redis_wait_line(stack.redis.port, channel, present, 5000, 2, pubsub_channels) == 0,
                   "%s: PUBSUB CHANNELS should %s %s", why, present ? "list" : "not list", channel);
 }
 
@@ -83,7 +70,7 @@ static void delivery(ts_ws *w, const char *channel, uint64_t seq, const char *wh
 {
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PING_TEST", seq, NULL, NULL), 0);
-    ck_assert_int_ge(ts_redis_publish(redis.port, channel, ev), 1);
+    ck_assert_int_ge(ts_redis_publish(stack.redis.port, channel, ev), 1);
     char *want = ts_envelope(channel, ev);
     char *m = NULL;
     int r = ts_ws_recv(w, &m, NULL, 5000);
@@ -97,14 +84,14 @@ START_TEST(test_dynamic_subscribe_refcount)
 {
     start_gateway(NULL);
     ts_ws c1, c2;
-    ck_assert(ts_ws_open(&c1, gw.port, NULL, "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c1, stack.gw.port, NULL, "node-s", 5000) == 0);
     want_redis_channel("room.1", false, "before any subscriber");
 
     op_ok(&c1, "subscribe", "room.1", "subscribed");
     want_redis_channel("room.1", true, "after the first subscriber");
     delivery(&c1, "room.1", 1, "c1");
 
-    ck_assert(ts_ws_open(&c2, gw.port, "room.1", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c2, stack.gw.port, "room.1", "node-s", 5000) == 0);
     op_ok(&c1, "unsubscribe", "room.1", "unsubscribed");
     /* c2 still holds it: the node stays subscribed (give a wrong UNSUBSCRIBE time). */
     ts_sleep_ms(300);
@@ -138,15 +125,15 @@ START_TEST(test_pattern_numpat)
 {
     start_gateway(NULL);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, gw.port, NULL, "node-s", 5000) == 0);
-    ck_assert(ts_redis_wait_line(redis.port, "0", true, 1000, 2, pubsub_numpat) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw.port, NULL, "node-s", 5000) == 0);
+    ck_assert(ts_redis_wait_line(stack.redis.port, "0", true, 1000, 2, pubsub_numpat) == 0);
     op_ok(&c, "subscribe", "feed.*", "subscribed");
-    ck_assert_msg(ts_redis_wait_line(redis.port, "1", true, 5000, 2, pubsub_numpat) == 0,
+    ck_assert_msg(ts_redis_wait_line(stack.redis.port, "1", true, 5000, 2, pubsub_numpat) == 0,
                   "feed.* not PSUBSCRIBEd");
     want_redis_channel("feed.*", false, "a pattern is not a channel");
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "FEED", 1, NULL, NULL), 0);
-    ck_assert_int_eq(ts_redis_publish(redis.port, "feed.user-42", ev), 1);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "feed.user-42", ev), 1);
     char *want = ts_envelope("feed.user-42", ev);
     char *m = ts_ws_recv_until(&c, "feed.user-42", 5000);
     ck_assert_msg(m != NULL && strcmp(m, want) == 0, "pattern delivery: want %s got %s", want,
@@ -154,7 +141,7 @@ START_TEST(test_pattern_numpat)
     free(m);
     free(want);
     op_ok(&c, "unsubscribe", "feed.*", "unsubscribed");
-    ck_assert_msg(ts_redis_wait_line(redis.port, "0", true, 5000, 2, pubsub_numpat) == 0,
+    ck_assert_msg(ts_redis_wait_line(stack.redis.port, "0", true, 5000, 2, pubsub_numpat) == 0,
                   "feed.* still PSUBSCRIBEd after unsubscribe");
     ts_ws_close(&c);
 }
@@ -192,7 +179,7 @@ START_TEST(test_bad_commands)
 {
     start_gateway(NULL);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, gw.port, "good.channel", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw.port, "good.channel", "node-s", 5000) == 0);
     char long_name[200];
     memset(long_name, 'a', 129);
     long_name[129] = '\0';
@@ -220,7 +207,7 @@ START_TEST(test_bad_commands)
     expect_error(&c, "", 0, "bad_request");
     /* Nothing bad reached Redis. */
     char out[4096];
-    ck_assert_int_eq(ts_redis_cmd(redis.port, out, sizeof out, 2, pubsub_channels), 0);
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, pubsub_channels), 0);
     ck_assert_msg(strcmp(out, "good.channel") == 0, "PUBSUB CHANNELS is '%s'", out);
 
     /* Still usable: pong, deliveries, a 128-byte name is fine. */
@@ -243,7 +230,7 @@ START_TEST(test_bad_channel_in_query)
     /* A bad name in ?channels= must not crash the node or subscribe garbage; the
      * gateway may refuse the upgrade or answer with an error frame. */
     ts_ws c;
-    int rc = ts_ws_connect(&c, gw.port, "/ws?channels=ok.one,a%20b", "pulse.v1");
+    int rc = ts_ws_connect(&c, stack.gw.port, "/ws?channels=ok.one,a%20b", "pulse.v1");
     if (rc == 0) {
         char *m = ts_ws_recv_until(&c, "\"error\"", 5000);
         ck_assert_msg(m != NULL, "no error frame for a bad name in ?channels=");
@@ -253,11 +240,11 @@ START_TEST(test_bad_channel_in_query)
         ck_assert_msg(rc >= 400 && rc < 500, "upgrade with a bad channel: status %d", rc);
     }
     char out[4096];
-    ck_assert_int_eq(ts_redis_cmd(redis.port, out, sizeof out, 2, pubsub_channels), 0);
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, pubsub_channels), 0);
     ck_assert_msg(strstr(out, "a b") == NULL && strstr(out, "a%20b") == NULL,
                   "PUBSUB CHANNELS: %s", out);
     ts_ws ok;
-    ck_assert(ts_ws_open(&ok, gw.port, "ok.two", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&ok, stack.gw.port, "ok.two", "node-s", 5000) == 0);
     ping_pong(&ok, "a later client");
     ts_ws_close(&ok);
 }
@@ -268,7 +255,7 @@ START_TEST(test_max_subscriptions)
     char *extra[] = {(char *)"--limits.max-subscriptions", (char *)"3", NULL};
     start_gateway(extra);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, gw.port, "s.1", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw.port, "s.1", "node-s", 5000) == 0);
     op_ok(&c, "subscribe", "s.2", "subscribed");
     op_ok(&c, "subscribe", "s.3", "subscribed");
     expect_error(&c, "{\"op\":\"subscribe\",\"channel\":\"s.4\"}", (size_t)-1, "limit");
@@ -288,7 +275,7 @@ START_TEST(test_message_size_cap)
     char *extra[] = {(char *)"--limits.max-message-size", (char *)"1024", NULL};
     start_gateway(extra);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, gw.port, "m.1", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw.port, "m.1", "node-s", 5000) == 0);
     /* Under the cap, in three fragments: parsed as one message. */
     const char *req = "{\"op\":\"subscribe\",\"channel\":\"m.2\"}";
     size_t n = strlen(req);
@@ -320,7 +307,7 @@ START_TEST(test_static_channels)
     want_redis_channel("static.one", true, "a static channel with no client");
     want_redis_channel("static.two", true, "a static channel with no client");
     ts_ws c;
-    ck_assert(ts_ws_open(&c, gw.port, "static.one", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw.port, "static.one", "node-s", 5000) == 0);
     delivery(&c, "static.one", 1, "static channel subscriber");
     op_ok(&c, "unsubscribe", "static.one", "unsubscribed");
     ts_ws_close(&c);
@@ -334,16 +321,16 @@ START_TEST(test_protocol_abuse)
     /* Broken WebSocket input closes that connection only; the node serves on. */
     start_gateway(NULL);
     ts_ws bystander;
-    ck_assert(ts_ws_open(&bystander, gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bystander, stack.gw.port, "abuse", "node-s", 5000) == 0);
 
     ts_ws bad;
-    ck_assert(ts_ws_open(&bad, gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
     ck_assert_int_eq(ts_ws_send_frame(&bad, 1, true, "{\"op\":\"ping\xff\xfe\"}", 16), 0);
     int code = ts_ws_wait_closed(&bad, 5000);
     ck_assert_msg(code == 1007, "invalid UTF-8 in a text frame: close code %d (want 1007)", code);
     ts_ws_close(&bad);
 
-    ck_assert(ts_ws_open(&bad, gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
     const unsigned char unmasked[] = {0x81, 0x0f, '{', '"', 'o', 'p', '"', ':', '"', 'p', 'i',
                                       'n', 'g', '"', '}', ' ', ' '};
     ck_assert_int_eq(ts_ws_send_raw(&bad, unmasked, 17), 0);
@@ -356,7 +343,7 @@ START_TEST(test_protocol_abuse)
     free(reply);
     ts_ws_close(&bad);
 
-    ck_assert(ts_ws_open(&bad, gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
     const unsigned char reserved[] = {0x83, 0x80, 1, 2, 3, 4}; /* opcode 3 is reserved */
     ck_assert_int_eq(ts_ws_send_raw(&bad, reserved, sizeof reserved), 0);
     code = ts_ws_wait_closed(&bad, 5000);
@@ -364,7 +351,7 @@ START_TEST(test_protocol_abuse)
     ts_ws_close(&bad);
 
     /* A frame that claims 2^62 bytes. */
-    ck_assert(ts_ws_open(&bad, gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
     const unsigned char huge[] = {0x81, 0xff, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 'x'};
     ck_assert_int_eq(ts_ws_send_raw(&bad, huge, sizeof huge), 0);
     code = ts_ws_wait_closed(&bad, 5000);
@@ -372,7 +359,7 @@ START_TEST(test_protocol_abuse)
     ts_ws_close(&bad);
 
     /* A disconnect in the middle of a frame. */
-    ck_assert(ts_ws_open(&bad, gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
     const unsigned char half[] = {0x81, 0x90, 1, 2, 3, 4, 'a', 'b'};
     ck_assert_int_eq(ts_ws_send_raw(&bad, half, sizeof half), 0);
     ts_ws_close(&bad);
@@ -384,7 +371,7 @@ START_TEST(test_protocol_abuse)
     double active = -1;
     int64_t deadline = ts_now_ms() + 5000;
     while (ts_now_ms() < deadline &&
-           (active = ts_metric(gw.admin_port, "pulse_connections_active")) != 0)
+           (active = ts_metric(stack.gw.admin_port, "pulse_connections_active")) != 0)
         ts_sleep_ms(20);
     ck_assert_msg(active == 0, "pulse_connections_active = %g after all clients left", active);
 }

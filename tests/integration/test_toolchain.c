@@ -17,21 +17,16 @@
 
 #include "ts.h"
 
-static char *dir;
-static ts_redis redis;
+static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
 static void setup(void)
 {
-    dir = ts_tmpdir();
-    ck_assert_ptr_nonnull(dir);
-    ck_assert_int_eq(ts_redis_start(&redis, dir, 0), 0);
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
 }
 
 static void teardown(void)
 {
-    ts_redis_stop(&redis);
-    ts_rmtree(dir);
-    free(dir);
+    ts_stack_teardown(&stack, 0);
 }
 
 static char *in_dir(const char *name)
@@ -39,11 +34,11 @@ static char *in_dir(const char *name)
     static char p[8][700];
     static int k;
     k = (k + 1) % 8;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
+    snprintf(p[k], sizeof(p[k]), "%s/%s", stack.tmp, name);
     return p[k];
 }
 
-/* Starts bin with args (NULL-terminated), output to dir/<log>. */
+/* Starts bin with args (NULL-terminated), output to stack.tmp/<log>. */
 static void start(ts_proc *p, const char *bin, const char *log, const char *const args[])
 {
     char *argv[48];
@@ -135,8 +130,8 @@ START_TEST(test_end_to_end)
     int status;
 
     snprintf(out, sizeof(out), "%s", in_dir("run"));
-    ck_assert_int_eq(ts_gateway_start(&gw1, dir, redis.port, "node-1", NULL), 0);
-    ck_assert_int_eq(ts_gateway_start(&gw2, dir, redis.port, "node-2", NULL), 0);
+    ck_assert_int_eq(ts_gateway_start(&gw1, stack.tmp, stack.redis.port, "node-1", NULL), 0);
+    ck_assert_int_eq(ts_gateway_start(&gw2, stack.tmp, stack.redis.port, "node-2", NULL), 0);
     ck_assert_int_eq(ts_http_wait_status(gw1.admin_port, "/healthz", 200, 10000), 0);
     ck_assert_int_eq(ts_http_wait_status(gw2.admin_port, "/healthz", 200, 10000), 0);
     snprintf(u1, sizeof(u1), "ws://127.0.0.1:%d/ws", gw1.port);
@@ -155,7 +150,7 @@ START_TEST(test_end_to_end)
         const char *args[] = {"--count", "20", "--rate", "200", "--redis", redis_url,
                               "--manifest", NULL, NULL};
         char man[800];
-        snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis.port);
+        snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", stack.redis.port);
         snprintf(man, sizeof(man), "%s/manifest.csv", out);
         args[7] = man;
         ck_assert_int_eq(run("pulse-publish", "publish.log", args, 30000), 0);
@@ -252,7 +247,7 @@ START_TEST(test_reconnect)
 
     snprintf(out, sizeof(out), "%s", in_dir("rc"));
     snprintf(port, sizeof(port), "%d", p);
-    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis.port);
+    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", stack.redis.port);
     snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/ws", p);
     ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, in_dir("gw-a.log")), 0);
     ck_assert_int_eq(ts_proc_wait_line(&gw, "pulse-gateway ready", NULL, 0, 10000), 0);

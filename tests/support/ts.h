@@ -97,6 +97,36 @@ void ts_gateway_stop(ts_gateway *g);
  * from the ASan build (non-zero exit) fails the test. */
 int ts_gateway_shutdown(ts_gateway *g, int timeout_ms);
 
+/* ---- the usual stack of an integration test ---- */
+/* A temp dir, a redis-server in it and (optionally) one gateway on that Redis: the
+ * setup/teardown most suites share. Zero it (a static is) before the first setup. */
+typedef struct {
+    char *tmp;        /* ts_tmpdir(), NULL before setup and after teardown */
+    ts_redis redis;
+    bool redis_up;    /* ts_stack_setup started it; teardown stops it */
+    ts_gateway gw;
+    bool gw_started;  /* ts_stack_start_gateway succeeded; teardown shuts it down */
+} ts_stack;
+
+/* ts_tmpdir() and ts_redis_start(&s->redis, s->tmp, 0). Returns 0, or -1 with the
+ * reason on stderr (and nothing left behind). */
+int ts_stack_setup(ts_stack *s);
+/* The parts of ts_stack_setup, for a suite whose tests start Redis themselves (late,
+ * or again on the same port): the temp dir only (0, or -1 with the reason on stderr);
+ * then ts_redis_start(&s->redis, s->tmp, port) marking it up (0, or -1 with the reason
+ * on stderr). A test that stops Redis itself clears redis_up. */
+int ts_stack_setup_dir(ts_stack *s);
+int ts_stack_start_redis(ts_stack *s, int port);
+/* ts_gateway_start(&s->gw, s->tmp, s->redis.port, node_id, extra) and marks it
+ * started. Returns 0, or -1 with "ts_stack: gateway <node_id> did not start" on stderr
+ * (its log is dumped by ts_gateway_start). */
+int ts_stack_start_gateway(ts_stack *s, const char *node_id, char *const extra[]);
+/* The teardown: ts_gateway_shutdown(&s->gw, timeout_ms) when the gateway was started
+ * (and not stopped by the test: clear gw_started then), ts_redis_stop, ts_rmtree(tmp),
+ * free(tmp). Returns the gateway's exit status as ts_gateway_shutdown does (the caller
+ * asserts it is 0), or 0 when no gateway was running. Safe to call twice. */
+int ts_stack_teardown(ts_stack *s, int timeout_ms);
+
 /* ---- HTTP (HTTP/1.0-style, Connection: close) ---- */
 /* Returns the status code (e.g. 200) and copies the body into body (NUL-terminated,
  * truncated to cap-1); -1 when the connection failed. method "GET"/"POST"/...;
