@@ -202,6 +202,13 @@ START_TEST(test_handshake_tokens)
     expect_closed(&w, 4401, "invalid token signature", 3000);
     free(forged);
     free(good);
+
+    /* every refusal is counted: 4 bad tokens at the handshake + 1 in-band, 1 timeout */
+    int ap = stack.gw.admin_port;
+    ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"invalid_token\"}"), 5);
+    ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"auth_timeout\"}"), 1);
+    ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"token_expired\"}"), 0);
+    ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"forbidden\"}"), 0);
 }
 END_TEST
 
@@ -229,6 +236,9 @@ START_TEST(test_refresh_and_expiry)
     int64_t t0 = ts_now_ms();
     expect_closed(&a, 4401, "token expired", 6000);
     ck_assert_int_ge(ts_now_ms() - t0, 500);
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"token_expired\"}"), 1);
+    /* the intruder's refresh (another subject) */
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"invalid_token\"}"), 1);
 
     /* b lives on past the first exp and still gets events */
     ts_sleep_ms(1200);
@@ -272,6 +282,8 @@ START_TEST(test_forbidden_receives_nothing)
     };
     for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++)
         expect_reply(&no, tries[i], "\"code\":\"forbidden\"");
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"forbidden\"}"),
+                     (int)(sizeof tries / sizeof tries[0]));
     expect_reply(&no, "{\"op\":\"subscribe\",\"channel\":\"feed:user-99\"}", "{\"op\":\"subscribed\"");
 
     const int N = 20;
