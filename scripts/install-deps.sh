@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Pulse needs to build, test and run, when any is missing.
+# Installs the Debian packages Pulse needs to build and run, when any is missing.
+#   scripts/install-deps.sh            build + run (the load test needs no more)
+#   scripts/install-deps.sh --test     also what the test suite uses (HAProxy for the
+#                                      cluster test, docker-compose to validate the
+#                                      compose file, clang for libFuzzer, python3)
+#   scripts/install-deps.sh PKG...     also these packages
 # Safe to run again: it only calls apt-get when dpkg says a package is absent.
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
-      libjwt-dev libssl-dev openssl
-      check redis-server redis-tools haproxy docker-compose python3 clang "$@")
+      libjwt-dev libssl-dev openssl check redis-server redis-tools)
+for arg in "$@"; do
+  case "$arg" in
+    --test) PKGS+=(haproxy docker-compose clang python3) ;;
+    *) PKGS+=("$arg") ;;
+  esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do

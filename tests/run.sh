@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 
 jobs=$(nproc 2>/dev/null || echo 2)
 run_suite() { # build-dir, extra ctest args (one word or ""), cmake args...
