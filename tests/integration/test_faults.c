@@ -66,23 +66,6 @@ static void teardown(void)
     ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
 
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return kb;
-}
 
 static void start_redis(int port)
 {
@@ -411,7 +394,7 @@ START_TEST(test_churn)
         if (i == warmup) {
             /* measure after a warm-up, so allocator pools are already sized */
             ck_assert_msg(wait_metric("pulse_connections_active", 1, 5000) == 1, "warm-up connections linger");
-            rss_before = rss_kb(stack.gw.proc.pid);
+            rss_before = ts_proc_rss_kib(stack.gw.proc.pid);
             total0 = ts_metric(stack.gw.admin_port, "pulse_connections_total");
             connected = 0;
             t_churn = ts_now_ms();
@@ -493,7 +476,7 @@ START_TEST(test_churn)
     }
     double chans_active = wait_metric("pulse_channels_active", 1, 5000);
     ts_sleep_ms(300);
-    long rss_after = rss_kb(stack.gw.proc.pid);
+    long rss_after = ts_proc_rss_kib(stack.gw.proc.pid);
     long bound = FAULTS_ASAN ? 512 * 1024 : 8 * 1024;
     fprintf(stderr, "faults: churn: %d connects (+%d warm-up, %d failed) in %lld ms with subscribes and abrupt "
             "closes, %d events published: watcher got %d; connections_active back to %g, connections_total +%g; "

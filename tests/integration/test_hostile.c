@@ -58,24 +58,6 @@ static void teardown(void)
     ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
 
-/* VmRSS of pid in KiB, or -1. */
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return kb;
-}
 
 static void start_gateway(char *const extra[])
 {
@@ -189,7 +171,7 @@ START_TEST(test_oversized_frames_and_messages)
 {
     start_gateway(NULL); /* default max_message_size: 65536 */
     const size_t max = 65536;
-    long rss0 = rss_kb(stack.gw.proc.pid);
+    long rss0 = ts_proc_rss_kib(stack.gw.proc.pid);
     ck_assert_int_gt(rss0, 0);
 
     /* 1. A text frame whose header claims 1 GiB, and 16 KiB of its payload: 1009 at
@@ -317,7 +299,7 @@ START_TEST(test_oversized_frames_and_messages)
             ck_assert_int_eq(ts_ws_send_frame(&c[i], 1, false, part, max - 100), 0);
         }
         ts_sleep_ms(200);
-        long rss_hold = rss_kb(stack.gw.proc.pid);
+        long rss_hold = ts_proc_rss_kib(stack.gw.proc.pid);
         for (int i = 0; i < N; i++)
             ck_assert_int_eq(ts_ws_send_frame(&c[i], 0, false, part, 200), 0);
         for (int i = 0; i < N; i++) {
@@ -330,7 +312,7 @@ START_TEST(test_oversized_frames_and_messages)
                 max - 100, rss0, rss_hold);
         check_alive("20 partial messages near the cap");
     }
-    long rss1 = rss_kb(stack.gw.proc.pid);
+    long rss1 = ts_proc_rss_kib(stack.gw.proc.pid);
     long bound = HOSTILE_ASAN ? 256 * 1024 : 16 * 1024;
     fprintf(stderr, "hostile: RSS before the oversize cases %ld KiB, after %ld KiB (bound +%ld KiB)\n", rss0, rss1,
             bound);
@@ -564,7 +546,7 @@ END_TEST
 START_TEST(test_ping_flood)
 {
     start_gateway(NULL);
-    long rss0 = rss_kb(stack.gw.proc.pid);
+    long rss0 = ts_proc_rss_kib(stack.gw.proc.pid);
     /* 20000 WebSocket pings of 125 bytes (2.6 MB) sent without reading a byte. */
     {
         ts_ws c;
@@ -639,7 +621,7 @@ START_TEST(test_ping_flood)
                       code);
         ts_ws_close(&c);
     }
-    long rss1 = rss_kb(stack.gw.proc.pid);
+    long rss1 = ts_proc_rss_kib(stack.gw.proc.pid);
     fprintf(stderr, "hostile: ping floods: RSS %ld -> %ld KiB\n", rss0, rss1);
     ck_assert_msg(rss1 - rss0 < (HOSTILE_ASAN ? 256 * 1024 : 16 * 1024), "RSS grew from %ld to %ld KiB", rss0, rss1);
     check_alive("the ping floods");

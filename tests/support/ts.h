@@ -54,6 +54,8 @@ void ts_proc_stop(ts_proc *p, int grace_ms);
 int ts_proc_wait_line(ts_proc *p, const char *needle, char *line, size_t cap, int timeout_ms);
 /* Prints the log to stderr with a header, for failures. */
 void ts_proc_dump_log(const ts_proc *p, const char *title);
+/* Resident set size of pid in KiB (VmRSS from /proc), or -1. */
+long ts_proc_rss_kib(pid_t pid);
 
 /* ---- redis ---- */
 typedef struct {
