@@ -241,6 +241,8 @@ static void on_stats(struct evhttp_request *req, void *arg)
         (json_int_t)n->events_received[PULSE_PRIO_NORMAL], "deliveries", "critical",
         (json_int_t)t.deliveries[PULSE_PRIO_CRITICAL], "normal", (json_int_t)t.deliveries[PULSE_PRIO_NORMAL],
         "dropped", dropped, "slow_consumers", (json_int_t)t.slow, "bytes_sent", (json_int_t)t.bytes);
+    /* events that reached the node with no local subscriber (static channels, races) */
+    json_object_set_new(root, "events_unrouted", json_integer((json_int_t)n->events_unrouted));
     reply_json(req, 200, "OK", root);
 }
 

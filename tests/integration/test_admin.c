@@ -158,6 +158,10 @@ START_TEST(test_healthz_metrics_stats)
     ck_assert_msg(json_object_get(st, "connections") != NULL, "/stats lacks connections: %.300s",
                   body);
     ck_assert_msg(json_object_get(st, "channels") != NULL, "/stats lacks channels: %.300s", body);
+    /* everything published here had a local subscriber */
+    json_t *unrouted = json_object_get(st, "events_unrouted");
+    ck_assert_msg(json_is_integer(unrouted) && json_integer_value(unrouted) == 0, "/stats events_unrouted: %.300s",
+                  body);
     if (json_is_integer(json_object_get(st, "connections")))
         ck_assert_int_eq(json_integer_value(json_object_get(st, "connections")), 2);
     json_decref(st);
