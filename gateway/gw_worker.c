@@ -999,6 +999,10 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     /* lws allocates this per connection at upgrade: client commands are small, and a
      * larger message simply arrives in more RECEIVE callbacks (reassembled in conn->rx) */
     w->protocols[0].rx_buffer_size = 256;
+    /* lws 4.1.6 restricts each send() to rx_buffer_size when this is 0: every frame
+     * over ~276 bytes would leave in two sends and a packed backlog in 276-byte
+     * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */
+    w->protocols[0].tx_packet_size = GW_BATCH_MAX + 14;
 
     if (cfg->heartbeat_interval_s > 0) {
         w->retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_interval_s;
