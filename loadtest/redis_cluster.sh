@@ -8,11 +8,14 @@
 #   loadtest/redis_cluster.sh stop   DIR
 #
 # start   picks 2N free ports P on 127.0.0.1 (P and its cluster bus port P+10000 both
-#         free), starts `redis-server --cluster-enabled yes` on each (no persistence,
-#         cluster-node-timeout NODE_TIMEOUT_MS, default 1500), joins them with
+#         free and below the ephemeral port range), starts `redis-server
+#         --cluster-enabled yes` on each (no persistence, cluster-node-timeout
+#         NODE_TIMEOUT_MS, default 1500, no diskless sync delay), joins them with
 #         `redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`, and waits
-#         (bounded, 30 s) until every node reports cluster_state:ok and sees all 2N
-#         nodes. N is 3 or more (Redis Cluster needs 3 primaries). It writes:
+#         (bounded: 30 s for PING, 60 s more) until every node reports cluster_state:ok
+#         and sees all 2N nodes, and every replica's link to its primary is up (a
+#         replica that never synced cannot be promoted). N is 3 or more (Redis Cluster
+#         needs 3 primaries). It writes:
 #           DIR/ports                one port a line, in start order
 #           DIR/pids/<port>.pid      the PID of each redis-server
 #           DIR/<port>/              each node's working dir (nodes.conf, redis.log)
@@ -38,15 +41,21 @@ port_in_use() { # port -> 0 when something listens on 127.0.0.1:port
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-port_taken() { # port -> 0 when port or its cluster bus port is in use
+port_taken() { # port -> 0 when port or its cluster bus port is in use (any state)
   port_in_use "$1" || port_in_use $(($1 + 10000)) ||
-    ss -Hltn "( sport = :$1 or sport = :$(($1 + 10000)) )" 2>/dev/null | grep -q .
+    ss -Htan "( sport = :$1 or sport = :$(($1 + 10000)) )" 2>/dev/null | grep -q .
 }
 
-pick_ports() { # n -> n distinct free ports in 20000..49999 (bounded: 400 tries)
-  local n=$1 i p got=() q dup
+# Ports below the kernel's ephemeral range (ip_local_port_range, usually from 32768):
+# there no outgoing connection (other tests, the nodes' own gossip links) can hold a
+# node's port or its bus port (+10000) by the time redis-server binds it.
+pick_ports() { # n -> n distinct free ports P with P and P+10000 below the range
+  local n=$1 i p got=() q dup lo hi
+  lo=15000
+  hi=$(($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768) - 10001))
+  [ "$hi" -gt $((lo + 100)) ] || hi=22767
   for ((i = 0; i < 400 && ${#got[@]} < n; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+    p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
     dup=0
     for q in "${got[@]}"; do
       if [ "$q" = "$p" ] || [ "$q" = $((p + 10000)) ] || [ $((q + 10000)) = "$p" ]; then dup=1; fi
@@ -101,7 +110,7 @@ dump_logs() { # dir
 }
 
 do_start() { # n dir
-  local n=$1 dir=$2 total ports p i ok seeds="" addrs=()
+  local n=$1 dir=$2 total ports p f info deadline seeds="" addrs=()
   case $n in ''|*[!0-9]*) die "N must be a number" ;; esac
   [ "$n" -ge 3 ] || die "Redis Cluster needs at least 3 primaries (got $n)"
   command -v redis-server >/dev/null || die "redis-server not found (scripts/install-deps.sh)"
@@ -120,35 +129,44 @@ do_start() { # n dir
     setsid redis-server --bind 127.0.0.1 --port "$p" --dir "$dir/$p" \
       --cluster-enabled yes --cluster-config-file nodes.conf \
       --cluster-node-timeout "$NODE_TIMEOUT" --save '' --appendonly no \
+      --repl-diskless-sync-delay 0 \
       --daemonize no --logfile "$dir/$p/redis.log" </dev/null >/dev/null 2>&1 &
     echo $! >"$dir/pids/$p.pid"
     echo "$p" >>"$dir/ports"
     addrs+=("127.0.0.1:$p")
   done
+  # Deadlines, not try counts: on a loaded machine one redis-cli call can take 100 ms.
+  deadline=$((SECONDS + 30))
   for p in "${ports[@]}"; do
-    ok=0
-    for ((i = 0; i < 100; i++)); do
-      if [ "$(cli "$p" PING 2>/dev/null)" = PONG ]; then ok=1; break; fi
+    until [ "$(cli "$p" PING 2>/dev/null)" = PONG ]; do
+      [ $SECONDS -lt $deadline ] || { log "node $p does not answer PING after 30 s"; false; }
       sleep 0.05
     done
-    [ $ok = 1 ] || { log "node $p does not answer PING"; false; }
   done
   timeout 60 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
     >"$dir/create.log" 2>&1 || { cat "$dir/create.log" >&2; log "redis-cli --cluster create failed"; false; }
   # Every node must say ok and know all nodes (gossip converges in a few seconds).
-  ok=0
-  for ((i = 0; i < 300; i++)); do
-    ok=1
-    for p in "${ports[@]}"; do
-      if ! cli "$p" CLUSTER INFO 2>/dev/null | grep -q '^cluster_state:ok'; then ok=0; break; fi
-      if [ "$(cli "$p" CLUSTER INFO 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')" != "$total" ]; then
-        ok=0; break
-      fi
+  deadline=$((SECONDS + 60))
+  for p in "${ports[@]}"; do
+    until info=$(cli "$p" CLUSTER INFO 2>/dev/null | tr -d '\r') &&
+      grep -q '^cluster_state:ok' <<<"$info" && grep -qx "cluster_known_nodes:$total" <<<"$info"; do
+      [ $SECONDS -lt $deadline ] || {
+        log "node $p: no cluster_state:ok with $total known nodes after 60 s:"
+        grep -E '^cluster_(state|known_nodes|slots_assigned)' <<<"$info" >&2 || true
+        false
+      }
+      sleep 0.1
     done
-    [ $ok = 1 ] && break
-    sleep 0.1
   done
-  [ $ok = 1 ] || { log "cluster did not reach cluster_state:ok within 30 s"; false; }
+  # A replica can only be promoted once it has synced with its primary (else "Disconnected
+  # from master for longer than allowed"): wait until every replica's link is up.
+  for p in "${ports[@]}"; do
+    until info=$(cli "$p" INFO replication 2>/dev/null | tr -d '\r') &&
+      { grep -qx 'role:master' <<<"$info" || grep -qx 'master_link_status:up' <<<"$info"; }; do
+      [ $SECONDS -lt $deadline ] || { log "replica $p: link to its primary not up after 60 s"; false; }
+      sleep 0.1
+    done
+  done
   trap - ERR
   for p in "${ports[@]}"; do seeds+="${seeds:+,}127.0.0.1:$p"; done
   cat >"$dir/cluster.env" <<EOF
