@@ -120,9 +120,14 @@ static void builder_init(builder *b)
     b->m->uncovered = GW_SLOTS;
 }
 
-static size_t builder_add_shard(builder *b, const gw_cnode *primary)
+/* Adds a shard and stores its index in *idx; more than GW_CLUSTER_SHARDS_MAX is an error. */
+static int builder_add_shard(builder *b, const gw_cnode *primary, size_t *idx, const char *where,
+                             pulse_error *err)
 {
     gw_slotmap *m = b->m;
+    if (m->nshards >= GW_CLUSTER_SHARDS_MAX)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "%s: more than %d shards", where,
+                               GW_CLUSTER_SHARDS_MAX);
     if (m->nshards == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 4;
         m->shards = xrealloc(m->shards, b->cap * sizeof *m->shards);
@@ -130,17 +135,24 @@ static size_t builder_add_shard(builder *b, const gw_cnode *primary)
     gw_cshard *sh = &m->shards[m->nshards];
     memset(sh, 0, sizeof *sh);
     sh->primary = *primary;
-    return m->nshards++;
+    *idx = m->nshards++;
+    return 0;
 }
 
-static void shard_add_replica(gw_cshard *sh, const gw_cnode *n)
+/* Adds a replica unless the shard has it already; more than GW_SHARD_REPLICAS_MAX is
+ * an error. */
+static int shard_add_replica(gw_cshard *sh, const gw_cnode *n, const char *where, pulse_error *err)
 {
     for (size_t i = 0; i < sh->nreplicas; i++) {
         if (gw_cnode_same(&sh->replicas[i], n))
-            return;
+            return 0;
     }
+    if (sh->nreplicas >= GW_SHARD_REPLICAS_MAX)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "%s: more than %d replicas", where,
+                               GW_SHARD_REPLICAS_MAX);
     sh->replicas = xrealloc(sh->replicas, (sh->nreplicas + 1) * sizeof *sh->replicas);
     sh->replicas[sh->nreplicas++] = *n;
+    return 0;
 }
 
 /* Assigns [lo, hi] to shard idx; a slot already assigned is an error. */
@@ -312,14 +324,14 @@ static int parse_shard(builder *b, const redisReply *r, size_t si, pulse_error *
         free(replicas);
         return rc;
     }
-    if (rc == 0) {
-        size_t idx = builder_add_shard(b, &primary);
-        for (size_t i = 0; i < nrep; i++)
-            shard_add_replica(&b->m->shards[idx], &replicas[i]);
-        for (size_t i = 0; i + 1 < slots->elements && rc == 0; i += 2)
-            rc = builder_assign(b, idx, slots->element[i]->integer, slots->element[i + 1]->integer,
-                                where, err);
-    }
+    size_t idx = 0;
+    if (rc == 0)
+        rc = builder_add_shard(b, &primary, &idx, where, err);
+    for (size_t i = 0; i < nrep && rc == 0; i++)
+        rc = shard_add_replica(&b->m->shards[idx], &replicas[i], where, err);
+    for (size_t i = 0; i + 1 < slots->elements && rc == 0; i += 2)
+        rc = builder_assign(b, idx, slots->element[i]->integer, slots->element[i + 1]->integer, where,
+                            err);
     free(replicas);
     return rc;
 }
@@ -395,23 +407,26 @@ int gw_slotmap_from_slots(gw_slotmap **out, const redisReply *reply, pulse_error
             rc = pulse_error_set(err, PULSE_EINVAL, 0, "%s: endpoint unknown", nwhere);
         if (rc != 0)
             return builder_fail(&b, rc);
-        int idx = -1;
-        for (size_t s = 0; s < b.m->nshards; s++) {
+        size_t idx = b.m->nshards;
+        for (size_t s = 0; s < b.m->nshards && idx == b.m->nshards; s++) {
             if (gw_cnode_same(&b.m->shards[s].primary, &primary))
-                idx = (int)s;
+                idx = s;
         }
-        if (idx < 0)
-            idx = (int)builder_add_shard(&b, &primary);
+        if (idx == b.m->nshards) {
+            rc = builder_add_shard(&b, &primary, &idx, where, err);
+            if (rc != 0)
+                return builder_fail(&b, rc);
+        }
         for (size_t k = 3; k < e->elements; k++) {
             gw_cnode rep;
             snprintf(nwhere, sizeof nwhere, "%s: replica %zu", where, k - 3);
             rc = parse_slots_node(e->element[k], &rep, &unknown, nwhere, err);
+            if (rc == 0 && !unknown)
+                rc = shard_add_replica(&b.m->shards[idx], &rep, where, err);
             if (rc != 0)
                 return builder_fail(&b, rc);
-            if (!unknown)
-                shard_add_replica(&b.m->shards[idx], &rep);
         }
-        rc = builder_assign(&b, (size_t)idx, e->element[0]->integer, e->element[1]->integer, where, err);
+        rc = builder_assign(&b, idx, e->element[0]->integer, e->element[1]->integer, where, err);
         if (rc != 0)
             return builder_fail(&b, rc);
     }

@@ -25,6 +25,10 @@
 struct redisReply;
 
 #define GW_CNODE_ID_MAX 40    /* Redis node ids are 40 hex characters */
+/* Limits a reply must respect (Redis Cluster's own guidance is ~1000 nodes): they keep
+ * a hostile reply from costing more than a few milliseconds to parse. */
+#define GW_CLUSTER_SHARDS_MAX 1024
+#define GW_SHARD_REPLICAS_MAX 64
 #define GW_CNODE_HOST_MAX 255 /* an IP address or a hostname */
 
 /* One cluster node as the map knows it. host "" means "the address the reply came

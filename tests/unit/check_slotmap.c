@@ -334,6 +334,54 @@ START_TEST(test_slots_variants)
 }
 END_TEST
 
+/* Limits: more than GW_CLUSTER_SHARDS_MAX primaries or GW_SHARD_REPLICAS_MAX replicas
+ * is refused (a hostile reply could otherwise make the parse quadratic). */
+static char *slots_reply(int ranges, int replicas)
+{
+    size_t cap = (size_t)(ranges + 1) * (size_t)(replicas + 2) * 64;
+    char *buf = malloc(cap);
+    size_t off = (size_t)snprintf(buf, cap, "*%d\r\n", ranges);
+    for (int r = 0; r < ranges; r++) {
+        off += (size_t)snprintf(buf + off, cap - off, "*%d\r\n:%d\r\n:%d\r\n*2\r\n$1\r\nh\r\n:%d\r\n",
+                                3 + replicas, r, r, 1 + r);
+        for (int k = 0; k < replicas; k++)
+            off += (size_t)snprintf(buf + off, cap - off, "*2\r\n$1\r\nr\r\n:%d\r\n", 20000 + k);
+    }
+    return buf;
+}
+
+START_TEST(test_limits)
+{
+    static const struct {
+        int ranges, replicas;
+        const char *want; /* NULL: accepted */
+    } cases[] = {
+        {GW_CLUSTER_SHARDS_MAX, 1, NULL},
+        {GW_CLUSTER_SHARDS_MAX + 1, 0, "range 1024: more than 1024 shards"},
+        {1, GW_SHARD_REPLICAS_MAX, NULL},
+        {1, GW_SHARD_REPLICAS_MAX + 1, "range 0: more than 64 replicas"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = slots_reply(cases[i].ranges, cases[i].replicas);
+        redisReply *r = resp(text, strlen(text));
+        gw_slotmap *m = NULL;
+        pulse_error err = {0};
+        int rc = gw_slotmap_from_slots(&m, r, &err);
+        if (cases[i].want == NULL) {
+            ck_assert_msg(rc == 0, "case %zu: %s", i, err.text);
+            ck_assert_uint_eq(m->nshards, (size_t)cases[i].ranges);
+            ck_assert_uint_eq(m->shards[0].nreplicas, (size_t)cases[i].replicas);
+        } else {
+            ck_assert_int_eq(rc, PULSE_EINVAL);
+            ck_assert_msg(strstr(err.text, cases[i].want) != NULL, "case %zu: %s", i, err.text);
+        }
+        gw_slotmap_free(m);
+        freeReplyObject(r);
+        free(text);
+    }
+}
+END_TEST
+
 /* ---- MOVED / ASK ---- */
 
 static const struct {
@@ -418,6 +466,7 @@ int main(void)
     tcase_add_test(tc, test_partial_coverage);
     tcase_add_loop_test(tc, test_malformed, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
     tcase_add_test(tc, test_slots_variants);
+    tcase_add_test(tc, test_limits);
     tcase_add_loop_test(tc, test_redirect_parse, 0, (int)(sizeof redirect_cases / sizeof redirect_cases[0]));
     tcase_add_test(tc, test_apply_redirect);
     suite_add_tcase(s, tc);
