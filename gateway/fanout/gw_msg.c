@@ -4,19 +4,10 @@
  */
 #include "gw_msg.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (!p) {
-        fputs("pulse-gateway: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
+#include "pulse_alloc.h"
 
 int gw_json_quote(const char *s, size_t len, char *out, size_t cap)
 {
@@ -69,7 +60,7 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *d
     /* worst case the quoted channel grows 6x (\u00XX) */
     size_t qcap = clen * 6 + 3;
     size_t frame_cap = sizeof(head) - 1 + qcap + sizeof(mid) - 1 + data_len + 1;
-    gw_msg *m = xmalloc(sizeof(*m) + GW_FRAME_PRE + frame_cap + 1 + clen + 1 + plen + 1);
+    gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + frame_cap + 1 + clen + 1 + plen + 1);
     unsigned char *p = m->buf + GW_FRAME_PRE;
     size_t o = 0;
 
@@ -92,7 +83,8 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *d
     else
         pat[0] = '\0';
 
-    m->next = NULL;
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
     m->kind = GW_MSG_EVENT;
     m->priority = (uint8_t)priority;
@@ -108,12 +100,13 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *d
 
 gw_msg *gw_msg_new_control(const char *text, size_t len)
 {
-    gw_msg *m = xmalloc(sizeof(*m) + GW_FRAME_PRE + len + 2);
+    gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + len + 2);
     unsigned char *p = m->buf + GW_FRAME_PRE;
     memcpy(p, text, len);
     p[len] = '\0';
     p[len + 1] = '\0';
-    m->next = NULL;
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
     m->kind = GW_MSG_CONTROL;
     m->priority = PULSE_PRIO_CRITICAL;
@@ -135,9 +128,10 @@ gw_msg *gw_msg_clone(const gw_msg *src)
     if (src->kind == GW_MSG_EVENT)
         tail += (src->is_pattern ? strlen(src->route) : 0) + 1;
     size_t total = sizeof(*src) + GW_FRAME_PRE + tail;
-    gw_msg *m = xmalloc(total);
+    gw_msg *m = pulse_xmalloc(total);
     memcpy(m, src, total);
-    m->next = NULL;
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
     m->payload = m->buf + GW_FRAME_PRE;
     m->channel = (const char *)m->payload + (src->channel - (const char *)src->payload);

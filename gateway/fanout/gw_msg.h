@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_bridge.h"
 #include "gw_config.h"
 
 /* Headroom before the payload; >= LWS_PRE (checked where lws is included). */
@@ -29,7 +30,7 @@ typedef enum {
 } gw_msg_kind;
 
 typedef struct gw_msg {
-    struct gw_msg *next;  /* hand-off list link (ingest -> worker inbox) */
+    gw_mail mail;         /* hand-off link, kind GW_MAIL_MSG (gw_bridge.h); first member */
     uint32_t refs;        /* owned by one thread at a time; not atomic */
     uint8_t kind;         /* gw_msg_kind */
     uint8_t priority;     /* pulse_priority: NORMAL or CRITICAL */
