@@ -2,7 +2,7 @@
  * gw_msg.h - one framed message, shared by reference count.
  *
  * The ingest thread parses each Redis message once and frames it once as
- *   {"channel":"<channel>","data":<payload>}
+ *   {"channel":"<channel>","data":<payload>}   (gw_frame_envelope)
  * with GW_FRAME_PRE bytes of headroom before it (lws_write puts the WebSocket header
  * there). Each worker thread gets its own copy (lws_write writes into the headroom, so
  * two threads must never share one buffer); inside a worker the copy is shared by every
@@ -57,9 +57,5 @@ gw_msg *gw_msg_clone(const gw_msg *m);
 static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */
 void gw_msg_unref(gw_msg *m);
-
-/* Writes the JSON string literal for s (with quotes, escaped) into out; returns the
- * length, or -1 when cap is too small. Exposed for tests. */
-int gw_json_quote(const char *s, size_t len, char *out, size_t cap);
 
 #endif

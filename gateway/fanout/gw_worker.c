@@ -22,6 +22,7 @@
 #include "gw_auth.h"
 #include "gw_proto.h"
 #include "gw_bridge.h"
+#include "gw_frame.h"
 #include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
@@ -170,14 +171,14 @@ static void conn_send_text(gw_worker *w, gw_conn *c, const char *text, int len)
 static void conn_reply(gw_worker *w, gw_conn *c, const char *op, const char *channel)
 {
     char buf[320];
-    conn_send_text(w, c, buf, gw_proto_reply(buf, sizeof(buf), op, channel));
+    conn_send_text(w, c, buf, gw_frame_reply(buf, sizeof(buf), op, channel));
 }
 
 static void conn_error(gw_worker *w, gw_conn *c, const char *code, const char *reason)
 {
     char buf[512];
     GW_ADD(w->stats->client_errors, 1);
-    conn_send_text(w, c, buf, gw_proto_error(buf, sizeof(buf), code, reason));
+    conn_send_text(w, c, buf, gw_frame_error(buf, sizeof(buf), code, reason));
 }
 
 /* Closes c with code: the close frame goes out at the next WRITEABLE; if the socket
@@ -503,9 +504,7 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     GW_ADD(w->stats->connections_active, 1);
 
     char buf[256];
-    int n = snprintf(buf, sizeof(buf), "{\"op\":\"hello\",\"node\":\"%s\",\"conn\":%llu,\"protocol\":\"pulse.v1\"}",
-                     w->cfg->node_id, (unsigned long long)c->id);
-    conn_send_text(w, c, buf, n);
+    conn_send_text(w, c, buf, gw_frame_hello(buf, sizeof(buf), w->cfg->node_id, (unsigned long long)c->id));
     if (w->draining) {
         conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
         return;
@@ -589,7 +588,7 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
         break;
     }
     case GW_OP_PING:
-        conn_send_text(w, c, "{\"op\":\"pong\"}", 13);
+        conn_reply(w, c, "pong", NULL); /* gw_frame_pong */
         break;
     case GW_OP_AUTH:
     case GW_OP_REFRESH:
@@ -778,11 +777,8 @@ static void notify_gap(gw_worker *w, const char *name, bool is_pattern)
     gw_chan *ch = gw_chantab_get(w->chans, name, is_pattern);
     if (!ch)
         return;
-    char buf[320];
-    char quoted[PULSE_CHANNEL_MAX * 6 + 3];
-    if (gw_json_quote(name, strlen(name), quoted, sizeof(quoted)) < 0)
-        return;
-    int n = snprintf(buf, sizeof(buf), "{\"op\":\"gap\",\"channel\":%s,\"reason\":\"redis_reconnect\"}", quoted);
+    char buf[PULSE_CHANNEL_MAX * 6 + 64];
+    int n = gw_frame_gap(buf, sizeof(buf), name, "redis_reconnect");
     for (uint32_t i = 0; i < ch->nsubs; i++)
         conn_send_text(w, ch->subs[i].sub, buf, n);
 }
