@@ -40,21 +40,17 @@ static void raise_fd_limit(int want)
  * by then, and this is where a drain's losses (or their absence) are accounted. */
 static void log_final_counters(gw_node *n)
 {
-    unsigned long long dlv[3] = {0}, drop[GW_DROP_NREASONS] = {0};
-    for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = &n->wstats[i];
-        for (int p = 0; p < 3; p++)
-            dlv[p] += GW_GET(s->deliveries[p]);
-        for (int r = 0; r < GW_DROP_NREASONS; r++)
-            drop[r] += GW_GET(s->dropped[r]);
-    }
+    gw_totals t;
+    gw_admin_sum_workers(n, &t);
+    const uint64_t *dlv = t.deliveries, *drop = t.dropped;
     PLOG_INFO("main",
               "final counters: received critical=%llu normal=%llu; delivered critical=%llu normal=%llu; "
               "dropped queue_full=%llu superseded=%llu slow_consumer=%llu shutdown=%llu",
               (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL],
-              (unsigned long long)n->events_received[PULSE_PRIO_NORMAL], dlv[PULSE_PRIO_CRITICAL],
-              dlv[PULSE_PRIO_NORMAL], drop[GW_DROP_QUEUE_FULL], drop[GW_DROP_SUPERSEDED],
-              drop[GW_DROP_SLOW_CONSUMER], drop[GW_DROP_SHUTDOWN]);
+              (unsigned long long)n->events_received[PULSE_PRIO_NORMAL], (unsigned long long)dlv[PULSE_PRIO_CRITICAL],
+              (unsigned long long)dlv[PULSE_PRIO_NORMAL], (unsigned long long)drop[GW_DROP_QUEUE_FULL],
+              (unsigned long long)drop[GW_DROP_SUPERSEDED], (unsigned long long)drop[GW_DROP_SLOW_CONSUMER],
+              (unsigned long long)drop[GW_DROP_SHUTDOWN]);
 }
 
 int main(int argc, char **argv)

@@ -49,7 +49,7 @@ static void resolve_client(rep_run *r, rep_client *c)
                     if (pulse_channel_match(pat, r->channels.names[i])) {
                         if (n == cap) {
                             cap = cap ? cap * 2 : 8;
-                            c->chans = rep_xrealloc(c->chans, cap * sizeof(*c->chans));
+                            c->chans = pulse_xrealloc(c->chans, cap * sizeof(*c->chans));
                         }
                         c->chans[n++] = (uint32_t)i;
                     }
@@ -60,7 +60,7 @@ static void resolve_client(rep_run *r, rep_client *c)
             if (idx >= 0) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 8;
-                    c->chans = rep_xrealloc(c->chans, cap * sizeof(*c->chans));
+                    c->chans = pulse_xrealloc(c->chans, cap * sizeof(*c->chans));
                 }
                 c->chans[n++] = (uint32_t)idx;
             }

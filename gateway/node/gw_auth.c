@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 
 #define KEY_FILE_MAX (64 * 1024)
@@ -64,20 +65,6 @@ struct gw_auth {
     ip_node *ip[IP_BUCKETS];
 };
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
-
 static bool set(const char *s)
 {
     return s && s[0];
@@ -93,7 +80,7 @@ static int read_file(const char *what, const char *path, bool trim, unsigned cha
     FILE *f = fopen(path, "rb");
     if (!f)
         return pulse_error_set(err, PULSE_EIO, 0, "%s: cannot read %s: %s", what, path, strerror(errno));
-    unsigned char *buf = xmalloc(KEY_FILE_MAX + 1);
+    unsigned char *buf = pulse_xmalloc(KEY_FILE_MAX + 1);
     size_t n = fread(buf, 1, KEY_FILE_MAX + 1, f);
     bool bad = ferror(f);
     fclose(f);
@@ -126,11 +113,9 @@ static size_t split_list(const char *list, char ***out)
         if (len > 0) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 4;
-                v = realloc(v, cap * sizeof(*v));
-                if (!v)
-                    abort();
+                v = pulse_xrealloc(v, cap * sizeof(*v));
             }
-            v[n] = xmalloc(len + 1);
+            v[n] = pulse_xmalloc(len + 1);
             memcpy(v[n], p, len);
             v[n][len] = '\0';
             n++;
@@ -178,11 +163,11 @@ static int parse_owners(gw_auth *a, const char *list, pulse_error *err)
             return rc;
         }
         owner_rule *o = &a->owners[a->n_owners++];
-        o->prefix = xmalloc(pl + 1);
+        o->prefix = pulse_xmalloc(pl + 1);
         memcpy(o->prefix, t, pl);
         o->prefix[pl] = '\0';
-        o->suffix = xstrdup(suf);
-        o->glob = xmalloc(pl + strlen(suf) + 2);
+        o->suffix = pulse_xstrdup(suf);
+        o->glob = pulse_xmalloc(pl + strlen(suf) + 2);
         snprintf(o->glob, pl + strlen(suf) + 2, "%s*%s", o->prefix, o->suffix);
     }
     free_list(v, n);
@@ -277,7 +262,7 @@ static int load_admin_key(gw_auth *a, const gw_config *cfg, pulse_error *err)
         if (rc != 0)
             return rc;
     } else if (set(cfg->admin_api_key)) {
-        key = (unsigned char *)xstrdup(cfg->admin_api_key);
+        key = (unsigned char *)pulse_xstrdup(cfg->admin_api_key);
         len = strlen(cfg->admin_api_key);
     } else {
         return 0;
@@ -297,14 +282,12 @@ static int load_admin_key(gw_auth *a, const gw_config *cfg, pulse_error *err)
 
 int gw_auth_new(const gw_config *cfg, gw_auth **out, pulse_error *err)
 {
-    gw_auth *a = calloc(1, sizeof(*a));
-    if (!a)
-        abort();
+    gw_auth *a = pulse_xcalloc(1, sizeof(*a));
     pthread_mutex_init(&a->ip_lock, NULL);
     a->alg = JWT_ALG_NONE;
     a->leeway_s = cfg->auth_leeway_s;
-    a->audience = set(cfg->auth_audience) ? xstrdup(cfg->auth_audience) : NULL;
-    a->issuer = set(cfg->auth_issuer) ? xstrdup(cfg->auth_issuer) : NULL;
+    a->audience = set(cfg->auth_audience) ? pulse_xstrdup(cfg->auth_audience) : NULL;
+    a->issuer = set(cfg->auth_issuer) ? pulse_xstrdup(cfg->auth_issuer) : NULL;
     a->protect_reads = cfg->admin_protect_reads != 0;
     a->max_per_ip = cfg->max_connections_per_ip;
     a->n_origins = split_list(cfg->ws_allowed_origins, &a->origins);
@@ -411,7 +394,7 @@ static int b64url_decode(const char *s, size_t n, unsigned char *out, size_t *ou
 
 static json_t *decode_part(const char *s, size_t n)
 {
-    unsigned char *buf = xmalloc(n * 3 / 4 + 2);
+    unsigned char *buf = pulse_xmalloc(n * 3 / 4 + 2);
     size_t len = 0;
     json_t *j = NULL;
     if (n > 0 && b64url_decode(s, n, buf, &len) == 0)
@@ -478,7 +461,7 @@ static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal
         return GW_AUTH_ECLAIMS;
 
     size_t head = sizeof(gw_principal) + (nch + npub) * sizeof(char *);
-    gw_principal *p = xmalloc(head + bytes);
+    gw_principal *p = pulse_xmalloc(head + bytes);
     char *str = (char *)p + head;
     p->exp = exp ? (int64_t)exp_v : 0;
     if (exp && p->exp == 0)
@@ -539,7 +522,7 @@ int gw_auth_verify(const gw_auth *a, const char *token, size_t len, int64_t now_
         rc = GW_AUTH_ESIG;
         goto done;
     }
-    char *copy = xmalloc(len + 1);
+    char *copy = pulse_xmalloc(len + 1);
     memcpy(copy, token, len);
     copy[len] = '\0';
     jwt_t *jwt = NULL;

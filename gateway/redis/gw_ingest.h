@@ -23,6 +23,9 @@ void gw_node_cleanup(gw_node *n);
  * n->ws_port. 0, or a negative code with err filled. */
 int gw_node_listen(gw_node *n, pulse_error *err);
 
+/* The port a listening socket is bound to (port 0 picks one), or fallback. */
+int gw_bound_port(int fd, int fallback);
+
 /* Posts a command to worker w's inbox; name copied (may be NULL). */
 void gw_node_post(gw_node *n, int w, gw_mail_kind kind, const char *name, bool is_pattern);
 
