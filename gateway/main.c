@@ -74,9 +74,10 @@ int main(int argc, char **argv)
         return 2;
     }
     /* keys, TLS files, and no open listener without auth unless --insecure */
-    if (gw_auth_new(&cfg, &cfg.auth, &err) != 0 || gw_auth_check_exposure(&cfg, cfg.auth, &err) != 0) {
+    gw_auth *auth = NULL;
+    if (gw_auth_new(&cfg, &auth, &err) != 0 || gw_auth_check_exposure(&cfg, auth, &err) != 0) {
         fprintf(stderr, "pulse-gateway: %s\n", err.text);
-        gw_auth_free(cfg.auth);
+        gw_auth_free(auth);
         gw_config_free(&cfg);
         return 2;
     }
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
     }
 
     gw_node node;
-    gw_node_init(&node, &cfg, base);
+    gw_node_init(&node, &cfg, auth, base);
     int status = 0;
     if (cfg.workers > 1 && gw_node_listen(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
@@ -134,8 +135,8 @@ int main(int argc, char **argv)
     PLOG_INFO("main", "pulse-gateway %s node=%s listening on %s:%d (WebSocket /ws, %d worker%s), admin on %s:%d, redis %s",
               PULSE_VERSION, cfg.node_id, cfg.bind, node.ws_port, cfg.workers, cfg.workers == 1 ? "" : "s",
               cfg.admin_bind, node.admin_port, cfg.redis_url);
-    PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(cfg.auth),
-              gw_auth_admin_has_key(cfg.auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
+    PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(auth),
+              gw_auth_admin_has_key(auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
     printf("pulse-gateway ready node=%s port=%d admin_port=%d\n", cfg.node_id, node.ws_port, node.admin_port);
     fflush(stdout);
 
@@ -162,7 +163,7 @@ out:
         gw_worker_free(node.workers[i]);
     gw_node_cleanup(&node);
     event_base_free(base);
-    gw_auth_free(cfg.auth);
+    gw_auth_free(auth);
     gw_config_free(&cfg);
     libevent_global_shutdown();
     return status;

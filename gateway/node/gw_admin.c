@@ -67,7 +67,7 @@ static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
 static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_write)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (gw_auth_admin_check(n->cfg->auth, h, is_write) == 0)
+    if (gw_auth_admin_check(n->auth, h, is_write) == 0)
         return true;
     evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"pulse-admin\"");
     reply_json(req, 401, "Unauthorized",

@@ -34,18 +34,11 @@
 #define HS_KEY_MIN 32    /* bytes: RFC 7518 3.2, a key at least as long as the hash */
 #define ADMIN_KEY_MIN 16
 #define CLAIM_PATS_MAX 256
-#define IP_BUCKETS 1024
 
 typedef struct {
     char *prefix, *suffix; /* "feed:user-{sub}" -> "feed:user-", "" */
     char *glob;            /* prefix*suffix: the namespace */
 } owner_rule;
-
-typedef struct ip_node {
-    struct ip_node *next;
-    uint64_t key;
-    int count;
-} ip_node;
 
 struct gw_auth {
     jwt_alg_t alg;         /* JWT_ALG_NONE: auth off */
@@ -60,9 +53,6 @@ struct gw_auth {
     unsigned char admin_digest[32];
     bool admin_key;
     bool protect_reads;
-    int max_per_ip;
-    pthread_mutex_t ip_lock;
-    ip_node *ip[IP_BUCKETS];
 };
 
 static bool set(const char *s)
@@ -283,13 +273,11 @@ static int load_admin_key(gw_auth *a, const gw_config *cfg, pulse_error *err)
 int gw_auth_new(const gw_config *cfg, gw_auth **out, pulse_error *err)
 {
     gw_auth *a = pulse_xcalloc(1, sizeof(*a));
-    pthread_mutex_init(&a->ip_lock, NULL);
     a->alg = JWT_ALG_NONE;
     a->leeway_s = cfg->auth_leeway_s;
     a->audience = set(cfg->auth_audience) ? pulse_xstrdup(cfg->auth_audience) : NULL;
     a->issuer = set(cfg->auth_issuer) ? pulse_xstrdup(cfg->auth_issuer) : NULL;
     a->protect_reads = cfg->admin_protect_reads != 0;
-    a->max_per_ip = cfg->max_connections_per_ip;
     a->n_origins = split_list(cfg->ws_allowed_origins, &a->origins);
     int rc = 0;
     if (set(cfg->tls_cert) != set(cfg->tls_key))
@@ -330,14 +318,6 @@ void gw_auth_free(gw_auth *a)
     }
     free(a->owners);
     free_list(a->origins, a->n_origins);
-    for (size_t b = 0; b < IP_BUCKETS; b++) {
-        while (a->ip[b]) {
-            ip_node *next = a->ip[b]->next;
-            free(a->ip[b]);
-            a->ip[b] = next;
-        }
-    }
-    pthread_mutex_destroy(&a->ip_lock);
     OPENSSL_cleanse(a->admin_digest, sizeof(a->admin_digest));
     free(a);
 }
@@ -687,95 +667,6 @@ bool gw_auth_origin_allowed(const gw_auth *a, const char *origin)
         if (strcmp(a->origins[i], "*") == 0 || strcasecmp(a->origins[i], origin) == 0)
             return true;
     return false;
-}
-
-/* ---- per-IP count ---- */
-
-static uint64_t ip_key(const char *ip)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a 64: collisions are negligible here */
-    for (const unsigned char *p = (const unsigned char *)ip; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h ? h : 1;
-}
-
-static ip_node **ip_find(gw_auth *a, uint64_t key)
-{
-    ip_node **pp = &a->ip[key % IP_BUCKETS];
-    while (*pp && (*pp)->key != key)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-bool gw_auth_ip_full(gw_auth *a, const char *ip)
-{
-    if (!a || a->max_per_ip <= 0)
-        return false;
-    pthread_mutex_lock(&a->ip_lock);
-    ip_node *n = *ip_find(a, ip_key(ip));
-    bool full = n && n->count >= a->max_per_ip;
-    pthread_mutex_unlock(&a->ip_lock);
-    return full;
-}
-
-uint64_t gw_auth_ip_acquire(gw_auth *a, const char *ip)
-{
-    if (!a || a->max_per_ip <= 0)
-        return 0;
-    uint64_t key = ip_key(ip);
-    pthread_mutex_lock(&a->ip_lock);
-    ip_node **pp = ip_find(a, key);
-    if (!*pp) {
-        *pp = calloc(1, sizeof(ip_node));
-        if (!*pp)
-            abort();
-        (*pp)->key = key;
-    }
-    (*pp)->count++;
-    pthread_mutex_unlock(&a->ip_lock);
-    return key;
-}
-
-void gw_auth_ip_release(gw_auth *a, uint64_t key)
-{
-    if (!a || key == 0)
-        return;
-    pthread_mutex_lock(&a->ip_lock);
-    ip_node **pp = ip_find(a, key);
-    if (*pp && --(*pp)->count <= 0) {
-        ip_node *dead = *pp;
-        *pp = dead->next;
-        free(dead);
-    }
-    pthread_mutex_unlock(&a->ip_lock);
-}
-
-/* ---- rate limit ---- */
-
-int gw_ratelimit_take(gw_ratelimit *rl, int rate, int64_t now_ms)
-{
-    if (rate <= 0)
-        return GW_RL_OK;
-    float cap = 2.0f * (float)rate;
-    if (rl->last_ms == 0) {
-        rl->tokens = cap;
-        rl->strikes = 0;
-    } else if (now_ms > rl->last_ms) {
-        float dt = (float)(now_ms - rl->last_ms) / 1000.0f;
-        rl->tokens += dt * (float)rate;
-        if (rl->tokens > cap)
-            rl->tokens = cap;
-        rl->strikes -= dt * (float)rate / 2.0f;
-        if (rl->strikes < 0)
-            rl->strikes = 0;
-    }
-    rl->last_ms = now_ms > 0 ? now_ms : 1;
-    if (rl->tokens >= 1.0f) {
-        rl->tokens -= 1.0f;
-        return GW_RL_OK;
-    }
-    rl->strikes += 1.0f;
-    return rl->strikes > cap + 10.0f ? GW_RL_ABUSE : GW_RL_LIMITED;
 }
 
 /* ---- exposure ---- */

@@ -27,6 +27,7 @@
 
 #include "gw_bridge.h"
 #include "gw_ingest.h"
+#include "gw_limits.h"
 #include "gw_msg.h"
 #include "gw_redis.h"
 #include "pulse_alloc.h"
@@ -394,10 +395,12 @@ int gw_bound_port(int fd, int fallback)
 
 /* ---- setup ---- */
 
-int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
+int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct event_base *base)
 {
     memset(n, 0, sizeof(*n));
     n->cfg = cfg;
+    n->auth = auth;
+    n->limits = gw_limits_new(cfg->max_connections_per_ip);
     n->base = base;
     n->started_ms = pulse_mono_ms();
     gw_queue_limits_from_config(&n->qlimits, cfg);
@@ -448,6 +451,8 @@ void gw_node_cleanup(gw_node *n)
         gw_bridge_discard(gw_bridge_close(&n->inbox[i]));
         gw_bridge_destroy(&n->inbox[i]);
     }
+    gw_limits_free(n->limits);
+    n->limits = NULL;
     free(n->inbox);
     free(n->wstats);
     free(n->workers);

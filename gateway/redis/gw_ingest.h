@@ -10,9 +10,9 @@
 #include "gw_node.h"
 #include "pulse_err.h"
 
-/* Sets up n for cfg on base: the worker arrays (cfg->workers; the workers themselves
+/* Sets up n for cfg and auth (kept, not owned) on base: the worker arrays (cfg->workers; the workers themselves
  * come from gw_worker_new), the mailboxes, the Redis side, the signal handlers. */
-int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base);
+int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct event_base *base);
 void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
 void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
 /* After the workers were joined and freed. */
