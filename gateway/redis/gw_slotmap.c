@@ -14,23 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_alloc.h"
+
 /* ---- small helpers ---- */
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
-static void *xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size ? size : 1);
-    if (q == NULL)
-        abort();
-    return q;
-}
 
 static const char *rtype(const redisReply *r)
 {
@@ -114,7 +100,7 @@ typedef struct {
 
 static void builder_init(builder *b)
 {
-    b->m = xcalloc(1, sizeof *b->m);
+    b->m = pulse_xcalloc(1, sizeof *b->m);
     b->cap = 0;
     memset(b->m->owner, 0xff, sizeof b->m->owner); /* every entry -1 */
     b->m->uncovered = GW_SLOTS;
@@ -130,7 +116,7 @@ static int builder_add_shard(builder *b, const gw_cnode *primary, size_t *idx, c
                                GW_CLUSTER_SHARDS_MAX);
     if (m->nshards == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 4;
-        m->shards = xrealloc(m->shards, b->cap * sizeof *m->shards);
+        m->shards = pulse_xrealloc(m->shards, b->cap * sizeof *m->shards);
     }
     gw_cshard *sh = &m->shards[m->nshards];
     memset(sh, 0, sizeof *sh);
@@ -150,7 +136,7 @@ static int shard_add_replica(gw_cshard *sh, const gw_cnode *n, const char *where
     if (sh->nreplicas >= GW_SHARD_REPLICAS_MAX)
         return pulse_error_set(err, PULSE_EINVAL, 0, "%s: more than %d replicas", where,
                                GW_SHARD_REPLICAS_MAX);
-    sh->replicas = xrealloc(sh->replicas, (sh->nreplicas + 1) * sizeof *sh->replicas);
+    sh->replicas = pulse_xrealloc(sh->replicas, (sh->nreplicas + 1) * sizeof *sh->replicas);
     sh->replicas[sh->nreplicas++] = *n;
     return 0;
 }
@@ -300,7 +286,7 @@ static int parse_shard(builder *b, const redisReply *r, size_t si, pulse_error *
     bool have_primary = false;
     int rc = 0;
     if (nodes->elements > 0)
-        replicas = xcalloc(nodes->elements, sizeof *replicas);
+        replicas = pulse_xcalloc(nodes->elements, sizeof *replicas);
     for (size_t i = 0; i < nodes->elements && rc == 0; i++) {
         gw_cnode n;
         node_role role;

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pulse_alloc.h"
 #include <sys/socket.h>
 
 #define SSUB_DEFAULT_CONNECT_MS 2000
@@ -49,22 +51,11 @@ struct gw_ssub {
     struct event *reap_ev;
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (p == NULL)
-        abort();
-    return p;
-}
-
 static void push_conn(sconn ***arr, size_t *n, size_t *cap, sconn *c)
 {
     if (*n == *cap) {
         *cap = *cap ? *cap * 2 : 8;
-        sconn **grown = realloc(*arr, *cap * sizeof **arr);
-        if (grown == NULL)
-            abort();
-        *arr = grown;
+        *arr = pulse_xrealloc(*arr, *cap * sizeof **arr);
     }
     (*arr)[(*n)++] = c;
 }
@@ -214,16 +205,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static sconn *conn_open(gw_ssub *s, const gw_cnode *node)
 {
-    sconn *c = xcalloc(1, sizeof *c);
+    sconn *c = pulse_xcalloc(1, sizeof *c);
     c->s = s;
     c->node = *node;
     push_conn(&s->live, &s->nlive, &s->caplive, c);
     c->tev = evtimer_new(s->base, on_timer, c);
     if (c->tev == NULL)
-        abort();
+        pulse_oom();
     c->c = redisConnectNonBlock(node->host, node->port);
     if (c->c == NULL)
-        abort();
+        pulse_oom(); /* hiredis returns NULL only when it cannot allocate */
     if (c->c->err) {
         /* reported from the loop, never from inside the caller's gw_ssub_* call */
         snprintf(c->fail_reason, sizeof c->fail_reason, "connect: %.140s", c->c->errstr);
@@ -234,7 +225,7 @@ static sconn *conn_open(gw_ssub *s, const gw_cnode *node)
     c->rev = event_new(s->base, c->c->fd, EV_READ | EV_PERSIST, on_read, c);
     c->wev = event_new(s->base, c->c->fd, EV_WRITE, on_write, c);
     if (c->rev == NULL || c->wev == NULL)
-        abort();
+        pulse_oom();
     struct timeval tmo = {s->connect_timeout_ms / 1000, (s->connect_timeout_ms % 1000) * 1000};
     evtimer_add(c->tev, &tmo);
     event_add(c->wev, NULL); /* writable = connect finished (or failed) */
@@ -266,7 +257,7 @@ static void conn_want_write(sconn *c)
 gw_ssub *gw_ssub_new(struct event_base *base, const gw_ssub_options *opts,
                      const gw_ssub_callbacks *cbs, void *arg)
 {
-    gw_ssub *s = xcalloc(1, sizeof *s);
+    gw_ssub *s = pulse_xcalloc(1, sizeof *s);
     s->base = base;
     s->cbs = *cbs;
     s->arg = arg;
@@ -274,9 +265,7 @@ gw_ssub *gw_ssub_new(struct event_base *base, const gw_ssub_options *opts,
     s->batch_max = SSUB_DEFAULT_BATCH;
     if (opts) {
         if (opts->password && opts->password[0]) {
-            s->password = strdup(opts->password);
-            if (s->password == NULL)
-                abort();
+            s->password = pulse_xstrdup(opts->password);
         }
         if (opts->connect_timeout_ms > 0)
             s->connect_timeout_ms = opts->connect_timeout_ms;
@@ -285,7 +274,7 @@ gw_ssub *gw_ssub_new(struct event_base *base, const gw_ssub_options *opts,
     }
     s->reap_ev = event_new(base, -1, 0, on_reap, s);
     if (s->reap_ev == NULL)
-        abort();
+        pulse_oom();
     return s;
 }
 
@@ -330,10 +319,10 @@ static int send_batches(gw_ssub *s, const char *cmd, const char *const *names, c
         return 0;
     if (s->map == NULL)
         return pulse_error_set(err, PULSE_ENOENT, 0, "%s: no slot map yet; %zu channels not sent", cmd, n);
-    gw_slot_ref *refs = xcalloc(n, sizeof *refs);
-    gw_slot_batch *batches = xcalloc(n, sizeof *batches);
-    const char **argv = xcalloc(s->batch_max + 1, sizeof *argv);
-    size_t *argl = xcalloc(s->batch_max + 1, sizeof *argl);
+    gw_slot_ref *refs = pulse_xcalloc(n, sizeof *refs);
+    gw_slot_batch *batches = pulse_xcalloc(n, sizeof *batches);
+    const char **argv = pulse_xcalloc(s->batch_max + 1, sizeof *argv);
+    size_t *argl = pulse_xcalloc(s->batch_max + 1, sizeof *argl);
     size_t nb = gw_slot_plan(names, lens, n, s->batch_max, refs, batches);
     size_t left_out = 0;
     argv[0] = cmd;
@@ -355,7 +344,7 @@ static int send_batches(gw_ssub *s, const char *cmd, const char *const *names, c
             argl[k + 1] = lens ? lens[i] : strlen(names[i]);
         }
         if (redisAppendCommandArgv(c->c, (int)batches[b].count + 1, argv, argl) != REDIS_OK)
-            abort(); /* only fails on out-of-memory */
+            pulse_oom(); /* it only fails when it cannot allocate */
         conn_want_write(c);
     }
     free(argl);
@@ -389,7 +378,7 @@ void gw_ssub_ping(gw_ssub *s)
         if (c->c->err)
             continue;
         if (redisAppendCommandArgv(c->c, 1, argv, len) != REDIS_OK)
-            abort();
+            pulse_oom();
         conn_want_write(c);
     }
 }
