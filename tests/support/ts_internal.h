@@ -1,7 +1,8 @@
 /*
  * ts_internal.h - pieces shared between the fixture files but not part of ts.h:
  * the process registry that cleans up after a failed test, SHA-1 and base64 for the
- * WebSocket handshake, and socket helpers with deadlines.
+ * WebSocket handshake (OpenSSL's libcrypto, in ts_ws.c), and socket helpers with
+ * deadlines.
  */
 #ifndef PULSE_TS_INTERNAL_H
 #define PULSE_TS_INTERNAL_H

@@ -3,17 +3,20 @@
  * itself (random key, checks the 101 and Sec-WebSocket-Accept), masks every frame it
  * sends, parses 7/16/64-bit lengths, reassembles fragments, answers pings and echoes a
  * close. It can also send raw bytes, so tests can break the protocol on purpose.
- * Everything waits with poll() against a deadline.
+ * Everything waits with poll() against a deadline. SHA-1 and base64 for the
+ * Sec-WebSocket-Accept check come from OpenSSL's libcrypto.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "ts.h"
 #include "ts_internal.h"
@@ -21,6 +24,32 @@
 #define TS_WS_TIMEOUT_MS 5000
 #define TS_WS_MAX_FRAME (64u * 1024 * 1024)
 #define TS_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+void ts__sha1(const void *data, size_t len, unsigned char out[20])
+{
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, out, &n, EVP_sha1(), NULL) != 1 || n != 20)
+        abort(); /* libcrypto without SHA-1: no handshake can be checked */
+}
+
+void ts__base64(const unsigned char *in, size_t len, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, in, (int)len); /* padded, NUL-terminated */
+}
+
+void ts__random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom(p + got, len - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    for (; got < len; got++)
+        p[got] = (unsigned char)rand();
+}
 
 static void buf_reserve(ts_ws *w, size_t extra)
 {
