@@ -4,13 +4,13 @@
  * through Redis so a client on another node receives it; bad bodies get 400 with a
  * JSON reason, a wrong method 405.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack; /* tmp dir and Redis; the gateways are gws[] */
@@ -333,7 +333,7 @@ START_TEST(test_priority_rules)
 }
 END_TEST
 
-static Suite *admin_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("admin");
     TCase *tc = tcase_create("admin");
@@ -346,13 +346,4 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_priority_rules);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(admin_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -4,12 +4,12 @@
  * quickly with one line naming the key; file < environment < flags precedence, seen
  * through the node id on the ready line.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static char *tmp;
@@ -233,7 +233,7 @@ START_TEST(test_file_env_flag_precedence)
 }
 END_TEST
 
-static Suite *cli_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("cli");
@@ -245,13 +245,4 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_file_env_flag_precedence);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -16,7 +16,6 @@
  *      published before its reconnect began or while it was in flight, none after its
  *      subscription was acknowledged. Clients of the survivors miss nothing.
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -28,6 +27,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_NODES 3
@@ -550,7 +550,7 @@ START_TEST(test_cluster_failover)
 }
 END_TEST
 
-static Suite *cluster_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("cluster");
     TCase *tc = tcase_create("cluster");
@@ -560,13 +560,4 @@ static Suite *cluster_suite(void)
     tcase_add_test(tc, test_cluster_failover);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(cluster_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -14,13 +14,13 @@
  *     /healthz and has the gateway as entrypoint.
  * The tools are installed by scripts/install-deps.sh; this test installs nothing.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static char *tmp;
@@ -411,7 +411,7 @@ START_TEST(test_dockerfile)
 }
 END_TEST
 
-static Suite *compose_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("compose");
     TCase *tc = tcase_create("compose");
@@ -422,13 +422,4 @@ static Suite *compose_suite(void)
     tcase_add_test(tc, test_dockerfile);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(compose_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -4,13 +4,13 @@
  * channel, in order, in the exact envelope {"channel":...,"data":<event as published>};
  * a pattern subscription (events.*) names the real channel of each delivery.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_EVENTS 20
@@ -310,7 +310,7 @@ START_TEST(test_batch_mode)
 }
 END_TEST
 
-static Suite *fanout_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("fanout");
     TCase *tc = tcase_create("fanout");
@@ -324,13 +324,4 @@ static Suite *fanout_suite(void)
     tcase_add_test(tc, test_batch_mode);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(fanout_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -11,7 +11,6 @@
  * leaks there). Figures are printed with a "faults:" prefix; docs/RELIABILITY.md
  * quotes them. PULSE_LONG_TESTS=1 makes the churn and fan-out runs ten times longer.
  */
-#include <check.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_internal.h"
 
@@ -65,7 +65,6 @@ static void teardown(void)
     int st = ts_stack_teardown(&stack, 10000);
     ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
-
 
 static void start_redis(int port)
 {
@@ -674,7 +673,7 @@ START_TEST(test_sigterm_heavy_fanout)
 }
 END_TEST
 
-static Suite *faults_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
@@ -688,13 +687,4 @@ static Suite *faults_suite(void)
     tcase_add_test(tc, test_sigterm_heavy_fanout);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(faults_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

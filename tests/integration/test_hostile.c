@@ -11,7 +11,6 @@
  * (under the ASan build that is also where LeakSanitizer reports). Figures (close codes,
  * times, RSS) are printed with a "hostile:" prefix; docs/RELIABILITY.md quotes them.
  */
-#include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_internal.h"
 
@@ -57,7 +57,6 @@ static void teardown(void)
     int st = ts_stack_teardown(&stack, 10000);
     ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
-
 
 static void start_gateway(char *const extra[])
 {
@@ -1118,7 +1117,7 @@ START_TEST(test_malformed_commands)
 }
 END_TEST
 
-static Suite *hostile_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("hostile");
@@ -1136,13 +1135,4 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, test_malformed_commands);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(hostile_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

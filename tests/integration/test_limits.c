@@ -5,7 +5,6 @@
  * one that does stays), and the handshake timeout (a TCP connection that never
  * finishes its upgrade is dropped).
  */
-#include <check.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack;
@@ -162,7 +162,7 @@ START_TEST(test_handshake_timeout)
 }
 END_TEST
 
-static Suite *limits_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("limits");
     TCase *tc = tcase_create("limits");
@@ -174,13 +174,4 @@ static Suite *limits_suite(void)
     tcase_add_test(tc, test_handshake_timeout);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(limits_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -6,13 +6,13 @@
  * a gateway's POST /publish, and the command-line contract (--help, exit 2 on bad flags,
  * exit 1 when Redis is unreachable).
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
+#include "ts_check.h"
 #include "pulse_event.h"
 #include "pulse_record.h"
 #include "ts.h"
@@ -360,7 +360,7 @@ START_TEST(test_cli_contract)
 }
 END_TEST
 
-static Suite *publish_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("publish");
     TCase *tc = tcase_create("redis");
@@ -375,15 +375,4 @@ static Suite *publish_suite(void)
     tcase_add_test(tc, test_cli_contract);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(publish_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -5,7 +5,6 @@
  * published after the restart reach a client that stayed connected all along. Also:
  * Redis down when the gateway starts.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack; /* the tests start (and stop) Redis themselves */
@@ -217,7 +217,7 @@ START_TEST(test_redis_stalled)
 }
 END_TEST
 
-static Suite *restart_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("redis_restart");
     TCase *tc = tcase_create("redis_restart");
@@ -229,13 +229,4 @@ static Suite *restart_suite(void)
     tcase_add_test(tc, test_redis_stalled);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(restart_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

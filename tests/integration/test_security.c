@@ -10,7 +10,6 @@
  * Tokens are signed here at run time (tests/support/ts_jwt.h); nothing is hard-coded.
  */
 #include <arpa/inet.h>
-#include <check.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_jwt.h"
 
@@ -283,7 +283,7 @@ START_TEST(test_forbidden_receives_nothing)
     for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++)
         expect_reply(&no, tries[i], "\"code\":\"forbidden\"");
     ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"forbidden\"}"),
-                     (int)(sizeof tries / sizeof tries[0]));
+                     N_ELEMS(tries));
     expect_reply(&no, "{\"op\":\"subscribe\",\"channel\":\"feed:user-99\"}", "{\"op\":\"subscribed\"");
 
     const int N = 20;
@@ -552,7 +552,7 @@ START_TEST(test_refuse_insecure)
 }
 END_TEST
 
-static Suite *security_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("security");
     TCase *tc = tcase_create("security");
@@ -569,14 +569,4 @@ static Suite *security_suite(void)
     tcase_add_test(tc, test_refuse_insecure);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(security_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

@@ -4,12 +4,12 @@
  * that cannot take its queue does not hold the exit past the drain timeout; a second
  * signal exits at once.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_CLIENTS 3
@@ -181,7 +181,7 @@ START_TEST(test_sigint_is_graceful)
 }
 END_TEST
 
-static Suite *shutdown_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("shutdown");
     TCase *tc = tcase_create("shutdown");
@@ -194,13 +194,4 @@ static Suite *shutdown_suite(void)
     tcase_add_test(tc, test_sigint_is_graceful);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(shutdown_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

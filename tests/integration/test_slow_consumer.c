@@ -7,7 +7,6 @@
  * drop): the slow client loses events, counted in pulse_dropped_total, but stays
  * connected, and what it gets is in order; the reading client gets everything.
  */
-#include <check.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_EVENTS 3000
@@ -321,7 +321,7 @@ START_TEST(test_lag_limit)
 }
 END_TEST
 
-static Suite *slow_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("slow_consumer");
     TCase *tc = tcase_create("slow_consumer");
@@ -333,13 +333,4 @@ static Suite *slow_suite(void)
     tcase_add_test(tc, test_lag_limit);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(slow_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -5,13 +5,13 @@
  * the subscription limit and bad commands get error frames and the connection stays
  * usable (pong and deliveries afterwards).
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack;
@@ -377,7 +377,7 @@ START_TEST(test_protocol_abuse)
 }
 END_TEST
 
-static Suite *subscribe_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("subscribe");
     TCase *tc = tcase_create("subscribe");
@@ -394,13 +394,4 @@ static Suite *subscribe_suite(void)
     tcase_add_test(tc, test_protocol_abuse);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(subscribe_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

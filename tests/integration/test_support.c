@@ -5,7 +5,6 @@
  * HTTP client (against a tiny in-test server) and the WebSocket client's framing
  * (against an in-test echo server that does the server side of RFC 6455).
  */
-#include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -19,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "pulse_event.h"
 #include "ts.h"
 #include "ts_internal.h"
@@ -555,8 +555,7 @@ START_TEST(test_ws_client)
 }
 END_TEST
 
-Suite *support_suite(void);
-Suite *support_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("support");
     TCase *tc = tcase_create("fixtures");
@@ -571,13 +570,4 @@ Suite *support_suite(void)
     tcase_add_test(tc, test_ws_client);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(support_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -8,13 +8,13 @@
  * gateway restarts (the gap is logged, later events still arrive); the subscriber's
  * command-line contract.
  */
-#include <check.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
@@ -344,7 +344,7 @@ START_TEST(test_subscriber_cli)
 }
 END_TEST
 
-static Suite *toolchain_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("toolchain");
     TCase *tc = tcase_create("e2e");
@@ -356,15 +356,4 @@ static Suite *toolchain_suite(void)
     tcase_add_test(tc, test_subscriber_cli);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(toolchain_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -6,12 +6,12 @@
  * Config files are written to a temp file per test (Check's fork mode runs each test in
  * its own process) and removed at the end of the test.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "gw_config.h"
 
 /* ---- helpers ---- */
@@ -948,7 +948,7 @@ START_TEST(test_rule_for_without_defaults)
 }
 END_TEST
 
-static Suite *config_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("gw_config");
     TCase *tc;
@@ -961,8 +961,8 @@ static Suite *config_suite(void)
 
     tc = tcase_create("file");
     tcase_add_test(tc, test_file_every_key);
-    tcase_add_loop_test(tc, test_file_errors, 0, (int)(sizeof file_errs / sizeof file_errs[0]));
-    tcase_add_loop_test(tc, test_cross_errors, 0, (int)(sizeof cross_errs / sizeof cross_errs[0]));
+    tcase_add_loop_test(tc, test_file_errors, 0, N_ELEMS(file_errs));
+    tcase_add_loop_test(tc, test_cross_errors, 0, N_ELEMS(cross_errs));
     tcase_add_test(tc, test_hard_equal_soft_ok);
     tcase_add_test(tc, test_unreadable_file);
     tcase_add_test(tc, test_long_path_shortened);
@@ -971,15 +971,15 @@ static Suite *config_suite(void)
 
     tc = tcase_create("env");
     tcase_add_test(tc, test_env_every_key);
-    tcase_add_loop_test(tc, test_env_errors, 0, (int)(sizeof env_errs / sizeof env_errs[0]));
+    tcase_add_loop_test(tc, test_env_errors, 0, N_ELEMS(env_errs));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("flags");
     tcase_add_test(tc, test_flags_both_forms);
     tcase_add_test(tc, test_flag_set);
     tcase_add_test(tc, test_flag_channel_adds);
-    tcase_add_loop_test(tc, test_flag_errors, 0, (int)(sizeof flag_errs / sizeof flag_errs[0]));
-    tcase_add_loop_test(tc, test_help, 0, (int)(sizeof help_cases / sizeof help_cases[0]));
+    tcase_add_loop_test(tc, test_flag_errors, 0, N_ELEMS(flag_errs));
+    tcase_add_loop_test(tc, test_help, 0, N_ELEMS(help_cases));
     tcase_add_test(tc, test_help_value_is_not_help);
     tcase_add_test(tc, test_usage_lists_every_flag);
     suite_add_tcase(s, tc);
@@ -990,19 +990,9 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("rules");
-    tcase_add_loop_test(tc, test_rule_for_defaults, 0, (int)(sizeof rule_defaults / sizeof rule_defaults[0]));
-    tcase_add_loop_test(tc, test_rule_for_user_rules, 0, (int)(sizeof rule_user / sizeof rule_user[0]));
+    tcase_add_loop_test(tc, test_rule_for_defaults, 0, N_ELEMS(rule_defaults));
+    tcase_add_loop_test(tc, test_rule_for_user_rules, 0, N_ELEMS(rule_user));
     tcase_add_test(tc, test_rule_for_without_defaults);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

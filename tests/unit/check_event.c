@@ -6,11 +6,11 @@
  * allocation-free envelope scanner pulse_delivery_scan (key order, whitespace, nested
  * data, control frames, truncated and malformed input).
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "pulse_event.h"
 
 #define UUID1 "0b9e7a4c-3f1d-4c2e-9a8b-1234567890ab"
@@ -535,9 +535,7 @@ START_TEST(test_scan_format_roundtrip)
 }
 END_TEST
 
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static Suite *event_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("event");
     TCase *tc = tcase_create("parse");
@@ -574,15 +572,4 @@ static Suite *event_suite(void)
     tcase_add_test(tc, test_scan_format_roundtrip);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(event_suite());
-    int failed;
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -4,11 +4,11 @@
  * data set, the switch from exact to bucket mode, merge, and edge cases (empty,
  * negative values, huge values).
  */
-#include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "ts_check.h"
 #include "pulse_err.h"
 #include "pulse_hist.h"
 
@@ -261,17 +261,15 @@ START_TEST(test_merge_overflowing_exact)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("hist");
     TCase *tc = tcase_create("hist");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_empty);
     tcase_add_loop_test(tc, test_exact_1_to_100, 0,
-                        (int)(sizeof exact_1_100 / sizeof exact_1_100[0]));
+                        N_ELEMS(exact_1_100));
     tcase_add_test(tc, test_exact_large_values_and_resort);
     tcase_add_test(tc, test_negative_counts_as_zero);
     tcase_add_test(tc, test_exact_limit_switch);
@@ -281,11 +279,5 @@ int main(void)
     tcase_add_test(tc, test_merge_exact);
     tcase_add_test(tc, test_merge_overflowing_exact);
     suite_add_tcase(s, tc);
-
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

@@ -7,13 +7,13 @@
  * (an error naming file and line, or counted and skipped with --lenient), and the JSON
  * and SVG writers. Each case writes its files into its own temp directory.
  */
-#include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "pulse_err.h"
 #include "rep.h"
 
@@ -463,7 +463,7 @@ START_TEST(test_json_and_svg)
 }
 END_TEST
 
-static Suite *report_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("report");
     TCase *tc = tcase_create("repcore");
@@ -483,15 +483,4 @@ static Suite *report_suite(void)
     tcase_add_test(tc, test_json_and_svg);
     suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(report_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

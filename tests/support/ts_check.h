@@ -1,0 +1,20 @@
+/*
+ * ts_check.h - what every Check binary under tests/ shares. A test file builds its
+ * suite in ts_suite(); the one main() (ts_check_main.c, linked into every unit and
+ * integration test) runs it with each test in its own forked child, prints Check's
+ * normal summary and exits 0 only when every test passed. N_ELEMS sizes the case
+ * tables of the table-driven tests (tcase_add_loop_test).
+ *
+ * Single-threaded: ts_suite() is called once, by main(), before any test runs.
+ */
+#ifndef PULSE_TS_CHECK_H
+#define PULSE_TS_CHECK_H
+
+#include <check.h>
+
+#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* The test file's suite (defined once per test binary; main() owns and frees it). */
+Suite *ts_suite(void);
+
+#endif
