@@ -43,9 +43,9 @@ static ts_ws watcher;
 static bool watcher_open;
 static uint64_t seq;
 
+/* Around the stack's fixture (its setup runs first, its teardown last). */
 static void setup(void)
 {
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     watcher_open = false;
     seq = 0;
 }
@@ -54,14 +54,12 @@ static void teardown(void)
 {
     if (watcher_open)
         ts_ws_close(&watcher);
-    int st = ts_stack_teardown(&stack, 10000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
 
 static void start_gateway(char *const extra[])
 {
     ck_assert(ts_stack_start_gateway(&stack, NODE, extra) == 0);
-    ck_assert(ts_ws_open(&watcher, stack.gw.port, WATCH_CHANNEL, NODE, 5000) == 0);
+    ck_assert(ts_ws_open(&watcher, stack.gw[0].port, WATCH_CHANNEL, NODE, 5000) == 0);
     watcher_open = true;
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert(ts_redis_wait_line(stack.redis.port, WATCH_CHANNEL, true, 5000, 2, chans) == 0);
@@ -71,12 +69,12 @@ static void start_gateway(char *const extra[])
  * the next event exactly. */
 static void check_alive_ex(const char *after, bool fresh_client)
 {
-    ck_assert_msg(ts_proc_wait(&stack.gw.proc, 0) == -1, "after %s: the gateway exited (status %d)", after,
-                  stack.gw.proc.status);
+    ck_assert_msg(ts_proc_wait(&stack.gw[0].proc, 0) == -1, "after %s: the gateway exited (status %d)", after,
+                  stack.gw[0].proc.status);
     ts_ws fresh;
     bool have_fresh = false;
     if (fresh_client) {
-        ck_assert_msg(ts_ws_open(&fresh, stack.gw.port, WATCH_CHANNEL, NODE, 5000) == 0,
+        ck_assert_msg(ts_ws_open(&fresh, stack.gw[0].port, WATCH_CHANNEL, NODE, 5000) == 0,
                       "after %s: a new client could not connect and subscribe", after);
         have_fresh = true;
     }
@@ -107,7 +105,7 @@ static void check_alive(const char *after)
 /* Opens a raw client (subprotocol pulse.v1, greeting read) on no channel. */
 static void open_raw(ts_ws *c, const char *what)
 {
-    ck_assert_msg(ts_ws_open(c, stack.gw.port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
+    ck_assert_msg(ts_ws_open(c, stack.gw[0].port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
 }
 
 /* Sends a ping command and wants the pong back (the connection is usable); error
@@ -170,7 +168,7 @@ START_TEST(test_oversized_frames_and_messages)
 {
     start_gateway(NULL); /* default max_message_size: 65536 */
     const size_t max = 65536;
-    long rss0 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss0 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     ck_assert_int_gt(rss0, 0);
 
     /* 1. A text frame whose header claims 1 GiB, and 16 KiB of its payload: 1009 at
@@ -298,7 +296,7 @@ START_TEST(test_oversized_frames_and_messages)
             ck_assert_int_eq(ts_ws_send_frame(&c[i], 1, false, part, max - 100), 0);
         }
         ts_sleep_ms(200);
-        long rss_hold = ts_proc_rss_kib(stack.gw.proc.pid);
+        long rss_hold = ts_proc_rss_kib(stack.gw[0].proc.pid);
         for (int i = 0; i < N; i++)
             ck_assert_int_eq(ts_ws_send_frame(&c[i], 0, false, part, 200), 0);
         for (int i = 0; i < N; i++) {
@@ -311,7 +309,7 @@ START_TEST(test_oversized_frames_and_messages)
                 max - 100, rss0, rss_hold);
         check_alive("20 partial messages near the cap");
     }
-    long rss1 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss1 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     long bound = HOSTILE_ASAN ? 256 * 1024 : 16 * 1024;
     fprintf(stderr, "hostile: RSS before the oversize cases %ld KiB, after %ld KiB (bound +%ld KiB)\n", rss0, rss1,
             bound);
@@ -545,7 +543,7 @@ END_TEST
 START_TEST(test_ping_flood)
 {
     start_gateway(NULL);
-    long rss0 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss0 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     /* 20000 WebSocket pings of 125 bytes (2.6 MB) sent without reading a byte. */
     {
         ts_ws c;
@@ -613,14 +611,14 @@ START_TEST(test_ping_flood)
             /* the close frame may die with a TCP reset (we were still sending): the
              * gateway's log must then say why it closed us */
             char line[512];
-            logged = ts_proc_wait_line(&stack.gw.proc, "closed with 1008", line, sizeof line, 1000) == 0;
+            logged = ts_proc_wait_line(&stack.gw[0].proc, "closed with 1008", line, sizeof line, 1000) == 0;
         }
         ck_assert_msg(pongs == N || code == 1008 || logged,
                       "command flood: %d of %d pongs and close code %d (want all pongs, or a 1008 close)", pongs, N,
                       code);
         ts_ws_close(&c);
     }
-    long rss1 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss1 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     fprintf(stderr, "hostile: ping floods: RSS %ld -> %ld KiB\n", rss0, rss1);
     ck_assert_msg(rss1 - rss0 < (HOSTILE_ASAN ? 256 * 1024 : 16 * 1024), "RSS grew from %ld to %ld KiB", rss0, rss1);
     check_alive("the ping floods");
@@ -639,7 +637,7 @@ START_TEST(test_slowloris)
     int64_t closed_at[N];
     int64_t t0 = ts_now_ms();
     for (int i = 0; i < N; i++) {
-        fd[i] = ts__connect(stack.gw.port, 5000);
+        fd[i] = ts__connect(stack.gw[0].port, 5000);
         ck_assert_int_ge(fd[i], 0);
         closed_at[i] = -1;
         if (i >= SILENT) {
@@ -815,7 +813,7 @@ START_TEST(test_bad_http)
             break;
         }
         size_t got = 0;
-        int st = raw_request(stack.gw.port, req, len, 4000, &got);
+        int st = raw_request(stack.gw[0].port, req, len, 4000, &got);
         fprintf(stderr, "hostile: HTTP: %s -> %s %d\n", cases[i].what,
                 st == 0 ? "closed without a status" : st < 0 ? "still open after 4 s" : "status", st);
         if (cases[i].must_refuse)
@@ -836,23 +834,23 @@ START_TEST(test_bad_http)
         body[n - 1] = '"';
         body[n] = '\0';
         char reply[4096];
-        int st = ts_http(stack.gw.admin_port, "POST", "/publish", "Content-Type: application/json\r\n", body, reply,
+        int st = ts_http(stack.gw[0].admin_port, "POST", "/publish", "Content-Type: application/json\r\n", body, reply,
                          sizeof reply);
         free(body);
         fprintf(stderr, "hostile: admin: POST /publish with a 2 MiB body -> %d\n", st);
         ck_assert_msg(st == 413 || st == -1 || st == 400,
                       "POST /publish with a 2 MiB body: %d (want 413, or the connection cut)", st);
-        st = ts_http(stack.gw.admin_port, "DELETE", "/metrics", NULL, NULL, reply, sizeof reply);
+        st = ts_http(stack.gw[0].admin_port, "DELETE", "/metrics", NULL, NULL, reply, sizeof reply);
         ck_assert_msg(st == 405, "DELETE /metrics: %d (want 405)", st);
-        st = ts_http(stack.gw.admin_port, "PUT", "/publish", NULL, "{}", reply, sizeof reply);
+        st = ts_http(stack.gw[0].admin_port, "PUT", "/publish", NULL, "{}", reply, sizeof reply);
         ck_assert_msg(st == 405, "PUT /publish: %d (want 405)", st);
-        st = ts_http(stack.gw.admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":\"\xff\xfe\"}", reply,
+        st = ts_http(stack.gw[0].admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":\"\xff\xfe\"}", reply,
                      sizeof reply);
         ck_assert_msg(st == 400, "POST /publish with invalid UTF-8: %d (want 400)", st);
         json_t *o = json_loads(reply, 0, NULL);
         ck_assert_msg(json_string_value(json_object_get(o, "reason")) != NULL, "400 without a reason: %s", reply);
         json_decref(o);
-        st = ts_http(stack.gw.admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":[[[[[[[[[[", reply,
+        st = ts_http(stack.gw[0].admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":[[[[[[[[[[", reply,
                      sizeof reply);
         ck_assert_msg(st == 400, "POST /publish with truncated JSON: %d (want 400)", st);
         /* a huge header on the admin port */
@@ -864,11 +862,11 @@ START_TEST(test_bad_http)
         hl += hn;
         memcpy(hreq + hl, "\r\n\r\n", 4);
         hl += 4;
-        st = raw_request(stack.gw.admin_port, hreq, hl, 4000, NULL);
+        st = raw_request(stack.gw[0].admin_port, hreq, hl, 4000, NULL);
         free(hreq);
         fprintf(stderr, "hostile: admin: a 64 KB header -> %d\n", st);
         ck_assert_msg(st != -1, "admin port with a 64 KB header: no answer and not closed within 4 s");
-        ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, reply, sizeof reply), 200);
+        ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, reply, sizeof reply), 200);
     }
     check_alive("the broken HTTP requests");
 }
@@ -883,13 +881,13 @@ START_TEST(test_max_connections)
     start_gateway(extra); /* the watcher is connection 1 */
     ts_ws c[3];
     for (int i = 0; i < 3; i++)
-        ck_assert(ts_ws_open(&c[i], stack.gw.port, "limit.chan", NODE, 5000) == 0);
-    double refused0 = ts_metric(stack.gw.admin_port, "pulse_connections_refused_total");
+        ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "limit.chan", NODE, 5000) == 0);
+    double refused0 = ts_metric(stack.gw[0].admin_port, "pulse_connections_refused_total");
     int refused = 0;
     int64_t t0 = ts_now_ms();
     for (int i = 0; i < 10; i++) {
         ts_ws extra_c;
-        int rc = ts_ws_connect(&extra_c, stack.gw.port, "/ws?channels=limit.chan", "pulse.v1");
+        int rc = ts_ws_connect(&extra_c, stack.gw[0].port, "/ws?channels=limit.chan", "pulse.v1");
         if (rc == 0) {
             /* an upgrade that slipped through must at least not be served */
             int code = ts_ws_wait_closed(&extra_c, 3000);
@@ -901,14 +899,14 @@ START_TEST(test_max_connections)
         refused++;
     }
     int64_t dt = ts_now_ms() - t0;
-    double refused1 = ts_metric(stack.gw.admin_port, "pulse_connections_refused_total");
+    double refused1 = ts_metric(stack.gw[0].admin_port, "pulse_connections_refused_total");
     fprintf(stderr, "hostile: max_connections=4: %d attempts over the limit refused in %lld ms; "
             "pulse_connections_refused_total %g -> %g\n",
             refused, (long long)dt, refused0, refused1);
     ck_assert_msg(refused1 - refused0 >= 10, "pulse_connections_refused_total %g -> %g (want +10)", refused0,
                   refused1);
-    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_connections_active") == 4, "connections_active %g (want 4)",
-                  ts_metric(stack.gw.admin_port, "pulse_connections_active"));
+    ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") == 4, "connections_active %g (want 4)",
+                  ts_metric(stack.gw[0].admin_port, "pulse_connections_active"));
     /* Existing clients are unaffected. */
     check_alive_ex("refusals at max_connections", false);
     for (int i = 0; i < 3; i++)
@@ -916,14 +914,14 @@ START_TEST(test_max_connections)
     /* Under the limit again: one leaves, a new one gets in and is served. */
     ts_ws_close(&c[0]);
     int64_t deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && ts_metric(stack.gw.admin_port, "pulse_connections_active") != 3)
+    while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 3)
         ts_sleep_ms(20);
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_connections_active") == 3);
+    ck_assert(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") == 3);
     check_alive_ex("a client left (3 of 4)", true);
     deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && ts_metric(stack.gw.admin_port, "pulse_connections_active") != 3)
+    while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 3)
         ts_sleep_ms(20);
-    ck_assert(ts_ws_open(&c[0], stack.gw.port, "limit.chan", NODE, 5000) == 0);
+    ck_assert(ts_ws_open(&c[0], stack.gw[0].port, "limit.chan", NODE, 5000) == 0);
     char ev[512];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "LIMIT", 1, "normal", NULL), 0);
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "limit.chan", ev), 1);
@@ -949,7 +947,7 @@ START_TEST(test_max_connections_per_ip)
     start_gateway(extra); /* the watcher is 127.0.0.1's first */
     ts_ws c[2];
     for (int i = 0; i < 2; i++)
-        ck_assert(ts_ws_open(&c[i], stack.gw.port, "ip.chan", NODE, 5000) == 0);
+        ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "ip.chan", NODE, 5000) == 0);
     /* raw: libwebsockets answers refusals with "HTTP/1.0 429", which ts_ws_connect
      * does not parse */
     static const char up[] = "GET /ws?channels=ip.chan HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -957,7 +955,7 @@ START_TEST(test_max_connections_per_ip)
                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pulse.v1\r\n\r\n";
     int statuses[5];
     for (int i = 0; i < 5; i++) {
-        statuses[i] = raw_request(stack.gw.port, up, sizeof up - 1, 3000, NULL);
+        statuses[i] = raw_request(stack.gw[0].port, up, sizeof up - 1, 3000, NULL);
         ck_assert_msg(statuses[i] == 429, "connection %d from one address over a limit of 3: %d (want 429)", i + 4,
                       statuses[i]);
     }
@@ -966,9 +964,9 @@ START_TEST(test_max_connections_per_ip)
     check_alive_ex("refusals at the per-IP limit", false);
     ts_ws_close(&c[0]);
     int64_t deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && ts_metric(stack.gw.admin_port, "pulse_connections_active") != 2)
+    while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 2)
         ts_sleep_ms(20);
-    ck_assert(ts_ws_open(&c[0], stack.gw.port, "ip.chan", NODE, 5000) == 0);
+    ck_assert(ts_ws_open(&c[0], stack.gw[0].port, "ip.chan", NODE, 5000) == 0);
     ck_assert(usable(&c[0]) && usable(&c[1]));
     check_alive_ex("back under the per-IP limit", false);
     ts_ws_close(&c[0]);
@@ -1098,7 +1096,7 @@ START_TEST(test_malformed_commands)
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         ts_ws q;
         int64_t t0 = ts_now_ms();
-        int rc = ts_ws_connect(&q, stack.gw.port, paths[i], "pulse.v1");
+        int rc = ts_ws_connect(&q, stack.gw[0].port, paths[i], "pulse.v1");
         int64_t dt = ts_now_ms() - t0;
         if (rc == 0) {
             ck_assert_msg(usable(&q), "%s: the connection is not usable", paths[i]);
@@ -1121,7 +1119,7 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("hostile");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    ts_fixture(tc, &stack, TS_FIX_REDIS, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_oversized_frames_and_messages);

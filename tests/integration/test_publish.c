@@ -21,16 +21,6 @@
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
-
 /* Runs pulse-publish with args (NULL-terminated) to completion; returns its exit status
  * and leaves its output in stack.tmp/<log>. */
 static int run_publish(const char *log, const char *const args[], ts_proc *p)
@@ -365,7 +355,7 @@ Suite *ts_suite(void)
     Suite *s = suite_create("publish");
     TCase *tc = tcase_create("redis");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    ts_fixture(tc, &stack, TS_FIX_REDIS, 0);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_count_and_manifest_match);
     tcase_add_test(tc, test_pacing);

@@ -19,16 +19,6 @@
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
-
 static char *in_dir(const char *name)
 {
     static char p[8][700];
@@ -349,7 +339,7 @@ Suite *ts_suite(void)
     Suite *s = suite_create("toolchain");
     TCase *tc = tcase_create("e2e");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    ts_fixture(tc, &stack, TS_FIX_REDIS, 0);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_end_to_end);
     tcase_add_test(tc, test_reconnect);
