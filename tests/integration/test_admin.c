@@ -309,13 +309,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("admin");
-    TCase *tc = tcase_create("admin");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 8000);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_healthz_metrics_stats);
-    tcase_add_test(tc, test_publish_cross_node);
-    tcase_add_test(tc, test_publish_bad_requests);
-    tcase_add_test(tc, test_priority_rules);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "admin", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_healthz_metrics_stats, test_publish_cross_node, test_publish_bad_requests,
+                 test_priority_rules);
     return s;
 }

@@ -224,12 +224,7 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-    ts_fixture(tc, &stack, TS_FIX_DIR, 0);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_help_and_version);
-    tcase_add_test(tc, test_bad_values_exit_2);
-    tcase_add_test(tc, test_file_env_flag_precedence);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "cli", 60, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_help_and_version, test_bad_values_exit_2, test_file_env_flag_precedence);
     return s;
 }

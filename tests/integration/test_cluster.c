@@ -553,11 +553,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("cluster");
-    TCase *tc = tcase_create("cluster");
+    TCase *tc = ts_tcase(s, "cluster", 120);
     tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cluster_failover);
-    suite_add_tcase(s, tc);
     return s;
 }

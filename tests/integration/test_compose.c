@@ -402,12 +402,7 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("compose");
-    TCase *tc = tcase_create("compose");
-    ts_fixture(tc, &stack, TS_FIX_DIR, 0);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_compose_config);
-    tcase_add_test(tc, test_haproxy_cfg);
-    tcase_add_test(tc, test_dockerfile);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "compose", 120, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_compose_config, test_haproxy_cfg, test_dockerfile);
     return s;
 }

@@ -280,14 +280,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("fanout");
-    TCase *tc = tcase_create("fanout");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 8000);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_two_nodes_six_clients);
-    tcase_add_test(tc, test_pattern_subscription);
-    tcase_add_test(tc, test_two_workers);
-    tcase_add_test(tc, test_payload_fidelity);
-    tcase_add_test(tc, test_batch_mode);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "fanout", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_two_nodes_six_clients, test_pattern_subscription, test_two_workers,
+                 test_payload_fidelity, test_batch_mode);
     return s;
 }

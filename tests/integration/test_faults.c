@@ -674,15 +674,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("faults");
-    TCase *tc = tcase_create("faults");
-    ts_fixture(tc, &stack, TS_FIX_DIR, 10000);
+    TCase *tc = ts_stack_tcase(s, "faults", long_tests() ? 600 : 90, &stack, TS_FIX_DIR, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, long_tests() ? 600 : 90);
-    tcase_add_test(tc, test_redis_down_at_start_timing);
-    tcase_add_test(tc, test_redis_stall_sigstop);
-    tcase_add_test(tc, test_dead_peer);
-    tcase_add_test(tc, test_churn);
-    tcase_add_test(tc, test_sigterm_heavy_fanout);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_redis_down_at_start_timing, test_redis_stall_sigstop, test_dead_peer,
+                 test_churn, test_sigterm_heavy_fanout);
     return s;
 }

@@ -33,9 +33,7 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("fuzz_smoke");
-    TCase *tc = tcase_create("fuzz_smoke");
-    tcase_set_timeout(tc, 300);
+    TCase *tc = ts_tcase(s, "fuzz_smoke", 300);
     tcase_add_test(tc, test_fuzz_run_10s);
-    suite_add_tcase(s, tc);
     return s;
 }

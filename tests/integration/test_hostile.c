@@ -1118,19 +1118,10 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("hostile");
-    TCase *tc = tcase_create("hostile");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 10000);
+    TCase *tc = ts_stack_tcase(s, "hostile", 90, &stack, TS_FIX_REDIS, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_oversized_frames_and_messages);
-    tcase_add_test(tc, test_invalid_utf8);
-    tcase_add_test(tc, test_protocol_violations);
-    tcase_add_test(tc, test_ping_flood);
-    tcase_add_test(tc, test_slowloris);
-    tcase_add_test(tc, test_bad_http);
-    tcase_add_test(tc, test_max_connections);
-    tcase_add_test(tc, test_max_connections_per_ip);
-    tcase_add_test(tc, test_malformed_commands);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_oversized_frames_and_messages, test_invalid_utf8,
+                 test_protocol_violations, test_ping_flood, test_slowloris, test_bad_http,
+                 test_max_connections, test_max_connections_per_ip, test_malformed_commands);
     return s;
 }

@@ -154,12 +154,7 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("limits");
-    TCase *tc = tcase_create("limits");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 8000);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_max_connections);
-    tcase_add_test(tc, test_heartbeat);
-    tcase_add_test(tc, test_handshake_timeout);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "limits", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_max_connections, test_heartbeat, test_handshake_timeout);
     return s;
 }

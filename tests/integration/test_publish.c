@@ -353,16 +353,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("publish");
-    TCase *tc = tcase_create("redis");
-
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 0);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_count_and_manifest_match);
-    tcase_add_test(tc, test_pacing);
-    tcase_add_test(tc, test_fast_pipelined);
-    tcase_add_test(tc, test_mix);
-    tcase_add_test(tc, test_via_http);
-    tcase_add_test(tc, test_cli_contract);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "redis", 90, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_count_and_manifest_match, test_pacing, test_fast_pipelined, test_mix,
+                 test_via_http, test_cli_contract);
     return s;
 }

@@ -209,12 +209,7 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("redis_restart");
-    TCase *tc = tcase_create("redis_restart");
-    ts_fixture(tc, &stack, TS_FIX_DIR, 8000);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_redis_restart_mid_stream);
-    tcase_add_test(tc, test_redis_down_at_start);
-    tcase_add_test(tc, test_redis_stalled);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "redis_restart", 60, &stack, TS_FIX_DIR, 8000);
+    ts_add_tests(tc, test_redis_restart_mid_stream, test_redis_down_at_start, test_redis_stalled);
     return s;
 }

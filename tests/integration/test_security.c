@@ -545,18 +545,10 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("security");
-    TCase *tc = tcase_create("security");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 8000);
+    TCase *tc = ts_stack_tcase(s, "security", 60, &stack, TS_FIX_REDIS, 8000);
     tcase_add_checked_fixture(tc, write_secret, NULL);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_handshake_tokens);
-    tcase_add_test(tc, test_refresh_and_expiry);
-    tcase_add_test(tc, test_forbidden_receives_nothing);
-    tcase_add_test(tc, test_publish_over_ws);
-    tcase_add_test(tc, test_admin_key);
-    tcase_add_test(tc, test_wss);
-    tcase_add_test(tc, test_origin_ip_rate_limits);
-    tcase_add_test(tc, test_refuse_insecure);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_handshake_tokens, test_refresh_and_expiry,
+                 test_forbidden_receives_nothing, test_publish_over_ws, test_admin_key, test_wss,
+                 test_origin_ip_rate_limits, test_refuse_insecure);
     return s;
 }

@@ -169,14 +169,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("shutdown");
-    TCase *tc = tcase_create("shutdown");
+    TCase *tc = ts_stack_tcase(s, "shutdown", 60, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED, 0);
     /* The tests check the gateway's exit themselves: teardown only makes sure it is gone. */
-    ts_fixture(tc, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED, 0);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_sigterm_drains_and_closes_1001);
-    tcase_add_test(tc, test_drain_timeout_bounds_exit);
-    tcase_add_test(tc, test_second_signal_exits_at_once);
-    tcase_add_test(tc, test_sigint_is_graceful);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_sigterm_drains_and_closes_1001, test_drain_timeout_bounds_exit,
+                 test_second_signal_exits_at_once, test_sigint_is_graceful);
     return s;
 }

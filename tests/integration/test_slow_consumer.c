@@ -313,12 +313,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("slow_consumer");
-    TCase *tc = tcase_create("slow_consumer");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 10000);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_critical_slow_consumer_closed);
-    tcase_add_test(tc, test_normal_events_dropped);
-    tcase_add_test(tc, test_lag_limit);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "slow_consumer", 120, &stack, TS_FIX_REDIS, 10000);
+    ts_add_tests(tc, test_critical_slow_consumer_closed, test_normal_events_dropped,
+                 test_lag_limit);
     return s;
 }

@@ -369,17 +369,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("subscribe");
-    TCase *tc = tcase_create("subscribe");
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 8000);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_dynamic_subscribe_refcount);
-    tcase_add_test(tc, test_pattern_numpat);
-    tcase_add_test(tc, test_bad_commands);
-    tcase_add_test(tc, test_bad_channel_in_query);
-    tcase_add_test(tc, test_max_subscriptions);
-    tcase_add_test(tc, test_message_size_cap);
-    tcase_add_test(tc, test_static_channels);
-    tcase_add_test(tc, test_protocol_abuse);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "subscribe", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_dynamic_subscribe_refcount, test_pattern_numpat, test_bad_commands,
+                 test_bad_channel_in_query, test_max_subscriptions, test_message_size_cap,
+                 test_static_channels, test_protocol_abuse);
     return s;
 }

@@ -571,16 +571,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("support");
-    TCase *tc = tcase_create("fixtures");
-    ts_fixture(tc, &stack, TS_FIX_DIR, 0);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_tmpdir_port_bin);
-    tcase_add_test(tc, test_proc_lifecycle);
-    tcase_add_test(tc, test_redis_fixture);
-    tcase_add_test(tc, test_http_client);
-    tcase_add_test(tc, test_sha1_base64);
-    tcase_add_test(tc, test_ws_client);
-    tcase_add_test(tc, test_stack_gateways);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "fixtures", 60, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_tmpdir_port_bin, test_proc_lifecycle, test_redis_fixture,
+                 test_http_client, test_sha1_base64, test_ws_client, test_stack_gateways);
     return s;
 }

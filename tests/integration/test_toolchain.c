@@ -337,13 +337,7 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("toolchain");
-    TCase *tc = tcase_create("e2e");
-
-    ts_fixture(tc, &stack, TS_FIX_REDIS, 0);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_end_to_end);
-    tcase_add_test(tc, test_reconnect);
-    tcase_add_test(tc, test_subscriber_cli);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "e2e", 120, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_end_to_end, test_reconnect, test_subscriber_cli);
     return s;
 }

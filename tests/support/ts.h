@@ -2,7 +2,7 @@
  * ts.h - fixtures for Pulse's integration tests: temp dirs, free ports, a throwaway
  * redis-server, spawning the real binaries, a tiny HTTP client and a raw WebSocket
  * client that can also send deliberately broken frames, and the Check fixture most
- * suites share (ts_fixture: temp dir, Redis and gateways up before each test, down
+ * suites share (ts_stack_tcase: temp dir, Redis and gateways up before each test, down
  * and checked after it). Helpers are filed by topic below.
  *
  * Everything talks to 127.0.0.1 only. Every wait is bounded. Processes are stopped by
@@ -13,7 +13,7 @@
 #ifndef PULSE_TS_H
 #define PULSE_TS_H
 
-#include <check.h>
+#include "ts_check.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,7 +66,7 @@ long ts_proc_rss_kib(pid_t pid);
  *   tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
  * and the runner (parent) process prints, after the TCase, the logs of every process
  * a test started and never stopped with ts_proc_stop (i.e. the failed tests').
- * ts_fixture (below) adds it for the suites that use it. */
+ * ts_stack_tcase (below) adds it for the suites that use it. */
 void ts_suite_setup(void);
 void ts_suite_teardown(void);
 /* Prints the logs of every process this test process started (for a failure path
@@ -168,19 +168,21 @@ int ts_stack_stop_gateway(ts_stack *s, int i, int timeout_ms);
  * ts_gateway_shutdown gives it (the caller asserts it is 0), or 0. Safe to call twice. */
 int ts_stack_teardown(ts_stack *s, int timeout_ms);
 
-/* The Check fixture most suites share, on the suite's own stack s:
- *   ts_fixture(tc, &stack, TS_FIX_REDIS, 8000);
- * adds ts_suite_setup/ts_suite_teardown (log dumps of failed tests) and a checked
- * fixture: before each test ts_stack_setup (TS_FIX_REDIS) or ts_stack_setup_dir
- * (TS_FIX_DIR), asserted; after it ts_stack_teardown(s, shutdown_ms) with everything
- * stopped before it asserts that every gateway still running exited 0 ("gateway
- * <node>: exit status <st> after SIGTERM at teardown (want 0)"). TS_FIX_EXIT_UNCHECKED:
- * the tests check the exits themselves; teardown only makes sure the gateways are gone.
- * A suite with steps of its own adds its checked fixture after this one: Check runs
- * its setup after the stack's and its teardown before. One stack per test process. */
+/* The Check fixture most suites share, on the suite's own stack st, in a new TCase:
+ *   TCase *tc = ts_stack_tcase(s, "admin", 60, &stack, TS_FIX_REDIS, 8000);
+ * is ts_tcase(s, name, timeout_s) (ts_check.h) with ts_suite_setup/ts_suite_teardown
+ * (log dumps of failed tests) and a checked fixture: before each test ts_stack_setup
+ * (TS_FIX_REDIS) or ts_stack_setup_dir (TS_FIX_DIR), asserted; after it
+ * ts_stack_teardown(st, shutdown_ms) with everything stopped before it asserts that
+ * every gateway still running exited 0 ("gateway <node>: exit status <st> after
+ * SIGTERM at teardown (want 0)"). TS_FIX_EXIT_UNCHECKED: the tests check the exits
+ * themselves; teardown only makes sure the gateways are gone. A suite with steps of
+ * its own adds its checked fixture to tc: Check runs its setup after the stack's and
+ * its teardown before. One stack per test process. */
 enum { TS_FIX_DIR = 0, TS_FIX_REDIS = 1, TS_FIX_EXIT_UNCHECKED = 2 };
-void ts_fixture(TCase *tc, ts_stack *s, int flags, int shutdown_ms);
-/* In a test under ts_fixture: ts_stack_start_gateway on the fixture's stack, asserted
+TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, int flags,
+                      int shutdown_ms);
+/* In a test under ts_stack_tcase: ts_stack_start_gateway on the fixture's stack, asserted
  * ("gateway <node_id> did not start"); returns the gateway (its slot in s->gw). */
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[]);
 

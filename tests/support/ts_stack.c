@@ -1,7 +1,7 @@
 /*
  * ts_stack.c - the setup and teardown the integration suites share: a temp dir, a
  * throwaway redis-server in it, and up to TS_STACK_GATEWAYS gateways on that Redis;
- * and the Check fixture (ts_fixture) that brings a suite's stack up before each test
+ * and the Check fixture (ts_stack_tcase) that brings a suite's stack up before each test
  * and down after it, asserting every gateway it started exited 0.
  *
  * Single-threaded. The stack belongs to the suite (a static there); the fixture only
@@ -122,7 +122,7 @@ static int fix_shutdown_ms;
 
 static void fixture_setup(void)
 {
-    ck_assert_msg(fix_stack != NULL, "ts_fixture: no stack");
+    ck_assert_msg(fix_stack != NULL, "ts_stack_tcase: no stack");
     if (fix_flags & TS_FIX_REDIS)
         ck_assert_int_eq(ts_stack_setup(fix_stack), 0);
     else
@@ -138,18 +138,21 @@ static void fixture_teardown(void)
                   fix_stack->gw[bad].node_id, st);
 }
 
-void ts_fixture(TCase *tc, ts_stack *s, int flags, int shutdown_ms)
+TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, int flags,
+                      int shutdown_ms)
 {
-    fix_stack = s;
+    TCase *tc = ts_tcase(s, name, timeout_s);
+    fix_stack = st;
     fix_flags = flags;
     fix_shutdown_ms = shutdown_ms;
     tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
     tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+    return tc;
 }
 
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[])
 {
-    ck_assert_msg(fix_stack != NULL, "ts_fixture: no stack");
+    ck_assert_msg(fix_stack != NULL, "ts_stack_tcase: no stack");
     int i = ts_stack_start_gateway(fix_stack, node_id, extra);
     ck_assert_msg(i >= 0, "gateway %s did not start", node_id);
     return &fix_stack->gw[i];

@@ -749,25 +749,14 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("auth");
-    TCase *tc = tcase_create("verify");
+    TCase *tc = ts_tcase(s, "verify", 30);
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_verify_hs256, 0, N_ELEMS(hs_cases));
-    tcase_add_test(tc, test_verify_claims_copied);
-    tcase_add_test(tc, test_verify_malformed_and_missing);
+    ts_add_tests(tc, test_verify_claims_copied, test_verify_malformed_and_missing);
     tcase_add_loop_test(tc, test_verify_rs256, 0, N_ELEMS(rs_cases));
-    tcase_add_test(tc, test_verify_es256);
-    tcase_add_test(tc, test_verify_aud_iss);
-    tcase_add_test(tc, test_key_errors);
-    tcase_add_test(tc, test_authorize_subscribe);
-    tcase_add_test(tc, test_authorize_owner_pattern_config);
-    tcase_add_test(tc, test_authorize_publish);
-    tcase_add_test(tc, test_pattern_relations);
-    tcase_add_test(tc, test_admin_key);
-    tcase_add_test(tc, test_origins_ip_rate);
-    tcase_add_test(tc, test_exposure);
-    tcase_add_test(tc, test_config_keys);
-    tcase_add_test(tc, test_proto_ops);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_verify_es256, test_verify_aud_iss, test_key_errors,
+                 test_authorize_subscribe, test_authorize_owner_pattern_config,
+                 test_authorize_publish, test_pattern_relations, test_admin_key,
+                 test_origins_ip_rate, test_exposure, test_config_keys, test_proto_ops);
     return s;
 }

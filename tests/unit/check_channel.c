@@ -132,17 +132,12 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("channel");
-    TCase *tc = tcase_create("validate");
-
-    tcase_add_test(tc, test_validate_good);
-    tcase_add_test(tc, test_validate_length);
+    TCase *tc = ts_tcase(s, "validate", 0);
+    ts_add_tests(tc, test_validate_good, test_validate_length);
     tcase_add_loop_test(tc, test_validate_each_char, 0, 256);
     tcase_add_test(tc, test_validate_pattern);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("match");
-    tcase_set_timeout(tc, 2);
+    tc = ts_tcase(s, "match", 2);
     tcase_add_loop_test(tc, test_match, 0, N_ELEMS(match_cases));
     tcase_add_test(tc, test_match_pathological_is_fast);
-    suite_add_tcase(s, tc);
     return s;
 }

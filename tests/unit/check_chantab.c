@@ -127,11 +127,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("chantab");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_add_get_namespaces);
-    tcase_add_test(tc, test_growth_keeps_entries);
-    tcase_add_test(tc, test_remove_sub_moves_last);
-    tcase_add_test(tc, test_remove_if_and_foreach);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_add_get_namespaces, test_growth_keeps_entries, test_remove_sub_moves_last,
+                 test_remove_if_and_foreach);
     return s;
 }

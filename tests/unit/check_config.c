@@ -953,46 +953,33 @@ Suite *ts_suite(void)
     Suite *s = suite_create("gw_config");
     TCase *tc;
 
-    tc = tcase_create("defaults");
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_load_nothing_keeps_defaults);
-    tcase_add_test(tc, test_example_file_is_defaults);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "defaults", 0);
+    ts_add_tests(tc, test_defaults, test_load_nothing_keeps_defaults,
+                 test_example_file_is_defaults);
 
-    tc = tcase_create("file");
+    tc = ts_tcase(s, "file", 0);
     tcase_add_test(tc, test_file_every_key);
     tcase_add_loop_test(tc, test_file_errors, 0, N_ELEMS(file_errs));
     tcase_add_loop_test(tc, test_cross_errors, 0, N_ELEMS(cross_errs));
-    tcase_add_test(tc, test_hard_equal_soft_ok);
-    tcase_add_test(tc, test_unreadable_file);
-    tcase_add_test(tc, test_long_path_shortened);
-    tcase_add_test(tc, test_error_leaves_cfg_untouched);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
+                 test_error_leaves_cfg_untouched);
 
-    tc = tcase_create("env");
+    tc = ts_tcase(s, "env", 0);
     tcase_add_test(tc, test_env_every_key);
     tcase_add_loop_test(tc, test_env_errors, 0, N_ELEMS(env_errs));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("flags");
-    tcase_add_test(tc, test_flags_both_forms);
-    tcase_add_test(tc, test_flag_set);
-    tcase_add_test(tc, test_flag_channel_adds);
+    tc = ts_tcase(s, "flags", 0);
+    ts_add_tests(tc, test_flags_both_forms, test_flag_set, test_flag_channel_adds);
     tcase_add_loop_test(tc, test_flag_errors, 0, N_ELEMS(flag_errs));
     tcase_add_loop_test(tc, test_help, 0, N_ELEMS(help_cases));
-    tcase_add_test(tc, test_help_value_is_not_help);
-    tcase_add_test(tc, test_usage_lists_every_flag);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_help_value_is_not_help, test_usage_lists_every_flag);
 
-    tc = tcase_create("precedence");
-    tcase_add_test(tc, test_precedence);
-    tcase_add_test(tc, test_config_path_choice);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "precedence", 0);
+    ts_add_tests(tc, test_precedence, test_config_path_choice);
 
-    tc = tcase_create("rules");
+    tc = ts_tcase(s, "rules", 0);
     tcase_add_loop_test(tc, test_rule_for_defaults, 0, N_ELEMS(rule_defaults));
     tcase_add_loop_test(tc, test_rule_for_user_rules, 0, N_ELEMS(rule_user));
     tcase_add_test(tc, test_rule_for_without_defaults);
-    suite_add_tcase(s, tc);
     return s;
 }

@@ -264,20 +264,12 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("hist");
-    TCase *tc = tcase_create("hist");
-
-    tcase_set_timeout(tc, 30);
+    TCase *tc = ts_tcase(s, "hist", 30);
     tcase_add_test(tc, test_empty);
     tcase_add_loop_test(tc, test_exact_1_to_100, 0,
                         N_ELEMS(exact_1_100));
-    tcase_add_test(tc, test_exact_large_values_and_resort);
-    tcase_add_test(tc, test_negative_counts_as_zero);
-    tcase_add_test(tc, test_exact_limit_switch);
-    tcase_add_test(tc, test_bucket_within_1pct);
-    tcase_add_test(tc, test_bucket_small_values_exact);
-    tcase_add_test(tc, test_huge_values);
-    tcase_add_test(tc, test_merge_exact);
-    tcase_add_test(tc, test_merge_overflowing_exact);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_exact_large_values_and_resort, test_negative_counts_as_zero,
+                 test_exact_limit_switch, test_bucket_within_1pct, test_bucket_small_values_exact,
+                 test_huge_values, test_merge_exact, test_merge_overflowing_exact);
     return s;
 }

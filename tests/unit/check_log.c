@@ -198,14 +198,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("log");
-    TCase *tc = tcase_create("log");
+    TCase *tc = ts_tcase(s, "log", 0);
     tcase_add_loop_test(tc, test_level_parse, 0, N_ELEMS(level_cases));
-    tcase_add_test(tc, test_format_parse);
-    tcase_add_test(tc, test_default_level);
-    tcase_add_test(tc, test_level_filters_before_formatting);
-    tcase_add_test(tc, test_text_line);
-    tcase_add_test(tc, test_json_line_escaping);
-    tcase_add_test(tc, test_long_message_truncated);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_format_parse, test_default_level, test_level_filters_before_formatting,
+                 test_text_line, test_json_line_escaping, test_long_message_truncated);
     return s;
 }

@@ -113,12 +113,10 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("parse");
-    TCase *tc = tcase_create("u64");
+    TCase *tc = ts_tcase(s, "u64", 0);
     tcase_add_loop_test(tc, test_u64, 0, N_ELEMS(u64_cases));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("double");
+    tc = ts_tcase(s, "double", 0);
     tcase_add_loop_test(tc, test_double, 0, N_ELEMS(dbl_cases));
-    suite_add_tcase(s, tc);
     return s;
 }

@@ -414,25 +414,19 @@ Suite *ts_suite(void)
     Suite *s = suite_create("gw_proto");
     TCase *tc;
 
-    tc = tcase_create("parse");
+    tc = ts_tcase(s, "parse", 0);
     tcase_add_loop_test(tc, test_parse_ok, 0, N_ELEMS(ok_cases));
-    tcase_add_test(tc, test_parse_longest_channel);
-    tcase_add_test(tc, test_parse_uses_len_not_nul);
+    ts_add_tests(tc, test_parse_longest_channel, test_parse_uses_len_not_nul);
     tcase_add_loop_test(tc, test_parse_errors, 0, N_ELEMS(err_cases));
-    tcase_add_test(tc, test_parse_reason_cap);
-    tcase_add_test(tc, test_parse_never_echoes_much);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_parse_reason_cap, test_parse_never_echoes_much);
 
-    tc = tcase_create("channel_list");
+    tc = ts_tcase(s, "channel_list", 0);
     tcase_add_loop_test(tc, test_channel_list, 0, N_ELEMS(list_cases));
-    tcase_add_test(tc, test_channel_list_lengths);
-    tcase_add_test(tc, test_channel_list_cb_stops);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_channel_list_lengths, test_channel_list_cb_stops);
 
-    tc = tcase_create("format");
+    tc = ts_tcase(s, "format", 0);
     tcase_add_test(tc, test_reply);
     tcase_add_loop_test(tc, test_error_format, 0, N_ELEMS(errfmt_cases));
     tcase_add_test(tc, test_format_cap);
-    suite_add_tcase(s, tc);
     return s;
 }

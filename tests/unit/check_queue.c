@@ -214,15 +214,11 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("queue");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_frame_format);
-    tcase_add_test(tc, test_json_quote);
-    tcase_add_test(tc, test_fifo_and_refs);
-    tcase_add_test(tc, test_ring_wraps_and_grows);
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_frame_format, test_json_quote, test_fifo_and_refs,
+                 test_ring_wraps_and_grows);
     tcase_add_loop_test(tc, test_policy_table, 0, N_ELEMS(CASES));
-    tcase_add_test(tc, test_byte_bounds);
-    tcase_add_test(tc, test_latest_replaces_in_place);
-    tcase_add_test(tc, test_control_never_dropped_and_not_counted);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_byte_bounds, test_latest_replaces_in_place,
+                 test_control_never_dropped_and_not_counted);
     return s;
 }

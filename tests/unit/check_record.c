@@ -256,15 +256,12 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("record");
-    TCase *tc = tcase_create("record");
-    tcase_add_test(tc, test_delivery_roundtrip);
-    tcase_add_test(tc, test_delivery_empty_optional_fields);
-    tcase_add_test(tc, test_manifest_roundtrip);
-    tcase_add_test(tc, test_format_refusals);
+    TCase *tc = ts_tcase(s, "record", 0);
+    ts_add_tests(tc, test_delivery_roundtrip, test_delivery_empty_optional_fields,
+                 test_manifest_roundtrip, test_format_refusals);
     tcase_add_loop_test(tc, test_delivery_bad, 0, N_ELEMS(bad_delivery));
     tcase_add_test(tc, test_delivery_oversized_fields);
     tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));
     tcase_add_test(tc, test_parse_honours_len);
-    suite_add_tcase(s, tc);
     return s;
 }

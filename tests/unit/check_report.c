@@ -466,21 +466,11 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("report");
-    TCase *tc = tcase_create("repcore");
-
+    TCase *tc = ts_tcase(s, "repcore", 30);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_counts);
-    tcase_add_test(tc, test_per_priority);
-    tcase_add_test(tc, test_percentiles);
-    tcase_add_test(tc, test_per_node);
-    tcase_add_test(tc, test_critical_drop_and_split_logs);
-    tcase_add_test(tc, test_malformed_delivery);
-    tcase_add_test(tc, test_malformed_variants);
-    tcase_add_test(tc, test_lenient);
-    tcase_add_test(tc, test_missing_files);
-    tcase_add_test(tc, test_hdr_mode);
-    tcase_add_test(tc, test_json_and_svg);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_counts, test_per_priority, test_percentiles, test_per_node,
+                 test_critical_drop_and_split_logs, test_malformed_delivery,
+                 test_malformed_variants, test_lenient, test_missing_files, test_hdr_mode,
+                 test_json_and_svg);
     return s;
 }

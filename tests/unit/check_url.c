@@ -115,10 +115,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("url");
-    TCase *tc = tcase_create("url");
+    TCase *tc = ts_tcase(s, "url", 0);
     tcase_add_loop_test(tc, test_good, 0, N_ELEMS(good));
     tcase_add_loop_test(tc, test_bad, 0, N_ELEMS(bad));
     tcase_add_test(tc, test_long_inputs);
-    suite_add_tcase(s, tc);
     return s;
 }

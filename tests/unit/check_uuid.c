@@ -80,11 +80,9 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("uuid");
-    TCase *tc = tcase_create("uuid");
-    tcase_add_test(tc, test_shape_and_bits);
-    tcase_add_test(tc, test_unique);
+    TCase *tc = ts_tcase(s, "uuid", 0);
+    ts_add_tests(tc, test_shape_and_bits, test_unique);
     tcase_add_loop_test(tc, test_valid, 0, N_ELEMS(valid_cases));
     tcase_add_test(tc, test_valid_honours_len);
-    suite_add_tcase(s, tc);
     return s;
 }
