@@ -104,16 +104,6 @@ static void expect_msg(ts_ws *c, const char *want, const char *who)
     free(m);
 }
 
-static bool ping_ok(ts_ws *c)
-{
-    if (ts_ws_send_text(c, "{\"op\":\"ping\"}") != 0)
-        return false;
-    char *m = ts_ws_recv_until(c, "{\"op\":\"pong\"}", 5000);
-    bool ok = m != NULL;
-    free(m);
-    return ok;
-}
-
 static void sigterm_expect_exit0(int within_ms, int64_t *took_ms)
 {
     int64_t t0 = ts_now_ms();
@@ -150,7 +140,7 @@ START_TEST(test_redis_down_at_start_timing)
     ck_assert_ptr_nonnull(m);
     free(m);
     ts_sleep_ms(2500); /* long enough for the backoff to reach its cap */
-    ck_assert(ping_ok(&c));
+    ck_assert(ts_ws_usable(&c));
     int64_t t0 = ts_now_ms();
     start_redis(port);
     ck_assert_int_eq(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000), 0);
@@ -209,14 +199,14 @@ START_TEST(test_redis_stall_sigstop)
     ck_assert_msg(t503 <= 2000, "stall reported after %lld ms (ping interval 200, timeout 1000)", (long long)t503);
 
     /* The WebSocket side keeps working during the stall, new clients included. */
-    ck_assert(ping_ok(&a));
+    ck_assert(ts_ws_usable(&a));
     ts_ws during;
     ck_assert_int_eq(ts_ws_connect(&during, stack.gw[0].port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&during, "\"hello\"", 5000);
     ck_assert_ptr_nonnull(m);
     free(m);
     ts_sleep_ms(2500); /* past the watchdog timeout: connections dropped, retries hang */
-    ck_assert(ping_ok(&b));
+    ck_assert(ts_ws_usable(&b));
     ck_assert(ts_metric(stack.gw[0].admin_port, "pulse_redis_connected") == 0);
     /* the reason after the watchdog fired */
     ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
@@ -491,7 +481,7 @@ START_TEST(test_churn)
     ck_assert_msg(chans_active == 1, "pulse_channels_active %g after the churn (want 1)", chans_active);
     ck_assert_msg(rss_after - rss_before < bound, "gateway RSS %ld -> %ld KiB over the churn (bound +%ld)", rss_before,
                   rss_after, bound);
-    ck_assert(ping_ok(&watcher));
+    ck_assert(ts_ws_usable(&watcher));
     ts_ws_close(&watcher);
     sigterm_expect_exit0(8000, NULL);
 }

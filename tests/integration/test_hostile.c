@@ -108,18 +108,6 @@ static void open_raw(ts_ws *c, const char *what)
     ck_assert_msg(ts_ws_open(c, stack.gw[0].port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
 }
 
-/* Sends a ping command and wants the pong back (the connection is usable); error
- * frames and deliveries on the way are skipped. */
-static bool usable(ts_ws *c)
-{
-    if (ts_ws_send_text(c, "{\"op\":\"ping\"}") != 0)
-        return false;
-    char *m = ts_ws_recv_until(c, "{\"op\":\"pong\"}", 5000);
-    bool ok = m != NULL;
-    free(m);
-    return ok;
-}
-
 /* Builds one frame by hand: b0 is the first byte as is (FIN, RSV, opcode); the payload
  * is masked when masked; claimed_len (when not (uint64_t)-1) is written instead of len. */
 static size_t build_frame(unsigned char *out, unsigned b0, bool masked, const void *data, size_t len,
@@ -369,7 +357,7 @@ START_TEST(test_invalid_utf8)
         ck_assert_msg(m != NULL && strstr(m, "\"pong\"") != NULL,
                       "valid UTF-8 split across fragments: want a pong, got %s", m ? m : "(closed)");
         free(m);
-        ck_assert(usable(&c));
+        ck_assert(ts_ws_usable(&c));
         ts_ws_close(&c);
     }
     /* A close frame whose reason is not UTF-8: the connection is failed one way or another. */
@@ -451,7 +439,7 @@ START_TEST(test_protocol_violations)
         ck_assert_msg(m != NULL && strcmp(m, "{\"op\":\"pong\"}") == 0,
                       "a ping between two fragments: want the command answered, got %s", m ? m : "(closed)");
         free(m);
-        ck_assert(usable(&c));
+        ck_assert(ts_ws_usable(&c));
         ts_ws_close(&c);
     }
     /* Cases where libwebsockets 4.1.6 fails the connection without the RFC's code, or
@@ -521,7 +509,7 @@ START_TEST(test_protocol_violations)
         ck_assert_msg(m != NULL && strstr(m, "\"error\"") != NULL, "binary frame: want an error frame, got %s",
                       m ? m : "(closed)");
         free(m);
-        ck_assert(usable(&c));
+        ck_assert(ts_ws_usable(&c));
         ts_ws_close(&c);
     }
     /* A normal close is echoed with 1000. */
@@ -567,7 +555,7 @@ START_TEST(test_ping_flood)
         check_alive_ex("a ping flood (flooder still connected)", true);
         /* Now read: pongs (possibly coalesced), then the flooder is either still usable
          * or was closed; both are acceptable, a hang is not. */
-        bool ok = usable(&c);
+        bool ok = ts_ws_usable(&c);
         fprintf(stderr, "hostile: ping flood: %d pings written in %lld ms; flooder afterwards: %s (close %d)\n",
                 rounds * BATCH, (long long)dt, ok ? "usable" : "closed", c.close_code);
         ts_ws_close(&c);
@@ -910,7 +898,7 @@ START_TEST(test_max_connections)
     /* Existing clients are unaffected. */
     check_alive_ex("refusals at max_connections", false);
     for (int i = 0; i < 3; i++)
-        ck_assert(usable(&c[i]));
+        ck_assert(ts_ws_usable(&c[i]));
     /* Under the limit again: one leaves, a new one gets in and is served. */
     ts_ws_close(&c[0]);
     int64_t deadline = ts_now_ms() + 5000;
@@ -967,7 +955,7 @@ START_TEST(test_max_connections_per_ip)
     while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 2)
         ts_sleep_ms(20);
     ck_assert(ts_ws_open(&c[0], stack.gw[0].port, "ip.chan", NODE, 5000) == 0);
-    ck_assert(usable(&c[0]) && usable(&c[1]));
+    ck_assert(ts_ws_usable(&c[0]) && ts_ws_usable(&c[1]));
     check_alive_ex("back under the per-IP limit", false);
     ts_ws_close(&c[0]);
     ts_ws_close(&c[1]);
@@ -1072,7 +1060,7 @@ START_TEST(test_malformed_commands)
     ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, chans), 0);
     ck_assert_msg(strcmp(out, WATCH_CHANNEL) == 0, "PUBSUB CHANNELS after the bad commands: '%s'", out);
     /* The same connection still works: ping, subscribe, delivery. */
-    ck_assert(usable(&c));
+    ck_assert(ts_ws_usable(&c));
     char *reply = NULL;
     ck_assert_msg(ts_ws_op(&c, "{\"op\":\"subscribe\",\"channel\":\"zz.good\"}", "subscribed", &reply, 5000) == 0,
                   "subscribe after the bad commands: %s", reply ? reply : "(nothing)");
@@ -1099,7 +1087,7 @@ START_TEST(test_malformed_commands)
         int rc = ts_ws_connect(&q, stack.gw[0].port, paths[i], "pulse.v1");
         int64_t dt = ts_now_ms() - t0;
         if (rc == 0) {
-            ck_assert_msg(usable(&q), "%s: the connection is not usable", paths[i]);
+            ck_assert_msg(ts_ws_usable(&q), "%s: the connection is not usable", paths[i]);
             ts_ws_close(&q);
         } else {
             /* refused: an HTTP 4xx, or closed at once (libwebsockets drops a URI with %00) */

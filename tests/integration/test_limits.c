@@ -24,14 +24,6 @@ static void start_gateway(char *const extra[])
     ck_assert_msg(ts_stack_start_gateway(&stack, "node-l", extra) == 0, "gateway did not start");
 }
 
-static void ping_pong(ts_ws *w, const char *who)
-{
-    char *reply = NULL;
-    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
-                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
-    free(reply);
-}
-
 START_TEST(test_max_connections)
 {
     char *extra[] = {(char *)"--limits.max-connections", (char *)"2", NULL};
@@ -50,8 +42,8 @@ START_TEST(test_max_connections)
     }
     ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") <= 2,
                   "more than 2 connections active");
-    ping_pong(&a, "first client");
-    ping_pong(&b, "second client");
+    ts_assert_pong(&a, "first client");
+    ts_assert_pong(&b, "second client");
     ts_ws_close(&a);
     /* Room again (the gateway notices the close asynchronously: poll). */
     int64_t deadline = ts_now_ms() + 5000;
@@ -63,7 +55,7 @@ START_TEST(test_max_connections)
             ts_sleep_ms(100);
     }
     ck_assert_msg(ok, "no room for a new client after one of two left");
-    ping_pong(&c, "replacement client");
+    ts_assert_pong(&c, "replacement client");
     ts_ws_close(&b);
     ts_ws_close(&c);
 }
@@ -86,7 +78,7 @@ START_TEST(test_heartbeat)
         ck_assert_msg(r >= 0 && r != 8, "the client answering PINGs was closed (%d, code %d)", r,
                       live.close_code);
     }
-    ping_pong(&live, "client answering PINGs");
+    ts_assert_pong(&live, "client answering PINGs");
     int code = ts_ws_wait_closed(&mute, 3000);
     ck_assert_msg(code >= 0, "a client that never answered PINGs for 4 s is still open "
                              "(heartbeat 1 s + timeout 1 s)");
@@ -146,7 +138,7 @@ START_TEST(test_handshake_timeout)
     /* Real clients are unaffected. */
     ts_ws ok;
     ck_assert(ts_ws_open(&ok, stack.gw[0].port, "hs", "node-l", 5000) == 0);
-    ping_pong(&ok, "a client after the stalled handshakes");
+    ts_assert_pong(&ok, "a client after the stalled handshakes");
     ts_ws_close(&ok);
 }
 END_TEST

@@ -121,20 +121,6 @@ static char *path_in_dir(const char *name)
     return p[k];
 }
 
-static int grep_log(const ts_proc *p, const char *needle)
-{
-    FILE *f = fopen(p->log_path, "r");
-    char line[1024];
-    int found = 0;
-
-    if (f == NULL)
-        return 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 START_TEST(test_count_and_manifest_match)
 {
     static seen_event seen[20];
@@ -146,8 +132,8 @@ START_TEST(test_count_and_manifest_match)
     int i, n;
 
     ck_assert_int_eq(run_publish("publish.log", args, &p), 0);
-    ck_assert(grep_log(&p, "sent=20 failed=0"));
-    ck_assert(grep_log(&p, "receivers=20")); /* our one subscriber, 20 times */
+    ck_assert(ts_file_contains(p.log_path, "sent=20 failed=0"));
+    ck_assert(ts_file_contains(p.log_path, "receivers=20")); /* our one subscriber, 20 times */
     read_messages(sub, seen, 20);
     n = load_manifest("m.csv", man, 40);
     ck_assert_int_eq(n, 20);
@@ -237,7 +223,7 @@ START_TEST(test_fast_pipelined)
     int i;
 
     ck_assert_int_eq(run_publish("fast.log", args, &p), 0);
-    ck_assert(grep_log(&p, "sent=5000 failed=0"));
+    ck_assert(ts_file_contains(p.log_path, "sent=5000 failed=0"));
     read_messages(sub, seen, 5000);
     ck_assert_int_eq(load_manifest("fast.csv", man, MAX_EVENTS), 5000);
     for (i = 0; i < 5000; i++) {
@@ -308,7 +294,7 @@ START_TEST(test_via_http)
             ts_proc_dump_log(&gw.proc, "gateway");
         ck_assert_int_eq(rc, 0);
     }
-    ck_assert(grep_log(&p, "sent=10 failed=0"));
+    ck_assert(ts_file_contains(p.log_path, "sent=10 failed=0"));
     read_messages(sub, seen, 10);
     ck_assert_int_eq(load_manifest("http.csv", man, 20), 10);
     for (i = 0; i < 10; i++) {
@@ -344,7 +330,7 @@ START_TEST(test_cli_contract)
         char log[32];
         snprintf(log, sizeof(log), "cli-%zu.log", i);
         ck_assert_msg(run_publish(log, cases[i].args, &p) == cases[i].status, "case %zu", i);
-        ck_assert_msg(grep_log(&p, cases[i].needle), "case %zu: no '%s' in output", i,
+        ck_assert_msg(ts_file_contains(p.log_path, cases[i].needle), "case %zu: no '%s' in output", i,
                       cases[i].needle);
     }
 }

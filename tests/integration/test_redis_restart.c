@@ -45,14 +45,6 @@ static void publish_and_expect(ts_ws *const clients[], int n_clients, uint64_t s
     free(want);
 }
 
-static void ping_pong(ts_ws *w, const char *who)
-{
-    char *reply = NULL;
-    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
-                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
-    free(reply);
-}
-
 static void healthz_503(int admin_port)
 {
     char body[4096];
@@ -97,12 +89,12 @@ START_TEST(test_redis_restart_mid_stream)
 
     /* WebSocket service goes on: the old client pings, a new one connects and
      * subscribes (its Redis subscription waits for the reconnect). */
-    ping_pong(&stayer, "stayer while Redis is down");
+    ts_assert_pong(&stayer, "stayer while Redis is down");
     ts_ws newcomer;
     ck_assert_msg(ts_ws_open(&newcomer, stack.gw[0].port, "events.critical", "node-r", 5000) == 0,
                   "a new client could not connect while Redis was down");
     ts_sleep_ms(1500); /* a few reconnect attempts against a closed port */
-    ping_pong(&stayer, "stayer after 1.5 s without Redis");
+    ts_assert_pong(&stayer, "stayer after 1.5 s without Redis");
 
     ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
     ck_assert_msg(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000) == 0,
@@ -139,7 +131,7 @@ START_TEST(test_redis_down_at_start)
     char *m = ts_ws_recv_until(&c, "\"hello\"", 5000);
     ck_assert_msg(m != NULL, "no hello while Redis is down");
     free(m);
-    ping_pong(&c, "client while Redis has never been up");
+    ts_assert_pong(&c, "client while Redis has never been up");
     ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
     m = ts_ws_recv_until(&c, "\"subscribed\"", 5000);
     ck_assert_msg(m != NULL && strcmp(m, "{\"op\":\"subscribed\",\"channel\":\"events.critical\"}") == 0,
@@ -189,7 +181,7 @@ START_TEST(test_redis_stalled)
     ck_assert_msg(st == 503, "/healthz still %d 5 s into a Redis stall (watchdog 200 ms + 600 ms)",
                   st);
     fprintf(stderr, "redis_stalled: noticed after %lld ms\n", (long long)noticed);
-    ping_pong(&c, "client during the stall");
+    ts_assert_pong(&c, "client during the stall");
 
     ck_assert_msg(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not back to 200 within 5 s of SIGCONT");

@@ -46,14 +46,6 @@ static void op_ok(ts_ws *w, const char *op, const char *channel, const char *wan
     free(reply);
 }
 
-static void ping_pong(ts_ws *w, const char *who)
-{
-    char *reply = NULL;
-    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
-                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
-    free(reply);
-}
-
 /* Publishes one event on channel and expects its exact envelope on w. */
 static void delivery(ts_ws *w, const char *channel, uint64_t seq, const char *who)
 {
@@ -87,7 +79,7 @@ START_TEST(test_dynamic_subscribe_refcount)
     want_redis_channel("room.1", true, "one of two subscribers left");
     delivery(&c2, "room.1", 2, "c2");
     /* c1 gets nothing of room.1 any more. */
-    ping_pong(&c1, "c1 after unsubscribe");
+    ts_assert_pong(&c1, "c1 after unsubscribe");
 
     /* The last subscriber disconnecting (no close frame) removes it. */
     ts_ws_close(&c2);
@@ -200,7 +192,7 @@ START_TEST(test_bad_commands)
     ck_assert_msg(strcmp(out, "good.channel") == 0, "PUBSUB CHANNELS is '%s'", out);
 
     /* Still usable: pong, deliveries, a 128-byte name is fine. */
-    ping_pong(&c, "after bad commands");
+    ts_assert_pong(&c, "after bad commands");
     delivery(&c, "good.channel", 1, "after bad commands");
     char ok_name[129];
     memset(ok_name, 'b', 128);
@@ -234,7 +226,7 @@ START_TEST(test_bad_channel_in_query)
                   "PUBSUB CHANNELS: %s", out);
     ts_ws ok;
     ck_assert(ts_ws_open(&ok, stack.gw[0].port, "ok.two", "node-s", 5000) == 0);
-    ping_pong(&ok, "a later client");
+    ts_assert_pong(&ok, "a later client");
     ts_ws_close(&ok);
 }
 END_TEST
@@ -249,7 +241,7 @@ START_TEST(test_max_subscriptions)
     op_ok(&c, "subscribe", "s.3", "subscribed");
     expect_error(&c, "{\"op\":\"subscribe\",\"channel\":\"s.4\"}", (size_t)-1, "limit");
     want_redis_channel("s.4", false, "a refused subscription");
-    ping_pong(&c, "after the limit error");
+    ts_assert_pong(&c, "after the limit error");
     delivery(&c, "s.3", 1, "after the limit error");
     /* Room again after an unsubscribe. */
     op_ok(&c, "unsubscribe", "s.1", "unsubscribed");
@@ -275,7 +267,7 @@ START_TEST(test_message_size_cap)
     ck_assert_msg(m != NULL && strstr(m, "\"subscribed\"") != NULL && strstr(m, "m.2") != NULL,
                   "fragmented subscribe: got %s", m ? m : "(nothing)");
     free(m);
-    ping_pong(&c, "after a fragmented command");
+    ts_assert_pong(&c, "after a fragmented command");
     /* Over the cap only across fragments (each fragment is small): closed 1009. */
     char chunk[600];
     memset(chunk, ' ', sizeof chunk);
@@ -353,7 +345,7 @@ START_TEST(test_protocol_abuse)
     ck_assert_int_eq(ts_ws_send_raw(&bad, half, sizeof half), 0);
     ts_ws_close(&bad);
 
-    ping_pong(&bystander, "bystander after the abuse");
+    ts_assert_pong(&bystander, "bystander after the abuse");
     delivery(&bystander, "abuse", 1, "bystander after the abuse");
     ts_ws_close(&bystander);
     want_redis_channel("abuse", false, "after every client is gone");

@@ -30,6 +30,9 @@ int ts_free_port(void);
  * per call is not kept: returns a malloc'd string. name: "pulse-gateway",
  * "pulse-publish", "pulse-subscribe", "pulse-report". */
 char *ts_bin(const char *name);
+/* Whether a line of the text file at path (read in pieces of up to 4 KiB) contains
+ * needle; false when the file cannot be opened. */
+bool ts_file_contains(const char *path, const char *needle);
 /* Sleeps ms milliseconds. */
 void ts_sleep_ms(int ms);
 int64_t ts_now_ms(void); /* monotonic */
@@ -244,5 +247,11 @@ int ts_ws_open(ts_ws *w, int port, const char *channels, const char *node_id, in
  * op is want_op, else -1.
  * *reply (when reply is not NULL) gets the malloc'd reply text, or NULL. */
 int ts_ws_op(ts_ws *w, const char *request, const char *want_op, char **reply, int timeout_ms);
+/* Sends {"op":"ping"} and waits (up to 5 s) for {"op":"pong"}, skipping error frames
+ * and deliveries on the way: whether the connection is still usable. */
+bool ts_ws_usable(ts_ws *w);
+/* Asserts (Check) that {"op":"ping"} gets its pong as the next control reply (ts_ws_op,
+ * 5 s): "<who>: ping got <reply> instead of a pong". */
+void ts_assert_pong(ts_ws *w, const char *who);
 
 #endif

@@ -131,6 +131,20 @@ char *ts_bin(const char *name)
     return path;
 }
 
+bool ts_file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    bool found = false;
+
+    if (f == NULL)
+        return false;
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
 void ts_sleep_ms(int ms)
 {
     if (ms <= 0)

@@ -518,3 +518,26 @@ char *ts_envelope(const char *channel, const char *data)
     snprintf(e, n, "{\"channel\":\"%s\",\"data\":%s}", channel, data);
     return e;
 }
+
+bool ts_ws_usable(ts_ws *w)
+{
+    if (ts_ws_send_text(w, "{\"op\":\"ping\"}") != 0)
+        return false;
+    char *m = ts_ws_recv_until(w, "{\"op\":\"pong\"}", 5000);
+    bool ok = m != NULL;
+    free(m);
+    return ok;
+}
+
+void ts_assert_pong(ts_ws *w, const char *who)
+{
+    char *reply = NULL;
+    int rc = ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000);
+    if (rc != 0) {
+        char got[256];
+        snprintf(got, sizeof got, "%s", reply ? reply : "(nothing)");
+        free(reply);
+        ck_assert_msg(rc == 0, "%s: ping got %s instead of a pong", who, got);
+    }
+    free(reply);
+}
