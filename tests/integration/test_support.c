@@ -185,6 +185,18 @@ END_TEST
 
 /* ---- a tiny in-process HTTP server: one response per connection ---- */
 
+/* The Sec-WebSocket-Accept a fake server answers to the upgrade request req; -1 when it
+ * has no Sec-WebSocket-Key. */
+static int accept_for(const char *req, char out[32])
+{
+    char key[64] = "";
+    const char *k = strstr(req, "Sec-WebSocket-Key: ");
+    if (k == NULL || sscanf(k + 19, "%63[^\r]", key) != 1)
+        return -1;
+    ts__ws_accept(key, out);
+    return 0;
+}
+
 static int listen_loopback(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -354,16 +366,9 @@ static pid_t serve_ws(int lfd, int mode)
         close(c);
         _exit(0);
     }
-    char key[64] = "";
-    const char *k = strstr(req, "Sec-WebSocket-Key: ");
-    if (k == NULL || sscanf(k + 19, "%63[^\r]", key) != 1)
-        _exit(3);
-    char cat[128];
-    snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
-    unsigned char d[20];
-    ts__sha1(cat, strlen(cat), d);
     char accept_v[32];
-    ts__base64(d, sizeof d, accept_v);
+    if (accept_for(req, accept_v) != 0)
+        _exit(3);
     if (mode == 1)
         accept_v[0] = accept_v[0] == 'A' ? 'B' : 'A';
     char resp[512];
@@ -440,6 +445,8 @@ START_TEST(test_sha1_base64)
     ts__sha1(cat, strlen(cat), d);
     ts__base64(d, 20, b);
     ck_assert_str_eq(b, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    ts__ws_accept("dGhlIHNhbXBsZSBub25jZQ==", b);
+    ck_assert_str_eq(b, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     ts__base64((const unsigned char *)"ab", 2, b);
     ck_assert_str_eq(b, "YWI=");
     ts__base64((const unsigned char *)"a", 1, b);
@@ -515,16 +522,9 @@ START_TEST(test_ws_client)
         char buf[4096];
         ssize_t k = recv(c, buf, sizeof buf, 0);
         (void)k;
-        char key[64] = "";
-        const char *kk = strstr(buf, "Sec-WebSocket-Key: ");
-        if (kk == NULL || sscanf(kk + 19, "%63[^\r]", key) != 1)
-            _exit(3);
-        char cat[128];
-        snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
-        unsigned char d[20];
-        ts__sha1(cat, strlen(cat), d);
         char acc[32];
-        ts__base64(d, sizeof d, acc);
+        if (accept_for(buf, acc) != 0)
+            _exit(3);
         dprintf(c, "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n"
                    "connection: upgrade\r\nsec-websocket-accept: %s\r\n\r\n", acc);
         ts_sleep_ms(1500);

@@ -15,6 +15,8 @@
 void ts__sha1(const void *data, size_t len, unsigned char out[20]);
 /* Standard base64 with padding into out (NUL-terminated); out needs 4*ceil(len/3)+1. */
 void ts__base64(const unsigned char *in, size_t len, char *out);
+/* Sec-WebSocket-Accept for key: base64(SHA-1(key + the RFC 6455 GUID)) into out. */
+void ts__ws_accept(const char *key, char out[32]);
 /* Fills buf with random bytes (getrandom, falling back to rand()). */
 void ts__random(void *buf, size_t len);
 
