@@ -21,7 +21,6 @@
  *     loop (never inside the gw_ssub_* call); no map is a clear error.
  * The gateway itself is not involved yet (the wiring is the next step of issue 14).
  */
-#include <check.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -33,6 +32,7 @@
 #include "gw_slotmap.h"
 #include "gw_ssub.h"
 #include "ts.h"
+#include "ts_check.h"
 
 #define NPRIM 3
 #define NNODES (NPRIM * 2)
@@ -419,7 +419,7 @@ START_TEST(test_keyslot_and_map_agree)
 }
 END_TEST
 
-/* ---- 2..4 share one harness, built by test 2 and kept by the later ones ---- */
+/* ---- 2..4: each test builds its harness on the map the cluster has now ---- */
 static void harness_build(void)
 {
     harness_start();
@@ -654,22 +654,14 @@ START_TEST(test_connection_failures)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("redis_cluster");
-    TCase *tc = tcase_create("redis_cluster");
-    tcase_set_timeout(tc, 240);
+    TCase *tc = ts_tcase(s, "redis_cluster", 240);
     tcase_add_unchecked_fixture(tc, cluster_up, cluster_down);
-    tcase_add_test(tc, test_keyslot_and_map_agree);
-    tcase_add_test(tc, test_subscribe_every_shard);
-    tcase_add_test(tc, test_slot_moves_pushes_sunsubscribe);
-    tcase_add_test(tc, test_failover);
-    tcase_add_test(tc, test_connection_failures);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK); /* the tests share the cluster's state in order */
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    /* in this order: each test runs in its own child, on the cluster as the previous
+     * one left it (a slot moved, then a primary dead) */
+    ts_add_tests(tc, test_keyslot_and_map_agree, test_subscribe_every_shard,
+                 test_slot_moves_pushes_sunsubscribe, test_failover, test_connection_failures);
+    return s;
 }

@@ -5,13 +5,13 @@
  * test_redis_cluster.c asks a live cluster again), the table against a bit-by-bit
  * CRC, the history keys' slot, and the per-slot batching plan.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_slot.h"
 #include "pulse_channel.h"
+#include "ts_check.h"
 
 static const struct {
     const char *key;
@@ -159,20 +159,15 @@ START_TEST(test_plan_splits_long_runs_and_uses_lens)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("slot");
-    TCase *tc = tcase_create("slot");
-    tcase_add_loop_test(tc, test_keyslot_table, 0, (int)(sizeof keyslot_cases / sizeof keyslot_cases[0]));
+    TCase *tc = ts_tcase(s, "slot", 0);
+    tcase_add_loop_test(tc, test_keyslot_table, 0, N_ELEMS(keyslot_cases));
     tcase_add_test(tc, test_binary_key);
     tcase_add_test(tc, test_crc16_check_value);
     tcase_add_test(tc, test_history_keys_share_the_channel_slot);
     tcase_add_test(tc, test_plan_groups_by_slot);
     tcase_add_test(tc, test_plan_splits_long_runs_and_uses_lens);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

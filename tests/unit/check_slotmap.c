@@ -6,13 +6,13 @@
  * parsed; malformed replies each with the error they must give; MOVED/ASK parsing;
  * needed primaries, moved channels and MOVED applied to a map.
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_slotmap.h"
+#include "ts_check.h"
 
 /* ---- recorded replies (fuzz/corpus/fuzz_slotmap/ holds the same bytes) ---- */
 
@@ -455,24 +455,19 @@ START_TEST(test_apply_redirect)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("slotmap");
-    TCase *tc = tcase_create("slotmap");
+    TCase *tc = ts_tcase(s, "slotmap", 0);
     tcase_add_test(tc, test_shards_real_reply);
     tcase_add_test(tc, test_slots_real_reply_same_map);
     tcase_add_test(tc, test_shards_after_failover);
     tcase_add_test(tc, test_needed_primaries);
     tcase_add_test(tc, test_partial_coverage);
-    tcase_add_loop_test(tc, test_malformed, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
+    tcase_add_loop_test(tc, test_malformed, 0, N_ELEMS(bad_cases));
     tcase_add_test(tc, test_slots_variants);
     tcase_add_test(tc, test_limits);
-    tcase_add_loop_test(tc, test_redirect_parse, 0, (int)(sizeof redirect_cases / sizeof redirect_cases[0]));
+    tcase_add_loop_test(tc, test_redirect_parse, 0, N_ELEMS(redirect_cases));
     tcase_add_test(tc, test_apply_redirect);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

@@ -6,13 +6,13 @@
  * bare SUNSUBSCRIBE, read with hiredis's reader as gw_ssub.c reads them; then the
  * shapes that must come out as unexpected, with their reasons.
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_spush.h"
+#include "ts_check.h"
 
 static const char recorded[] =
     "*3\r\n$10\r\nssubscribe\r\n$3\r\nfoo\r\n:1\r\n"
@@ -132,16 +132,11 @@ START_TEST(test_unexpected_shapes)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("spush");
-    TCase *tc = tcase_create("spush");
+    TCase *tc = ts_tcase(s, "spush", 0);
     tcase_add_test(tc, test_recorded_session);
-    tcase_add_loop_test(tc, test_unexpected_shapes, 0, (int)(sizeof odd_cases / sizeof odd_cases[0]));
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    tcase_add_loop_test(tc, test_unexpected_shapes, 0, N_ELEMS(odd_cases));
+    return s;
 }
