@@ -622,13 +622,11 @@ static void push_head(gw_frame_buf *f, const char *channel, size_t channel_len, 
     gw_frame_lit(f, "\":");
 }
 
-static const char pub_head[] = "{\"push\":{\"channel\":", pub_mid[] = ",\"pub\":{\"data\":",
-                  pub_off[] = ",\"offset\":18446744073709551615", pub_tail[] = "}}}";
-
 size_t gw_cf_push_pub_cap(size_t channel_len, size_t data_len)
 {
-    return sizeof pub_head + channel_len * 6 + 2 + sizeof pub_mid + data_len + sizeof pub_off + sizeof pub_tail +
-           1;
+    /* {"push":{"channel":  ,"pub":{"data":  ,"offset":<20 digits>  }}}  = 67 fixed bytes,
+     * the channel escaped (at most 6 bytes per byte, plus its quotes), the data, a NUL */
+    return 80 + channel_len * 6 + 2 + data_len + 1;
 }
 
 void gw_cf_push_pub(gw_frame_buf *f, const char *channel, size_t channel_len, const gw_cf_pub *pub)

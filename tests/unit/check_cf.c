@@ -1,7 +1,7 @@
 /*
  * check_cf.c - the Centrifugo-compatible protocol codec (gw_cf): commands parsed from
  * the exact frames the unmodified `centrifuge` SDK 5.8.0 (npm) sends, captured with
- * tests/sdk/cf_client.js --raw against tests/sdk/cf_capture_server.js (2026-12-02),
+ * tests/sdk/capture.sh (tests/sdk/captures/sdk-5.8.0-*.jsonl, 2026-12-02),
  * bad input case by case (table-driven), and every reply and push byte for byte in
  * the shape the SDK reads (the capture server sent these same bytes and the SDK
  * reported connected/subscribed/recovered/publication/presence/history from them).
@@ -47,6 +47,29 @@ START_TEST(test_sdk_connect_frame)
     ck_assert(c[2].recover);
     ck_assert_uint_eq(c[2].offset, 5);
     ck_assert_str_eq(c[2].epoch, "AbCd1234");
+    gw_cf_commands_release(c, n);
+}
+END_TEST
+
+/* calls made while connecting leave in one frame once connected (capture "session") */
+static const char sdk_batch_frame[] =
+    "{\"publish\":{\"channel\":\"news\",\"data\":{\"a\":1}},\"id\":4}\n{\"presence\":{\"channel\":\"news\"},\"id\":5}\n"
+    "{\"presence_stats\":{\"channel\":\"news\"},\"id\":6}\n{\"history\":{\"channel\":\"news\",\"since\":{\"offset\":3,"
+    "\"epoch\":\"AbCd1234\"},\"limit\":10},\"id\":7}\n{\"rpc\":{\"method\":\"m\",\"data\":{}},\"id\":8}";
+
+START_TEST(test_sdk_batch_frame)
+{
+    static const gw_cf_method want[] = {GW_CF_PUBLISH, GW_CF_PRESENCE, GW_CF_PRESENCE_STATS, GW_CF_HISTORY, GW_CF_RPC};
+    gw_cf_command c[8];
+    size_t n = 0;
+    gw_cf_error err;
+    ck_assert_int_eq(gw_cf_parse(sdk_batch_frame, strlen(sdk_batch_frame), c, 8, &n, &err), 0);
+    ck_assert_uint_eq(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(c[i].method, want[i]);
+        ck_assert_uint_eq(c[i].id, 4 + i);
+        ck_assert_int_eq(c[i].error, want[i] == GW_CF_RPC ? GW_CF_ERR_NOT_AVAILABLE : 0);
+    }
     gw_cf_commands_release(c, n);
 }
 END_TEST
@@ -401,7 +424,7 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("cf");
     TCase *tc = ts_tcase(s, "parse", 0);
-    ts_add_tests(tc, test_sdk_connect_frame, test_bounds);
+    ts_add_tests(tc, test_sdk_connect_frame, test_sdk_batch_frame, test_bounds);
     tcase_add_loop_test(tc, test_sdk_commands, 0, N_ELEMS(sdk_cases));
     tcase_add_loop_test(tc, test_bad_input, 0, N_ELEMS(bad_cases));
     tc = ts_tcase(s, "write", 0);
