@@ -3,7 +3,10 @@
 #   scripts/install-deps.sh            build + run (the load test needs no more)
 #   scripts/install-deps.sh --test     also what the test suite uses (HAProxy for the
 #                                      cluster test, docker-compose to validate the
-#                                      compose file, clang for libFuzzer, python3)
+#                                      compose file, clang for libFuzzer, python3,
+#                                      node + npm and the pinned npm packages of
+#                                      tests/sdk/ (the Centrifugo SDK), via
+#                                      tests/sdk/install.sh)
 #   scripts/install-deps.sh PKG...     also these packages
 # Safe to run again: it only calls apt-get when dpkg says a package is absent.
 set -euo pipefail
@@ -11,12 +14,19 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
       libjwt-dev libssl-dev openssl check redis-server redis-tools)
+with_sdk=0
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3) ;;
+    --test) PKGS+=(haproxy docker-compose clang python3); with_sdk=1 ;;
     *) PKGS+=("$arg") ;;
   esac
 done
+
+# node and npm: Debian's packages only when no node is installed at all (a NodeSource
+# nodejs already holds npm, and Debian's npm package would conflict with it)
+if [ "$with_sdk" = 1 ] && ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -31,4 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$with_sdk" = 1 ]; then
+  "$(cd "$(dirname "$0")/.." && pwd)/tests/sdk/install.sh"
 fi
