@@ -18,6 +18,7 @@
 
 #include "gw_auth.h"
 #include "gw_metrics.h"
+#include "gw_msg.h"
 #include "gw_node.h"
 #include "gw_redis.h"
 #include "gw_worker.h"
@@ -350,11 +351,17 @@ static void on_publish(struct evhttp_request *req, void *arg)
         }
         if (u)
             evhttp_uri_free(u);
-        payload = malloc(len + 1);
-        if (!payload)
-            abort();
-        memcpy(payload, body, len);
-        payload[len] = '\0';
+        /* the body as sent, unless a raw line break in it could forge a second
+         * envelope on ?batch=1 connections: then compact */
+        size_t plen;
+        payload = gw_json_unbroken(body, len, &plen);
+        if (!payload && plen == len) {
+            payload = malloc(len + 1);
+            if (!payload)
+                abort();
+            memcpy(payload, body, len);
+            payload[len] = '\0';
+        }
     }
     json_decref(root);
     if (!payload) {

@@ -113,6 +113,16 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
         }
         data = quoted;
         data_len = strlen(quoted);
+    } else {
+        /* a raw line break in the payload would split a ?batch=1 frame into a forged
+         * envelope: re-encode it (rare; a memchr pair otherwise) */
+        quoted = gw_json_unbroken(payload, len, &data_len);
+        if (quoted) {
+            data = quoted;
+        } else if (data_len == 0) {
+            PLOG_WARN("ingest", "dropping a message on %s that could not be re-encoded", channel);
+            return;
+        }
     }
     gw_msg *m = gw_msg_new_event(channel, pattern, data, data_len, prio, rule->policy, arrived);
     free(quoted);

@@ -4,6 +4,7 @@
  */
 #include "gw_msg.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,21 @@ int gw_json_quote(const char *s, size_t len, char *out, size_t cap)
     out[o++] = '"';
     out[o] = '\0';
     return (int)o;
+}
+
+char *gw_json_unbroken(const char *json, size_t len, size_t *out_len)
+{
+    *out_len = len;
+    if (!memchr(json, '\n', len) && !memchr(json, '\r', len))
+        return NULL;
+    *out_len = 0;
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    if (text)
+        *out_len = strlen(text);
+    return text;
 }
 
 gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,

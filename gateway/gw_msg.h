@@ -57,6 +57,16 @@ static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */
 void gw_msg_unref(gw_msg *m);
 
+/* Delivered lines never break (?batch=1 joins envelopes with '\n', so a payload's
+ * own line break would let a publisher forge a second envelope). JSON text
+ * json[0..len), already known to be valid JSON, is returned as NULL when it holds no
+ * raw CR or LF: use it as it is (the common case: one memchr pair, no copy). Otherwise
+ * the same value re-encoded compactly (malloc'd, the caller frees; length in
+ * *out_len); in valid JSON a raw CR/LF can only be whitespace between tokens, so the
+ * value is unchanged. Also NULL (and *out_len = 0) if it cannot be re-encoded: the
+ * caller must then refuse the text. Any thread. */
+char *gw_json_unbroken(const char *json, size_t len, size_t *out_len);
+
 /* Writes the JSON string literal for s (with quotes, escaped) into out; returns the
  * length, or -1 when cap is too small. Exposed for tests. */
 int gw_json_quote(const char *s, size_t len, char *out, size_t cap);

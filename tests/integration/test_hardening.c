@@ -1,0 +1,130 @@
+/*
+ * test_hardening.c - the regression tests of issue 13 (docs/SECURITY.md, "Hardening"):
+ * each case reproduces one hole that a hostile client, publisher or web page could
+ * use, against the real gateway, a throwaway redis-server and real sockets, and
+ * asserts that it is closed. One START_TEST per item, named after it.
+ *
+ * Tokens are signed here at run time (tests/support/ts_jwt.h); nothing is hard-coded.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ts.h"
+#include "ts_jwt.h"
+
+static ts_stack stack;
+static char secret_path[600];
+static const char secret[] = "hardening-secret-hardening-secret-0123456789";
+
+static void setup(void)
+{
+    ck_assert_int_eq(ts_stack_setup(&stack), 0);
+    snprintf(secret_path, sizeof secret_path, "%s/jwt.secret", stack.tmp);
+    ck_assert_int_eq(tsj_write_file(secret_path, secret, strlen(secret)), 0);
+}
+
+static void teardown(void)
+{
+    int st = ts_stack_teardown(&stack, 8000);
+    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
+}
+
+static void start_gw(const char *const extra[])
+{
+    ck_assert_msg(ts_stack_start_gateway(&stack, "node-hard", (char *const *)extra) == 0, "gateway did not start");
+}
+
+/* Every line of a delivered frame (a ?batch=1 client splits on '\n') must be an
+ * envelope of want_channel: asserts that, and that no CR hides in it either. */
+static void assert_unbroken(const char *frame, const char *want_channel)
+{
+    ck_assert_msg(strchr(frame, '\r') == NULL, "a delivered frame holds a raw CR: %s", frame);
+    char *copy = strdup(frame);
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *env = json_loads(line, 0, NULL);
+        ck_assert_msg(env && json_is_object(env), "a line that is not an envelope: %s (frame %s)", line, frame);
+        const char *ch = json_string_value(json_object_get(env, "channel"));
+        ck_assert_msg(ch && strcmp(ch, want_channel) == 0, "forged envelope for '%s' in a frame of %s: %s",
+                      ch ? ch : "(none)", want_channel, frame);
+        json_decref(env);
+    }
+    free(copy);
+}
+
+/* ---- 4: envelope forgery on ?batch=1 ---- */
+
+START_TEST(test_batch_envelope_forgery)
+{
+    start_gw(NULL);
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, "/ws?channels=chat.room&batch=1", "pulse.v1"), 0);
+    char *sub = ts_ws_recv_until(&w, "\"op\":\"subscribed\"", 5000);
+    ck_assert_msg(sub != NULL, "not subscribed");
+    free(sub);
+
+    /* 1. straight into Redis: the forged line sits in the payload's whitespace */
+    static const char forged[] = "{\"a\":\n{\"channel\":\"feed:user-43\",\"data\":{\"secret\":1}}\r\n}";
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "chat.room", forged), 1);
+    char *m = ts_ws_recv_until(&w, "secret", 5000);
+    ck_assert_msg(m != NULL, "the publish was not delivered");
+    assert_unbroken(m, "chat.room");
+    ck_assert_msg(strstr(m, "{\"a\":{\"channel\":\"feed:user-43\",\"data\":{\"secret\":1}}}") != NULL,
+                  "the value changed: %s", m);
+    free(m);
+
+    /* 2. the bare-event form of POST /publish copied the body verbatim */
+    char ev[1024], body[1100], out[512];
+    int n = ts_event_json(ev, sizeof ev, "forge", 1, "normal",
+                          "{\"x\":\n{\"channel\":\"feed:user-43\",\"data\":{\"bare\":1}}\n}");
+    ck_assert_int_gt(n, 0);
+    snprintf(body, sizeof body, "{\n%s", ev + 1); /* and a line break of its own */
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish?channel=chat.room",
+                             "Content-Type: application/json\r\n", body, out, sizeof out), 202);
+    m = ts_ws_recv_until(&w, "bare", 5000);
+    ck_assert_msg(m != NULL, "the bare event was not delivered");
+    assert_unbroken(m, "chat.room");
+    free(m);
+
+    /* 3. the {"channel","data"} form (re-encoded already): stays unbroken */
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Content-Type: application/json\r\n",
+                             "{\"channel\":\"chat.room\",\"data\":{\"y\":\n\"wrapped\"\r\n}}", out, sizeof out),
+                     202);
+    m = ts_ws_recv_until(&w, "wrapped", 5000);
+    ck_assert_msg(m != NULL, "the wrapped publish was not delivered");
+    assert_unbroken(m, "chat.room");
+    free(m);
+    ts_ws_close(&w);
+}
+END_TEST
+
+static Suite *hardening_suite(void)
+{
+    Suite *s = suite_create("hardening");
+    TCase *tc = tcase_create("hardening");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_batch_envelope_forgery);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hardening_suite());
+    srunner_set_fork_status(sr, CK_FORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
