@@ -446,6 +446,21 @@ static int claim_patterns(json_t *payload, const char *name, size_t *n, size_t *
     return 0;
 }
 
+int64_t gw_auth_deadline_ms(int64_t exp, int64_t leeway_s, int64_t now_s, int64_t now_mono_ms)
+{
+    if (!exp)
+        return 0;
+    int64_t left_s;
+    if (__builtin_add_overflow(exp, leeway_s, &left_s) || __builtin_sub_overflow(left_s, now_s, &left_s))
+        left_s = exp > 0 ? INT64_MAX : 0;
+    if (left_s <= 0)
+        return now_mono_ms;
+    int64_t left_ms, at;
+    if (__builtin_mul_overflow(left_s, 1000, &left_ms) || __builtin_add_overflow(now_mono_ms, left_ms, &at))
+        return INT64_MAX;
+    return at;
+}
+
 static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal **out)
 {
     json_t *exp = json_object_get(payload, "exp"), *nbf = json_object_get(payload, "nbf");
@@ -480,7 +495,8 @@ static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal
     size_t head = sizeof(gw_principal) + (nch + npub) * sizeof(char *);
     gw_principal *p = xmalloc(head + bytes);
     char *str = (char *)p + head;
-    p->exp = exp ? (int64_t)exp_v : 0;
+    /* exp_v > now - leeway here; clamp before the cast (a double past int64 is UB) */
+    p->exp = !exp ? 0 : exp_v >= (double)GW_AUTH_EXP_MAX ? GW_AUTH_EXP_MAX : (int64_t)exp_v;
     if (exp && p->exp == 0)
         p->exp = 1; /* exp 0 is long past; keep 0 to mean "none" */
     p->sub = NULL;

@@ -47,6 +47,9 @@ enum {
 };
 
 #define GW_AUTH_TOKEN_MAX 8192 /* bytes; longer tokens are malformed */
+/* The latest exp kept (9999-12-31T23:59:59Z): a later one, up to any double, counts as
+ * this, so every time computed from it stays far inside int64 milliseconds. */
+#define GW_AUTH_EXP_MAX INT64_C(253402300799)
 
 /* Builds the process's security context from cfg: reads the JWT key (auth.*) and the
  * admin key files, checks that the key type fits the pinned algorithm, parses the
@@ -63,6 +66,11 @@ const char *gw_auth_algorithm(const gw_auth *a);
 /* Verifies token[0..len) at wall-clock time now_s. 0 with *out (caller frees), or a
  * GW_AUTH_E* code. */
 int gw_auth_verify(const gw_auth *a, const char *token, size_t len, int64_t now_s, gw_principal **out);
+/* The monotonic time (ms) at which a principal with exp (seconds since the epoch, 0:
+ * none) stops being valid given leeway_s, the wall clock now_s and the monotonic
+ * now_mono_ms: 0 for never, now_mono_ms when already past, else saturated at
+ * INT64_MAX (no overflow whatever the inputs). Pure; any thread. */
+int64_t gw_auth_deadline_ms(int64_t exp, int64_t leeway_s, int64_t now_s, int64_t now_mono_ms);
 const char *gw_auth_reason(int code);
 void gw_auth_principal_free(gw_principal *p);
 

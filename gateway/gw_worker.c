@@ -305,10 +305,7 @@ static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool i
 /* The monotonic time at which p stops being valid (exp + leeway), 0 for never. */
 static int64_t sec_deadline(const gw_worker *w, const gw_principal *p)
 {
-    if (!p->exp)
-        return 0;
-    int64_t left_s = p->exp + w->cfg->auth_leeway_s - (int64_t)time(NULL);
-    return pulse_mono_ms() + (left_s > 0 ? left_s * 1000 : 0);
+    return gw_auth_deadline_ms(p->exp, w->cfg->auth_leeway_s, (int64_t)time(NULL), pulse_mono_ms());
 }
 
 /* Copies ?token= into buf; its length, or 0 when absent. */

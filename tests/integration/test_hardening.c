@@ -107,6 +107,50 @@ START_TEST(test_batch_envelope_forgery)
 }
 END_TEST
 
+/* ---- 6: far-future exp ---- */
+
+/* An HS256 token of ours with the claims JSON as given; malloc'd. */
+static char *token_raw(const char *claims)
+{
+    char *t = tsj_make("HS256", claims, TSJ_HS256, secret, strlen(secret), NULL);
+    ck_assert_ptr_nonnull(t);
+    return t;
+}
+
+START_TEST(test_far_future_exp)
+{
+    const char *extra[] = {"--jwt-secret-file", secret_path, NULL};
+    start_gw(extra);
+    /* the sanitizer build aborted the node on left_s * 1000; the release build got a
+     * deadline in the past and closed the connection 4401 "token expired" */
+    char *tok = token_raw("{\"sub\":\"u1\",\"exp\":9200000000000000000,\"channels\":[\"chat.*\"]}");
+    char path[1024];
+    snprintf(path, sizeof path, "/ws?channels=chat.room&token=%s", tok);
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, path, "pulse.v1"), 0);
+    char *m = ts_ws_recv_until(&w, "\"op\":\"subscribed\"", 5000);
+    ck_assert_msg(m != NULL, "not subscribed");
+    free(m);
+    ts_sleep_ms(2300); /* two expiry sweeps */
+    ck_assert_msg(ts_ws_op(&w, "{\"op\":\"ping\"}", "pong", NULL, 3000) == 0,
+                  "a token valid until far in the future was closed: %d %s", w.close_code, w.close_reason);
+    /* the in-band form takes the same path */
+    ts_ws w2;
+    ck_assert_int_eq(ts_ws_connect(&w2, stack.gw.port, "/ws", "pulse.v1"), 0);
+    m = ts_ws_recv_until(&w2, "\"op\":\"hello\"", 5000);
+    ck_assert_msg(m != NULL, "no hello");
+    free(m);
+    char auth[1024];
+    snprintf(auth, sizeof auth, "{\"op\":\"auth\",\"token\":\"%s\"}", tok);
+    ck_assert_int_eq(ts_ws_op(&w2, auth, "authenticated", NULL, 3000), 0);
+    ts_sleep_ms(1200);
+    ck_assert_int_eq(ts_ws_op(&w2, "{\"op\":\"ping\"}", "pong", NULL, 3000), 0);
+    ts_ws_close(&w2);
+    ts_ws_close(&w);
+    free(tok);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -115,6 +159,7 @@ static Suite *hardening_suite(void)
     tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_batch_envelope_forgery);
+    tcase_add_test(tc, test_far_future_exp);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -186,6 +186,34 @@ START_TEST(test_verify_claims_copied)
 }
 END_TEST
 
+/* issue 13.6: a far-future exp (any double) is clamped, and the deadline saturates */
+START_TEST(test_far_future_exp)
+{
+    gw_auth *a = make_auth(secret_path, NULL, "HS256", NULL, NULL);
+    const char *exps[] = {"9200000000000000000", "1e19", "1e300", "1.8e19"};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, ",\"exp\":%s", exps[i]);
+        vcase c = {"far", "HS256", TSJ_HS256, 0, 0, 0, extra, 0};
+        char *tok = make_token(&c, now_s());
+        gw_principal *p = NULL;
+        ck_assert_msg(gw_auth_verify(a, tok, strlen(tok), now_s(), &p) == 0, "exp %s refused", exps[i]);
+        ck_assert_msg(p->exp == GW_AUTH_EXP_MAX, "exp %s kept as %lld", exps[i], (long long)p->exp);
+        free(tok);
+        gw_auth_principal_free(p);
+    }
+    gw_auth_free(a);
+    const int64_t mono = 5000, now = 1700000000;
+    ck_assert_int_eq(gw_auth_deadline_ms(0, 30, now, mono), 0);
+    ck_assert_int_eq(gw_auth_deadline_ms(now + 10, 30, now, mono), mono + 40000);
+    ck_assert_int_eq(gw_auth_deadline_ms(now - 100, 30, now, mono), mono);
+    ck_assert(gw_auth_deadline_ms(GW_AUTH_EXP_MAX, 30, now, mono) > mono + (GW_AUTH_EXP_MAX - now) * 999);
+    ck_assert_int_eq(gw_auth_deadline_ms(INT64_MAX, INT64_MAX, now, mono), INT64_MAX);
+    ck_assert_int_eq(gw_auth_deadline_ms(INT64_MAX / 1000, 0, 0, INT64_MAX - 10), INT64_MAX);
+    ck_assert_int_eq(gw_auth_deadline_ms(INT64_MIN + 1, 30, now, mono), mono);
+}
+END_TEST
+
 START_TEST(test_verify_malformed_and_missing)
 {
     gw_auth *a = make_auth(secret_path, NULL, NULL, NULL, NULL);
@@ -754,6 +782,7 @@ static Suite *auth_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, test_verify_hs256, 0, (int)(sizeof hs_cases / sizeof hs_cases[0]));
     tcase_add_test(tc, test_verify_claims_copied);
+    tcase_add_test(tc, test_far_future_exp);
     tcase_add_test(tc, test_verify_malformed_and_missing);
     tcase_add_loop_test(tc, test_verify_rs256, 0, (int)(sizeof rs_cases / sizeof rs_cases[0]));
     tcase_add_test(tc, test_verify_es256);
