@@ -135,6 +135,9 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL]);
     evbuffer_add_printf(o, "pulse_events_received_total{priority=\"normal\"} %llu\n",
                         (unsigned long long)n->events_received[PULSE_PRIO_NORMAL]);
+    metric(o, "pulse_events_refused_total", "counter", "Events from Redis refused, by reason.");
+    evbuffer_add_printf(o, "pulse_events_refused_total{reason=\"bad_channel\"} %llu\n",
+                        (unsigned long long)n->events_bad_channel);
     metric(o, "pulse_deliveries_total", "counter", "Events written to WebSocket clients.");
     evbuffer_add_printf(o, "pulse_deliveries_total{priority=\"critical\"} %llu\n",
                         (unsigned long long)t.deliveries[PULSE_PRIO_CRITICAL]);

@@ -84,6 +84,19 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     int64_t arrived = pulse_mono_ns();
     if (n->shutdown_signals)
         return;
+    if (pulse_channel_validate(channel, strlen(channel)) != 0) {
+        /* any publisher can PUBLISH on any name: one that clients could not subscribe
+         * to (bytes such as 0xFF make RFC 6455 clients fail the connection) reaches
+         * nobody through a pattern */
+        static pulse_log_limit lim;
+        char shown[64];
+        n->events_bad_channel++;
+        gw_printable(channel, shown, sizeof(shown));
+        PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ingest",
+                          "refused a message from Redis on an invalid channel name \"%s\" (pattern %s)", shown,
+                          pattern ? pattern : "none");
+        return;
+    }
     gw_chan *c = gw_chantab_get(n->chans, pattern ? pattern : channel, pattern != NULL);
     uint64_t mask = c ? c->mask : 0;
 

@@ -75,6 +75,27 @@ char *gw_json_unbroken(const char *json, size_t len, size_t *out_len)
     return text;
 }
 
+void gw_printable(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (o + 4 + 4 > cap) {
+            memcpy(out + o, "...", 4);
+            return;
+        }
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
 gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
                          pulse_priority priority, gw_policy policy, int64_t arrived_ns)
 {

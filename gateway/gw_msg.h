@@ -67,6 +67,10 @@ void gw_msg_unref(gw_msg *m);
  * caller must then refuse the text. Any thread. */
 char *gw_json_unbroken(const char *json, size_t len, size_t *out_len);
 
+/* Copies s into out (cap >= 8) for a log line: printable ASCII as is, other bytes as
+ * \xHH, cut with "..." when it does not fit. Any thread. */
+void gw_printable(const char *s, char *out, size_t cap);
+
 /* Writes the JSON string literal for s (with quotes, escaped) into out; returns the
  * length, or -1 when cap is too small. Exposed for tests. */
 int gw_json_quote(const char *s, size_t len, char *out, size_t cap);

@@ -62,6 +62,7 @@ typedef struct gw_node {
     int workers_done;
     uint64_t events_received[3]; /* by pulse_priority */
     uint64_t events_unrouted;    /* arrived with no local subscriber */
+    uint64_t events_bad_channel; /* refused: the channel name from Redis is not valid */
 
     /* worker -> ingest queue */
     pthread_mutex_t lock;

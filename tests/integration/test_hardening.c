@@ -151,6 +151,41 @@ START_TEST(test_far_future_exp)
 }
 END_TEST
 
+/* ---- 5: channel names arriving from Redis ---- */
+
+START_TEST(test_redis_channel_names)
+{
+    start_gw(NULL);
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "events.*", NULL, 5000), 0);
+    /* a publisher needs no grant to PUBLISH on any name in Redis */
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.\xff\"\n", "{\"bad\":1}"), 1);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.caf\xc3", "{\"bad\":2}"), 1);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.ok", "{\"good\":1}"), 1);
+    for (;;) {
+        char *m = NULL;
+        size_t len = 0;
+        int op = ts_ws_recv(&w, &m, &len, 5000);
+        ck_assert_msg(op == 1, "the subscriber lost its connection or got nothing: op %d close %d", op, w.close_code);
+        json_error_t jerr;
+        json_t *j = json_loadb(m, len, 0, &jerr);
+        ck_assert_msg(j != NULL, "a text frame that is not UTF-8 JSON (%s): %s", jerr.text, m);
+        json_decref(j);
+        ck_assert_msg(strstr(m, "\"bad\"") == NULL, "delivered on an invalid channel name: %s", m);
+        bool good = strstr(m, "\"good\"") != NULL;
+        free(m);
+        if (good)
+            break;
+    }
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_events_refused_total{reason=\"bad_channel\"}"), 2);
+    ck_assert_int_eq(ts_ws_op(&w, "{\"op\":\"ping\"}", "pong", NULL, 3000), 0);
+    ts_ws_close(&w);
+    char line[512];
+    ck_assert_int_eq(ts_proc_wait_line(&stack.gw.proc, "invalid channel name", line, sizeof line, 2000), 0);
+    ck_assert_msg(strstr(line, "\\xff") != NULL, "log line: %s", line);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -160,6 +195,7 @@ static Suite *hardening_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, test_batch_envelope_forgery);
     tcase_add_test(tc, test_far_future_exp);
+    tcase_add_test(tc, test_redis_channel_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -197,6 +197,21 @@ START_TEST(test_long_message_truncated)
 }
 END_TEST
 
+/* A storm of lines from one site: one per interval, the rest counted. */
+START_TEST(test_limited_site)
+{
+    static pulse_log_limit lim;
+    unsigned long long held = 99;
+    ck_assert_int_eq(pulse_log_limit_take(&lim, 200, &held), 1);
+    ck_assert_int_eq(held, 0);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(pulse_log_limit_take(&lim, 200, &held), 0);
+    usleep(250 * 1000);
+    ck_assert_int_eq(pulse_log_limit_take(&lim, 200, &held), 1);
+    ck_assert_int_eq(held, 1000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log");
@@ -210,6 +225,7 @@ int main(void)
     tcase_add_test(tc, test_text_line);
     tcase_add_test(tc, test_json_line_escaping);
     tcase_add_test(tc, test_long_message_truncated);
+    tcase_add_test(tc, test_limited_site);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_FORK);
