@@ -230,9 +230,9 @@ static int fail(pulse_error *err, const origin *o, const char *fmt, ...)
 /* ---- the built-in rules and struct copies ---- */
 
 static const gw_channel_rule builtin_rules[] = {
-    {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER},
-    {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER},
-    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP},
+    {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false},
+    {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false},
+    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP, PULSE_PRIO_CRITICAL, false},
 };
 #define N_BUILTIN (sizeof builtin_rules / sizeof builtin_rules[0])
 
@@ -731,9 +731,9 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
                     type_name(config_setting_type(g)));
 
     const char *pattern = NULL;
-    pulse_priority prio = PULSE_PRIO_NORMAL;
+    pulse_priority prio = PULSE_PRIO_NORMAL, max_prio = PULSE_PRIO_CRITICAL;
     gw_policy policy = GW_POLICY_DROP;
-    bool have_policy = false;
+    bool have_policy = false, ws_prio = false;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -743,9 +743,16 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
         origin ko;
         file_origin(&ko, fc, s, kpath);
         bool known = strcmp(name, "pattern") == 0 || strcmp(name, "priority") == 0 ||
-                     strcmp(name, "policy") == 0;
+                     strcmp(name, "policy") == 0 || strcmp(name, "max_priority") == 0 ||
+                     strcmp(name, "ws_priority") == 0;
         if (!known)
             return unknown_key(err, fc, s, kpath);
+        if (strcmp(name, "ws_priority") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return fail(err, &ko, "must be true or false, not %s", type_name(config_setting_type(s)));
+            ws_prio = config_setting_get_bool(s) != 0;
+            continue;
+        }
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
             return fail(err, &ko, "must be a string, not %s", type_name(config_setting_type(s)));
         const char *v = config_setting_get_string(s);
@@ -754,10 +761,14 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
             if (rc != 0)
                 return rc;
             pattern = v;
-        } else if (strcmp(name, "priority") == 0) {
-            prio = pulse_priority_parse(v, strlen(v));
-            if (prio != PULSE_PRIO_NORMAL && prio != PULSE_PRIO_CRITICAL)
+        } else if (strcmp(name, "priority") == 0 || strcmp(name, "max_priority") == 0) {
+            pulse_priority p = pulse_priority_parse(v, strlen(v));
+            if (p != PULSE_PRIO_NORMAL && p != PULSE_PRIO_CRITICAL)
                 return fail(err, &ko, "must be critical or normal (got '%s')", echo(v, e, sizeof e));
+            if (name[0] == 'm')
+                max_prio = p;
+            else
+                prio = p;
         } else {
             if (parse_policy(v, &policy) != 0)
                 return fail(err, &ko, "must be drop, latest or never (got '%s')", echo(v, e, sizeof e));
@@ -773,6 +784,8 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     fc->rules[fc->n_rules].pattern = xstrdup(pattern);
     fc->rules[fc->n_rules].priority = prio;
     fc->rules[fc->n_rules].policy = policy;
+    fc->rules[fc->n_rules].max_priority = max_prio;
+    fc->rules[fc->n_rules].ws_priority = ws_prio;
     fc->n_rules++;
     return 0;
 }

@@ -35,6 +35,12 @@ typedef struct {
     char *pattern;
     pulse_priority priority; /* NORMAL or CRITICAL */
     gw_policy policy;
+    /* The most an event's own "priority" field may claim on these channels (an event
+     * asking more gets this): CRITICAL lets publishers raise it, NORMAL fixes it. */
+    pulse_priority max_priority;
+    /* Whether a WebSocket publish's own "priority" counts at all: when false (the
+     * default) the worker removes it from the data, and the rule decides. */
+    bool ws_priority;
 } gw_channel_rule;
 
 typedef struct {

@@ -106,6 +106,8 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     const gw_channel_rule *rule = gw_config_rule_for(n->cfg, channel);
     if (prio == PULSE_PRIO_UNSET)
         prio = rule->priority;
+    else if (prio > rule->max_priority)
+        prio = rule->max_priority; /* the channel's rule caps what a publisher may claim */
     n->events_received[prio]++;
     if (!mask) {
         n->events_unrouted++;

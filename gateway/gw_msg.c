@@ -75,6 +75,22 @@ char *gw_json_unbroken(const char *json, size_t len, size_t *out_len)
     return text;
 }
 
+char *gw_json_drop_key(const char *json, size_t len, const char *key, size_t *out_len)
+{
+    char quoted[64];
+    int qn = snprintf(quoted, sizeof(quoted), "\"%s\"", key);
+    if (qn <= 0 || (size_t)qn >= sizeof(quoted) || !memmem(json, len, quoted, (size_t)qn))
+        return NULL; /* jansson writes a key as is, so it would show literally */
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, NULL);
+    char *text = NULL;
+    if (json_is_object(root) && json_object_del(root, key) == 0)
+        text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (text)
+        *out_len = strlen(text);
+    return text;
+}
+
 void gw_printable(const char *s, char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";

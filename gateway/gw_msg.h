@@ -67,6 +67,12 @@ void gw_msg_unref(gw_msg *m);
  * caller must then refuse the text. Any thread. */
 char *gw_json_unbroken(const char *json, size_t len, size_t *out_len);
 
+/* json[0..len), compact JSON as jansson writes it (keys unescaped): NULL when it is
+ * not an object with top-level member `key` (use it as it is); else the object
+ * without that member, compact (malloc'd, the caller frees; length in *out_len).
+ * Any thread. */
+char *gw_json_drop_key(const char *json, size_t len, const char *key, size_t *out_len);
+
 /* Copies s into out (cap >= 8) for a log line: printable ASCII as is, other bytes as
  * \xHH, cut with "..." when it does not fit. Any thread. */
 void gw_printable(const char *s, char *out, size_t cap);

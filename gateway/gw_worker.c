@@ -468,11 +468,18 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
         snprintf(reason, sizeof(reason), "not allowed to publish to '%s'", cmd->channel);
         GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
         conn_error(w, c, "forbidden", reason);
-    } else if (gw_wspub_post(cmd->channel, cmd->arg, cmd->arg_len) != 0) {
-        conn_error(w, c, "unavailable", "publish queue full; try again later");
-    } else {
-        conn_reply(w, c, "published", cmd->channel);
+        return;
     }
+    /* a client's own "priority" counts only where the channel's rule allows it */
+    size_t len = cmd->arg_len;
+    char *own = gw_config_rule_for(w->cfg, cmd->channel)->ws_priority
+                    ? NULL
+                    : gw_json_drop_key(cmd->arg, cmd->arg_len, "priority", &len);
+    if (gw_wspub_post(cmd->channel, own ? own : cmd->arg, len) != 0)
+        conn_error(w, c, "unavailable", "publish queue full; try again later");
+    else
+        conn_reply(w, c, "published", cmd->channel);
+    free(own);
 }
 
 /* ---- connection life ---- */

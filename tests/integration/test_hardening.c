@@ -186,6 +186,68 @@ START_TEST(test_redis_channel_names)
 }
 END_TEST
 
+/* ---- 3: priority is the channel rule's ---- */
+
+static double received(const char *prio)
+{
+    char name[96];
+    snprintf(name, sizeof name, "pulse_events_received_total{priority=\"%s\"}", prio);
+    return ts_metric(stack.gw.admin_port, name);
+}
+
+START_TEST(test_priority_capped_by_rule)
+{
+    char conf[700];
+    snprintf(conf, sizeof conf, "%s/pulse.conf", stack.tmp);
+    static const char text[] = "channels = { rules = (\n"
+                               "  { pattern = \"capped.*\"; max_priority = \"normal\"; },\n"
+                               "  { pattern = \"vip.*\"; ws_priority = true; }\n"
+                               "); };\n";
+    ck_assert_int_eq(tsj_write_file(conf, text, strlen(text)), 0);
+    const char *extra[] = {"--config", conf, "--jwt-secret-file", secret_path, NULL};
+    start_gw(extra);
+    char *tok = token_raw("{\"sub\":\"pub1\",\"channels\":[\"chat.*\",\"vip.*\",\"capped.*\"],"
+                          "\"publish\":[\"chat.*\",\"vip.*\"]}");
+    char path[1024];
+    snprintf(path, sizeof path, "/ws?channels=chat.room,vip.room,capped.x&token=%s", tok);
+    free(tok);
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, path, "pulse.v1"), 0);
+    char *m = ts_ws_recv_until(&w, "\"channel\":\"capped.x\"", 5000);
+    ck_assert_msg(m != NULL, "not subscribed");
+    free(m);
+
+    /* a WebSocket publisher on chat.* asks for critical: ignored (the rule says normal) */
+    ck_assert_int_eq(ts_ws_op(&w, "{\"op\":\"publish\",\"channel\":\"chat.room\","
+                                  "\"data\":{\"priority\":\"critical\",\"n\":1}}",
+                              "published", NULL, 3000), 0);
+    m = ts_ws_recv_until(&w, "\"n\":1", 5000);
+    ck_assert_msg(m != NULL, "the publish was not delivered");
+    ck_assert_msg(strstr(m, "critical") == NULL, "the client's priority travelled on: %s", m);
+    free(m);
+    ck_assert_int_eq((int)received("critical"), 0);
+    ck_assert_int_eq((int)received("normal"), 1);
+
+    /* where the rule allows it (ws_priority = true) it counts */
+    ck_assert_int_eq(ts_ws_op(&w, "{\"op\":\"publish\",\"channel\":\"vip.room\","
+                                  "\"data\":{\"priority\":\"critical\",\"n\":2}}",
+                              "published", NULL, 3000), 0);
+    m = ts_ws_recv_until(&w, "\"n\":2", 5000);
+    ck_assert_msg(m != NULL && strstr(m, "critical"), "vip publish: %s", m ? m : "(none)");
+    free(m);
+    ck_assert_int_eq((int)received("critical"), 1);
+
+    /* a server-side publisher is capped by max_priority */
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "capped.x", "{\"priority\":\"critical\",\"n\":3}"), 1);
+    m = ts_ws_recv_until(&w, "\"n\":3", 5000);
+    ck_assert_msg(m != NULL, "capped publish not delivered");
+    free(m);
+    ck_assert_int_eq((int)received("critical"), 1);
+    ck_assert_int_eq((int)received("normal"), 2);
+    ts_ws_close(&w);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -196,6 +258,7 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_batch_envelope_forgery);
     tcase_add_test(tc, test_far_future_exp);
     tcase_add_test(tc, test_redis_channel_names);
+    tcase_add_test(tc, test_priority_capped_by_rule);
     suite_add_tcase(s, tc);
     return s;
 }
