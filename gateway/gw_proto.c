@@ -382,6 +382,34 @@ int gw_proto_reply(char *buf, size_t cap, const char *op, const char *channel)
     return finish(&o);
 }
 
+int gw_proto_http_refusal(char *buf, size_t cap, unsigned status, const char *code, const char *reason)
+{
+    const char *text;
+    switch (status) {
+    case 401: text = "Unauthorized"; break;
+    case 403: text = "Forbidden"; break;
+    case 404: text = "Not Found"; break;
+    case 429: text = "Too Many Requests"; break;
+    case 503: text = "Service Unavailable"; break;
+    default: status = 400; text = "Bad Request"; break;
+    }
+    char body[400];
+    out_buf b = {.buf = body, .cap = sizeof(body), .len = 0, .overflow = false};
+    put_s(&b, "{\"error\":");
+    put_json_string(&b, code ? code : "refused");
+    put_s(&b, ",\"reason\":");
+    put_json_string(&b, reason ? reason : "");
+    put_s(&b, "}\n");
+    int blen = finish(&b);
+    if (blen < 0)
+        return -1;
+    int n = snprintf(buf, cap,
+                     "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                     "cache-control: no-store\r\n%sconnection: close\r\n\r\n%s",
+                     status, text, blen, status == 401 ? "www-authenticate: Bearer\r\n" : "", body);
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
 int gw_proto_error(char *buf, size_t cap, const char *code, const char *reason)
 {
     out_buf o = {.buf = buf, .cap = cap, .len = 0, .overflow = cap == 0};

@@ -61,4 +61,11 @@ int gw_proto_parse_channel_list(const char *list, size_t len,
 int gw_proto_reply(char *buf, size_t cap, const char *op, const char *channel);
 int gw_proto_error(char *buf, size_t cap, const char *code, const char *reason);
 
+/* The whole HTTP/1.1 answer refusing a WebSocket handshake (lws 4.1.6 wrote HTTP/1.0
+ * with an HTML body, which common clients cannot read): status line, JSON content
+ * type and length, Connection: close, and the body {"error":code,"reason":reason}.
+ * status 400, 401, 403, 404, 429 or 503 (anything else is sent as 400). Returns the
+ * length, or -1 when cap is too small. */
+int gw_proto_http_refusal(char *buf, size_t cap, unsigned status, const char *code, const char *reason);
+
 #endif

@@ -323,42 +323,61 @@ static int sec_url_token(struct lws *wsi, char *buf, int cap)
     return 0;
 }
 
+/* Answers a handshake it refuses with an HTTP/1.1 status and a JSON reason (lws's
+ * own refusal is an HTTP/1.0 HTML page, or nothing at all), counted in
+ * connections_refused. Returns 1: the caller returns it to lws, which hangs up. */
+static int http_refuse(gw_worker *w, struct lws *wsi, unsigned status, const char *code, const char *why)
+{
+    unsigned char buf[LWS_PRE + 768];
+    int n = gw_proto_http_refusal((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, status, code, why);
+    GW_ADD(w->stats.connections_refused, 1);
+    PLOG_DEBUG("ws", "handshake refused with %u: %s", status, why);
+    if (n > 0)
+        lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP);
+    return 1;
+}
+
+/* HTTP_CONFIRM_UPGRADE, before lws picks a protocol: a Sec-WebSocket-Protocol list
+ * naming none of ours gets a 400 that says which it could use (lws hung up without a
+ * word). No header is fine: pulse.v1 is the default. */
+static int sec_confirm_upgrade(gw_worker *w, struct lws *wsi)
+{
+    char list[256], *save = NULL;
+    int n = lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL);
+    if (n <= 0)
+        return n < 0 ? http_refuse(w, wsi, 400, "bad_request", "Sec-WebSocket-Protocol too long") : 0;
+    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save))
+        for (const struct lws_protocols *p = w->protocols; p->name; p++)
+            if (strcmp(t, p->name) == 0)
+                return 0;
+    return http_refuse(w, wsi, 400, "unsupported_subprotocol",
+                       "unsupported Sec-WebSocket-Protocol: this gateway speaks pulse.v1");
+}
+
 /* FILTER_PROTOCOL_CONNECTION: Origin allow-list (403), per-IP limit (429) and a
  * ?token= that does not verify (401) refuse the handshake with that HTTP status. */
 static int sec_filter(gw_worker *w, struct lws *wsi)
 {
     gw_auth *a = w->cfg->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
-    unsigned status = 0;
-    const char *why = NULL;
     int n = lws_hdr_copy(wsi, buf, 512, WSI_TOKEN_ORIGIN);
-    if (!gw_auth_origin_allowed(a, n < 0 ? "?" : buf)) {
-        status = HTTP_STATUS_FORBIDDEN;
-        why = "origin not allowed";
-    }
-    if (!status && w->cfg->max_connections_per_ip > 0) {
+    if (!gw_auth_origin_allowed(a, n < 0 ? "?" : buf))
+        return http_refuse(w, wsi, HTTP_STATUS_FORBIDDEN, "forbidden", "origin not allowed");
+    if (w->cfg->max_connections_per_ip > 0) {
         lws_get_peer_simple(wsi, buf, 64);
-        if (gw_auth_ip_full(a, buf)) {
-            status = 429;
-            why = "too many connections from this address";
-        }
+        if (gw_auth_ip_full(a, buf))
+            return http_refuse(w, wsi, 429, "too_many_connections", "too many connections from this address");
     }
-    if (!status && gw_auth_enabled(a) && (n = sec_url_token(wsi, buf, sizeof(buf))) > 0) {
+    if (gw_auth_enabled(a) && (n = sec_url_token(wsi, buf, sizeof(buf))) > 0) {
         gw_principal *p = NULL;
         int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &p);
         gw_auth_principal_free(p);
         if (rc != 0) {
-            status = HTTP_STATUS_UNAUTHORIZED;
-            why = gw_auth_reason(rc);
             GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
+            return http_refuse(w, wsi, HTTP_STATUS_UNAUTHORIZED, "unauthorized", gw_auth_reason(rc));
         }
     }
-    if (!status)
-        return 0;
-    GW_ADD(w->stats.connections_refused, 1);
-    PLOG_DEBUG("ws", "handshake refused with %u: %s", status, why);
-    lws_return_http_status(wsi, status, why);
-    return 1;
+    return 0;
 }
 
 /* ESTABLISHED: count the address, take ?token= (checked at the handshake, verified
@@ -922,14 +941,16 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return 1;
         }
         return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return sec_confirm_upgrade(w, wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) < 0 ||
             (strcmp(buf, "/ws") != 0 && strcmp(buf, "/ws/") != 0))
-            return 1;
-        if (w->draining || atomic_load(&w->node->connections) >= w->cfg->max_connections) {
-            GW_ADD(w->stats.connections_refused, 1);
-            return 1;
-        }
+            return http_refuse(w, wsi, HTTP_STATUS_NOT_FOUND, "not_found", "connect to /ws");
+        if (w->draining)
+            return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "server shutting down");
+        if (atomic_load(&w->node->connections) >= w->cfg->max_connections)
+            return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "too many connections");
         return sec_filter(w, wsi);
     case LWS_CALLBACK_ESTABLISHED:
         conn_established(w, c, wsi);

@@ -248,6 +248,96 @@ START_TEST(test_priority_capped_by_rule)
 }
 END_TEST
 
+/* ---- 12: refusals every client can read ---- */
+
+/* Runs cmd (a shell line, stdout captured into out); returns its exit status. */
+static int run_capture(const char *cmd, char *out, size_t cap)
+{
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    return pclose(f);
+}
+
+/* curl's view of an upgrade of path with subprotocol proto and origin (NULL: none):
+ * "<http version> <status>\n<body>". */
+static void curl_upgrade(const char *path, const char *proto, const char *origin, char *out, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "curl -s --max-time 5 -o - -w '\\n%%{http_version} %%{http_code}' -H 'Connection: Upgrade' "
+             "-H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' "
+             "-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: %s' %s%s%s "
+             "'http://127.0.0.1:%d%s'",
+             proto, origin ? "-H 'Origin: " : "", origin ? origin : "", origin ? "'" : "", stack.gw.port, path);
+    run_capture(cmd, out, cap);
+}
+
+static void expect_curl(const char *path, const char *proto, const char *origin, const char *want_status,
+                        const char *want_error)
+{
+    char out[2048], want[64];
+    curl_upgrade(path, proto, origin, out, sizeof out);
+    snprintf(want, sizeof want, "\n1.1 %s", want_status);
+    ck_assert_msg(strstr(out, want) != NULL, "curl %s (%s): want HTTP/1.1 %s, got: %s", path, proto, want_status,
+                  out);
+    char *nl = strrchr(out, '\n');
+    *nl = '\0';
+    json_t *body = json_loads(out, 0, NULL);
+    const char *err = json_string_value(json_object_get(body, "error"));
+    ck_assert_msg(err && strcmp(err, want_error) == 0 && json_is_string(json_object_get(body, "reason")),
+                  "curl %s: body %s (want error %s)", path, out, want_error);
+    json_decref(body);
+}
+
+/* Debian's python3-websockets (10.x), a client that reads the status line strictly:
+ * prints "<label> <status>" per attempt, or "<label> <exception class>". */
+static const char py_client[] =
+    "import asyncio, sys, websockets\n"
+    "port = sys.argv[1]\n"
+    "cases = [('token', '/ws?token=not.a.token', ['pulse.v1'], None),\n"
+    "         ('subprotocol', '/ws', ['pulse.v2'], None),\n"
+    "         ('origin', '/ws', ['pulse.v1'], 'https://evil.example'),\n"
+    "         ('path', '/other', ['pulse.v1'], None)]\n"
+    "async def one(label, path, protos, origin):\n"
+    "    try:\n"
+    "        async with websockets.connect('ws://127.0.0.1:' + port + path, subprotocols=protos,\n"
+    "                                      origin=origin, open_timeout=5):\n"
+    "            print(label, 'open')\n"
+    "    except websockets.exceptions.InvalidStatusCode as e:\n"
+    "        print(label, e.status_code)\n"
+    "    except Exception as e:\n"
+    "        print(label, type(e).__name__)\n"
+    "async def main():\n"
+    "    for c in cases:\n"
+    "        await one(*c)\n"
+    "asyncio.run(main())\n";
+
+START_TEST(test_refusals_readable)
+{
+    const char *extra[] = {"--jwt-secret-file", secret_path, "--ws.allowed-origins", "https://app.example", NULL};
+    start_gw(extra);
+    expect_curl("/ws?token=not.a.token", "pulse.v1", NULL, "401", "unauthorized");
+    expect_curl("/ws", "pulse.v2", NULL, "400", "unsupported_subprotocol");
+    expect_curl("/ws", "pulse.v1", "https://evil.example", "403", "forbidden");
+    expect_curl("/nowhere", "pulse.v1", NULL, "404", "not_found");
+    char out[2048];
+    curl_upgrade("/ws", "pulse.v2, pulse.v1", NULL, out, sizeof out);
+    ck_assert_msg(strstr(out, "\n1.1 101") != NULL, "a list naming pulse.v1 is accepted: %s", out);
+
+    char script[700], cmd[1024];
+    snprintf(script, sizeof script, "%s/refusals.py", stack.tmp);
+    ck_assert_int_eq(tsj_write_file(script, py_client, strlen(py_client)), 0);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %d 2>&1", script, stack.gw.port);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    /* before: InvalidMessage ("did not receive a valid HTTP response") for each */
+    ck_assert_msg(strstr(out, "token 401\n") && strstr(out, "subprotocol 400\n") && strstr(out, "origin 403\n") &&
+                      strstr(out, "path 404\n"),
+                  "python3-websockets saw: %s", out);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -259,6 +349,7 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_far_future_exp);
     tcase_add_test(tc, test_redis_channel_names);
     tcase_add_test(tc, test_priority_capped_by_rule);
+    tcase_add_test(tc, test_refusals_readable);
     suite_add_tcase(s, tc);
     return s;
 }
