@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -414,6 +415,7 @@ int gw_admin_start(gw_node *n, pulse_error *err)
     if (!h)
         return pulse_error_set(err, PULSE_EIO, 0, "admin: cannot listen on %s:%d", n->cfg->admin_bind,
                                n->cfg->admin_port);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h), gw_node_accept_error);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(h);

@@ -769,6 +769,29 @@ uint64_t gw_auth_ip_acquire(gw_auth *a, const char *ip)
     return key;
 }
 
+uint64_t gw_auth_ip_admit(gw_auth *a, const char *ip, int hard)
+{
+    if (!a || a->max_per_ip <= 0)
+        return 0;
+    uint64_t key = ip_key(ip);
+    pthread_mutex_lock(&a->ip_lock);
+    ip_node *n = *ip_find(a, key);
+    bool full = n && n->count >= hard;
+    pthread_mutex_unlock(&a->ip_lock);
+    return full ? 0 : gw_auth_ip_acquire(a, ip);
+}
+
+bool gw_auth_ip_over(gw_auth *a, uint64_t key)
+{
+    if (!a || a->max_per_ip <= 0 || key == 0)
+        return false;
+    pthread_mutex_lock(&a->ip_lock);
+    ip_node *n = *ip_find(a, key);
+    bool over = n && n->count > a->max_per_ip;
+    pthread_mutex_unlock(&a->ip_lock);
+    return over;
+}
+
 void gw_auth_ip_release(gw_auth *a, uint64_t key)
 {
     if (!a || key == 0)

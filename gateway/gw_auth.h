@@ -110,6 +110,12 @@ bool gw_auth_origin_allowed(const gw_auth *a, const char *origin);
 bool gw_auth_ip_full(gw_auth *a, const char *ip);
 uint64_t gw_auth_ip_acquire(gw_auth *a, const char *ip);
 void gw_auth_ip_release(gw_auth *a, uint64_t key);
+/* At accept, so that half-open handshakes count (issue 13.1): counts the socket for
+ * ip and returns its key unless ip already holds `hard` sockets (then 0, nothing
+ * counted). 0 as well when the limit is off. gw_auth_ip_over: whether key's address
+ * holds more sockets than the limit (the handshake is then answered 429). */
+uint64_t gw_auth_ip_admit(gw_auth *a, const char *ip, int hard);
+bool gw_auth_ip_over(gw_auth *a, uint64_t key);
 
 /* A token bucket per connection: rate commands per second, bursts of 2 x rate. */
 typedef struct {

@@ -9,6 +9,7 @@
  * channel's callback): a new SUBSCRIBE for a channel waits for its UNSUBSCRIBE reply.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <jansson.h>
@@ -17,11 +18,13 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_auth.h"
 #include "gw_metrics.h"
 #include "gw_msg.h"
 #include "gw_node.h"
@@ -322,14 +325,47 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- multi-worker listener ---- */
 
+/* The client address as text, IPv4-mapped IPv6 as plain IPv4. */
+static void peer_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a6, out, (socklen_t)cap);
+    }
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
 {
     gw_node *n = arg;
-    if (atomic_load(&n->draining) || atomic_load(&n->connections) >= n->cfg->max_connections) {
+    static pulse_log_limit lim;
+    /* counted from accept: a half-open handshake holds a descriptor as surely as a
+     * connection does */
+    if (atomic_load(&n->draining) || atomic_load(&n->sockets) >= n->max_sockets) {
         n->refused++;
         evutil_closesocket(fd);
+        PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ws", "closed a socket at accept: %s",
+                          atomic_load(&n->draining) ? "draining" : "node full (connections + handshakes)");
         return;
     }
+    uint64_t ip_key = 0;
+    if (n->cfg->max_connections_per_ip > 0) {
+        char ip[INET6_ADDRSTRLEN];
+        peer_text(sa, ip, sizeof(ip));
+        ip_key = gw_auth_ip_admit(n->cfg->auth, ip, n->cfg->max_connections_per_ip + GW_ANSWER_SLOTS);
+        if (!ip_key) {
+            n->refused++;
+            evutil_closesocket(fd);
+            PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ws", "closed a socket from %s at accept: too many", ip);
+            return;
+        }
+    }
+    atomic_fetch_add(&n->sockets, 1);
     /* the least-loaded worker; ties go round-robin */
     int best = (int)(n->accepted % (uint64_t)n->nworkers);
     int64_t best_load = GW_GET(gw_worker_stats(n->workers[best])->connections_active);
@@ -344,13 +380,27 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     /* small frames must leave at once (lws sets this on its own listener) */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    gw_worker_adopt(n->workers[best], fd);
+    gw_worker_adopt(n->workers[best], fd, ip_key);
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    evconnlistener_enable(arg);
+}
+
+void gw_node_accept_error(struct evconnlistener *l, void *arg)
 {
     int err = EVUTIL_SOCKET_ERROR();
-    PLOG_WARN("ws", "accept failed: %s", evutil_socket_error_to_string(err));
+    static pulse_log_limit lim;
+    bool out_of_fds = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+    PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ws", "accept failed: %s%s", evutil_socket_error_to_string(err),
+                      out_of_fds ? "; pausing accepts for 100 ms" : "");
+    if (out_of_fds) {
+        /* the pending connection stays readable: retrying now would spin */
+        struct timeval tv = {0, 100 * 1000};
+        evconnlistener_disable(l);
+        event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, on_accept_resume, l, &tv);
+    }
 }
 
 int gw_node_listen(gw_node *n, pulse_error *err)
@@ -375,7 +425,7 @@ int gw_node_listen(gw_node *n, pulse_error *err)
     if (!n->listener)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    evconnlistener_set_error_cb(n->listener, on_accept_error);
+    evconnlistener_set_error_cb(n->listener, gw_node_accept_error);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     n->ws_port = n->cfg->port;
@@ -397,6 +447,20 @@ int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
     n->base = base;
     n->started_ms = pulse_mono_ms();
     gw_queue_limits_from_config(&n->qlimits, cfg);
+    /* connections + handshakes stay below the fd limit, with headroom */
+    n->max_conns = cfg->max_connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        int64_t budget = (int64_t)rl.rlim_cur - GW_FD_RESERVE - 4 * cfg->workers - GW_ANSWER_SLOTS;
+        if (budget < 1)
+            budget = 1;
+        if (n->max_conns > budget) {
+            PLOG_WARN("main", "limits.max_connections %d lowered to %lld: the file descriptor limit is %llu",
+                      cfg->max_connections, (long long)budget, (unsigned long long)rl.rlim_cur);
+            n->max_conns = budget;
+        }
+    }
+    n->max_sockets = n->max_conns + GW_ANSWER_SLOTS;
     pthread_mutex_init(&n->lock, NULL);
     n->chans = gw_chantab_new();
     n->wake_ev = event_new(base, -1, 0, on_wake, n);

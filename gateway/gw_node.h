@@ -28,6 +28,13 @@ struct evconnlistener;
 typedef struct gw_worker gw_worker;
 typedef struct gw_redis gw_redis;
 
+/* Sockets accepted beyond a connection limit (node-wide and per address), so that
+ * their handshake can be answered 503/429 rather than reset; past them, closed at
+ * accept. */
+#define GW_ANSWER_SLOTS 8
+/* Descriptors kept back from the fd limit for Redis, the admin API, lws and logs. */
+#define GW_FD_RESERVE 64
+
 typedef enum { GW_REQ_SUBSCRIBE, GW_REQ_UNSUBSCRIBE, GW_REQ_WORKER_DONE } gw_req_kind;
 
 typedef struct gw_subreq {
@@ -69,7 +76,12 @@ typedef struct gw_node {
     gw_subreq *req_head, *req_tail;
 
     /* all threads */
-    _Atomic int64_t connections; /* node-wide, for max_connections */
+    _Atomic int64_t connections; /* established, node-wide, for max_connections */
+    /* Sockets from accept to close (handshakes included): past max_sockets a socket
+     * is closed at accept, so the node stays below its fd limit (issue 13.1). */
+    _Atomic int64_t sockets;
+    int64_t max_conns;           /* max_connections, lowered to fit the fd limit */
+    int64_t max_sockets;         /* max_conns + GW_ANSWER_SLOTS */
     _Atomic bool draining;
 } gw_node;
 
@@ -82,11 +94,16 @@ int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base);
 void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
 void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
 void gw_node_cleanup(gw_node *n);
-/* Multi-worker mode: listen on cfg->bind:cfg->port on the ingest thread and hand each
- * accepted socket to the worker with the fewest connections (lws 4.1.6 cannot share a
- * port between contexts: its listen-share option sets no SO_REUSEPORT on Linux). Sets
- * n->ws_port. 0, or a negative code with err filled. */
+/* Listen on cfg->bind:cfg->port on the ingest thread and hand each accepted socket to
+ * the worker with the fewest connections (lws 4.1.6 cannot share a port between
+ * contexts: its listen-share option sets no SO_REUSEPORT on Linux; and owning accept
+ * lets the node count sockets from accept and pause on EMFILE). Sets n->ws_port. 0,
+ * or a negative code with err filled. */
 int gw_node_listen(gw_node *n, pulse_error *err);
+/* An evconnlistener error callback (the WebSocket and the admin listeners): on
+ * EMFILE/ENFILE/ENOBUFS/ENOMEM it pauses accepting for 100 ms instead of spinning on
+ * the still-readable socket; logs at most once a second. */
+void gw_node_accept_error(struct evconnlistener *l, void *arg);
 
 /* Admin HTTP (gw_admin.c). Binds cfg->admin_bind:cfg->admin_port; sets n->admin_port. */
 int gw_admin_start(gw_node *n, pulse_error *err);

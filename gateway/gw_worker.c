@@ -34,6 +34,7 @@ typedef struct gw_wcmd {
     gw_wcmd_kind kind;
     bool is_pattern;
     int fd;
+    uint64_t ip_key;
     char name[];
 } gw_wcmd;
 
@@ -67,7 +68,6 @@ typedef struct gw_conn {
     const char *close_reason;
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
-    uint64_t ip_key;          /* per-IP count to release (0: not counted) */
     gw_ratelimit rl;          /* client commands */
 } gw_conn;
 
@@ -337,6 +337,29 @@ static int http_refuse(gw_worker *w, struct lws *wsi, unsigned status, const cha
     return 1;
 }
 
+/* Each adopted socket carries its count: lws's opaque user data holds its address's
+ * key, or 1 when that is 0 (a socket without it was not counted). */
+static void *sock_tag(uint64_t ip_key)
+{
+    return (void *)(uintptr_t)(ip_key ? ip_key : 1);
+}
+
+static uint64_t sock_ip_key(struct lws *wsi)
+{
+    uintptr_t t = (uintptr_t)lws_get_opaque_user_data(wsi);
+    return t == 1 ? 0 : (uint64_t)t;
+}
+
+/* WSI_DESTROY: the socket is gone; release what gw_node counted at accept. */
+static void sock_release(gw_worker *w, struct lws *wsi)
+{
+    if (!lws_get_opaque_user_data(wsi))
+        return;
+    gw_auth_ip_release(w->cfg->auth, sock_ip_key(wsi));
+    lws_set_opaque_user_data(wsi, NULL);
+    atomic_fetch_sub(&w->node->sockets, 1);
+}
+
 /* HTTP_CONFIRM_UPGRADE, before lws picks a protocol: a Sec-WebSocket-Protocol list
  * naming none of ours gets a 400 that says which it could use (lws hung up without a
  * word). No header is fine: pulse.v1 is the default. */
@@ -363,11 +386,8 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
     int n = lws_hdr_copy(wsi, buf, 512, WSI_TOKEN_ORIGIN);
     if (!gw_auth_origin_allowed(a, n < 0 ? "?" : buf))
         return http_refuse(w, wsi, HTTP_STATUS_FORBIDDEN, "forbidden", "origin not allowed");
-    if (w->cfg->max_connections_per_ip > 0) {
-        lws_get_peer_simple(wsi, buf, 64);
-        if (gw_auth_ip_full(a, buf))
-            return http_refuse(w, wsi, 429, "too_many_connections", "too many connections from this address");
-    }
+    if (gw_auth_ip_over(a, sock_ip_key(wsi)))
+        return http_refuse(w, wsi, 429, "too_many_connections", "too many connections from this address");
     if (gw_auth_enabled(a) && (n = sec_url_token(wsi, buf, sizeof(buf))) > 0) {
         gw_principal *p = NULL;
         int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &p);
@@ -380,17 +400,12 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
     return 0;
 }
 
-/* ESTABLISHED: count the address, take ?token= (checked at the handshake, verified
+/* ESTABLISHED: take ?token= (checked at the handshake, verified
  * again: time moved on) or start the clock for {"op":"auth"}. -1: being closed. */
 static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     gw_auth *a = w->cfg->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
-    if (w->cfg->max_connections_per_ip > 0) {
-        buf[0] = '\0';
-        lws_get_peer_simple(wsi, buf, 64);
-        c->ip_key = gw_auth_ip_acquire(a, buf);
-    }
     if (!gw_auth_enabled(a))
         return 0;
     int n = sec_url_token(wsi, buf, sizeof(buf));
@@ -565,7 +580,6 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
         GW_ADD(w->stats.dropped[GW_DROP_SHUTDOWN], lost);
     gw_queue_release(&c->q);
     free(c->rx);
-    gw_auth_ip_release(w->cfg->auth, c->ip_key);
     gw_auth_principal_free(c->principal);
     c->principal = NULL;
     if (c->prev)
@@ -881,12 +895,18 @@ static void drain_inbox(gw_worker *w)
         case GW_WCMD_GAP:
             notify_gap(w, cmds->name, cmds->is_pattern);
             break;
-        case GW_WCMD_ADOPT:
-            if (w->draining || !lws_adopt_socket_vhost(w->vh, cmds->fd)) {
+        case GW_WCMD_ADOPT: {
+            struct lws *wsi = w->draining ? NULL : lws_adopt_socket_vhost(w->vh, cmds->fd);
+            if (wsi) {
+                lws_set_opaque_user_data(wsi, sock_tag(cmds->ip_key));
+            } else {
                 GW_ADD(w->stats.connections_refused, 1);
                 close(cmds->fd);
+                gw_auth_ip_release(w->cfg->auth, cmds->ip_key);
+                atomic_fetch_sub(&w->node->sockets, 1);
             }
             break;
+        }
         }
         free(cmds);
         cmds = next;
@@ -933,13 +953,9 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (w)
             drain_inbox(w);
         return 0;
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (w->draining)
-            return 1;
-        if (atomic_load(&w->node->connections) >= w->cfg->max_connections) {
-            GW_ADD(w->stats.connections_refused, 1);
-            return 1;
-        }
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (w)
+            sock_release(w, wsi);
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return sec_confirm_upgrade(w, wsi);
@@ -949,7 +965,7 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return http_refuse(w, wsi, HTTP_STATUS_NOT_FOUND, "not_found", "connect to /ws");
         if (w->draining)
             return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "server shutting down");
-        if (atomic_load(&w->node->connections) >= w->cfg->max_connections)
+        if (atomic_load(&w->node->connections) >= w->node->max_conns)
             return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "too many connections");
         return sec_filter(w, wsi);
     case LWS_CALLBACK_ESTABLISHED:
@@ -1157,7 +1173,7 @@ void gw_worker_post_msg(gw_worker *w, gw_msg *m)
         lws_cancel_service(w->ctx);
 }
 
-static void post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern, int fd)
+static void post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern, int fd, uint64_t ip_key)
 {
     size_t len = name ? strlen(name) : 0;
     gw_wcmd *c = malloc(sizeof(*c) + len + 1);
@@ -1167,6 +1183,7 @@ static void post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_
     c->kind = kind;
     c->is_pattern = is_pattern;
     c->fd = fd;
+    c->ip_key = ip_key;
     memcpy(c->name, name ? name : "", len + 1);
     pthread_mutex_lock(&w->lock);
     bool was_empty = !w->in_head && !w->cmd_head;
@@ -1182,12 +1199,12 @@ static void post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_
 
 void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern)
 {
-    post_cmd(w, kind, name, is_pattern, -1);
+    post_cmd(w, kind, name, is_pattern, -1, 0);
 }
 
-void gw_worker_adopt(gw_worker *w, int fd)
+void gw_worker_adopt(gw_worker *w, int fd, uint64_t ip_key)
 {
-    post_cmd(w, GW_WCMD_ADOPT, NULL, false, fd);
+    post_cmd(w, GW_WCMD_ADOPT, NULL, false, fd, ip_key);
 }
 
 gw_wstats *gw_worker_stats(gw_worker *w)

@@ -19,11 +19,11 @@ typedef enum {
     GW_WCMD_CONFIRM = 1, /* Redis confirmed a subscription: ack waiting clients */
     GW_WCMD_DRAIN,       /* graceful shutdown: stop accepting, flush, close 1001 */
     GW_WCMD_GAP,         /* resubscribed after a Redis outage: events may have been missed */
-    GW_WCMD_ADOPT,       /* an accepted socket to serve (multi-worker mode) */
+    GW_WCMD_ADOPT,       /* an accepted socket to serve */
 } gw_wcmd_kind;
 
-/* Creates the lws context and binds port (0: any; read it back with gw_worker_port;
- * -1: no listener of its own, sockets come through gw_worker_adopt).
+/* Creates the lws context; port -1: no listener of its own, sockets come through
+ * gw_worker_adopt (how main runs it); port >= 0 binds it (0: any; gw_worker_port).
  * Main thread, before gw_worker_start. NULL with err filled on failure. */
 gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err);
 int gw_worker_port(const gw_worker *w);
@@ -37,8 +37,9 @@ void gw_worker_post_msg(gw_worker *w, gw_msg *m);
 void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern);
 
 /* Ingest thread: hand an accepted, non-blocking socket to the worker, which owns it
- * from now on. */
-void gw_worker_adopt(gw_worker *w, int fd);
+ * from now on, with the node's count of it (n->sockets) and its address's key
+ * (gw_auth_ip_admit, 0: not counted): the worker releases both when it closes. */
+void gw_worker_adopt(gw_worker *w, int fd, uint64_t ip_key);
 
 /* Any thread (read with GW_GET). */
 gw_wstats *gw_worker_stats(gw_worker *w);

@@ -110,21 +110,19 @@ int main(int argc, char **argv)
     if (!node.workers)
         abort();
     int status = 0;
-    if (cfg.workers > 1 && gw_node_listen(&node, &err) != 0) {
+    if (gw_node_listen(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
         status = 1;
         goto out;
     }
     for (int i = 0; i < cfg.workers; i++) {
-        /* one worker listens itself; several get their sockets from the node listener */
-        node.workers[i] = gw_worker_new(&node, i, cfg.workers > 1 ? -1 : cfg.port, &err);
+        /* workers get their sockets from the node listener */
+        node.workers[i] = gw_worker_new(&node, i, -1, &err);
         if (!node.workers[i]) {
             PLOG_ERR("main", "%s", err.text);
             status = 1;
             goto out;
         }
-        if (cfg.workers == 1)
-            node.ws_port = gw_worker_port(node.workers[0]);
     }
     if (gw_admin_start(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);

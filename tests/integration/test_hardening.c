@@ -338,6 +338,155 @@ START_TEST(test_refusals_readable)
 }
 END_TEST
 
+/* ---- 1: half-open handshakes and fd exhaustion ---- */
+
+/* Starts the gateway under `ulimit -n nofile` (through sh) with extra flags, as
+ * stack.gw (the teardown stops it). */
+static void start_gw_ulimit(int nofile, const char *const extra[])
+{
+    char *bin = ts_bin("pulse-gateway"), url[64], script[64], log[700], line[256];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", stack.redis.port);
+    snprintf(script, sizeof script, "ulimit -n %d && exec \"$0\" \"$@\"", nofile);
+    const char *argv[40] = {"/bin/sh", "-c", script, bin, "--port", "0", "--admin-port", "0", "--redis", url,
+                            "--node-id", "node-fd"};
+    int n = 12;
+    for (int i = 0; extra && extra[i]; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    snprintf(log, sizeof log, "%s/gateway-fd.log", stack.tmp);
+    ck_assert_int_eq(ts_proc_start(&stack.gw.proc, (char *const *)argv, NULL, log), 0);
+    free(bin);
+    ck_assert_msg(ts_proc_wait_line(&stack.gw.proc, "pulse-gateway ready node=", line, sizeof line, 10000) == 0,
+                  "no ready line");
+    ck_assert_int_eq(sscanf(strstr(line, " port="), " port=%d admin_port=%d", &stack.gw.port, &stack.gw.admin_port),
+                     2);
+    stack.gw_started = true;
+}
+
+static long proc_cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    long ut = 0, st = 0;
+    ck_assert_int_eq(sscanf(strrchr(buf, ')') + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st), 2);
+    return ut + st;
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static int count_fds(pid_t pid)
+{
+    char cmd[96], out[32];
+    snprintf(cmd, sizeof cmd, "ls /proc/%d/fd | wc -l", (int)pid);
+    run_capture(cmd, out, sizeof out);
+    return atoi(out);
+}
+
+/* A socket from src (127.0.0.x) to the gateway that sends only the request line. */
+static int half_open(const char *src)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    inet_pton(AF_INET, src, &me.sin_addr);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)stack.gw.port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    static const char req[] = "GET /ws HTTP/1.1\r\n";
+    ck_assert_int_eq(write(fd, req, sizeof req - 1), (ssize_t)(sizeof req - 1));
+    return fd;
+}
+
+/* A whole upgrade from src: the status of its answer (101, 429, ...), -1 on none. */
+static int upgrade_from(const char *src)
+{
+    int fd = half_open(src);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static const char rest[] = "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    char resp[256] = "";
+    if (write(fd, rest, sizeof rest - 1) == (ssize_t)(sizeof rest - 1)) {
+        ssize_t n = read(fd, resp, sizeof resp - 1);
+        resp[n > 0 ? n : 0] = '\0';
+    }
+    close(fd);
+    return strncmp(resp, "HTTP/1.1 ", 9) == 0 ? atoi(resp + 9) : -1;
+}
+
+/* 140 half-open handshakes against a node with 128 descriptors: what it holds, what
+ * it costs, and whether a client elsewhere still gets in. */
+static void flood_half_open(int *fds, int n, int max_held)
+{
+    pid_t pid = stack.gw.proc.pid;
+    int fds0 = count_fds(pid);
+    for (int i = 0; i < n; i++)
+        fds[i] = half_open("127.0.0.1");
+    ts_sleep_ms(500);
+    long cpu0 = proc_cpu_ticks(pid), log0 = file_size(stack.gw.proc.log_path);
+    ts_sleep_ms(2000);
+    long cpu = proc_cpu_ticks(pid) - cpu0, logged = file_size(stack.gw.proc.log_path) - log0;
+    int held = count_fds(pid) - fds0;
+    fprintf(stderr, "hardening: %d half-open sockets: node holds %d more fds, %ld CPU ticks in 2 s, log +%ld B\n", n,
+            held, cpu, logged);
+    ck_assert_msg(held <= max_held, "the node holds %d sockets of %d half-open ones (want <= %d)", held, n, max_held);
+    ck_assert_msg(cpu < 100, "the node spun: %ld ticks of CPU in 2 s", cpu); /* 100 ticks = one core for 1 s */
+    ck_assert_msg(logged < 4096, "the log grew %ld bytes in 2 s", logged);
+}
+
+START_TEST(test_half_open_handshakes)
+{
+    const char *extra[] = {"--limits.max-connections", "50", "--limits.max-connections-per-ip", "2",
+                           "--limits.handshake-timeout-s", "20", NULL};
+    start_gw_ulimit(128, extra);
+    int fds[140];
+    /* per address from accept: 2 + the 8 answer slots */
+    flood_half_open(fds, 140, 2 + 8 + 2);
+    /* the flooding address is refused (answered, or closed at accept) ... */
+    int st = upgrade_from("127.0.0.1");
+    ck_assert_msg(st == 429 || st == -1, "a flooding address got %d", st);
+    /* ... while another gets in */
+    ck_assert_int_eq(upgrade_from("127.0.0.2"), 101);
+    for (int i = 0; i < 140; i++)
+        close(fds[i]);
+}
+END_TEST
+
+START_TEST(test_fd_limit_headroom)
+{
+    const char *extra[] = {"--limits.max-connections", "1000", "--limits.handshake-timeout-s", "20", NULL};
+    start_gw_ulimit(128, extra);
+    ck_assert_int_eq(ts_proc_wait_line(&stack.gw.proc, "limits.max_connections 1000 lowered", NULL, 0, 2000), 0);
+    int fds[140];
+    flood_half_open(fds, 140, 128 - 64 + 2);
+    for (int i = 0; i < 140; i++)
+        close(fds[i]);
+    /* the slots come back as the half-open sockets go */
+    int st = -1;
+    for (int i = 0; i < 50 && st != 101; i++) {
+        st = upgrade_from("127.0.0.2");
+        if (st != 101)
+            ts_sleep_ms(100);
+    }
+    ck_assert_int_eq(st, 101);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -350,6 +499,8 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_redis_channel_names);
     tcase_add_test(tc, test_priority_capped_by_rule);
     tcase_add_test(tc, test_refusals_readable);
+    tcase_add_test(tc, test_half_open_handshakes);
+    tcase_add_test(tc, test_fd_limit_headroom);
     suite_add_tcase(s, tc);
     return s;
 }
