@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "gw_auth.h"
@@ -80,6 +81,39 @@ static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_wri
     return false;
 }
 
+/* 403 unless the request may come from where it says: a Host naming this listener
+ * (DNS rebinding) and no foreign Origin (a web page the operator visits). */
+static bool admin_same_site(struct evhttp_request *req, gw_node *n)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *host = evhttp_find_header(h, "Host");
+    const char *why = NULL;
+    if (!gw_auth_admin_host_ok(n->cfg->admin_bind, host))
+        why = "Host does not name this admin listener";
+    else if (!gw_auth_admin_origin_ok(evhttp_find_header(h, "Origin"), host))
+        why = "cross-origin requests are refused";
+    if (!why)
+        return true;
+    static pulse_log_limit lim;
+    PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "admin", "refused a request: %s", why);
+    reply_json(req, 403, "Forbidden", json_pack("{s:s,s:s}", "error", "forbidden", "reason", why));
+    return false;
+}
+
+/* POST bodies must say application/json: a browser sends text/plain or a form
+ * cross-site without a preflight, never application/json. */
+static bool admin_json_body(struct evhttp_request *req)
+{
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    size_t n = ct ? strcspn(ct, "; \t") : 0;
+    if (ct && n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    reply_json(req, 415, "Unsupported Media Type",
+               json_pack("{s:s,s:s}", "error", "unsupported_media_type", "reason",
+                         "send the body with Content-Type: application/json"));
+    return false;
+}
+
 typedef struct {
     uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
     uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
@@ -120,7 +154,7 @@ static void metric(struct evbuffer *o, const char *name, const char *type, const
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) || !admin_authorized(req, n, false))
         return;
     totals t;
     sum_workers(n, &t);
@@ -188,7 +222,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) || !admin_authorized(req, n, false))
         return;
     const char *reason = NULL;
     if (atomic_load(&n->draining)) {
@@ -217,7 +251,7 @@ static void add_chan(gw_chan *c, void *ud)
 static void on_stats(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) || !admin_authorized(req, n, false))
         return;
     totals t;
     sum_workers(n, &t);
@@ -283,7 +317,8 @@ static void on_published(void *ud, long long receivers, const char *err)
 static void on_publish(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_POST) || !admin_authorized(req, n, true))
+    if (!method_is(req, EVHTTP_REQ_POST) || !admin_same_site(req, n) || !admin_json_body(req) ||
+        !admin_authorized(req, n, true))
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);

@@ -13,10 +13,12 @@
  */
 #include "gw_auth.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -832,6 +834,72 @@ int gw_ratelimit_take(gw_ratelimit *rl, int rate, int64_t now_ms)
     }
     rl->strikes += 1.0f;
     return rl->strikes > cap + 10.0f ? GW_RL_ABUSE : GW_RL_LIMITED;
+}
+
+/* ---- admin requests ---- */
+
+/* host[:port] or [v6][:port] -> the host part in out (brackets dropped). */
+static void host_part(const char *host, char *out, size_t cap)
+{
+    const char *start = host, *end;
+    if (host[0] == '[') {
+        start = host + 1;
+        end = strchr(start, ']');
+        if (!end)
+            end = start + strlen(start);
+    } else {
+        end = strchr(host, ':');
+        if (!end || strchr(end + 1, ':'))
+            end = host + strlen(host); /* no port, or a bare IPv6 literal */
+    }
+    size_t n = (size_t)(end - start);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, start, n);
+    out[n] = '\0';
+}
+
+static bool literal_is_loopback(const char *addr)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, addr, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    return false;
+}
+
+static bool same_literal(const char *a, const char *b)
+{
+    unsigned char x[16], y[16];
+    if (inet_pton(AF_INET, a, x) == 1)
+        return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+    return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+}
+
+bool gw_auth_admin_host_ok(const char *bind, const char *host)
+{
+    if (!host)
+        return true;
+    if (!bind || !bind[0] || strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0 || strcmp(bind, "*") == 0)
+        return true;
+    char h[256], b[256];
+    host_part(host, h, sizeof(h));
+    host_part(bind, b, sizeof(b));
+    return strcasecmp(h, "localhost") == 0 || literal_is_loopback(h) || same_literal(h, b);
+}
+
+bool gw_auth_admin_origin_ok(const char *origin, const char *host)
+{
+    if (!origin)
+        return true;
+    if (!host)
+        return false;
+    const char *rest = strncasecmp(origin, "http://", 7) == 0 ? origin + 7
+                       : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
+                                                                 : NULL;
+    return rest && strcasecmp(rest, host) == 0;
 }
 
 /* ---- exposure ---- */

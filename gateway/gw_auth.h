@@ -98,6 +98,15 @@ bool gw_auth_patterns_overlap(const char *a, const char *b);
  * time (SHA-256 of both, CRYPTO_memcmp). */
 int gw_auth_admin_check(const gw_auth *a, const char *authorization, bool is_write);
 bool gw_auth_admin_has_key(const gw_auth *a);
+/* Admin requests from browsers and DNS rebinding (issue 13.7). gw_auth_admin_host_ok:
+ * true when the Host header value (NULL: absent, an HTTP/1.0 client) names the admin
+ * listener bound to bind: with a wildcard bind (0.0.0.0, ::, *) any; otherwise an
+ * address literal equal to bind or a loopback one, or "localhost" (any port).
+ * gw_auth_admin_origin_ok: true when there is no Origin or it is the admin's own
+ * (http[s]://<host>, host as in the Host header): the admin API serves no pages,
+ * so any other Origin is a foreign page's request. Pure; any thread. */
+bool gw_auth_admin_host_ok(const char *bind, const char *host);
+bool gw_auth_admin_origin_ok(const char *origin, const char *host);
 
 /* Origin allow-list: true when no list is configured, the request has no Origin
  * (a non-browser client), or origin equals an entry (ASCII case-insensitive; an

@@ -92,6 +92,10 @@ int main(int argc, char **argv)
     pulse_log_set_level(level);
     pulse_log_set_format(format);
     pulse_log_set_ident(cfg.node_id);
+    if (gw_auth_enabled(cfg.auth) && !gw_auth_admin_has_key(cfg.auth))
+        PLOG_WARN("main", "WebSocket tokens are required but the admin API has no key: any local process can "
+                          "POST /publish to any channel, including users' own; set admin.api_key_file or "
+                          "PULSE_ADMIN_API_KEY");
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg.max_connections);
 

@@ -214,6 +214,31 @@ START_TEST(test_far_future_exp)
 }
 END_TEST
 
+/* issue 13.7: Host (DNS rebinding) and Origin (cross-site) of admin requests */
+START_TEST(test_admin_host_origin)
+{
+    static const struct { const char *bind, *host; bool ok; } hosts[] = {
+        {"127.0.0.1", NULL, true},           {"127.0.0.1", "127.0.0.1:9090", true},
+        {"127.0.0.1", "localhost:9090", true}, {"127.0.0.1", "LOCALHOST", true},
+        {"127.0.0.1", "[::1]:9090", true},   {"127.0.0.1", "127.8.9.10", true},
+        {"127.0.0.1", "rebind.evil.example", false}, {"127.0.0.1", "127.evil.example:9090", false},
+        {"127.0.0.1", "10.0.0.5:9090", false}, {"127.0.0.1", "", false},
+        {"10.0.0.5", "10.0.0.5:9090", true}, {"10.0.0.5", "10.0.0.6:9090", false},
+        {"0.0.0.0", "gateway-1:9090", true}, {"::", "anything", true},
+        {"::1", "[::1]", true},              {"::1", "[::2]:1", false},
+    };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
+        ck_assert_msg(gw_auth_admin_host_ok(hosts[i].bind, hosts[i].host) == hosts[i].ok, "bind %s host %s",
+                      hosts[i].bind, hosts[i].host ? hosts[i].host : "(none)");
+    ck_assert(gw_auth_admin_origin_ok(NULL, "127.0.0.1:9090"));
+    ck_assert(gw_auth_admin_origin_ok("http://127.0.0.1:9090", "127.0.0.1:9090"));
+    ck_assert(!gw_auth_admin_origin_ok("https://evil.example", "127.0.0.1:9090"));
+    ck_assert(!gw_auth_admin_origin_ok("null", "127.0.0.1:9090"));
+    ck_assert(!gw_auth_admin_origin_ok("http://127.0.0.1:9090", NULL));
+    ck_assert(!gw_auth_admin_origin_ok("http://127.0.0.1:9091", "127.0.0.1:9090"));
+}
+END_TEST
+
 START_TEST(test_verify_malformed_and_missing)
 {
     gw_auth *a = make_auth(secret_path, NULL, NULL, NULL, NULL);
@@ -783,6 +808,7 @@ static Suite *auth_suite(void)
     tcase_add_loop_test(tc, test_verify_hs256, 0, (int)(sizeof hs_cases / sizeof hs_cases[0]));
     tcase_add_test(tc, test_verify_claims_copied);
     tcase_add_test(tc, test_far_future_exp);
+    tcase_add_test(tc, test_admin_host_origin);
     tcase_add_test(tc, test_verify_malformed_and_missing);
     tcase_add_loop_test(tc, test_verify_rs256, 0, (int)(sizeof rs_cases / sizeof rs_cases[0]));
     tcase_add_test(tc, test_verify_es256);
