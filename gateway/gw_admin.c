@@ -68,7 +68,8 @@ static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
 }
 
 /* 401 with a JSON reason unless the request may go on: the admin key is needed for
- * writes whenever one is configured, and for reads with admin.protect_reads. */
+ * writes whenever one is configured, and for reads unless admin.protect_reads is
+ * false (issue 13.8). */
 static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_write)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -222,7 +223,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) ||
+        (gw_auth_admin_health_protected(n->cfg->auth) && !admin_authorized(req, n, false)))
         return;
     const char *reason = NULL;
     if (atomic_load(&n->draining)) {
@@ -241,11 +243,17 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 
 /* ---- GET /stats ---- */
 
+typedef struct {
+    json_t *arr;
+    const gw_auth *auth;
+} chan_list;
+
+/* Owner channels (feed:user-alice) stay out: their names say who is online. */
 static void add_chan(gw_chan *c, void *ud)
 {
-    json_t *arr = ud;
-    if (json_array_size(arr) < 1000 && c->refs > 0)
-        json_array_append_new(arr, json_string(c->name));
+    chan_list *l = ud;
+    if (json_array_size(l->arr) < 1000 && c->refs > 0 && !gw_auth_owner_channel(l->auth, c->name))
+        json_array_append_new(l->arr, json_string(c->name));
 }
 
 static void on_stats(struct evhttp_request *req, void *arg)
@@ -256,7 +264,8 @@ static void on_stats(struct evhttp_request *req, void *arg)
     totals t;
     sum_workers(n, &t);
     json_t *chans = json_array();
-    gw_chantab_foreach(n->chans, add_chan, chans);
+    chan_list list = {chans, n->cfg->auth};
+    gw_chantab_foreach(n->chans, add_chan, &list);
     json_t *workers = json_array();
     for (int i = 0; i < n->nworkers; i++) {
         gw_wstats *s = gw_worker_stats(n->workers[i]);

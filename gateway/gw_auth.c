@@ -60,7 +60,7 @@ struct gw_auth {
     size_t n_origins;
     unsigned char admin_digest[32];
     bool admin_key;
-    bool protect_reads;
+    int protect_reads; /* cfg->admin_protect_reads: -1 auto, 0, 1 */
     int max_per_ip;
     pthread_mutex_t ip_lock;
     ip_node *ip[IP_BUCKETS];
@@ -307,7 +307,7 @@ int gw_auth_new(const gw_config *cfg, gw_auth **out, pulse_error *err)
     a->leeway_s = cfg->auth_leeway_s;
     a->audience = set(cfg->auth_audience) ? xstrdup(cfg->auth_audience) : NULL;
     a->issuer = set(cfg->auth_issuer) ? xstrdup(cfg->auth_issuer) : NULL;
-    a->protect_reads = cfg->admin_protect_reads != 0;
+    a->protect_reads = cfg->admin_protect_reads;
     a->max_per_ip = cfg->max_connections_per_ip;
     a->n_origins = split_list(cfg->ws_allowed_origins, &a->origins);
     int rc = 0;
@@ -693,7 +693,7 @@ bool gw_auth_admin_has_key(const gw_auth *a)
 
 int gw_auth_admin_check(const gw_auth *a, const char *authorization, bool is_write)
 {
-    if (!a || !a->admin_key || (!is_write && !a->protect_reads))
+    if (!a || !a->admin_key || (!is_write && a->protect_reads == 0))
         return 0;
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
         return -1;
@@ -876,6 +876,16 @@ static bool same_literal(const char *a, const char *b)
     if (inet_pton(AF_INET, a, x) == 1)
         return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
     return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+}
+
+bool gw_auth_admin_health_protected(const gw_auth *a)
+{
+    return a && a->protect_reads > 0;
+}
+
+bool gw_auth_owner_channel(const gw_auth *a, const char *channel)
+{
+    return a && owner_rule_for(a, NULL, channel) != 0;
 }
 
 bool gw_auth_admin_host_ok(const char *bind, const char *host)

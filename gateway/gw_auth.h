@@ -98,6 +98,12 @@ bool gw_auth_patterns_overlap(const char *a, const char *b);
  * time (SHA-256 of both, CRYPTO_memcmp). */
 int gw_auth_admin_check(const gw_auth *a, const char *authorization, bool is_write);
 bool gw_auth_admin_has_key(const gw_auth *a);
+/* Reads (is_write false) need the key when one is set unless admin.protect_reads is
+ * false; /healthz only when it is true (load-balancer probes carry no key). */
+bool gw_auth_admin_health_protected(const gw_auth *a);
+/* true when channel lies in an owner namespace (feed:user-*, ...): listings leave it
+ * out, as its name says who is online. */
+bool gw_auth_owner_channel(const gw_auth *a, const char *channel);
 /* Admin requests from browsers and DNS rebinding (issue 13.7). gw_auth_admin_host_ok:
  * true when the Host header value (NULL: absent, an HTTP/1.0 client) names the admin
  * listener bound to bind: with a wildcard bind (0.0.0.0, ::, *) any; otherwise an

@@ -361,6 +361,7 @@ void gw_config_defaults(gw_config *cfg)
     cfg->port = 8080;
     cfg->admin_bind = xstrdup("127.0.0.1");
     cfg->admin_port = 9090;
+    cfg->admin_protect_reads = -1;
     cfg->redis_url = xstrdup("redis://127.0.0.1:6379");
     cfg->redis_host = xstrdup("127.0.0.1");
     cfg->redis_port = 6379;
@@ -1222,7 +1223,8 @@ const char *gw_config_usage(void)
            "      --auth.owner-pattern P[,P...]     user-owned channels, {sub} = token subject\n"
            "                                        [feed:user-{sub},notifications:user-{sub}]\n"
            "      --admin.api-key-file PATH         admin Bearer key (or PULSE_ADMIN_API_KEY) [none]\n"
-           "      --admin.protect-reads             /metrics /healthz /stats need the key too [false]\n"
+           "      --admin.protect-reads             true: /metrics /healthz /stats need the key; false: reads\n"
+           "                                        open [auto: /metrics /stats need it when a key is set]\n"
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"
            "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"

@@ -92,7 +92,8 @@ typedef struct {
     char *auth_owner_pattern;     /* comma list, default "feed:user-{sub},notifications:user-{sub}" */
     char *admin_api_key_file;     /* admin bearer key from a file ... */
     char *admin_api_key;          /* ... or given directly (PULSE_ADMIN_API_KEY) */
-    int admin_protect_reads;      /* 1: /metrics /healthz /stats need the key too */
+    int admin_protect_reads;      /* -1 (default) auto: /metrics and /stats need the key whenever one is
+                                   * set; 1: /healthz too; 0: reads are open */
     char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
     int max_connections_per_ip;   /* 0 = off (default) */
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */

@@ -540,6 +540,32 @@ START_TEST(test_admin_cross_site)
 }
 END_TEST
 
+/* ---- 8: admin reads show who is online ---- */
+
+START_TEST(test_admin_reads)
+{
+    char kp[700], out[4096];
+    snprintf(kp, sizeof kp, "%s/admin.key", stack.tmp);
+    static const char key[] = "admin-key-for-hardening-tests";
+    ck_assert_int_eq(tsj_write_file(kp, key, strlen(key)), 0);
+    const char *extra[] = {"--admin.api-key-file", kp, NULL};
+    start_gw(extra);
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "feed:user-alice-1234,notifications:user-alice-1234,chat.room",
+                                NULL, 5000), 0);
+    /* a key is set: /stats and /metrics need it (before: 200 with the channel list) */
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/stats", NULL, NULL, out, sizeof out), 401);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, out, sizeof out), 401);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, out, sizeof out), 200);
+    /* with it, the listing leaves owner channels out */
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/stats",
+                             "Authorization: Bearer admin-key-for-hardening-tests\r\n", NULL, out, sizeof out), 200);
+    ck_assert_msg(strstr(out, "chat.room") != NULL, "stats: %s", out);
+    ck_assert_msg(strstr(out, "user-alice") == NULL, "an owner channel is listed: %s", out);
+    ts_ws_close(&w);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -555,6 +581,7 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_half_open_handshakes);
     tcase_add_test(tc, test_fd_limit_headroom);
     tcase_add_test(tc, test_admin_cross_site);
+    tcase_add_test(tc, test_admin_reads);
     suite_add_tcase(s, tc);
     return s;
 }

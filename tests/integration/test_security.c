@@ -374,7 +374,9 @@ START_TEST(test_admin_key)
     ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-42\r\n",
                              ev, body, sizeof body),
                      202);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
+    /* with a key, reads need it too by default; /healthz stays open for probes */
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 200);
     ts_proc_signal(&stack.gw.proc, SIGTERM);
     ck_assert_int_eq(ts_proc_wait(&stack.gw.proc, 8000), 0);
     ts_gateway_stop(&stack.gw);

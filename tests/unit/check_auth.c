@@ -591,11 +591,19 @@ START_TEST(test_admin_key)
     ck_assert_int_eq(gw_auth_admin_check(a, "k3y-k3y-k3y-k3y-k3y-k3y", true), -1);
     ck_assert_int_eq(gw_auth_admin_check(a, "Bearer k3y-k3y-k3y-k3y-k3y-k3y", true), 0);
     ck_assert_int_eq(gw_auth_admin_check(a, "bearer  k3y-k3y-k3y-k3y-k3y-k3y ", true), 0);
-    ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), 0); /* reads open by default */
+    /* issue 13.8: with a key, reads need it by default (/healthz aside) */
+    ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), -1);
+    ck_assert(!gw_auth_admin_health_protected(a));
+    gw_auth_free(a);
+
+    cfg.admin_protect_reads = 0;
+    ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), 0); /* opened on purpose */
     gw_auth_free(a);
 
     cfg.admin_protect_reads = 1;
     ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    ck_assert(gw_auth_admin_health_protected(a));
     ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), -1);
     ck_assert_int_eq(gw_auth_admin_check(a, "Bearer k3y-k3y-k3y-k3y-k3y-k3y", false), 0);
     gw_auth_free(a);
