@@ -455,7 +455,7 @@ int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
         if (budget < 1)
             budget = 1;
         if (n->max_conns > budget) {
-            PLOG_WARN("main", "limits.max_connections %d lowered to %lld: the file descriptor limit is %llu",
+            PLOG_INFO("main", "limits.max_connections %d lowered to %lld to fit the file descriptor limit (%llu)",
                       cfg->max_connections, (long long)budget, (unsigned long long)rl.rlim_cur);
             n->max_conns = budget;
         }

@@ -18,6 +18,7 @@
 #include "gw_worker.h"
 #include "gw_wspub.h"
 #include "pulse_log.h"
+#include "pulse_url.h"
 
 extern char **environ;
 
@@ -31,9 +32,8 @@ static void raise_fd_limit(int want)
     if (rl.rlim_cur >= need)
         return;
     rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
-        PLOG_INFO("main", "file descriptor limit is %llu: it caps connections below max_connections=%d",
-                  (unsigned long long)rl.rlim_cur, want);
+    /* gw_node_init says how far max_connections comes down when this falls short */
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* One line with the final counters once every worker has stopped: /metrics is gone
@@ -142,9 +142,10 @@ int main(int argc, char **argv)
     }
     gw_node_start(&node);
 
+    char redis_shown[512];
     PLOG_INFO("main", "pulse-gateway %s node=%s listening on %s:%d (WebSocket /ws, %d worker%s), admin on %s:%d, redis %s",
               PULSE_VERSION, cfg.node_id, cfg.bind, node.ws_port, cfg.workers, cfg.workers == 1 ? "" : "s",
-              cfg.admin_bind, node.admin_port, cfg.redis_url);
+              cfg.admin_bind, node.admin_port, pulse_url_redact(cfg.redis_url, redis_shown, sizeof(redis_shown)));
     PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(cfg.auth),
               gw_auth_admin_has_key(cfg.auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
     printf("pulse-gateway ready node=%s port=%d admin_port=%d\n", cfg.node_id, node.ws_port, node.admin_port);

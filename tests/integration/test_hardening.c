@@ -566,6 +566,37 @@ START_TEST(test_admin_reads)
 }
 END_TEST
 
+/* ---- 9: the Redis password in the log ---- */
+
+START_TEST(test_redis_password_redacted)
+{
+    /* a Redis with a password, and the gateway given it in the URL */
+    char out[256], url[128], log[700];
+    const char *set[] = {"CONFIG", "SET", "requirepass", "s3cret-redis-pw"};
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, set), 0);
+    snprintf(url, sizeof url, "redis://:s3cret-redis-pw@127.0.0.1:%d", stack.redis.port);
+    const char *extra[] = {"--redis", url, NULL};
+    start_gw(extra);
+    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000), 0);
+    /* and a config error that quotes the URL */
+    char *bin = ts_bin("pulse-gateway");
+    const char *argv[] = {bin, "--redis", "redis://:s3cret-redis-pw@bad host", NULL};
+    ts_proc p;
+    snprintf(log, sizeof log, "%s/bad-url.log", stack.tmp);
+    ck_assert_int_eq(ts_proc_start(&p, (char *const *)argv, NULL, log), 0);
+    ck_assert_int_eq(ts_proc_wait(&p, 5000), 2);
+    free(bin);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "cat %s %s", stack.gw.proc.log_path, log);
+    static char all[65536];
+    run_capture(cmd, all, sizeof all);
+    ck_assert_msg(strstr(all, "redis redis://***@127.0.0.1") != NULL, "no redacted URL in: %s", all);
+    ck_assert_msg(strstr(all, "s3cret") == NULL, "the password is printed: %s", all);
+    const char *unset[] = {"CONFIG", "SET", "requirepass", ""};
+    ts_redis_cmd(stack.redis.port, out, sizeof out, 4, unset); /* for the teardown's SHUTDOWN, if any */
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -582,6 +613,7 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_fd_limit_headroom);
     tcase_add_test(tc, test_admin_cross_site);
     tcase_add_test(tc, test_admin_reads);
+    tcase_add_test(tc, test_redis_password_redacted);
     suite_add_tcase(s, tc);
     return s;
 }
