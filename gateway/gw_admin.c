@@ -191,6 +191,14 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
         evbuffer_add_printf(o, "pulse_auth_failures_total{reason=\"%s\"} %llu\n", gw_auth_fail_names[r],
                             (unsigned long long)t.auth_failures[r]);
+    metric(o, "pulse_subscriptions_refused_total", "counter",
+           "Subscriptions refused by the node-wide limits (error frame limit), by reason.");
+    for (int r = 0; r < GW_SUBREF_NREASONS; r++)
+        evbuffer_add_printf(o, "pulse_subscriptions_refused_total{reason=\"%s\"} %llu\n", gw_subref_names[r],
+                            (unsigned long long)atomic_load(&n->subs_refused[r]));
+    metric(o, "pulse_subscription_names", "gauge", "Distinct names held, summed over the workers, by kind.");
+    evbuffer_add_printf(o, "pulse_subscription_names{kind=\"channel\"} %lld\n", (long long)atomic_load(&n->sub_names[0]));
+    evbuffer_add_printf(o, "pulse_subscription_names{kind=\"pattern\"} %lld\n", (long long)atomic_load(&n->sub_names[1]));
     metric(o, "pulse_channels_active", "gauge", "Channels and patterns this node holds in Redis.");
     evbuffer_add_printf(o, "pulse_channels_active %zu\n", gw_chantab_count(n->chans));
     metric(o, "pulse_redis_connected", "gauge", "1 when both Redis connections are up and answering.");

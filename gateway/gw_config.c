@@ -144,6 +144,10 @@ static const key_def keys[] = {
     {"ws.allowed_origins", K_STR, F(ws_allowed_origins), 0, 0},
     {"limits.max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 10000000},
     {"limits.commands_per_second", K_INT, F(commands_per_second), 0, 1000000},
+    {"limits.max_channels", K_INT, F(max_channels), 1, 10000000},
+    {"limits.max_patterns", K_INT, F(max_patterns), 0, 100000},
+    {"limits.max_pattern_stars", K_INT, F(max_pattern_stars), 1, 64},
+    {"limits.new_subscriptions_per_second", K_INT, F(new_subscriptions_per_second), 0, 1000000},
     {"tls_cert", K_STR, F(tls_cert), 0, 0},
     {"tls_key", K_STR, F(tls_key), 0, 0},
     {"insecure", K_BOOL, F(insecure), 0, 1},
@@ -389,6 +393,10 @@ void gw_config_defaults(gw_config *cfg)
     cfg->auth_handshake_timeout_ms = 5000;
     cfg->auth_owner_pattern = xstrdup("feed:user-{sub},notifications:user-{sub}");
     cfg->commands_per_second = 50;
+    cfg->max_channels = 100000;
+    cfg->max_patterns = 100;
+    cfg->max_pattern_stars = 3;
+    cfg->new_subscriptions_per_second = 1000;
 
     cfg->static_channels = NULL;
     cfg->n_static_channels = 0;
@@ -1228,6 +1236,11 @@ const char *gw_config_usage(void)
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"
            "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"
+           "      --limits.max-channels N           distinct channels per node [100000]\n"
+           "      --limits.max-patterns N           distinct patterns per node, 0 = none [100]\n"
+           "      --limits.max-pattern-stars N      '*' per pattern, 1-64 [3]\n"
+           "      --limits.new-subscriptions-per-second N  new Redis subscriptions per node, bursts of\n"
+           "                                        2x, 0 = off [1000]\n"
            "      --tls-cert PATH --tls-key PATH    serve wss:// [off]\n"
            "      --insecure                        allow a non-loopback --bind without auth, or a\n"
            "                                        non-loopback --admin-bind without a key [false]\n";

@@ -97,6 +97,12 @@ typedef struct {
     char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
     int max_connections_per_ip;   /* 0 = off (default) */
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */
+    /* Node-wide subscription limits (issue 13.2): every distinct name is a SUBSCRIBE
+     * on the shared Redis, every pattern costs each PUBLISH there for every node. */
+    int max_channels;             /* distinct channels per node, default 100000 */
+    int max_patterns;             /* distinct patterns per node, default 100 */
+    int max_pattern_stars;        /* '*' per pattern, default 3 */
+    int new_subscriptions_per_second; /* new Redis (P)SUBSCRIBEs per node, bursts of 2x, 0 = off */
     char *tls_cert, *tls_key;     /* PEM files: wss:// when both are set */
     int insecure;                 /* 1: allow non-loopback listeners without auth/key */
     struct gw_auth *auth;         /* runtime, not loaded: built by main (gw_auth_new) */

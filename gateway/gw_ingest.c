@@ -216,6 +216,46 @@ static void on_sub_state(void *ud, bool up)
         gw_chantab_foreach(n->chans, reconcile_one, n);
 }
 
+/* ---- node-wide subscription limits ---- */
+
+const char *const gw_subref_names[GW_SUBREF_NREASONS] = {"channels", "patterns", "pattern_stars", "rate"};
+
+int gw_node_sub_admit(gw_node *n, const char *name, bool is_pattern)
+{
+    const gw_config *cfg = n->cfg;
+    int why = -1;
+    if (is_pattern) {
+        int stars = 0;
+        for (const char *p = name; *p; p++)
+            stars += *p == '*';
+        if (stars > cfg->max_pattern_stars)
+            why = GW_SUBREF_STARS;
+    }
+    int64_t max = is_pattern ? cfg->max_patterns : cfg->max_channels;
+    if (why < 0 && atomic_fetch_add(&n->sub_names[is_pattern], 1) >= max) {
+        atomic_fetch_sub(&n->sub_names[is_pattern], 1);
+        why = is_pattern ? GW_SUBREF_PATTERNS : GW_SUBREF_CHANNELS;
+    }
+    if (why < 0 && cfg->new_subscriptions_per_second > 0) {
+        pthread_mutex_lock(&n->sub_lock);
+        int rl = gw_ratelimit_take(&n->sub_rl, cfg->new_subscriptions_per_second, pulse_mono_ms());
+        pthread_mutex_unlock(&n->sub_lock);
+        if (rl != GW_RL_OK) {
+            atomic_fetch_sub(&n->sub_names[is_pattern], 1);
+            why = GW_SUBREF_RATE;
+        }
+    }
+    if (why < 0)
+        return 0;
+    atomic_fetch_add(&n->subs_refused[why], 1);
+    return why + 1;
+}
+
+void gw_node_sub_release(gw_node *n, bool is_pattern)
+{
+    atomic_fetch_sub(&n->sub_names[is_pattern], 1);
+}
+
 /* ---- requests from workers ---- */
 
 void gw_node_request(gw_node *n, gw_req_kind kind, int worker, const char *name, bool is_pattern)
@@ -462,6 +502,7 @@ int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
     }
     n->max_sockets = n->max_conns + GW_ANSWER_SLOTS;
     pthread_mutex_init(&n->lock, NULL);
+    pthread_mutex_init(&n->sub_lock, NULL);
     n->chans = gw_chantab_new();
     n->wake_ev = event_new(base, -1, 0, on_wake, n);
     static const gw_redis_cbs cbs = {on_message, on_subscribed, on_unsubscribed, on_sub_state};
@@ -508,4 +549,5 @@ void gw_node_cleanup(gw_node *n)
     if (n->drain_ev)
         event_free(n->drain_ev);
     pthread_mutex_destroy(&n->lock);
+    pthread_mutex_destroy(&n->sub_lock);
 }

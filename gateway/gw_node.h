@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gw_auth.h"
 #include "gw_chantab.h"
 #include "gw_config.h"
 #include "gw_queue.h"
@@ -34,6 +35,16 @@ typedef struct gw_redis gw_redis;
 #define GW_ANSWER_SLOTS 8
 /* Descriptors kept back from the fd limit for Redis, the admin API, lws and logs. */
 #define GW_FD_RESERVE 64
+
+/* Why a subscription was refused node-wide (pulse_subscriptions_refused_total). */
+typedef enum {
+    GW_SUBREF_CHANNELS = 0, /* limits.max_channels */
+    GW_SUBREF_PATTERNS,     /* limits.max_patterns */
+    GW_SUBREF_STARS,        /* limits.max_pattern_stars */
+    GW_SUBREF_RATE,         /* limits.new_subscriptions_per_second */
+    GW_SUBREF_NREASONS
+} gw_subref_reason;
+extern const char *const gw_subref_names[GW_SUBREF_NREASONS];
 
 typedef enum { GW_REQ_SUBSCRIBE, GW_REQ_UNSUBSCRIBE, GW_REQ_WORKER_DONE } gw_req_kind;
 
@@ -82,8 +93,21 @@ typedef struct gw_node {
     _Atomic int64_t sockets;
     int64_t max_conns;           /* max_connections, lowered to fit the fd limit */
     int64_t max_sockets;         /* max_conns + GW_ANSWER_SLOTS */
+    /* Node-wide subscription limits (issue 13.2, gw_node_sub_admit): distinct
+     * channels [0] and patterns [1] summed over the workers' tables, the bucket of
+     * new Redis subscriptions (under sub_lock), and the refusals by reason. */
+    _Atomic int64_t sub_names[2];
+    pthread_mutex_t sub_lock;
+    gw_ratelimit sub_rl;
+    _Atomic uint64_t subs_refused[GW_SUBREF_NREASONS];
     _Atomic bool draining;
 } gw_node;
+
+/* Worker threads, before a worker holds a name it did not hold: 0 when the node's
+ * limits allow it (its slot is taken: give it back with gw_node_sub_release when the
+ * worker drops the name), else the reason it is refused (counted). Any thread. */
+int gw_node_sub_admit(gw_node *n, const char *name, bool is_pattern);
+void gw_node_sub_release(gw_node *n, bool is_pattern);
 
 /* Worker threads: ask the ingest thread to (un)subscribe name in Redis for worker w.
  * Copies name. */

@@ -233,6 +233,20 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
         conn_error(w, c, "limit", reason);
         return;
     }
+    if (!gw_chantab_get(w->chans, name, is_pattern)) {
+        /* a name new to this worker: a Redis subscription, within the node's limits */
+        int why = gw_node_sub_admit(w->node, name, is_pattern);
+        if (why) {
+            static const char *const reasons[] = {
+                "too many channels on this node (limits.max_channels); try again later",
+                "too many patterns on this node (limits.max_patterns); subscribe to channels",
+                "too many '*' in the pattern (limits.max_pattern_stars)",
+                "too many new subscriptions on this node; try again in a second",
+            };
+            conn_error(w, c, "limit", reasons[why - 1]);
+            return;
+        }
+    }
     if (c->nsubs == c->subcap) {
         uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
         conn_sub *s = realloc(c->subs, ncap * sizeof(*s));
@@ -266,6 +280,7 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
     }
     if (ch->nsubs == 0) {
         gw_node_request(w->node, GW_REQ_UNSUBSCRIBE, w->index, ch->name, ch->is_pattern);
+        gw_node_sub_release(w->node, ch->is_pattern);
         GW_ADD(w->stats.channels, -1);
         gw_chantab_remove(w->chans, ch);
     }

@@ -597,6 +597,116 @@ START_TEST(test_redis_password_redacted)
 }
 END_TEST
 
+/* ---- 2: node-wide caps on channels and patterns ---- */
+
+/* Sends a subscribe of name and returns the first control reply (malloc'd). */
+static char *subscribe(ts_ws *w, const char *name)
+{
+    char req[256], *reply = NULL;
+    snprintf(req, sizeof req, "{\"op\":\"subscribe\",\"channel\":\"%s\"}", name);
+    ts_ws_op(w, req, "subscribed", &reply, 5000);
+    ck_assert_msg(reply != NULL, "no reply to subscribe %s", name);
+    return reply;
+}
+
+static void expect_limit(ts_ws *w, const char *name, const char *why)
+{
+    char *r = subscribe(w, name);
+    ck_assert_msg(strstr(r, "\"code\":\"limit\"") && strstr(r, why), "subscribe %s: %s (want limit: %s)", name, r,
+                  why);
+    free(r);
+}
+
+static void expect_subscribed(ts_ws *w, const char *name)
+{
+    char *r = subscribe(w, name);
+    ck_assert_msg(strstr(r, "\"op\":\"subscribed\"") != NULL, "subscribe %s: %s", name, r);
+    free(r);
+}
+
+static double refused(const char *why)
+{
+    char name[96];
+    snprintf(name, sizeof name, "pulse_subscriptions_refused_total{reason=\"%s\"}", why);
+    return ts_metric(stack.gw.admin_port, name);
+}
+
+START_TEST(test_node_pattern_caps)
+{
+    start_gw(NULL); /* the defaults: 100 patterns, 3 '*' per pattern */
+    ts_ws a, b;
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&b, stack.gw.port, NULL, NULL, 5000), 0);
+    /* the kind of pattern: many stars make every PUBLISH on the Redis slower */
+    expect_limit(&a, "events.*e*e*e*", "max_pattern_stars");
+    expect_subscribed(&a, "events.*e*e*");
+    char name[64];
+    for (int i = 1; i < 100; i++) { /* 64 per connection: spread over two */
+        snprintf(name, sizeof name, "p%d.*", i);
+        expect_subscribed(i < 60 ? &a : &b, name);
+    }
+    expect_limit(&b, "one-too-many.*", "max_patterns");
+    expect_subscribed(&b, "p1.*"); /* a pattern the node holds costs nothing more */
+    ck_assert_int_eq((int)refused("pattern_stars"), 1);
+    ck_assert_int_eq((int)refused("patterns"), 1);
+    /* the slot comes back with the pattern */
+    ck_assert_int_eq(ts_ws_op(&a, "{\"op\":\"unsubscribe\",\"channel\":\"events.*e*e*\"}", "unsubscribed", NULL,
+                              5000), 0);
+    expect_subscribed(&b, "now-it-fits.*");
+    ts_ws_close(&a);
+    ts_ws_close(&b);
+}
+END_TEST
+
+START_TEST(test_node_channel_caps)
+{
+    const char *extra[] = {"--limits.max-channels", "5", "--limits.new-subscriptions-per-second", "20",
+                           "--limits.commands-per-second", "0", NULL};
+    start_gw(extra);
+    ts_ws a;
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, NULL, NULL, 5000), 0);
+    char name[64];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        expect_subscribed(&a, name);
+    }
+    expect_limit(&a, "c5", "max_channels");
+    ck_assert_int_eq(ts_ws_op(&a, "{\"op\":\"unsubscribe\",\"channel\":\"c0\"}", "unsubscribed", NULL, 5000), 0);
+    expect_subscribed(&a, "c5");
+    ck_assert_int_eq((int)refused("channels"), 1);
+    for (int i = 1; i <= 5; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "{\"op\":\"unsubscribe\",\"channel\":\"c%d\"}", i);
+        ck_assert_int_eq(ts_ws_op(&a, req, "unsubscribed", NULL, 5000), 0);
+    }
+    /* churn: subscribe/unsubscribe of new names is one Redis command each, rate limited
+     * node-wide (20/s, bursts of 40; 7 taken so far) */
+    int limited = 0;
+    int64_t t0 = ts_now_ms();
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof name, "churn%d", i);
+        char *r = subscribe(&a, name);
+        if (strstr(r, "\"code\":\"limit\"")) {
+            ck_assert_msg(strstr(r, "new subscriptions") != NULL, "%s", r);
+            limited++;
+        } else {
+            char req[128];
+            snprintf(req, sizeof req, "{\"op\":\"unsubscribe\",\"channel\":\"%s\"}", name);
+            ck_assert_int_eq(ts_ws_op(&a, req, "unsubscribed", NULL, 5000), 0);
+        }
+        free(r);
+    }
+    /* what the bucket lets through in the time it took (the test may be slowed) */
+    double secs = (double)(ts_now_ms() - t0) / 1000.0 + 0.2;
+    int bound = 40 + (int)(20 * secs); /* a full bucket at most, then its refill */
+    ck_assert_msg(60 - limited <= bound, "%d of 60 new subscriptions in %.1f s (bound %d)", 60 - limited, secs, bound);
+    if (bound < 60)
+        ck_assert_msg(limited > 0, "none of 60 new subscriptions in %.1f s was limited", secs);
+    ck_assert_int_eq((int)refused("rate"), limited);
+    ts_ws_close(&a);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -614,6 +724,8 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_admin_cross_site);
     tcase_add_test(tc, test_admin_reads);
     tcase_add_test(tc, test_redis_password_redacted);
+    tcase_add_test(tc, test_node_pattern_caps);
+    tcase_add_test(tc, test_node_channel_caps);
     suite_add_tcase(s, tc);
     return s;
 }
