@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -916,10 +917,31 @@ bool gw_auth_admin_origin_ok(const char *origin, const char *host)
 
 bool gw_auth_is_loopback(const char *addr)
 {
-    if (!addr)
+    if (!addr || !addr[0])
         return false;
-    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "[::1]") == 0 ||
-           strcasecmp(addr, "localhost") == 0;
+    char h[256];
+    host_part(addr, h, sizeof(h));
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, h, &v4) == 1 || inet_pton(AF_INET6, h, &v6) == 1)
+        return literal_is_loopback(h);
+    /* a name: loopback only when every address it resolves to is (127.evil.example
+     * is whatever its DNS says) */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(h, NULL, &hints, &res) != 0 || !res)
+        return false;
+    bool all = true;
+    for (struct addrinfo *r = res; r && all; r = r->ai_next) {
+        char text[INET6_ADDRSTRLEN] = "";
+        const void *a = r->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)r->ai_addr)->sin_addr
+                                                 : (const void *)&((struct sockaddr_in6 *)r->ai_addr)->sin6_addr;
+        all = (r->ai_family == AF_INET || r->ai_family == AF_INET6) &&
+              inet_ntop(r->ai_family, a, text, sizeof(text)) && literal_is_loopback(text);
+    }
+    freeaddrinfo(res);
+    return all;
 }
 
 int gw_auth_check_exposure(const gw_config *cfg, const gw_auth *a, pulse_error *err)

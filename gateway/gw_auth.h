@@ -148,6 +148,9 @@ int gw_ratelimit_take(gw_ratelimit *rl, int rate, int64_t now_ms);
  * not loopback and JWT auth is off, or admin_bind is not loopback and there is no
  * admin key, and cfg->insecure is not set. */
 int gw_auth_check_exposure(const gw_config *cfg, const gw_auth *a, pulse_error *err);
+/* true when addr is a loopback address literal (127.0.0.0/8, ::1, [::1], IPv4-mapped
+ * 127.x) or a name that resolves (getaddrinfo: blocking, start-up only) to loopback
+ * addresses only; "127.evil.example" is whatever its DNS says. */
 bool gw_auth_is_loopback(const char *addr);
 
 #endif

@@ -458,9 +458,16 @@ int gw_node_listen(gw_node *n, pulse_error *err)
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0 || !res)
         return pulse_error_set(err, PULSE_EINVAL, 0, "bind: cannot resolve '%s': %s", host, gai_strerror(rc));
+    /* a name (--bind localhost) listens on its first IPv4 address, else its first */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *r = res; r; r = r->ai_next)
+        if (r->ai_family == AF_INET) {
+            pick = r;
+            break;
+        }
     n->listener = evconnlistener_new_bind(n->base, on_accept, n,
                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-                                          res->ai_addr, (int)res->ai_addrlen);
+                                          pick->ai_addr, (int)pick->ai_addrlen);
     freeaddrinfo(res);
     if (!n->listener)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,

@@ -1085,6 +1085,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
+        /* HTTP/1.1 only: lws would negotiate h2 by ALPN, whose limits (streams,
+         * resets: CVE-2023-44487) Pulse never designed or tested */
+        info.alpn = "http/1.1";
     }
     if (port < 0)
         info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets arrive by gw_worker_adopt */

@@ -707,6 +707,48 @@ START_TEST(test_node_channel_caps)
 }
 END_TEST
 
+/* ---- 11: loopback by address, --bind names, ALPN ---- */
+
+START_TEST(test_bind_names_and_alpn)
+{
+    char log[700], line[512] = "", *bin = ts_bin("pulse-gateway");
+    /* a name that merely starts with 127. is not loopback: refused without auth */
+    const char *argv[] = {bin, "--port", "0", "--admin-port", "0", "--bind", "127.evil.example", NULL};
+    ts_proc p;
+    snprintf(log, sizeof log, "%s/evil-bind.log", stack.tmp);
+    ck_assert_int_eq(ts_proc_start(&p, (char *const *)argv, NULL, log), 0);
+    ck_assert_int_eq(ts_proc_wait(&p, 5000), 2);
+    ck_assert_int_eq(ts_proc_wait_line(&p, "refusing to listen on 127.evil.example", line, sizeof line, 100), 0);
+    free(bin);
+
+    /* --bind localhost: resolved, and something listens where ready says */
+    const char *extra[] = {"--bind", "localhost", NULL};
+    start_gw(extra);
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "chat.room", NULL, 5000), 0);
+    ts_ws_close(&w);
+    ck_assert_int_eq(ts_gateway_shutdown(&stack.gw, 8000), 0);
+    stack.gw_started = false;
+
+    /* wss:// offers http/1.1 only: a client asking h2 first gets http/1.1 */
+    char cert[600], key[600], cmd[2048], out[8192];
+    snprintf(cert, sizeof cert, "%s/cert.pem", stack.tmp);
+    snprintf(key, sizeof key, "%s/key.pem", stack.tmp);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    ck_assert_msg(system(cmd) == 0, "openssl req failed");
+    const char *tls[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    start_gw(tls);
+    snprintf(cmd, sizeof cmd,
+             "openssl s_client -connect 127.0.0.1:%d -alpn h2,http/1.1 </dev/null 2>/dev/null | grep -i alpn",
+             stack.gw.port);
+    run_capture(cmd, out, sizeof out);
+    ck_assert_msg(strstr(out, "ALPN protocol: http/1.1") != NULL, "ALPN: %s", out);
+}
+END_TEST
+
 static Suite *hardening_suite(void)
 {
     Suite *s = suite_create("hardening");
@@ -726,6 +768,7 @@ static Suite *hardening_suite(void)
     tcase_add_test(tc, test_redis_password_redacted);
     tcase_add_test(tc, test_node_pattern_caps);
     tcase_add_test(tc, test_node_channel_caps);
+    tcase_add_test(tc, test_bind_names_and_alpn);
     suite_add_tcase(s, tc);
     return s;
 }

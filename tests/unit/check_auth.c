@@ -715,6 +715,11 @@ START_TEST(test_exposure)
     ck_assert(gw_auth_is_loopback("127.1.2.3"));
     ck_assert(gw_auth_is_loopback("::1"));
     ck_assert(gw_auth_is_loopback("localhost"));
+    ck_assert(gw_auth_is_loopback("[::1]"));
+    ck_assert(gw_auth_is_loopback("::ffff:127.0.0.1"));
+    ck_assert(!gw_auth_is_loopback("127.evil.example")); /* a name, not an address */
+    ck_assert(!gw_auth_is_loopback("128.0.0.1"));
+    ck_assert(!gw_auth_is_loopback(""));
     ck_assert(!gw_auth_is_loopback("0.0.0.0"));
     ck_assert(!gw_auth_is_loopback("*"));
     ck_assert(!gw_auth_is_loopback("::"));
