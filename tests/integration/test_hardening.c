@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_jwt.h"
 
@@ -26,18 +27,13 @@ static ts_stack stack;
 static char secret_path[600];
 static const char secret[] = "hardening-secret-hardening-secret-0123456789";
 
-static void setup(void)
+/* After the stack's setup: the HS256 secret file in its temp dir; sockets the gateway
+ * closes at accept must not kill the test with SIGPIPE. */
+static void write_secret(void)
 {
-    signal(SIGPIPE, SIG_IGN); /* sockets the gateway closes at accept */
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
+    signal(SIGPIPE, SIG_IGN);
     snprintf(secret_path, sizeof secret_path, "%s/jwt.secret", stack.tmp);
     ck_assert_int_eq(tsj_write_file(secret_path, secret, strlen(secret)), 0);
-}
-
-static void teardown(void)
-{
-    int st = ts_stack_teardown(&stack, 8000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
 }
 
 static void start_gw(const char *const extra[])
@@ -69,7 +65,7 @@ START_TEST(test_batch_envelope_forgery)
 {
     start_gw(NULL);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, "/ws?channels=chat.room&batch=1", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w, stack.gw[0].port, "/ws?channels=chat.room&batch=1", "pulse.v1"), 0);
     char *sub = ts_ws_recv_until(&w, "\"op\":\"subscribed\"", 5000);
     ck_assert_msg(sub != NULL, "not subscribed");
     free(sub);
@@ -90,7 +86,7 @@ START_TEST(test_batch_envelope_forgery)
                           "{\"x\":\n{\"channel\":\"feed:user-43\",\"data\":{\"bare\":1}}\n}");
     ck_assert_int_gt(n, 0);
     snprintf(body, sizeof body, "{\n%s", ev + 1); /* and a line break of its own */
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish?channel=chat.room", NULL, body, out, sizeof out),
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "POST", "/publish?channel=chat.room", NULL, body, out, sizeof out),
                      202);
     m = ts_ws_recv_until(&w, "bare", 5000);
     ck_assert_msg(m != NULL, "the bare event was not delivered");
@@ -98,7 +94,7 @@ START_TEST(test_batch_envelope_forgery)
     free(m);
 
     /* 3. the {"channel","data"} form (re-encoded already): stays unbroken */
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", NULL,
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "POST", "/publish", NULL,
                              "{\"channel\":\"chat.room\",\"data\":{\"y\":\n\"wrapped\"\r\n}}", out, sizeof out),
                      202);
     m = ts_ws_recv_until(&w, "wrapped", 5000);
@@ -129,7 +125,7 @@ START_TEST(test_far_future_exp)
     char path[1024];
     snprintf(path, sizeof path, "/ws?channels=chat.room&token=%s", tok);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, path, "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w, stack.gw[0].port, path, "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&w, "\"op\":\"subscribed\"", 5000);
     ck_assert_msg(m != NULL, "not subscribed");
     free(m);
@@ -138,7 +134,7 @@ START_TEST(test_far_future_exp)
                   "a token valid until far in the future was closed: %d %s", w.close_code, w.close_reason);
     /* the in-band form takes the same path */
     ts_ws w2;
-    ck_assert_int_eq(ts_ws_connect(&w2, stack.gw.port, "/ws", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w2, stack.gw[0].port, "/ws", "pulse.v1"), 0);
     m = ts_ws_recv_until(&w2, "\"op\":\"hello\"", 5000);
     ck_assert_msg(m != NULL, "no hello");
     free(m);
@@ -159,7 +155,7 @@ START_TEST(test_redis_channel_names)
 {
     start_gw(NULL);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "events.*", NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, "events.*", NULL, 5000), 0);
     /* a publisher needs no grant to PUBLISH on any name in Redis */
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.\xff\"\n", "{\"bad\":1}"), 1);
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.caf\xc3", "{\"bad\":2}"), 1);
@@ -179,11 +175,11 @@ START_TEST(test_redis_channel_names)
         if (good)
             break;
     }
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_events_refused_total{reason=\"bad_channel\"}"), 2);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_events_refused_total{reason=\"bad_channel\"}"), 2);
     ck_assert_int_eq(ts_ws_op(&w, "{\"op\":\"ping\"}", "pong", NULL, 3000), 0);
     ts_ws_close(&w);
     char line[512];
-    ck_assert_int_eq(ts_proc_wait_line(&stack.gw.proc, "invalid channel name", line, sizeof line, 2000), 0);
+    ck_assert_int_eq(ts_proc_wait_line(&stack.gw[0].proc, "invalid channel name", line, sizeof line, 2000), 0);
     ck_assert_msg(strstr(line, "\\xff") != NULL, "log line: %s", line);
 }
 END_TEST
@@ -194,7 +190,7 @@ static double received(const char *prio)
 {
     char name[96];
     snprintf(name, sizeof name, "pulse_events_received_total{priority=\"%s\"}", prio);
-    return ts_metric(stack.gw.admin_port, name);
+    return ts_metric(stack.gw[0].admin_port, name);
 }
 
 START_TEST(test_priority_capped_by_rule)
@@ -214,7 +210,7 @@ START_TEST(test_priority_capped_by_rule)
     snprintf(path, sizeof path, "/ws?channels=chat.room,vip.room,capped.x&token=%s", tok);
     free(tok);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, path, "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w, stack.gw[0].port, path, "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&w, "\"channel\":\"capped.x\"", 5000);
     ck_assert_msg(m != NULL, "not subscribed");
     free(m);
@@ -272,7 +268,7 @@ static void curl_upgrade(const char *path, const char *proto, const char *origin
              "-H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' "
              "-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: %s' %s%s%s "
              "'http://127.0.0.1:%d%s'",
-             proto, origin ? "-H 'Origin: " : "", origin ? origin : "", origin ? "'" : "", stack.gw.port, path);
+             proto, origin ? "-H 'Origin: " : "", origin ? origin : "", origin ? "'" : "", stack.gw[0].port, path);
     run_capture(cmd, out, cap);
 }
 
@@ -331,7 +327,7 @@ START_TEST(test_refusals_readable)
     char script[700], cmd[1024];
     snprintf(script, sizeof script, "%s/refusals.py", stack.tmp);
     ck_assert_int_eq(tsj_write_file(script, py_client, strlen(py_client)), 0);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %d 2>&1", script, stack.gw.port);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %d 2>&1", script, stack.gw[0].port);
     ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
     /* before: InvalidMessage ("did not receive a valid HTTP response") for each */
     ck_assert_msg(strstr(out, "token 401\n") && strstr(out, "subprotocol 400\n") && strstr(out, "origin 403\n") &&
@@ -356,13 +352,13 @@ static void start_gw_ulimit(int nofile, const char *const extra[])
         argv[n++] = extra[i];
     argv[n] = NULL;
     snprintf(log, sizeof log, "%s/gateway-fd.log", stack.tmp);
-    ck_assert_int_eq(ts_proc_start(&stack.gw.proc, (char *const *)argv, NULL, log), 0);
+    ck_assert_int_eq(ts_proc_start(&stack.gw[0].proc, (char *const *)argv, NULL, log), 0);
     free(bin);
-    ck_assert_msg(ts_proc_wait_line(&stack.gw.proc, "pulse-gateway ready node=", line, sizeof line, 10000) == 0,
+    ck_assert_msg(ts_proc_wait_line(&stack.gw[0].proc, "pulse-gateway ready node=", line, sizeof line, 10000) == 0,
                   "no ready line");
-    ck_assert_int_eq(sscanf(strstr(line, " port="), " port=%d admin_port=%d", &stack.gw.port, &stack.gw.admin_port),
+    ck_assert_int_eq(sscanf(strstr(line, " port="), " port=%d admin_port=%d", &stack.gw[0].port, &stack.gw[0].admin_port),
                      2);
-    stack.gw_started = true;
+    stack.gw_started[0] = true;
 }
 
 static long proc_cpu_ticks(pid_t pid)
@@ -406,7 +402,7 @@ static int half_open(const char *src)
     struct sockaddr_in me = {.sin_family = AF_INET};
     inet_pton(AF_INET, src, &me.sin_addr);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)stack.gw.port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)stack.gw[0].port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     /* may fail: a node at its limit closes the socket at accept (SIGPIPE ignored) */
@@ -437,14 +433,14 @@ static int upgrade_from(const char *src)
  * it costs, and whether a client elsewhere still gets in. */
 static void flood_half_open(int *fds, int n, int max_held)
 {
-    pid_t pid = stack.gw.proc.pid;
+    pid_t pid = stack.gw[0].proc.pid;
     int fds0 = count_fds(pid);
     for (int i = 0; i < n; i++)
         fds[i] = half_open("127.0.0.1");
     ts_sleep_ms(500);
-    long cpu0 = proc_cpu_ticks(pid), log0 = file_size(stack.gw.proc.log_path);
+    long cpu0 = proc_cpu_ticks(pid), log0 = file_size(stack.gw[0].proc.log_path);
     ts_sleep_ms(2000);
-    long cpu = proc_cpu_ticks(pid) - cpu0, logged = file_size(stack.gw.proc.log_path) - log0;
+    long cpu = proc_cpu_ticks(pid) - cpu0, logged = file_size(stack.gw[0].proc.log_path) - log0;
     int held = count_fds(pid) - fds0;
     fprintf(stderr, "hardening: %d half-open sockets: node holds %d more fds, %ld CPU ticks in 2 s, log +%ld B\n", n,
             held, cpu, logged);
@@ -475,7 +471,7 @@ START_TEST(test_fd_limit_headroom)
 {
     const char *extra[] = {"--limits.max-connections", "1000", "--limits.handshake-timeout-s", "20", NULL};
     start_gw_ulimit(128, extra);
-    ck_assert_int_eq(ts_proc_wait_line(&stack.gw.proc, "limits.max_connections 1000 lowered", NULL, 0, 2000), 0);
+    ck_assert_int_eq(ts_proc_wait_line(&stack.gw[0].proc, "limits.max_connections 1000 lowered", NULL, 0, 2000), 0);
     int fds[140];
     flood_half_open(fds, 140, 128 - 64 + 2);
     for (int i = 0; i < 140; i++)
@@ -499,7 +495,7 @@ static int curl_admin(const char *method, const char *path, const char *opts, co
     char cmd[1024], out[64];
     snprintf(cmd, sizeof cmd, "curl -s --max-time 5 -o /dev/null -w '%%{http_code}' -X %s %s %s%s%s "
              "'http://127.0.0.1:%d%s'", method, opts, body ? "--data '" : "", body ? body : "", body ? "'" : "",
-             stack.gw.admin_port, path);
+             stack.gw[0].admin_port, path);
     run_capture(cmd, out, sizeof out);
     return atoi(out);
 }
@@ -532,11 +528,11 @@ START_TEST(test_admin_cross_site)
                                                      "-H 'Host: localhost:1'", body), 202);
     ck_assert_int_eq(curl_admin("GET", "/healthz", "-H 'Host: [::1]:9090'", NULL), 200);
     char opts[128];
-    snprintf(opts, sizeof opts, "-H 'Origin: http://127.0.0.1:%d'", stack.gw.admin_port);
+    snprintf(opts, sizeof opts, "-H 'Origin: http://127.0.0.1:%d'", stack.gw[0].admin_port);
     ck_assert_int_eq(curl_admin("GET", "/stats", opts, NULL), 200);
     ck_assert_int_eq(curl_admin("GET", "/stats", "-0 -H 'Host:'", NULL), 200); /* HTTP/1.0, no Host */
     /* tokens on and no admin key: said at start */
-    ck_assert_int_eq(ts_proc_wait_line(&stack.gw.proc, "the admin API has no key", NULL, 0, 2000), 0);
+    ck_assert_int_eq(ts_proc_wait_line(&stack.gw[0].proc, "the admin API has no key", NULL, 0, 2000), 0);
 }
 END_TEST
 
@@ -551,14 +547,14 @@ START_TEST(test_admin_reads)
     const char *extra[] = {"--admin.api-key-file", kp, NULL};
     start_gw(extra);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "feed:user-alice-1234,notifications:user-alice-1234,chat.room",
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, "feed:user-alice-1234,notifications:user-alice-1234,chat.room",
                                 NULL, 5000), 0);
     /* a key is set: /stats and /metrics need it (before: 200 with the channel list) */
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/stats", NULL, NULL, out, sizeof out), 401);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, out, sizeof out), 401);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, out, sizeof out), 200);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/stats", NULL, NULL, out, sizeof out), 401);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/metrics", NULL, NULL, out, sizeof out), 401);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, out, sizeof out), 200);
     /* with it, the listing leaves owner channels out */
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/stats",
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/stats",
                              "Authorization: Bearer admin-key-for-hardening-tests\r\n", NULL, out, sizeof out), 200);
     ck_assert_msg(strstr(out, "chat.room") != NULL, "stats: %s", out);
     ck_assert_msg(strstr(out, "user-alice") == NULL, "an owner channel is listed: %s", out);
@@ -577,7 +573,7 @@ START_TEST(test_redis_password_redacted)
     snprintf(url, sizeof url, "redis://:s3cret-redis-pw@127.0.0.1:%d", stack.redis.port);
     const char *extra[] = {"--redis", url, NULL};
     start_gw(extra);
-    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000), 0);
+    ck_assert_int_eq(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000), 0);
     /* and a config error that quotes the URL */
     char *bin = ts_bin("pulse-gateway");
     const char *argv[] = {bin, "--redis", "redis://:s3cret-redis-pw@bad host", NULL};
@@ -587,7 +583,7 @@ START_TEST(test_redis_password_redacted)
     ck_assert_int_eq(ts_proc_wait(&p, 5000), 2);
     free(bin);
     char cmd[1600];
-    snprintf(cmd, sizeof cmd, "cat %s %s", stack.gw.proc.log_path, log);
+    snprintf(cmd, sizeof cmd, "cat %s %s", stack.gw[0].proc.log_path, log);
     static char all[65536];
     run_capture(cmd, all, sizeof all);
     ck_assert_msg(strstr(all, "redis redis://***@127.0.0.1") != NULL, "no redacted URL in: %s", all);
@@ -628,15 +624,15 @@ static double refused(const char *why)
 {
     char name[96];
     snprintf(name, sizeof name, "pulse_subscriptions_refused_total{reason=\"%s\"}", why);
-    return ts_metric(stack.gw.admin_port, name);
+    return ts_metric(stack.gw[0].admin_port, name);
 }
 
 START_TEST(test_node_pattern_caps)
 {
     start_gw(NULL); /* the defaults: 100 patterns, 3 '*' per pattern */
     ts_ws a, b;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, NULL, NULL, 5000), 0);
-    ck_assert_int_eq(ts_ws_open(&b, stack.gw.port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw[0].port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&b, stack.gw[0].port, NULL, NULL, 5000), 0);
     /* the issue's kind of pattern: many stars make every PUBLISH on the Redis slower */
     expect_limit(&a, "events.*e*e*e*", "max_pattern_stars");
     expect_subscribed(&a, "events.*e*e*");
@@ -664,7 +660,7 @@ START_TEST(test_node_channel_caps)
                            "--limits.commands-per-second", "0", NULL};
     start_gw(extra);
     ts_ws a;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw[0].port, NULL, NULL, 5000), 0);
     char name[64];
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof name, "c%d", i);
@@ -725,10 +721,9 @@ START_TEST(test_bind_names_and_alpn)
     const char *extra[] = {"--bind", "localhost", NULL};
     start_gw(extra);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "chat.room", NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, "chat.room", NULL, 5000), 0);
     ts_ws_close(&w);
-    ck_assert_int_eq(ts_gateway_shutdown(&stack.gw, 8000), 0);
-    stack.gw_started = false;
+    ck_assert_int_eq(ts_stack_stop_gateway(&stack, 0, 8000), 0);
 
     /* wss:// offers http/1.1 only: a client asking h2 first gets http/1.1 */
     char cert[600], key[600], cmd[2048], out[8192];
@@ -743,42 +738,17 @@ START_TEST(test_bind_names_and_alpn)
     start_gw(tls);
     snprintf(cmd, sizeof cmd,
              "openssl s_client -connect 127.0.0.1:%d -alpn h2,http/1.1 </dev/null 2>/dev/null | grep -i alpn",
-             stack.gw.port);
+             stack.gw[0].port);
     run_capture(cmd, out, sizeof out);
     ck_assert_msg(strstr(out, "ALPN protocol: http/1.1") != NULL, "ALPN: %s", out);
 }
 END_TEST
 
-static Suite *hardening_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("hardening");
-    TCase *tc = tcase_create("hardening");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_batch_envelope_forgery);
-    tcase_add_test(tc, test_far_future_exp);
-    tcase_add_test(tc, test_redis_channel_names);
-    tcase_add_test(tc, test_priority_capped_by_rule);
-    tcase_add_test(tc, test_refusals_readable);
-    tcase_add_test(tc, test_half_open_handshakes);
-    tcase_add_test(tc, test_fd_limit_headroom);
-    tcase_add_test(tc, test_admin_cross_site);
-    tcase_add_test(tc, test_admin_reads);
-    tcase_add_test(tc, test_redis_password_redacted);
-    tcase_add_test(tc, test_node_pattern_caps);
-    tcase_add_test(tc, test_node_channel_caps);
-    tcase_add_test(tc, test_bind_names_and_alpn);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "hardening", 90, &stack, TS_FIX_REDIS, 8000);
+    tcase_add_checked_fixture(tc, write_secret, NULL);
+    ts_add_tests(tc, test_batch_envelope_forgery, test_far_future_exp, test_redis_channel_names, test_priority_capped_by_rule, test_refusals_readable, test_half_open_handshakes, test_fd_limit_headroom, test_admin_cross_site, test_admin_reads, test_redis_password_redacted, test_node_pattern_caps, test_node_channel_caps, test_bind_names_and_alpn);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(hardening_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

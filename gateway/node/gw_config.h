@@ -105,7 +105,6 @@ typedef struct {
     int new_subscriptions_per_second; /* new Redis (P)SUBSCRIBEs per node, bursts of 2x, 0 = off */
     char *tls_cert, *tls_key;     /* PEM files: wss:// when both are set */
     int insecure;                 /* 1: allow non-loopback listeners without auth/key */
-    struct gw_auth *auth;         /* runtime, not loaded: built by main (gw_auth_new) */
 
     /* load results */
     char *config_path;          /* the file that was loaded, NULL when none */

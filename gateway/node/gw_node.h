@@ -1,13 +1,16 @@
 /*
- * gw_node.h - one gateway node: what the ingest thread and the worker threads share.
+ * gw_node.h - one gateway node: the struct the ingest thread and the worker threads
+ * share. Its functions live with their threads: gw_ingest.h (the ingest thread: node
+ * lifecycle, Redis, the multi-worker listener), gw_worker.h (a worker thread),
+ * gw_admin.h (admin HTTP, on the ingest thread).
  *
  * Threads: the ingest thread (main thread; libevent: Redis, admin HTTP, signals) and
- * cfg->workers worker threads (one lws context each). They talk only through two
- * kinds of queue, each drained whole by its reader:
- *   worker -> ingest: gw_subreq (subscribe / unsubscribe a channel in Redis, "done"),
- *                     under node->lock, woken by event_active() on empty -> non-empty;
- *   ingest -> worker: gw_msg and gw_wcmd, under the worker's lock, woken by
- *                     lws_cancel_service() on empty -> non-empty (gw_worker.h).
+ * cfg->workers worker threads (one lws context each). They talk only through mailboxes
+ * (gw_bridge.h), each drained whole by its reader and woken once on empty -> non-empty:
+ *   worker -> ingest: requests (subscribe / unsubscribe a channel in Redis, "done") and
+ *                     publishes (a client's PUBLISH, bounded), woken by event_active();
+ *   ingest -> worker: inbox[w] (gw_msg deliveries and commands), woken by
+ *                     lws_cancel_service().
  */
 #ifndef GW_NODE_H
 #define GW_NODE_H
@@ -17,9 +20,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gw_auth.h"
+#include "gw_bridge.h"
 #include "gw_chantab.h"
 #include "gw_config.h"
+#include "gw_limits.h"
+#include "gw_metrics.h"
 #include "gw_queue.h"
 
 struct event_base;
@@ -28,6 +33,13 @@ struct evhttp;
 struct evconnlistener;
 typedef struct gw_worker gw_worker;
 typedef struct gw_redis gw_redis;
+typedef struct gw_auth gw_auth;
+typedef struct gw_limits gw_limits;
+
+/* Bound of the worker -> ingest PUBLISH mailbox: past it a client publish is refused
+ * ("unavailable"), not buffered. */
+#define GW_PUBLISH_MAX_ITEMS 10000
+#define GW_PUBLISH_MAX_BYTES (16 * 1024 * 1024)
 
 /* Sockets accepted beyond a connection limit (node-wide and per address), so that
  * their handshake can be answered 503/429 rather than reset; past them, closed at
@@ -46,23 +58,19 @@ typedef enum {
 } gw_subref_reason;
 extern const char *const gw_subref_names[GW_SUBREF_NREASONS];
 
-typedef enum { GW_REQ_SUBSCRIBE, GW_REQ_UNSUBSCRIBE, GW_REQ_WORKER_DONE } gw_req_kind;
-
-typedef struct gw_subreq {
-    struct gw_subreq *next;
-    gw_req_kind kind;
-    int worker;
-    bool is_pattern;
-    char name[];
-} gw_subreq;
-
 typedef struct gw_node {
     const gw_config *cfg;
     gw_queue_limits qlimits;
     int64_t started_ms;
 
     int nworkers;
-    gw_worker **workers;
+    gw_worker **workers;   /* [nworkers], ingest thread (created in main.c) */
+    gw_wstats *wstats;     /* [nworkers]: worker i is the only writer of wstats[i] */
+    gw_bridge *inbox;      /* [nworkers]: ingest -> worker i */
+    gw_bridge requests;    /* worker -> ingest: GW_MAIL_SUBSCRIBE/UNSUBSCRIBE/WORKER_DONE */
+    gw_bridge publishes;   /* worker -> ingest: GW_MAIL_PUBLISH, bounded */
+    const gw_auth *auth;   /* tokens, grants, admin key, Origins (pure; built by main) */
+    gw_limits *limits;     /* per-address counts (own lock; gw_limits.h) */
     int ws_port;
 
     /* ingest thread */
@@ -73,7 +81,7 @@ typedef struct gw_node {
     struct event *sigterm_ev, *sigint_ev, *drain_ev;
     struct evhttp *http;
     int admin_port;
-    struct evconnlistener *listener; /* multi-worker mode: accepts, workers adopt */
+    struct evconnlistener *listener; /* accepts, workers adopt (one worker too) */
     uint64_t accepted;
     uint64_t refused;                /* refused by the node listener (limits, draining) */
     int shutdown_signals;
@@ -81,10 +89,6 @@ typedef struct gw_node {
     uint64_t events_received[3]; /* by pulse_priority */
     uint64_t events_unrouted;    /* arrived with no local subscriber */
     uint64_t events_bad_channel; /* refused: the channel name from Redis is not valid */
-
-    /* worker -> ingest queue */
-    pthread_mutex_t lock;
-    gw_subreq *req_head, *req_tail;
 
     /* all threads */
     _Atomic int64_t connections; /* established, node-wide, for max_connections */
@@ -101,36 +105,15 @@ typedef struct gw_node {
     gw_ratelimit sub_rl;
     _Atomic uint64_t subs_refused[GW_SUBREF_NREASONS];
     _Atomic bool draining;
+    /* client publishes: Redis took it / Redis down or refused / mailbox full */
+    _Atomic uint64_t ws_published, ws_publish_failed, ws_publish_refused;
 } gw_node;
 
-/* Worker threads, before a worker holds a name it did not hold: 0 when the node's
- * limits allow it (its slot is taken: give it back with gw_node_sub_release when the
- * worker drops the name), else the reason it is refused (counted). Any thread. */
+/* Worker threads (gw_ingest.c), before a worker holds a name it did not hold: 0 when
+ * the node's limits allow it (its slot is taken: give it back with
+ * gw_node_sub_release when the worker drops the name), else 1 + the gw_subref_reason
+ * it is refused for (counted). Any thread. */
 int gw_node_sub_admit(gw_node *n, const char *name, bool is_pattern);
 void gw_node_sub_release(gw_node *n, bool is_pattern);
-
-/* Worker threads: ask the ingest thread to (un)subscribe name in Redis for worker w.
- * Copies name. */
-void gw_node_request(gw_node *n, gw_req_kind kind, int worker, const char *name, bool is_pattern);
-
-/* Ingest thread. */
-int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base);
-void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
-void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
-void gw_node_cleanup(gw_node *n);
-/* Listen on cfg->bind:cfg->port on the ingest thread and hand each accepted socket to
- * the worker with the fewest connections (lws 4.1.6 cannot share a port between
- * contexts: its listen-share option sets no SO_REUSEPORT on Linux; and owning accept
- * lets the node count sockets from accept and pause on EMFILE). Sets n->ws_port. 0,
- * or a negative code with err filled. */
-int gw_node_listen(gw_node *n, pulse_error *err);
-/* An evconnlistener error callback (the WebSocket and the admin listeners): on
- * EMFILE/ENFILE/ENOBUFS/ENOMEM it pauses accepting for 100 ms instead of spinning on
- * the still-readable socket; logs at most once a second. */
-void gw_node_accept_error(struct evconnlistener *l, void *arg);
-
-/* Admin HTTP (gw_admin.c). Binds cfg->admin_bind:cfg->admin_port; sets n->admin_port. */
-int gw_admin_start(gw_node *n, pulse_error *err);
-void gw_admin_stop(gw_node *n);
 
 #endif
