@@ -727,13 +727,7 @@ START_TEST(test_bind_names_and_alpn)
 
     /* wss:// offers http/1.1 only: a client asking h2 first gets http/1.1 */
     char cert[600], key[600], cmd[2048], out[8192];
-    snprintf(cert, sizeof cert, "%s/cert.pem", stack.tmp);
-    snprintf(key, sizeof key, "%s/key.pem", stack.tmp);
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 -subj /CN=localhost "
-             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1",
-             key, cert);
-    ck_assert_msg(system(cmd) == 0, "openssl req failed");
+    ck_assert_msg(tsj_make_cert(stack.tmp, cert, sizeof cert, key, sizeof key) == 0, "openssl req failed");
     const char *tls[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     start_gw(tls);
     snprintf(cmd, sizeof cmd,
