@@ -81,13 +81,15 @@ static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_wri
 }
 
 /* 403 unless the request may come from where it says: a Host naming this listener
- * (DNS rebinding) and no foreign Origin (a web page the operator visits). */
-static bool admin_same_site(struct evhttp_request *req, gw_node *n)
+ * (DNS rebinding; not for /healthz, which says only ok or not and which load
+ * balancers probe under a service name) and no foreign Origin (a web page the
+ * operator visits). */
+static bool admin_same_site(struct evhttp_request *req, gw_node *n, bool check_host)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *host = evhttp_find_header(h, "Host");
     const char *why = NULL;
-    if (!gw_auth_admin_host_ok(n->cfg->admin_bind, host))
+    if (check_host && !gw_auth_admin_host_ok(n->cfg->admin_bind, host))
         why = "Host does not name this admin listener";
     else if (!gw_auth_admin_origin_ok(evhttp_find_header(h, "Origin"), host))
         why = "cross-origin requests are refused";
@@ -146,7 +148,7 @@ static void metric(struct evbuffer *o, const char *name, const char *type, const
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
         return;
     gw_totals t;
     gw_admin_sum_workers(n, &t);
@@ -230,7 +232,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) ||
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, false) ||
         (gw_auth_admin_health_protected(n->auth) && !admin_authorized(req, n, false)))
         return;
     const char *reason = NULL;
@@ -266,7 +268,7 @@ static void add_chan(gw_chan *c, void *ud)
 static void on_stats(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
         return;
     gw_totals t;
     gw_admin_sum_workers(n, &t);
@@ -333,7 +335,7 @@ static void on_published(void *ud, long long receivers, const char *err)
 static void on_publish(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_POST) || !admin_same_site(req, n) || !admin_json_body(req) ||
+    if (!method_is(req, EVHTTP_REQ_POST) || !admin_same_site(req, n, true) || !admin_json_body(req) ||
         !admin_authorized(req, n, true))
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
