@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh --test     also what the test suite uses (HAProxy for the
 #                                      cluster test, docker-compose to validate the
 #                                      compose file, clang for libFuzzer, python3,
+#                                      python3-websockets as a third-party client,
 #                                      node + npm and the pinned npm packages of
 #                                      tests/sdk/ (the Centrifugo SDK), via
 #                                      tests/sdk/install.sh)
@@ -17,7 +18,7 @@ PKGS=(build-essential cmake pkg-config git curl ca-certificates
 with_sdk=0
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3); with_sdk=1 ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets); with_sdk=1 ;;
     *) PKGS+=("$arg") ;;
   esac
 done
