@@ -274,7 +274,7 @@ START_TEST(test_new_epoch)
     expect_positioned(sub, 1, "a", e1);
     expect_positioned(sub, 2, "b", e1);
 
-    /* FLUSHALL (SYNC) loses the history: the library has to be loaded again too */
+    /* FLUSHALL (SYNC) loses the history (functions survive it: FUNCTION FLUSH is apart) */
     ck_assert_str_eq(cmd("FLUSHALL", NULL), "OK");
     ck_assert_str_eq(cmd("FCALL_RO", "pulse_position", "1", "alerts.db", NULL), "0\n");
     ck_assert_str_eq(cli("FCALL pulse_publish 1 alerts.db c"), "1");
