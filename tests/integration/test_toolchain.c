@@ -147,12 +147,13 @@ START_TEST(test_end_to_end)
     ck_assert_str_eq(line, "pulse-subscribe ready clients=20");
     {
         char redis_url[64];
-        const char *args[] = {"--count", "20", "--rate", "200", "--redis", redis_url,
+        /* --raw until the gateway reads the #pulse1 header of history publishes */
+        const char *args[] = {"--raw", "--count", "20", "--rate", "200", "--redis", redis_url,
                               "--manifest", NULL, NULL};
         char man[800];
         snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", stack.redis.port);
         snprintf(man, sizeof(man), "%s/manifest.csv", out);
-        args[7] = man;
+        args[8] = man;
         ck_assert_int_eq(run("pulse-publish", "publish.log", args, 30000), 0);
     }
     /* --expect 400: the subscriber stops by itself once everything arrived. */
@@ -273,7 +274,8 @@ START_TEST(test_reconnect)
     ck_assert_int_eq(count_lines(in_dir("rc/gaps.csv")), 4);
     {
         char man[800];
-        const char *args[] = {"--count", "10", "--redis", redis_url, "--manifest", man, NULL};
+        const char *args[] = {"--raw", "--count", "10", "--redis", redis_url, "--manifest", man,
+                              NULL};
         snprintf(man, sizeof(man), "%s/manifest.csv", out);
         ck_assert_int_eq(run("pulse-publish", "pub-rc.log", args, 30000), 0);
     }
