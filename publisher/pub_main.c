@@ -72,6 +72,7 @@ typedef struct {
     bool raw;                /* plain PUBLISH: no offset, no history */
     bool history_given;      /* --history-size or --history-ttl */
     uint32_t history_size, history_ttl_s;
+    uint64_t first_sequence; /* the first event's sequence (default 1) */
 } pub_opts;
 
 typedef struct {
@@ -131,6 +132,7 @@ static void usage(FILE *f)
           "  --users N           users k=1..N for --mix (default 100)\n"
           "  --spike F:S:E       every E seconds, multiply the rate by F for S seconds\n"
           "  --seed N            random seed for --mix (default: from the clock)\n"
+          "  --first-sequence N  number the events from N (default 1), to continue a run\n"
           "  --quiet             no summary line\n"
           "  --help              this text\n"
           "Prints one summary line on stdout. Exit status: 0 ok, 1 failure, 2 bad usage.\n",
@@ -171,7 +173,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
 {
     enum { O_TYPE = 256, O_SOURCE, O_COUNT, O_CHANNEL, O_PRIO, O_RATE, O_DURATION, O_PAYLOAD,
            O_REDIS, O_HTTP, O_MANIFEST, O_MIX, O_USERS, O_SPIKE, O_SEED, O_QUIET, O_APIKEY,
-           O_RAW, O_HSIZE, O_HTTL, O_HELP };
+           O_RAW, O_HSIZE, O_HTTL, O_FIRSTSEQ, O_HELP };
     static const struct option longopts[] = {
         {"type", required_argument, NULL, O_TYPE},
         {"source", required_argument, NULL, O_SOURCE},
@@ -191,6 +193,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
         {"quiet", no_argument, NULL, O_QUIET},
         {"api-key", required_argument, NULL, O_APIKEY},
         {"raw", no_argument, NULL, O_RAW},
+        {"first-sequence", required_argument, NULL, O_FIRSTSEQ},
         {"history-size", required_argument, NULL, O_HSIZE},
         {"history-ttl", required_argument, NULL, O_HTTL},
         {"help", no_argument, NULL, O_HELP},
@@ -207,6 +210,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
     o->redis_url = "redis://127.0.0.1:6379";
     o->count = 10;
     o->users = 100;
+    o->first_sequence = 1;
     o->seed = (uint64_t)pulse_now_us();
 
     opterr = 0;
@@ -262,6 +266,10 @@ static int parse_args(int argc, char **argv, pub_opts *o)
             o->api_key = optarg;
             break;
         case O_RAW: o->raw = true; break;
+        case O_FIRSTSEQ:
+            if (pulse_parse_u64(optarg, UINT64_MAX / 2, &o->first_sequence) != 0)
+                return bad_usage("--first-sequence: '%s' is not a number", optarg);
+            break;
         case O_HSIZE:
             if (pulse_parse_u64(optarg, PULSE_HISTORY_MAX_SIZE, &v) != 0)
                 return bad_usage("--history-size: '%s' is not a count up to 10000000", optarg);
@@ -567,7 +575,7 @@ static int run(const pub_opts *o, pub_state *st)
     uint64_t seq;
     int rc = 0;
 
-    for (seq = 1; o->count == 0 || seq <= o->count; seq++) {
+    for (seq = o->first_sequence; o->count == 0 || seq - o->first_sequence < o->count; seq++) {
         pulse_event ev;
         pulse_manifest_rec m;
         char chanbuf[PULSE_CHANNEL_MAX + 1];
