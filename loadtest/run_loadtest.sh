@@ -363,7 +363,7 @@ disruption_summary() { # what happened after KILL_US, from the subscriber's file
   rec=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; ok += $8; if ($5 > m) m = $5}
     END {printf "%d channel recoveries (%d recovered, %d not), the last caught up %.0f ms after the kill",
          n, ok, n - ok, n ? (m - k) / 1000 : 0}' "$OUT/recoveries.csv")
-  log "$back; $rec"
+  [ "$KILL_NODE" = 0 ] || log "$back; $rec"
   grep -E '^  (history|expected)' "$OUT/report.txt" | sed 's/^ */loadtest: /' >&2 || true
 }
 
