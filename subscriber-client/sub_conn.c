@@ -68,6 +68,21 @@ static sub_chan *find_chan(sub_client *c, const char *name, size_t len)
     return NULL;
 }
 
+/* Epochs go back to the gateway in the URL: only what the library makes ([A-Za-z0-9],
+ * plus _ and - as pulse_position_hdr_parse accepts), 1..PULSE_EPOCH_MAX bytes. */
+static bool epoch_ok(const char *e, size_t len)
+{
+    if (len == 0 || len > PULSE_EPOCH_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = e[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
 /* recoveries.csv: client,channel,down_at_us,subscribed_at_us,caught_up_at_us,
  * from_offset,top,recovered */
 static void log_recovery(sub_run *r, const sub_client *c, sub_chan *ch, int64_t now, int ok)
@@ -91,7 +106,7 @@ static void on_subscribed(sub_run *r, sub_client *c, json_t *root)
     sub_chan *ch;
 
     if (name == NULL || epoch == NULL || !json_is_integer(off) || json_integer_value(off) < 0 ||
-        strlen(epoch) > PULSE_EPOCH_MAX)
+        (epoch[0] != '\0' && !epoch_ok(epoch, strlen(epoch))))
         return; /* no history on this channel (or a gateway without history) */
     ch = find_chan(c, name, strlen(name));
     if (ch == NULL)
@@ -125,7 +140,7 @@ static int track_position(sub_run *r, sub_client *c, const pulse_delivery *d, in
     sub_chan *ch;
     int recovered = 0;
 
-    if (d->offset == 0 || d->epoch_len == 0 || d->epoch_len > PULSE_EPOCH_MAX)
+    if (d->offset == 0 || !epoch_ok(d->epoch, d->epoch_len))
         return 0;
     ch = find_chan(c, d->channel, d->channel_len);
     if (ch == NULL)
