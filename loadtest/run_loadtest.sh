@@ -96,7 +96,7 @@ load_scenario() {
     key=${BASH_REMATCH[1]}; val=${BASH_REMATCH[2]}
     case "$key" in
       CLIENTS|EVENTS|RATE|NODES|MIX|DURATION|USERS|SPIKE|WORKERS|VIA|BATCH|PAYLOAD|TIMEOUT)
-        printf -v "$key" '%s' "$val" ;;
+        printf -v "$key" '%s' "$val"; GIVEN+="--${key,,} " ;;
       *) die_usage "$f: unknown key '$key'" ;;
     esac
   done <"$f"
