@@ -10,7 +10,6 @@
  * that change nothing; and the library's rule matching agreeing with
  * pulse_history_rule_for channel by channel.
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,19 +18,10 @@
 #include <sys/time.h>
 
 #include "pulse_functions.h"
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack;
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
 
 /* One command (NULL-terminated words) through the fixture; the flattened reply. */
 static const char *vcmd(const char *first, va_list ap)
@@ -374,23 +364,11 @@ START_TEST(test_rules_agree)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("history_redis");
-    TCase *tc = tcase_create("history_redis");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_publish_from_redis_cli);
-    tcase_add_test(tc, test_no_history_channels);
-    tcase_add_test(tc, test_maxlen_and_ttl);
-    tcase_add_test(tc, test_new_epoch);
-    tcase_add_test(tc, test_usage_errors);
-    tcase_add_test(tc, test_rules_agree);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    TCase *tc = ts_stack_tcase(s, "history_redis", 60, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_publish_from_redis_cli, test_no_history_channels, test_maxlen_and_ttl,
+                 test_new_epoch, test_usage_errors, test_rules_agree);
+    return s;
 }

@@ -5,14 +5,12 @@
  * reader of the "#pulse1 <offset> <epoch>\n" header. What the library does inside Redis
  * is tested against a real redis-server in tests/integration/test_history_redis.c.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pulse_functions.h"
-
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#include "ts_check.h"
 
 START_TEST(test_default_rules)
 {
@@ -250,22 +248,12 @@ START_TEST(test_header_parse)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("functions");
-    TCase *tc = tcase_create("functions");
-    tcase_add_test(tc, test_default_rules);
-    tcase_add_test(tc, test_first_match_wins);
-    tcase_add_test(tc, test_rule_check);
-    tcase_add_test(tc, test_source_defaults);
-    tcase_add_test(tc, test_source_rules_and_version);
-    tcase_add_test(tc, test_source_bad_rule);
-    tcase_add_test(tc, test_keys);
-    tcase_add_test(tc, test_header_parse);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    TCase *tc = ts_tcase(s, "functions", 0);
+    ts_add_tests(tc, test_default_rules, test_first_match_wins, test_rule_check,
+                 test_source_defaults, test_source_rules_and_version, test_source_bad_rule,
+                 test_keys, test_header_parse);
+    return s;
 }
