@@ -1,0 +1,96 @@
+/*
+ * gw_histwire.h - the outside bytes of channel history, read without I/O: the
+ * position prefix on a pub/sub message, the replies of the history reads (hiredis
+ * redisReply trees of XRANGE / XREVRANGE, FCALL_RO pulse_position and the MULTI/EXEC
+ * that pairs them).
+ *
+ * The library `pulse` (Redis function library, see docs/RELIABILITY.md) publishes an
+ * event with history as
+ *     #pulse1 <offset> <epoch>\n<payload>
+ * and keeps it in the stream pulse:{C}:stream under the entry ID <offset>-0 with one
+ * field `d` = payload. A message without the prefix is a raw PUBLISH (no position).
+ *
+ * Pure functions, any thread; nothing here allocates except gw_hentries_push (the
+ * caller's growable array). Parsed payloads are borrowed from the reply they came
+ * from: they live as long as that redisReply (in hiredis async: until the callback
+ * returns).
+ */
+#ifndef GW_HISTWIRE_H
+#define GW_HISTWIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct redisReply;
+
+/* An epoch is 1..GW_EPOCH_MAX characters of [A-Za-z0-9_-] (the library makes 8 of
+ * [A-Za-z0-9]); "" means "no history". */
+#define GW_EPOCH_MAX 16
+
+/* A position in a channel's history: the offset of an event, or the top of the
+ * stream. offset 0 with epoch "" = no position. */
+typedef struct {
+    uint64_t offset;
+    char epoch[GW_EPOCH_MAX + 1];
+} gw_hpos;
+
+/* true when s[0..len) is a well-formed epoch (len 0 is not). */
+bool gw_epoch_valid(const char *s, size_t len);
+/* Copies a valid epoch into pos->epoch; -1 (pos unchanged) when not valid. */
+int gw_hpos_set_epoch(gw_hpos *pos, const char *s, size_t len);
+
+typedef enum {
+    GW_HPREFIX_BAD = -1, /* starts with "#pulse1" but the prefix is malformed */
+    GW_HPREFIX_NONE = 0, /* no prefix: a raw PUBLISH */
+    GW_HPREFIX_OK = 1,   /* prefix parsed: *pos filled, body at msg + *body_off */
+} gw_hprefix;
+
+/* Reads the position prefix of one pub/sub message (len bytes, not NUL-terminated).
+ * OK: pos holds offset (>= 1) and epoch, *body_off is where the payload starts.
+ * NONE and BAD leave pos and *body_off untouched: the caller delivers the whole
+ * message as a raw payload (BAD is worth a warning: someone published a lookalike). */
+gw_hprefix gw_hist_prefix_parse(const char *msg, size_t len, gw_hpos *pos, size_t *body_off);
+
+/* Writes "#pulse1 <offset> <epoch>\n" into buf; returns its length or -1 when cap is
+ * too small (tests and fuzz seeds; the library writes the real ones). */
+int gw_hist_prefix_format(char *buf, size_t cap, const gw_hpos *pos);
+
+/* One event read from a stream: offset and payload (borrowed from the reply). */
+typedef struct {
+    uint64_t offset;
+    const char *data;
+    size_t len;
+} gw_hentry;
+
+/* A growable array of entries owned by the caller (free with gw_hentries_free). */
+typedef struct {
+    gw_hentry *v;
+    size_t n, cap;
+} gw_hentries;
+
+void gw_hentries_push(gw_hentries *a, uint64_t offset, const char *data, size_t len); /* aborts on OOM */
+void gw_hentries_free(gw_hentries *a);
+
+/* Error text of the parsers: one line, never echoing more than 32 bytes of input. */
+#define GW_HIST_ERR_MAX 128
+
+/* The reply of `FCALL_RO pulse_position 1 C`: a two-element array [offset, epoch]
+ * (offset an integer or a decimal string; epoch "" when the channel has no history,
+ * and then offset must be 0). 0 with *pos filled, or -1 with err filled (an error
+ * reply's text is quoted in err). */
+int gw_hist_parse_position(const struct redisReply *r, gw_hpos *pos, char *err, size_t errcap);
+
+/* The reply of XRANGE (descending = false) or XREVRANGE (descending = true) on a
+ * history stream: an array of [ "<offset>-0", [ "d", payload, ... ] ]. Appends each
+ * entry to out (payloads borrowed). Offsets must be strictly ascending (descending)
+ * and >= 1; an entry without field `d`, an ID that is not "<offset>-0" or any other
+ * shape is an error. 0, or -1 with err filled and out reset to what it held before. */
+int gw_hist_parse_range(const struct redisReply *r, bool descending, gw_hentries *out, char *err, size_t errcap);
+
+/* The EXEC reply of `MULTI; FCALL_RO pulse_position 1 C; X(REV)RANGE ...; EXEC`:
+ * [position, range]. Both parsed as above; a nil EXEC (aborted) is an error. */
+int gw_hist_parse_exec(const struct redisReply *r, bool descending, gw_hpos *pos, gw_hentries *out, char *err,
+                       size_t errcap);
+
+#endif
