@@ -1,5 +1,5 @@
 /*
- * gw_histwire.c - the position prefix and the history read replies; see gw_histwire.h.
+ * gw_histwire.c - the history read replies; see gw_histwire.h.
  * Pure: no I/O, no globals, any thread. Every byte here came from Redis (and so from
  * whoever can publish), so every length is checked and nothing is trusted to be
  * NUL-terminated.
@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX "#pulse1"
-#define PREFIX_LEN (sizeof(PREFIX) - 1)
 #define OFFSET_DIGITS_MAX 20 /* UINT64_MAX has 20 digits */
 
 static bool epoch_char(unsigned char c)
@@ -55,39 +53,6 @@ static int parse_u64(const char *s, size_t len, uint64_t *out)
     }
     *out = v;
     return 0;
-}
-
-gw_hprefix gw_hist_prefix_parse(const char *msg, size_t len, gw_hpos *pos, size_t *body_off)
-{
-    if (len < PREFIX_LEN || memcmp(msg, PREFIX, PREFIX_LEN) != 0)
-        return GW_HPREFIX_NONE;
-    size_t i = PREFIX_LEN;
-    if (i >= len || msg[i] != ' ')
-        return GW_HPREFIX_BAD;
-    size_t o0 = ++i;
-    while (i < len && i - o0 <= OFFSET_DIGITS_MAX && msg[i] >= '0' && msg[i] <= '9')
-        i++;
-    uint64_t off;
-    if (parse_u64(msg + o0, i - o0, &off) != 0 || off == 0)
-        return GW_HPREFIX_BAD;
-    if (i >= len || msg[i] != ' ')
-        return GW_HPREFIX_BAD;
-    size_t e0 = ++i;
-    while (i < len && i - e0 <= GW_EPOCH_MAX && msg[i] != '\n')
-        i++;
-    if (i >= len || msg[i] != '\n' || !gw_epoch_valid(msg + e0, i - e0))
-        return GW_HPREFIX_BAD;
-    pos->offset = off;
-    memcpy(pos->epoch, msg + e0, i - e0);
-    pos->epoch[i - e0] = '\0';
-    *body_off = i + 1;
-    return GW_HPREFIX_OK;
-}
-
-int gw_hist_prefix_format(char *buf, size_t cap, const gw_hpos *pos)
-{
-    int n = snprintf(buf, cap, PREFIX " %llu %s\n", (unsigned long long)pos->offset, pos->epoch);
-    return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
 void gw_hentries_push(gw_hentries *a, uint64_t offset, const char *data, size_t len)

@@ -1,14 +1,12 @@
 /*
- * gw_histwire.h - the outside bytes of channel history, read without I/O: the
- * position prefix on a pub/sub message, the replies of the history reads (hiredis
+ * gw_histwire.h - the replies of the history reads, read without I/O: hiredis
  * redisReply trees of XRANGE / XREVRANGE, FCALL_RO pulse_position and the MULTI/EXEC
- * that pairs them).
+ * that pairs them, and the positions they carry.
  *
- * The library `pulse` (Redis function library, see docs/RELIABILITY.md) publishes an
- * event with history as
- *     #pulse1 <offset> <epoch>\n<payload>
- * and keeps it in the stream pulse:{C}:stream under the entry ID <offset>-0 with one
- * field `d` = payload. A message without the prefix is a raw PUBLISH (no position).
+ * The library `pulse` (libpulse/pulse_functions.h) keeps an event of channel C in the
+ * stream pulse:{C}:stream under the entry ID <offset>-0 with one field `d` = payload,
+ * and publishes it as "#pulse1 <offset> <epoch>\n<payload>" (that header is read by
+ * pulse_position_hdr_parse in libpulse).
  *
  * Pure functions, any thread; nothing here allocates except gw_hentries_push (the
  * caller's growable array). Parsed payloads are borrowed from the reply they came
@@ -22,11 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pulse_functions.h"
+
 struct redisReply;
 
-/* An epoch is 1..GW_EPOCH_MAX characters of [A-Za-z0-9_-] (the library makes 8 of
- * [A-Za-z0-9]); "" means "no history". */
-#define GW_EPOCH_MAX 16
+/* An epoch is 1..PULSE_EPOCH_MAX characters of [A-Za-z0-9_-] (the library makes 8 of
+ * [A-Za-z0-9]), as pulse_position_hdr_parse accepts; "" means "no history". */
+#define GW_EPOCH_MAX PULSE_EPOCH_MAX
 
 /* A position in a channel's history: the offset of an event, or the top of the
  * stream. offset 0 with epoch "" = no position. */
@@ -39,22 +39,6 @@ typedef struct {
 bool gw_epoch_valid(const char *s, size_t len);
 /* Copies a valid epoch into pos->epoch; -1 (pos unchanged) when not valid. */
 int gw_hpos_set_epoch(gw_hpos *pos, const char *s, size_t len);
-
-typedef enum {
-    GW_HPREFIX_BAD = -1, /* starts with "#pulse1" but the prefix is malformed */
-    GW_HPREFIX_NONE = 0, /* no prefix: a raw PUBLISH */
-    GW_HPREFIX_OK = 1,   /* prefix parsed: *pos filled, body at msg + *body_off */
-} gw_hprefix;
-
-/* Reads the position prefix of one pub/sub message (len bytes, not NUL-terminated).
- * OK: pos holds offset (>= 1) and epoch, *body_off is where the payload starts.
- * NONE and BAD leave pos and *body_off untouched: the caller delivers the whole
- * message as a raw payload (BAD is worth a warning: someone published a lookalike). */
-gw_hprefix gw_hist_prefix_parse(const char *msg, size_t len, gw_hpos *pos, size_t *body_off);
-
-/* Writes "#pulse1 <offset> <epoch>\n" into buf; returns its length or -1 when cap is
- * too small (tests and fuzz seeds; the library writes the real ones). */
-int gw_hist_prefix_format(char *buf, size_t cap, const gw_hpos *pos);
 
 /* One event read from a stream: offset and payload (borrowed from the reply). */
 typedef struct {
