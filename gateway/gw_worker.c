@@ -591,6 +591,9 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
     case GW_OP_PUBLISH:
         sec_publish_op(w, c, &cmd);
         break;
+    case GW_OP_HISTORY: /* served once the history reads are wired to the node (next step) */
+        conn_error(w, c, "bad_request", "history is not served yet");
+        break;
     }
     gw_command_release(&cmd);
 }

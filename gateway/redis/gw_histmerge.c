@@ -6,6 +6,30 @@
 
 #include <string.h>
 
+static bool epoch_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool gw_epoch_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > GW_EPOCH_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!epoch_char((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+int gw_hpos_set_epoch(gw_hpos *pos, const char *s, size_t len)
+{
+    if (!gw_epoch_valid(s, len))
+        return -1;
+    memcpy(pos->epoch, s, len);
+    pos->epoch[len] = '\0';
+    return 0;
+}
+
 typedef struct {
     gw_hout *out;
     gw_hmerge_res *res;

@@ -14,30 +14,6 @@
 
 #define OFFSET_DIGITS_MAX 20 /* UINT64_MAX has 20 digits */
 
-static bool epoch_char(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-bool gw_epoch_valid(const char *s, size_t len)
-{
-    if (len == 0 || len > GW_EPOCH_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!epoch_char((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
-int gw_hpos_set_epoch(gw_hpos *pos, const char *s, size_t len)
-{
-    if (!gw_epoch_valid(s, len))
-        return -1;
-    memcpy(pos->epoch, s, len);
-    pos->epoch[len] = '\0';
-    return 0;
-}
-
 /* Decimal digits s[0..len) -> *out; no sign, no leading zero unless "0", no
  * overflow. 0 or -1. */
 static int parse_u64(const char *s, size_t len, uint64_t *out)

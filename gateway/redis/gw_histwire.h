@@ -20,25 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pulse_functions.h"
+#include "gw_histmerge.h"
 
 struct redisReply;
-
-/* An epoch is 1..PULSE_EPOCH_MAX characters of [A-Za-z0-9_-] (the library makes 8 of
- * [A-Za-z0-9]), as pulse_position_hdr_parse accepts; "" means "no history". */
-#define GW_EPOCH_MAX PULSE_EPOCH_MAX
-
-/* A position in a channel's history: the offset of an event, or the top of the
- * stream. offset 0 with epoch "" = no position. */
-typedef struct {
-    uint64_t offset;
-    char epoch[GW_EPOCH_MAX + 1];
-} gw_hpos;
-
-/* true when s[0..len) is a well-formed epoch (len 0 is not). */
-bool gw_epoch_valid(const char *s, size_t len);
-/* Copies a valid epoch into pos->epoch; -1 (pos unchanged) when not valid. */
-int gw_hpos_set_epoch(gw_hpos *pos, const char *s, size_t len);
 
 /* One event read from a stream: offset and payload (borrowed from the reply). */
 typedef struct {
