@@ -12,11 +12,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gw_admin.h"
 #include "gw_auth.h"
 #include "gw_config.h"
-#include "gw_node.h"
+#include "gw_ingest.h"
 #include "gw_worker.h"
-#include "gw_wspub.h"
 #include "pulse_log.h"
 
 extern char **environ;
@@ -42,7 +42,7 @@ static void log_final_counters(gw_node *n)
 {
     unsigned long long dlv[3] = {0}, drop[GW_DROP_NREASONS] = {0};
     for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        gw_wstats *s = &n->wstats[i];
         for (int p = 0; p < 3; p++)
             dlv[p] += GW_GET(s->deliveries[p]);
         for (int r = 0; r < GW_DROP_NREASONS; r++)
@@ -104,11 +104,6 @@ int main(int argc, char **argv)
 
     gw_node node;
     gw_node_init(&node, &cfg, base);
-    gw_wspub_init(&node);
-    node.nworkers = cfg.workers;
-    node.workers = calloc((size_t)cfg.workers, sizeof(*node.workers));
-    if (!node.workers)
-        abort();
     int status = 0;
     if (cfg.workers > 1 && gw_node_listen(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
@@ -161,7 +156,7 @@ out:
         /* workers that started must stop before they are freed */
         for (int i = 0; i < cfg.workers; i++) {
             if (node.workers[i])
-                gw_worker_post_cmd(node.workers[i], GW_WCMD_DRAIN, NULL, false);
+                gw_node_post(&node, i, GW_MAIL_DRAIN, NULL, false);
         }
     }
     for (int i = 0; i < cfg.workers; i++)
@@ -169,8 +164,6 @@ out:
     gw_admin_stop(&node);
     for (int i = 0; i < cfg.workers; i++)
         gw_worker_free(node.workers[i]);
-    free(node.workers);
-    gw_wspub_cleanup();
     gw_node_cleanup(&node);
     event_base_free(base);
     gw_auth_free(cfg.auth);

@@ -16,11 +16,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "gw_admin.h"
 #include "gw_auth.h"
 #include "gw_metrics.h"
-#include "gw_node.h"
 #include "gw_redis.h"
-#include "gw_worker.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
 #include "pulse_event.h"
@@ -89,7 +88,7 @@ static void sum_workers(gw_node *n, totals *t)
 {
     memset(t, 0, sizeof(*t));
     for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        gw_wstats *s = &n->wstats[i];
         t->conns_total += GW_GET(s->connections_total);
         t->conns_active += GW_GET(s->connections_active);
         t->refused += GW_GET(s->connections_refused);
@@ -151,6 +150,14 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
         evbuffer_add_printf(o, "pulse_auth_failures_total{reason=\"%s\"} %llu\n", gw_auth_fail_names[r],
                             (unsigned long long)t.auth_failures[r]);
+    metric(o, "pulse_client_publishes_total", "counter",
+           "Client {\"op\":\"publish\"} commands, by result (published, failed, refused).");
+    evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"published\"} %llu\n",
+                        (unsigned long long)atomic_load(&n->ws_published));
+    evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"failed\"} %llu\n",
+                        (unsigned long long)atomic_load(&n->ws_publish_failed));
+    evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"refused\"} %llu\n",
+                        (unsigned long long)atomic_load(&n->ws_publish_refused));
     metric(o, "pulse_channels_active", "gauge", "Channels and patterns this node holds in Redis.");
     evbuffer_add_printf(o, "pulse_channels_active %zu\n", gw_chantab_count(n->chans));
     metric(o, "pulse_redis_connected", "gauge", "1 when both Redis connections are up and answering.");
@@ -220,7 +227,7 @@ static void on_stats(struct evhttp_request *req, void *arg)
     gw_chantab_foreach(n->chans, add_chan, chans);
     json_t *workers = json_array();
     for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        gw_wstats *s = &n->wstats[i];
         json_array_append_new(workers, json_pack("{s:i,s:I,s:I}", "worker", i, "connections",
                                                  (json_int_t)GW_GET(s->connections_active), "channels",
                                                  (json_int_t)GW_GET(s->channels)));
