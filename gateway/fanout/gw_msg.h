@@ -2,7 +2,8 @@
  * gw_msg.h - one framed message, shared by reference count.
  *
  * The ingest thread parses each Redis message once and frames it once as
- *   {"channel":"<channel>","data":<payload>}   (gw_frame_envelope)
+ *   {"channel":"<channel>","data":<payload>}   (gw_frame_envelope_pos; with
+ *   "offset" and "epoch" before "data" for an event published with history)
  * with GW_FRAME_PRE bytes of headroom before it (lws_write puts the WebSocket header
  * there). Each worker thread gets its own copy (lws_write writes into the headroom, so
  * two threads must never share one buffer); inside a worker the copy is shared by every
@@ -20,6 +21,7 @@
 
 #include "gw_bridge.h"
 #include "gw_config.h"
+#include "gw_histmerge.h"
 
 /* Headroom before the payload; >= LWS_PRE (checked where lws is included). */
 #define GW_FRAME_PRE 16
@@ -37,6 +39,7 @@ typedef struct gw_msg {
     uint8_t policy;       /* gw_policy, already CRITICAL -> NEVER */
     uint8_t is_pattern;   /* delivered through a pattern subscription */
     int64_t arrived_ns;   /* pulse_mono_ns() when it came from Redis */
+    gw_hpos pos;          /* events with history: offset and epoch; else offset 0 */
     const char *channel;  /* the real channel, NUL-terminated, inside buf */
     const char *route;    /* what subscribers subscribed to: channel, or the pattern */
     size_t len;           /* payload length */
@@ -46,9 +49,10 @@ typedef struct gw_msg {
 
 /* A new event message for channel (and pattern, NULL unless from a pattern
  * subscription) whose payload is the JSON text `data` (inserted as is: the caller
- * guarantees it is one valid JSON value). refs = 1. Aborts on out-of-memory. */
-gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
-                         pulse_priority priority, gw_policy policy, int64_t arrived_ns);
+ * guarantees it is one valid JSON value), at position pos (NULL: none). refs = 1.
+ * Aborts on out-of-memory. */
+gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos *pos, const char *data,
+                         size_t data_len, pulse_priority priority, gw_policy policy, int64_t arrived_ns);
 /* A new control message holding text[0..len) as payload. refs = 1. */
 gw_msg *gw_msg_new_control(const char *text, size_t len);
 /* A deep copy (refs = 1), for handing one message to another worker thread. */

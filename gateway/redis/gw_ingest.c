@@ -125,7 +125,7 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
         data = quoted;
         data_len = strlen(quoted);
     }
-    gw_msg *m = gw_msg_new_event(channel, pattern, data, data_len, prio, rule->policy, arrived);
+    gw_msg *m = gw_msg_new_event(channel, pattern, NULL, data, data_len, prio, rule->policy, arrived);
     free(quoted);
 
     /* one copy per worker that has subscribers (lws_write writes into the headroom) */
