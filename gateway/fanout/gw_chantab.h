@@ -36,6 +36,7 @@ typedef struct gw_chan {
     uint64_t mask;        /* ingest: which workers want it */
     bool confirmed;       /* worker: Redis confirmed the subscription */
     bool gap;             /* ingest: was live when Redis went away; tell clients once back */
+    void *hist;           /* ingest: history state of an exact channel (gw_history.c), or NULL */
     bool is_pattern;
     char name[];
 } gw_chan;

@@ -94,3 +94,35 @@ void gw_msg_unref(gw_msg *m)
     if (m && --m->refs == 0)
         free(m);
 }
+
+gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel)
+{
+    size_t len = strlen(channel);
+    gw_hreq *r = pulse_xcalloc(1, sizeof(*r) + len + 1);
+    r->mail.kind = kind;
+    r->worker = worker;
+    r->conn_id = conn_id;
+    memcpy(r->channel, channel, len + 1);
+    return r;
+}
+
+gw_hans *gw_hans_new(gw_mail_kind kind, uint64_t conn_id, const char *channel)
+{
+    size_t len = strlen(channel);
+    gw_hans *a = pulse_xcalloc(1, sizeof(*a) + len + 1);
+    a->mail.kind = kind;
+    a->conn_id = conn_id;
+    memcpy(a->channel, channel, len + 1);
+    return a;
+}
+
+void gw_hans_free(gw_hans *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        gw_msg_unref(a->events[i]);
+    free(a->events);
+    gw_msg_unref(a->frame);
+    free(a);
+}

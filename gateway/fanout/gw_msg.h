@@ -16,6 +16,7 @@
 #ifndef GW_MSG_H
 #define GW_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,41 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos
 gw_msg *gw_msg_new_control(const char *text, size_t len);
 /* A deep copy (refs = 1), for handing one message to another worker thread. */
 gw_msg *gw_msg_clone(const gw_msg *m);
+
+/* History mail (gw_bridge.h kinds). A worker asks (gw_hreq: GW_MAIL_RECOVER for a
+ * subscribe with since, GW_MAIL_HISTORY for the history op) and the ingest thread
+ * answers one connection (gw_hans: GW_MAIL_RECOVERED with the stream's events after
+ * since, GW_MAIL_REPLY with a ready frame) or every subscriber of a channel
+ * (GW_MAIL_GAP_RANGE). Connections are named by id: the worker looks the id up and
+ * drops the answer when the connection is gone. */
+typedef struct gw_hreq {
+    gw_mail mail;
+    int worker;
+    uint64_t conn_id;
+    bool has_since;
+    gw_hpos since;
+    uint32_t limit;       /* HISTORY: most events */
+    bool reverse;         /* HISTORY: newest first */
+    char channel[];
+} gw_hreq;
+
+typedef struct gw_hans {
+    gw_mail mail;
+    uint64_t conn_id;     /* RECOVERED, REPLY */
+    bool ok;              /* RECOVERED: the read succeeded */
+    gw_hpos top;          /* RECOVERED: the channel's position when read */
+    gw_msg **events;      /* RECOVERED: framed events after since, ascending; owned */
+    size_t n;
+    gw_msg *frame;        /* REPLY: owned */
+    uint64_t from, to;    /* GAP_RANGE: offsets (0: unknown) */
+    char channel[];
+} gw_hans;
+
+/* New mail; channel copied. Aborts on out-of-memory. Free a gw_hreq with free(). */
+gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel);
+gw_hans *gw_hans_new(gw_mail_kind kind, uint64_t conn_id, const char *channel);
+/* Unrefs what it holds, then frees it. NULL is fine. */
+void gw_hans_free(gw_hans *a);
 
 static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */

@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_alloc.h"
+#include "pulse_channel.h"
 #include "pulse_clock.h"
+#include "pulse_functions.h"
 #include "pulse_log.h"
 
 typedef enum { RC_DOWN = 0, RC_CONNECTING, RC_UP } rc_state;
@@ -49,6 +52,9 @@ struct gw_redis {
     struct event *watchdog_ev;
     uint64_t reconnects;
     char reason[192];
+    char *library;        /* FUNCTION LOAD REPLACE text, NULL: none */
+    char *library_version;
+    bool library_loaded;  /* on the current command connection */
 };
 
 static void rconn_connect(rconn *rc);
@@ -82,6 +88,7 @@ static void rconn_lost(rconn *rc, const char *why)
     if (rc == &r->cmd) {
         r->verified = false;
         r->ping_outstanding = false;
+        r->library_loaded = false;
     }
     if (rc == &r->sub && was_up && r->cbs.on_sub_state)
         r->cbs.on_sub_state(r->ud, false);
@@ -138,6 +145,30 @@ static void on_auth_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         PLOG_ERR("redis", "%s connection: AUTH failed: %s", rc->name, reply->str);
 }
 
+static void on_library_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    redisReply *reply = reply_;
+    rconn *rc = ac->data;
+    if (!reply || !rc || rc->freeing)
+        return;
+    gw_redis *r = rc->owner;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        PLOG_ERR("redis", "FUNCTION LOAD of the history library failed: %s (publishes with history fail "
+                          "until it loads)", reply->str);
+        return;
+    }
+    r->library_loaded = true;
+    PLOG_INFO("redis", "function library pulse %s loaded", r->library_version ? r->library_version : "");
+}
+
+/* First on every new command connection: whatever follows on it sees the library. */
+static void load_library(gw_redis *r)
+{
+    if (!r->library)
+        return;
+    redisAsyncCommand(r->cmd.ac, on_library_reply, NULL, "FUNCTION LOAD REPLACE %s", r->library);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rconn *rc = ac->data;
@@ -156,6 +187,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     redisEnableKeepAlive((redisContext *)&ac->c);
     PLOG_DEBUG("redis", "%s connection up", rc->name);
     if (rc == &r->cmd) {
+        load_library(r);
         send_ping(r);
     } else if (r->cbs.on_sub_state) {
         r->cbs.on_sub_state(r->ud, true);
@@ -283,7 +315,22 @@ void gw_redis_free(gw_redis *r)
     event_free(r->sub.retry_ev);
     event_free(r->cmd.retry_ev);
     event_free(r->watchdog_ev);
+    free(r->library);
+    free(r->library_version);
     free(r);
+}
+
+void gw_redis_set_library(gw_redis *r, const char *src, const char *version)
+{
+    free(r->library);
+    free(r->library_version);
+    r->library = src ? pulse_xstrdup(src) : NULL;
+    r->library_version = version ? pulse_xstrdup(version) : NULL;
+}
+
+bool gw_redis_library_loaded(const gw_redis *r)
+{
+    return r->library_loaded;
 }
 
 static void on_sub_reply(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -364,9 +411,51 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
         abort();
     pc->cb = cb;
     pc->ud = ud;
-    if (redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "PUBLISH %s %b", channel, payload, len) !=
-        REDIS_OK) {
+    int rc = r->library ? redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "FCALL " PULSE_FN_PUBLISH " 1 %s %b",
+                                            channel, payload, len)
+                        : redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "PUBLISH %s %b", channel, payload, len);
+    if (rc != REDIS_OK) {
         free(pc);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    gw_reply_cb cb;
+    void *ud;
+} read_ctx;
+
+static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    read_ctx *rc = privdata;
+    rc->cb(rc->ud, reply_, reply_ ? NULL : "Redis connection lost");
+    free(rc);
+}
+
+int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                          bool reverse, gw_reply_cb cb, void *ud)
+{
+    char key[PULSE_CHANNEL_MAX + 32], from[32];
+    if (r->cmd.state != RC_UP || !r->verified || pulse_history_key(channel, "stream", key, sizeof key) < 0)
+        return -1;
+    if (has_after)
+        snprintf(from, sizeof from, "%llu-0", (unsigned long long)after + 1);
+    else
+        snprintf(from, sizeof from, "-");
+    read_ctx *rc = pulse_xmalloc(sizeof(*rc));
+    rc->cb = cb;
+    rc->ud = ud;
+    redisAsyncContext *ac = r->cmd.ac;
+    /* one transaction: the position and the range are read at the same instant */
+    redisAsyncCommand(ac, NULL, NULL, "MULTI");
+    redisAsyncCommand(ac, NULL, NULL, "FCALL_RO " PULSE_FN_POSITION " 1 %s", channel);
+    if (reverse)
+        redisAsyncCommand(ac, NULL, NULL, "XREVRANGE %s + %s COUNT %u", key, from, (unsigned)count);
+    else
+        redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %u", key, from, (unsigned)count);
+    if (redisAsyncCommand(ac, on_read_reply, rc, "EXEC") != REDIS_OK) {
+        free(rc);
         return -1;
     }
     return 0;
