@@ -117,10 +117,13 @@ int gw_history_init(gw_node *n, pulse_error *err)
 
 static void on_read(void *ud, const struct redisReply *reply, const char *err);
 
-/* Sends the read; when it cannot go out, its callback runs now with no reply. */
+/* Sends the read; when it cannot go out, its callback runs now with no reply. The
+ * node's own reads (repairs, recoveries) wait for the command connection; a history
+ * read asked by a client fails at once when Redis is away. */
 static void issue(rd_ctx *x, bool has_after, uint64_t after, uint32_t count, bool reverse)
 {
-    if (gw_redis_history_read(x->n->redis, x->channel, has_after, after, count, reverse, on_read, x) != 0)
+    bool wait = x->kind != RD_HISTORY && x->kind != RD_HTTP;
+    if (gw_redis_history_read(x->n->redis, x->channel, has_after, after, count, reverse, wait, on_read, x) != 0)
         on_read(x, NULL, "redis not connected");
 }
 

@@ -52,12 +52,14 @@ struct gw_redis {
     struct event *watchdog_ev;
     uint64_t reconnects;
     char reason[192];
+    struct pending_read *pending, *pending_tail; /* reads waiting for the command connection */
     char *library;        /* FUNCTION LOAD REPLACE text, NULL: none */
     char *library_version;
     bool library_loaded;  /* on the current command connection */
 };
 
 static void rconn_connect(rconn *rc);
+static void flush_pending(gw_redis *r, bool send);
 
 static void schedule_retry(rconn *rc)
 {
@@ -124,6 +126,7 @@ static void on_ping_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         r->verified = true;
         if (gw_redis_healthy(r, NULL))
             PLOG_INFO("redis", "connected to %s:%d", r->cfg->redis_host, r->cfg->redis_port);
+        flush_pending(r, true);
     }
 }
 
@@ -305,6 +308,7 @@ void gw_redis_stop(gw_redis *r)
     evtimer_del(r->cmd.retry_ev);
     rconn_drop(&r->sub, "stopped", false);
     rconn_drop(&r->cmd, "stopped", false);
+    flush_pending(r, false);
 }
 
 void gw_redis_free(gw_redis *r)
@@ -426,6 +430,16 @@ typedef struct {
     void *ud;
 } read_ctx;
 
+typedef struct pending_read {
+    struct pending_read *next;
+    bool has_after, reverse;
+    uint64_t after;
+    uint32_t count;
+    gw_reply_cb cb;
+    void *ud;
+    char channel[PULSE_CHANNEL_MAX + 1];
+} pending_read;
+
 static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     read_ctx *rc = privdata;
@@ -433,8 +447,50 @@ static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     free(rc);
 }
 
+static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                     bool reverse, gw_reply_cb cb, void *ud);
+
+/* The command connection answered its first PING (send = true: send what waited), or
+ * the node stops (send = false: every callback runs with no reply). */
+static void flush_pending(gw_redis *r, bool send)
+{
+    pending_read *p = r->pending;
+    r->pending = r->pending_tail = NULL;
+    while (p) {
+        pending_read *next = p->next;
+        if (!send || send_read(r, p->channel, p->has_after, p->after, p->count, p->reverse, p->cb, p->ud) != 0)
+            p->cb(p->ud, NULL, "Redis connection lost");
+        free(p);
+        p = next;
+    }
+}
+
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
-                          bool reverse, gw_reply_cb cb, void *ud)
+                          bool reverse, bool wait, gw_reply_cb cb, void *ud)
+{
+    if (r->stopped || strlen(channel) > PULSE_CHANNEL_MAX)
+        return -1;
+    if ((r->cmd.state != RC_UP || !r->verified) && wait) {
+        pending_read *p = pulse_xcalloc(1, sizeof(*p));
+        p->has_after = has_after;
+        p->reverse = reverse;
+        p->after = after;
+        p->count = count;
+        p->cb = cb;
+        p->ud = ud;
+        memcpy(p->channel, channel, strlen(channel) + 1);
+        if (r->pending_tail)
+            r->pending_tail->next = p;
+        else
+            r->pending = p;
+        r->pending_tail = p;
+        return 0;
+    }
+    return send_read(r, channel, has_after, after, count, reverse, cb, ud);
+}
+
+static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                     bool reverse, gw_reply_cb cb, void *ud)
 {
     char key[PULSE_CHANNEL_MAX + 32], from[32];
     if (r->cmd.state != RC_UP || !r->verified || pulse_history_key(channel, "stream", key, sizeof key) < 0)

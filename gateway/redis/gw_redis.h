@@ -75,10 +75,11 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
  * (reverse: XREVRANGE pulse:{C}:stream + <after+1>-0 COUNT n; has_after false: from the
  * first / newest entry). cb runs exactly once, later, with the EXEC reply (borrowed for
  * the call; gw_hist_parse_exec reads it) or NULL and err when the connection went away.
- * Returns -1 (cb never runs) when the command connection is not up. */
+ * When the command connection is not up: wait true keeps the read until it is (or
+ * the node stops: cb with NULL), wait false returns -1 (cb never runs). */
 typedef void (*gw_reply_cb)(void *ud, const struct redisReply *reply, const char *err);
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
-                          bool reverse, gw_reply_cb cb, void *ud);
+                          bool reverse, bool wait, gw_reply_cb cb, void *ud);
 
 /* true when healthy; otherwise *reason says why ("connecting to 127.0.0.1:6379",
  * "no PONG for 3000 ms", ...). reason may be NULL. */
