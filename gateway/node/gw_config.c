@@ -388,7 +388,7 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_ping_interval_ms = 1000;
     cfg->redis_ping_timeout_ms = 3000;
     cfg->redis_backoff_max_ms = 1000;
-    cfg->history_recover_max = 10000;
+    cfg->history_recover_max = 5000;
     cfg->history_read_max = 1000;
     cfg->auth_leeway_s = 30;
     cfg->auth_handshake_timeout_ms = 5000;
@@ -1246,7 +1246,7 @@ const char *gw_config_usage(void)
            "      --limits.redis-ping-interval-ms N Redis watchdog PING period [1000]\n"
            "      --limits.redis-ping-timeout-ms N  no PONG within this: Redis stalled [3000]\n"
            "      --limits.redis-backoff-max-ms N   reconnect backoff cap [1000]\n"
-           "      --limits.history-recover-max N    most events one recovery replays, 0 = no cap [10000]\n"
+           "      --limits.history-recover-max N    most events one recovery replays, 0 = no cap [5000]\n"
            "      --limits.history-read-max N       most events one history read returns [1000]\n"
            "\n"
            "Channel rules (priority, drop policy, history_size and history_ttl_s per channel\n"

@@ -66,7 +66,7 @@ typedef struct {
     int64_t queue_max_bytes;    /* soft bound per connection, default 1 MiB */
     int queue_hard_messages;    /* hard bound (critical may exceed the soft one), default 8192 */
     int64_t queue_hard_bytes;   /* default 8 MiB */
-    int lag_limit_ms;           /* unwritable longer than this: closed 1008; default 10000 */
+    int lag_limit_ms;           /* unwritable longer than this: closed 1008; default 5000 */
     int heartbeat_interval_s;   /* idle seconds before a PING, default 30 */
     int heartbeat_timeout_s;    /* no PONG within this: closed, default 10 */
     int handshake_timeout_s;    /* default 10 */
@@ -74,7 +74,7 @@ typedef struct {
     int redis_ping_interval_ms; /* watchdog PING period, default 1000 */
     int redis_ping_timeout_ms;  /* no PONG within this: Redis declared stalled, default 3000 */
     int redis_backoff_max_ms;   /* reconnect backoff cap, default 1000 */
-    int history_recover_max;    /* most events replayed by one recovery or gap repair, default 10000 */
+    int history_recover_max;    /* most events replayed by one recovery or gap repair, default 5000 */
     int history_read_max;       /* most events one history read returns, default 1000 */
 
     /* channels */

@@ -269,7 +269,7 @@ START_TEST(test_history_rules)
     ck_assert_int_eq(gw_config_history_for(&c, "alerts.disk")->history_size, PULSE_HISTORY_DEFAULT_SIZE);
     ck_assert_int_eq(gw_config_history_for(&c, "alerts.disk")->history_ttl_s, PULSE_HISTORY_DEFAULT_TTL_S);
     ck_assert_int_eq(gw_config_history_for(&c, "feed:x")->history_size, 0);
-    ck_assert_int_eq(c.history_recover_max, 10000);
+    ck_assert_int_eq(c.history_recover_max, 5000);
     ck_assert_int_eq(c.history_read_max, 1000);
     const char *path = write_conf("channels = { rules = (\n"
                                   "  { pattern = \"alerts.*\"; policy = \"drop\"; },\n"
