@@ -14,7 +14,7 @@
  *     recovered:false past the window, true inside it;
  *   - the node repairs its own gap after a Redis restart (events published while it was
  *     away come from the stream before newer ones), and says "gap" where the history
- *     is gone;
+ *     is gone; and when a live offset jumps;
  *   - the history op (limit, since, reverse), GET /history, and the op's authorization
  *     (the subscribe grant of the token);
  *   - a client whose queue dropped events is told {"op":"gap",...,"reason":"dropped"}.
@@ -440,6 +440,34 @@ START_TEST(test_node_repairs_after_redis_restart)
 }
 END_TEST
 
+START_TEST(test_node_repairs_offset_jump)
+{
+    /* Events 3 and 4 reach the stream but never the node's live channel (as when Redis
+     * drops a pub/sub client over its output buffer): the node sees 2 then 5, reads 3
+     * and 4 from the stream and delivers 3, 4, 5 in order. */
+    ts_ws a;
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "hist.j", "node-a", 5000), 0);
+    fcall("hist.j", 1);
+    fcall("hist.j", 2);
+    recv_delivery(&a, "hist.j", "before the jump");
+    delivery d = recv_delivery(&a, "hist.j", "before the jump");
+    char out[128];
+    const char *x3[] = {"XADD", "pulse:{hist.j}:stream", "3-0", "d", "{\"n\":3}"};
+    const char *x4[] = {"XADD", "pulse:{hist.j}:stream", "4-0", "d", "{\"n\":4}"};
+    const char *meta[] = {"HSET", "pulse:{hist.j}:meta", "offset", "4"};
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 5, x3), 0);
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 5, x4), 0);
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, meta), 0);
+    ck_assert_int_eq(fcall("hist.j", 5), 5);
+    expect_range(&a, "hist.j", 3, 5, d.epoch, "repaired jump");
+    ck_assert_int_eq(fcall("hist.j", 6), 6);
+    expect_range(&a, "hist.j", 6, 6, d.epoch, "live after the jump");
+    expect_silence(&a, 200, "after the jump");
+    ck_assert(ts_metric(stack.gw.admin_port, "pulse_gap_repairs_total{result=\"filled\"}") == 1);
+    ts_ws_close(&a);
+}
+END_TEST
+
 /* ---- the history op, GET /history, authorization ---- */
 
 static json_t *history_op(ts_ws *w, const char *req)
@@ -639,6 +667,7 @@ int main(void)
     tcase_add_test(tc, test_flushall_not_recovered);
     tcase_add_test(tc, test_window);
     tcase_add_test(tc, test_node_repairs_after_redis_restart);
+    tcase_add_test(tc, test_node_repairs_offset_jump);
     tcase_add_test(tc, test_history_op);
     tcase_add_test(tc, test_history_authorization);
     tcase_add_test(tc, test_dropped_notice);
