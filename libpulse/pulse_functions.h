@@ -8,8 +8,11 @@
  *   FCALL pulse_publish 1 <C> <payload> [<history_size> <history_ttl_s>] -> offset
  *       channels with history: one atomic step bumps pulse:{C}:meta offset (a new random
  *       epoch when the meta is missing: new channel, expired, FLUSHALL), appends
- *       <offset>-0 d <payload> to pulse:{C}:stream (XADD MAXLEN ~ size), refreshes the
- *       TTL of both keys and PUBLISHes "#pulse1 <offset> <epoch>\n<payload>" on C.
+ *       <offset>-0 d <payload> to pulse:{C}:stream (XADD MAXLEN ~ size), sets the TTL
+ *       of both keys (on a new epoch, and again whenever 1% of the TTL, at least 1 s,
+ *       has passed since the last refresh: the keys live at least 0.99 x TTL after the
+ *       last publish, and a busy channel pays one TIME instead of two PEXPIREs) and
+ *       PUBLISHes "#pulse1 <offset> <epoch>\n<payload>" on C.
  *       Channels without history (size 0 by the rules and no explicit args): plain
  *       PUBLISH C <payload>, returns 0. Explicit args override the rules.
  *   FCALL_RO pulse_position 1 <C> -> [offset, epoch] ([0, ""] when C has no history)

@@ -21,7 +21,9 @@ USERS=${PULSE_USERS:-100}
 SPIKE=${PULSE_SPIKE:-}
 REDIS_URL=${PULSE_REDIS:-}
 OUT=${PULSE_OUT:-}
-BUILD=${PULSE_BUILD_DIR:-$ROOT/build}
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" Release)}
 TIMEOUT=${PULSE_TIMEOUT:-120}
 WORKERS=${PULSE_WORKERS:-}
 VIA=${PULSE_VIA:-redis}
@@ -30,7 +32,11 @@ SECURE=${PULSE_SECURE:-0}
 PAYLOAD=${PULSE_PAYLOAD_BYTES:-0}
 NO_BUILD=${PULSE_NO_BUILD:-0}
 VIA_LB=${PULSE_VIA_LB:-0}
+KILL_NODE=${PULSE_KILL_NODE:-0}
+RESTART_REDIS=${PULSE_RESTART_REDIS:-0}
+RAW=${PULSE_RAW:-0}
 CLUSTER_UP=0
+GIVEN=" $* " # the flags given, so --kill-node's defaults do not override them
 
 usage() {
   cat <<'USAGE'
@@ -56,9 +62,18 @@ prints pulse-report's report. Every option can also be set from the environment
   --via-lb           the subscribers connect through HAProxy in front of the nodes
                      (loadtest/cluster.sh: the deploy/haproxy.cfg docker-compose uses);
                      cluster state and logs in <out>/cluster
+  --raw              publish with plain PUBLISH (no offsets, no history)
+  --kill-node        3 nodes behind HAProxy (--via-lb); a third of the way through
+                     publishing, SIGKILL node-2 and restart it on its ports; defaults
+                     become --events 3000 --rate 200. The subscribers reconnect with
+                     since; the report says how many deliveries were lost (events with
+                     history) and how long reconnecting and recovering took
+  --restart-redis    halfway through publishing, SIGKILL Redis and restart it on its port
+                     (no persistence: history, functions and subscriptions are gone);
+                     the second half is published as soon as Redis answers PING
   --redis URL        use this Redis instead of starting one
   --out DIR          run directory (default ./results/<timestamp>)
-  --build-dir DIR    where to build (default <repo>/build)
+  --build-dir DIR    where to build (default <repo>/build-release: a Release build)
   --no-build         use the binaries already in the build directory as they are
   --timeout S        how long to wait for deliveries after publishing (120)
   --scenario NAME    preset from loadtest/scenarios/NAME.env (classic, fanout, social,
@@ -81,7 +96,7 @@ load_scenario() {
     key=${BASH_REMATCH[1]}; val=${BASH_REMATCH[2]}
     case "$key" in
       CLIENTS|EVENTS|RATE|NODES|MIX|DURATION|USERS|SPIKE|WORKERS|VIA|BATCH|PAYLOAD|TIMEOUT)
-        printf -v "$key" '%s' "$val" ;;
+        printf -v "$key" '%s' "$val"; GIVEN+="--${key,,} " ;;
       *) die_usage "$f: unknown key '$key'" ;;
     esac
   done <"$f"
@@ -115,11 +130,26 @@ while [ $# -gt 0 ]; do
     --build-dir) [ $# -ge 2 ] || die_usage "--build-dir needs a value"; BUILD=$2; shift 2 ;;
     --timeout) [ $# -ge 2 ] || die_usage "--timeout needs a value"; TIMEOUT=$2; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
+    --raw) RAW=1; shift ;;
+    --kill-node) KILL_NODE=1; VIA_LB=1; shift ;;
+    --restart-redis) RESTART_REDIS=1; shift ;;
     --scenario) [ $# -ge 2 ] || die_usage "--scenario needs a value"; shift 2 ;; # read above
     -h|--help) usage; exit 0 ;;
     *) die_usage "unknown option '$1'" ;;
   esac
 done
+if [ "$KILL_NODE" = 1 ]; then
+  [[ "$GIVEN" == *" --nodes "* ]] || NODES=3
+  [[ "$GIVEN" == *" --events "* ]] || EVENTS=3000
+  [[ "$GIVEN" == *" --rate "* ]] || RATE=200
+  [ "$NODES" -ge 2 ] || die_usage "--kill-node needs at least 2 nodes"
+fi
+if [ "$KILL_NODE" = 1 ] || [ "$RESTART_REDIS" = 1 ]; then
+  [ -z "$DURATION" ] && [ "$MIX" = 0 ] && [ "$VIA" = redis ] ||
+    die_usage "--kill-node/--restart-redis publish --events to events.critical through Redis"
+  [ "$RATE" != 0 ] || die_usage "--kill-node/--restart-redis need a --rate (mid-stream)"
+fi
+[ "$RESTART_REDIS" = 0 ] || [ -z "$REDIS_URL" ] || die_usage "--restart-redis restarts its own Redis: drop --redis"
 
 for v in CLIENTS EVENTS NODES USERS TIMEOUT PAYLOAD; do
   is_uint "${!v}" || die_usage "${v} (--${v,,}) must be a whole number, not '${!v}'"
@@ -140,53 +170,19 @@ SUB_PID=""
 PUB_PID=""
 GW_PIDS=()
 
-# Running (an exited child not yet reaped is a zombie: not running).
-alive() {
-  local st
-  st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "$st" != Z ]
-}
-
-stop_pid() { # pid signal grace_tenths
-  local pid=$1 sig=$2 grace=$3 i
-  [ -n "$pid" ] || return 0
-  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace; i++)); do
-    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "$PUB_PID" TERM 30
-  stop_pid "$SUB_PID" INT 50
-  for p in "${GW_PIDS[@]}"; do stop_pid "$p" TERM 50; done
+  pulse_stop_pid "$PUB_PID" TERM 30
+  pulse_stop_pid "$SUB_PID" INT 50
+  for p in "${GW_PIDS[@]}"; do pulse_stop_pid "$p" TERM 50; done
   [ "$CLUSTER_UP" = 0 ] || "$ROOT/loadtest/cluster.sh" down --dir "$OUT/cluster" >/dev/null 2>&1 || true
-  stop_pid "$REDIS_PID" TERM 50
+  pulse_stop_pid "$REDIS_PID" TERM 50
   [ -z "$WORK" ] || rm -rf "$WORK"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
-
-# Waits until file $1 has a line matching regex $2 (prints it); $3 deadline in seconds;
-# $4 the PID that must stay alive meanwhile.
-wait_line() {
-  local file=$1 re=$2 secs=$3 pid=$4 end line
-  end=$((SECONDS + secs))
-  while [ "$SECONDS" -lt "$end" ]; do
-    line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
-    if [ -n "$line" ]; then echo "$line"; return 0; fi
-    alive "$pid" || return 1
-    sleep 0.05
-  done
-  return 1
-}
 
 fail_start() { # what logfile
   log "$1 did not start; its log ($2):"
@@ -201,13 +197,9 @@ PUB="$BUILD/publisher/pulse-publish"
 SUB="$BUILD/subscriber-client/pulse-subscribe"
 REP="$BUILD/report/pulse-report"
 if [ "$NO_BUILD" = 0 ]; then
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    log "configuring $BUILD"
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  log "building (incremental)"
-  cmake --build "$BUILD" -j "$(nproc)" --target pulse-gateway pulse-publish pulse-subscribe \
-    pulse-report >/dev/null || { log "the build failed (see above)"; exit 3; }
+  log "building $BUILD (Release, incremental)"
+  pulse_build "$BUILD" Release pulse-gateway pulse-publish pulse-subscribe pulse-report ||
+    { log "the build failed (see above)"; exit 3; }
 fi
 for b in "$GW" "$PUB" "$SUB" "$REP"; do
   [ -x "$b" ] || { log "missing $b (build it, or drop --no-build)"; exit 3; }
@@ -239,26 +231,10 @@ if [ "$SECURE" = 1 ]; then
 fi
 
 # ---- Redis ----
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ -z "$REDIS_URL" ]; then
-  started=0
-  for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    port=$((20000 + RANDOM % 30000))
-    port_in_use "$port" && continue
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-      >"$OUT/logs/redis.log" 2>&1 &
-    REDIS_PID=$!
-    end=$((SECONDS + 5))
-    while [ "$SECONDS" -lt "$end" ] && alive "$REDIS_PID"; do
-      if [ "$(redis-cli -p "$port" ping 2>/dev/null || true)" = PONG ]; then started=1; break; fi
-      sleep 0.05
-    done
-    [ "$started" = 1 ] && break
-    stop_pid "$REDIS_PID" TERM 20
-    REDIS_PID=""
-  done
-  [ "$started" = 1 ] || fail_start "redis-server" "$OUT/logs/redis.log"
-  REDIS_URL="redis://127.0.0.1:$port"
+  pulse_start_redis "$WORK" "$OUT/logs/redis.log" || fail_start "redis-server" "$OUT/logs/redis.log"
+  REDIS_PID=$PULSE_REDIS_PID
+  REDIS_URL=$PULSE_REDIS_URL
   log "redis-server pid $REDIS_PID on $REDIS_URL"
 fi
 
@@ -286,10 +262,9 @@ for ((i = 1; i <= NODES && VIA_LB == 0; i++)); do
   args+=(${SEC_GW_ARGS[@]+"${SEC_GW_ARGS[@]}"})
   "$GW" "${args[@]}" >"$glog" 2>&1 &
   GW_PIDS+=($!)
-  line=$(wait_line "$glog" '^pulse-gateway ready ' 15 "${GW_PIDS[-1]}") || fail_start "pulse-gateway $node" "$glog"
-  wsport=$(sed -n 's/.* port=\([0-9]\+\).*/\1/p' <<<"$line")
-  admin=$(sed -n 's/.* admin_port=\([0-9]\+\).*/\1/p' <<<"$line")
-  [ -n "$wsport" ] && [ -n "$admin" ] || { log "cannot read ports from: $line"; exit 3; }
+  line=$(pulse_wait_line "$glog" '^pulse-gateway ready ' 15 "${GW_PIDS[-1]}") || fail_start "pulse-gateway $node" "$glog"
+  pulse_ready_ports "$line" || { log "cannot read ports from: $line"; exit 3; }
+  wsport=$PULSE_GW_PORT admin=$PULSE_GW_ADMIN_PORT
   WS_URLS+=(--url "ws://127.0.0.1:$wsport/ws")
   ADMIN_PORTS+=("$admin")
   log "$node pid ${GW_PIDS[-1]} ws port $wsport admin port $admin"
@@ -298,7 +273,7 @@ for ((i = 0; i < NODES; i++)); do
   end=$((SECONDS + 15)); ok=0
   while [ "$SECONDS" -lt "$end" ]; do
     if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${ADMIN_PORTS[$i]}/healthz"; then ok=1; break; fi
-    alive "${GW_PIDS[$i]}" || break
+    pulse_alive "${GW_PIDS[$i]}" || break
     sleep 0.1
   done
   [ "$ok" = 1 ] || fail_start "pulse-gateway node-$((i + 1)) (/healthz never answered 200)" "$OUT/logs/gateway-node-$((i + 1)).log"
@@ -312,7 +287,7 @@ if [ "$MIX" = 1 ]; then
   sub_args+=(--users "$USERS")
 else
   sub_args+=(--channels events.critical)
-  if [ -z "$DURATION" ]; then
+  if [ -z "$DURATION" ] && [ "$KILL_NODE$RESTART_REDIS" = 00 ]; then
     EXPECT=$((CLIENTS * EVENTS))
     sub_args+=(--expect "$EXPECT")
   fi
@@ -321,7 +296,7 @@ fi
 [ -z "$TOKEN" ] || sub_args+=(--token "$TOKEN")
 "$SUB" "${sub_args[@]}" >"$OUT/logs/subscriber.log" 2>&1 &
 SUB_PID=$!
-wait_line "$OUT/logs/subscriber.log" '^pulse-subscribe ready' $((30 + CLIENTS / 200)) "$SUB_PID" >/dev/null ||
+pulse_wait_line "$OUT/logs/subscriber.log" '^pulse-subscribe ready' $((30 + CLIENTS / 200)) "$SUB_PID" >/dev/null ||
   fail_start "pulse-subscribe ($CLIENTS connections)" "$OUT/logs/subscriber.log"
 log "pulse-subscribe pid $SUB_PID: $CLIENTS connections ready"
 
@@ -342,12 +317,77 @@ else
   pub_args+=(--channel events.critical --count "$EVENTS")
 fi
 [ -z "$SPIKE" ] || pub_args+=(--spike "$SPIKE")
+[ "$RAW" = 0 ] || pub_args+=(--raw)
+
+# ---- --kill-node / --restart-redis: the disruption, timed from the publishing start ----
+KILL_US=0
+kill_node() { # SIGKILL node-2, restart it on its ports (HAProxy's server line stays valid)
+  local pid port admin glog newpid try
+  # shellcheck disable=SC1091
+  . "$OUT/cluster/cluster.env"
+  pid=$(cat "$OUT/cluster/pids/node-2.pid") port=$PULSE_NODE_2_PORT admin=$PULSE_NODE_2_ADMIN_PORT
+  glog="$OUT/cluster/logs/node-2.restart.log"
+  KILL_US=$(date +%s%6N)
+  kill -KILL "$pid"
+  log "SIGKILL node-2 (pid $pid)"
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    setsid "$GW" --port "$port" --admin-port "$admin" --bind 127.0.0.1 --admin-bind 127.0.0.1 \
+      --redis "$REDIS_URL" --node-id node-2 ${WORKERS:+--workers "$WORKERS"} >>"$glog" 2>&1 </dev/null &
+    newpid=$!
+    echo "$newpid" >"$OUT/cluster/pids/node-2.pid" # cluster.sh down stops it
+    pulse_wait_line "$glog" '^pulse-gateway ready node=node-2 ' 5 "$newpid" >/dev/null && break
+    log "node-2 restart attempt $try failed (ports still held?)"
+    sleep 0.2
+  done
+  log "node-2 restarted (pid $newpid) $((($(date +%s%6N) - KILL_US) / 1000)) ms after the kill"
+}
+restart_redis() { # SIGKILL our Redis, start a new one on the same port (no persistence)
+  local port=${REDIS_URL##*:} i
+  KILL_US=$(date +%s%6N)
+  kill -KILL "$REDIS_PID"
+  wait "$REDIS_PID" 2>/dev/null || true
+  log "SIGKILL redis-server (pid $REDIS_PID)"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$WORK" --save '' --appendonly no \
+    >>"$OUT/logs/redis.log" 2>&1 </dev/null &
+  REDIS_PID=$!
+  for ((i = 0; i < 200; i++)); do
+    [ "$(redis-cli -p "$port" ping 2>/dev/null || true)" = PONG ] && break
+    sleep 0.05
+  done
+  log "redis-server back (pid $REDIS_PID) $((($(date +%s%6N) - KILL_US) / 1000)) ms after the kill"
+}
+disruption_summary() { # what happened after KILL_US, from the subscriber's files
+  local back rec
+  back=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; if ($4 > m) m = $4}
+    END {printf "%d clients reconnected, the last %.0f ms after the kill", n, n ? (m - k) / 1000 : 0}' "$OUT/gaps.csv")
+  rec=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; ok += $8; if ($5 > m) m = $5}
+    END {printf "%d channel recoveries (%d recovered, %d not), the last caught up %.0f ms after the kill",
+         n, ok, n - ok, n ? (m - k) / 1000 : 0}' "$OUT/recoveries.csv")
+  [ "$KILL_NODE" = 0 ] || log "$back; $rec"
+  grep -E '^  (history|expected)' "$OUT/report.txt" | sed 's/^ */loadtest: /' >&2 || true
+}
+
 log "publishing: pulse-publish ${pub_args[*]}"
-"$PUB" "${pub_args[@]}" >"$OUT/logs/publisher.log" 2>&1 &
+part1=()
+[ "$RESTART_REDIS" = 0 ] || part1=(--count $((EVENTS / 2)))
+"$PUB" "${pub_args[@]}" ${part1[@]+"${part1[@]}"} >"$OUT/logs/publisher.log" 2>&1 &
 PUB_PID=$!
+if [ "$KILL_NODE" = 1 ]; then
+  sleep "$(awk -v n="$EVENTS" -v r="$RATE" 'BEGIN {printf "%.3f", n / r / 3}')"
+  kill_node
+fi
 pub_rc=0
 wait "$PUB_PID" || pub_rc=$?
 PUB_PID=""
+if [ "$RESTART_REDIS" = 1 ] && [ "$pub_rc" = 0 ]; then
+  restart_redis
+  "$PUB" "${pub_args[@]}" --count $((EVENTS - EVENTS / 2)) --first-sequence $((EVENTS / 2 + 1)) \
+    --manifest "$OUT/manifest-2.csv" >>"$OUT/logs/publisher.log" 2>&1 &
+  PUB_PID=$!
+  wait "$PUB_PID" || pub_rc=$?
+  PUB_PID=""
+  cat "$OUT/manifest-2.csv" >>"$OUT/manifest.csv" && rm -f "$OUT/manifest-2.csv"
+fi
 cat "$OUT/logs/publisher.log" >&2
 [ "$pub_rc" = 0 ] || log "pulse-publish exited with status $pub_rc"
 
@@ -355,20 +395,20 @@ cat "$OUT/logs/publisher.log" >&2
 if [ "$EXPECT" -gt 0 ]; then
   log "waiting up to ${TIMEOUT}s for $EXPECT deliveries"
   end=$((SECONDS + TIMEOUT))
-  while [ "$SECONDS" -lt "$end" ] && alive "$SUB_PID"; do sleep 0.1; done
+  while [ "$SECONDS" -lt "$end" ] && pulse_alive "$SUB_PID"; do sleep 0.1; done
 else
   # Unknown total: stop once the delivery log has been still for 2 s (it is flushed
   # every second), or at the timeout.
   log "waiting for deliveries to settle (at most ${TIMEOUT}s)"
   end=$((SECONDS + TIMEOUT)); last=-1; still=0
-  while [ "$SECONDS" -lt "$end" ] && alive "$SUB_PID"; do
+  while [ "$SECONDS" -lt "$end" ] && pulse_alive "$SUB_PID"; do
     size=$(stat -c %s "$OUT/deliveries.csv" 2>/dev/null || echo 0)
     if [ "$size" = "$last" ]; then still=$((still + 1)); else still=0; last=$size; fi
     [ "$still" -ge 20 ] && break
     sleep 0.1
   done
 fi
-stop_pid "$SUB_PID" INT 100
+pulse_stop_pid "$SUB_PID" INT 100
 SUB_PID=""
 grep -E '^pulse-subscribe: ' "$OUT/logs/subscriber.log" >&2 || true
 
@@ -377,4 +417,5 @@ rep_rc=0
 "$REP" "$OUT" >"$OUT/report.txt" || rep_rc=$?
 "$REP" --json --no-svg "$OUT" >"$OUT/report.json" || true
 cat "$OUT/report.txt"
+[ "$KILL_US" = 0 ] || disruption_summary
 exit "$rep_rc"
