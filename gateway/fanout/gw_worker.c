@@ -23,6 +23,7 @@
 #include "gw_proto.h"
 #include "gw_bridge.h"
 #include "gw_frame.h"
+#include "gw_limits.h"
 #include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
@@ -419,7 +420,7 @@ static int on_list_since(void *ud, const char *channel, const gw_hpos *since)
 
 static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
 {
-    if (gw_auth_may_subscribe(w->cfg->auth, c->principal, name, is_pattern))
+    if (gw_auth_may_subscribe(w->node->auth, c->principal, name, is_pattern))
         return true;
     char reason[200];
     if (!c->principal) {
@@ -460,7 +461,7 @@ static int sec_url_token(struct lws *wsi, char *buf, int cap)
  * ?token= that does not verify (401) refuse the handshake with that HTTP status. */
 static int sec_filter(gw_worker *w, struct lws *wsi)
 {
-    gw_auth *a = w->cfg->auth;
+    const gw_auth *a = w->node->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
     unsigned status = 0;
     const char *why = NULL;
@@ -471,7 +472,7 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
     }
     if (!status && w->cfg->max_connections_per_ip > 0) {
         lws_get_peer_simple(wsi, buf, 64);
-        if (gw_auth_ip_full(a, buf)) {
+        if (gw_limits_ip_full(w->node->limits, buf)) {
             status = 429;
             why = "too many connections from this address";
         }
@@ -498,12 +499,12 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
  * again: time moved on) or start the clock for {"op":"auth"}. -1: being closed. */
 static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
-    gw_auth *a = w->cfg->auth;
+    const gw_auth *a = w->node->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
     if (w->cfg->max_connections_per_ip > 0) {
         buf[0] = '\0';
         lws_get_peer_simple(wsi, buf, 64);
-        c->ip_key = gw_auth_ip_acquire(a, buf);
+        c->ip_key = gw_limits_ip_acquire(w->node->limits, buf);
     }
     if (!gw_auth_enabled(a))
         return 0;
@@ -550,7 +551,7 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot);
  * error frame and the old token stays in force until it expires. */
 static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 {
-    const gw_auth *a = w->cfg->auth;
+    const gw_auth *a = w->node->auth;
     bool refresh = cmd->op == GW_OP_REFRESH;
     if (!gw_auth_enabled(a)) {
         conn_error(w, c, "bad_request", "authentication is not enabled on this gateway");
@@ -607,7 +608,7 @@ static bool post_publish(gw_worker *w, const gw_command *cmd)
 /* {"op":"publish"}: a token's publish grant, then the ingest thread PUBLISHes it. */
 static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 {
-    if (!gw_auth_may_publish(w->cfg->auth, c->principal, cmd->channel)) {
+    if (!gw_auth_may_publish(w->node->auth, c->principal, cmd->channel)) {
         char reason[200];
         snprintf(reason, sizeof(reason), "not allowed to publish to '%s'", cmd->channel);
         GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
@@ -691,7 +692,7 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
     free(c->dropped);
     c->dropped = NULL;
     free(c->rx);
-    gw_auth_ip_release(w->cfg->auth, c->ip_key);
+    gw_limits_ip_release(w->node->limits, c->ip_key);
     gw_auth_principal_free(c->principal);
     c->principal = NULL;
     if (c->prev)

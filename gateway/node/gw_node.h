@@ -31,6 +31,8 @@ struct evhttp;
 struct evconnlistener;
 typedef struct gw_worker gw_worker;
 typedef struct gw_redis gw_redis;
+typedef struct gw_auth gw_auth;
+typedef struct gw_limits gw_limits;
 
 /* Bound of the worker -> ingest PUBLISH mailbox: past it a client publish is refused
  * ("unavailable"), not buffered. */
@@ -48,6 +50,8 @@ typedef struct gw_node {
     gw_bridge *inbox;      /* [nworkers]: ingest -> worker i */
     gw_bridge requests;    /* worker -> ingest: GW_MAIL_SUBSCRIBE/UNSUBSCRIBE/WORKER_DONE */
     gw_bridge publishes;   /* worker -> ingest: GW_MAIL_PUBLISH, bounded */
+    const gw_auth *auth;   /* tokens, grants, admin key, Origins (pure; built by main) */
+    gw_limits *limits;     /* per-address counts (own lock; gw_limits.h) */
     int ws_port;
 
     /* ingest thread */

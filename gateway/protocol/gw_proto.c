@@ -8,6 +8,7 @@
  * for JSON.
  */
 #include "gw_proto.h"
+#include "pulse_alloc.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -155,9 +156,7 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         }
         out->op = ops[0] == 'a' ? GW_OP_AUTH : GW_OP_REFRESH;
         out->arg_len = json_string_length(tok);
-        out->arg = strndup(json_string_value(tok), out->arg_len);
-        if (!out->arg)
-            abort();
+        out->arg = pulse_xstrndup(json_string_value(tok), out->arg_len);
         rc = 0;
         goto done;
     }
@@ -202,7 +201,7 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         }
         out->arg = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!out->arg)
-            abort();
+            pulse_oom();
         out->arg_len = strlen(out->arg);
     }
     if (out->op == GW_OP_SUBSCRIBE || out->op == GW_OP_HISTORY) {

@@ -3,7 +3,7 @@
  * out to the workers, and the node-wide subscription bookkeeping.
  *
  * Each channel (or pattern) has one entry here: `refs` counts the workers that have
- * local subscribers plus one for a static channel, `mask` says which workers, and
+ * local subscribers (`pinned` marks a static channel), `mask` says which workers, and
  * `state` tracks Redis. Subscription changes are reconciled one step at a time so a
  * quick unsubscribe/subscribe never races in Redis (and hiredis 0.14 never loses the
  * channel's callback): a new SUBSCRIBE for a channel waits for its UNSUBSCRIBE reply.
@@ -28,6 +28,7 @@
 #include "gw_bridge.h"
 #include "gw_history.h"
 #include "gw_ingest.h"
+#include "gw_limits.h"
 #include "gw_msg.h"
 #include "gw_redis.h"
 #include "pulse_alloc.h"
@@ -41,7 +42,6 @@
 #define RS_SUBSCRIBED GW_RS_SUBSCRIBED
 #define RS_UNSUBSCRIBING GW_RS_UNSUBSCRIBING
 
-#define STATIC_REF 1000000 /* static channels hold a reference no worker can drop */
 
 static void chan_remove(gw_node *n, gw_chan *c)
 {
@@ -52,17 +52,17 @@ static void chan_remove(gw_node *n, gw_chan *c)
 static void reconcile(gw_node *n, gw_chan *c)
 {
     if (!gw_redis_sub_up(n->redis)) {
-        if (c->refs <= 0)
+        if (!gw_chan_wanted(c))
             chan_remove(n, c);
         return;
     }
-    if (c->refs > 0 && c->state == RS_NONE) {
+    if (gw_chan_wanted(c) && c->state == RS_NONE) {
         if (gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
             c->state = RS_SUBSCRIBING;
-    } else if (c->refs <= 0 && c->state == RS_SUBSCRIBED) {
+    } else if (!gw_chan_wanted(c) && c->state == RS_SUBSCRIBED) {
         if (gw_redis_unsubscribe(n->redis, c->name, c->is_pattern) == 0)
             c->state = RS_UNSUBSCRIBING;
-    } else if (c->refs <= 0 && c->state == RS_NONE) {
+    } else if (!gw_chan_wanted(c) && c->state == RS_NONE) {
         chan_remove(n, c);
     }
 }
@@ -238,7 +238,7 @@ static void reset_state(gw_chan *c, void *ud)
 
 static bool unreferenced(gw_chan *c, void *ud)
 {
-    if (c->refs > 0)
+    if (gw_chan_wanted(c))
         return false;
     gw_history_chan_free(c);
     return true;
@@ -247,7 +247,7 @@ static bool unreferenced(gw_chan *c, void *ud)
 static void reconcile_one(gw_chan *c, void *ud)
 {
     gw_node *n = ud;
-    if (c->refs > 0 && c->state == RS_NONE && gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
+    if (gw_chan_wanted(c) && c->state == RS_NONE && gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
         c->state = RS_SUBSCRIBING;
 }
 
@@ -442,24 +442,31 @@ int gw_node_listen(gw_node *n, pulse_error *err)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evconnlistener_set_error_cb(n->listener, on_accept_error);
+    n->ws_port = gw_bound_port(evconnlistener_get_fd(n->listener), n->cfg->port);
+    return 0;
+}
+
+int gw_bound_port(int fd, int fallback)
+{
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    n->ws_port = n->cfg->port;
-    if (getsockname(evconnlistener_get_fd(n->listener), (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            n->ws_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            n->ws_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    return 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return fallback;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fallback;
 }
 
 /* ---- setup ---- */
 
-int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
+int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct event_base *base)
 {
     memset(n, 0, sizeof(*n));
     n->cfg = cfg;
+    n->auth = auth;
+    n->limits = gw_limits_new(cfg->max_connections_per_ip);
     n->base = base;
     n->started_ms = pulse_mono_ms();
     gw_queue_limits_from_config(&n->qlimits, cfg);
@@ -490,7 +497,7 @@ void gw_node_start(gw_node *n)
         const char *name = n->cfg->static_channels[i];
         bool is_pattern = strchr(name, '*') != NULL;
         gw_chan *c = gw_chantab_add(n->chans, name, is_pattern, NULL);
-        c->refs += STATIC_REF;
+        c->pinned = true;
     }
     gw_redis_start(n->redis);
 }
@@ -515,6 +522,8 @@ void gw_node_cleanup(gw_node *n)
         gw_bridge_discard(gw_bridge_close(&n->inbox[i]));
         gw_bridge_destroy(&n->inbox[i]);
     }
+    gw_limits_free(n->limits);
+    n->limits = NULL;
     free(n->inbox);
     free(n->wstats);
     free(n->workers);
