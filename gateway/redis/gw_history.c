@@ -161,6 +161,21 @@ typedef struct {
     gw_msg *m;
 } slot;
 
+/* Events [from, to] of c are lost for good (to 0: unknown): every subscriber is told. */
+static void post_gap(gw_node *n, const gw_chan *c, uint64_t from, uint64_t to)
+{
+    for (int w = 0; w < n->nworkers; w++) {
+        if (!(c->mask & (1ull << w)))
+            continue;
+        gw_hans *a = gw_hans_new(GW_MAIL_GAP_RANGE, 0, c->name);
+        a->from = from;
+        a->to = to;
+        if (gw_bridge_post(&n->inbox[w], &a->mail, 0) != 0)
+            gw_hans_free(a);
+    }
+    n->gap_notices_reconnect++;
+}
+
 /* The node's repair read is back: range + held, in order, out to the workers. */
 static void repair_done(gw_node *n, const rd_ctx *x, bool ok, const gw_hpos *top, const gw_hentries *e)
 {
@@ -168,6 +183,19 @@ static void repair_done(gw_node *n, const rd_ctx *x, bool ok, const gw_hpos *top
     gw_hchan *h = c ? c->hist : NULL;
     if (!h || h->gen != x->gen || !h->track.repairing)
         return; /* gone, or replaced by a newer read */
+    if (ok && top->epoch[0] && h->track.pos.epoch[0] && strcmp(top->epoch, h->track.pos.epoch) != 0 &&
+        top->offset > 0) {
+        /* The history the node stood in is gone and a new one has started: what was
+         * left of the old one is lost, the new one is read from its first event (the
+         * held events stay held for that read). */
+        post_gap(n, c, h->track.pos.offset + 1, 0);
+        PLOG_INFO("history", "%s: history restarted (epoch %s, was %s at %llu): reading the new one", c->name,
+                  top->epoch, h->track.pos.epoch, (unsigned long long)h->track.pos.offset);
+        h->track.pos.offset = 0;
+        memcpy(h->track.pos.epoch, top->epoch, sizeof(h->track.pos.epoch));
+        start_repair(n, c, h, 0);
+        return;
+    }
     gw_hpos t = ok ? *top : h->track.pos; /* a failed read fills nothing: holes become gaps */
     size_t nr = ok ? e->n : 0, nh = h->nheld;
     slot *slots = pulse_xcalloc(nr + nh + 1, sizeof(*slots));
@@ -191,16 +219,7 @@ static void repair_done(gw_node *n, const rd_ctx *x, bool ok, const gw_hpos *top
     gw_hist_merge(&in, out, &res);
     for (size_t i = 0; i < res.n; i++) {
         if (out[i].src == GW_HOUT_GAP) {
-            for (int w = 0; w < n->nworkers; w++) {
-                if (!(c->mask & (1ull << w)))
-                    continue;
-                gw_hans *a = gw_hans_new(GW_MAIL_GAP_RANGE, 0, c->name);
-                a->from = out[i].offset;
-                a->to = out[i].gap_to;
-                if (gw_bridge_post(&n->inbox[w], &a->mail, 0) != 0)
-                    gw_hans_free(a);
-            }
-            n->gap_notices_reconnect++;
+            post_gap(n, c, out[i].offset, out[i].gap_to);
             continue;
         }
         slot *s = out[i].item;
