@@ -183,12 +183,12 @@ static void repair_done(gw_node *n, const rd_ctx *x, bool ok, const gw_hpos *top
     gw_hchan *h = c ? c->hist : NULL;
     if (!h || h->gen != x->gen || !h->track.repairing)
         return; /* gone, or replaced by a newer read */
-    if (ok && top->epoch[0] && h->track.pos.epoch[0] && strcmp(top->epoch, h->track.pos.epoch) != 0 &&
-        top->offset > 0) {
-        /* The history the node stood in is gone and a new one has started: what was
-         * left of the old one is lost, the new one is read from its first event (the
-         * held events stay held for that read). */
-        post_gap(n, c, h->track.pos.offset + 1, 0);
+    if (ok && top->epoch[0] && strcmp(top->epoch, h->track.pos.epoch) != 0 && top->offset > 0) {
+        /* The history the node stood in is gone (or it had none yet) and a new one has
+         * started: what was left of the old one is lost, the new one is read from its
+         * first event (the held events stay held for that read). */
+        if (h->track.pos.epoch[0])
+            post_gap(n, c, h->track.pos.offset + 1, 0);
         PLOG_INFO("history", "%s: history restarted (epoch %s, was %s at %llu): reading the new one", c->name,
                   top->epoch, h->track.pos.epoch, (unsigned long long)h->track.pos.offset);
         h->track.pos.offset = 0;
@@ -466,6 +466,12 @@ bool gw_history_subscribed(gw_node *n, gw_chan *c, bool after_outage)
         uint64_t from = 0;
         if (gw_htrack_reconnect(&h->track, &from)) {
             start_repair(n, c, h, from - 1);
+            handled = true;
+        } else if (gw_config_history_for(n->cfg, c->name)->history_size > 0) {
+            /* a channel with history that had none yet: whatever was published while
+             * the node was away is the start of a new one */
+            h->track.repairing = true;
+            start_repair(n, c, h, 0);
             handled = true;
         }
     }

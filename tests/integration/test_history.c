@@ -395,8 +395,9 @@ static void redis_save(int port)
 
 START_TEST(test_node_repairs_after_redis_restart)
 {
-    ts_ws a;
+    ts_ws a, z;
     ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "hist.r", "node-a", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&z, stack.gw.port, "hist.z", "node-a", 5000), 0); /* no history yet */
     for (int i = 1; i <= 3; i++)
         fcall("hist.r", i);
     delivery d = {0};
@@ -413,6 +414,8 @@ START_TEST(test_node_repairs_after_redis_restart)
     ck_assert_int_eq(ts_redis_start(&other, stack.tmp, 0), 0);
     for (int i = 4; i <= 6; i++)
         ck_assert_int_eq(fcall_port(other.port, "hist.r", i), i);
+    ck_assert_int_eq(fcall_port(other.port, "hist.z", 1), 1); /* hist.z's history begins */
+    ck_assert_int_eq(fcall_port(other.port, "hist.z", 2), 2);
     redis_save(other.port);
     ts_redis_stop(&other);
     ck_assert_int_eq(ts_redis_start(&stack.redis, stack.tmp, port), 0);
@@ -425,6 +428,11 @@ START_TEST(test_node_repairs_after_redis_restart)
                                        NULL, 0, 2000),
                      0);
     ck_assert(ts_metric(stack.gw.admin_port, "pulse_gap_repairs_total{result=\"filled\"}") >= 1);
+    /* the channel that had no history when Redis left gets its first events too */
+    delivery z1 = recv_delivery(&z, "hist.z", "hist.z after the restart");
+    ck_assert_int_eq(z1.offset, 1);
+    expect_range(&z, "hist.z", 2, 2, z1.epoch, "hist.z after the restart");
+    ts_ws_close(&z);
 
     /* now Redis comes back without the data (a new history of two events started while
      * the node was away): the node says the rest of the old one is lost, then reads
