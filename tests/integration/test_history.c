@@ -33,8 +33,7 @@
 #include "ts_jwt.h"
 
 static ts_stack stack;
-static ts_gateway gw_b;
-static bool b_up;
+static ts_gateway *A, *B; /* node A (every test), node B (started by the tests that need it) */
 static char conf_path[600];
 
 static const char conf[] = "channels = { rules = (\n"
@@ -52,31 +51,23 @@ static void write_conf(void)
     fclose(f);
 }
 
+/* After the stack's own setup (temp dir, Redis): the config file and node A. */
 static void setup(void)
 {
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     write_conf();
     const char *args[] = {"--config", conf_path, NULL};
-    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-a", (char *const *)args), 0);
-    b_up = false;
+    A = ts_fixture_gateway("node-a", (char *const *)args);
+    B = NULL;
 }
 
-static void start_b(void)
+static void start_b(const char *const extra[])
 {
-    const char *args[] = {"--config", conf_path, NULL};
-    ck_assert_int_eq(ts_gateway_start(&gw_b, stack.tmp, stack.redis.port, "node-b", (char *const *)args), 0);
-    b_up = true;
-}
-
-static void teardown(void)
-{
-    int stb = 0;
-    if (b_up)
-        stb = ts_gateway_shutdown(&gw_b, 8000);
-    b_up = false;
-    int st = ts_stack_teardown(&stack, 8000);
-    ck_assert_msg(st == 0, "gateway A: exit status %d after SIGTERM at teardown (want 0)", st);
-    ck_assert_msg(stb == 0, "gateway B: exit status %d after SIGTERM at teardown (want 0)", stb);
+    const char *args[16] = {"--config", conf_path};
+    int n = 2;
+    for (int i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    B = ts_fixture_gateway("node-b", (char *const *)args);
 }
 
 /* FCALL pulse_publish 1 channel {"n":n} on port; returns the offset. */
@@ -181,9 +172,9 @@ static void connect_since(ts_ws *w, int port, const char *channel, long long sin
 
 START_TEST(test_recover_on_another_node)
 {
-    start_b();
+    start_b(NULL);
     ts_ws a;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "hist.a", "node-a", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&a, A->port, "hist.a", "node-a", 5000), 0);
     for (int i = 1; i <= 3; i++)
         ck_assert_int_eq(fcall("hist.a", i), i);
     delivery d = {0};
@@ -201,7 +192,7 @@ START_TEST(test_recover_on_another_node)
 
     /* back on node B with the URL form: exactly 4..8, then live */
     ts_ws b;
-    connect_since(&b, gw_b.port, "hist.a", 3, epoch);
+    connect_since(&b, B->port, "hist.a", 3, epoch);
     json_decref(expect_subscribed(&b, "hist.a", 8, true, "?since= on B"));
     expect_range(&b, "hist.a", 4, 8, epoch, "?since= on B");
     ck_assert_int_eq(fcall("hist.a", 9), 9);
@@ -210,7 +201,7 @@ START_TEST(test_recover_on_another_node)
 
     /* the subscribe op on B: from 6 */
     ts_ws c;
-    ck_assert_int_eq(ts_ws_connect(&c, gw_b.port, "/ws", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&c, B->port, "/ws", "pulse.v1"), 0);
     expect_hello(&c, "op client");
     char req[256];
     snprintf(req, sizeof req, "{\"op\":\"subscribe\",\"channel\":\"hist.a\",\"since\":{\"offset\":6,\"epoch\":\"%s\"}}",
@@ -220,12 +211,12 @@ START_TEST(test_recover_on_another_node)
     expect_range(&c, "hist.a", 7, 9, epoch, "op on B");
     /* nothing missed: recovered, nothing replayed */
     ts_ws e;
-    connect_since(&e, stack.gw.port, "hist.a", 9, epoch);
+    connect_since(&e, A->port, "hist.a", 9, epoch);
     json_decref(expect_subscribed(&e, "hist.a", 9, true, "up to date"));
     expect_silence(&e, 300, "up to date");
 
-    ck_assert(ts_metric(gw_b.admin_port, "pulse_recoveries_total{result=\"recovered\"}") == 2);
-    ck_assert(ts_metric(gw_b.admin_port, "pulse_recovered_events_total") == 8);
+    ck_assert(ts_metric(B->admin_port, "pulse_recoveries_total{result=\"recovered\"}") == 2);
+    ck_assert(ts_metric(B->admin_port, "pulse_recovered_events_total") == 8);
     ts_ws_close(&b);
     ts_ws_close(&c);
     ts_ws_close(&e);
@@ -269,7 +260,7 @@ static void *publisher(void *arg)
 
 START_TEST(test_publish_during_recovery)
 {
-    start_b();
+    start_b(NULL);
     ck_assert_int_eq(fcall("hist.burst", 1), 1);
     char out[256];
     const char *pos[] = {"FCALL_RO", "pulse_position", "1", "hist.burst"};
@@ -286,7 +277,7 @@ START_TEST(test_publish_during_recovery)
     enum { NC = 6 };
     ts_ws c[NC];
     for (int i = 0; i < NC; i++) {
-        connect_since(&c[i], i % 2 ? gw_b.port : stack.gw.port, "hist.burst", 1, epoch);
+        connect_since(&c[i], i % 2 ? B->port : A->port, "hist.burst", 1, epoch);
         ts_sleep_ms(40);
     }
     pthread_join(th, NULL);
@@ -307,7 +298,7 @@ END_TEST
 START_TEST(test_flushall_not_recovered)
 {
     ts_ws a;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "hist.f", "node-a", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&a, A->port, "hist.f", "node-a", 5000), 0);
     fcall("hist.f", 1);
     fcall("hist.f", 2);
     delivery d = recv_delivery(&a, "hist.f", "before FLUSHALL");
@@ -319,7 +310,7 @@ START_TEST(test_flushall_not_recovered)
     ck_assert_int_eq(fcall("hist.f", 1), 1); /* a new history: offset 1 of a new epoch */
 
     ts_ws b;
-    connect_since(&b, stack.gw.port, "hist.f", 2, d.epoch);
+    connect_since(&b, A->port, "hist.f", 2, d.epoch);
     json_t *o = expect_subscribed(&b, "hist.f", 1, false, "after FLUSHALL");
     const char *e2 = json_string_value(json_object_get(o, "epoch"));
     ck_assert_msg(e2 && strlen(e2) == 8 && strcmp(e2, d.epoch) != 0, "epoch %s after FLUSHALL (was %s)", e2,
@@ -328,7 +319,7 @@ START_TEST(test_flushall_not_recovered)
     expect_silence(&b, 300, "nothing replayed when not recovered");
     ck_assert_int_eq(fcall("hist.f", 2), 2);
     expect_range(&b, "hist.f", 2, 2, NULL, "live after recovered:false");
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_recoveries_total{result=\"not_recovered\"}") == 1);
+    ck_assert(ts_metric(A->admin_port, "pulse_recoveries_total{result=\"not_recovered\"}") == 1);
     ts_ws_close(&b);
 }
 END_TEST
@@ -340,7 +331,7 @@ START_TEST(test_window)
     const char *cfg[] = {"CONFIG", "SET", "stream-node-max-entries", "4"};
     ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, cfg), 0);
     ts_ws a;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "capped.x", "node-a", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&a, A->port, "capped.x", "node-a", 5000), 0);
     for (int i = 1; i <= 50; i++)
         fcall("capped.x", i);
     delivery d = recv_delivery(&a, "capped.x", "capped");
@@ -351,20 +342,19 @@ START_TEST(test_window)
     ck_assert_msg(xlen >= 10 && xlen < 20, "the capped stream holds %ld events", xlen);
 
     ts_ws b;
-    connect_since(&b, stack.gw.port, "capped.x", 1, d.epoch); /* 2 is long gone */
+    connect_since(&b, A->port, "capped.x", 1, d.epoch); /* 2 is long gone */
     ck_assert_int_eq(subscribed_any(&b, "capped.x", false, "past the window"), 50);
     expect_silence(&b, 300, "past the window");
     ts_ws_close(&b);
     ts_ws c;
-    connect_since(&c, stack.gw.port, "capped.x", 45, d.epoch); /* inside it */
+    connect_since(&c, A->port, "capped.x", 45, d.epoch); /* inside it */
     ck_assert_int_eq(subscribed_any(&c, "capped.x", true, "inside the window"), 50);
     expect_range(&c, "capped.x", 46, 50, d.epoch, "inside the window");
     ts_ws_close(&c);
 
     /* the replay cap (node B: history_recover_max 30) on a stream that holds everything */
-    const char *args[] = {"--config", conf_path, "--limits.history-recover-max", "30", NULL};
-    ck_assert_int_eq(ts_gateway_start(&gw_b, stack.tmp, stack.redis.port, "node-b", (char *const *)args), 0);
-    b_up = true;
+    const char *extra[] = {"--limits.history-recover-max", "30", NULL};
+    start_b(extra);
     for (int i = 1; i <= 40; i++)
         fcall("hist.cap", i);
     const char *pos[] = {"FCALL_RO", "pulse_position", "1", "hist.cap"};
@@ -372,10 +362,10 @@ START_TEST(test_window)
     char *nl = strchr(out, '\n');
     ck_assert_ptr_nonnull(nl);
     ts_ws e, f;
-    connect_since(&e, gw_b.port, "hist.cap", 9, nl + 1); /* 31 missed */
+    connect_since(&e, B->port, "hist.cap", 9, nl + 1); /* 31 missed */
     ck_assert_int_eq(subscribed_any(&e, "hist.cap", false, "past the cap"), 40);
     expect_silence(&e, 300, "past the cap");
-    connect_since(&f, gw_b.port, "hist.cap", 10, nl + 1); /* 30 missed */
+    connect_since(&f, B->port, "hist.cap", 10, nl + 1); /* 30 missed */
     ck_assert_int_eq(subscribed_any(&f, "hist.cap", true, "at the cap"), 40);
     expect_range(&f, "hist.cap", 11, 40, nl + 1, "at the cap");
     ts_ws_close(&e);
@@ -396,8 +386,8 @@ static void redis_save(int port)
 START_TEST(test_node_repairs_after_redis_restart)
 {
     ts_ws a, z;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "hist.r", "node-a", 5000), 0);
-    ck_assert_int_eq(ts_ws_open(&z, stack.gw.port, "hist.z", "node-a", 5000), 0); /* no history yet */
+    ck_assert_int_eq(ts_ws_open(&a, A->port, "hist.r", "node-a", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&z, A->port, "hist.z", "node-a", 5000), 0); /* no history yet */
     for (int i = 1; i <= 3; i++)
         fcall("hist.r", i);
     delivery d = {0};
@@ -424,10 +414,10 @@ START_TEST(test_node_repairs_after_redis_restart)
     expect_range(&a, "hist.r", 4, 6, d.epoch, "repaired after the restart");
     ck_assert_int_eq(fcall("hist.r", 7), 7);
     expect_range(&a, "hist.r", 7, 7, d.epoch, "live after the repair");
-    ck_assert_int_eq(ts_proc_wait_line(&stack.gw.proc, "hist.r: repaired after offset 3: 3 events replayed, 0 gaps",
+    ck_assert_int_eq(ts_proc_wait_line(&A->proc, "hist.r: repaired after offset 3: 3 events replayed, 0 gaps",
                                        NULL, 0, 2000),
                      0);
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_gap_repairs_total{result=\"filled\"}") >= 1);
+    ck_assert(ts_metric(A->admin_port, "pulse_gap_repairs_total{result=\"filled\"}") >= 1);
     /* the channel that had no history when Redis left gets its first events too */
     delivery z1 = recv_delivery(&z, "hist.z", "hist.z after the restart");
     ck_assert_int_eq(z1.offset, 1);
@@ -479,7 +469,7 @@ START_TEST(test_node_repairs_offset_jump)
      * drops a pub/sub client over its output buffer): the node sees 2 then 5, reads 3
      * and 4 from the stream and delivers 3, 4, 5 in order. */
     ts_ws a;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, "hist.j", "node-a", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&a, A->port, "hist.j", "node-a", 5000), 0);
     fcall("hist.j", 1);
     fcall("hist.j", 2);
     recv_delivery(&a, "hist.j", "before the jump");
@@ -496,7 +486,7 @@ START_TEST(test_node_repairs_offset_jump)
     ck_assert_int_eq(fcall("hist.j", 6), 6);
     expect_range(&a, "hist.j", 6, 6, d.epoch, "live after the jump");
     expect_silence(&a, 200, "after the jump");
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_gap_repairs_total{result=\"filled\"}") == 1);
+    ck_assert(ts_metric(A->admin_port, "pulse_gap_repairs_total{result=\"filled\"}") == 1);
     ts_ws_close(&a);
 }
 END_TEST
@@ -529,7 +519,7 @@ START_TEST(test_history_op)
     for (int i = 1; i <= 10; i++)
         fcall("hist.h", i);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_connect(&w, stack.gw.port, "/ws", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w, A->port, "/ws", "pulse.v1"), 0);
     expect_hello(&w, "history client");
     json_t *o = history_op(&w, "{\"op\":\"history\",\"channel\":\"hist.h\",\"limit\":3}");
     ck_assert_int_eq(json_integer_value(json_object_get(o, "offset")), 10);
@@ -560,7 +550,7 @@ START_TEST(test_history_op)
     ts_ws_close(&w);
 
     char body[8192];
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/history?channel=hist.h&limit=2&reverse=1", NULL, NULL,
+    ck_assert_int_eq(ts_http(A->admin_port, "GET", "/history?channel=hist.h&limit=2&reverse=1", NULL, NULL,
                              body, sizeof body),
                      200);
     o = json_loads(body, 0, NULL);
@@ -568,9 +558,9 @@ START_TEST(test_history_op)
     ck_assert_str_eq(json_string_value(json_object_get(o, "op")), "history");
     expect_offsets(o, newest2, 2);
     json_decref(o);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/history?channel=a%20b", NULL, NULL, body, sizeof body),
+    ck_assert_int_eq(ts_http(A->admin_port, "GET", "/history?channel=a%20b", NULL, NULL, body, sizeof body),
                      400);
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_history_reads_total") == 5);
+    ck_assert(ts_metric(A->admin_port, "pulse_history_reads_total") == 5);
 }
 END_TEST
 
@@ -580,9 +570,8 @@ START_TEST(test_history_authorization)
     char secret_path[700];
     snprintf(secret_path, sizeof secret_path, "%s/jwt.secret", stack.tmp);
     ck_assert_int_eq(tsj_write_file(secret_path, secret, strlen(secret)), 0);
-    const char *args[] = {"--config", conf_path, "--jwt-secret-file", secret_path, NULL};
-    ck_assert_int_eq(ts_gateway_start(&gw_b, stack.tmp, stack.redis.port, "node-b", (char *const *)args), 0);
-    b_up = true;
+    const char *extra[] = {"--jwt-secret-file", secret_path, NULL};
+    start_b(extra);
     for (int i = 1; i <= 3; i++) {
         fcall("hist.open", i);
         fcall("hist.secret", i);
@@ -595,7 +584,7 @@ START_TEST(test_history_authorization)
     snprintf(path, sizeof path, "/ws?token=%s", tok);
     free(tok);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_connect(&w, gw_b.port, path, "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w, B->port, path, "pulse.v1"), 0);
     expect_hello(&w, "token client");
     json_t *o = history_op(&w, "{\"op\":\"history\",\"channel\":\"hist.open\",\"limit\":5}");
     static const long long all3[] = {1, 2, 3};
@@ -617,7 +606,7 @@ START_TEST(test_history_authorization)
     ts_ws_close(&w);
     /* no token at all */
     ts_ws anon;
-    ck_assert_int_eq(ts_ws_connect(&anon, gw_b.port, "/ws", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&anon, B->port, "/ws", "pulse.v1"), 0);
     expect_hello(&anon, "anonymous");
     reply = NULL;
     ck_assert_int_eq(ts_ws_op(&anon, "{\"op\":\"history\",\"channel\":\"hist.open\"}", "error", &reply, 5000), 0);
@@ -635,11 +624,10 @@ START_TEST(test_dropped_notice)
 {
     /* slow.* is normal/drop with a soft queue bound of 8 messages: a client that does
      * not read while the events arrive loses most of them and is told which */
-    const char *args[] = {"--config", conf_path, "--limits.queue-max-messages", "8", NULL};
-    ck_assert_int_eq(ts_gateway_start(&gw_b, stack.tmp, stack.redis.port, "node-b", (char *const *)args), 0);
-    b_up = true;
+    const char *extra[] = {"--limits.queue-max-messages", "8", NULL};
+    start_b(extra);
     ts_ws w;
-    ck_assert_int_eq(ts_ws_connect(&w, gw_b.port, "/ws?channels=slow.q", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&w, B->port, "/ws?channels=slow.q", "pulse.v1"), 0);
     expect_hello(&w, "slow client");
     char *m = ts_ws_recv_until(&w, "\"op\":\"subscribed\"", 5000);
     ck_assert_ptr_nonnull(m);
@@ -683,31 +671,18 @@ START_TEST(test_dropped_notice)
     }
     ck_assert_msg(next == N_SLOW + 1, "accounted up to %lld of %d", next - 1, N_SLOW);
     ck_assert_msg(gaps > 0, "no event was dropped: the test did not fill the queue");
-    ck_assert(ts_metric(gw_b.admin_port, "pulse_gap_notices_total{reason=\"dropped\"}") == gaps);
+    ck_assert(ts_metric(B->admin_port, "pulse_gap_notices_total{reason=\"dropped\"}") == gaps);
     ts_ws_close(&w);
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("history");
-    TCase *tc = tcase_create("history");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_recover_on_another_node);
-    tcase_add_test(tc, test_publish_during_recovery);
-    tcase_add_test(tc, test_flushall_not_recovered);
-    tcase_add_test(tc, test_window);
-    tcase_add_test(tc, test_node_repairs_after_redis_restart);
-    tcase_add_test(tc, test_node_repairs_offset_jump);
-    tcase_add_test(tc, test_history_op);
-    tcase_add_test(tc, test_history_authorization);
-    tcase_add_test(tc, test_dropped_notice);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = ts_stack_tcase(s, "history", 120, &stack, TS_FIX_REDIS, 8000);
+    tcase_add_checked_fixture(tc, setup, NULL);
+    ts_add_tests(tc, test_recover_on_another_node, test_publish_during_recovery, test_flushall_not_recovered,
+                 test_window, test_node_repairs_after_redis_restart, test_node_repairs_offset_jump, test_history_op,
+                 test_history_authorization, test_dropped_notice);
+    return s;
 }

@@ -374,23 +374,12 @@ START_TEST(test_rules_agree)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("history_redis");
-    TCase *tc = tcase_create("history_redis");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = ts_tcase(s, "history_redis", 60);
     tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_publish_from_redis_cli);
-    tcase_add_test(tc, test_no_history_channels);
-    tcase_add_test(tc, test_maxlen_and_ttl);
-    tcase_add_test(tc, test_new_epoch);
-    tcase_add_test(tc, test_usage_errors);
-    tcase_add_test(tc, test_rules_agree);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    ts_add_tests(tc, test_publish_from_redis_cli, test_no_history_channels, test_maxlen_and_ttl, test_new_epoch, test_usage_errors, test_rules_agree);
+    return s;
 }

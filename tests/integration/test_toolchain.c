@@ -10,7 +10,6 @@
  * nodes behind HAProxy, node-2 SIGKILLed mid-stream and restarted, its clients
  * reconnecting, the summary lines, the report).
  */
-#include <check.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,19 +17,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
 
 static char *in_dir(const char *name)
 {
@@ -67,20 +57,6 @@ static int run(const char *bin, const char *log, const char *const args[], int t
         ts_proc_dump_log(&p, log);
     ts_proc_stop(&p, 2000);
     return rc;
-}
-
-static int file_contains(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[2048];
-    int found = 0;
-
-    if (f == NULL)
-        return 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
 }
 
 static long count_lines(const char *path)
@@ -168,7 +144,7 @@ START_TEST(test_end_to_end)
     }
     ck_assert_int_eq(status, 0);
     ts_proc_stop(&sub, 2000);
-    ck_assert(file_contains(sub.log_path, "stop=expected deliveries reached"));
+    ck_assert(ts_file_contains(sub.log_path, "stop=expected deliveries reached"));
     ck_assert_int_eq(count_lines(in_dir("run/deliveries.csv")), 400);
     ck_assert_int_eq(count_lines(in_dir("run/clients.csv")), 21); /* header + 20 */
 
@@ -198,7 +174,7 @@ START_TEST(test_end_to_end)
     ck_assert_int_eq(jint(nodes, "node-2", "clients", NULL), 10);
     ck_assert_int_eq(jint(nodes, "node-2", "received", NULL), 200);
     json_decref(rep);
-    ck_assert(file_contains(in_dir("run/latency.svg"), "</svg>"));
+    ck_assert(ts_file_contains(in_dir("run/latency.svg"), "</svg>"));
 
     /* The gate: lose the last 5 delivery lines and the report exits 1. */
     {
@@ -230,7 +206,7 @@ START_TEST(test_end_to_end)
             const char *args[] = {out, NULL};
             ck_assert_int_eq(run("pulse-report", "report-bad.log", args, 30000), 2);
         }
-        ck_assert(file_contains(in_dir("report-bad.log"), "deliveries.csv:396:"));
+        ck_assert(ts_file_contains(in_dir("report-bad.log"), "deliveries.csv:396:"));
     }
     ts_gateway_stop(&gw1);
     ts_gateway_stop(&gw2);
@@ -284,7 +260,7 @@ START_TEST(test_reconnect)
     }
     ck_assert_int_eq(ts_proc_wait(&sub, 20000), 0);
     ts_proc_stop(&sub, 2000);
-    ck_assert(file_contains(in_dir("rc/clients.csv"), "rc-node"));
+    ck_assert(ts_file_contains(in_dir("rc/clients.csv"), "rc-node"));
     {
         int status;
         json_t *rep = report_json(out, &status);
@@ -310,12 +286,12 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {"--help", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s0.log", args, 5000), 0);
-        ck_assert(file_contains(in_dir("s0.log"), "usage: pulse-subscribe"));
+        ck_assert(ts_file_contains(in_dir("s0.log"), "usage: pulse-subscribe"));
     }
     {
         const char *args[] = {"--clients", "0", "--out", out, NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s1.log", args, 5000), 2);
-        ck_assert(file_contains(in_dir("s1.log"), "--clients"));
+        ck_assert(ts_file_contains(in_dir("s1.log"), "--clients"));
     }
     {
         const char *args[] = {"--url", "http://x", "--out", out, NULL};
@@ -328,13 +304,13 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {"--url", ws, NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s4.log", args, 5000), 2);
-        ck_assert(file_contains(in_dir("s4.log"), "--out"));
+        ck_assert(ts_file_contains(in_dir("s4.log"), "--out"));
     }
     {
         /* Nobody listens there: it keeps retrying, then says so and exits 1. */
         const char *args[] = {"--url", ws, "--clients", "3", "--out", out, "--duration", "1", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s5.log", args, 10000), 1);
-        ck_assert(file_contains(in_dir("s5.log"), "no connection was ever ready"));
+        ck_assert(ts_file_contains(in_dir("s5.log"), "no connection was ever ready"));
         ck_assert_int_eq(count_lines(in_dir("cli/clients.csv")), 4);
     }
     {
@@ -344,7 +320,7 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {in_dir("nonexistent"), NULL};
         ck_assert_int_eq(run("pulse-report", "r2.log", args, 5000), 2);
-        ck_assert(file_contains(in_dir("r2.log"), "manifest.csv"));
+        ck_assert(ts_file_contains(in_dir("r2.log"), "manifest.csv"));
     }
 }
 END_TEST
@@ -373,8 +349,8 @@ START_TEST(test_kill_node)
         (void)!system(cmd);
     }
     ck_assert_msg(code == 0 || code == 1, "run_loadtest.sh --kill-node exited %d", code);
-    ck_assert(file_contains(log, "loadtest: SIGKILL node-2 (pid "));
-    ck_assert(file_contains(log, "loadtest: node-2 restarted (pid "));
+    ck_assert(ts_file_contains(log, "loadtest: SIGKILL node-2 (pid "));
+    ck_assert(ts_file_contains(log, "loadtest: node-2 restarted (pid "));
     f = fopen(log, "r");
     ck_assert_ptr_nonnull(f);
     while (fgets(line, sizeof line, f) != NULL)
@@ -382,7 +358,7 @@ START_TEST(test_kill_node)
             break;
     fclose(f);
     ck_assert_msg(reconnected >= 1 && reconnected <= 24, "%d clients reconnected", reconnected);
-    ck_assert(file_contains(log, "loadtest: history: recovered "));
+    ck_assert(ts_file_contains(log, "loadtest: history: recovered "));
     rep = report_json(out, &st);
     ck_assert_int_eq(jint(rep, "overall", "expected", NULL), 24 * 400);
     ck_assert_int_eq(jint(rep, "overall", "received", NULL) + jint(rep, "overall", "dropped", NULL),
@@ -394,28 +370,10 @@ START_TEST(test_kill_node)
 }
 END_TEST
 
-static Suite *toolchain_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("toolchain");
-    TCase *tc = tcase_create("e2e");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_end_to_end);
-    tcase_add_test(tc, test_reconnect);
-    tcase_add_test(tc, test_subscriber_cli);
-    tcase_add_test(tc, test_kill_node);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "e2e", 120, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_end_to_end, test_reconnect, test_subscriber_cli, test_kill_node);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(toolchain_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

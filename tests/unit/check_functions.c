@@ -6,6 +6,8 @@
  * is tested against a real redis-server in tests/integration/test_history_redis.c.
  */
 #include <check.h>
+
+#include "ts_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,22 +252,10 @@ START_TEST(test_header_parse)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("functions");
-    TCase *tc = tcase_create("functions");
-    tcase_add_test(tc, test_default_rules);
-    tcase_add_test(tc, test_first_match_wins);
-    tcase_add_test(tc, test_rule_check);
-    tcase_add_test(tc, test_source_defaults);
-    tcase_add_test(tc, test_source_rules_and_version);
-    tcase_add_test(tc, test_source_bad_rule);
-    tcase_add_test(tc, test_keys);
-    tcase_add_test(tc, test_header_parse);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    TCase *tc = ts_tcase(s, "functions", 0);
+    ts_add_tests(tc, test_default_rules, test_first_match_wins, test_rule_check, test_source_defaults, test_source_rules_and_version, test_source_bad_rule, test_keys, test_header_parse);
+    return s;
 }

@@ -6,6 +6,8 @@
  * gap marks; and the tracker's deliver / dup / jump / reconnect steps.
  */
 #include <check.h>
+
+#include "ts_check.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,27 +326,10 @@ START_TEST(test_track)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("histmerge");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_recovered_overlap);
-    tcase_add_test(tc, test_nothing_missed);
-    tcase_add_test(tc, test_raw_held_in_place);
-    tcase_add_test(tc, test_not_recovered);
-    tcase_add_test(tc, test_epoch_reset_among_held);
-    tcase_add_test(tc, test_partial_repair);
-    tcase_add_test(tc, test_every_interleaving);
-    tcase_add_test(tc, test_track);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_recovered_overlap, test_nothing_missed, test_raw_held_in_place, test_not_recovered, test_epoch_reset_among_held, test_partial_repair, test_every_interleaving, test_track);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -4,6 +4,8 @@
  * bytes by hiredis's own reader (no hand-built reply structs).
  */
 #include <check.h>
+
+#include "ts_check.h"
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,23 +185,10 @@ START_TEST(test_exec)
 }
 END_TEST
 
-static Suite *suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("histwire");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_epoch_valid);
-    tcase_add_test(tc, test_position);
-    tcase_add_test(tc, test_range);
-    tcase_add_test(tc, test_exec);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_epoch_valid, test_position, test_range, test_exec);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
