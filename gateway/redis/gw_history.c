@@ -44,6 +44,7 @@ typedef struct gw_hchan {
     size_t nheld, heldcap;
     uint32_t gen;        /* the repair read that counts */
     bool first_read;     /* the first position read was sent */
+    bool raw_seen;       /* a raw PUBLISH (no position) came: the stream cannot cover all */
     gw_mail *waiting;    /* gw_hreq recoveries waiting for the live subscription */
 } gw_hchan;
 
@@ -409,6 +410,8 @@ bool gw_history_live(gw_node *n, gw_chan *c, gw_msg *m)
 {
     gw_hchan *h = c->hist;
     if (m->pos.offset == 0) {
+        if (h)
+            h->raw_seen = true;
         if (!h || !h->track.repairing)
             return false;
         held_push(h, m); /* a raw event keeps its place among the held ones */
@@ -464,15 +467,16 @@ bool gw_history_subscribed(gw_node *n, gw_chan *c, bool after_outage)
         if (!h->track.pos.epoch[0] && h->floor.epoch[0])
             h->track.pos = h->floor;
         uint64_t from = 0;
+        /* Raw publishes on the channel cannot be read back: their clients still get
+         * the blanket gap notice (so does a channel the node saw nothing on). */
         if (gw_htrack_reconnect(&h->track, &from)) {
             start_repair(n, c, h, from - 1);
-            handled = true;
+            handled = !h->raw_seen;
         } else if (gw_config_history_for(n->cfg, c->name)->history_size > 0) {
-            /* a channel with history that had none yet: whatever was published while
-             * the node was away is the start of a new one */
+            /* a channel with history that had none yet: whatever was published with
+             * history while the node was away is the start of a new one */
             h->track.repairing = true;
             start_repair(n, c, h, 0);
-            handled = true;
         }
     }
     if (gw_config_history_for(n->cfg, c->name)->history_size > 0 && !(h && h->first_read)) {

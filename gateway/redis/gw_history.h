@@ -40,7 +40,8 @@ bool gw_history_live(gw_node *n, gw_chan *c, gw_msg *m);
 /* Redis confirmed c's subscription. after_outage: it had been live before the
  * subscriber connection dropped. Starts what waited for it (client recoveries; a repair
  * after an outage; the first position read of a channel with history). Returns true
- * when the outage is handled by a repair (no blanket gap notice needed). */
+ * when the outage is handled by a repair alone (no blanket gap notice needed: the node
+ * knew its position and saw no raw PUBLISH on the channel, which no stream keeps). */
 bool gw_history_subscribed(gw_node *n, gw_chan *c, bool after_outage);
 
 /* A worker's GW_MAIL_RECOVER or GW_MAIL_HISTORY; takes r. */
