@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "pub_http.h"
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
 #include "pulse_err.h"
@@ -739,12 +740,7 @@ int main(int argc, char **argv)
         rc = ensure_library(&o, &st);
     if (rc != 0)
         goto out;
-    st.ring = calloc(PUB_RING, sizeof(*st.ring));
-    if (st.ring == NULL) {
-        fprintf(stderr, "pulse-publish: out of memory\n");
-        rc = 1;
-        goto out;
-    }
+    st.ring = pulse_xcalloc(PUB_RING, sizeof(*st.ring));
     if (o.manifest != NULL) {
         st.manifest = fopen(o.manifest, "w");
         if (st.manifest == NULL) {

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_event.h"
 #include "pulse_log.h"
@@ -445,14 +446,10 @@ const struct lws_protocols *sub_protocols(void)
 static void build_conn_path(sub_client *c)
 {
     size_t cap = strlen(c->path) + 8 + c->nchannels * (PULSE_CHANNEL_MAX + PULSE_EPOCH_MAX + 24);
-    char *p = malloc(cap);
+    char *p = pulse_xmalloc(cap);
     const char *sep = "&since=";
     size_t n;
 
-    if (p == NULL) {
-        PLOG_ERR("sub", "out of memory");
-        abort();
-    }
     n = (size_t)snprintf(p, cap, "%s", c->path);
     for (unsigned i = 0; i < c->nchannels; i++) {
         sub_chan *ch = &c->chans[i];

@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
@@ -289,11 +290,7 @@ static void setup_clients(sub_run *r)
             }
         }
         c->channels = list;
-        c->chans = calloc(c->nchannels, sizeof(*c->chans));
-        if (c->chans == NULL) {
-            fprintf(stderr, "pulse-subscribe: out of memory\n");
-            abort();
-        }
+        c->chans = pulse_xcalloc(c->nchannels, sizeof(*c->chans));
         {
             unsigned k = 0;
             for (char *p = list; k < c->nchannels; k++) {
