@@ -503,6 +503,16 @@ static int run_sub(void)
 
 /* ---- pub ---- */
 
+/* Adds the integer replies (":N\r\n") in a received chunk of RESP. */
+static void count_replies(char *buf, ssize_t n, long long *receivers, long *replies)
+{
+    buf[n] = '\0';
+    for (char *p = buf; (p = strchr(p, ':')) != NULL; p++) {
+        *receivers += strtol(p + 1, NULL, 10);
+        (*replies)++;
+    }
+}
+
 static int run_pub(const char *redis, const char *channel, long count, long rate, long bytes)
 {
     char host[64];
@@ -552,11 +562,7 @@ static int run_pub(const char *redis, const char *channel, long count, long rate
             ssize_t r = recv(fd, rbuf, sizeof rbuf - 1, MSG_DONTWAIT);
             if (r <= 0)
                 break;
-            rbuf[r] = '\0';
-            for (char *p = rbuf; (p = strchr(p, ':')) != NULL; p++) {
-                receivers += strtol(p + 1, NULL, 10);
-                replies++;
-            }
+            count_replies(rbuf, r, &receivers, &replies);
         }
     }
     int64_t t_sent = now_us(CLOCK_MONOTONIC);
@@ -566,11 +572,7 @@ static int run_pub(const char *redis, const char *channel, long count, long rate
         ssize_t r = recv(fd, rbuf, sizeof rbuf - 1, 0);
         if (r <= 0)
             break;
-        rbuf[r] = '\0';
-        for (char *p = rbuf; (p = strchr(p, ':')) != NULL; p++) {
-            receivers += strtol(p + 1, NULL, 10);
-            replies++;
-        }
+        count_replies(rbuf, r, &receivers, &replies);
     }
     printf("wsbench published count=%ld receivers=%lld elapsed_s=%.3f\n", replies, receivers,
            (double)(t_sent - t0) / 1e6);
