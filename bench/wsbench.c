@@ -14,7 +14,8 @@
  * handshakes in flight (0: all at once, the reconnect storm). A connection is ready
  * at its 101, or, with --ready-match, at the first text message containing STR (e.g.
  * Pulse's "subscribed"). Once all are ready it prints
- *   wsbench ready clients=N handshake_ms=H ready_ms=R handshakes_per_s=X
+ *   wsbench ready clients=N ready= failed= fail_connect= fail_send= fail_eof= fail_status=
+ *                 handshake_ms=H ready_ms=R handshakes_per_s=X
  * then counts every text message: a delivery; its latency is now (CLOCK_REALTIME) minus
  * the "published_at_us" number in it. It stops at --expect deliveries, after
  * --quiet-ms without one (once one came), at --duration (always bounded), or on
@@ -151,6 +152,10 @@ static uint32_t *hist;
 static int64_t lat_max_us;
 static int64_t t_first_connect, t_last_101, t_last_ready, t_last_delivery;
 static int ep;
+/* why connections failed before they were ready: connect() (refused, reset, timed
+ * out), the handshake send, EOF or an error while waiting for the 101, not a 101 */
+enum { F_CONNECT, F_SEND, F_EOF, F_STATUS, F_N };
+static long fail_why[F_N];
 static double cpu_at_ready_ms;
 
 static double cpu_ms_now(void)
@@ -228,6 +233,7 @@ static void send_handshake(conn *c, long i)
                      t->path, t->host, t->port, opt.subprotocol ? "Sec-WebSocket-Protocol: " : "",
                      opt.subprotocol ? opt.subprotocol : "", opt.subprotocol ? "\r\n" : "");
     if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        fail_why[F_SEND]++;
         conn_end(c, true);
         return;
     }
@@ -341,6 +347,7 @@ static void on_readable(conn *c, unsigned char *rbuf)
     for (int rounds = 0; rounds < 16; rounds++) {
         ssize_t r = recv(c->fd, rbuf, RBUF, 0);
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            fail_why[F_EOF] += c->st == ST_HANDSHAKE;
             conn_end(c, true);
             return;
         }
@@ -370,6 +377,7 @@ static void on_readable(conn *c, unsigned char *rbuf)
                 continue;
             }
             if (n < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) {
+                fail_why[F_STATUS]++;
                 conn_end(c, true);
                 return;
             }
@@ -449,9 +457,10 @@ static int run_sub(void)
         if (!announced && started == opt.clients && nready + nfailed + nclosed >= opt.clients) {
             announced = true;
             cpu_at_ready_ms = cpu_ms_now();
-            printf("wsbench ready clients=%ld ready=%ld failed=%ld handshake_ms=%.1f ready_ms=%.1f "
-                   "handshakes_per_s=%.0f\n",
-                   opt.clients, nready, nfailed, (double)(t_last_101 - t_first_connect) / 1000.0,
+            printf("wsbench ready clients=%ld ready=%ld failed=%ld fail_connect=%ld fail_send=%ld fail_eof=%ld "
+                   "fail_status=%ld handshake_ms=%.1f ready_ms=%.1f handshakes_per_s=%.0f\n",
+                   opt.clients, nready, nfailed, fail_why[F_CONNECT], fail_why[F_SEND], fail_why[F_EOF],
+                   fail_why[F_STATUS], (double)(t_last_101 - t_first_connect) / 1000.0,
                    (double)(t_last_ready - t_first_connect) / 1000.0,
                    t_last_101 > t_first_connect ? (double)nready * 1e6 / (double)(t_last_101 - t_first_connect) : 0);
             fflush(stdout);
@@ -475,6 +484,7 @@ static int run_sub(void)
                 socklen_t el = sizeof err;
                 getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
                 if (err != 0 || (evs[k].events & (EPOLLERR | EPOLLHUP))) {
+                    fail_why[F_CONNECT]++;
                     conn_end(c, true);
                     continue;
                 }

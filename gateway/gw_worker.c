@@ -28,6 +28,7 @@
 _Static_assert(GW_FRAME_PRE >= LWS_PRE, "gw_msg headroom must cover LWS_PRE");
 
 #define GW_BATCH_MAX (64 * 1024) /* bytes per packed write (frames or a ?batch=1 frame) */
+#define GW_ACCEPT_BURST 64        /* connections taken per poll round (see accept_resume) */
 
 typedef struct gw_wcmd {
     struct gw_wcmd *next;
@@ -69,6 +70,9 @@ typedef struct gw_conn {
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
     uint64_t ip_key;          /* per-IP count to release (0: not counted) */
     gw_ratelimit rl;          /* client commands */
+    int64_t valid_ms;         /* heartbeat: established or last PONG */
+    int64_t ping_ms;          /* heartbeat: PING asked for at (0: none outstanding) */
+    uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
 } gw_conn;
 
 struct gw_worker {
@@ -94,6 +98,10 @@ struct gw_worker {
     uint64_t slice_bytes;
     int64_t drain_deadline_ms;
     lws_sorted_usec_list_t sweep_sul;
+    /* accept bursts (see LWS_CALLBACK_FILTER_NETWORK_CONNECTION) */
+    lws_sorted_usec_list_t accept_sul;
+    struct lws *listener;
+    int accept_burst;
     unsigned char *batch_buf; /* LWS_PRE + GW_BATCH_MAX, for packed frames */
 
     /* Connections whose queue went from empty to non-empty during the current inbox
@@ -485,6 +493,7 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->established = 1;
+    c->valid_ms = pulse_mono_ms();
     c->id = ((uint64_t)w->index << 48) | ++w->next_id;
     c->next = w->conns;
     if (w->conns)
@@ -678,6 +687,15 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
         const char *r = c->close_reason ? c->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)r, strlen(r));
         return -1;
+    }
+    if (c->ping_due) { /* the heartbeat's PING (see sweep); lws drops empty PONGs unseen */
+        c->ping_due = 0;
+        memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
+        if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
+            return -1;
+        if (gw_queue_peek(&c->q) || c->draining)
+            lws_callback_on_writable(wsi);
+        return 0;
     }
     gw_msg *m = gw_queue_pop(&c->q);
     if (!m) {
@@ -893,8 +911,31 @@ static void sweep(lws_sorted_usec_list_t *sul)
             GW_ADD(w->stats.auth_failures[c->principal ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
             conn_close(w, c, GW_CLOSE_UNAUTHORIZED, c->principal ? "token expired" : "auth timeout");
         }
+        /* The heartbeat, here rather than lws's per-connection validity timers: lws
+         * 4.1.6 keeps those in one sorted list it walks from the head on every insert
+         * (each connect and each PONG), N*N steps when N clients connect together. */
+        int hb_s = w->cfg->heartbeat_interval_s;
+        if (hb_s > 0 && !c->close_code && !c->ping_ms && now_ms - c->valid_ms >= hb_s * 1000LL) {
+            c->ping_ms = now_ms;
+            c->ping_due = 1;
+            lws_callback_on_writable(c->wsi);
+        } else if (hb_s > 0 && c->ping_ms && now_ms - c->ping_ms >= w->cfg->heartbeat_timeout_s * 1000LL) {
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); /* no PONG: dead peer */
+        }
     }
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
+}
+
+/* lws 4.1.6 accepts a listen queue whole, and each accept puts two timeouts into one
+ * sorted list that it walks from the head: N connections arriving together cost N*N
+ * steps (10,000 at once: seconds of CPU). The listener stops after GW_ACCEPT_BURST
+ * accepts and comes back here on the next poll round, once those connections have
+ * done their handshakes (which takes their timeouts off the list). */
+static void accept_resume(lws_sorted_usec_list_t *sul)
+{
+    gw_worker *w = lws_container_of(sul, gw_worker, accept_sul);
+    w->accept_burst = 0;
+    lws_rx_flow_control(w->listener, 1);
 }
 
 /* ---- the lws protocol callback ---- */
@@ -917,6 +958,11 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
             GW_ADD(w->stats.connections_refused, 1);
             return 1;
         }
+        if (++w->accept_burst >= GW_ACCEPT_BURST) { /* wsi: the listener */
+            w->listener = wsi;
+            lws_rx_flow_control(wsi, 0);
+            lws_sul_schedule(w->ctx, 0, &w->accept_sul, accept_resume, 1);
+        }
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) < 0 ||
@@ -934,6 +980,12 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!c->established || c->close_code)
             return 0;
         return conn_receive(w, c, wsi, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c->established) {
+            c->valid_ms = pulse_mono_ms();
+            c->ping_ms = 0;
+        }
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!c->established)
             return 0;
@@ -1004,10 +1056,6 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */
     w->protocols[0].tx_packet_size = GW_BATCH_MAX + 14;
 
-    if (cfg->heartbeat_interval_s > 0) {
-        w->retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_interval_s;
-        w->retry.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_interval_s + cfg->heartbeat_timeout_s);
-    }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -1038,8 +1086,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * 10 s whatever handshake_timeout_s says */
     info.timeout_secs_ah_idle = (unsigned int)cfg->handshake_timeout_s;
     info.max_http_header_data = 4096;
-    if (cfg->heartbeat_interval_s > 0)
-        info.retry_and_idle_policy = &w->retry;
+    /* all zero: no lws validity timers (the worker's sweep does the heartbeat);
+     * without a policy lws would apply its own (PING after 300 s) */
+    info.retry_and_idle_policy = &w->retry;
 
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
@@ -1070,6 +1119,7 @@ static void *worker_main(void *arg)
             break;
     }
     lws_sul_cancel(&w->sweep_sul);
+    lws_sul_cancel(&w->accept_sul);
     gw_node_request(w->node, GW_REQ_WORKER_DONE, w->index, "", false);
     return NULL;
 }
