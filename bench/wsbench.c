@@ -412,8 +412,10 @@ static double percentile_ms(long long total, double q)
         want = 1;
     for (long b = 0; b < HIST_BINS; b++) {
         seen += hist[b];
-        if (seen >= want)
+        if (seen >= want && b < HIST_BINS - 1)
             return (double)(b * HIST_BIN_US + HIST_BIN_US / 2) / 1000.0;
+        if (seen >= want) /* past the last bin (10 s): the largest seen */
+            return (double)lat_max_us / 1000.0;
     }
     return (double)lat_max_us / 1000.0;
 }
