@@ -181,17 +181,19 @@ print(o["received"], l["p50"], l["p99"], l["max"])' "$dir/report.json")
     "$(awk -v t="$((s1 - s0))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.0f", ms ? 100 * t / hz / (ms / 1000) : 0 }')"
 }
 
-storm() { # clients dir: all connect at once
-  local n=$1 dir=$2 line
+storm() { # clients dir: all connect at once; the gateway's CPU for it beside the wall time
+  local n=$1 dir=$2 line g0 g1
   start_stack "$dir"
+  g0=$(pulse_cpu_ticks "$GW_PID")
   "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
     --clients "$n" --concurrency 0 --duration 30 --hold >"$dir/client.out" 2>"$dir/client.err" &
   local sub=$!
   PIDS+=("$sub")
   line=$(pulse_wait_line "$dir/client.out" '^wsbench ready' 40 "$sub") || line=""
+  g1=$(pulse_cpu_ticks "$GW_PID")
   cleanup
-  printf '%8s %7s %7s %12s %10s\n' "$WORKERS" "$n" "$(kv failed "$line")" "$(kv handshake_ms "$line")" \
-    "$(kv handshakes_per_s "$line")"
+  printf '%8s %7s %7s %12s %10s %10s\n' "$WORKERS" "$n" "$(kv failed "$line")" "$(kv handshake_ms "$line")" \
+    "$(kv handshakes_per_s "$line")" "$(((g1 - g0) * 1000 / HZ))"
 }
 
 for s in "${SCENARIOS[@]}"; do
@@ -217,7 +219,7 @@ for s in "${SCENARIOS[@]}"; do
       storm)
         [ "$c" = ws ] || continue
         echo "== storm: 10,000 clients connecting at once (pulse-wsbench --concurrency 0)"
-        printf '%8s %7s %7s %12s %10s\n' workers clients failed handshake_ms per_s
+        printf '%8s %7s %7s %12s %10s %10s\n' workers clients failed handshake_ms per_s gw_cpu_ms
         storm 10000 "$OUTROOT/storm" ;;
       idle)
         [ "$c" = ws ] || continue
