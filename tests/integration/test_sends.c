@@ -18,6 +18,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ts.h"
+#include "ts_check.h"
 
 #define CHANNEL "events.critical"
 
@@ -25,19 +26,18 @@ static ts_stack stack;
 static ts_proc tracer;
 static char trace_path[600];
 
+/* After the stack's setup (Redis up): one gateway, one worker. */
 static void setup(void)
 {
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     char *extra[] = {(char *)"--workers", (char *)"1", NULL};
     ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-sends", extra), 0);
     memset(&tracer, 0, sizeof tracer);
 }
 
+/* Before the stack's teardown: strace, when a test failed with it still attached. */
 static void teardown(void)
 {
-    ts_proc_stop(&tracer, 2000); /* still running when the test failed early */
-    int st = ts_stack_teardown(&stack, 10000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
+    ts_proc_stop(&tracer, 2000);
 }
 
 /* Prints a file to stderr (the strace output of a failed test). */
@@ -72,7 +72,7 @@ static int count_lines(const char *path, const char *needle)
 static void trace_start(void)
 {
     char pid[16], log[600];
-    snprintf(pid, sizeof pid, "%d", (int)stack.gw.proc.pid);
+    snprintf(pid, sizeof pid, "%d", (int)stack.gw[0].proc.pid);
     snprintf(trace_path, sizeof trace_path, "%s/sends.strace", stack.tmp);
     snprintf(log, sizeof log, "%s/strace.log", stack.tmp);
     char *argv[] = {(char *)"/usr/bin/strace", (char *)"-f", (char *)"-s", (char *)"0", (char *)"-e",
@@ -175,7 +175,7 @@ static long receive_events(ts_ws *w, int n)
 START_TEST(test_large_frame_one_send)
 {
     ts_ws w;
-    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, CHANNEL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, CHANNEL, NULL, 5000), 0);
     trace_start();
     size_t env_len = 0;
     publish_events(1, 3000, &env_len);
@@ -198,7 +198,7 @@ START_TEST(test_backlog_few_sends)
 {
     enum { N = 3000, PAD = 200 };
     ts_ws w;
-    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, CHANNEL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, CHANNEL, NULL, 5000), 0);
     trace_start();
     publish_events(N, PAD, NULL);
     ts_sleep_ms(300); /* the gateway has taken every event in; the client has read none */
@@ -211,24 +211,11 @@ START_TEST(test_backlog_few_sends)
 }
 END_TEST
 
-static Suite *sends_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("sends");
-    TCase *tc = tcase_create("sends");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    TCase *tc = ts_stack_tcase(s, "sends", 60, &stack, TS_FIX_REDIS, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_large_frame_one_send);
-    tcase_add_test(tc, test_backlog_few_sends);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_large_frame_one_send, test_backlog_few_sends);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(sends_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
