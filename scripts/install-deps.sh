@@ -5,6 +5,7 @@
 #                                      cluster test, docker-compose to validate the
 #                                      compose file, clang for libFuzzer, python3,
 #                                      python3-websockets as a third-party client,
+#                                      strace to count the gateway's send calls,
 #                                      node + npm and the pinned npm packages of
 #                                      tests/sdk/ (the Centrifugo SDK), via
 #                                      tests/sdk/install.sh)
@@ -18,7 +19,7 @@ PKGS=(build-essential cmake pkg-config git curl ca-certificates
 with_sdk=0
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets); with_sdk=1 ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace); with_sdk=1 ;;
     *) PKGS+=("$arg") ;;
   esac
 done
