@@ -5,7 +5,10 @@
 #                                      cluster test, docker-compose to validate the
 #                                      compose file, clang for libFuzzer, python3,
 #                                      python3-websockets as a third-party client,
-#                                      strace to count the gateway's send calls)
+#                                      strace to count the gateway's send calls,
+#                                      node + npm and the pinned npm packages of
+#                                      tests/sdk/ (the Centrifugo SDK), via
+#                                      tests/sdk/install.sh)
 #   scripts/install-deps.sh PKG...     also these packages
 # Safe to run again: it only calls apt-get when dpkg says a package is absent.
 set -euo pipefail
@@ -13,12 +16,19 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
       libjwt-dev libssl-dev openssl check redis-server redis-tools)
+with_sdk=0
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace) ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace); with_sdk=1 ;;
     *) PKGS+=("$arg") ;;
   esac
 done
+
+# node and npm: Debian's packages only when no node is installed at all (a NodeSource
+# nodejs already holds npm, and Debian's npm package would conflict with it)
+if [ "$with_sdk" = 1 ] && ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -33,4 +43,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$with_sdk" = 1 ]; then
+  "$(cd "$(dirname "$0")/.." && pwd)/tests/sdk/install.sh"
 fi
