@@ -4,27 +4,15 @@
  * quickly with one line naming the key; file < environment < flags precedence, seen
  * through the node id on the ready line.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-}
-
-static void teardown(void)
-{
-    ts_rmtree(tmp);
-    free(tmp);
-}
+static ts_stack stack; /* its temp dir only (stack.tmp) */
 
 /* Runs the gateway with args (after argv[0]) and env; returns its exit status
  * (waiting up to 5 s) and leaves its output in out. Unless the case is about the
@@ -35,7 +23,7 @@ static int run(char *const args[], char *const env[], char *out, size_t cap)
     bool env_port = env != NULL && env[0] != NULL && strncmp(env[0], "PULSE_PORT=", 11) == 0;
     static int seq;
     char log[600];
-    snprintf(log, sizeof log, "%s/run-%d.log", tmp, ++seq);
+    snprintf(log, sizeof log, "%s/run-%d.log", stack.tmp, ++seq);
     char *argv[32];
     int n = 0;
     argv[n++] = ts_bin("pulse-gateway");
@@ -163,7 +151,7 @@ static void ready_node(const char *conf, int redis_port, const char *flag_node, 
 {
     static int seq;
     char log[600];
-    snprintf(log, sizeof log, "%s/prec-%d.log", tmp, ++seq);
+    snprintf(log, sizeof log, "%s/prec-%d.log", stack.tmp, ++seq);
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", redis_port);
     char *bin = ts_bin("pulse-gateway");
@@ -194,9 +182,9 @@ static void ready_node(const char *conf, int redis_port, const char *flag_node, 
 START_TEST(test_file_env_flag_precedence)
 {
     ts_redis redis;
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
+    ck_assert_int_eq(ts_redis_start(&redis, stack.tmp, 0), 0);
     char conf[600];
-    snprintf(conf, sizeof conf, "%s/pulse.conf", tmp);
+    snprintf(conf, sizeof conf, "%s/pulse.conf", stack.tmp);
     write_file(conf, "# test\nnode_id = \"file-node\";\nport = 8080;\nlimits = {\n"
                      "    drain_timeout_ms = 1000;\n};\n");
     char node[128];
@@ -224,7 +212,7 @@ START_TEST(test_file_env_flag_precedence)
     ck_assert_msg(st == 2 && count_lines(out) == 1, "syntax error in file: exit %d, output %s", st,
                   out);
     char missing[600];
-    snprintf(missing, sizeof missing, "%s/nope.conf", tmp);
+    snprintf(missing, sizeof missing, "%s/nope.conf", stack.tmp);
     char *args2[] = {(char *)"--config", missing, NULL};
     st = run(args2, NULL, out, sizeof out);
     ck_assert_msg(st == 2 && strstr(out, "nope.conf") != NULL, "missing file: exit %d, output %s",
@@ -233,25 +221,10 @@ START_TEST(test_file_env_flag_precedence)
 }
 END_TEST
 
-static Suite *cli_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_help_and_version);
-    tcase_add_test(tc, test_bad_values_exit_2);
-    tcase_add_test(tc, test_file_env_flag_precedence);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "cli", 60, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_help_and_version, test_bad_values_exit_2, test_file_env_flag_precedence);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
