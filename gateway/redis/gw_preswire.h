@@ -30,7 +30,7 @@ struct redisReply;
 #define GW_PRES_LEAVE_PREFIX "#pulse1 leave\n"
 
 /* true when e[0..len) is a presence entry: a JSON object of at most GW_PRES_ENTRY_MAX
- * bytes with string members "client" (1..GW_PRES_CLIENT_MAX bytes), "user" and "node",
+ * bytes, without a raw line break, with string members "client" (1..GW_PRES_CLIENT_MAX bytes), "user" and "node",
  * and "info" absent or an object. */
 bool gw_pres_entry_valid(const char *e, size_t len);
 

@@ -155,6 +155,9 @@ START_TEST(test_event)
     const char lie[] = "#pulse1 join\n{\"op\":\"leave\",\"channel\":\"room\",\"client\":\"gw-1:1\",\"user\":\"u1\",\"node\":\"gw-1\"}";
     ck_assert_int_eq(gw_pres_event_parse(lie, strlen(lie), "room", &kind, &json, &jl), PULSE_EINVAL);
     ck_assert_int_eq(gw_pres_event_parse(join, strlen(join) - 1, "room", &kind, &json, &jl), PULSE_EINVAL);
+    const char forged[] = "#pulse1 join\n{\"op\":\"join\",\"channel\":\"room\",\"client\":\"a:1\",\"user\":\"\",\"node\":\"a\"\n}";
+    ck_assert_int_eq(gw_pres_event_parse(forged, strlen(forged), "room", &kind, &json, &jl), PULSE_EINVAL);
+    ck_assert(!gw_pres_entry_valid("{\"client\":\"a:1\",\r\"user\":\"\",\"node\":\"a\"}", 38));
     const char noclient[] = "#pulse1 join\n{\"op\":\"join\",\"channel\":\"room\",\"user\":\"u1\",\"node\":\"gw-1\"}";
     ck_assert_int_eq(gw_pres_event_parse(noclient, strlen(noclient), "room", &kind, &json, &jl), PULSE_EINVAL);
     const char nul[] = "#pulse1 join\n{\"op\":\"join\",\"channel\":\"room\\u0000x\",\"client\":\"a:1\",\"user\":\"\",\"node\":\"a\"}";
