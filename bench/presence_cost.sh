@@ -50,7 +50,7 @@ PORT=$PULSE_REDIS_PORT
 
 start_gateway() { # list_max
   "$GW" --port 0 --admin-port 0 --redis "$PULSE_REDIS_URL" --node-id bench --log-level warn \
-    --config "$OUT/presence.conf" --presence.list-max "$1" >"$OUT/gateway.out" 2>>"$OUT/gateway.err" &
+    --config "$OUT/presence.conf" --presence.list-max "$1" --limits.commands-per-second 0 >"$OUT/gateway.out" 2>>"$OUT/gateway.err" &
   GW_PID=$!
   PIDS+=("$GW_PID")
   local line
