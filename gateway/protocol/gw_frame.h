@@ -16,6 +16,7 @@
  *   {"op":"<op>"} / {"op":"<op>","channel":"<c>"}     subscribed, unsubscribed,
  *                                                      authenticated, refreshed, published
  *   {"op":"error","code":"<code>","reason":"<one line>"}
+ * and the HTTP/1.1 refusal of a handshake (gw_frame_http_refusal).
  *   {"op":"presence","channel":"<c>","clients":[<entry>,...]}
  *   {"op":"presence_stats","channel":"<c>","clients":N,"users":N}
  *   {"op":"join"|"leave","channel":"<c>",<entry members>}   (made by the Redis library,
@@ -93,5 +94,11 @@ int gw_frame_presence(char *buf, size_t cap, const char *channel, const char *co
                       size_t n);
 int gw_frame_presence_stats(char *buf, size_t cap, const char *channel, unsigned long long clients,
                             unsigned long long users);
+/* Not a WebSocket frame but the HTTP answer refusing a handshake (lws 4.1.6 wrote
+ * HTTP/1.0 with an HTML body, which common clients cannot read): an HTTP/1.1 status
+ * line, JSON content type and length, Connection: close, and the body
+ * {"error":code,"reason":reason}. status 400, 401, 403, 404, 429 or 503 (anything else
+ * is sent as 400). */
+int gw_frame_http_refusal(char *buf, size_t cap, unsigned status, const char *code, const char *reason);
 
 #endif

@@ -10,7 +10,6 @@
  * that change nothing; and the library's rule matching agreeing with
  * pulse_history_rule_for channel by channel.
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,19 +18,10 @@
 #include <sys/time.h>
 
 #include "pulse_functions.h"
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack;
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
 
 /* One command (NULL-terminated words) through the fixture; the flattened reply. */
 static const char *vcmd(const char *first, va_list ap)
@@ -377,9 +367,8 @@ END_TEST
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("history_redis");
-    TCase *tc = ts_tcase(s, "history_redis", 60);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    ts_add_tests(tc, test_publish_from_redis_cli, test_no_history_channels, test_maxlen_and_ttl, test_new_epoch, test_usage_errors, test_rules_agree);
+    TCase *tc = ts_stack_tcase(s, "history_redis", 60, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_publish_from_redis_cli, test_no_history_channels, test_maxlen_and_ttl,
+                 test_new_epoch, test_usage_errors, test_rules_agree);
     return s;
 }

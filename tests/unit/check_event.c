@@ -587,7 +587,8 @@ Suite *ts_suite(void)
 
     tc = ts_tcase(s, "scan", 30);
     tcase_add_loop_test(tc, test_scan_good, 0, N_ELEMS(good_envelopes));
-    ts_add_tests(tc, test_scan_ms_only_and_no_priority, test_scan_priority_normal, test_scan_offset_epoch);
+    ts_add_tests(tc, test_scan_ms_only_and_no_priority, test_scan_priority_normal,
+                 test_scan_offset_epoch);
     tcase_add_loop_test(tc, test_scan_control, 0, N_ELEMS(control_frames));
     tcase_add_loop_test(tc, test_scan_bad, 0, N_ELEMS(bad_envelopes));
     ts_add_tests(tc, test_scan_error_texts, test_scan_every_prefix, test_scan_deep_nesting,

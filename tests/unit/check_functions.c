@@ -5,16 +5,12 @@
  * reader of the "#pulse1 <offset> <epoch>\n" header. What the library does inside Redis
  * is tested against a real redis-server in tests/integration/test_history_redis.c.
  */
-#include <check.h>
-
-#include "ts_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pulse_functions.h"
-
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#include "ts_check.h"
 
 START_TEST(test_default_rules)
 {
@@ -268,6 +264,8 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("functions");
     TCase *tc = ts_tcase(s, "functions", 0);
-    ts_add_tests(tc, test_default_rules, test_first_match_wins, test_rule_check, test_source_defaults, test_source_rules_and_version, test_source_bad_rule, test_keys, test_header_parse);
+    ts_add_tests(tc, test_default_rules, test_first_match_wins, test_rule_check,
+                 test_source_defaults, test_source_rules_and_version, test_source_bad_rule,
+                 test_keys, test_header_parse);
     return s;
 }

@@ -297,8 +297,8 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("record");
     TCase *tc = ts_tcase(s, "record", 0);
-    ts_add_tests(tc, test_delivery_roundtrip, test_delivery_empty_optional_fields, test_old_lines,
-                 test_manifest_roundtrip, test_format_refusals);
+    ts_add_tests(tc, test_delivery_roundtrip, test_delivery_empty_optional_fields,
+                 test_old_lines, test_manifest_roundtrip, test_format_refusals);
     tcase_add_loop_test(tc, test_delivery_bad, 0, N_ELEMS(bad_delivery));
     tcase_add_test(tc, test_delivery_oversized_fields);
     tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));
