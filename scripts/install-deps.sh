@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh --test     also what the test suite uses (HAProxy for the
 #                                      cluster test, docker-compose to validate the
 #                                      compose file, clang for libFuzzer, python3,
-#                                      python3-websockets as a third-party client)
+#                                      python3-websockets as a third-party client,
+#                                      strace to count the gateway's send calls)
 #   scripts/install-deps.sh PKG...     also these packages
 # Safe to run again: it only calls apt-get when dpkg says a package is absent.
 set -euo pipefail
@@ -14,7 +15,7 @@ PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libjwt-dev libssl-dev openssl check redis-server redis-tools)
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets) ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace) ;;
     *) PKGS+=("$arg") ;;
   esac
 done

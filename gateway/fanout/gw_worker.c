@@ -86,6 +86,9 @@ typedef struct gw_conn {
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
     gw_ratelimit rl;          /* client commands */
     drop_gap *dropped;        /* allocated at the first drop */
+    int64_t valid_ms;         /* heartbeat: established or last PONG */
+    int64_t ping_ms;          /* heartbeat: PING asked for at (0: none outstanding) */
+    uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
 } gw_conn;
 
 struct gw_worker {
@@ -696,6 +699,7 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->established = 1;
+    c->valid_ms = pulse_mono_ms();
     c->id = ((uint64_t)w->index << 48) | ++w->next_id;
     c->next = w->conns;
     if (w->conns)
@@ -917,6 +921,15 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
         const char *r = c->close_reason ? c->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)r, strlen(r));
         return -1;
+    }
+    if (c->ping_due) { /* the heartbeat's PING (see sweep); lws drops empty PONGs unseen */
+        c->ping_due = 0;
+        memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
+        if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
+            return -1;
+        if (gw_queue_peek(&c->q) || c->draining)
+            lws_callback_on_writable(wsi);
+        return 0;
     }
     gw_msg *m = gw_queue_pop(&c->q);
     if (!m) {
@@ -1275,6 +1288,17 @@ static void sweep(lws_sorted_usec_list_t *sul)
             GW_ADD(w->stats->auth_failures[c->principal ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
             conn_close(w, c, GW_CLOSE_UNAUTHORIZED, c->principal ? "token expired" : "auth timeout");
         }
+        /* The heartbeat, here rather than lws's per-connection validity timers: lws
+         * 4.1.6 keeps those in one sorted list it walks from the head on every insert
+         * (each connect and each PONG), N*N steps when N clients connect together. */
+        int hb_s = w->cfg->heartbeat_interval_s;
+        if (hb_s > 0 && !c->close_code && !c->ping_ms && now_ms - c->valid_ms >= hb_s * 1000LL) {
+            c->ping_ms = now_ms;
+            c->ping_due = 1;
+            lws_callback_on_writable(c->wsi);
+        } else if (hb_s > 0 && c->ping_ms && now_ms - c->ping_ms >= w->cfg->heartbeat_timeout_s * 1000LL) {
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); /* no PONG: dead peer */
+        }
     }
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
 }
@@ -1314,6 +1338,12 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!c->established || c->close_code)
             return 0;
         return conn_receive(w, c, wsi, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c->established) {
+            c->valid_ms = pulse_mono_ms();
+            c->ping_ms = 0;
+        }
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!c->established)
             return 0;
@@ -1386,10 +1416,6 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */
     w->protocols[0].tx_packet_size = GW_BATCH_MAX + 14;
 
-    if (cfg->heartbeat_interval_s > 0) {
-        w->retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_interval_s;
-        w->retry.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_interval_s + cfg->heartbeat_timeout_s);
-    }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -1423,8 +1449,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * 10 s whatever handshake_timeout_s says */
     info.timeout_secs_ah_idle = (unsigned int)cfg->handshake_timeout_s;
     info.max_http_header_data = 4096;
-    if (cfg->heartbeat_interval_s > 0)
-        info.retry_and_idle_policy = &w->retry;
+    /* all zero: no lws validity timers (the worker's sweep does the heartbeat);
+     * without a policy lws would apply its own (PING after 300 s) */
+    info.retry_and_idle_policy = &w->retry;
 
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
