@@ -18,6 +18,17 @@
  *   FCALL_RO pulse_position 1 <C> -> [offset, epoch] ([0, ""] when C has no history)
  *   FCALL_RO pulse_version 0 -> "1:<16 hex digits>" (a hash of the whole library text,
  *       so it changes with the rules and with the code)
+ * and the presence functions (docs/PROTOCOL.md, "Presence"; keys pulse:{C}:pres,
+ * pulse:{C}:pexp, pulse:{C}:pusers), each first purging at most
+ * PULSE_PRESENCE_PURGE_MAX expired members (a leave each):
+ *   FCALL pulse_presence_add 1 <C> <client> <user> <entry_json> <expire_ms> <join_leave 0|1>
+ *   FCALL pulse_presence_remove 1 <C> <client> <join_leave 0|1>
+ *   FCALL pulse_presence_touch 1 <C> <expire_ms> <join_leave 0|1> <client>... -> the
+ *       clients it does not hold (at most PULSE_PRESENCE_TOUCH_MAX per call)
+ *   FCALL pulse_presence 1 <C> <limit> [<join_leave 0|1>] -> at most limit entry JSONs
+ *   FCALL pulse_presence_stats 1 <C> [<join_leave 0|1>] -> [clients, distinct users]
+ *   With join_leave 1 a new entry publishes "#pulse1 join\n{"op":"join","channel":"C",
+ *   <the entry's members>}" on C, a removed or purged one "#pulse1 leave\n...".
  * Rules are tried in order, the first whose pattern matches the channel wins ('*'
  * matches any run, as in pulse_channel_match). No rules given means the built-in ones:
  * events.critical and alerts.* keep PULSE_HISTORY_DEFAULT_SIZE events for
@@ -35,6 +46,13 @@
 #define PULSE_FN_PUBLISH "pulse_publish"
 #define PULSE_FN_POSITION "pulse_position"
 #define PULSE_FN_VERSION "pulse_version"
+#define PULSE_FN_PRESENCE_ADD "pulse_presence_add"
+#define PULSE_FN_PRESENCE_REMOVE "pulse_presence_remove"
+#define PULSE_FN_PRESENCE_TOUCH "pulse_presence_touch"
+#define PULSE_FN_PRESENCE "pulse_presence"
+#define PULSE_FN_PRESENCE_STATS "pulse_presence_stats"
+#define PULSE_PRESENCE_PURGE_MAX 100       /* expired members one call purges */
+#define PULSE_PRESENCE_TOUCH_MAX 1000      /* clients one pulse_presence_touch call refreshes */
 #define PULSE_FN_VERSION_MAX 24            /* "1:" + 16 hex + NUL fits */
 #define PULSE_HISTORY_DEFAULT_SIZE 1000
 #define PULSE_HISTORY_DEFAULT_TTL_S 86400

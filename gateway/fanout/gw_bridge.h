@@ -40,6 +40,11 @@ typedef enum {
     GW_MAIL_RECOVERED,   /* the recovery read: position and the events after since */
     GW_MAIL_REPLY,       /* one frame for one connection (the history answer) */
     GW_MAIL_GAP_RANGE,   /* events [from, to] of a channel are lost for good */
+    /* presence (gw_msg.h: gw_preq worker -> ingest; answers are GW_MAIL_REPLY) */
+    GW_MAIL_PRES_ADD,    /* a connection subscribed to a presence channel */
+    GW_MAIL_PRES_REMOVE, /* ... left it (unsubscribe, close, token expiry) */
+    GW_MAIL_PRES_LIST,   /* a {"op":"presence"} */
+    GW_MAIL_PRES_STATS,  /* a {"op":"presence_stats"} */
 } gw_mail_kind;
 
 typedef struct gw_mail {

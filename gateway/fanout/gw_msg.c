@@ -101,6 +101,38 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos
     return m;
 }
 
+gw_msg *gw_msg_new_text(const char *channel, const char *pattern, const char *text, size_t len, gw_policy policy,
+                        int64_t arrived_ns)
+{
+    size_t clen = strlen(channel);
+    size_t plen = pattern ? strlen(pattern) : 0;
+    gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + len + 1 + clen + 1 + plen + 1);
+    unsigned char *p = m->buf + GW_FRAME_PRE;
+    memcpy(p, text, len);
+    p[len] = '\0';
+    char *names = (char *)p + len + 1;
+    memcpy(names, channel, clen + 1);
+    char *pat = names + clen + 1;
+    if (pattern)
+        memcpy(pat, pattern, plen + 1);
+    else
+        pat[0] = '\0';
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
+    m->refs = 1;
+    m->kind = GW_MSG_EVENT;
+    m->priority = PULSE_PRIO_NORMAL;
+    m->policy = (uint8_t)policy;
+    m->is_pattern = pattern != NULL;
+    m->arrived_ns = arrived_ns;
+    m->pos = (gw_hpos){0, ""};
+    m->channel = names;
+    m->route = pattern ? pat : names;
+    m->len = len;
+    m->payload = p;
+    return m;
+}
+
 gw_msg *gw_msg_new_control(const char *text, size_t len)
 {
     gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + len + 2);
@@ -157,6 +189,26 @@ gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char
     r->worker = worker;
     r->conn_id = conn_id;
     memcpy(r->channel, channel, len + 1);
+    return r;
+}
+
+gw_preq *gw_preq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel, const char *user,
+                     const char *info)
+{
+    size_t cl = strlen(channel), ul = user ? strlen(user) : 0, il = info ? strlen(info) : 0;
+    gw_preq *r = pulse_xcalloc(1, sizeof(*r) + cl + 1 + ul + 1 + il + 1);
+    r->mail.kind = kind;
+    r->worker = worker;
+    r->conn_id = conn_id;
+    memcpy(r->channel, channel, cl + 1);
+    char *u = r->channel + cl + 1;
+    memcpy(u, user ? user : "", ul + 1);
+    r->user = u;
+    if (info) {
+        char *i = u + ul + 1;
+        memcpy(i, info, il + 1);
+        r->info = i;
+    }
     return r;
 }
 

@@ -54,6 +54,10 @@ typedef struct gw_msg {
  * Aborts on out-of-memory. */
 gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos *pos, const char *data,
                          size_t data_len, pulse_priority priority, gw_policy policy, int64_t arrived_ns);
+/* A new event message for channel (pattern as above) whose frame is text[0..len) as
+ * it is (one JSON object the caller checked: a presence join/leave). refs = 1. */
+gw_msg *gw_msg_new_text(const char *channel, const char *pattern, const char *text, size_t len, gw_policy policy,
+                        int64_t arrived_ns);
 /* A new control message holding text[0..len) as payload. refs = 1. */
 gw_msg *gw_msg_new_control(const char *text, size_t len);
 /* A deep copy (refs = 1), for handing one message to another worker thread. */
@@ -87,6 +91,21 @@ typedef struct gw_hans {
     uint64_t from, to;    /* GAP_RANGE: offsets (0: unknown) */
     char channel[];
 } gw_hans;
+
+/* Presence mail, worker -> ingest (GW_MAIL_PRES_*): the connection, the channel and,
+ * for an add, the token's sub ("" none) and info (compact JSON, NULL none). One
+ * allocation: free() it. */
+typedef struct gw_preq {
+    gw_mail mail;
+    int worker;
+    uint64_t conn_id;
+    const char *user;     /* inside this allocation */
+    const char *info;     /* inside this allocation, or NULL */
+    char channel[];
+} gw_preq;
+
+gw_preq *gw_preq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel, const char *user,
+                     const char *info);
 
 /* New mail; channel copied. Aborts on out-of-memory. Free a gw_hreq with free(). */
 gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel);

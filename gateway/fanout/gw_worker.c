@@ -53,6 +53,7 @@ typedef struct {
     gw_chan *chan;
     uint32_t idx;   /* position in chan->subs */
     uint8_t acked;  /* "subscribed" sent */
+    uint8_t presence; /* the channel has presence: the ingest thread holds an entry */
     sub_hist *h;    /* NULL unless subscribed with since */
 } conn_sub;
 
@@ -138,6 +139,16 @@ static void request(gw_worker *w, gw_mail_kind kind, const char *name, bool is_p
 }
 
 static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
+
+/* Presence mail for the ingest thread (gw_presence.h); user and info from the token. */
+static void presence_post(gw_worker *w, const gw_conn *c, gw_mail_kind kind, const char *channel)
+{
+    const gw_principal *p = c->principal;
+    gw_preq *r = gw_preq_new(kind, w->index, c->id, channel, p && p->sub ? p->sub : "", p ? p->info : NULL);
+    if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+        free(r);
+}
+
 static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern);
 
 static void mark_dirty(gw_worker *w, gw_conn *c)
@@ -348,6 +359,9 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
     c->subs[slot].chan = ch;
     c->subs[slot].idx = gw_chan_add_sub(ch, c, slot);
     c->subs[slot].h = NULL;
+    c->subs[slot].presence = !is_pattern && gw_config_presence_for(w->cfg, name)->presence > 0;
+    if (c->subs[slot].presence)
+        presence_post(w, c, GW_MAIL_PRES_ADD, name);
     if (since && !is_pattern) {
         /* live first (the SUBSCRIBE above, or the channel is live already), then the
          * read: the ingest thread sends it once Redis confirmed the subscription */
@@ -372,6 +386,8 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
 {
     conn_sub *s = &c->subs[slot];
     gw_chan *ch = s->chan;
+    if (s->presence)
+        presence_post(w, c, GW_MAIL_PRES_REMOVE, ch->name);
     sub_hist_free(s->h);
     s->h = NULL;
     gw_sub moved;
@@ -796,6 +812,17 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
         break;
     case GW_OP_PUBLISH:
         sec_publish_op(w, c, &cmd);
+        break;
+    case GW_OP_PRESENCE:
+    case GW_OP_PRESENCE_STATS:
+        if (!sec_may_subscribe(w, c, cmd.channel, false))
+            break;
+        if (gw_config_presence_for(w->cfg, cmd.channel)->presence <= 0) {
+            conn_error(w, c, "not_available", "presence is not enabled for this channel");
+            break;
+        }
+        /* the ingest thread reads and answers this connection (GW_MAIL_REPLY) */
+        presence_post(w, c, cmd.op == GW_OP_PRESENCE ? GW_MAIL_PRES_LIST : GW_MAIL_PRES_STATS, cmd.channel);
         break;
     case GW_OP_HISTORY:
         if (sec_may_subscribe(w, c, cmd.channel, false)) {

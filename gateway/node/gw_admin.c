@@ -19,6 +19,7 @@
 #include "gw_admin.h"
 #include "gw_auth.h"
 #include "gw_history.h"
+#include "gw_presence.h"
 #include "gw_ingest.h"
 #include "gw_metrics.h"
 #include "gw_msg.h"
@@ -234,6 +235,17 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         (unsigned long long)n->gap_notices_reconnect);
     metric(o, "pulse_duplicate_events_total", "counter", "Live events dropped as already delivered (after a repair).");
     evbuffer_add_printf(o, "pulse_duplicate_events_total %llu\n", (unsigned long long)n->events_duplicate);
+    metric(o, "pulse_presence_entries", "gauge", "Presence entries held by this node (its subscriptions).");
+    evbuffer_add_printf(o, "pulse_presence_entries %llu\n", (unsigned long long)gw_presence_entries(n));
+    metric(o, "pulse_presence_refresh_total", "counter", "Presence refresh round trips to Redis.");
+    evbuffer_add_printf(o, "pulse_presence_refresh_total %llu\n", (unsigned long long)n->presence_refreshes);
+    metric(o, "pulse_presence_reads_total", "counter", "Presence reads (presence, presence_stats, GET /presence).");
+    evbuffer_add_printf(o, "pulse_presence_reads_total %llu\n", (unsigned long long)n->presence_reads);
+    metric(o, "pulse_presence_events_total", "counter", "Join/leave messages received from Redis.");
+    evbuffer_add_printf(o, "pulse_presence_events_total{kind=\"join\"} %llu\n",
+                        (unsigned long long)n->presence_events[0]);
+    evbuffer_add_printf(o, "pulse_presence_events_total{kind=\"leave\"} %llu\n",
+                        (unsigned long long)n->presence_events[1]);
     metric(o, "pulse_bytes_sent_total", "counter", "WebSocket bytes written (frames included).");
     evbuffer_add_printf(o, "pulse_bytes_sent_total %llu\n", (unsigned long long)t.bytes);
     metric(o, "pulse_fanout_seconds", "histogram", "Redis arrival to socket write, per delivery.");
@@ -473,9 +485,19 @@ static void on_history(struct evhttp_request *req, void *arg)
     gw_history_http(n, req);
 }
 
+/* ---- GET /presence ---- */
+
+static void on_presence(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+        return;
+    gw_presence_http(n, req);
+}
+
 static void on_other(struct evhttp_request *req, void *arg)
 {
-    reply_error(req, 404, "Not Found", "no such endpoint: try /metrics /healthz /stats /publish /history");
+    reply_error(req, 404, "Not Found", "no such endpoint: try /metrics /healthz /stats /publish /history /presence");
 }
 
 int gw_admin_start(gw_node *n, pulse_error *err)
@@ -493,6 +515,7 @@ int gw_admin_start(gw_node *n, pulse_error *err)
     evhttp_set_cb(n->http, "/stats", on_stats, n);
     evhttp_set_cb(n->http, "/publish", on_publish, n);
     evhttp_set_cb(n->http, "/history", on_history, n);
+    evhttp_set_cb(n->http, "/presence", on_presence, n);
     evhttp_set_gencb(n->http, on_other, n);
     struct evhttp_bound_socket *h =
         evhttp_bind_socket_with_handle(n->http, n->cfg->admin_bind, (ev_uint16_t)n->cfg->admin_port);

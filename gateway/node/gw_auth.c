@@ -456,6 +456,16 @@ static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal
     size_t nch, npub, bytes = sub ? json_string_length(sub) + 1 : 0;
     if (claim_patterns(payload, "channels", &nch, &bytes) != 0 || claim_patterns(payload, "publish", &npub, &bytes) != 0)
         return GW_AUTH_ECLAIMS;
+    json_t *info = json_object_get(payload, "info");
+    char *info_s = NULL;
+    if (info) {
+        info_s = json_is_object(info) ? json_dumps(info, JSON_COMPACT) : NULL;
+        if (!info_s || strlen(info_s) > GW_AUTH_INFO_MAX) {
+            free(info_s);
+            return GW_AUTH_ECLAIMS;
+        }
+        bytes += strlen(info_s) + 1;
+    }
 
     size_t head = sizeof(gw_principal) + (nch + npub) * sizeof(char *);
     gw_principal *p = pulse_xmalloc(head + bytes);
@@ -469,6 +479,14 @@ static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal
         memcpy(str, json_string_value(sub), json_string_length(sub) + 1);
         p->sub = str;
         str += json_string_length(sub) + 1;
+    }
+    p->info = NULL;
+    if (info_s) {
+        size_t il = strlen(info_s) + 1;
+        memcpy(str, info_s, il);
+        p->info = str;
+        str += il;
+        free(info_s);
     }
     p->n_channels = (uint16_t)nch;
     p->n_publish = (uint16_t)npub;

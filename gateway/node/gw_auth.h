@@ -24,9 +24,13 @@ typedef struct gw_auth gw_auth;
 /* What a verified token allows: one malloc'd block (free with gw_auth_principal_free).
  * pats[0..n_channels) are the subscribe patterns ("channels" claim), then n_publish
  * publish patterns ("publish" claim). */
+#define GW_AUTH_INFO_MAX 1024
+
 typedef struct gw_principal {
     int64_t exp;        /* "exp" in seconds since the epoch; 0 when the token has none */
     const char *sub;    /* "sub", NULL when absent */
+    const char *info;   /* "info" (an object) as compact JSON, at most GW_AUTH_INFO_MAX bytes;
+                         * NULL when absent (presence entries carry it) */
     uint16_t n_channels, n_publish;
     const char *pats[];
 } gw_principal;

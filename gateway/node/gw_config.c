@@ -95,6 +95,8 @@ static const key_def keys[] = {
     {"limits.redis_backoff_max_ms", K_INT, F(redis_backoff_max_ms), 1, 3600000},
     {"limits.history_recover_max", K_INT, F(history_recover_max), 0, 10000000},
     {"limits.history_read_max", K_INT, F(history_read_max), 1, 100000},
+    {"presence.refresh_interval_s", K_INT, F(presence_refresh_interval_s), 1, 3600},
+    {"presence.list_max", K_INT, F(presence_list_max), 1, 1000000},
     {"channels.static", K_STATIC, F(static_channels), 0, 0},
     {"channels.rules", K_RULES, F(rules), 0, 0},
     {"auth.jwt_secret_file", K_STR, F(auth_jwt_secret_file), 0, 0},
@@ -202,10 +204,10 @@ static int fail(pulse_error *err, const origin *o, const char *fmt, ...)
 
 static const gw_channel_rule builtin_rules[] = {
     {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false,
-     PULSE_HISTORY_DEFAULT_SIZE, PULSE_HISTORY_DEFAULT_TTL_S},
+     PULSE_HISTORY_DEFAULT_SIZE, PULSE_HISTORY_DEFAULT_TTL_S, -1, -1},
     {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false,
-     PULSE_HISTORY_DEFAULT_SIZE, PULSE_HISTORY_DEFAULT_TTL_S},
-    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP, PULSE_PRIO_CRITICAL, false, 0, 0},
+     PULSE_HISTORY_DEFAULT_SIZE, PULSE_HISTORY_DEFAULT_TTL_S, -1, -1},
+    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP, PULSE_PRIO_CRITICAL, false, 0, 0, 0, 0},
 };
 #define N_BUILTIN (sizeof builtin_rules / sizeof builtin_rules[0])
 
@@ -360,6 +362,8 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_backoff_max_ms = 1000;
     cfg->history_recover_max = 5000;
     cfg->history_read_max = 1000;
+    cfg->presence_refresh_interval_s = 5;
+    cfg->presence_list_max = 1000;
     cfg->auth_leeway_s = 30;
     cfg->auth_handshake_timeout_ms = 5000;
     cfg->auth_owner_pattern = pulse_xstrdup("feed:user-{sub},notifications:user-{sub}");
@@ -715,6 +719,7 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     gw_policy policy = GW_POLICY_DROP;
     bool have_policy = false, ws_prio = false;
     int hist_size = -1, hist_ttl = -1;
+    int presence = -1, join_leave = -1;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -737,6 +742,13 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
             if (v < lo || v > hi)
                 return fail(err, &ko, "must be an integer from %lld to %lld (got '%lld')", lo, hi, v);
             *(is_size ? &hist_size : &hist_ttl) = (int)v;
+            continue;
+        }
+        bool is_pres = strcmp(name, "presence") == 0, is_jl = strcmp(name, "join_leave") == 0;
+        if (is_pres || is_jl) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return fail(err, &ko, "must be true or false, not %s", type_name(config_setting_type(s)));
+            *(is_pres ? &presence : &join_leave) = config_setting_get_bool(s) ? 1 : 0;
             continue;
         }
         if (!known)
@@ -788,6 +800,8 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     fc->rules[fc->n_rules].ws_priority = ws_prio;
     fc->rules[fc->n_rules].history_size = hist_size;
     fc->rules[fc->n_rules].history_ttl_s = hist_ttl;
+    fc->rules[fc->n_rules].presence = presence;
+    fc->rules[fc->n_rules].join_leave = join_leave;
     fc->n_rules++;
     return 0;
 }
@@ -849,7 +863,8 @@ static int file_group(gw_config *cfg, file_ctx *fc, config_setting_t *group, con
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", name ? name : "?");
 
         if (!prefix[0] && (strcmp(path, "limits") == 0 || strcmp(path, "channels") == 0 ||
-                           strcmp(path, "auth") == 0 || strcmp(path, "admin") == 0 || strcmp(path, "ws") == 0)) {
+                           strcmp(path, "auth") == 0 || strcmp(path, "admin") == 0 || strcmp(path, "ws") == 0 ||
+                           strcmp(path, "presence") == 0)) {
             if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
                 origin o;
                 file_origin(&o, fc, s, path);
@@ -1160,6 +1175,14 @@ const gw_channel_rule *gw_config_history_for(const gw_config *cfg, const char *c
     return &builtin_rules[N_BUILTIN - 1];
 }
 
+const gw_channel_rule *gw_config_presence_for(const gw_config *cfg, const char *channel)
+{
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        if (cfg->rules[i].presence >= 0 && pulse_channel_match(cfg->rules[i].pattern, channel))
+            return &cfg->rules[i];
+    return &builtin_rules[N_BUILTIN - 1];
+}
+
 pulse_history_rule *gw_config_history_rules(const gw_config *cfg, size_t *n)
 {
     pulse_history_rule *out = pulse_xmalloc((cfg->n_rules + 1) * sizeof *out);
@@ -1236,9 +1259,15 @@ const char *gw_config_usage(void)
            "      --limits.history-recover-max N    most events one recovery replays, 0 = no cap [5000]\n"
            "      --limits.history-read-max N       most events one history read returns [1000]\n"
            "\n"
-           "Channel rules (priority, drop policy, history_size and history_ttl_s per channel\n"
-           "pattern) are set in the file only; built in: events.critical and alerts.*\n"
-           "critical/never with 1000 events of history for 86400 s, * normal/drop, no history.\n"
+           "Channel rules (priority, drop policy, history_size and history_ttl_s, presence and\n"
+           "join_leave per channel pattern) are set in the file only; built in: events.critical\n"
+           "and alerts.* critical/never with 1000 events of history for 86400 s, * normal/drop,\n"
+           "no history; presence off everywhere.\n"
+           "\n"
+           "Presence (docs/PROTOCOL.md; file group presence = { NAME = N; }):\n"
+           "      --presence.refresh-interval-s N   refresh of the node's entries, 1-3600; an\n"
+           "                                        entry expires after 3 intervals [5]\n"
+           "      --presence.list-max N             most clients one presence answer lists [1000]\n"
            "\n"
            "Security (docs/SECURITY.md; file groups auth = {...}, admin = {...}, ws = {...}):\n"
            "      --jwt-secret-file PATH            HS256 key: every connection needs a JWT [off]\n"

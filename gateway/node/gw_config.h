@@ -47,6 +47,8 @@ typedef struct {
     bool ws_priority;
     int history_size;        /* events kept in the channel's stream; 0 none; -1 not set here */
     int history_ttl_s;       /* seconds the history lives after the last publish */
+    int presence;            /* presence (docs/PROTOCOL.md): 1 on, 0 off, -1 not set here */
+    int join_leave;          /* join/leave events where presence is on: 1, 0, -1 not set */
 } gw_channel_rule;
 
 typedef struct {
@@ -82,6 +84,10 @@ typedef struct {
     int redis_backoff_max_ms;   /* reconnect backoff cap, default 1000 */
     int history_recover_max;    /* most events replayed by one recovery or gap repair, default 5000 */
     int history_read_max;       /* most events one history read returns, default 1000 */
+
+    /* presence (docs/PROTOCOL.md, "Presence") */
+    int presence_refresh_interval_s; /* the node refreshes its entries this often, default 5 */
+    int presence_list_max;           /* most clients one presence answer lists, default 1000 */
 
     /* channels */
     char **static_channels;     /* subscribed at start whatever the clients do */
@@ -143,6 +149,11 @@ const gw_channel_rule *gw_config_rule_for(const gw_config *cfg, const char *chan
 /* The first rule matching channel that sets history (history_size >= 0); never NULL
  * (the last built-in rule, '*', sets none). */
 const gw_channel_rule *gw_config_history_for(const gw_config *cfg, const char *channel);
+
+/* The first rule matching channel that sets presence (presence >= 0); never NULL (the
+ * last built-in rule, '*', sets none). Its join_leave counts only when presence is 1
+ * (-1 there means off). */
+const gw_channel_rule *gw_config_presence_for(const gw_config *cfg, const char *channel);
 
 /* The rules that set history, in order, as the function library takes them
  * (pulse_functions_source). A new array (free() it) whose patterns point into cfg;

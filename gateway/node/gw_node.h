@@ -95,6 +95,11 @@ typedef struct gw_node {
     uint64_t gap_repairs_filled; /* ... that the stream filled completely */
     uint64_t gap_notices_reconnect; /* gaps history could not fill (channels x workers told) */
     uint64_t events_duplicate;   /* live events dropped as already delivered */
+    /* presence (gw_presence.c) */
+    void *presence;              /* the registry */
+    uint64_t presence_refreshes; /* refresh round trips */
+    uint64_t presence_reads;     /* presence / presence_stats reads (ops and GET /presence) */
+    uint64_t presence_events[2]; /* join / leave messages received from Redis */
 
     /* all threads */
     _Atomic int64_t connections; /* established, node-wide, for max_connections */

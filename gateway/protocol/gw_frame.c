@@ -321,3 +321,66 @@ int gw_frame_history(char *buf, size_t cap, const char *channel, const gw_hpos *
     gw_frame_lit(&f, "]}");
     return gw_frame_end(&f);
 }
+
+/* ---- presence ---- */
+
+int gw_frame_presence_entry(char *buf, size_t cap, const char *node_id, unsigned long long conn_id, const char *user,
+                            const char *info, size_t info_len)
+{
+    char client[96];
+    int cl = snprintf(client, sizeof client, "%s:%llu", node_id, conn_id);
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    gw_frame_lit(&f, "{\"client\":");
+    gw_frame_str(&f, client, cl > 0 && (size_t)cl < sizeof client ? (size_t)cl : 0);
+    gw_frame_lit(&f, ",\"user\":");
+    gw_frame_str(&f, user ? user : "", user ? strlen(user) : 0);
+    gw_frame_lit(&f, ",\"node\":");
+    gw_frame_str(&f, node_id, strlen(node_id));
+    if (info && info_len) {
+        gw_frame_lit(&f, ",\"info\":");
+        gw_frame_raw(&f, info, info_len);
+    }
+    gw_frame_lit(&f, "}");
+    return gw_frame_end(&f);
+}
+
+static const char pres_head[] = "{\"op\":\"presence\",\"channel\":";
+static const char pres_mid[] = ",\"clients\":[";
+
+size_t gw_frame_presence_cap(size_t channel_len, size_t entries_bytes, size_t n)
+{
+    return sizeof(pres_head) - 1 + channel_len * 6 + 2 + sizeof(pres_mid) - 1 + entries_bytes + n + 2 + 1;
+}
+
+int gw_frame_presence(char *buf, size_t cap, const char *channel, const char *const *entries, const size_t *lens,
+                      size_t n)
+{
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    gw_frame_raw(&f, pres_head, sizeof(pres_head) - 1);
+    gw_frame_str(&f, channel, strlen(channel));
+    gw_frame_raw(&f, pres_mid, sizeof(pres_mid) - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            gw_frame_raw(&f, ",", 1);
+        gw_frame_raw(&f, entries[i], lens[i]);
+    }
+    gw_frame_lit(&f, "]}");
+    return gw_frame_end(&f);
+}
+
+int gw_frame_presence_stats(char *buf, size_t cap, const char *channel, unsigned long long clients,
+                            unsigned long long users)
+{
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    gw_frame_lit(&f, "{\"op\":\"presence_stats\",\"channel\":");
+    gw_frame_str(&f, channel, strlen(channel));
+    gw_frame_lit(&f, ",\"clients\":");
+    gw_frame_u64(&f, clients);
+    gw_frame_lit(&f, ",\"users\":");
+    gw_frame_u64(&f, users);
+    gw_frame_lit(&f, "}");
+    return gw_frame_end(&f);
+}

@@ -17,6 +17,11 @@
  *                                                      authenticated, refreshed, published
  *   {"op":"error","code":"<code>","reason":"<one line>"}
  * and the HTTP/1.1 refusal of a handshake (gw_frame_http_refusal).
+ *   {"op":"presence","channel":"<c>","clients":[<entry>,...]}
+ *   {"op":"presence_stats","channel":"<c>","clients":N,"users":N}
+ *   {"op":"join"|"leave","channel":"<c>",<entry members>}   (made by the Redis library,
+ *                                                      delivered as received)
+ *   where <entry> is {"client":"<node>:<conn>","user":"<sub>","node":"<node>"[,"info":{...}]}
  *
  * Adding a frame: write it with a gw_frame_buf (gw_frame_begin, gw_frame_raw,
  * gw_frame_str, ..., gw_frame_end) beside the others in gw_frame.c, and test it in
@@ -77,6 +82,18 @@ int gw_frame_history(char *buf, size_t cap, const char *channel, const gw_hpos *
 int gw_frame_reply(char *buf, size_t cap, const char *op, const char *channel);
 int gw_frame_error(char *buf, size_t cap, const char *code, const char *reason);
 
+/* A presence entry for connection conn_id of node node_id: user "" when NULL; info
+ * (one JSON object, inserted as is) left out when NULL or empty. */
+int gw_frame_presence_entry(char *buf, size_t cap, const char *node_id, unsigned long long conn_id, const char *user,
+                            const char *info, size_t info_len);
+/* The answer to the presence op: entries[0..n) (each one JSON object, inserted as is,
+ * lens[i] bytes, entries_bytes in all). A buffer of gw_frame_presence_cap(...) bytes
+ * always fits. */
+size_t gw_frame_presence_cap(size_t channel_len, size_t entries_bytes, size_t n);
+int gw_frame_presence(char *buf, size_t cap, const char *channel, const char *const *entries, const size_t *lens,
+                      size_t n);
+int gw_frame_presence_stats(char *buf, size_t cap, const char *channel, unsigned long long clients,
+                            unsigned long long users);
 /* Not a WebSocket frame but the HTTP answer refusing a handshake (lws 4.1.6 wrote
  * HTTP/1.0 with an HTML body, which common clients cannot read): an HTTP/1.1 status
  * line, JSON content type and length, Connection: close, and the body

@@ -168,6 +168,10 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         out->op = GW_OP_PUBLISH;
     } else if (strcmp(ops, "history") == 0) {
         out->op = GW_OP_HISTORY;
+    } else if (strcmp(ops, "presence") == 0) {
+        out->op = GW_OP_PRESENCE;
+    } else if (strcmp(ops, "presence_stats") == 0) {
+        out->op = GW_OP_PRESENCE_STATS;
     } else {
         reject(code, reason, reason_cap, "unknown op '%s'", quote(ops, opn, q, sizeof q));
         goto done;
@@ -203,6 +207,10 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         if (!out->arg)
             pulse_oom();
         out->arg_len = strlen(out->arg);
+    }
+    if ((out->op == GW_OP_PRESENCE || out->op == GW_OP_PRESENCE_STATS) && is_pattern) {
+        reject(code, reason, reason_cap, "%s", "presence needs a channel, not a pattern");
+        goto done;
     }
     if (out->op == GW_OP_SUBSCRIBE || out->op == GW_OP_HISTORY) {
         const char *why = parse_history_args(root, out);

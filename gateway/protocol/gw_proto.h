@@ -11,6 +11,8 @@
  *   {"op":"publish","channel":"c","data":<JSON>}    needs the token's publish grant
  *   {"op":"subscribe","channel":"c","since":{"offset":40,"epoch":"x7Qp"}}  recovery
  *   {"op":"history","channel":"c","limit":50}       optional "since", "reverse":true
+ *   {"op":"presence","channel":"c"}                 who is in c (docs/PROTOCOL.md)
+ *   {"op":"presence_stats","channel":"c"}           clients and distinct users in c
  */
 #ifndef GW_PROTO_H
 #define GW_PROTO_H
@@ -29,6 +31,8 @@ typedef enum {
     GW_OP_REFRESH, /* {"op":"refresh","token":"..."}: a new token, same sub */
     GW_OP_PUBLISH, /* {"op":"publish","channel":"c","data":...}: needs the publish grant */
     GW_OP_HISTORY, /* {"op":"history","channel":"c","limit":N}: optional since, reverse */
+    GW_OP_PRESENCE,       /* {"op":"presence","channel":"c"}: who is in c */
+    GW_OP_PRESENCE_STATS, /* {"op":"presence_stats","channel":"c"}: counts */
 } gw_op;
 
 /* Largest "limit" a history command may carry (the node caps it further with

@@ -316,7 +316,7 @@ static void on_http_gone(struct evhttp_connection *conn, void *arg)
     x->http = NULL;
 }
 
-static void http_reply(struct evhttp_request *req, int code, const char *reason, const char *body, size_t len)
+void gw_http_json(struct evhttp_request *req, int code, const char *reason, const char *body, size_t len)
 {
     struct evbuffer *out = evbuffer_new();
     if (!out)
@@ -328,18 +328,21 @@ static void http_reply(struct evhttp_request *req, int code, const char *reason,
     evbuffer_free(out);
 }
 
-static void http_error(struct evhttp_request *req, int code, const char *status, const char *why)
+void gw_http_json_error(struct evhttp_request *req, int code, const char *status, const char *why)
 {
     char buf[512];
     int n = snprintf(buf, sizeof buf, "{\"error\":\"%s\",\"reason\":",
-                     code == 400 ? "bad_request" : code == 503 ? "unavailable" : "error");
+                     code == 400   ? "bad_request"
+                     : code == 404 ? "not_available"
+                     : code == 503 ? "unavailable"
+                                   : "error");
     gw_frame_buf f;
     gw_frame_begin(&f, buf + n, sizeof buf - (size_t)n - 2);
     gw_frame_str(&f, why, strlen(why));
     int m = gw_frame_end(&f);
     n += m > 0 ? m : 0;
     buf[n++] = '}';
-    http_reply(req, code, status, buf, (size_t)n);
+    gw_http_json(req, code, status, buf, (size_t)n);
 }
 
 static void history_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, const gw_hentries *e,
@@ -351,9 +354,9 @@ static void history_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, con
         if (x->http) {
             evhttp_connection_set_closecb(x->conn, NULL, NULL);
             if (frame)
-                http_reply(x->http, 200, "OK", frame, (size_t)len);
+                gw_http_json(x->http, 200, "OK", frame, (size_t)len);
             else
-                http_error(x->http, 503, "Service Unavailable", why ? why : "history read failed");
+                gw_http_json_error(x->http, 503, "Service Unavailable", why ? why : "history read failed");
         }
     } else {
         gw_hans *a = gw_hans_new(GW_MAIL_REPLY, x->req->conn_id, x->channel);
@@ -525,7 +528,7 @@ void gw_history_http(gw_node *n, struct evhttp_request *req)
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *query = u ? evhttp_uri_get_query(u) : NULL;
     if (!query || evhttp_parse_query_str(query, &q) != 0) {
-        http_error(req, 400, "Bad Request", "expected ?channel=C&limit=N");
+        gw_http_json_error(req, 400, "Bad Request", "expected ?channel=C&limit=N");
         return;
     }
     const char *ch = evhttp_find_header(&q, "channel");
@@ -553,7 +556,7 @@ void gw_history_http(gw_node *n, struct evhttp_request *req)
     }
     if (why) {
         evhttp_clear_headers(&q);
-        http_error(req, 400, "Bad Request", why);
+        gw_http_json_error(req, 400, "Bad Request", why);
         return;
     }
     n->history_reads++;

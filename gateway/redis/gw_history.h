@@ -50,6 +50,12 @@ void gw_history_request(gw_node *n, gw_hreq *r);
 /* c is going away: frees its history state (reads in flight find it gone). */
 void gw_history_chan_free(gw_chan *c);
 
+/* Admin answers (also GET /presence's): body[0..len) plus a newline as application/json;
+ * and {"error":"bad_request|not_available|unavailable|error","reason":why} for a 400,
+ * 404, 503 or other code. */
+void gw_http_json(struct evhttp_request *req, int code, const char *reason, const char *body, size_t len);
+void gw_http_json_error(struct evhttp_request *req, int code, const char *status, const char *why);
+
 /* GET /history?channel=C&limit=N[&since=N:E][&reverse=1] (admin, already authorized). */
 void gw_history_http(gw_node *n, struct evhttp_request *req);
 

@@ -32,6 +32,7 @@
 #include "gw_ingest.h"
 #include "gw_limits.h"
 #include "gw_msg.h"
+#include "gw_presence.h"
 #include "gw_redis.h"
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
@@ -196,6 +197,9 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     gw_chan *c = gw_chantab_get(n->chans, pattern ? pattern : channel, pattern != NULL);
     uint64_t mask = c ? c->mask : 0;
 
+    /* "#pulse1 join\n" / "#pulse1 leave\n": a presence event, delivered as it is */
+    if (gw_presence_message(n, channel, pattern, mask, payload, len, arrived))
+        return;
     /* "#pulse1 <offset> <epoch>\n" before the payload: an event with history */
     gw_hpos pos = {0, ""};
     pulse_position_hdr hdr;
@@ -395,6 +399,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             n->workers_done++;
         } else if (m->kind == GW_MAIL_RECOVER || m->kind == GW_MAIL_HISTORY) {
             gw_history_request(n, (gw_hreq *)m); /* takes it */
+            m = next;
+            continue;
+        } else if (m->kind >= GW_MAIL_PRES_ADD && m->kind <= GW_MAIL_PRES_STATS) {
+            gw_presence_request(n, (gw_preq *)m); /* takes it */
             m = next;
             continue;
         } else {
@@ -623,6 +631,7 @@ int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct e
     gw_bridge_init(&n->publishes, GW_PUBLISH_MAX_ITEMS, GW_PUBLISH_MAX_BYTES, wake_ingest, n);
     static const gw_redis_cbs cbs = {on_message, on_subscribed, on_unsubscribed, on_sub_state};
     n->redis = gw_redis_new(base, cfg, &cbs, n);
+    gw_presence_init(n);
     n->sigterm_ev = evsignal_new(base, SIGTERM, on_signal, n);
     n->sigint_ev = evsignal_new(base, SIGINT, on_signal, n);
     event_add(n->sigterm_ev, NULL);
@@ -651,6 +660,7 @@ void gw_node_cleanup(gw_node *n)
     if (n->listener)
         evconnlistener_free(n->listener);
     n->listener = NULL;
+    gw_presence_cleanup(n); /* before the Redis side: no more callbacks into it */
     gw_redis_free(n->redis);
     n->redis = NULL;
     gw_bridge_discard(gw_bridge_close(&n->requests));

@@ -520,6 +520,20 @@ static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t 
     return 0;
 }
 
+int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *argvlen, gw_reply_cb cb, void *ud)
+{
+    if (r->stopped || r->cmd.state != RC_UP || !r->verified)
+        return -1;
+    read_ctx *rc = pulse_xmalloc(sizeof(*rc));
+    rc->cb = cb;
+    rc->ud = ud;
+    if (redisAsyncCommandArgv(r->cmd.ac, on_read_reply, rc, argc, argv, argvlen) != REDIS_OK) {
+        free(rc);
+        return -1;
+    }
+    return 0;
+}
+
 bool gw_redis_healthy(const gw_redis *r, const char **reason)
 {
     gw_redis *m = (gw_redis *)r;

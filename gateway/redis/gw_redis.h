@@ -81,6 +81,12 @@ typedef void (*gw_reply_cb)(void *ud, const struct redisReply *reply, const char
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                           bool reverse, bool wait, gw_reply_cb cb, void *ud);
 
+/* Any command, argv style, over the command connection (the presence functions): cb
+ * runs exactly once, later, with the reply (borrowed for the call) or NULL and err when
+ * the connection went away. Returns -1 (cb never runs) when the command connection is
+ * not up. */
+int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *argvlen, gw_reply_cb cb, void *ud);
+
 /* true when healthy; otherwise *reason says why ("connecting to 127.0.0.1:6379",
  * "no PONG for 3000 ms", ...). reason may be NULL. */
 bool gw_redis_healthy(const gw_redis *r, const char **reason);

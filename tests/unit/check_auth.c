@@ -99,7 +99,7 @@ typedef struct {
 
 static char *make_token(const vcase *c, long now)
 {
-    char payload[1024];
+    char payload[4096];
     int n = snprintf(payload, sizeof payload, "{\"sub\":\"42\"");
     if (c->exp_off)
         n += snprintf(payload + n, sizeof payload - (size_t)n, ",\"exp\":%ld", now + c->exp_off);
@@ -141,6 +141,7 @@ static const vcase hs_cases[] = {
     {"publish not an array", "HS256", TSJ_HS256, 0, 60, 0, ",\"publish\":1", GW_AUTH_ECLAIMS},
     {"exp a string", "HS256", TSJ_HS256, 0, 0, 0, ",\"exp\":\"soon\"", GW_AUTH_ECLAIMS},
     {"sub a number", "HS256", TSJ_HS256, 0, 60, 0, ",\"subject\":1,\"sub\":7", GW_AUTH_EMALFORMED},
+    {"info not an object", "HS256", TSJ_HS256, 0, 60, 0, ",\"info\":\"Ann\"", GW_AUTH_ECLAIMS},
 };
 
 START_TEST(test_verify_hs256)
@@ -181,6 +182,23 @@ START_TEST(test_verify_claims_copied)
     ck_assert_str_eq(p->pats[0], "events.*");
     ck_assert_str_eq(p->pats[1], "prices.btc");
     ck_assert_str_eq(p->pats[2], "chat.*");
+    ck_assert_ptr_null(p->info);
+    free(tok);
+    gw_auth_principal_free(p);
+    /* "info" (presence entries carry it): kept as compact JSON, bounded */
+    c.extra = ",\"info\":{ \"name\" : \"Ann\", \"n\": [1, 2] }";
+    tok = make_token(&c, now_s());
+    ck_assert_int_eq(gw_auth_verify(a, tok, strlen(tok), now_s(), &p), 0);
+    ck_assert_str_eq(p->info, "{\"name\":\"Ann\",\"n\":[1,2]}");
+    ck_assert_str_eq(p->sub, "42");
+    free(tok);
+    gw_auth_principal_free(p);
+    char big[GW_AUTH_INFO_MAX + 64];
+    snprintf(big, sizeof big, ",\"info\":{\"x\":\"%0*d\"}", GW_AUTH_INFO_MAX, 0);
+    c.extra = big;
+    tok = make_token(&c, now_s());
+    ck_assert_int_eq(gw_auth_verify(a, tok, strlen(tok), now_s(), &p), GW_AUTH_ECLAIMS);
+    p = NULL;
     free(tok);
     gw_auth_principal_free(p);
     gw_auth_free(a);

@@ -297,6 +297,50 @@ START_TEST(test_history_rules)
 }
 END_TEST
 
+START_TEST(test_presence_rules)
+{
+    /* off by default; a rule without presence leaves it to the next one that sets it */
+    gw_config c;
+    pulse_error err;
+    gw_config_defaults(&c);
+    ck_assert_int_eq(gw_config_presence_for(&c, "room.1")->presence, 0);
+    ck_assert_int_eq(gw_config_presence_for(&c, "events.critical")->presence, 0);
+    ck_assert_int_eq(c.presence_refresh_interval_s, 5);
+    ck_assert_int_eq(c.presence_list_max, 1000);
+    const char *path = write_conf("presence = { refresh_interval_s = 2; list_max = 50; };\n"
+                                  "channels = { rules = (\n"
+                                  "  { pattern = \"room.vip\"; policy = \"latest\"; },\n"
+                                  "  { pattern = \"room.*\"; presence = true; join_leave = true; },\n"
+                                  "  { pattern = \"doc:*\"; presence = true; },\n"
+                                  "  { pattern = \"doc:secret\"; presence = false; }\n"
+                                  "); };\n");
+    int rc = load(&c, path, NULL, NULL, &err);
+    ck_assert_msg(rc == 0, "%s", err.text);
+    ck_assert_int_eq(c.presence_refresh_interval_s, 2);
+    ck_assert_int_eq(c.presence_list_max, 50);
+    ck_assert_int_eq(gw_config_rule_for(&c, "room.vip")->policy, GW_POLICY_LATEST);
+    ck_assert_int_eq(gw_config_presence_for(&c, "room.vip")->presence, 1);
+    ck_assert_int_eq(gw_config_presence_for(&c, "room.vip")->join_leave, 1);
+    ck_assert_int_eq(gw_config_presence_for(&c, "doc:a")->presence, 1);
+    ck_assert_int_eq(gw_config_presence_for(&c, "doc:a")->join_leave, -1);
+    ck_assert_int_eq(gw_config_presence_for(&c, "doc:secret")->presence, 1); /* doc:* comes first */
+    ck_assert_int_eq(gw_config_presence_for(&c, "other")->presence, 0);
+    gw_config_free(&c);
+    drop_conf();
+    /* a string is not a boolean; out of range is refused */
+    gw_config_defaults(&c);
+    path = write_conf("channels = { rules = ( { pattern = \"a\"; presence = \"yes\"; } ); };\n");
+    ck_assert_int_ne(load(&c, path, NULL, NULL, &err), 0);
+    ck_assert_msg(strstr(err.text, "presence: must be true or false") != NULL, "%s", err.text);
+    drop_conf();
+    path = write_conf("presence = { refresh_interval_s = 0; };\n");
+    ck_assert_int_ne(load(&c, path, NULL, NULL, &err), 0);
+    ck_assert_msg(strstr(err.text, "presence.refresh_interval_s") != NULL, "%s", err.text);
+    drop_conf();
+    gw_config_free(&c);
+}
+END_TEST
+
 /* Error paths of the file: each case is a file and the exact message after
  * "config: <path>:" ("%d" is the line, filled from line), or the whole message when
  * whole is set. */
@@ -1032,7 +1076,7 @@ Suite *ts_suite(void)
     tcase_add_test(tc, test_file_every_key);
     tcase_add_loop_test(tc, test_file_errors, 0, N_ELEMS(file_errs));
     tcase_add_loop_test(tc, test_cross_errors, 0, N_ELEMS(cross_errs));
-    ts_add_tests(tc, test_history_rules, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
+    ts_add_tests(tc, test_history_rules, test_presence_rules, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
                  test_error_leaves_cfg_untouched);
 
     tc = ts_tcase(s, "env", 0);

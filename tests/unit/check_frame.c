@@ -124,6 +124,32 @@ START_TEST(test_writer_overflow_sticks)
 }
 END_TEST
 
+START_TEST(test_presence_frames)
+{
+    char buf[512];
+    ck_assert_int_gt(gw_frame_presence_entry(buf, sizeof buf, "gw-1", 17, "u1", NULL, 0), 0);
+    ck_assert_str_eq(buf, "{\"client\":\"gw-1:17\",\"user\":\"u1\",\"node\":\"gw-1\"}");
+    const char info[] = "{\"name\":\"A\"}";
+    ck_assert_int_gt(gw_frame_presence_entry(buf, sizeof buf, "gw-1", 3, NULL, info, strlen(info)), 0);
+    ck_assert_str_eq(buf, "{\"client\":\"gw-1:3\",\"user\":\"\",\"node\":\"gw-1\",\"info\":{\"name\":\"A\"}}");
+    ck_assert_int_gt(gw_frame_presence_entry(buf, sizeof buf, "gw-1", 3, "a\"b", NULL, 0), 0);
+    ck_assert_ptr_nonnull(strstr(buf, "\"user\":\"a\\\"b\""));
+    ck_assert_int_eq(gw_frame_presence_entry(buf, 20, "gw-1", 3, "u", NULL, 0), -1);
+
+    const char *e[] = {"{\"client\":\"a:1\"}", "{\"client\":\"b:2\"}"};
+    size_t lens[] = {strlen(e[0]), strlen(e[1])};
+    size_t cap = gw_frame_presence_cap(4, lens[0] + lens[1], 2);
+    int n = gw_frame_presence(buf, cap, "room", e, lens, 2);
+    ck_assert_int_gt(n, 0);
+    ck_assert_uint_le((size_t)n + 1, cap);
+    ck_assert_str_eq(buf, "{\"op\":\"presence\",\"channel\":\"room\",\"clients\":[{\"client\":\"a:1\"},{\"client\":\"b:2\"}]}");
+    n = gw_frame_presence(buf, gw_frame_presence_cap(4, 0, 0), "room", NULL, NULL, 0);
+    ck_assert_str_eq(buf, "{\"op\":\"presence\",\"channel\":\"room\",\"clients\":[]}");
+    ck_assert_int_gt(gw_frame_presence_stats(buf, sizeof buf, "room", 100000, 3), 0);
+    ck_assert_str_eq(buf, "{\"op\":\"presence_stats\",\"channel\":\"room\",\"clients\":100000,\"users\":3}");
+}
+END_TEST
+
 /* issue 13.12: a refused handshake is an HTTP/1.1 answer with a JSON body */
 START_TEST(test_http_refusal)
 {
@@ -151,6 +177,6 @@ Suite *ts_suite(void)
     Suite *s = suite_create("frame");
     TCase *tc = ts_tcase(s, "core", 0);
     ts_add_tests(tc, test_envelope, test_control_frames, test_history_frames, test_escaper, test_writer_overflow_sticks,
-                 test_http_refusal);
+                 test_http_refusal, test_presence_frames);
     return s;
 }

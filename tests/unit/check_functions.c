@@ -107,6 +107,18 @@ START_TEST(test_source_defaults)
     ck_assert_ptr_nonnull(strstr(src, "function_name = 'pulse_publish'"));
     ck_assert_ptr_nonnull(strstr(src, "function_name = 'pulse_position'"));
     ck_assert_ptr_nonnull(strstr(src, "function_name = 'pulse_version'"));
+    /* the presence functions (what they do: test_presence.c, against Redis) */
+    static const char *pres[] = {PULSE_FN_PRESENCE_ADD, PULSE_FN_PRESENCE_REMOVE, PULSE_FN_PRESENCE_TOUCH,
+                                 PULSE_FN_PRESENCE, PULSE_FN_PRESENCE_STATS};
+    for (int i = 0; i < N_ELEMS(pres); i++) {
+        char reg[96];
+        snprintf(reg, sizeof reg, "function_name = '%s', callback", pres[i]);
+        ck_assert_msg(strstr(src, reg) != NULL, "%s not registered", pres[i]);
+    }
+    ck_assert_ptr_nonnull(strstr(src, "local PURGE_MAX, PRES_MAX_EXPIRE, PRES_MAX_LIMIT = 100,"));
+    ck_assert_ptr_nonnull(strstr(src, "#pulse1 ' .. kind .. '\\n{\"op\":\"'"));
+    /* the version covers the presence code too: it is hashed before the VERSION line */
+    ck_assert(strstr(src, "presence_stats") < strstr(src, "VERSION = '"));
     /* version: "1:" + 16 lowercase hex, and the library states it */
     ck_assert_uint_eq(strlen(v), 18);
     ck_assert_msg(strncmp(v, "1:", 2) == 0 && strspn(v + 2, "0123456789abcdef") == 16, "%s", v);

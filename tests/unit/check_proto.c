@@ -381,6 +381,20 @@ START_TEST(test_parse_since_history)
     ck_assert(!cmd.reverse);
     ck_assert(!cmd.has_since);
 
+    f = "{\"op\":\"presence\",\"channel\":\"room.1\"}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
+    ck_assert_int_eq(cmd.op, GW_OP_PRESENCE);
+    ck_assert_str_eq(cmd.channel, "room.1");
+    f = "{\"op\":\"presence_stats\",\"channel\":\"room.1\"}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
+    ck_assert_int_eq(cmd.op, GW_OP_PRESENCE_STATS);
+    f = "{\"op\":\"presence\",\"channel\":\"room.*\"}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), -1);
+    ck_assert_str_eq(reason, "presence needs a channel, not a pattern");
+    f = "{\"op\":\"presence_stats\"}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), -1);
+    ck_assert_str_eq(reason, "missing \"channel\"");
+
     f = "{\"op\":\"history\",\"channel\":\"c\",\"reverse\":true,\"since\":{\"offset\":0,\"epoch\":\"E\"}}";
     ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
     ck_assert_uint_eq(cmd.limit, 0); /* the node's default */
