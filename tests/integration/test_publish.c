@@ -157,7 +157,7 @@ START_TEST(test_count_and_manifest_match)
 
     ck_assert_int_eq(run_publish("publish.log", args, &p), 0);
     ck_assert(grep_log(&p, "sent=20 failed=0"));
-    ck_assert(grep_log(&p, "receivers=20")); /* our one subscriber, 20 times */
+    ck_assert(grep_log(&p, "redis_deliveries=20")); /* our one subscriber, 20 times */
     read_messages(sub, seen, 20);
     n = load_manifest("m.csv", man, 40);
     ck_assert_int_eq(n, 20);
@@ -338,7 +338,7 @@ START_TEST(test_cli_contract)
         int status;
         const char *needle;
     } cases[] = {
-        {{"--help", NULL}, 0, "usage: pulse-publish"},
+        {{"--help", NULL}, 0, "Usage: pulse-publish"},
         {{"--bogus", NULL}, 2, "unknown"},
         {{"--count", "ten", NULL}, 2, "--count"},
         {{"--rate", "-5", NULL}, 2, "--rate"},
