@@ -3,17 +3,23 @@
 #   scripts/install-deps.sh            build + run (the load test needs no more)
 #   scripts/install-deps.sh --test     also what the test suite uses (HAProxy for the
 #                                      cluster test, docker-compose to validate the
-#                                      compose file, clang for libFuzzer, python3)
+#                                      compose file, clang for libFuzzer, python3,
+#                                      prometheus + promtool for test_prometheus)
+#   scripts/install-deps.sh --heavy    also what the flagged tests outside ctest use
+#                                      (tests/run.sh --compose / --package): podman,
+#                                      runc, CNI DNS, iptables, debootstrap
 #   scripts/install-deps.sh PKG...     also these packages
 # Safe to run again: it only calls apt-get when dpkg says a package is absent.
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
-      libjwt-dev libssl-dev openssl check redis-server redis-tools)
+      libjwt-dev libssl-dev openssl check redis-server redis-tools help2man)
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3) ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 prometheus) ;;
+    --heavy) PKGS+=(podman runc golang-github-containernetworking-plugin-dnsname iptables
+                    debootstrap docker-compose python3 curl) ;;
     *) PKGS+=("$arg") ;;
   esac
 done
