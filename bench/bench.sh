@@ -15,17 +15,16 @@
 # as a share of one core. Results also go to bench/results/<timestamp>/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=${PULSE_BUILD_DIR:-$ROOT/build}
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 GW_WORKERS=${PULSE_BENCH_WORKERS:-1}
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(classic fanout ramp slowconsumer idle)
 case "${SCENARIOS[0]}" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
 
 "$ROOT/scripts/install-deps.sh" python3
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$BUILD" -j"$(nproc)" --target pulse-gateway pulse-publish pulse-subscribe pulse-report >/dev/null
+pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-subscribe pulse-report
 GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"
 SUB="$BUILD/subscriber-client/pulse-subscribe"; REP="$BUILD/report/pulse-report"
 
@@ -33,37 +32,29 @@ OUTROOT="$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUTROOT"
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
   PIDS=()
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-  echo $((20000 + RANDOM % 20000)); }
-wait_for() { # file pattern seconds
-  local i
-  for ((i = 0; i < $3 * 20; i++)); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench: timed out waiting for '$2' in $1" >&2; tail -20 "$1" >&2; return 1
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { pulse_cpu_ticks "$1"; }
+rss_kib() { pulse_rss_kib "$1"; }
 
 start_stack() { # dir
-  local dir=$1 rport
+  local dir=$1 line
   mkdir -p "$dir"
-  rport=$(free_port)
-  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
-  REDIS="redis://127.0.0.1:$rport"
+  pulse_start_redis "$dir" "$dir/redis.log"
+  PIDS+=("$PULSE_REDIS_PID")
+  REDIS=$PULSE_REDIS_URL
   # shellcheck disable=SC2086
   "$GW" --port 0 --admin-port 0 --redis "$REDIS" --node-id bench --workers "$GW_WORKERS" --log-level warn ${BENCH_GW_ARGS:-} \
     >"$dir/gateway.out" 2>"$dir/gateway.err" &
   GW_PID=$!
-  PIDS+=($GW_PID)
-  wait_for "$dir/gateway.out" '^pulse-gateway ready' 10
-  WS_PORT=$(sed -n 's/.* port=\([0-9]*\) .*/\1/p' "$dir/gateway.out")
+  PIDS+=("$GW_PID")
+  line=$(pulse_wait_line "$dir/gateway.out" '^pulse-gateway ready' 10 "$GW_PID") || { tail -20 "$dir/gateway.err" >&2; exit 3; }
+  pulse_ready_ports "$line"
+  WS_PORT=$PULSE_GW_PORT
 }
 
 # run clients rate events dir [extra subscriber args] -> prints one result line
@@ -74,14 +65,14 @@ run_case() {
   if [ -n "${BENCH_SLOW:-}" ]; then
     python3 "$ROOT/bench/slow_client.py" "$WS_PORT" events.critical 120 >"$dir/slow.log" 2>&1 &
     PIDS+=($!)
-    wait_for "$dir/slow.log" 'subscribed' 10
+    pulse_wait_line "$dir/slow.log" 'subscribed' 10 >/dev/null
   fi
   "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
     --expect $((clients * events)) --duration $((events / (rate > 0 ? rate : 1000) + 60)) "$@" \
     >"$dir/subscriber.log" 2>&1 &
   local sub=$!
-  PIDS+=($sub)
-  wait_for "$dir/subscriber.log" '^pulse-subscribe ready' 60
+  PIDS+=("$sub")
+  pulse_wait_line "$dir/subscriber.log" '^pulse-subscribe ready' 60 "$sub" >/dev/null
   local t0 c0 t1 c1
   t0=$(date +%s%N); c0=$(cpu_ticks "$GW_PID")
   "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
@@ -138,8 +129,8 @@ for s in "${SCENARIOS[@]}"; do
       n=${PULSE_BENCH_IDLE:-10000}
       "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$n" --channels events.critical --out "$dir" \
         --duration 60 --connect-concurrency 100 >"$dir/subscriber.log" 2>&1 &
-      sub=$!; PIDS+=($sub)
-      wait_for "$dir/subscriber.log" '^pulse-subscribe ready' 120
+      sub=$!; PIDS+=("$sub")
+      pulse_wait_line "$dir/subscriber.log" '^pulse-subscribe ready' 120 "$sub" >/dev/null
       sleep 1
       after=$(rss_kib "$GW_PID")
       echo "  $n connections: gateway RSS ${base} KiB -> ${after} KiB = $(( (after - base) * 1024 / n )) bytes per connection"

@@ -6,7 +6,7 @@
 #   fuzz/run.sh 10       the short run the test suite does (tests/integration/test_fuzz_smoke.c)
 #   fuzz/run.sh 3600     a long run; findings land in $PULSE_FUZZ_DIR/artifacts/
 #
-# Installs clang with apt-get when it is missing (Debian). Builds in
+# Installs clang with scripts/install-deps.sh when it is missing. Builds in
 # ${PULSE_FUZZ_BUILD:-<repo>/build-fuzz} from fuzz/CMakeLists.txt alone (standalone mode:
 # only the code under test, nothing else of the project, so it builds in seconds).
 # The seed corpus in fuzz/corpus/<target>/ is never written; new inputs go to a work
@@ -24,12 +24,8 @@ work=${PULSE_FUZZ_DIR:-$build/work}
 jobs=${PULSE_FUZZ_JOBS:-2}
 
 if ! command -v clang >/dev/null 2>&1; then
-    echo "fuzz/run.sh: clang not found; installing it (apt-get install -y clang)" >&2
-    if [ "$(id -u)" = 0 ]; then
-        apt-get install -y clang >/dev/null
-    else
-        sudo apt-get install -y clang >/dev/null
-    fi
+    echo "fuzz/run.sh: clang not found; installing it (scripts/install-deps.sh clang)" >&2
+    "$root/scripts/install-deps.sh" clang
 fi
 
 CC=clang cmake -S "$here" -B "$build" -DPULSE_FUZZ=ON -DPULSE_BUILD_TESTS=OFF \

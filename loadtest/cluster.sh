@@ -26,6 +26,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 STATE=${PULSE_CLUSTER_DIR:-${TMPDIR:-/tmp}/pulse-cluster-$(id -u)}
 CONFIG=$ROOT/deploy/haproxy.cfg
 NODES=3
@@ -42,20 +44,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 
 # ---- helpers ----
 
-port_in_use() { # port -> 0 when something listens on 127.0.0.1:port
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-free_port() { # a port nobody listens on (bounded: 200 tries)
-  local i p
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-    if ! port_in_use "$p" && ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
-      echo "$p"; return 0
-    fi
-  done
-  die "no free port found"
-}
+free_port() { pulse_free_port || die "no free port found"; }
 
 # Is pid alive and still the program we started (by /proc comm or argv[0] name)?
 pid_is() { # pid name
@@ -86,14 +75,9 @@ find_gateway_bin() {
 
 ensure_haproxy() {
   command -v haproxy >/dev/null 2>&1 && return
-  [ -x /usr/sbin/haproxy ] && { PATH=$PATH:/usr/sbin; return; }
-  log "haproxy missing: installing Debian's haproxy package"
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends haproxy >/dev/null ||
-    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
-  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || die "could not install haproxy"
+  "$ROOT/scripts/install-deps.sh" haproxy || die "could not install haproxy"
   PATH=$PATH:/usr/sbin
+  command -v haproxy >/dev/null 2>&1 || die "haproxy installed but not found on PATH"
 }
 
 # Prints deploy/haproxy.cfg with the @servers block replaced by GATEWAYS
@@ -129,17 +113,12 @@ wait_http() { # url want_code timeout_s
 
 # ---- up ----
 
-stop_pid() { # name pid-file
-  local name=$1 f=$2 pid i
+stop_pidfile() { # name pid-file: the PID recorded there, if it is still that program
+  local name=$1 f=$2 pid
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
   if pid_is "$pid" "$name"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name (pid $pid) still running after 10 s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
+    pulse_stop_pid "$pid" TERM 100
     log "stopped $name (pid $pid)"
   fi
   rm -f "$f"
@@ -147,18 +126,18 @@ stop_pid() { # name pid-file
 
 cmd_down() {
   [ -d "$STATE/pids" ] || { log "nothing to stop in $STATE"; return 0; }
-  stop_pid haproxy "$STATE/pids/haproxy.pid"
+  stop_pidfile haproxy "$STATE/pids/haproxy.pid"
   local f
   for f in "$STATE"/pids/node-*.pid; do
-    [ -e "$f" ] && stop_pid pulse-gateway "$f"
+    [ -e "$f" ] && stop_pidfile pulse-gateway "$f"
   done
-  stop_pid redis-server "$STATE/pids/redis.pid"
+  stop_pidfile redis-server "$STATE/pids/redis.pid"
   rm -f "$STATE/cluster.env"
   return 0
 }
 
 cmd_up() {
-  local gw pid i line port admin rport lb_port stats_port
+  local gw pid i line port admin lb_port stats_port
   [[ "$NODES" =~ ^[0-9]+$ && "$NODES" -ge 1 && "$NODES" -le 64 ]] || die "--nodes: 1..64"
   if [ -f "$STATE/cluster.env" ]; then
     for f in "$STATE"/pids/*.pid; do
@@ -172,17 +151,9 @@ cmd_up() {
   trap 'log "up failed; stopping what was started"; cmd_down' ERR
 
   if [ -z "$REDIS_URL" ]; then
-    command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server)"
-    rport=$(free_port)
-    setsid redis-server --bind 127.0.0.1 --port "$rport" --dir "$STATE/redis" --save '' \
-      --appendonly no --daemonize no >"$STATE/logs/redis.log" 2>&1 </dev/null &
-    echo $! >"$STATE/pids/redis.pid"
-    for ((i = 0; i < 50; i++)); do
-      [ "$(redis-cli -h 127.0.0.1 -p "$rport" ping 2>/dev/null)" = PONG ] && break
-      sleep 0.1
-    done
-    [ "$(redis-cli -h 127.0.0.1 -p "$rport" ping 2>/dev/null)" = PONG ] || { cat "$STATE/logs/redis.log" >&2; false; }
-    REDIS_URL="redis://127.0.0.1:$rport"
+    pulse_start_redis "$STATE/redis" "$STATE/logs/redis.log" setsid || false
+    echo "$PULSE_REDIS_PID" >"$STATE/pids/redis.pid"
+    REDIS_URL=$PULSE_REDIS_URL
     log "redis $REDIS_URL (pid $(cat "$STATE/pids/redis.pid"))"
   fi
 
@@ -201,16 +172,10 @@ cmd_up() {
       --redis "$REDIS_URL" --node-id "$id" --workers "$WORKERS" >"$lf" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$STATE/pids/$id.pid"
-    line=""
-    for ((t = 0; t < 100; t++)); do
-      line=$(grep -m1 "pulse-gateway ready node=$id " "$lf" || true)
-      [ -n "$line" ] && break
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    [ -n "$line" ] || { log "$id did not start:"; cat "$lf" >&2; false; }
-    port=$(sed -n 's/.* port=\([0-9]*\).*/\1/p' <<<"$line")
-    admin=$(sed -n 's/.* admin_port=\([0-9]*\).*/\1/p' <<<"$line")
+    line=$(pulse_wait_line "$lf" "^pulse-gateway ready node=$id " 10 "$pid") ||
+      { log "$id did not start:"; cat "$lf" >&2; false; }
+    pulse_ready_ports "$line" || { log "$id: cannot read ports from: $line"; false; }
+    port=$PULSE_GW_PORT admin=$PULSE_GW_ADMIN_PORT
     GATEWAYS+=("$id=127.0.0.1:$port:$admin")
     urls+="${urls:+,}ws://127.0.0.1:$port/ws"
     admins+="${admins:+,}$admin"
@@ -224,7 +189,7 @@ cmd_up() {
   done
 
   lb_port=${LB_PORT:-$(free_port)}
-  port_in_use "$lb_port" && { log "port $lb_port is taken"; false; }
+  pulse_port_in_use "$lb_port" && { log "port $lb_port is taken"; false; }
   stats_port=$(free_port)
   render >"$STATE/haproxy.cfg"
   export PULSE_LB_BIND="127.0.0.1:$lb_port" PULSE_LB_STATS_BIND="127.0.0.1:$stats_port"

@@ -21,7 +21,9 @@ USERS=${PULSE_USERS:-100}
 SPIKE=${PULSE_SPIKE:-}
 REDIS_URL=${PULSE_REDIS:-}
 OUT=${PULSE_OUT:-}
-BUILD=${PULSE_BUILD_DIR:-$ROOT/build}
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" Release)}
 TIMEOUT=${PULSE_TIMEOUT:-120}
 WORKERS=${PULSE_WORKERS:-}
 VIA=${PULSE_VIA:-redis}
@@ -58,7 +60,7 @@ prints pulse-report's report. Every option can also be set from the environment
                      cluster state and logs in <out>/cluster
   --redis URL        use this Redis instead of starting one
   --out DIR          run directory (default ./results/<timestamp>)
-  --build-dir DIR    where to build (default <repo>/build)
+  --build-dir DIR    where to build (default <repo>/build-release: a Release build)
   --no-build         use the binaries already in the build directory as they are
   --timeout S        how long to wait for deliveries after publishing (120)
   --scenario NAME    preset from loadtest/scenarios/NAME.env (classic, fanout, social,
@@ -140,53 +142,19 @@ SUB_PID=""
 PUB_PID=""
 GW_PIDS=()
 
-# Running (an exited child not yet reaped is a zombie: not running).
-alive() {
-  local st
-  st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
-  [ -n "$st" ] && [ "$st" != Z ]
-}
-
-stop_pid() { # pid signal grace_tenths
-  local pid=$1 sig=$2 grace=$3 i
-  [ -n "$pid" ] || return 0
-  alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace; i++)); do
-    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "$PUB_PID" TERM 30
-  stop_pid "$SUB_PID" INT 50
-  for p in "${GW_PIDS[@]}"; do stop_pid "$p" TERM 50; done
+  pulse_stop_pid "$PUB_PID" TERM 30
+  pulse_stop_pid "$SUB_PID" INT 50
+  for p in "${GW_PIDS[@]}"; do pulse_stop_pid "$p" TERM 50; done
   [ "$CLUSTER_UP" = 0 ] || "$ROOT/loadtest/cluster.sh" down --dir "$OUT/cluster" >/dev/null 2>&1 || true
-  stop_pid "$REDIS_PID" TERM 50
+  pulse_stop_pid "$REDIS_PID" TERM 50
   [ -z "$WORK" ] || rm -rf "$WORK"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT TERM
-
-# Waits until file $1 has a line matching regex $2 (prints it); $3 deadline in seconds;
-# $4 the PID that must stay alive meanwhile.
-wait_line() {
-  local file=$1 re=$2 secs=$3 pid=$4 end line
-  end=$((SECONDS + secs))
-  while [ "$SECONDS" -lt "$end" ]; do
-    line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
-    if [ -n "$line" ]; then echo "$line"; return 0; fi
-    alive "$pid" || return 1
-    sleep 0.05
-  done
-  return 1
-}
 
 fail_start() { # what logfile
   log "$1 did not start; its log ($2):"
@@ -201,13 +169,9 @@ PUB="$BUILD/publisher/pulse-publish"
 SUB="$BUILD/subscriber-client/pulse-subscribe"
 REP="$BUILD/report/pulse-report"
 if [ "$NO_BUILD" = 0 ]; then
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    log "configuring $BUILD"
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  log "building (incremental)"
-  cmake --build "$BUILD" -j "$(nproc)" --target pulse-gateway pulse-publish pulse-subscribe \
-    pulse-report >/dev/null || { log "the build failed (see above)"; exit 3; }
+  log "building $BUILD (Release, incremental)"
+  pulse_build "$BUILD" Release pulse-gateway pulse-publish pulse-subscribe pulse-report ||
+    { log "the build failed (see above)"; exit 3; }
 fi
 for b in "$GW" "$PUB" "$SUB" "$REP"; do
   [ -x "$b" ] || { log "missing $b (build it, or drop --no-build)"; exit 3; }
@@ -239,26 +203,10 @@ if [ "$SECURE" = 1 ]; then
 fi
 
 # ---- Redis ----
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [ -z "$REDIS_URL" ]; then
-  started=0
-  for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    port=$((20000 + RANDOM % 30000))
-    port_in_use "$port" && continue
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-      >"$OUT/logs/redis.log" 2>&1 &
-    REDIS_PID=$!
-    end=$((SECONDS + 5))
-    while [ "$SECONDS" -lt "$end" ] && alive "$REDIS_PID"; do
-      if [ "$(redis-cli -p "$port" ping 2>/dev/null || true)" = PONG ]; then started=1; break; fi
-      sleep 0.05
-    done
-    [ "$started" = 1 ] && break
-    stop_pid "$REDIS_PID" TERM 20
-    REDIS_PID=""
-  done
-  [ "$started" = 1 ] || fail_start "redis-server" "$OUT/logs/redis.log"
-  REDIS_URL="redis://127.0.0.1:$port"
+  pulse_start_redis "$WORK" "$OUT/logs/redis.log" || fail_start "redis-server" "$OUT/logs/redis.log"
+  REDIS_PID=$PULSE_REDIS_PID
+  REDIS_URL=$PULSE_REDIS_URL
   log "redis-server pid $REDIS_PID on $REDIS_URL"
 fi
 
@@ -286,10 +234,9 @@ for ((i = 1; i <= NODES && VIA_LB == 0; i++)); do
   args+=(${SEC_GW_ARGS[@]+"${SEC_GW_ARGS[@]}"})
   "$GW" "${args[@]}" >"$glog" 2>&1 &
   GW_PIDS+=($!)
-  line=$(wait_line "$glog" '^pulse-gateway ready ' 15 "${GW_PIDS[-1]}") || fail_start "pulse-gateway $node" "$glog"
-  wsport=$(sed -n 's/.* port=\([0-9]\+\).*/\1/p' <<<"$line")
-  admin=$(sed -n 's/.* admin_port=\([0-9]\+\).*/\1/p' <<<"$line")
-  [ -n "$wsport" ] && [ -n "$admin" ] || { log "cannot read ports from: $line"; exit 3; }
+  line=$(pulse_wait_line "$glog" '^pulse-gateway ready ' 15 "${GW_PIDS[-1]}") || fail_start "pulse-gateway $node" "$glog"
+  pulse_ready_ports "$line" || { log "cannot read ports from: $line"; exit 3; }
+  wsport=$PULSE_GW_PORT admin=$PULSE_GW_ADMIN_PORT
   WS_URLS+=(--url "ws://127.0.0.1:$wsport/ws")
   ADMIN_PORTS+=("$admin")
   log "$node pid ${GW_PIDS[-1]} ws port $wsport admin port $admin"
@@ -298,7 +245,7 @@ for ((i = 0; i < NODES; i++)); do
   end=$((SECONDS + 15)); ok=0
   while [ "$SECONDS" -lt "$end" ]; do
     if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${ADMIN_PORTS[$i]}/healthz"; then ok=1; break; fi
-    alive "${GW_PIDS[$i]}" || break
+    pulse_alive "${GW_PIDS[$i]}" || break
     sleep 0.1
   done
   [ "$ok" = 1 ] || fail_start "pulse-gateway node-$((i + 1)) (/healthz never answered 200)" "$OUT/logs/gateway-node-$((i + 1)).log"
@@ -321,7 +268,7 @@ fi
 [ -z "$TOKEN" ] || sub_args+=(--token "$TOKEN")
 "$SUB" "${sub_args[@]}" >"$OUT/logs/subscriber.log" 2>&1 &
 SUB_PID=$!
-wait_line "$OUT/logs/subscriber.log" '^pulse-subscribe ready' $((30 + CLIENTS / 200)) "$SUB_PID" >/dev/null ||
+pulse_wait_line "$OUT/logs/subscriber.log" '^pulse-subscribe ready' $((30 + CLIENTS / 200)) "$SUB_PID" >/dev/null ||
   fail_start "pulse-subscribe ($CLIENTS connections)" "$OUT/logs/subscriber.log"
 log "pulse-subscribe pid $SUB_PID: $CLIENTS connections ready"
 
@@ -355,20 +302,20 @@ cat "$OUT/logs/publisher.log" >&2
 if [ "$EXPECT" -gt 0 ]; then
   log "waiting up to ${TIMEOUT}s for $EXPECT deliveries"
   end=$((SECONDS + TIMEOUT))
-  while [ "$SECONDS" -lt "$end" ] && alive "$SUB_PID"; do sleep 0.1; done
+  while [ "$SECONDS" -lt "$end" ] && pulse_alive "$SUB_PID"; do sleep 0.1; done
 else
   # Unknown total: stop once the delivery log has been still for 2 s (it is flushed
   # every second), or at the timeout.
   log "waiting for deliveries to settle (at most ${TIMEOUT}s)"
   end=$((SECONDS + TIMEOUT)); last=-1; still=0
-  while [ "$SECONDS" -lt "$end" ] && alive "$SUB_PID"; do
+  while [ "$SECONDS" -lt "$end" ] && pulse_alive "$SUB_PID"; do
     size=$(stat -c %s "$OUT/deliveries.csv" 2>/dev/null || echo 0)
     if [ "$size" = "$last" ]; then still=$((still + 1)); else still=0; last=$size; fi
     [ "$still" -ge 20 ] && break
     sleep 0.1
   done
 fi
-stop_pid "$SUB_PID" INT 100
+pulse_stop_pid "$SUB_PID" INT 100
 SUB_PID=""
 grep -E '^pulse-subscribe: ' "$OUT/logs/subscriber.log" >&2 || true
 

@@ -1,0 +1,142 @@
+# scripts/lib.sh - the shell helpers every Pulse script shares; source it, do not run it.
+# bench/bench.sh, loadtest/run_loadtest.sh and loadtest/cluster.sh use it for what each
+# once wrote by hand: free loopback ports, a throwaway redis-server, waiting for a ready
+# line, the gateway's ready line, stopping a process by PID, and the build directory of
+# a build type. Nothing here kills by name or touches a process it was not given.
+#
+#   . "$ROOT/scripts/lib.sh"
+#
+# Functions (all bounded in time; none exits the caller):
+#   pulse_port_in_use PORT [HOST]     0 when something accepts on HOST:PORT (127.0.0.1)
+#   pulse_free_port [HOST]            prints a port nobody listens on (200 tries)
+#   pulse_alive PID                   0 while PID runs (a zombie does not)
+#   pulse_stop_pid PID [SIG [TENTHS]] SIG (TERM), then SIGKILL after TENTHS/10 s (50);
+#                                     reaps it when it is our child
+#   pulse_wait_line FILE ERE SECS [PID]  prints the first line of FILE matching ERE;
+#                                     fails after SECS or when PID has died
+#   pulse_ready_ports LINE            reads "pulse-gateway ready ... port=P admin_port=A"
+#                                     into PULSE_GW_PORT and PULSE_GW_ADMIN_PORT
+#   pulse_start_redis DIR LOG [setsid]  redis-server on a free 127.0.0.1 port, no
+#                                     persistence, data in DIR; sets PULSE_REDIS_PID,
+#                                     PULSE_REDIS_PORT, PULSE_REDIS_URL (5 tries)
+#   pulse_build_dir ROOT TYPE         the build directory of a CMake build type:
+#                                     ROOT/build (RelWithDebInfo), ROOT/build-release
+#                                     (Release), ROOT/build-<type in lower case>
+#   pulse_build DIR TYPE TARGET...    configures DIR as TYPE unless it is, builds TARGETs
+#   pulse_cpu_ticks PID               utime+stime of PID in clock ticks
+#   pulse_rss_kib PID                 resident memory of PID in KiB
+
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the PULSE_* variables set here are read by the scripts that source this.)
+
+pulse_port_in_use() {
+  (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
+}
+
+pulse_free_port() {
+  local i p host=${1:-127.0.0.1}
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    pulse_port_in_use "$p" "$host" && continue
+    ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
+    echo "$p"
+    return 0
+  done
+  echo "lib.sh: no free port found on $host" >&2
+  return 1
+}
+
+pulse_alive() {
+  local st
+  [ -n "$1" ] || return 1
+  st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+pulse_stop_pid() {
+  local pid=$1 sig=${2:-TERM} grace=${3:-50} i
+  [ -n "$pid" ] || return 0
+  if pulse_alive "$pid"; then
+    kill "-$sig" "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace; i++)); do
+      pulse_alive "$pid" || break
+      sleep 0.1
+    done
+    if pulse_alive "$pid"; then
+      echo "lib.sh: pid $pid still running after $((grace / 10)) s: SIGKILL" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+  return 0
+}
+
+pulse_wait_line() {
+  local file=$1 re=$2 secs=$3 pid=${4:-} end line
+  end=$((SECONDS + secs))
+  while [ "$SECONDS" -lt "$end" ]; do
+    line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
+    if [ -n "$line" ]; then echo "$line"; return 0; fi
+    [ -z "$pid" ] || pulse_alive "$pid" || return 1
+    sleep 0.05
+  done
+  return 1
+}
+
+pulse_ready_ports() {
+  PULSE_GW_PORT=$(sed -n 's/.* port=\([0-9]\+\).*/\1/p' <<<"$1")
+  PULSE_GW_ADMIN_PORT=$(sed -n 's/.* admin_port=\([0-9]\+\).*/\1/p' <<<"$1")
+  [ -n "$PULSE_GW_PORT" ] && [ -n "$PULSE_GW_ADMIN_PORT" ]
+}
+
+pulse_start_redis() {
+  local dir=$1 logf=$2 how=${3:-} attempt port i
+  # shellcheck disable=SC2034 # attempt only counts the tries
+  command -v redis-server >/dev/null || { echo "lib.sh: redis-server not found (scripts/install-deps.sh)" >&2; return 1; }
+  mkdir -p "$dir"
+  for attempt in 1 2 3 4 5; do
+    port=$(pulse_free_port 127.0.0.1) || return 1
+    if [ "$how" = setsid ]; then
+      setsid redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no \
+        >"$logf" 2>&1 </dev/null &
+    else
+      redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save '' --appendonly no \
+        >"$logf" 2>&1 </dev/null &
+    fi
+    PULSE_REDIS_PID=$!
+    for ((i = 0; i < 100; i++)); do
+      if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null || true)" = PONG ]; then
+        PULSE_REDIS_PORT=$port
+        PULSE_REDIS_URL="redis://127.0.0.1:$port"
+        return 0
+      fi
+      pulse_alive "$PULSE_REDIS_PID" || break
+      sleep 0.05
+    done
+    pulse_stop_pid "$PULSE_REDIS_PID" TERM 20
+  done
+  PULSE_REDIS_PID=""
+  echo "lib.sh: redis-server did not start; its log ($logf):" >&2
+  tail -n 20 "$logf" >&2 || true
+  return 1
+}
+
+pulse_build_dir() {
+  case "$2" in
+    RelWithDebInfo) echo "$1/build" ;;
+    Release) echo "$1/build-release" ;;
+    *) echo "$1/build-$(tr '[:upper:]' '[:lower:]' <<<"$2")" ;;
+  esac
+}
+
+pulse_build() {
+  local dir=$1 type=$2
+  shift 2
+  if ! grep -qx "CMAKE_BUILD_TYPE:STRING=$type" "$dir/CMakeCache.txt" 2>/dev/null; then
+    cmake -S "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" -B "$dir" -DCMAKE_BUILD_TYPE="$type" >/dev/null || return 1
+  fi
+  cmake --build "$dir" -j"$(nproc)" --target "$@" >/dev/null
+}
+
+pulse_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+pulse_rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
