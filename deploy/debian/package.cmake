@@ -9,6 +9,10 @@ set(PULSE_DEB_DIR ${CMAKE_CURRENT_LIST_DIR})
 find_program(HELP2MAN help2man)
 if(HELP2MAN)
   set(PULSE_MAN_PAGES "")
+  set(name_pulse-gateway "Redis-backed WebSocket gateway (pulse.v1)")
+  set(name_pulse-publish "publish Pulse events to Redis or a gateway and record a manifest")
+  set(name_pulse-subscribe "hold WebSocket connections to Pulse gateways and log every delivery")
+  set(name_pulse-report "delivery and latency report of a Pulse measuring run")
   foreach(prog pulse-gateway pulse-publish pulse-subscribe pulse-report)
     if(TARGET ${prog})
       set(page ${CMAKE_BINARY_DIR}/man/${prog}.1)
@@ -16,9 +20,11 @@ if(HELP2MAN)
         COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
         COMMAND ${CMAKE_COMMAND} -E env --unset=PULSE_REDIS --unset=PULSE_URL
                 ${HELP2MAN} --no-info --no-discard-stderr --section 1 --source "Pulse"
+                --name "${name_${prog}}"
                 --output ${page} $<TARGET_FILE:${prog}>
         DEPENDS ${prog}
-        COMMENT "help2man ${prog}.1")
+        COMMENT "help2man ${prog}.1"
+        VERBATIM)
       list(APPEND PULSE_MAN_PAGES ${page})
     endif()
   endforeach()

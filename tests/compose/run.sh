@@ -34,6 +34,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib.sh"
 . "$ROOT/tests/support/base-tree.sh"
 BIN=${PULSE_BIN_DIR:-$ROOT/build}
 STANDINS=${PULSE_COMPOSE_STANDINS:-auto}
@@ -55,7 +56,7 @@ SUB_PIDS=()
 cleanup() {
   local rc=$?
   set +e
-  for p in ${SUB_PIDS[@]+"${SUB_PIDS[@]}"}; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+  for p in ${SUB_PIDS[@]+"${SUB_PIDS[@]}"}; do pulse_stop_pid "$p"; done
   if [ -n "$SERVICE_PID" ]; then
     if [ "$rc" != 0 ]; then
       log "logs of the failed run:"
@@ -63,8 +64,8 @@ cleanup() {
     fi
     compose --profile publisher --profile loadtest down --remove-orphans --timeout 10 >/dev/null 2>&1
   fi
-  [ -n "$HEALTH_PID" ] && kill "$HEALTH_PID" 2>/dev/null && wait "$HEALTH_PID" 2>/dev/null
-  [ -n "$SERVICE_PID" ] && kill "$SERVICE_PID" 2>/dev/null && wait "$SERVICE_PID" 2>/dev/null
+  pulse_stop_pid "$HEALTH_PID"
+  pulse_stop_pid "$SERVICE_PID"
   rm -rf "$WORK"
   log "$([ "$rc" = 0 ] && echo PASS || echo "FAILED (exit $rc)") in $(( $(date +%s) - T0 )) s"
   exit "$rc"
@@ -109,10 +110,7 @@ log "image pulse:latest ready in $(( $(date +%s) - t )) s"
 
 # The native client for step 3 (the image has it too, but the clients run on the host
 # so they go through the published port as a user's would).
-if [ ! -x "$BIN/subscriber-client/pulse-subscribe" ]; then
-  cmake -S "$ROOT" -B "$BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$BIN" -j2 --target pulse-subscribe >/dev/null
-fi
+pulse_build "$BIN" RelWithDebInfo pulse-subscribe || die "building pulse-subscribe failed"
 SUBSCRIBE=$BIN/subscriber-client/pulse-subscribe
 
 # ---- 2. the engine ------------------------------------------------------------------
@@ -137,14 +135,13 @@ awk '/^    ulimits:/ {skip=1; next} skip && /^      / {next} {skip=0; print}' \
   "$ROOT/docker-compose.yml" >"$WORK/docker-compose.yml"
 grep -q '^ *ulimits:' "$WORK/docker-compose.yml" && die "could not drop the ulimits entries"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export PULSE_LB_PORT=${PULSE_LB_PORT:-8080}
-if ! port_free "$PULSE_LB_PORT"; then
-  PULSE_LB_PORT=$(free_port)
+if pulse_port_in_use "$PULSE_LB_PORT"; then
+  PULSE_LB_PORT=$(pulse_free_port)
   log "port 8080 is taken on this host: HAProxy is published on $PULSE_LB_PORT instead"
 fi
-export PULSE_LB_STATS_PORT=$(free_port)
+PULSE_LB_STATS_PORT=$(pulse_free_port)
+export PULSE_LB_STATS_PORT
 LB=127.0.0.1:$PULSE_LB_PORT
 
 # ---- helpers --------------------------------------------------------------------------
@@ -253,7 +250,7 @@ publish_to_all SCALED_TO_2 2
 #   publish at a steady rate, `podman kill` one gateway container while it runs, then
 #   check every sequence arrived (clients resume from history after reconnecting).
 
-for p in "${SUB_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
+for p in "${SUB_PIDS[@]}"; do pulse_stop_pid "$p"; done
 SUB_PIDS=()
 
 # ---- 6. tokens stay out of HAProxy's log ---------------------------------------------------

@@ -20,6 +20,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib.sh"
 . "$ROOT/tests/support/base-tree.sh"
 BIN=${PULSE_BIN_DIR:-$ROOT/build}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pulse-package.XXXXXX")
@@ -33,13 +34,7 @@ cleanup() {
   local rc=$? i
   set +e
   # Newest first (the gateway before its Redis); SIGKILL what outlives 10 s.
-  for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do
-    p=${PIDS[$i]}
-    kill "$p" 2>/dev/null || continue
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
+  for (( i = ${#PIDS[@]} - 1; i >= 0; i-- )); do pulse_stop_pid "${PIDS[$i]}" TERM 100; done
   for (( i = ${#MOUNTS[@]} - 1; i >= 0; i-- )); do umount "${MOUNTS[$i]}"; done
   # Only remove the copy once nothing is mounted inside it.
   if ! grep -q " $WORK" /proc/mounts; then rm -rf "$WORK"; fi
@@ -53,10 +48,7 @@ trap 'exit 130' INT TERM
 command -v debootstrap >/dev/null || die "debootstrap missing: scripts/install-deps.sh --heavy"
 
 # ---- 1. the package --------------------------------------------------------------
-if [ ! -f "$BIN/CMakeCache.txt" ]; then
-  cmake -S "$ROOT" -B "$BIN" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-cmake --build "$BIN" -j2 >/dev/null
+pulse_build "$BIN" RelWithDebInfo all || die "the build failed"
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$BIN/CMakeCache.txt")
 deb=$BIN/pulse_${version}_amd64.deb
 rm -f "$deb"
@@ -104,11 +96,9 @@ done
 log "4 programs, 4 man pages, conffile, user pulse, unit verified (systemd-analyze verify clean)"
 
 # ---- 4. the installed programs, run from the tree as user pulse --------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+pulse_start_redis "$WORK/redis" "$WORK/redis.log" || die "redis-server did not start"
+PIDS+=("$PULSE_REDIS_PID")
+rport=$PULSE_REDIS_PORT
 # As user pulse in the tree, with the gateway's PULSE_REDIS (the tools read it too).
 as_pulse() { chroot --userspec=pulse:pulse "$T" env -i PATH=/usr/bin:/bin PULSE_REDIS="redis://127.0.0.1:$rport" "$@"; }
 # The same in the background, output to $1; its PID (the program's: chroot and env
@@ -122,10 +112,9 @@ as_pulse_bg() {
 as_pulse_bg "$WORK/gateway.log" /usr/bin/pulse-gateway --config /etc/pulse/pulse.conf --port 0 \
   --admin-port 0 --node-id deb-node
 gw=${PIDS[-1]}
-for _ in $(seq 100); do grep -q 'pulse-gateway ready' "$WORK/gateway.log" && break; sleep 0.1; done
-ready=$(grep 'pulse-gateway ready' "$WORK/gateway.log") || { cat "$WORK/gateway.log" >&2; die "the installed gateway never got ready"; }
-port=$(echo "$ready" | sed 's/.* port=\([0-9]*\).*/\1/')
-admin=$(echo "$ready" | sed 's/.*admin_port=\([0-9]*\).*/\1/')
+ready=$(pulse_wait_line "$WORK/gateway.log" 'pulse-gateway ready' 10 "$gw") && pulse_ready_ports "$ready" ||
+  { cat "$WORK/gateway.log" >&2; die "the installed gateway never got ready"; }
+port=$PULSE_GW_PORT admin=$PULSE_GW_ADMIN_PORT
 for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "http://127.0.0.1:$admin/healthz" >/dev/null || die "/healthz of the installed gateway is not 200"
 log "pulse-gateway from the package, as user pulse, with /etc/pulse/pulse.conf: $ready"
@@ -134,8 +123,8 @@ mkdir -p "$T/tmp/run" && chown "$(in_tree id -u pulse):$(in_tree id -g pulse)" "
 as_pulse_bg "$WORK/subscribe.log" /usr/bin/pulse-subscribe --url "ws://127.0.0.1:$port/ws" \
   --clients 3 --out /tmp/run --expect 30 --duration 30
 sub=${PIDS[-1]}
-for _ in $(seq 100); do grep -q 'pulse-subscribe ready' "$WORK/subscribe.log" && break; sleep 0.1; done
-grep -q 'pulse-subscribe ready' "$WORK/subscribe.log" || { cat "$WORK/subscribe.log" >&2; die "subscriber not ready"; }
+pulse_wait_line "$WORK/subscribe.log" 'pulse-subscribe ready' 10 "$sub" >/dev/null ||
+  { cat "$WORK/subscribe.log" >&2; die "subscriber not ready"; }
 pub=$(as_pulse /usr/bin/pulse-publish --type SERVER_DOWN --count 10 --manifest /tmp/run/manifest.csv) ||
   die "pulse-publish from the package failed: $pub"
 wait "$sub" || die "pulse-subscribe from the package: exit $?"
