@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_frame.h"
 #include "gw_proto.h"
 #include "pulse_channel.h"
 
@@ -67,10 +68,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(name, data, n);
     name[n] = '\0';
     char out[1024];
-    int w = gw_proto_reply(out, sizeof out, "subscribed", name);
+    int w = gw_frame_reply(out, sizeof out, "subscribed", name);
     if (w >= (int)sizeof out)
         abort();
-    w = gw_proto_error(out, sizeof out, "bad_request", name);
+    w = gw_frame_error(out, sizeof out, "bad_request", name);
     if (w >= (int)sizeof out)
         abort();
     return 0;

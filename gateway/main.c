@@ -12,11 +12,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gw_admin.h"
 #include "gw_auth.h"
 #include "gw_config.h"
-#include "gw_node.h"
+#include "gw_ingest.h"
 #include "gw_worker.h"
-#include "gw_wspub.h"
 #include "pulse_log.h"
 
 extern char **environ;
@@ -40,21 +40,17 @@ static void raise_fd_limit(int want)
  * by then, and this is where a drain's losses (or their absence) are accounted. */
 static void log_final_counters(gw_node *n)
 {
-    unsigned long long dlv[3] = {0}, drop[GW_DROP_NREASONS] = {0};
-    for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = gw_worker_stats(n->workers[i]);
-        for (int p = 0; p < 3; p++)
-            dlv[p] += GW_GET(s->deliveries[p]);
-        for (int r = 0; r < GW_DROP_NREASONS; r++)
-            drop[r] += GW_GET(s->dropped[r]);
-    }
+    gw_totals t;
+    gw_admin_sum_workers(n, &t);
+    const uint64_t *dlv = t.deliveries, *drop = t.dropped;
     PLOG_INFO("main",
               "final counters: received critical=%llu normal=%llu; delivered critical=%llu normal=%llu; "
               "dropped queue_full=%llu superseded=%llu slow_consumer=%llu shutdown=%llu",
               (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL],
-              (unsigned long long)n->events_received[PULSE_PRIO_NORMAL], dlv[PULSE_PRIO_CRITICAL],
-              dlv[PULSE_PRIO_NORMAL], drop[GW_DROP_QUEUE_FULL], drop[GW_DROP_SUPERSEDED],
-              drop[GW_DROP_SLOW_CONSUMER], drop[GW_DROP_SHUTDOWN]);
+              (unsigned long long)n->events_received[PULSE_PRIO_NORMAL], (unsigned long long)dlv[PULSE_PRIO_CRITICAL],
+              (unsigned long long)dlv[PULSE_PRIO_NORMAL], (unsigned long long)drop[GW_DROP_QUEUE_FULL],
+              (unsigned long long)drop[GW_DROP_SUPERSEDED], (unsigned long long)drop[GW_DROP_SLOW_CONSUMER],
+              (unsigned long long)drop[GW_DROP_SHUTDOWN]);
 }
 
 int main(int argc, char **argv)
@@ -78,9 +74,10 @@ int main(int argc, char **argv)
         return 2;
     }
     /* keys, TLS files, and no open listener without auth unless --insecure */
-    if (gw_auth_new(&cfg, &cfg.auth, &err) != 0 || gw_auth_check_exposure(&cfg, cfg.auth, &err) != 0) {
+    gw_auth *auth = NULL;
+    if (gw_auth_new(&cfg, &auth, &err) != 0 || gw_auth_check_exposure(&cfg, auth, &err) != 0) {
         fprintf(stderr, "pulse-gateway: %s\n", err.text);
-        gw_auth_free(cfg.auth);
+        gw_auth_free(auth);
         gw_config_free(&cfg);
         return 2;
     }
@@ -103,12 +100,7 @@ int main(int argc, char **argv)
     }
 
     gw_node node;
-    gw_node_init(&node, &cfg, base);
-    gw_wspub_init(&node);
-    node.nworkers = cfg.workers;
-    node.workers = calloc((size_t)cfg.workers, sizeof(*node.workers));
-    if (!node.workers)
-        abort();
+    gw_node_init(&node, &cfg, auth, base);
     int status = 0;
     if (cfg.workers > 1 && gw_node_listen(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
@@ -143,8 +135,8 @@ int main(int argc, char **argv)
     PLOG_INFO("main", "pulse-gateway %s node=%s listening on %s:%d (WebSocket /ws, %d worker%s), admin on %s:%d, redis %s",
               PULSE_VERSION, cfg.node_id, cfg.bind, node.ws_port, cfg.workers, cfg.workers == 1 ? "" : "s",
               cfg.admin_bind, node.admin_port, cfg.redis_url);
-    PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(cfg.auth),
-              gw_auth_admin_has_key(cfg.auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
+    PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(auth),
+              gw_auth_admin_has_key(auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
     printf("pulse-gateway ready node=%s port=%d admin_port=%d\n", cfg.node_id, node.ws_port, node.admin_port);
     fflush(stdout);
 
@@ -161,7 +153,7 @@ out:
         /* workers that started must stop before they are freed */
         for (int i = 0; i < cfg.workers; i++) {
             if (node.workers[i])
-                gw_worker_post_cmd(node.workers[i], GW_WCMD_DRAIN, NULL, false);
+                gw_node_post(&node, i, GW_MAIL_DRAIN, NULL, false);
         }
     }
     for (int i = 0; i < cfg.workers; i++)
@@ -169,11 +161,9 @@ out:
     gw_admin_stop(&node);
     for (int i = 0; i < cfg.workers; i++)
         gw_worker_free(node.workers[i]);
-    free(node.workers);
-    gw_wspub_cleanup();
     gw_node_cleanup(&node);
     event_base_free(base);
-    gw_auth_free(cfg.auth);
+    gw_auth_free(auth);
     gw_config_free(&cfg);
     libevent_global_shutdown();
     return status;

@@ -1,7 +1,12 @@
 /*
  * pulse_err.h - error codes and the caller-owned error struct used across Pulse.
- * Functions return 0 or a negative PULSE_E* code; parsers and loaders also fill a
- * pulse_error (like hiredis's errstr or jansson's json_error_t) when given one.
+ *
+ * The one error contract of every Pulse program (hiredis-style: a code plus errstr):
+ * a function returns 0 or a negative code, and, when the caller passes one, fills a
+ * pulse_error with one line for humans (like hiredis's errstr or jansson's
+ * json_error_t). Codes are unique across Pulse: the PULSE_E* below (negative errno
+ * values) for the shared kinds, and from PULSE_ECODE_GATEWAY down the gateway's own
+ * (gw_auth.h: the token verdicts), so a code never means two things.
  */
 #ifndef PULSE_ERR_H
 #define PULSE_ERR_H
@@ -13,6 +18,8 @@
 #define PULSE_ENOENT (-2)    /* not found / not applicable */
 #define PULSE_ERANGE (-34)   /* value out of range */
 #define PULSE_EIO (-5)
+
+#define PULSE_ECODE_GATEWAY (-1000) /* gateway codes are PULSE_ECODE_GATEWAY - n */
 
 typedef struct {
     int code;        /* the PULSE_E* code returned */

@@ -60,69 +60,69 @@ static bool parse_decimal(const char *p, const char *end, long lo, long hi, long
     return true;
 }
 
-int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pulse_error *err)
+/* scheme://: sets *sch (checked against expect_scheme), u->scheme and the default
+ * port; *rest points after "://". */
+static int parse_scheme(const char *s, const char *expect_scheme, const scheme_info **sch_out, pulse_url *u,
+                        const char **rest, pulse_error *err)
 {
     const scheme_info *sch = NULL;
-    const char *p, *sep, *auth_end, *host, *host_end, *at, *port_s = NULL;
-    const char *expected;
-    pulse_url u;
-    size_t n;
-    long v;
-
-    if (s == NULL || out == NULL)
-        return pulse_error_set(err, PULSE_EINVAL, 0, "unparsable URL: none given");
-    memset(&u, 0, sizeof u);
-    expected = expect_scheme == NULL ? "scheme://host[:port]"
-             : strcmp(expect_scheme, "redis") == 0 ? "redis://host:port"
-             : strcmp(expect_scheme, "ws") == 0 ? "ws://host:port/path"
-             : "http://host:port/path";
-
-    sep = strstr(s, "://");
+    const char *expected = expect_scheme == NULL ? "scheme://host[:port]"
+                         : strcmp(expect_scheme, "redis") == 0 ? "redis://host:port"
+                         : strcmp(expect_scheme, "ws") == 0 ? "ws://host:port/path"
+                         : "http://host:port/path";
+    const char *sep = strstr(s, "://");
+    char why[96];
     if (sep == NULL) {
-        char why[96];
         (void)snprintf(why, sizeof why, "expected %s", expected);
         return url_fail(err, s, why);
     }
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
-        n = strlen(schemes[i].name);
+        size_t n = strlen(schemes[i].name);
         if ((size_t)(sep - s) == n && strncasecmp(s, schemes[i].name, n) == 0)
             sch = &schemes[i];
     }
     if (sch == NULL)
         return url_fail(err, s, "unknown scheme (expected redis, ws, wss, http or https)");
     if (expect_scheme != NULL && strcmp(expect_scheme, sch->family) != 0) {
-        char why[96];
         (void)snprintf(why, sizeof why, "wrong scheme (expected %s)", expected);
         return url_fail(err, s, why);
     }
-    (void)snprintf(u.scheme, sizeof u.scheme, "%s", sch->name);
-    u.port = sch->default_port;
+    (void)snprintf(u->scheme, sizeof u->scheme, "%s", sch->name);
+    u->port = sch->default_port;
+    *sch_out = sch;
+    *rest = sep + 3;
+    return 0;
+}
 
-    p = sep + 3;
-    auth_end = p + strcspn(p, "/?#");
-    if (*auth_end == '#')
-        return url_fail(err, s, "fragments are not supported");
+/* userinfo: redis only, [user]:password@ (a lone "password@" is accepted too). */
+static int parse_userinfo(const char *s, const scheme_info *sch, const char **pp, const char *auth_end,
+                          pulse_url *u, pulse_error *err)
+{
+    const char *p = *pp;
+    const char *at = memchr(p, '@', (size_t)(auth_end - p));
+    if (at == NULL)
+        return 0;
+    if (strcmp(sch->family, "redis") != 0)
+        return url_fail(err, s, "credentials are only supported for redis URLs");
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon != NULL)
+        p = colon + 1;
+    size_t n = (size_t)(at - p);
+    if (n >= sizeof u->password)
+        return url_fail(err, s, "password too long");
+    memcpy(u->password, p, n);
+    u->password[n] = '\0';
+    if (memchr(at + 1, '@', (size_t)(auth_end - at - 1)) != NULL)
+        return url_fail(err, s, "more than one '@'");
+    *pp = at + 1;
+    return 0;
+}
 
-    /* userinfo: redis only, [user]:password@ (a lone "password@" is accepted too). */
-    at = memchr(p, '@', (size_t)(auth_end - p));
-    if (at != NULL) {
-        const char *colon;
-        if (strcmp(sch->family, "redis") != 0)
-            return url_fail(err, s, "credentials are only supported for redis URLs");
-        colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL)
-            p = colon + 1;
-        n = (size_t)(at - p);
-        if (n >= sizeof u.password)
-            return url_fail(err, s, "password too long");
-        memcpy(u.password, p, n);
-        u.password[n] = '\0';
-        if (memchr(at + 1, '@', (size_t)(auth_end - at - 1)) != NULL)
-            return url_fail(err, s, "more than one '@'");
-        p = at + 1;
-    }
-
-    /* host */
+/* host (a name, an IPv4 address or a bracketed IPv6 one), then :port. */
+static int parse_host_port(const char *s, const char *p, const char *auth_end, pulse_url *u, pulse_error *err)
+{
+    const char *host, *host_end;
+    long v;
     if (*p == '[') {
         host = p + 1;
         host_end = memchr(host, ']', (size_t)(auth_end - host));
@@ -152,22 +152,24 @@ int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pu
         }
         p = host_end;
     }
-    n = (size_t)(host_end - host);
-    if (n >= sizeof u.host)
+    size_t n = (size_t)(host_end - host);
+    if (n >= sizeof u->host)
         return url_fail(err, s, "host too long");
-    memcpy(u.host, host, n);
-    u.host[n] = '\0';
+    memcpy(u->host, host, n);
+    u->host[n] = '\0';
 
-    /* port */
     if (p < auth_end && *p == ':') {
-        port_s = p + 1;
-        if (!parse_decimal(port_s, auth_end, 1, 65535, &v))
+        if (!parse_decimal(p + 1, auth_end, 1, 65535, &v))
             return url_fail(err, s, "port must be a number from 1 to 65535");
-        u.port = (int)v;
+        u->port = (int)v;
     }
+    return 0;
+}
 
-    /* path / db */
-    p = auth_end;
+/* path / db: a redis URL's /db, or an ws/http path (with its query). */
+static int parse_path(const char *s, const scheme_info *sch, const char *p, pulse_url *u, pulse_error *err)
+{
+    long v;
     if (strcmp(sch->family, "redis") == 0) {
         if (*p == '?')
             return url_fail(err, s, "query strings are not supported for redis URLs");
@@ -176,27 +178,48 @@ int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pu
             if (*p != '\0') {
                 if (!parse_decimal(p, p + strlen(p), 0, 1000000, &v))
                     return url_fail(err, s, "database must be a non-negative number");
-                u.db = (int)v;
+                u->db = (int)v;
             }
         }
-        (void)snprintf(u.path, sizeof u.path, "/");
-    } else {
-        n = strlen(p);
-        if (n + 1 >= sizeof u.path)
-            return url_fail(err, s, "path too long");
-        for (const char *c = p; *c != '\0'; c++) {
-            if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-                return url_fail(err, s, "bad character in path");
-        }
-        if (n == 0)
-            (void)snprintf(u.path, sizeof u.path, "/");
-        else if (*p == '?')
-            (void)snprintf(u.path, sizeof u.path, "/%s", p);
-        else
-            memcpy(u.path, p, n + 1);
-        if (strchr(u.path, '#') != NULL)
-            return url_fail(err, s, "fragments are not supported");
+        (void)snprintf(u->path, sizeof u->path, "/");
+        return 0;
     }
+    size_t n = strlen(p);
+    if (n + 1 >= sizeof u->path)
+        return url_fail(err, s, "path too long");
+    for (const char *c = p; *c != '\0'; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return url_fail(err, s, "bad character in path");
+    }
+    if (n == 0)
+        (void)snprintf(u->path, sizeof u->path, "/");
+    else if (*p == '?')
+        (void)snprintf(u->path, sizeof u->path, "/%s", p);
+    else
+        memcpy(u->path, p, n + 1);
+    if (strchr(u->path, '#') != NULL)
+        return url_fail(err, s, "fragments are not supported");
+    return 0;
+}
+
+int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pulse_error *err)
+{
+    const scheme_info *sch = NULL;
+    const char *p = NULL, *auth_end;
+    pulse_url u;
+    int rc;
+
+    if (s == NULL || out == NULL)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "unparsable URL: none given");
+    memset(&u, 0, sizeof u);
+    if ((rc = parse_scheme(s, expect_scheme, &sch, &u, &p, err)) != 0)
+        return rc;
+    auth_end = p + strcspn(p, "/?#");
+    if (*auth_end == '#')
+        return url_fail(err, s, "fragments are not supported");
+    if ((rc = parse_userinfo(s, sch, &p, auth_end, &u, err)) != 0 ||
+        (rc = parse_host_port(s, p, auth_end, &u, err)) != 0 || (rc = parse_path(s, sch, auth_end, &u, err)) != 0)
+        return rc;
     *out = u;
     return 0;
 }

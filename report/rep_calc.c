@@ -49,7 +49,7 @@ static void resolve_client(rep_run *r, rep_client *c)
                     if (pulse_channel_match(pat, r->channels.names[i])) {
                         if (n == cap) {
                             cap = cap ? cap * 2 : 8;
-                            c->chans = rep_xrealloc(c->chans, cap * sizeof(*c->chans));
+                            c->chans = pulse_xrealloc(c->chans, cap * sizeof(*c->chans));
                         }
                         c->chans[n++] = (uint32_t)i;
                     }
@@ -60,7 +60,7 @@ static void resolve_client(rep_run *r, rep_client *c)
             if (idx >= 0) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 8;
-                    c->chans = rep_xrealloc(c->chans, cap * sizeof(*c->chans));
+                    c->chans = pulse_xrealloc(c->chans, cap * sizeof(*c->chans));
                 }
                 c->chans[n++] = (uint32_t)idx;
             }
@@ -236,39 +236,14 @@ static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
     return 0;
 }
 
-int rep_compute(rep_run *r, rep_result *out)
+/* Publish times grouped by (channel, priority), each group sorted: group g =
+ * channel * 3 + priority is times[off[g] .. off[g + 1]). Counts events per priority. */
+static void group_publish_times(const rep_run *r, rep_result *out, size_t **off_out, int64_t **times_out)
 {
-    size_t nch = r->channels.n, i, j;
-    size_t *off;                  /* (channel, prio) -> start in times; [nch*3] is the end */
-    int64_t *times;
-    size_t *fill;
-    rep_stats *node_s;
-    uint64_t *exp_c = NULL, *recv_c = NULL, *recv_e = NULL;
-    int rc = 0;
-
-    memset(out, 0, sizeof(*out));
-    out->clients_total = r->n_clients;
-    out->delivery_lines = r->delivery_lines;
-    out->unknown_events = r->unknown_events;
-    out->unknown_clients = r->unknown_clients;
-    out->bad_lines = r->bad_lines;
-    out->gaps = r->gaps;
-    out->first_pub_us = r->first_pub_us;
-    out->last_pub_us = r->last_pub_us;
-    out->overall.events = r->n_events;
-
-    /* Publish times grouped by (channel, priority), each group sorted. */
-    off = calloc(nch * 3 + 1, sizeof(*off));
-    fill = calloc(nch * 3 + 1, sizeof(*fill));
-    times = malloc((r->n_events ? r->n_events : 1) * sizeof(*times));
-    node_s = calloc(r->nodes.n ? r->nodes.n : 1, sizeof(*node_s));
-    if (off == NULL || fill == NULL || times == NULL || node_s == NULL) {
-        free(off);
-        free(fill);
-        free(times);
-        free(node_s);
-        return PULSE_ENOMEM;
-    }
+    size_t nch = r->channels.n, i;
+    size_t *off = pulse_xcalloc(nch * 3 + 1, sizeof(*off));
+    size_t *fill = pulse_xcalloc(nch * 3 + 1, sizeof(*fill));
+    int64_t *times = pulse_xmalloc((r->n_events ? r->n_events : 1) * sizeof(*times));
     for (i = 0; i < r->n_events; i++) {
         const rep_event *e = &r->events[i];
         off[e->chan * 3 + e->prio + 1]++;
@@ -286,16 +261,16 @@ int rep_compute(rep_run *r, rep_result *out)
     }
     for (i = 0; i < nch * 3; i++)
         qsort(times + off[i], off[i + 1] - off[i], sizeof(*times), cmp_i64);
+    free(fill);
+    *off_out = off;
+    *times_out = times;
+}
 
-    exp_c = calloc(r->n_clients ? r->n_clients : 1, sizeof(*exp_c));
-    recv_c = calloc(r->n_clients ? r->n_clients : 1, sizeof(*recv_c));
-    recv_e = calloc(r->n_events ? r->n_events : 1, sizeof(*recv_e));
-    if (exp_c == NULL || recv_c == NULL || recv_e == NULL) {
-        rc = PULSE_ENOMEM;
-        goto out;
-    }
-
-    /* Expected, per client. */
+/* Expected, per client (exp_c) and in total. */
+static void count_expected(rep_run *r, rep_result *out, const size_t *off, const int64_t *times,
+                           rep_stats *node_s, uint64_t *exp_c)
+{
+    size_t i, j;
     for (i = 0; i < r->n_clients; i++) {
         rep_client *c = &r->clients[i];
         uint64_t exp_p[3] = {0, 0, 0};
@@ -324,36 +299,44 @@ int rep_compute(rep_run *r, rep_result *out)
     }
     out->overall.clients = out->clients_connected;
     out->overall.expected = out->normal.expected + out->critical.expected;
+}
 
-    /* Out of order: a delivery flagged while loading counts only when it is the first
-     * delivery of its (client, event); a late re-delivery is a duplicate instead. The
-     * pairs are still in log order here, and the flagged set is small. */
-    if (r->n_ooo > 0) {
-        rep_u64map first = {0};
-        bool ins;
-        for (i = 0; i < r->n_ooo; i++)
-            rep_u64map_upsert(&first, r->pairs[r->ooo_pos[i]], r->ooo_pos[i], &ins);
-        for (i = 0; i < r->n_pairs; i++) {
-            uint64_t *pos = rep_u64map_get(&first, r->pairs[i]);
-            if (pos != NULL && *pos != UINT64_MAX && i < *pos)
-                *pos = UINT64_MAX; /* an earlier copy exists: a re-delivery */
-        }
-        for (i = 0; i < first.cap; i++) {
-            uint64_t pair = first.keys[i];
-            const rep_client *c;
-            const rep_event *e;
-            if (!first.used[i] || first.vals[i] == UINT64_MAX)
-                continue;
-            c = &r->clients[pair >> 32];
-            e = &r->events[(uint32_t)pair];
-            out->overall.out_of_order++;
-            (e->prio == PULSE_PRIO_CRITICAL ? &out->critical : &out->normal)->out_of_order++;
-            node_s[c->node].out_of_order++;
-        }
-        rep_u64map_free(&first);
+/* Out of order: a delivery flagged while loading counts only when it is the first
+ * delivery of its (client, event); a late re-delivery is a duplicate instead. The
+ * pairs are still in log order here, and the flagged set is small. */
+static void count_out_of_order(const rep_run *r, rep_result *out, rep_stats *node_s)
+{
+    rep_u64map first = {0};
+    bool ins;
+    size_t i;
+    if (r->n_ooo == 0)
+        return;
+    for (i = 0; i < r->n_ooo; i++)
+        rep_u64map_upsert(&first, r->pairs[r->ooo_pos[i]], r->ooo_pos[i], &ins);
+    for (i = 0; i < r->n_pairs; i++) {
+        uint64_t *pos = rep_u64map_get(&first, r->pairs[i]);
+        if (pos != NULL && *pos != UINT64_MAX && i < *pos)
+            *pos = UINT64_MAX; /* an earlier copy exists: a re-delivery */
     }
+    for (i = 0; i < first.cap; i++) {
+        uint64_t pair = first.keys[i];
+        const rep_client *c;
+        const rep_event *e;
+        if (!first.used[i] || first.vals[i] == UINT64_MAX)
+            continue;
+        c = &r->clients[pair >> 32];
+        e = &r->events[(uint32_t)pair];
+        out->overall.out_of_order++;
+        (e->prio == PULSE_PRIO_CRITICAL ? &out->critical : &out->normal)->out_of_order++;
+        node_s[c->node].out_of_order++;
+    }
+    rep_u64map_free(&first);
+}
 
-    /* Received, duplicates, unexpected: one pass over the sorted pairs. */
+/* Received, duplicates, unexpected: one pass over the sorted pairs. */
+static void count_received(rep_run *r, rep_result *out, rep_stats *node_s, uint64_t *recv_c, uint64_t *recv_e)
+{
+    size_t i, j;
     qsort(r->pairs, r->n_pairs, sizeof(*r->pairs), cmp_u64);
     for (i = 0; i < r->n_pairs;) {
         uint64_t pair = r->pairs[i];
@@ -381,20 +364,14 @@ int rep_compute(rep_run *r, rep_result *out)
         }
         i = j;
     }
+}
 
-    fill_latency(&out->overall, r->overall.lat);
-    fill_latency(&out->normal, r->prio[PULSE_PRIO_NORMAL].lat);
-    fill_latency(&out->critical, r->prio[PULSE_PRIO_CRITICAL].lat);
-    finish(&out->overall);
-    finish(&out->normal);
-    finish(&out->critical);
-
+/* Per node: its counts, latency and rates, sorted by name. */
+static void fill_nodes(const rep_run *r, rep_result *out, const rep_stats *node_s)
+{
+    size_t i;
     out->n_nodes = r->nodes.n;
-    out->nodes = calloc(out->n_nodes ? out->n_nodes : 1, sizeof(*out->nodes));
-    if (out->nodes == NULL) {
-        rc = PULSE_ENOMEM;
-        goto out;
-    }
+    out->nodes = pulse_xcalloc(out->n_nodes ? out->n_nodes : 1, sizeof(*out->nodes));
     for (i = 0; i < out->n_nodes; i++) {
         rep_node_stats *n = &out->nodes[i];
         snprintf(n->name, sizeof(n->name), "%s", r->nodes.names[i]);
@@ -404,8 +381,12 @@ int rep_compute(rep_run *r, rep_result *out)
         finish(&n->s);
     }
     qsort(out->nodes, out->n_nodes, sizeof(*out->nodes), cmp_node);
+}
 
-    memcpy(out->lat_bins, r->lat_bins, sizeof(out->lat_bins));
+/* The latency time series: one point per non-empty step. */
+static void fill_series(const rep_run *r, rep_result *out)
+{
+    size_t i;
     out->series_step_s = (double)r->series_step_us / 1e6;
     for (i = 0; i < r->n_series; i++) {
         rep_point *pt;
@@ -418,12 +399,44 @@ int rep_compute(rep_run *r, rep_result *out)
         pt->p99_us = pulse_hist_percentile(r->series[i], 99);
         pt->max_us = pulse_hist_max(r->series[i]);
     }
+}
 
-    rc = worst_lists(r, out, exp_c, recv_c, recv_e);
+int rep_compute(rep_run *r, rep_result *out)
+{
+    size_t *off;
+    int64_t *times;
+    memset(out, 0, sizeof(*out));
+    out->clients_total = r->n_clients;
+    out->delivery_lines = r->delivery_lines;
+    out->unknown_events = r->unknown_events;
+    out->unknown_clients = r->unknown_clients;
+    out->bad_lines = r->bad_lines;
+    out->gaps = r->gaps;
+    out->first_pub_us = r->first_pub_us;
+    out->last_pub_us = r->last_pub_us;
+    out->overall.events = r->n_events;
 
-out:
+    rep_stats *node_s = pulse_xcalloc(r->nodes.n ? r->nodes.n : 1, sizeof(*node_s));
+    uint64_t *exp_c = pulse_xcalloc(r->n_clients ? r->n_clients : 1, sizeof(*exp_c));
+    uint64_t *recv_c = pulse_xcalloc(r->n_clients ? r->n_clients : 1, sizeof(*recv_c));
+    uint64_t *recv_e = pulse_xcalloc(r->n_events ? r->n_events : 1, sizeof(*recv_e));
+    group_publish_times(r, out, &off, &times);
+    count_expected(r, out, off, times, node_s, exp_c);
+    count_out_of_order(r, out, node_s);
+    count_received(r, out, node_s, recv_c, recv_e);
+
+    fill_latency(&out->overall, r->overall.lat);
+    fill_latency(&out->normal, r->prio[PULSE_PRIO_NORMAL].lat);
+    fill_latency(&out->critical, r->prio[PULSE_PRIO_CRITICAL].lat);
+    finish(&out->overall);
+    finish(&out->normal);
+    finish(&out->critical);
+    fill_nodes(r, out, node_s);
+    memcpy(out->lat_bins, r->lat_bins, sizeof(out->lat_bins));
+    fill_series(r, out);
+
+    int rc = worst_lists(r, out, exp_c, recv_c, recv_e);
     free(off);
-    free(fill);
     free(times);
     free(node_s);
     free(exp_c);

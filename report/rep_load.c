@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_alloc.h"
 #include "pulse_event.h"
 #include "pulse_record.h"
 #include "rep_internal.h"
@@ -81,16 +82,14 @@ rep_acc *rep_node_acc(rep_run *r, uint32_t n)
         size_t cap = r->node_acc_cap ? r->node_acc_cap : 8;
         while (cap <= n)
             cap *= 2;
-        r->node_acc = rep_xrealloc(r->node_acc, cap * sizeof(*r->node_acc));
+        r->node_acc = pulse_xrealloc(r->node_acc, cap * sizeof(*r->node_acc));
         memset(r->node_acc + r->node_acc_cap, 0, (cap - r->node_acc_cap) * sizeof(*r->node_acc));
         r->node_acc_cap = cap;
     }
     if (r->node_acc[n].lat == NULL) {
         r->node_acc[n].lat = pulse_hist_new(r->opt.exact_limit);
-        if (r->node_acc[n].lat == NULL) {
-            fputs("pulse-report: out of memory\n", stderr);
-            abort();
-        }
+        if (r->node_acc[n].lat == NULL)
+            pulse_oom();
     }
     return &r->node_acc[n];
 }
@@ -172,7 +171,7 @@ static int manifest_line(rep_run *r, const char *line, size_t len, long lineno, 
     }
     if (r->n_events == r->events_cap) {
         r->events_cap = r->events_cap ? r->events_cap * 2 : 1024;
-        r->events = rep_xrealloc(r->events, r->events_cap * sizeof(*r->events));
+        r->events = pulse_xrealloc(r->events, r->events_cap * sizeof(*r->events));
     }
     e = &r->events[r->n_events++];
     memcpy(e->event_id, m.event_id, sizeof(e->event_id));
@@ -266,7 +265,7 @@ static int clients_line(rep_run *r, const char *line, size_t len, long lineno, p
         return pulse_error_set(err, PULSE_EINVAL, 0, "client %" PRId64 " listed twice", id);
     if (r->n_clients == r->clients_cap) {
         r->clients_cap = r->clients_cap ? r->clients_cap * 2 : 256;
-        r->clients = rep_xrealloc(r->clients, r->clients_cap * sizeof(*r->clients));
+        r->clients = pulse_xrealloc(r->clients, r->clients_cap * sizeof(*r->clients));
     }
     c = &r->clients[r->n_clients++];
     memset(c, 0, sizeof(*c));
@@ -274,7 +273,7 @@ static int clients_line(rep_run *r, const char *line, size_t len, long lineno, p
     c->node = rep_intern_add(&r->nodes, f[2], fl[2]);
     c->connected_at_us = at;
     c->disconnects = (unsigned)disc;
-    c->channels = rep_xrealloc(NULL, fl[3] + 1);
+    c->channels = pulse_xrealloc(NULL, fl[3] + 1);
     memcpy(c->channels, f[3], fl[3]);
     c->channels[fl[3]] = '\0';
     return 0;
@@ -333,7 +332,7 @@ static int delivery_line(rep_run *r, const char *line, size_t len, long lineno, 
 
     if (r->n_pairs == r->pairs_cap) {
         r->pairs_cap = r->pairs_cap ? r->pairs_cap * 2 : 4096;
-        r->pairs = rep_xrealloc(r->pairs, r->pairs_cap * sizeof(*r->pairs));
+        r->pairs = pulse_xrealloc(r->pairs, r->pairs_cap * sizeof(*r->pairs));
     }
     r->pairs[r->n_pairs++] = ((uint64_t)ci << 32) | ei;
 
@@ -344,7 +343,7 @@ static int delivery_line(rep_run *r, const char *line, size_t len, long lineno, 
         if (d.sequence + 1 < *last) {
             if (r->n_ooo == r->ooo_cap) {
                 r->ooo_cap = r->ooo_cap ? r->ooo_cap * 2 : 64;
-                r->ooo_pos = rep_xrealloc(r->ooo_pos, r->ooo_cap * sizeof(*r->ooo_pos));
+                r->ooo_pos = pulse_xrealloc(r->ooo_pos, r->ooo_cap * sizeof(*r->ooo_pos));
             }
             r->ooo_pos[r->n_ooo++] = r->n_pairs - 1;
         } else {
@@ -370,10 +369,8 @@ static int delivery_line(rep_run *r, const char *line, size_t len, long lineno, 
             b = r->n_series - 1;
         if (r->series[b] == NULL) {
             r->series[b] = pulse_hist_new(4096);
-            if (r->series[b] == NULL) {
-                fputs("pulse-report: out of memory\n", stderr);
-                abort();
-            }
+            if (r->series[b] == NULL)
+                pulse_oom();
         }
         pulse_hist_record(r->series[b], lat);
     }

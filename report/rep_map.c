@@ -10,16 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *rep_xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (q == NULL) {
-        fputs("pulse-report: out of memory\n", stderr);
-        abort();
-    }
-    return q;
-}
-
 uint64_t rep_hash_bytes(const char *s, size_t len)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -49,13 +39,9 @@ static void u64map_grow(rep_u64map *m)
 
     n.cap = m->cap ? m->cap * 2 : 64;
     n.len = 0;
-    n.keys = calloc(n.cap, sizeof(*n.keys));
-    n.vals = calloc(n.cap, sizeof(*n.vals));
-    n.used = calloc(n.cap, 1);
-    if (n.keys == NULL || n.vals == NULL || n.used == NULL) {
-        fputs("pulse-report: out of memory\n", stderr);
-        abort();
-    }
+    n.keys = pulse_xcalloc(n.cap, sizeof(*n.keys));
+    n.vals = pulse_xcalloc(n.cap, sizeof(*n.vals));
+    n.used = pulse_xcalloc(n.cap, 1);
     for (i = 0; i < m->cap; i++) {
         if (m->used[i]) {
             bool ins;
@@ -134,11 +120,11 @@ uint32_t rep_intern_add(rep_intern *t, const char *name, size_t len)
         return (uint32_t)found;
     if (t->n == t->names_cap) {
         t->names_cap = t->names_cap ? t->names_cap * 2 : 16;
-        t->names = rep_xrealloc(t->names, t->names_cap * sizeof(*t->names));
-        t->next = rep_xrealloc(t->next, t->names_cap * sizeof(*t->next));
+        t->names = pulse_xrealloc(t->names, t->names_cap * sizeof(*t->names));
+        t->next = pulse_xrealloc(t->next, t->names_cap * sizeof(*t->next));
     }
     idx = (uint32_t)t->n++;
-    t->names[idx] = rep_xrealloc(NULL, len + 1);
+    t->names[idx] = pulse_xrealloc(NULL, len + 1);
     memcpy(t->names[idx], name, len);
     t->names[idx][len] = '\0';
     slot = rep_u64map_upsert(&t->by_hash, rep_hash_bytes(name, len), (uint64_t)idx + 1, &ins);

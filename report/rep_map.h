@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pulse_alloc.h" /* pulse_xrealloc: the programs' out-of-memory policy */
+
 typedef struct {
     uint64_t *keys;
     uint64_t *vals;
@@ -39,7 +41,5 @@ void rep_intern_free(rep_intern *t);
 
 uint64_t rep_hash_bytes(const char *s, size_t len);
 
-/* malloc/realloc that abort on out-of-memory (the programs' policy). */
-void *rep_xrealloc(void *p, size_t n);
 
 #endif

@@ -340,6 +340,12 @@ START_TEST(test_publish_over_ws)
     ck_assert_int_eq(ts_ws_recv(&sub, &m, NULL, 5000), 1);
     ck_assert_str_eq(m, "{\"channel\":\"chat.room\",\"data\":{\"from\":\"pub\"}}"); /* and nothing before it */
     free(m);
+    /* the PUBLISH reply may reach the gateway just after the delivery: wait up to 2 s */
+    for (int i = 0; i < 40 && ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"published\"}") < 1; i++)
+        usleep(50000);
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"published\"}"), 1);
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"failed\"}"), 0);
+    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"refused\"}"), 0);
     ts_ws_close(&sub);
     ts_ws_close(&pub);
     ts_ws_close(&nopub);

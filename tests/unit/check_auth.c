@@ -19,6 +19,7 @@
 #include "../support/ts_jwt.h"
 #include "gw_auth.h"
 #include "gw_config.h"
+#include "gw_limits.h"
 #include "gw_proto.h"
 
 static char dir[64];
@@ -572,8 +573,10 @@ START_TEST(test_origins_ip_rate)
     gw_auth *a = NULL;
     ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
     ck_assert(gw_auth_origin_allowed(a, "https://evil.example")); /* no list: any */
-    ck_assert(!gw_auth_ip_full(a, "10.0.0.1"));
-    ck_assert_uint_eq(gw_auth_ip_acquire(a, "10.0.0.1"), 0); /* off: not counted */
+    gw_limits *l = gw_limits_new(cfg.max_connections_per_ip);
+    ck_assert(!gw_limits_ip_full(l, "10.0.0.1"));
+    ck_assert_uint_eq(gw_limits_ip_acquire(l, "10.0.0.1"), 0); /* off: not counted */
+    gw_limits_free(l);
     gw_auth_free(a);
 
     cfg.ws_allowed_origins = strdup("https://app.example, http://localhost:3000");
@@ -586,16 +589,18 @@ START_TEST(test_origins_ip_rate)
     ck_assert(!gw_auth_origin_allowed(a, "http://localhost"));
     ck_assert(gw_auth_origin_allowed(a, NULL)); /* no Origin: not a browser */
 
-    uint64_t k1 = gw_auth_ip_acquire(a, "10.0.0.1");
-    ck_assert(!gw_auth_ip_full(a, "10.0.0.1"));
-    uint64_t k2 = gw_auth_ip_acquire(a, "10.0.0.1");
-    ck_assert(gw_auth_ip_full(a, "10.0.0.1"));
-    ck_assert(!gw_auth_ip_full(a, "10.0.0.2"));
-    gw_auth_ip_release(a, k1);
-    ck_assert(!gw_auth_ip_full(a, "10.0.0.1"));
-    gw_auth_ip_release(a, k2);
-    gw_auth_ip_release(a, k2); /* a stray release stays harmless */
-    ck_assert(!gw_auth_ip_full(a, "10.0.0.1"));
+    l = gw_limits_new(cfg.max_connections_per_ip);
+    uint64_t k1 = gw_limits_ip_acquire(l, "10.0.0.1");
+    ck_assert(!gw_limits_ip_full(l, "10.0.0.1"));
+    uint64_t k2 = gw_limits_ip_acquire(l, "10.0.0.1");
+    ck_assert(gw_limits_ip_full(l, "10.0.0.1"));
+    ck_assert(!gw_limits_ip_full(l, "10.0.0.2"));
+    gw_limits_ip_release(l, k1);
+    ck_assert(!gw_limits_ip_full(l, "10.0.0.1"));
+    gw_limits_ip_release(l, k2);
+    gw_limits_ip_release(l, k2); /* a stray release stays harmless */
+    ck_assert(!gw_limits_ip_full(l, "10.0.0.1"));
+    gw_limits_free(l);
     gw_auth_free(a);
     gw_config_free(&cfg);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_frame.h"
 #include "gw_proto.h"
 
 /* ---- gw_proto_parse: valid frames ---- */
@@ -163,7 +164,7 @@ START_TEST(test_parse_errors)
 
     /* the reason goes into an error frame that is valid JSON and gives it back */
     char frame[512];
-    int n = gw_proto_error(frame, sizeof frame, code, reason);
+    int n = gw_frame_error(frame, sizeof frame, code, reason);
     ck_assert_int_gt(n, 0);
     json_error_t jerr;
     json_t *j = json_loadb(frame, (size_t)n, 0, &jerr);
@@ -342,7 +343,7 @@ START_TEST(test_reply)
     };
     char buf[256];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int n = gw_proto_reply(buf, sizeof buf, cases[i].op, cases[i].channel);
+        int n = gw_frame_reply(buf, sizeof buf, cases[i].op, cases[i].channel);
         ck_assert_str_eq(buf, cases[i].want);
         ck_assert_int_eq(n, (int)strlen(cases[i].want));
     }
@@ -376,7 +377,7 @@ START_TEST(test_error_format)
 {
     const errfmt_case *tc = &errfmt_cases[_i];
     char buf[256];
-    int n = gw_proto_error(buf, sizeof buf, tc->code, tc->reason);
+    int n = gw_frame_error(buf, sizeof buf, tc->code, tc->reason);
     ck_assert_str_eq(buf, tc->want);
     ck_assert_int_eq(n, (int)strlen(tc->want));
     /* and it is valid JSON */
@@ -391,20 +392,20 @@ START_TEST(test_format_cap)
 {
     char buf[64];
     const char *want = "{\"op\":\"pong\"}"; /* 13 bytes */
-    ck_assert_int_eq(gw_proto_reply(buf, 14, "pong", NULL), 13);
+    ck_assert_int_eq(gw_frame_reply(buf, 14, "pong", NULL), 13);
     ck_assert_str_eq(buf, want);
     memset(buf, 'x', sizeof buf);
-    ck_assert_int_eq(gw_proto_reply(buf, 13, "pong", NULL), -1); /* no room for the NUL */
+    ck_assert_int_eq(gw_frame_reply(buf, 13, "pong", NULL), -1); /* no room for the NUL */
     ck_assert_str_eq(buf, "");
-    ck_assert_int_eq(gw_proto_reply(buf, 0, "pong", NULL), -1);
+    ck_assert_int_eq(gw_frame_reply(buf, 0, "pong", NULL), -1);
     ck_assert_int_eq(buf[0], '\0');
 
     /* escaping counts: 10 quotes need 20 bytes */
     const char *want2 = "{\"op\":\"error\",\"code\":\"c\",\"reason\":\"\\\"\\\"\\\"\"}";
     size_t l2 = strlen(want2);
-    ck_assert_int_eq(gw_proto_error(buf, l2 + 1, "c", "\"\"\""), (int)l2);
+    ck_assert_int_eq(gw_frame_error(buf, l2 + 1, "c", "\"\"\""), (int)l2);
     ck_assert_str_eq(buf, want2);
-    ck_assert_int_eq(gw_proto_error(buf, l2, "c", "\"\"\""), -1);
+    ck_assert_int_eq(gw_frame_error(buf, l2, "c", "\"\"\""), -1);
     ck_assert_str_eq(buf, "");
 }
 END_TEST

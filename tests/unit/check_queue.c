@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_frame.h"
 #include "gw_queue.h"
 
 static const gw_queue_limits LIM = {.soft_msgs = 4, .hard_msgs = 8, .soft_bytes = 100000, .hard_bytes = 200000};

@@ -20,31 +20,24 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 
 #define KEY_FILE_MAX (64 * 1024)
 #define HS_KEY_MIN 32    /* bytes: RFC 7518 3.2, a key at least as long as the hash */
 #define ADMIN_KEY_MIN 16
 #define CLAIM_PATS_MAX 256
-#define IP_BUCKETS 1024
 
 typedef struct {
     char *prefix, *suffix; /* "feed:user-{sub}" -> "feed:user-", "" */
     char *glob;            /* prefix*suffix: the namespace */
 } owner_rule;
-
-typedef struct ip_node {
-    struct ip_node *next;
-    uint64_t key;
-    int count;
-} ip_node;
 
 struct gw_auth {
     jwt_alg_t alg;         /* JWT_ALG_NONE: auth off */
@@ -59,24 +52,7 @@ struct gw_auth {
     unsigned char admin_digest[32];
     bool admin_key;
     bool protect_reads;
-    int max_per_ip;
-    pthread_mutex_t ip_lock;
-    ip_node *ip[IP_BUCKETS];
 };
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
-}
 
 static bool set(const char *s)
 {
@@ -93,7 +69,7 @@ static int read_file(const char *what, const char *path, bool trim, unsigned cha
     FILE *f = fopen(path, "rb");
     if (!f)
         return pulse_error_set(err, PULSE_EIO, 0, "%s: cannot read %s: %s", what, path, strerror(errno));
-    unsigned char *buf = xmalloc(KEY_FILE_MAX + 1);
+    unsigned char *buf = pulse_xmalloc(KEY_FILE_MAX + 1);
     size_t n = fread(buf, 1, KEY_FILE_MAX + 1, f);
     bool bad = ferror(f);
     fclose(f);
@@ -126,11 +102,9 @@ static size_t split_list(const char *list, char ***out)
         if (len > 0) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 4;
-                v = realloc(v, cap * sizeof(*v));
-                if (!v)
-                    abort();
+                v = pulse_xrealloc(v, cap * sizeof(*v));
             }
-            v[n] = xmalloc(len + 1);
+            v[n] = pulse_xmalloc(len + 1);
             memcpy(v[n], p, len);
             v[n][len] = '\0';
             n++;
@@ -178,11 +152,11 @@ static int parse_owners(gw_auth *a, const char *list, pulse_error *err)
             return rc;
         }
         owner_rule *o = &a->owners[a->n_owners++];
-        o->prefix = xmalloc(pl + 1);
+        o->prefix = pulse_xmalloc(pl + 1);
         memcpy(o->prefix, t, pl);
         o->prefix[pl] = '\0';
-        o->suffix = xstrdup(suf);
-        o->glob = xmalloc(pl + strlen(suf) + 2);
+        o->suffix = pulse_xstrdup(suf);
+        o->glob = pulse_xmalloc(pl + strlen(suf) + 2);
         snprintf(o->glob, pl + strlen(suf) + 2, "%s*%s", o->prefix, o->suffix);
     }
     free_list(v, n);
@@ -277,7 +251,7 @@ static int load_admin_key(gw_auth *a, const gw_config *cfg, pulse_error *err)
         if (rc != 0)
             return rc;
     } else if (set(cfg->admin_api_key)) {
-        key = (unsigned char *)xstrdup(cfg->admin_api_key);
+        key = (unsigned char *)pulse_xstrdup(cfg->admin_api_key);
         len = strlen(cfg->admin_api_key);
     } else {
         return 0;
@@ -297,16 +271,12 @@ static int load_admin_key(gw_auth *a, const gw_config *cfg, pulse_error *err)
 
 int gw_auth_new(const gw_config *cfg, gw_auth **out, pulse_error *err)
 {
-    gw_auth *a = calloc(1, sizeof(*a));
-    if (!a)
-        abort();
-    pthread_mutex_init(&a->ip_lock, NULL);
+    gw_auth *a = pulse_xcalloc(1, sizeof(*a));
     a->alg = JWT_ALG_NONE;
     a->leeway_s = cfg->auth_leeway_s;
-    a->audience = set(cfg->auth_audience) ? xstrdup(cfg->auth_audience) : NULL;
-    a->issuer = set(cfg->auth_issuer) ? xstrdup(cfg->auth_issuer) : NULL;
+    a->audience = set(cfg->auth_audience) ? pulse_xstrdup(cfg->auth_audience) : NULL;
+    a->issuer = set(cfg->auth_issuer) ? pulse_xstrdup(cfg->auth_issuer) : NULL;
     a->protect_reads = cfg->admin_protect_reads != 0;
-    a->max_per_ip = cfg->max_connections_per_ip;
     a->n_origins = split_list(cfg->ws_allowed_origins, &a->origins);
     int rc = 0;
     if (set(cfg->tls_cert) != set(cfg->tls_key))
@@ -347,14 +317,6 @@ void gw_auth_free(gw_auth *a)
     }
     free(a->owners);
     free_list(a->origins, a->n_origins);
-    for (size_t b = 0; b < IP_BUCKETS; b++) {
-        while (a->ip[b]) {
-            ip_node *next = a->ip[b]->next;
-            free(a->ip[b]);
-            a->ip[b] = next;
-        }
-    }
-    pthread_mutex_destroy(&a->ip_lock);
     OPENSSL_cleanse(a->admin_digest, sizeof(a->admin_digest));
     free(a);
 }
@@ -411,7 +373,7 @@ static int b64url_decode(const char *s, size_t n, unsigned char *out, size_t *ou
 
 static json_t *decode_part(const char *s, size_t n)
 {
-    unsigned char *buf = xmalloc(n * 3 / 4 + 2);
+    unsigned char *buf = pulse_xmalloc(n * 3 / 4 + 2);
     size_t len = 0;
     json_t *j = NULL;
     if (n > 0 && b64url_decode(s, n, buf, &len) == 0)
@@ -478,7 +440,7 @@ static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal
         return GW_AUTH_ECLAIMS;
 
     size_t head = sizeof(gw_principal) + (nch + npub) * sizeof(char *);
-    gw_principal *p = xmalloc(head + bytes);
+    gw_principal *p = pulse_xmalloc(head + bytes);
     char *str = (char *)p + head;
     p->exp = exp ? (int64_t)exp_v : 0;
     if (exp && p->exp == 0)
@@ -539,7 +501,7 @@ int gw_auth_verify(const gw_auth *a, const char *token, size_t len, int64_t now_
         rc = GW_AUTH_ESIG;
         goto done;
     }
-    char *copy = xmalloc(len + 1);
+    char *copy = pulse_xmalloc(len + 1);
     memcpy(copy, token, len);
     copy[len] = '\0';
     jwt_t *jwt = NULL;
@@ -704,95 +666,6 @@ bool gw_auth_origin_allowed(const gw_auth *a, const char *origin)
         if (strcmp(a->origins[i], "*") == 0 || strcasecmp(a->origins[i], origin) == 0)
             return true;
     return false;
-}
-
-/* ---- per-IP count ---- */
-
-static uint64_t ip_key(const char *ip)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a 64: collisions are negligible here */
-    for (const unsigned char *p = (const unsigned char *)ip; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h ? h : 1;
-}
-
-static ip_node **ip_find(gw_auth *a, uint64_t key)
-{
-    ip_node **pp = &a->ip[key % IP_BUCKETS];
-    while (*pp && (*pp)->key != key)
-        pp = &(*pp)->next;
-    return pp;
-}
-
-bool gw_auth_ip_full(gw_auth *a, const char *ip)
-{
-    if (!a || a->max_per_ip <= 0)
-        return false;
-    pthread_mutex_lock(&a->ip_lock);
-    ip_node *n = *ip_find(a, ip_key(ip));
-    bool full = n && n->count >= a->max_per_ip;
-    pthread_mutex_unlock(&a->ip_lock);
-    return full;
-}
-
-uint64_t gw_auth_ip_acquire(gw_auth *a, const char *ip)
-{
-    if (!a || a->max_per_ip <= 0)
-        return 0;
-    uint64_t key = ip_key(ip);
-    pthread_mutex_lock(&a->ip_lock);
-    ip_node **pp = ip_find(a, key);
-    if (!*pp) {
-        *pp = calloc(1, sizeof(ip_node));
-        if (!*pp)
-            abort();
-        (*pp)->key = key;
-    }
-    (*pp)->count++;
-    pthread_mutex_unlock(&a->ip_lock);
-    return key;
-}
-
-void gw_auth_ip_release(gw_auth *a, uint64_t key)
-{
-    if (!a || key == 0)
-        return;
-    pthread_mutex_lock(&a->ip_lock);
-    ip_node **pp = ip_find(a, key);
-    if (*pp && --(*pp)->count <= 0) {
-        ip_node *dead = *pp;
-        *pp = dead->next;
-        free(dead);
-    }
-    pthread_mutex_unlock(&a->ip_lock);
-}
-
-/* ---- rate limit ---- */
-
-int gw_ratelimit_take(gw_ratelimit *rl, int rate, int64_t now_ms)
-{
-    if (rate <= 0)
-        return GW_RL_OK;
-    float cap = 2.0f * (float)rate;
-    if (rl->last_ms == 0) {
-        rl->tokens = cap;
-        rl->strikes = 0;
-    } else if (now_ms > rl->last_ms) {
-        float dt = (float)(now_ms - rl->last_ms) / 1000.0f;
-        rl->tokens += dt * (float)rate;
-        if (rl->tokens > cap)
-            rl->tokens = cap;
-        rl->strikes -= dt * (float)rate / 2.0f;
-        if (rl->strikes < 0)
-            rl->strikes = 0;
-    }
-    rl->last_ms = now_ms > 0 ? now_ms : 1;
-    if (rl->tokens >= 1.0f) {
-        rl->tokens -= 1.0f;
-        return GW_RL_OK;
-    }
-    rl->strikes += 1.0f;
-    return rl->strikes > cap + 10.0f ? GW_RL_ABUSE : GW_RL_LIMITED;
 }
 
 /* ---- exposure ---- */

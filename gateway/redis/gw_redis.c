@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
 
@@ -235,9 +236,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 
 gw_redis *gw_redis_new(struct event_base *base, const gw_config *cfg, const gw_redis_cbs *cbs, void *ud)
 {
-    gw_redis *r = calloc(1, sizeof(*r));
-    if (!r)
-        abort();
+    gw_redis *r = pulse_xcalloc(1, sizeof(*r));
     r->base = base;
     r->cfg = cfg;
     r->cbs = *cbs;
@@ -359,9 +358,7 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
 {
     if (r->cmd.state != RC_UP || !r->verified)
         return -1;
-    pub_ctx *pc = malloc(sizeof(*pc));
-    if (!pc)
-        abort();
+    pub_ctx *pc = pulse_xmalloc(sizeof(*pc));
     pc->cb = cb;
     pc->ud = ud;
     if (redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "PUBLISH %s %b", channel, payload, len) !=
@@ -385,8 +382,6 @@ bool gw_redis_healthy(const gw_redis *r, const char **reason)
         else if (slow && r->cmd.state == RC_UP)
             snprintf(m->reason, sizeof(m->reason), "redis %s:%d not answering PING for %lld ms",
                      r->cfg->redis_host, r->cfg->redis_port, (long long)waited);
-        else if (r->stopped)
-            snprintf(m->reason, sizeof(m->reason), "shutting down");
         else if (r->cmd.state == RC_UP && !r->verified && r->ping_outstanding)
             snprintf(m->reason, sizeof(m->reason), "connected to %s:%d, waiting for PONG",
                      r->cfg->redis_host, r->cfg->redis_port);

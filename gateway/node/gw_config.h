@@ -92,7 +92,6 @@ typedef struct {
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */
     char *tls_cert, *tls_key;     /* PEM files: wss:// when both are set */
     int insecure;                 /* 1: allow non-loopback listeners without auth/key */
-    struct gw_auth *auth;         /* runtime, not loaded: built by main (gw_auth_new) */
 
     /* load results */
     char *config_path;          /* the file that was loaded, NULL when none */

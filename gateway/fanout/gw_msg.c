@@ -4,85 +4,21 @@
  */
 #include "gw_msg.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n);
-    if (!p) {
-        fputs("pulse-gateway: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-int gw_json_quote(const char *s, size_t len, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    if (cap < 3)
-        return -1;
-    out[o++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        const char *esc = NULL;
-        char ubuf[7];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        default:
-            if (c < 0x20) {
-                ubuf[0] = '\\'; ubuf[1] = 'u'; ubuf[2] = '0'; ubuf[3] = '0';
-                ubuf[4] = hex[c >> 4]; ubuf[5] = hex[c & 15]; ubuf[6] = 0;
-                esc = ubuf;
-            }
-        }
-        if (esc) {
-            size_t el = strlen(esc);
-            if (o + el + 2 > cap)
-                return -1;
-            memcpy(out + o, esc, el);
-            o += el;
-        } else {
-            if (o + 3 > cap)
-                return -1;
-            out[o++] = (char)c;
-        }
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-    return (int)o;
-}
+#include "gw_frame.h"
+#include "pulse_alloc.h"
 
 gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
                          pulse_priority priority, gw_policy policy, int64_t arrived_ns)
 {
-    static const char head[] = "{\"channel\":";
-    static const char mid[] = ",\"data\":";
     size_t clen = strlen(channel);
     size_t plen = pattern ? strlen(pattern) : 0;
-    /* worst case the quoted channel grows 6x (\u00XX) */
-    size_t qcap = clen * 6 + 3;
-    size_t frame_cap = sizeof(head) - 1 + qcap + sizeof(mid) - 1 + data_len + 1;
-    gw_msg *m = xmalloc(sizeof(*m) + GW_FRAME_PRE + frame_cap + 1 + clen + 1 + plen + 1);
+    size_t frame_cap = gw_frame_envelope_cap(clen, data_len); /* always fits */
+    gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + frame_cap + clen + 1 + plen + 1);
     unsigned char *p = m->buf + GW_FRAME_PRE;
-    size_t o = 0;
-
-    memcpy(p + o, head, sizeof(head) - 1);
-    o += sizeof(head) - 1;
-    int q = gw_json_quote(channel, clen, (char *)p + o, qcap);
-    o += (size_t)(q > 0 ? q : 0);
-    memcpy(p + o, mid, sizeof(mid) - 1);
-    o += sizeof(mid) - 1;
-    memcpy(p + o, data, data_len);
-    o += data_len;
-    p[o++] = '}';
-    p[o] = '\0';
+    size_t o = (size_t)gw_frame_envelope((char *)p, frame_cap, channel, clen, data, data_len);
 
     char *names = (char *)p + o + 1;
     memcpy(names, channel, clen + 1);
@@ -92,7 +28,8 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *d
     else
         pat[0] = '\0';
 
-    m->next = NULL;
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
     m->kind = GW_MSG_EVENT;
     m->priority = (uint8_t)priority;
@@ -108,12 +45,13 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *d
 
 gw_msg *gw_msg_new_control(const char *text, size_t len)
 {
-    gw_msg *m = xmalloc(sizeof(*m) + GW_FRAME_PRE + len + 2);
+    gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + len + 2);
     unsigned char *p = m->buf + GW_FRAME_PRE;
     memcpy(p, text, len);
     p[len] = '\0';
     p[len + 1] = '\0';
-    m->next = NULL;
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
     m->kind = GW_MSG_CONTROL;
     m->priority = PULSE_PRIO_CRITICAL;
@@ -135,9 +73,10 @@ gw_msg *gw_msg_clone(const gw_msg *src)
     if (src->kind == GW_MSG_EVENT)
         tail += (src->is_pattern ? strlen(src->route) : 0) + 1;
     size_t total = sizeof(*src) + GW_FRAME_PRE + tail;
-    gw_msg *m = xmalloc(total);
+    gw_msg *m = pulse_xmalloc(total);
     memcpy(m, src, total);
-    m->next = NULL;
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
     m->payload = m->buf + GW_FRAME_PRE;
     m->channel = (const char *)m->payload + (src->channel - (const char *)src->payload);

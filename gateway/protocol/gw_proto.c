@@ -8,6 +8,7 @@
  * for JSON.
  */
 #include "gw_proto.h"
+#include "pulse_alloc.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -105,9 +106,7 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         }
         out->op = ops[0] == 'a' ? GW_OP_AUTH : GW_OP_REFRESH;
         out->arg_len = json_string_length(tok);
-        out->arg = strndup(json_string_value(tok), out->arg_len);
-        if (!out->arg)
-            abort();
+        out->arg = pulse_xstrndup(json_string_value(tok), out->arg_len);
         rc = 0;
         goto done;
     }
@@ -150,7 +149,7 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         }
         out->arg = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!out->arg)
-            abort();
+            pulse_oom();
         out->arg_len = strlen(out->arg);
     }
     rc = 0;
@@ -255,142 +254,4 @@ int gw_proto_parse_channel_list(const char *list, size_t len,
         }
     }
     return 0;
-}
-
-/* ---- control frames ---- */
-
-typedef struct {
-    char *buf;
-    size_t cap, len;
-    bool overflow;
-} out_buf;
-
-static void put(out_buf *o, const char *s, size_t n)
-{
-    if (o->overflow || o->len + n + 1 > o->cap) {
-        o->overflow = true;
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
-}
-
-static void put_s(out_buf *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    size_t need;
-    unsigned min;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        need = 2;
-        min = 0x80;
-        cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        need = 3;
-        min = 0x800;
-        cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        need = 4;
-        min = 0x10000;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < need)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return need;
-}
-
-/* Writes s as a JSON string, quotes included. Invalid UTF-8 becomes U+FFFD so the
- * frame stays valid text. */
-static void put_json_string(out_buf *o, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    put(o, "\"", 1);
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            put(o, esc, 2);
-            i++;
-        } else if (c < 0x20) {
-            switch (c) {
-            case '\n': put_s(o, "\\n"); break;
-            case '\r': put_s(o, "\\r"); break;
-            case '\t': put_s(o, "\\t"); break;
-            case '\b': put_s(o, "\\b"); break;
-            case '\f': put_s(o, "\\f"); break;
-            default:
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                put_s(o, esc);
-            }
-            i++;
-        } else {
-            size_t k = utf8_seq(p + i, n - i);
-            if (k == 0) {
-                put_s(o, "\\ufffd");
-                i++;
-            } else {
-                put(o, s + i, k);
-                i += k;
-            }
-        }
-    }
-    put(o, "\"", 1);
-}
-
-static int finish(out_buf *o)
-{
-    if (o->overflow) {
-        if (o->cap > 0)
-            o->buf[0] = '\0';
-        return -1;
-    }
-    return (int)o->len;
-}
-
-int gw_proto_reply(char *buf, size_t cap, const char *op, const char *channel)
-{
-    out_buf o = {.buf = buf, .cap = cap, .len = 0, .overflow = cap == 0};
-    if (cap > 0)
-        buf[0] = '\0';
-    put_s(&o, "{\"op\":");
-    put_json_string(&o, op ? op : "");
-    if (channel) {
-        put_s(&o, ",\"channel\":");
-        put_json_string(&o, channel);
-    }
-    put_s(&o, "}");
-    return finish(&o);
-}
-
-int gw_proto_error(char *buf, size_t cap, const char *code, const char *reason)
-{
-    out_buf o = {.buf = buf, .cap = cap, .len = 0, .overflow = cap == 0};
-    if (cap > 0)
-        buf[0] = '\0';
-    put_s(&o, "{\"op\":\"error\",\"code\":");
-    put_json_string(&o, code ? code : "error");
-    put_s(&o, ",\"reason\":");
-    put_json_string(&o, reason ? reason : "");
-    put_s(&o, "}");
-    return finish(&o);
 }

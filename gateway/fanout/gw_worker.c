@@ -21,21 +21,16 @@
 
 #include "gw_auth.h"
 #include "gw_proto.h"
-#include "gw_wspub.h"
+#include "gw_bridge.h"
+#include "gw_frame.h"
+#include "gw_limits.h"
+#include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
 
 _Static_assert(GW_FRAME_PRE >= LWS_PRE, "gw_msg headroom must cover LWS_PRE");
 
 #define GW_BATCH_MAX (64 * 1024) /* bytes per packed write (frames or a ?batch=1 frame) */
-
-typedef struct gw_wcmd {
-    struct gw_wcmd *next;
-    gw_wcmd_kind kind;
-    bool is_pattern;
-    int fd;
-    char name[];
-} gw_wcmd;
 
 /* Messages fanned out per wake-up: lws gets to write between slices, so a burst from
  * Redis does not pile up in the connection queues before the first write. A slice is
@@ -81,9 +76,8 @@ struct gw_worker {
     pthread_t thread;
     bool started;
 
-    pthread_mutex_t lock; /* inbox */
-    gw_msg *in_head, *in_tail;
-    gw_wcmd *cmd_head, *cmd_tail;
+    /* taken from node->inbox[index], not handled yet (the rest of a slice) */
+    gw_mail *pending, *pending_tail;
 
     gw_chantab *chans;
     gw_conn *conns;
@@ -102,12 +96,22 @@ struct gw_worker {
     gw_conn **dirty;
     uint32_t ndirty, dirtycap;
 
-    gw_wstats stats;
+    gw_wstats *stats; /* &node->wstats[index] */
     lws_retry_bo_t retry;
     struct lws_protocols protocols[2];
 };
 
 /* ---- helpers ---- */
+
+/* Asks the ingest thread to act in Redis for this worker (the requests mailbox is
+ * unbounded: a request is never lost). */
+static void request(gw_worker *w, gw_mail_kind kind, const char *name, bool is_pattern)
+{
+    gw_note *r = gw_note_new(kind, name, is_pattern, NULL, 0);
+    r->worker = w->index;
+    if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+        free(r);
+}
 
 static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reason);
 static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern);
@@ -118,10 +122,7 @@ static void mark_dirty(gw_worker *w, gw_conn *c)
         return;
     if (w->ndirty == w->dirtycap) {
         uint32_t ncap = w->dirtycap ? w->dirtycap * 2 : 256;
-        gw_conn **d = realloc(w->dirty, ncap * sizeof(*d));
-        if (!d)
-            abort();
-        w->dirty = d;
+        w->dirty = pulse_xrealloc(w->dirty, ncap * sizeof(*w->dirty));
         w->dirtycap = ncap;
     }
     c->dirty = 1;
@@ -146,14 +147,14 @@ static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
         }
         break;
     case GW_Q_REPLACED:
-        GW_ADD(w->stats.dropped[GW_DROP_SUPERSEDED], 1);
+        GW_ADD(w->stats->dropped[GW_DROP_SUPERSEDED], 1);
         break;
     case GW_Q_DROPPED:
-        GW_ADD(w->stats.dropped[GW_DROP_QUEUE_FULL], 1);
+        GW_ADD(w->stats->dropped[GW_DROP_QUEUE_FULL], 1);
         break;
     case GW_Q_OVERFLOW:
         if (m->kind == GW_MSG_EVENT)
-            GW_ADD(w->stats.dropped[GW_DROP_SLOW_CONSUMER], 1);
+            GW_ADD(w->stats->dropped[GW_DROP_SLOW_CONSUMER], 1);
         conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: queue limit");
         break;
     }
@@ -171,14 +172,14 @@ static void conn_send_text(gw_worker *w, gw_conn *c, const char *text, int len)
 static void conn_reply(gw_worker *w, gw_conn *c, const char *op, const char *channel)
 {
     char buf[320];
-    conn_send_text(w, c, buf, gw_proto_reply(buf, sizeof(buf), op, channel));
+    conn_send_text(w, c, buf, gw_frame_reply(buf, sizeof(buf), op, channel));
 }
 
 static void conn_error(gw_worker *w, gw_conn *c, const char *code, const char *reason)
 {
     char buf[512];
-    GW_ADD(w->stats.client_errors, 1);
-    conn_send_text(w, c, buf, gw_proto_error(buf, sizeof(buf), code, reason));
+    GW_ADD(w->stats->client_errors, 1);
+    conn_send_text(w, c, buf, gw_frame_error(buf, sizeof(buf), code, reason));
 }
 
 /* Closes c with code: the close frame goes out at the next WRITEABLE; if the socket
@@ -193,12 +194,12 @@ static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reas
     if (code == LWS_CLOSE_STATUS_POLICY_VIOLATION) {
         char peer[64] = "";
         lws_get_peer_simple(c->wsi, peer, sizeof(peer));
-        GW_ADD(w->stats.slow_consumers, 1);
-        GW_ADD(w->stats.dropped[GW_DROP_SLOW_CONSUMER], lost);
+        GW_ADD(w->stats->slow_consumers, 1);
+        GW_ADD(w->stats->dropped[GW_DROP_SLOW_CONSUMER], lost);
         PLOG_WARN("ws", "conn=%llu peer=%s closed with 1008 (%s); %u queued events dropped",
                   (unsigned long long)c->id, peer, reason, lost);
     } else if (lost) {
-        GW_ADD(w->stats.dropped[GW_DROP_SHUTDOWN], lost);
+        GW_ADD(w->stats->dropped[GW_DROP_SHUTDOWN], lost);
     }
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
     lws_callback_on_writable(c->wsi);
@@ -235,17 +236,14 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
     }
     if (c->nsubs == c->subcap) {
         uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
-        conn_sub *s = realloc(c->subs, ncap * sizeof(*s));
-        if (!s)
-            abort();
-        c->subs = s;
+        c->subs = pulse_xrealloc(c->subs, ncap * sizeof(*c->subs));
         c->subcap = ncap;
     }
     bool created = false;
     gw_chan *ch = gw_chantab_add(w->chans, name, is_pattern, &created);
     if (created) {
-        GW_ADD(w->stats.channels, 1);
-        gw_node_request(w->node, GW_REQ_SUBSCRIBE, w->index, name, is_pattern);
+        GW_ADD(w->stats->channels, 1);
+        request(w, GW_MAIL_SUBSCRIBE, name, is_pattern);
     }
     uint32_t slot = c->nsubs++;
     c->subs[slot].chan = ch;
@@ -265,8 +263,8 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
         mc->subs[moved.back].idx = s->idx;
     }
     if (ch->nsubs == 0) {
-        gw_node_request(w->node, GW_REQ_UNSUBSCRIBE, w->index, ch->name, ch->is_pattern);
-        GW_ADD(w->stats.channels, -1);
+        request(w, GW_MAIL_UNSUBSCRIBE, ch->name, ch->is_pattern);
+        GW_ADD(w->stats->channels, -1);
         gw_chantab_remove(w->chans, ch);
     }
     uint32_t last = --c->nsubs;
@@ -289,7 +287,7 @@ static int on_list_channel(void *ud, const char *channel, bool is_pattern)
 
 static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
 {
-    if (gw_auth_may_subscribe(w->cfg->auth, c->principal, name, is_pattern))
+    if (gw_auth_may_subscribe(w->node->auth, c->principal, name, is_pattern))
         return true;
     char reason[200];
     if (!c->principal) {
@@ -297,7 +295,7 @@ static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool i
         return false;
     }
     snprintf(reason, sizeof(reason), "not allowed to subscribe to '%s'", name);
-    GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
+    GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
     conn_error(w, c, "forbidden", reason);
     return false;
 }
@@ -330,7 +328,7 @@ static int sec_url_token(struct lws *wsi, char *buf, int cap)
  * ?token= that does not verify (401) refuse the handshake with that HTTP status. */
 static int sec_filter(gw_worker *w, struct lws *wsi)
 {
-    gw_auth *a = w->cfg->auth;
+    const gw_auth *a = w->node->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
     unsigned status = 0;
     const char *why = NULL;
@@ -341,7 +339,7 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
     }
     if (!status && w->cfg->max_connections_per_ip > 0) {
         lws_get_peer_simple(wsi, buf, 64);
-        if (gw_auth_ip_full(a, buf)) {
+        if (gw_limits_ip_full(w->node->limits, buf)) {
             status = 429;
             why = "too many connections from this address";
         }
@@ -353,12 +351,12 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
         if (rc != 0) {
             status = HTTP_STATUS_UNAUTHORIZED;
             why = gw_auth_reason(rc);
-            GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
+            GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_INVALID], 1);
         }
     }
     if (!status)
         return 0;
-    GW_ADD(w->stats.connections_refused, 1);
+    GW_ADD(w->stats->connections_refused, 1);
     PLOG_DEBUG("ws", "handshake refused with %u: %s", status, why);
     lws_return_http_status(wsi, status, why);
     return 1;
@@ -368,12 +366,12 @@ static int sec_filter(gw_worker *w, struct lws *wsi)
  * again: time moved on) or start the clock for {"op":"auth"}. -1: being closed. */
 static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
-    gw_auth *a = w->cfg->auth;
+    const gw_auth *a = w->node->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
     if (w->cfg->max_connections_per_ip > 0) {
         buf[0] = '\0';
         lws_get_peer_simple(wsi, buf, 64);
-        c->ip_key = gw_auth_ip_acquire(a, buf);
+        c->ip_key = gw_limits_ip_acquire(w->node->limits, buf);
     }
     if (!gw_auth_enabled(a))
         return 0;
@@ -384,7 +382,7 @@ static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
     }
     int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &c->principal);
     if (rc != 0) {
-        GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
+        GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_INVALID], 1);
         conn_close(w, c, GW_CLOSE_UNAUTHORIZED, gw_auth_reason(rc));
         return -1;
     }
@@ -420,7 +418,7 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot);
  * error frame and the old token stays in force until it expires. */
 static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 {
-    const gw_auth *a = w->cfg->auth;
+    const gw_auth *a = w->node->auth;
     bool refresh = cmd->op == GW_OP_REFRESH;
     if (!gw_auth_enabled(a)) {
         conn_error(w, c, "bad_request", "authentication is not enabled on this gateway");
@@ -437,7 +435,7 @@ static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
                                                : c->principal->sub && strcmp(p->sub, c->principal->sub) == 0))
         rc = GW_AUTH_ESUB;
     if (rc != 0) {
-        GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_INVALID], 1);
+        GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_INVALID], 1);
         gw_auth_principal_free(p);
         PLOG_DEBUG("ws", "conn=%llu %s refused: %s", (unsigned long long)c->id, refresh ? "refresh" : "auth",
                    gw_auth_reason(rc));
@@ -463,15 +461,26 @@ static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
     conn_reply(w, c, refresh ? "refreshed" : "authenticated", NULL);
 }
 
+/* Queues the PUBLISH for the ingest thread; false when its mailbox is full. */
+static bool post_publish(gw_worker *w, const gw_command *cmd)
+{
+    gw_note *p = gw_note_new(GW_MAIL_PUBLISH, cmd->channel, false, cmd->arg, cmd->arg_len);
+    if (gw_bridge_post(&w->node->publishes, &p->mail, cmd->arg_len) == 0)
+        return true;
+    free(p);
+    atomic_fetch_add(&w->node->ws_publish_refused, 1);
+    return false;
+}
+
 /* {"op":"publish"}: a token's publish grant, then the ingest thread PUBLISHes it. */
 static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 {
-    if (!gw_auth_may_publish(w->cfg->auth, c->principal, cmd->channel)) {
+    if (!gw_auth_may_publish(w->node->auth, c->principal, cmd->channel)) {
         char reason[200];
         snprintf(reason, sizeof(reason), "not allowed to publish to '%s'", cmd->channel);
-        GW_ADD(w->stats.auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
+        GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
         conn_error(w, c, "forbidden", reason);
-    } else if (gw_wspub_post(cmd->channel, cmd->arg, cmd->arg_len) != 0) {
+    } else if (!post_publish(w, cmd)) {
         conn_error(w, c, "unavailable", "publish queue full; try again later");
     } else {
         conn_reply(w, c, "published", cmd->channel);
@@ -492,13 +501,11 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     w->conns = c;
     w->nconns++;
     atomic_fetch_add(&w->node->connections, 1);
-    GW_ADD(w->stats.connections_total, 1);
-    GW_ADD(w->stats.connections_active, 1);
+    GW_ADD(w->stats->connections_total, 1);
+    GW_ADD(w->stats->connections_active, 1);
 
     char buf[256];
-    int n = snprintf(buf, sizeof(buf), "{\"op\":\"hello\",\"node\":\"%s\",\"conn\":%llu,\"protocol\":\"pulse.v1\"}",
-                     w->cfg->node_id, (unsigned long long)c->id);
-    conn_send_text(w, c, buf, n);
+    conn_send_text(w, c, buf, gw_frame_hello(buf, sizeof(buf), w->cfg->node_id, (unsigned long long)c->id));
     if (w->draining) {
         conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
         return;
@@ -539,10 +546,10 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
     free(c->subs);
     uint32_t lost = gw_queue_clear(&c->q);
     if (lost && !c->close_code)
-        GW_ADD(w->stats.dropped[GW_DROP_SHUTDOWN], lost);
+        GW_ADD(w->stats->dropped[GW_DROP_SHUTDOWN], lost);
     gw_queue_release(&c->q);
     free(c->rx);
-    gw_auth_ip_release(w->cfg->auth, c->ip_key);
+    gw_limits_ip_release(w->node->limits, c->ip_key);
     gw_auth_principal_free(c->principal);
     c->principal = NULL;
     if (c->prev)
@@ -554,7 +561,7 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
     c->established = 0;
     w->nconns--;
     atomic_fetch_sub(&w->node->connections, 1);
-    GW_ADD(w->stats.connections_active, -1);
+    GW_ADD(w->stats->connections_active, -1);
     if (w->draining && w->nconns == 0)
         w->stop = true;
 }
@@ -582,7 +589,7 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
         break;
     }
     case GW_OP_PING:
-        conn_send_text(w, c, "{\"op\":\"pong\"}", 13);
+        conn_reply(w, c, "pong", NULL); /* gw_frame_pong */
         break;
     case GW_OP_AUTH:
     case GW_OP_REFRESH:
@@ -621,9 +628,7 @@ static int conn_receive(gw_worker *w, gw_conn *c, struct lws *wsi, const char *i
         return 0;
     }
     if (!c->rx) {
-        c->rx = malloc(max);
-        if (!c->rx)
-            abort();
+        c->rx = pulse_xmalloc(max);
     }
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += (uint32_t)len;
@@ -643,8 +648,8 @@ static void observe_delivery(gw_worker *w, const gw_msg *m, int64_t now_ns)
 {
     if (m->kind != GW_MSG_EVENT)
         return;
-    GW_ADD(w->stats.deliveries[m->priority], 1);
-    gw_metrics_fanout_observe(&w->stats, now_ns - m->arrived_ns);
+    GW_ADD(w->stats->deliveries[m->priority], 1);
+    gw_metrics_fanout_observe(w->stats, now_ns - m->arrived_ns);
 }
 
 /* Appends one unmasked server frame (FIN, text) holding m to out. */
@@ -730,7 +735,7 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     }
     if (n < (int)total)
         return -1;
-    GW_ADD(w->stats.bytes_sent, total);
+    GW_ADD(w->stats->bytes_sent, total);
     if (c->q.count) {
         c->backlog_since_ms = now_ns / 1000000;
         lws_callback_on_writable(wsi);
@@ -773,11 +778,8 @@ static void notify_gap(gw_worker *w, const char *name, bool is_pattern)
     gw_chan *ch = gw_chantab_get(w->chans, name, is_pattern);
     if (!ch)
         return;
-    char buf[320];
-    char quoted[PULSE_CHANNEL_MAX * 6 + 3];
-    if (gw_json_quote(name, strlen(name), quoted, sizeof(quoted)) < 0)
-        return;
-    int n = snprintf(buf, sizeof(buf), "{\"op\":\"gap\",\"channel\":%s,\"reason\":\"redis_reconnect\"}", quoted);
+    char buf[PULSE_CHANNEL_MAX * 6 + 64];
+    int n = gw_frame_gap(buf, sizeof(buf), name, "redis_reconnect");
     for (uint32_t i = 0; i < ch->nsubs; i++)
         conn_send_text(w, ch->subs[i].sub, buf, n);
 }
@@ -816,61 +818,71 @@ static void flush_dirty(gw_worker *w)
     w->ndirty = 0;
 }
 
+/* One command from the ingest thread. */
+static void handle_note(gw_worker *w, gw_note *note)
+{
+    switch (note->mail.kind) {
+    case GW_MAIL_CONFIRM:
+        confirm(w, note->name, note->is_pattern);
+        break;
+    case GW_MAIL_DRAIN:
+        w->drain_requested = true; /* once what is already in the inbox is out */
+        break;
+    case GW_MAIL_GAP:
+        notify_gap(w, note->name, note->is_pattern);
+        break;
+    case GW_MAIL_ADOPT:
+        if (w->draining || !lws_adopt_socket_vhost(w->vh, note->fd)) {
+            GW_ADD(w->stats->connections_refused, 1);
+            close(note->fd);
+        }
+        break;
+    default:
+        break;
+    }
+    free(note);
+}
+
+/* Takes the whole inbox, then handles it in order up to one slice of messages
+ * (commands do not count); what is left waits for the next wake-up, which it asks for. */
 static void drain_inbox(gw_worker *w)
 {
-    pthread_mutex_lock(&w->lock);
-    gw_msg *msgs = w->in_head, *last = NULL;
+    gw_mail *taken = gw_bridge_take(&w->node->inbox[w->index]);
+    if (taken) {
+        if (w->pending_tail)
+            w->pending_tail->next = taken;
+        else
+            w->pending = taken;
+        while (taken->next)
+            taken = taken->next;
+        w->pending_tail = taken;
+    }
     uint32_t n = 0;
     uint64_t bytes = 0;
-    for (gw_msg *m = msgs; m && (n == 0 || (n < w->slice_msgs && bytes + m->len <= w->slice_bytes));
-         m = m->next, n++) {
-        last = m;
-        bytes += m->len;
-    }
-    if (last) {
-        w->in_head = last->next;
-        if (!w->in_head)
-            w->in_tail = NULL;
-        last->next = NULL;
-    }
-    gw_wcmd *cmds = w->cmd_head;
-    w->cmd_head = w->cmd_tail = NULL;
-    bool more = w->in_head != NULL;
-    pthread_mutex_unlock(&w->lock);
-
     int64_t now_ms = pulse_mono_ms();
     w->in_drain = true;
-    while (msgs) {
-        gw_msg *next = msgs->next;
-        fanout(w, msgs, now_ms);
-        gw_msg_unref(msgs);
-        msgs = next;
-    }
-    while (cmds) {
-        gw_wcmd *next = cmds->next;
-        switch (cmds->kind) {
-        case GW_WCMD_CONFIRM:
-            confirm(w, cmds->name, cmds->is_pattern);
-            break;
-        case GW_WCMD_DRAIN:
-            w->drain_requested = true; /* once what is already in the inbox is out */
-            break;
-        case GW_WCMD_GAP:
-            notify_gap(w, cmds->name, cmds->is_pattern);
-            break;
-        case GW_WCMD_ADOPT:
-            if (w->draining || !lws_adopt_socket_vhost(w->vh, cmds->fd)) {
-                GW_ADD(w->stats.connections_refused, 1);
-                close(cmds->fd);
-            }
-            break;
+    gw_mail *m;
+    while ((m = w->pending)) {
+        if (m->kind == GW_MAIL_MSG) {
+            gw_msg *msg = (gw_msg *)m;
+            if (n > 0 && (n >= w->slice_msgs || bytes + msg->len > w->slice_bytes))
+                break;
+            n++;
+            bytes += msg->len;
         }
-        free(cmds);
-        cmds = next;
+        w->pending = m->next;
+        if (m->kind == GW_MAIL_MSG) {
+            fanout(w, (gw_msg *)m, now_ms);
+            gw_msg_unref((gw_msg *)m);
+        } else {
+            handle_note(w, (gw_note *)m);
+        }
     }
+    if (!w->pending)
+        w->pending_tail = NULL;
     w->in_drain = false;
     flush_dirty(w);
-    if (more)
+    if (w->pending)
         lws_cancel_service(w->ctx); /* come back for the next slice after writing */
     else if (w->drain_requested)
         begin_drain(w);
@@ -890,7 +902,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
         } else if (!c->close_code && c->q.count && now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms) {
             conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
         } else if (!c->close_code && c->auth_deadline_ms && now_ms >= c->auth_deadline_ms) {
-            GW_ADD(w->stats.auth_failures[c->principal ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
+            GW_ADD(w->stats->auth_failures[c->principal ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
             conn_close(w, c, GW_CLOSE_UNAUTHORIZED, c->principal ? "token expired" : "auth timeout");
         }
     }
@@ -914,7 +926,7 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (w->draining)
             return 1;
         if (atomic_load(&w->node->connections) >= w->cfg->max_connections) {
-            GW_ADD(w->stats.connections_refused, 1);
+            GW_ADD(w->stats->connections_refused, 1);
             return 1;
         }
         return 0;
@@ -923,7 +935,7 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
             (strcmp(buf, "/ws") != 0 && strcmp(buf, "/ws/") != 0))
             return 1;
         if (w->draining || atomic_load(&w->node->connections) >= w->cfg->max_connections) {
-            GW_ADD(w->stats.connections_refused, 1);
+            GW_ADD(w->stats->connections_refused, 1);
             return 1;
         }
         return sec_filter(w, wsi);
@@ -955,6 +967,12 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* ---- lifecycle ---- */
 
+static void wake_worker(void *arg)
+{
+    gw_worker *w = arg;
+    lws_cancel_service(w->ctx);
+}
+
 static void lws_log_emit(int level, const char *line)
 {
     size_t n = strlen(line);
@@ -971,13 +989,11 @@ static void lws_log_emit(int level, const char *line)
 gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
 {
     const gw_config *cfg = n->cfg;
-    gw_worker *w = calloc(1, sizeof(*w));
-    if (!w)
-        abort();
+    gw_worker *w = pulse_xcalloc(1, sizeof(*w));
     w->node = n;
     w->cfg = cfg;
     w->index = index;
-    pthread_mutex_init(&w->lock, NULL);
+    w->stats = &n->wstats[index];
     w->chans = gw_chantab_new();
     w->slice_msgs = (uint32_t)cfg->queue_max_messages / 4;
     if (w->slice_msgs > GW_INBOX_SLICE)
@@ -985,9 +1001,7 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     if (w->slice_msgs < 1)
         w->slice_msgs = 1;
     w->slice_bytes = (uint64_t)cfg->queue_max_bytes / 4;
-    w->batch_buf = malloc(LWS_PRE + GW_BATCH_MAX);
-    if (!w->batch_buf)
-        abort();
+    w->batch_buf = pulse_xmalloc(LWS_PRE + GW_BATCH_MAX);
 
     lws_set_log_level(pulse_log_current_level >= PULSE_LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
                                                                  : (LLL_ERR | LLL_WARN),
@@ -1049,6 +1063,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
         return NULL;
     }
     w->vh = lws_get_vhost_by_name(w->ctx, "default");
+    /* before any thread runs: from now on a post to the inbox wakes this context */
+    n->inbox[index].wake_ud = w;
+    n->inbox[index].wake = wake_worker;
     w->port = (w->vh && port >= 0) ? lws_get_vhost_listen_port(w->vh) : port;
     return w;
 }
@@ -1070,7 +1087,7 @@ static void *worker_main(void *arg)
             break;
     }
     lws_sul_cancel(&w->sweep_sul);
-    gw_node_request(w->node, GW_REQ_WORKER_DONE, w->index, "", false);
+    request(w, GW_MAIL_WORKER_DONE, NULL, false);
     return NULL;
 }
 
@@ -1094,78 +1111,16 @@ void gw_worker_free(gw_worker *w)
 {
     if (!w)
         return;
+    gw_bridge *inbox = &w->node->inbox[w->index];
+    if (inbox->wake_ud == w) { /* the ingest thread is past posting by now */
+        inbox->wake = NULL;
+        inbox->wake_ud = NULL;
+    }
     if (w->ctx)
         lws_context_destroy(w->ctx);
-    gw_msg *m = w->in_head;
-    while (m) {
-        gw_msg *next = m->next;
-        gw_msg_unref(m);
-        m = next;
-    }
-    gw_wcmd *c = w->cmd_head;
-    while (c) {
-        gw_wcmd *next = c->next;
-        if (c->kind == GW_WCMD_ADOPT)
-            close(c->fd);
-        free(c);
-        c = next;
-    }
+    gw_bridge_discard(w->pending);
     gw_chantab_free(w->chans);
     free(w->dirty);
     free(w->batch_buf);
-    pthread_mutex_destroy(&w->lock);
     free(w);
-}
-
-void gw_worker_post_msg(gw_worker *w, gw_msg *m)
-{
-    m->next = NULL;
-    pthread_mutex_lock(&w->lock);
-    bool was_empty = !w->in_head && !w->cmd_head;
-    if (w->in_tail)
-        w->in_tail->next = m;
-    else
-        w->in_head = m;
-    w->in_tail = m;
-    pthread_mutex_unlock(&w->lock);
-    if (was_empty)
-        lws_cancel_service(w->ctx);
-}
-
-static void post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern, int fd)
-{
-    size_t len = name ? strlen(name) : 0;
-    gw_wcmd *c = malloc(sizeof(*c) + len + 1);
-    if (!c)
-        abort();
-    c->next = NULL;
-    c->kind = kind;
-    c->is_pattern = is_pattern;
-    c->fd = fd;
-    memcpy(c->name, name ? name : "", len + 1);
-    pthread_mutex_lock(&w->lock);
-    bool was_empty = !w->in_head && !w->cmd_head;
-    if (w->cmd_tail)
-        w->cmd_tail->next = c;
-    else
-        w->cmd_head = c;
-    w->cmd_tail = c;
-    pthread_mutex_unlock(&w->lock);
-    if (was_empty)
-        lws_cancel_service(w->ctx);
-}
-
-void gw_worker_post_cmd(gw_worker *w, gw_wcmd_kind kind, const char *name, bool is_pattern)
-{
-    post_cmd(w, kind, name, is_pattern, -1);
-}
-
-void gw_worker_adopt(gw_worker *w, int fd)
-{
-    post_cmd(w, GW_WCMD_ADOPT, NULL, false, fd);
-}
-
-gw_wstats *gw_worker_stats(gw_worker *w)
-{
-    return &w->stats;
 }

@@ -31,16 +31,20 @@ typedef struct gw_chan {
     uint32_t nsubs, cap;
     gw_sub *subs;         /* worker tables: the local subscribers */
     /* free for the owner's use */
-    int refs;             /* ingest: references (workers + static) */
+    int refs;             /* ingest: workers with local subscribers */
     int state;            /* ingest: Redis subscription state */
     uint64_t mask;        /* ingest: which workers want it */
     bool confirmed;       /* worker: Redis confirmed the subscription */
     bool gap;             /* ingest: was live when Redis went away; tell clients once back */
+    bool pinned;          /* ingest: a static channel, wanted whatever refs says */
     bool is_pattern;
     char name[];
 } gw_chan;
 
 typedef struct gw_chantab gw_chantab;
+
+/* Ingest: the node wants this channel in Redis (a worker's subscriber, or static). */
+static inline bool gw_chan_wanted(const gw_chan *c) { return c->refs > 0 || c->pinned; }
 
 gw_chantab *gw_chantab_new(void); /* aborts on out-of-memory */
 /* Frees the table and every entry (not the subscribers). NULL is fine. */

@@ -2,6 +2,7 @@
  * gw_queue.c - bounded per-connection ring with the delivery policy; see gw_queue.h.
  */
 #include "gw_queue.h"
+#include "pulse_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,7 @@ void gw_queue_limits_from_config(gw_queue_limits *l, const gw_config *cfg)
 static void grow(gw_queue *q)
 {
     uint32_t ncap = q->cap ? q->cap * 2 : 8;
-    gw_msg **r = malloc((size_t)ncap * sizeof(*r));
-    if (!r) {
-        fputs("pulse-gateway: out of memory\n", stderr);
-        abort();
-    }
+    gw_msg **r = pulse_xmalloc((size_t)ncap * sizeof(*r));
     for (uint32_t i = 0; i < q->count; i++)
         r[i] = q->ring[(q->head + i) & (q->cap - 1)];
     free(q->ring);

@@ -1,14 +1,14 @@
 /*
- * gw_proto.h - the pulse.v1 client protocol: parsing client command frames and
- * writing the gateway's small control replies. Pure logic, no sockets.
+ * gw_proto.h - the pulse.v1 client protocol: parsing client command frames (what the
+ * gateway sends back is gw_frame.h's). Pure logic, no sockets, any thread.
  *
- * Client -> gateway, one JSON object per text frame:
- *   {"op":"subscribe","channel":"feed:user-42"}
+ * Client -> gateway, one JSON object per text frame (the six ops):
+ *   {"op":"subscribe","channel":"feed:user-42"}     (a pattern such as "events.*" too)
  *   {"op":"unsubscribe","channel":"..."}
  *   {"op":"ping"}
- * Gateway -> client control frames:
- *   {"op":"subscribed","channel":"..."}  {"op":"unsubscribed","channel":"..."}
- *   {"op":"pong"}  {"op":"error","code":"bad_request","reason":"..."}
+ *   {"op":"auth","token":"<JWT>"}                   first frame when no ?token=
+ *   {"op":"refresh","token":"<JWT>"}                a new token, same sub
+ *   {"op":"publish","channel":"c","data":<JSON>}    needs the token's publish grant
  */
 #ifndef GW_PROTO_H
 #define GW_PROTO_H
@@ -42,7 +42,7 @@ void gw_command_release(gw_command *cmd);
 /* Parses one client frame (len bytes, not NUL-terminated). Returns 0, or -1 with
  * *code set to a static error code string ("bad_request" for malformed JSON, not an
  * object, missing/unknown op, missing or bad channel) and reason[0..reason_cap) filled
- * with one human-readable line (never echoing more than 64 bytes of the input). */
+ * with one human-readable line (never echoing more than 32 bytes of the input). */
 int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **code, char *reason,
                    size_t reason_cap);
 
@@ -55,10 +55,5 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
 int gw_proto_parse_channel_list(const char *list, size_t len,
                                 int (*cb)(void *ud, const char *channel, bool is_pattern), void *ud,
                                 char *reason, size_t reason_cap);
-
-/* Writes a control frame into buf (JSON, no newline). Returns its length, or -1 when
- * cap is too small. Strings are JSON-escaped. */
-int gw_proto_reply(char *buf, size_t cap, const char *op, const char *channel);
-int gw_proto_error(char *buf, size_t cap, const char *code, const char *reason);
 
 #endif

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_log.h"
 #include "pulse_url.h"
@@ -32,47 +33,11 @@
 #define ADDR_MAX 255
 #define ECHO_MAX 40 /* bytes of a bad value quoted back in an error */
 
-/* ---- allocation: programs abort on out-of-memory, bad input never does ---- */
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fputs("pulse-gateway: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static void *xrealloc(void *old, size_t n)
-{
-    void *p = realloc(old, n ? n : 1);
-    if (!p) {
-        fputs("pulse-gateway: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = xmalloc(n);
-    memcpy(p, s, n);
-    return p;
-}
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
+/* allocation (pulse_alloc.h): programs abort on out-of-memory, bad input never does */
 
 static void replace_str(char **slot, const char *value)
 {
-    char *copy = value ? xstrdup(value) : NULL;
+    char *copy = value ? pulse_xstrdup(value) : NULL;
     free(*slot);
     *slot = copy;
 }
@@ -240,9 +205,9 @@ static char **strv_copy(char *const *v, size_t n)
 {
     if (n == 0)
         return NULL;
-    char **out = xmalloc(n * sizeof *out);
+    char **out = pulse_xmalloc(n * sizeof *out);
     for (size_t i = 0; i < n; i++)
-        out[i] = xstrdup(v[i]);
+        out[i] = pulse_xstrdup(v[i]);
     return out;
 }
 
@@ -257,10 +222,10 @@ static gw_channel_rule *rules_copy(const gw_channel_rule *r, size_t n)
 {
     if (n == 0)
         return NULL;
-    gw_channel_rule *out = xmalloc(n * sizeof *out);
+    gw_channel_rule *out = pulse_xmalloc(n * sizeof *out);
     for (size_t i = 0; i < n; i++) {
         out[i] = r[i];
-        out[i].pattern = xstrdup(r[i].pattern);
+        out[i].pattern = pulse_xstrdup(r[i].pattern);
     }
     return out;
 }
@@ -274,7 +239,7 @@ static void rules_free(gw_channel_rule *r, size_t n)
 
 static char *dup_or_null(const char *s)
 {
-    return s ? xstrdup(s) : NULL;
+    return s ? pulse_xstrdup(s) : NULL;
 }
 
 static void config_copy(gw_config *dst, const gw_config *src)
@@ -343,31 +308,31 @@ static char *default_node_id(void)
 {
     char host[256];
     if (gethostname(host, sizeof host) != 0 || host[0] == '\0')
-        return xstrdup("pulse");
+        return pulse_xstrdup("pulse");
     host[sizeof host - 1] = '\0';
     host[NODE_ID_MAX] = '\0';
     /* Host names are [A-Za-z0-9.-] in practice; anything else would break CSV logs. */
     for (char *p = host; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("._:@-", *p))
             *p = '-';
-    return xstrdup(host);
+    return pulse_xstrdup(host);
 }
 
 void gw_config_defaults(gw_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->node_id = default_node_id();
-    cfg->bind = xstrdup("127.0.0.1");
+    cfg->bind = pulse_xstrdup("127.0.0.1");
     cfg->port = 8080;
-    cfg->admin_bind = xstrdup("127.0.0.1");
+    cfg->admin_bind = pulse_xstrdup("127.0.0.1");
     cfg->admin_port = 9090;
-    cfg->redis_url = xstrdup("redis://127.0.0.1:6379");
-    cfg->redis_host = xstrdup("127.0.0.1");
+    cfg->redis_url = pulse_xstrdup("redis://127.0.0.1:6379");
+    cfg->redis_host = pulse_xstrdup("127.0.0.1");
     cfg->redis_port = 6379;
     cfg->redis_password = NULL;
     cfg->workers = 1;
-    cfg->log_level = xstrdup("info");
-    cfg->log_format = xstrdup("text");
+    cfg->log_level = pulse_xstrdup("info");
+    cfg->log_format = pulse_xstrdup("text");
 
     cfg->max_connections = 100000;
     cfg->max_message_size = 65536;
@@ -386,7 +351,7 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_backoff_max_ms = 1000;
     cfg->auth_leeway_s = 30;
     cfg->auth_handshake_timeout_ms = 5000;
-    cfg->auth_owner_pattern = xstrdup("feed:user-{sub},notifications:user-{sub}");
+    cfg->auth_owner_pattern = pulse_xstrdup("feed:user-{sub},notifications:user-{sub}");
     cfg->commands_per_second = 50;
 
     cfg->static_channels = NULL;
@@ -413,9 +378,9 @@ static void static_add(gw_config *cfg, const char *name)
     for (size_t i = 0; i < cfg->n_static_channels; i++)
         if (strcmp(cfg->static_channels[i], name) == 0)
             return;
-    cfg->static_channels = xrealloc(cfg->static_channels,
+    cfg->static_channels = pulse_xrealloc(cfg->static_channels,
                                     (cfg->n_static_channels + 1) * sizeof *cfg->static_channels);
-    cfg->static_channels[cfg->n_static_channels++] = xstrdup(name);
+    cfg->static_channels[cfg->n_static_channels++] = pulse_xstrdup(name);
 }
 
 static void static_clear(gw_config *cfg)
@@ -432,7 +397,7 @@ static int static_add_list(gw_config *cfg, const char *list, const origin *o, pu
     while (*p) {
         size_t n = strcspn(p, ",");
         if (n > 0) {
-            char *name = xstrndup(p, n);
+            char *name = pulse_xstrndup(p, n);
             int rc = check_channel(name, o, err);
             if (rc == 0)
                 static_add(cfg, name);
@@ -657,11 +622,11 @@ static bool raw_int(const file_ctx *fc, const config_setting_t *s, long long *ou
 static char *read_text(FILE *f)
 {
     size_t cap = 4096, len = 0, got;
-    char *buf = xmalloc(cap);
+    char *buf = pulse_xmalloc(cap);
     while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += got;
         if (cap - len - 1 == 0)
-            buf = xrealloc(buf, cap *= 2);
+            buf = pulse_xrealloc(buf, cap *= 2);
     }
     buf[len] = '\0';
     return buf;
@@ -769,8 +734,8 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     if (!have_policy)
         policy = prio == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : GW_POLICY_DROP;
 
-    fc->rules = xrealloc(fc->rules, (fc->n_rules + 1) * sizeof *fc->rules);
-    fc->rules[fc->n_rules].pattern = xstrdup(pattern);
+    fc->rules = pulse_xrealloc(fc->rules, (fc->n_rules + 1) * sizeof *fc->rules);
+    fc->rules[fc->n_rules].pattern = pulse_xstrdup(pattern);
     fc->rules[fc->n_rules].priority = prio;
     fc->rules[fc->n_rules].policy = policy;
     fc->n_rules++;
@@ -896,7 +861,7 @@ static int load_file(gw_config *cfg, const char *path, pulse_error *err)
     if (rc == 0 && fc.n_rules > 0) {
         /* User rules go first, ahead of whatever was there (the built-ins). */
         size_t total = fc.n_rules + cfg->n_rules;
-        fc.rules = xrealloc(fc.rules, total * sizeof *fc.rules);
+        fc.rules = pulse_xrealloc(fc.rules, total * sizeof *fc.rules);
         memcpy(fc.rules + fc.n_rules, cfg->rules, cfg->n_rules * sizeof *cfg->rules);
         free(cfg->rules);
         cfg->rules = fc.rules;

@@ -2,6 +2,7 @@
  * gw_chantab.c - chained hash table of channels, growing by doubling; see gw_chantab.h.
  */
 #include "gw_chantab.h"
+#include "pulse_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +13,6 @@ struct gw_chantab {
     size_t nbuckets; /* power of two */
     size_t count;
 };
-
-static void *xcalloc(size_t n, size_t sz)
-{
-    void *p = calloc(n, sz);
-    if (!p) {
-        fputs("pulse-gateway: out of memory\n", stderr);
-        abort();
-    }
-    return p;
-}
 
 /* FNV-1a, with the namespace folded in */
 static uint32_t hash_name(const char *name, bool is_pattern)
@@ -36,9 +27,9 @@ static uint32_t hash_name(const char *name, bool is_pattern)
 
 gw_chantab *gw_chantab_new(void)
 {
-    gw_chantab *t = xcalloc(1, sizeof(*t));
+    gw_chantab *t = pulse_xcalloc(1, sizeof(*t));
     t->nbuckets = 64;
-    t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+    t->buckets = pulse_xcalloc(t->nbuckets, sizeof(*t->buckets));
     return t;
 }
 
@@ -72,7 +63,7 @@ gw_chan *gw_chantab_get(const gw_chantab *t, const char *name, bool is_pattern)
 static void grow(gw_chantab *t)
 {
     size_t n = t->nbuckets * 2;
-    gw_chan **b = xcalloc(n, sizeof(*b));
+    gw_chan **b = pulse_xcalloc(n, sizeof(*b));
     for (size_t i = 0; i < t->nbuckets; i++) {
         gw_chan *c = t->buckets[i];
         while (c) {
@@ -97,7 +88,7 @@ gw_chan *gw_chantab_add(gw_chantab *t, const char *name, bool is_pattern, bool *
     if (t->count + 1 > t->nbuckets)
         grow(t);
     size_t len = strlen(name);
-    c = xcalloc(1, sizeof(*c) + len + 1);
+    c = pulse_xcalloc(1, sizeof(*c) + len + 1);
     memcpy(c->name, name, len + 1);
     c->hash = hash_name(name, is_pattern);
     c->is_pattern = is_pattern;
@@ -156,12 +147,7 @@ uint32_t gw_chan_add_sub(gw_chan *c, void *sub, uint32_t back)
 {
     if (c->nsubs == c->cap) {
         uint32_t ncap = c->cap ? c->cap * 2 : 4;
-        gw_sub *s = realloc(c->subs, (size_t)ncap * sizeof(*s));
-        if (!s) {
-            fputs("pulse-gateway: out of memory\n", stderr);
-            abort();
-        }
-        c->subs = s;
+        c->subs = pulse_xrealloc(c->subs, (size_t)ncap * sizeof(*c->subs));
         c->cap = ncap;
     }
     c->subs[c->nsubs].sub = sub;

@@ -2,7 +2,7 @@
  * gw_msg.h - one framed message, shared by reference count.
  *
  * The ingest thread parses each Redis message once and frames it once as
- *   {"channel":"<channel>","data":<payload>}
+ *   {"channel":"<channel>","data":<payload>}   (gw_frame_envelope)
  * with GW_FRAME_PRE bytes of headroom before it (lws_write puts the WebSocket header
  * there). Each worker thread gets its own copy (lws_write writes into the headroom, so
  * two threads must never share one buffer); inside a worker the copy is shared by every
@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gw_bridge.h"
 #include "gw_config.h"
 
 /* Headroom before the payload; >= LWS_PRE (checked where lws is included). */
@@ -29,7 +30,7 @@ typedef enum {
 } gw_msg_kind;
 
 typedef struct gw_msg {
-    struct gw_msg *next;  /* hand-off list link (ingest -> worker inbox) */
+    gw_mail mail;         /* hand-off link, kind GW_MAIL_MSG (gw_bridge.h); first member */
     uint32_t refs;        /* owned by one thread at a time; not atomic */
     uint8_t kind;         /* gw_msg_kind */
     uint8_t priority;     /* pulse_priority: NORMAL or CRITICAL */
@@ -56,9 +57,5 @@ gw_msg *gw_msg_clone(const gw_msg *m);
 static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */
 void gw_msg_unref(gw_msg *m);
-
-/* Writes the JSON string literal for s (with quotes, escaped) into out; returns the
- * length, or -1 when cap is too small. Exposed for tests. */
-int gw_json_quote(const char *s, size_t len, char *out, size_t cap);
 
 #endif

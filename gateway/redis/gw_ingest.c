@@ -3,10 +3,13 @@
  * out to the workers, and the node-wide subscription bookkeeping.
  *
  * Each channel (or pattern) has one entry here: `refs` counts the workers that have
- * local subscribers plus one for a static channel, `mask` says which workers, and
+ * local subscribers (`pinned` marks a static channel), `mask` says which workers, and
  * `state` tracks Redis. Subscription changes are reconciled one step at a time so a
  * quick unsubscribe/subscribe never races in Redis (and hiredis 0.14 never loses the
  * channel's callback): a new SUBSCRIBE for a channel waits for its UNSUBSCRIBE reply.
+ *
+ * It never calls into a worker: it posts to the worker's inbox (node->inbox[w]) and
+ * reads the node's requests and publishes mailboxes (gw_bridge.h).
  */
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -22,42 +25,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gw_metrics.h"
+#include "gw_bridge.h"
+#include "gw_ingest.h"
+#include "gw_limits.h"
 #include "gw_msg.h"
-#include "gw_node.h"
 #include "gw_redis.h"
-#include "gw_worker.h"
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
 
 enum { RS_NONE = 0, RS_SUBSCRIBING, RS_SUBSCRIBED, RS_UNSUBSCRIBING };
 
-#define STATIC_REF 1000000 /* static channels hold a reference no worker can drop */
 
 static void reconcile(gw_node *n, gw_chan *c)
 {
     if (!gw_redis_sub_up(n->redis)) {
-        if (c->refs <= 0)
+        if (!gw_chan_wanted(c))
             gw_chantab_remove(n->chans, c);
         return;
     }
-    if (c->refs > 0 && c->state == RS_NONE) {
+    if (gw_chan_wanted(c) && c->state == RS_NONE) {
         if (gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
             c->state = RS_SUBSCRIBING;
-    } else if (c->refs <= 0 && c->state == RS_SUBSCRIBED) {
+    } else if (!gw_chan_wanted(c) && c->state == RS_SUBSCRIBED) {
         if (gw_redis_unsubscribe(n->redis, c->name, c->is_pattern) == 0)
             c->state = RS_UNSUBSCRIBING;
-    } else if (c->refs <= 0 && c->state == RS_NONE) {
+    } else if (!gw_chan_wanted(c) && c->state == RS_NONE) {
         gw_chantab_remove(n->chans, c);
     }
 }
 
-static void confirm_workers(gw_node *n, gw_chan *c, uint64_t mask)
+void gw_node_post(gw_node *n, int w, gw_mail_kind kind, const char *name, bool is_pattern)
+{
+    gw_note *note = gw_note_new(kind, name, is_pattern, NULL, 0);
+    if (gw_bridge_post(&n->inbox[w], &note->mail, 0) != 0)
+        free(note); /* the worker is gone (cleanup) */
+}
+
+/* Posts kind for c to every worker in mask. */
+static void post_workers(gw_node *n, gw_chan *c, uint64_t mask, gw_mail_kind kind)
 {
     for (int i = 0; i < n->nworkers; i++) {
         if (mask & (1ull << i))
-            gw_worker_post_cmd(n->workers[i], GW_WCMD_CONFIRM, c->name, c->is_pattern);
+            gw_node_post(n, i, kind, c->name, c->is_pattern);
     }
 }
 
@@ -125,7 +136,9 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     for (int i = 0; i < n->nworkers; i++) {
         if (!(mask & (1ull << i)))
             continue;
-        gw_worker_post_msg(n->workers[i], i == last ? m : gw_msg_clone(m));
+        gw_msg *copy = i == last ? m : gw_msg_clone(m);
+        if (gw_bridge_post(&n->inbox[i], &copy->mail, 0) != 0)
+            gw_msg_unref(copy);
     }
 }
 
@@ -138,12 +151,10 @@ static void on_subscribed(void *ud, const char *name, bool is_pattern)
     if (c->state == RS_SUBSCRIBING) {
         c->state = RS_SUBSCRIBED;
         PLOG_DEBUG("ingest", "%s %s", is_pattern ? "psubscribed" : "subscribed", name);
-        confirm_workers(n, c, c->mask);
+        post_workers(n, c, c->mask, GW_MAIL_CONFIRM);
         if (c->gap) {
             c->gap = false;
-            for (int i = 0; i < n->nworkers; i++)
-                if (c->mask & (1ull << i))
-                    gw_worker_post_cmd(n->workers[i], GW_WCMD_GAP, c->name, c->is_pattern);
+            post_workers(n, c, c->mask, GW_MAIL_GAP);
         }
     }
     reconcile(n, c);
@@ -169,13 +180,13 @@ static void reset_state(gw_chan *c, void *ud)
 
 static bool unreferenced(gw_chan *c, void *ud)
 {
-    return c->refs <= 0;
+    return !gw_chan_wanted(c);
 }
 
 static void reconcile_one(gw_chan *c, void *ud)
 {
     gw_node *n = ud;
-    if (c->refs > 0 && c->state == RS_NONE && gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
+    if (gw_chan_wanted(c) && c->state == RS_NONE && gw_redis_subscribe(n->redis, c->name, c->is_pattern) == 0)
         c->state = RS_SUBSCRIBING;
 }
 
@@ -188,29 +199,53 @@ static void on_sub_state(void *ud, bool up)
         gw_chantab_foreach(n->chans, reconcile_one, n);
 }
 
-/* ---- requests from workers ---- */
+/* ---- requests and publishes from workers ---- */
 
-void gw_node_request(gw_node *n, gw_req_kind kind, int worker, const char *name, bool is_pattern)
+static void on_published(void *ud, long long receivers, const char *err)
 {
-    size_t len = strlen(name);
-    gw_subreq *r = malloc(sizeof(*r) + len + 1);
-    if (!r)
-        abort();
-    r->next = NULL;
-    r->kind = kind;
-    r->worker = worker;
-    r->is_pattern = is_pattern;
-    memcpy(r->name, name, len + 1);
-    pthread_mutex_lock(&n->lock);
-    bool was_empty = n->req_head == NULL;
-    if (n->req_tail)
-        n->req_tail->next = r;
-    else
-        n->req_head = r;
-    n->req_tail = r;
-    pthread_mutex_unlock(&n->lock);
-    if (was_empty && n->wake_ev)
-        event_active(n->wake_ev, EV_READ, 0);
+    gw_node *n = ud;
+    if (receivers >= 0) {
+        atomic_fetch_add(&n->ws_published, 1);
+    } else {
+        atomic_fetch_add(&n->ws_publish_failed, 1);
+        PLOG_DEBUG("ingest", "client publish failed: %s", err ? err : "?");
+    }
+}
+
+static void publish_all(gw_node *n, gw_mail *m)
+{
+    while (m) {
+        gw_mail *next = m->next;
+        gw_note *p = (gw_note *)m;
+        if (gw_redis_publish(n->redis, p->name, p->payload, p->len, on_published, n) != 0) {
+            atomic_fetch_add(&n->ws_publish_failed, 1);
+            PLOG_DEBUG("ingest", "client publish to %s dropped: redis not connected", p->name);
+        }
+        free(p);
+        m = next;
+    }
+}
+
+static void request(gw_node *n, const gw_note *r)
+{
+    uint64_t bit = 1ull << r->worker;
+    if (r->mail.kind == GW_MAIL_SUBSCRIBE) {
+        gw_chan *c = gw_chantab_add(n->chans, r->name, r->is_pattern, NULL);
+        if (!(c->mask & bit)) {
+            c->mask |= bit;
+            c->refs++;
+        }
+        if (c->state == RS_SUBSCRIBED)
+            post_workers(n, c, bit, GW_MAIL_CONFIRM);
+        reconcile(n, c);
+    } else {
+        gw_chan *c = gw_chantab_get(n->chans, r->name, r->is_pattern);
+        if (c && (c->mask & bit)) {
+            c->mask &= ~bit;
+            c->refs--;
+            reconcile(n, c);
+        }
+    }
 }
 
 static void finish_if_done(gw_node *n)
@@ -225,38 +260,25 @@ static void finish_if_done(gw_node *n)
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     gw_node *n = arg;
-    pthread_mutex_lock(&n->lock);
-    gw_subreq *r = n->req_head;
-    n->req_head = n->req_tail = NULL;
-    pthread_mutex_unlock(&n->lock);
-    while (r) {
-        gw_subreq *next = r->next;
-        if (r->kind == GW_REQ_WORKER_DONE) {
+    publish_all(n, gw_bridge_take(&n->publishes));
+    gw_mail *m = gw_bridge_take(&n->requests);
+    while (m) {
+        gw_mail *next = m->next;
+        if (m->kind == GW_MAIL_WORKER_DONE)
             n->workers_done++;
-        } else {
-            uint64_t bit = 1ull << r->worker;
-            if (r->kind == GW_REQ_SUBSCRIBE) {
-                gw_chan *c = gw_chantab_add(n->chans, r->name, r->is_pattern, NULL);
-                if (!(c->mask & bit)) {
-                    c->mask |= bit;
-                    c->refs++;
-                }
-                if (c->state == RS_SUBSCRIBED)
-                    confirm_workers(n, c, bit);
-                reconcile(n, c);
-            } else {
-                gw_chan *c = gw_chantab_get(n->chans, r->name, r->is_pattern);
-                if (c && (c->mask & bit)) {
-                    c->mask &= ~bit;
-                    c->refs--;
-                    reconcile(n, c);
-                }
-            }
-        }
-        free(r);
-        r = next;
+        else
+            request(n, (gw_note *)m);
+        free(m);
+        m = next;
     }
     finish_if_done(n);
+}
+
+/* Wakes the ingest loop: a worker posted to requests or publishes. */
+static void wake_ingest(void *arg)
+{
+    gw_node *n = arg;
+    event_active(n->wake_ev, EV_READ, 0);
 }
 
 /* ---- signals and shutdown ---- */
@@ -282,7 +304,7 @@ void gw_node_shutdown(gw_node *n)
     /* stop taking new events: what is queued now is what gets flushed */
     gw_redis_stop(n->redis);
     for (int i = 0; i < n->nworkers; i++)
-        gw_worker_post_cmd(n->workers[i], GW_WCMD_DRAIN, NULL, false);
+        gw_node_post(n, i, GW_MAIL_DRAIN, NULL, false);
     int ms = n->cfg->drain_timeout_ms + 5000;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     n->drain_ev = evtimer_new(n->base, on_drain_deadline, n);
@@ -307,9 +329,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     /* the least-loaded worker; ties go round-robin */
     int best = (int)(n->accepted % (uint64_t)n->nworkers);
-    int64_t best_load = GW_GET(gw_worker_stats(n->workers[best])->connections_active);
+    int64_t best_load = GW_GET(n->wstats[best].connections_active);
     for (int i = 0; i < n->nworkers; i++) {
-        int64_t load = GW_GET(gw_worker_stats(n->workers[i])->connections_active);
+        int64_t load = GW_GET(n->wstats[i].connections_active);
         if (load < best_load) {
             best = i;
             best_load = load;
@@ -319,7 +341,10 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     /* small frames must leave at once (lws sets this on its own listener) */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    gw_worker_adopt(n->workers[best], fd);
+    gw_note *note = gw_note_new(GW_MAIL_ADOPT, NULL, false, NULL, 0);
+    note->fd = fd;
+    if (gw_bridge_post(&n->inbox[best], &note->mail, 0) != 0)
+        gw_bridge_discard(&note->mail);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -351,30 +376,46 @@ int gw_node_listen(gw_node *n, pulse_error *err)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evconnlistener_set_error_cb(n->listener, on_accept_error);
+    n->ws_port = gw_bound_port(evconnlistener_get_fd(n->listener), n->cfg->port);
+    return 0;
+}
+
+int gw_bound_port(int fd, int fallback)
+{
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    n->ws_port = n->cfg->port;
-    if (getsockname(evconnlistener_get_fd(n->listener), (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            n->ws_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            n->ws_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    return 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return fallback;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return fallback;
 }
 
 /* ---- setup ---- */
 
-int gw_node_init(gw_node *n, const gw_config *cfg, struct event_base *base)
+int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct event_base *base)
 {
     memset(n, 0, sizeof(*n));
     n->cfg = cfg;
+    n->auth = auth;
+    n->limits = gw_limits_new(cfg->max_connections_per_ip);
     n->base = base;
     n->started_ms = pulse_mono_ms();
     gw_queue_limits_from_config(&n->qlimits, cfg);
-    pthread_mutex_init(&n->lock, NULL);
+    n->nworkers = cfg->workers;
+    n->workers = pulse_xcalloc((size_t)n->nworkers, sizeof(*n->workers));
+    n->wstats = pulse_xcalloc((size_t)n->nworkers, sizeof(*n->wstats));
+    n->inbox = pulse_xcalloc((size_t)n->nworkers, sizeof(*n->inbox));
+    for (int i = 0; i < n->nworkers; i++)
+        gw_bridge_init(&n->inbox[i], 0, 0, NULL, NULL); /* the worker sets its wake-up */
     n->chans = gw_chantab_new();
     n->wake_ev = event_new(base, -1, 0, on_wake, n);
+    if (!n->wake_ev)
+        pulse_oom();
+    gw_bridge_init(&n->requests, 0, 0, wake_ingest, n);
+    gw_bridge_init(&n->publishes, GW_PUBLISH_MAX_ITEMS, GW_PUBLISH_MAX_BYTES, wake_ingest, n);
     static const gw_redis_cbs cbs = {on_message, on_subscribed, on_unsubscribed, on_sub_state};
     n->redis = gw_redis_new(base, cfg, &cbs, n);
     n->sigterm_ev = evsignal_new(base, SIGTERM, on_signal, n);
@@ -390,7 +431,7 @@ void gw_node_start(gw_node *n)
         const char *name = n->cfg->static_channels[i];
         bool is_pattern = strchr(name, '*') != NULL;
         gw_chan *c = gw_chantab_add(n->chans, name, is_pattern, NULL);
-        c->refs += STATIC_REF;
+        c->pinned = true;
     }
     gw_redis_start(n->redis);
 }
@@ -402,13 +443,22 @@ void gw_node_cleanup(gw_node *n)
     n->listener = NULL;
     gw_redis_free(n->redis);
     n->redis = NULL;
-    gw_subreq *r = n->req_head;
-    while (r) {
-        gw_subreq *next = r->next;
-        free(r);
-        r = next;
+    gw_bridge_discard(gw_bridge_close(&n->requests));
+    gw_bridge_discard(gw_bridge_close(&n->publishes));
+    gw_bridge_destroy(&n->requests);
+    gw_bridge_destroy(&n->publishes);
+    for (int i = 0; i < n->nworkers; i++) {
+        gw_bridge_discard(gw_bridge_close(&n->inbox[i]));
+        gw_bridge_destroy(&n->inbox[i]);
     }
-    n->req_head = n->req_tail = NULL;
+    gw_limits_free(n->limits);
+    n->limits = NULL;
+    free(n->inbox);
+    free(n->wstats);
+    free(n->workers);
+    n->inbox = NULL;
+    n->wstats = NULL;
+    n->workers = NULL;
     gw_chantab_free(n->chans);
     if (n->wake_ev)
         event_free(n->wake_ev);
@@ -418,5 +468,4 @@ void gw_node_cleanup(gw_node *n)
         event_free(n->sigint_ev);
     if (n->drain_ev)
         event_free(n->drain_ev);
-    pthread_mutex_destroy(&n->lock);
 }

@@ -4,23 +4,21 @@
  *   GET  /stats    JSON                     POST /publish  202 once Redis took it
  * Bodies are capped at 1 MiB (413 past it). Anything else: 404 or 405.
  */
-#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
+#include "gw_admin.h"
 #include "gw_auth.h"
+#include "gw_ingest.h"
 #include "gw_metrics.h"
-#include "gw_node.h"
 #include "gw_redis.h"
-#include "gw_worker.h"
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
 #include "pulse_event.h"
@@ -69,7 +67,7 @@ static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
 static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_write)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (gw_auth_admin_check(n->cfg->auth, h, is_write) == 0)
+    if (gw_auth_admin_check(n->auth, h, is_write) == 0)
         return true;
     evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"pulse-admin\"");
     reply_json(req, 401, "Unauthorized",
@@ -78,18 +76,11 @@ static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_wri
     return false;
 }
 
-typedef struct {
-    uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
-    uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
-    int64_t conns_active;
-    uint64_t buckets[GW_FANOUT_NB + 1], sum_ns;
-} totals;
-
-static void sum_workers(gw_node *n, totals *t)
+void gw_admin_sum_workers(const gw_node *n, gw_totals *t)
 {
     memset(t, 0, sizeof(*t));
     for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        const gw_wstats *s = &n->wstats[i];
         t->conns_total += GW_GET(s->connections_total);
         t->conns_active += GW_GET(s->connections_active);
         t->refused += GW_GET(s->connections_refused);
@@ -120,8 +111,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     gw_node *n = arg;
     if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
         return;
-    totals t;
-    sum_workers(n, &t);
+    gw_totals t;
+    gw_admin_sum_workers(n, &t);
     struct evbuffer *o = evbuffer_new();
     metric(o, "pulse_connections_active", "gauge", "Open WebSocket connections.");
     evbuffer_add_printf(o, "pulse_connections_active %lld\n", (long long)t.conns_active);
@@ -151,6 +142,14 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
         evbuffer_add_printf(o, "pulse_auth_failures_total{reason=\"%s\"} %llu\n", gw_auth_fail_names[r],
                             (unsigned long long)t.auth_failures[r]);
+    metric(o, "pulse_client_publishes_total", "counter",
+           "Client {\"op\":\"publish\"} commands, by result (published, failed, refused).");
+    evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"published\"} %llu\n",
+                        (unsigned long long)atomic_load(&n->ws_published));
+    evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"failed\"} %llu\n",
+                        (unsigned long long)atomic_load(&n->ws_publish_failed));
+    evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"refused\"} %llu\n",
+                        (unsigned long long)atomic_load(&n->ws_publish_refused));
     metric(o, "pulse_channels_active", "gauge", "Channels and patterns this node holds in Redis.");
     evbuffer_add_printf(o, "pulse_channels_active %zu\n", gw_chantab_count(n->chans));
     metric(o, "pulse_redis_connected", "gauge", "1 when both Redis connections are up and answering.");
@@ -205,7 +204,7 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 static void add_chan(gw_chan *c, void *ud)
 {
     json_t *arr = ud;
-    if (json_array_size(arr) < 1000 && c->refs > 0)
+    if (json_array_size(arr) < 1000 && gw_chan_wanted(c))
         json_array_append_new(arr, json_string(c->name));
 }
 
@@ -214,13 +213,13 @@ static void on_stats(struct evhttp_request *req, void *arg)
     gw_node *n = arg;
     if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
         return;
-    totals t;
-    sum_workers(n, &t);
+    gw_totals t;
+    gw_admin_sum_workers(n, &t);
     json_t *chans = json_array();
     gw_chantab_foreach(n->chans, add_chan, chans);
     json_t *workers = json_array();
     for (int i = 0; i < n->nworkers; i++) {
-        gw_wstats *s = gw_worker_stats(n->workers[i]);
+        gw_wstats *s = &n->wstats[i];
         json_array_append_new(workers, json_pack("{s:i,s:I,s:I}", "worker", i, "connections",
                                                  (json_int_t)GW_GET(s->connections_active), "channels",
                                                  (json_int_t)GW_GET(s->channels)));
@@ -350,11 +349,7 @@ static void on_publish(struct evhttp_request *req, void *arg)
         }
         if (u)
             evhttp_uri_free(u);
-        payload = malloc(len + 1);
-        if (!payload)
-            abort();
-        memcpy(payload, body, len);
-        payload[len] = '\0';
+        payload = pulse_xstrndup(body, len);
     }
     json_decref(root);
     if (!payload) {
@@ -362,9 +357,7 @@ static void on_publish(struct evhttp_request *req, void *arg)
         return;
     }
 
-    pub_req *p = calloc(1, sizeof(*p));
-    if (!p)
-        abort();
+    pub_req *p = pulse_xcalloc(1, sizeof(*p));
     p->req = req;
     p->conn = evhttp_request_get_connection(req);
     snprintf(p->channel, sizeof(p->channel), "%s", channel);
@@ -404,16 +397,7 @@ int gw_admin_start(gw_node *n, pulse_error *err)
     if (!h)
         return pulse_error_set(err, PULSE_EIO, 0, "admin: cannot listen on %s:%d", n->cfg->admin_bind,
                                n->cfg->admin_port);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    evutil_socket_t fd = evhttp_bound_socket_get_fd(h);
-    n->admin_port = n->cfg->admin_port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            n->admin_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            n->admin_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
+    n->admin_port = gw_bound_port(evhttp_bound_socket_get_fd(h), n->cfg->admin_port);
     return 0;
 }
 

@@ -1,13 +1,13 @@
 /*
  * gw_auth.h - the gateway's security decisions, as pure logic: JWT verification with
  * the algorithm pinned by configuration, per-channel authorization from the token's
- * claims (with user-owned channels), the admin API key, the Origin allow-list, the
- * per-IP connection count and the per-connection command rate limit.
- * docs/SECURITY.md describes the controls and their defaults.
+ * claims (with user-owned channels), the admin API key and the Origin allow-list.
+ * The runtime counters that go with them (per-address connections, command rate) are
+ * gw_limits.h's. docs/SECURITY.md describes the controls and their defaults.
  *
  * One gw_auth per process, built by main from the configuration before any thread
- * starts (gw_auth_new) and read-only afterwards, except the per-IP table, which has
- * its own lock: every function here may be called from any thread.
+ * starts (gw_auth_new), held by the node (node->auth) and read-only afterwards: every
+ * function here may be called from any thread.
  */
 #ifndef GW_AUTH_H
 #define GW_AUTH_H
@@ -31,19 +31,20 @@ typedef struct gw_principal {
     const char *pats[];
 } gw_principal;
 
-/* Verification results: 0, or one of these. gw_auth_reason gives a short static text
- * (fit for a close frame: it never holds the key or the token). */
+/* Verification results: 0, or one of these codes (pulse_err.h's contract: unique
+ * across Pulse, never a PULSE_E* value). gw_auth_reason is their errstr: a short
+ * static text, fit for a close frame (it never holds the key or the token). */
 enum {
-    GW_AUTH_EMISSING = -1,   /* no token */
-    GW_AUTH_EMALFORMED = -2, /* not three base64url parts of JSON objects */
-    GW_AUTH_EALG = -3,       /* header alg is not the configured one (incl. "none") */
-    GW_AUTH_ESIG = -4,       /* signature does not verify */
-    GW_AUTH_EEXPIRED = -5,   /* now >= exp + leeway */
-    GW_AUTH_ENOTYET = -6,    /* now < nbf - leeway */
-    GW_AUTH_EAUD = -7,       /* audience configured and not in "aud" */
-    GW_AUTH_EISS = -8,       /* issuer configured and "iss" differs */
-    GW_AUTH_ECLAIMS = -9,    /* a claim of the wrong type (channels not an array, ...) */
-    GW_AUTH_ESUB = -10,      /* refresh: the new token's sub differs */
+    GW_AUTH_EMISSING = PULSE_ECODE_GATEWAY - 1,    /* no token */
+    GW_AUTH_EMALFORMED = PULSE_ECODE_GATEWAY - 2,  /* not three base64url parts of JSON objects */
+    GW_AUTH_EALG = PULSE_ECODE_GATEWAY - 3,        /* header alg is not the configured one (incl. "none") */
+    GW_AUTH_ESIG = PULSE_ECODE_GATEWAY - 4,        /* signature does not verify */
+    GW_AUTH_EEXPIRED = PULSE_ECODE_GATEWAY - 5,    /* now >= exp + leeway */
+    GW_AUTH_ENOTYET = PULSE_ECODE_GATEWAY - 6,     /* now < nbf - leeway */
+    GW_AUTH_EAUD = PULSE_ECODE_GATEWAY - 7,        /* audience configured and not in "aud" */
+    GW_AUTH_EISS = PULSE_ECODE_GATEWAY - 8,        /* issuer configured and "iss" differs */
+    GW_AUTH_ECLAIMS = PULSE_ECODE_GATEWAY - 9,     /* a claim of the wrong type (channels not an array, ...) */
+    GW_AUTH_ESUB = PULSE_ECODE_GATEWAY - 10,       /* refresh: the new token's sub differs */
 };
 
 #define GW_AUTH_TOKEN_MAX 8192 /* bytes; longer tokens are malformed */
@@ -95,25 +96,6 @@ bool gw_auth_admin_has_key(const gw_auth *a);
  * (a non-browser client), or origin equals an entry (ASCII case-insensitive; an
  * entry "*" allows any). */
 bool gw_auth_origin_allowed(const gw_auth *a, const char *origin);
-
-/* Per-IP connection count (limits.max_connections_per_ip, 0 = off). gw_auth_ip_full
- * answers before the handshake completes; gw_auth_ip_acquire counts an established
- * connection and returns the key to release it with (0 when the limit is off). */
-bool gw_auth_ip_full(gw_auth *a, const char *ip);
-uint64_t gw_auth_ip_acquire(gw_auth *a, const char *ip);
-void gw_auth_ip_release(gw_auth *a, uint64_t key);
-
-/* A token bucket per connection: rate commands per second, bursts of 2 x rate. */
-typedef struct {
-    float tokens;
-    float strikes;    /* recent refusals, decaying at rate/2 per second */
-    int64_t last_ms;  /* 0: never used */
-} gw_ratelimit;
-
-enum { GW_RL_OK = 0, GW_RL_LIMITED = 1, GW_RL_ABUSE = 2 };
-/* GW_RL_OK, GW_RL_LIMITED (answer "rate_limited"), or GW_RL_ABUSE (more than
- * 2 x rate + 10 refusals outstanding: close 1008). rate 0: always OK. */
-int gw_ratelimit_take(gw_ratelimit *rl, int rate, int64_t now_ms);
 
 /* The listener exposure rule: 0, or PULSE_EINVAL with err saying why, when bind is
  * not loopback and JWT auth is off, or admin_bind is not loopback and there is no

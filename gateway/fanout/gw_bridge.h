@@ -1,0 +1,90 @@
+/*
+ * gw_bridge.h - the one hand-off between threads: a mailbox (gw_bridge) of notes.
+ *
+ * A mailbox is a mutex-guarded list with one reader. A writer links an item at the
+ * tail and, only when the list goes from empty to non-empty, calls the reader's wake
+ * function (event_active() on the ingest thread, lws_cancel_service() on a worker);
+ * the reader takes the whole list at once (gw_bridge_take) and walks it without the
+ * lock. Three mailboxes use it:
+ *   worker -> ingest requests  (node->requests: subscribe, unsubscribe, worker done)
+ *   worker -> ingest PUBLISH   (node->publishes: bounded, refuses past its bound)
+ *   ingest -> worker inbox     (node->inbox[w]: gw_msg deliveries and commands)
+ * Each item starts with a gw_mail (link + kind); a gw_msg embeds one, everything else
+ * is a gw_note. The mailbox owns what is linked in it; whoever takes owns the items.
+ * Any thread may post; only the reader takes.
+ */
+#ifndef GW_BRIDGE_H
+#define GW_BRIDGE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What an item is: the reader switches on it. */
+typedef enum {
+    /* ingest -> worker */
+    GW_MAIL_MSG = 1,     /* a gw_msg delivery (its reference passes to the worker) */
+    GW_MAIL_CONFIRM,     /* Redis confirmed a subscription: ack waiting clients */
+    GW_MAIL_DRAIN,       /* graceful shutdown: stop accepting, flush, close 1001 */
+    GW_MAIL_GAP,         /* resubscribed after a Redis outage: events may have been missed */
+    GW_MAIL_ADOPT,       /* an accepted socket (note->fd) to serve, multi-worker mode */
+    /* worker -> ingest */
+    GW_MAIL_SUBSCRIBE,   /* worker note->worker has a first local subscriber of name */
+    GW_MAIL_UNSUBSCRIBE, /* ... has no local subscriber of name left */
+    GW_MAIL_WORKER_DONE, /* the worker thread stopped */
+    GW_MAIL_PUBLISH,     /* a client's {"op":"publish"}: PUBLISH name payload */
+} gw_mail_kind;
+
+typedef struct gw_mail {
+    struct gw_mail *next;
+    int kind; /* gw_mail_kind */
+} gw_mail;
+
+/* Everything but a delivery: one allocation holding the channel (and payload). */
+typedef struct gw_note {
+    gw_mail mail;
+    int worker;      /* requests: the asking worker */
+    int fd;          /* GW_MAIL_ADOPT: the socket; -1 otherwise */
+    bool is_pattern;
+    size_t len;      /* GW_MAIL_PUBLISH: payload length */
+    char *payload;   /* GW_MAIL_PUBLISH: inside this allocation, NUL-terminated; else NULL */
+    char name[];     /* channel or pattern, NUL-terminated ("" for none) */
+} gw_note;
+
+/* A new note; name (NULL: "") and payload[0..len) (NULL: none) are copied. Aborts on
+ * out-of-memory. Free with free(). */
+gw_note *gw_note_new(gw_mail_kind kind, const char *name, bool is_pattern, const char *payload, size_t len);
+
+typedef struct gw_bridge {
+    pthread_mutex_t lock;
+    gw_mail *head, *tail;
+    size_t items, bytes;
+    size_t max_items, max_bytes; /* 0: unbounded */
+    bool closed;                 /* after gw_bridge_close: every post is refused */
+    void (*wake)(void *ud);
+    void *wake_ud;
+} gw_bridge;
+
+/* wake(ud) runs on the posting thread, outside the lock, once per empty -> non-empty
+ * transition; it must be thread-safe and must not post to b. max_items/max_bytes 0:
+ * no bound. */
+void gw_bridge_init(gw_bridge *b, size_t max_items, size_t max_bytes, void (*wake)(void *ud), void *ud);
+
+/* Links m at the tail; bytes counts against max_bytes. 0, or -1 (m not linked, still
+ * the caller's) when closed or past a bound. */
+int gw_bridge_post(gw_bridge *b, gw_mail *m, size_t bytes);
+
+/* The reader: the whole list, oldest first (NULL when empty); the box is empty after. */
+gw_mail *gw_bridge_take(gw_bridge *b);
+
+/* Refuses every later post and returns what is still linked (the caller frees it). */
+gw_mail *gw_bridge_close(gw_bridge *b);
+
+/* Frees a taken list: unrefs each gw_msg, closes each GW_MAIL_ADOPT socket, frees the
+ * notes. */
+void gw_bridge_discard(gw_mail *list);
+
+/* After close, once no thread posts any more. */
+void gw_bridge_destroy(gw_bridge *b);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * gw_frame.h - every frame the gateway sends a client (gateway -> client text), and
+ * the one JSON string escaper. Pure logic, any thread, no allocation: each writer
+ * fills a caller's buffer and returns the length, or -1 when cap is too small (the
+ * buffer then holds ""). Buffers always end with a NUL (not counted).
+ *
+ * pulse.v1 frames:
+ *   {"channel":"<channel>","data":<event>}             the envelope of a delivery
+ *   {"op":"hello","node":"<id>","conn":N,"protocol":"pulse.v1"}
+ *   {"op":"pong"}
+ *   {"op":"gap","channel":"<c>","reason":"redis_reconnect"}
+ *   {"op":"<op>"} / {"op":"<op>","channel":"<c>"}     subscribed, unsubscribed,
+ *                                                      authenticated, refreshed, published
+ *   {"op":"error","code":"<code>","reason":"<one line>"}
+ *
+ * Adding a frame: write it with a gw_frame_buf (gw_frame_begin, gw_frame_raw,
+ * gw_frame_str, ..., gw_frame_end) beside the others in gw_frame.c, and test it in
+ * tests/unit/check_frame.c.
+ */
+#ifndef GW_FRAME_H
+#define GW_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A bounded writer: once something does not fit, everything after is ignored and
+ * gw_frame_end returns -1. */
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    bool overflow;
+} gw_frame_buf;
+
+void gw_frame_begin(gw_frame_buf *f, char *buf, size_t cap);
+void gw_frame_raw(gw_frame_buf *f, const char *s, size_t n); /* as is */
+void gw_frame_lit(gw_frame_buf *f, const char *s);           /* as is, NUL-terminated */
+/* s[0..n) as a JSON string literal, quotes included: '"' '\' and control characters
+ * escaped (\n \r \t \b \f, else \u00XX), invalid UTF-8 replaced by \ufffd so the frame
+ * stays valid text. At most 6 * n + 2 bytes. */
+void gw_frame_str(gw_frame_buf *f, const char *s, size_t n);
+void gw_frame_u64(gw_frame_buf *f, unsigned long long v);
+int gw_frame_end(gw_frame_buf *f);
+
+/* The JSON string literal for s[0..len) into out (the escaper above, NUL-terminated). */
+int gw_json_quote(const char *s, size_t len, char *out, size_t cap);
+
+/* The envelope around data[0..data_len) (one JSON value, inserted as is). A buffer of
+ * gw_frame_envelope_cap(clen, data_len) bytes always fits. */
+size_t gw_frame_envelope_cap(size_t channel_len, size_t data_len);
+int gw_frame_envelope(char *buf, size_t cap, const char *channel, size_t channel_len, const char *data,
+                      size_t data_len);
+
+int gw_frame_hello(char *buf, size_t cap, const char *node_id, unsigned long long conn_id);
+int gw_frame_pong(char *buf, size_t cap);
+int gw_frame_gap(char *buf, size_t cap, const char *channel, const char *reason);
+/* {"op":op} or, with a channel, {"op":op,"channel":channel}. */
+int gw_frame_reply(char *buf, size_t cap, const char *op, const char *channel);
+int gw_frame_error(char *buf, size_t cap, const char *code, const char *reason);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * gw_ingest.h - the ingest thread's side of a node (gw_ingest.c): the node's
+ * lifecycle, Redis messages in, framed messages out to the workers' inboxes, the
+ * node-wide subscription bookkeeping and, in multi-worker mode, the listener.
+ * Every function here runs on the ingest (main) thread.
+ */
+#ifndef GW_INGEST_H
+#define GW_INGEST_H
+
+#include "gw_node.h"
+#include "pulse_err.h"
+
+/* Sets up n for cfg and auth (kept, not owned) on base: the worker arrays (cfg->workers; the workers themselves
+ * come from gw_worker_new), the mailboxes, the Redis side, the signal handlers. */
+int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct event_base *base);
+void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
+void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
+/* After the workers were joined and freed. */
+void gw_node_cleanup(gw_node *n);
+/* Multi-worker mode: listen on cfg->bind:cfg->port on the ingest thread and hand each
+ * accepted socket to the worker with the fewest connections (lws 4.1.6 cannot share a
+ * port between contexts: its listen-share option sets no SO_REUSEPORT on Linux). Sets
+ * n->ws_port. 0, or a negative code with err filled. */
+int gw_node_listen(gw_node *n, pulse_error *err);
+
+/* The port a listening socket is bound to (port 0 picks one), or fallback. */
+int gw_bound_port(int fd, int fallback);
+
+/* Posts a command to worker w's inbox; name copied (may be NULL). */
+void gw_node_post(gw_node *n, int w, gw_mail_kind kind, const char *name, bool is_pattern);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * check_frame.c - every frame the gateway sends a client (gw_frame): the envelope,
+ * hello, pong, gap, replies and errors byte for byte, the one JSON string escaper,
+ * and the bounded writer's overflow rule. (check_proto.c covers the escaping of
+ * replies and errors case by case.)
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw_frame.h"
+
+START_TEST(test_envelope)
+{
+    char buf[128];
+    const char *data = "{\"a\":[1,2]}";
+    int n = gw_frame_envelope(buf, sizeof buf, "feed:user-1", 11, data, strlen(data));
+    ck_assert_str_eq(buf, "{\"channel\":\"feed:user-1\",\"data\":{\"a\":[1,2]}}");
+    ck_assert_int_eq(n, (int)strlen(buf));
+    /* the cap it promises always fits, the worst case included */
+    const char worst[] = "\x01\x02\xff";
+    size_t cap = gw_frame_envelope_cap(3, 1);
+    char *b = malloc(cap);
+    ck_assert_int_gt(gw_frame_envelope(b, cap, worst, 3, "1", 1), 0);
+    ck_assert_str_eq(b, "{\"channel\":\"\\u0001\\u0002\\ufffd\",\"data\":1}");
+    free(b);
+    ck_assert_int_eq(gw_frame_envelope(buf, 20, "feed:user-1", 11, data, strlen(data)), -1);
+    ck_assert_str_eq(buf, "");
+}
+END_TEST
+
+START_TEST(test_control_frames)
+{
+    char buf[256];
+    ck_assert_int_eq(gw_frame_hello(buf, sizeof buf, "gw-1", 281474976710657ull), (int)strlen(buf));
+    ck_assert_str_eq(buf, "{\"op\":\"hello\",\"node\":\"gw-1\",\"conn\":281474976710657,\"protocol\":\"pulse.v1\"}");
+    ck_assert_int_eq(gw_frame_pong(buf, sizeof buf), 13);
+    ck_assert_str_eq(buf, "{\"op\":\"pong\"}");
+    ck_assert_int_eq(gw_frame_gap(buf, sizeof buf, "events.*", "redis_reconnect"), (int)strlen(buf));
+    ck_assert_str_eq(buf, "{\"op\":\"gap\",\"channel\":\"events.*\",\"reason\":\"redis_reconnect\"}");
+    gw_frame_reply(buf, sizeof buf, "subscribed", "a.b");
+    ck_assert_str_eq(buf, "{\"op\":\"subscribed\",\"channel\":\"a.b\"}");
+    gw_frame_reply(buf, sizeof buf, "authenticated", NULL);
+    ck_assert_str_eq(buf, "{\"op\":\"authenticated\"}");
+    gw_frame_error(buf, sizeof buf, "bad_request", "say \"hi\"");
+    ck_assert_str_eq(buf, "{\"op\":\"error\",\"code\":\"bad_request\",\"reason\":\"say \\\"hi\\\"\"}");
+    ck_assert_int_eq(gw_frame_hello(buf, 30, "gw-1", 1), -1);
+}
+END_TEST
+
+START_TEST(test_escaper)
+{
+    char out[64];
+    ck_assert_int_eq(gw_json_quote("a\n\"\\\x01", 5, out, sizeof out), 15);
+    ck_assert_str_eq(out, "\"a\\n\\\"\\\\\\u0001\"");
+    ck_assert_int_eq(gw_json_quote("caf\xc3\xa9", 5, out, sizeof out), 7); /* valid UTF-8 kept */
+    ck_assert_str_eq(out, "\"caf\xc3\xa9\"");
+    ck_assert_int_eq(gw_json_quote("", 0, out, sizeof out), 2);
+    ck_assert_int_eq(gw_json_quote("abc", 3, out, 5), -1); /* 5 bytes + NUL */
+    ck_assert_int_eq(gw_json_quote("abc", 3, out, 6), 5);
+}
+END_TEST
+
+START_TEST(test_writer_overflow_sticks)
+{
+    char buf[8];
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_frame_lit(&f, "abcdefghij"); /* does not fit */
+    gw_frame_lit(&f, "x");          /* would fit, ignored after an overflow */
+    ck_assert_int_eq(gw_frame_end(&f), -1);
+    ck_assert_str_eq(buf, "");
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_frame_u64(&f, 1234567);
+    ck_assert_int_eq(gw_frame_end(&f), 7);
+    ck_assert_str_eq(buf, "1234567");
+    gw_frame_begin(&f, NULL, 0);
+    ck_assert_int_eq(gw_frame_end(&f), -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("frame");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_envelope);
+    tcase_add_test(tc, test_control_frames);
+    tcase_add_test(tc, test_escaper);
+    tcase_add_test(tc, test_writer_overflow_sticks);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
