@@ -4,43 +4,16 @@
  * through Redis so a client on another node receives it; bad bodies get 400 with a
  * JSON reason, a wrong method 405.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
-static ts_stack stack; /* tmp dir and Redis; the gateways are gws[] */
-static ts_gateway gws[2];
-static int n_gws;
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-    n_gws = 0;
-}
-
-static void teardown(void)
-{
-    for (int i = 0; i < n_gws; i++) {
-        int st = ts_gateway_shutdown(&gws[i], 8000);
-        ck_assert_msg(st == 0, "gateway %s: exit status %d after SIGTERM at teardown (want 0)",
-                      gws[i].node_id, st);
-    }
-    ts_stack_teardown(&stack, 0);
-}
-
-static ts_gateway *start_gateway(const char *id)
-{
-    ts_gateway *g = &gws[n_gws];
-    ck_assert_msg(ts_gateway_start(g, stack.tmp, stack.redis.port, id, NULL) == 0,
-                  "gateway %s did not start", id);
-    n_gws++;
-    return g;
-}
+static ts_stack stack; /* tmp dir, Redis and the gateways the tests start */
 
 /* Polls a metric until it is >= want; returns the last value read. */
 static double metric_at_least(int admin_port, const char *name, double want)
@@ -64,7 +37,7 @@ static json_t *json_body(const char *body)
 
 START_TEST(test_healthz_metrics_stats)
 {
-    ts_gateway *g = start_gateway("node-m");
+    ts_gateway *g = ts_fixture_gateway("node-m", NULL);
     static char body[1 << 20];
     ck_assert_int_eq(ts_http(g->admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 200);
 
@@ -178,8 +151,8 @@ END_TEST
 
 START_TEST(test_publish_cross_node)
 {
-    ts_gateway *a = start_gateway("node-a");
-    ts_gateway *b = start_gateway("node-b");
+    ts_gateway *a = ts_fixture_gateway("node-a", NULL);
+    ts_gateway *b = ts_fixture_gateway("node-b", NULL);
     ts_ws on_a, on_b;
     ck_assert(ts_ws_open(&on_a, a->port, "orders", "node-a", 5000) == 0);
     ck_assert(ts_ws_open(&on_b, b->port, "orders", "node-b", 5000) == 0);
@@ -217,7 +190,7 @@ END_TEST
 
 START_TEST(test_publish_bad_requests)
 {
-    ts_gateway *g = start_gateway("node-x");
+    ts_gateway *g = ts_fixture_gateway("node-x", NULL);
     ts_ws c;
     ck_assert(ts_ws_open(&c, g->port, "x", "node-x", 5000) == 0);
     const char *bad[] = {
@@ -270,7 +243,7 @@ START_TEST(test_priority_rules)
 {
     /* events.critical and alerts.* are critical, anything else normal, unless the
      * event itself says "priority". Seen through the per-priority counters. */
-    ts_gateway *g = start_gateway("node-p");
+    ts_gateway *g = ts_fixture_gateway("node-p", NULL);
     ts_ws c;
     ck_assert(ts_ws_open(&c, g->port, "news,events.critical,alerts.disk", "node-p", 5000) == 0);
     const char *rc_name = "pulse_events_received_total{priority=\"critical\"}";
@@ -333,26 +306,11 @@ START_TEST(test_priority_rules)
 }
 END_TEST
 
-static Suite *admin_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("admin");
-    TCase *tc = tcase_create("admin");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_healthz_metrics_stats);
-    tcase_add_test(tc, test_publish_cross_node);
-    tcase_add_test(tc, test_publish_bad_requests);
-    tcase_add_test(tc, test_priority_rules);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "admin", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_healthz_metrics_stats, test_publish_cross_node, test_publish_bad_requests,
+                 test_priority_rules);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(admin_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -10,27 +10,15 @@
  * PULSE_TOKEN), a flag winning over the variable; pulse-publish's summary counts
  * redis_deliveries (nodes times events), checked against a real gateway and Redis.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-}
-
-static void teardown(void)
-{
-    ts_rmtree(tmp);
-    free(tmp);
-}
+static ts_stack stack; /* its temp dir only (stack.tmp) */
 
 /* Copies the file at log (a process's output) into out, "" when it is missing. */
 static void read_log(const char *log, char *out, size_t cap)
@@ -53,7 +41,7 @@ static int run(char *const args[], char *const env[], char *out, size_t cap)
     bool env_port = env != NULL && env[0] != NULL && strncmp(env[0], "PULSE_PORT=", 11) == 0;
     static int seq;
     char log[600];
-    snprintf(log, sizeof log, "%s/run-%d.log", tmp, ++seq);
+    snprintf(log, sizeof log, "%s/run-%d.log", stack.tmp, ++seq);
     char *argv[32];
     int n = 0;
     argv[n++] = ts_bin("pulse-gateway");
@@ -175,7 +163,7 @@ static void ready_node(const char *conf, int redis_port, const char *flag_node, 
 {
     static int seq;
     char log[600];
-    snprintf(log, sizeof log, "%s/prec-%d.log", tmp, ++seq);
+    snprintf(log, sizeof log, "%s/prec-%d.log", stack.tmp, ++seq);
     char url[64];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", redis_port);
     char *bin = ts_bin("pulse-gateway");
@@ -206,9 +194,9 @@ static void ready_node(const char *conf, int redis_port, const char *flag_node, 
 START_TEST(test_file_env_flag_precedence)
 {
     ts_redis redis;
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
+    ck_assert_int_eq(ts_redis_start(&redis, stack.tmp, 0), 0);
     char conf[600];
-    snprintf(conf, sizeof conf, "%s/pulse.conf", tmp);
+    snprintf(conf, sizeof conf, "%s/pulse.conf", stack.tmp);
     write_file(conf, "# test\nnode_id = \"file-node\";\nport = 8080;\nlimits = {\n"
                      "    drain_timeout_ms = 1000;\n};\n");
     char node[128];
@@ -236,7 +224,7 @@ START_TEST(test_file_env_flag_precedence)
     ck_assert_msg(st == 2 && count_lines(out) == 1, "syntax error in file: exit %d, output %s", st,
                   out);
     char missing[600];
-    snprintf(missing, sizeof missing, "%s/nope.conf", tmp);
+    snprintf(missing, sizeof missing, "%s/nope.conf", stack.tmp);
     char *args2[] = {(char *)"--config", missing, NULL};
     st = run(args2, NULL, out, sizeof out);
     ck_assert_msg(st == 2 && strstr(out, "nope.conf") != NULL, "missing file: exit %d, output %s",
@@ -258,7 +246,7 @@ static int run_prog(const char *const args[], char *const env[], char *out, size
     char *argv[32];
     int n = 0;
 
-    snprintf(log, sizeof log, "%s/prog-%d.log", tmp, ++seq);
+    snprintf(log, sizeof log, "%s/prog-%d.log", stack.tmp, ++seq);
     argv[n++] = ts_bin(args[0]);
     for (int i = 1; args[i] != NULL && n < 31; i++)
         argv[n++] = (char *)args[i];
@@ -316,12 +304,12 @@ START_TEST(test_tools_take_gateway_env)
     ts_gateway gw;
     char out[16384], env_redis[64], env_dead[64], flag_redis[64], env_port[32], env_url[96],
         keyfile[600], http[96];
-    ck_assert_int_eq(ts_redis_start(&redis, tmp, 0), 0);
-    snprintf(keyfile, sizeof keyfile, "%s/admin.key", tmp);
+    ck_assert_int_eq(ts_redis_start(&redis, stack.tmp, 0), 0);
+    snprintf(keyfile, sizeof keyfile, "%s/admin.key", stack.tmp);
     write_file(keyfile, "s3cret-admin-key\n");
     char *gw_args[] = {(char *)"--channel", (char *)"events.critical", (char *)"--admin.api-key-file",
                        keyfile, NULL};
-    ck_assert_int_eq(ts_gateway_start(&gw, tmp, redis.port, "gw-env", gw_args), 0);
+    ck_assert_int_eq(ts_gateway_start(&gw, stack.tmp, redis.port, "gw-env", gw_args), 0);
     snprintf(env_redis, sizeof env_redis, "PULSE_REDIS=redis://127.0.0.1:%d", redis.port);
     snprintf(env_dead, sizeof env_dead, "PULSE_REDIS=redis://127.0.0.1:%d", ts_free_port());
     snprintf(flag_redis, sizeof flag_redis, "redis://127.0.0.1:%d", redis.port);
@@ -368,8 +356,8 @@ START_TEST(test_tools_take_gateway_env)
     char *sub_envs[3][3] = {{env_port, NULL, NULL}, {dead_port, env_url, NULL}, {dead_port, NULL, NULL}};
     for (int k = 0; k < 3; k++) {
         char dir[600], log[600], url[96];
-        snprintf(dir, sizeof dir, "%s/sub-%d", tmp, k);
-        snprintf(log, sizeof log, "%s/sub-%d.log", tmp, k);
+        snprintf(dir, sizeof dir, "%s/sub-%d", stack.tmp, k);
+        snprintf(log, sizeof log, "%s/sub-%d.log", stack.tmp, k);
         snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", gw.port);
         char *bin = ts_bin("pulse-subscribe");
         char *argv[] = {bin, (char *)"--out", dir, (char *)"--expect", (char *)"4",
@@ -393,7 +381,7 @@ START_TEST(test_tools_take_gateway_env)
     /* A bad PULSE_TOKEN is a usage error naming the variable; --token wins over it. */
     char bad_token[] = "PULSE_TOKEN=not a token";
     char *env4[] = {env_port, bad_token, NULL};
-    const char *sub_bad[] = {"pulse-subscribe", "--out", tmp, "--duration", "1", NULL};
+    const char *sub_bad[] = {"pulse-subscribe", "--out", stack.tmp, "--duration", "1", NULL};
     st = run_prog(sub_bad, env4, out, sizeof out, 5000);
     ck_assert_msg(st == 2 && strstr(out, "PULSE_TOKEN") && count_lines(out) == 1,
                   "bad PULSE_TOKEN: exit %d, %s", st, out);
@@ -403,27 +391,11 @@ START_TEST(test_tools_take_gateway_env)
 }
 END_TEST
 
-static Suite *cli_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("cli");
-    TCase *tc = tcase_create("cli");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_help_and_version);
-    tcase_add_test(tc, test_bad_values_exit_2);
-    tcase_add_test(tc, test_file_env_flag_precedence);
-    tcase_add_test(tc, test_tools_alike);
-    tcase_add_test(tc, test_tools_take_gateway_env);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "cli", 60, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_help_and_version, test_bad_values_exit_2, test_file_env_flag_precedence,
+                 test_tools_alike, test_tools_take_gateway_env);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

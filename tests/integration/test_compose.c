@@ -14,35 +14,23 @@
  *     /healthz and has the gateway as entrypoint.
  * The tools are installed by scripts/install-deps.sh; this test installs nothing.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
-static char *tmp;
+static ts_stack stack; /* its temp dir only (stack.tmp) */
 
-static void setup(void)
-{
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-}
-
-static void teardown(void)
-{
-    ts_rmtree(tmp);
-    free(tmp);
-}
-
-/* Runs cmd through sh; its stdout goes into a malloc'd string, stderr into tmp/err.
+/* Runs cmd through sh; its stdout goes into a malloc'd string, stderr into stack.tmp/err.
  * *status gets the exit status (or -1). */
 static char *run(const char *cmd, int *status)
 {
     char full[4096];
-    snprintf(full, sizeof full, "cd '%s' && %s 2>'%s/err'", PULSE_SOURCE_DIR, cmd, tmp);
+    snprintf(full, sizeof full, "cd '%s' && %s 2>'%s/err'", PULSE_SOURCE_DIR, cmd, stack.tmp);
     FILE *p = popen(full, "r");
     ck_assert_msg(p != NULL, "popen %s", cmd);
     size_t cap = 1 << 16, len = 0;
@@ -77,7 +65,7 @@ static char *slurp(const char *path)
 static void dump_err(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/err", tmp);
+    snprintf(path, sizeof path, "%s/err", stack.tmp);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return;
@@ -332,13 +320,13 @@ START_TEST(test_haproxy_cfg)
              "bash loadtest/cluster.sh render --gateway node-1=127.0.0.1:18080:19090 "
              "--gateway node-2=127.0.0.1:18081:19091 > '%s/rendered.cfg' && "
              "PATH=$PATH:/usr/sbin PULSE_LB_BIND=127.0.0.1:1 haproxy -c -f '%s/rendered.cfg'",
-             tmp, tmp);
+             stack.tmp, stack.tmp);
     o = run(cmd, &st);
     if (st != 0)
         dump_err();
     ck_assert_msg(st == 0, "the rendered native config is not valid: %s", o);
     free(o);
-    snprintf(path, sizeof path, "%s/rendered.cfg", tmp);
+    snprintf(path, sizeof path, "%s/rendered.cfg", stack.tmp);
     cfg = slurp(path);
     ck_assert_msg(strstr(cfg, "server node-1 127.0.0.1:18080 check port 19090") != NULL &&
                       strstr(cfg, "server node-2 127.0.0.1:18081 check port 19091") != NULL,
@@ -432,24 +420,10 @@ START_TEST(test_dockerfile)
 }
 END_TEST
 
-static Suite *compose_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("compose");
-    TCase *tc = tcase_create("compose");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_compose_config);
-    tcase_add_test(tc, test_haproxy_cfg);
-    tcase_add_test(tc, test_dockerfile);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "compose", 120, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_compose_config, test_haproxy_cfg, test_dockerfile);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(compose_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

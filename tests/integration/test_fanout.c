@@ -4,52 +4,19 @@
  * channel, in order, in the exact envelope {"channel":...,"data":<event as published>};
  * a pattern subscription (events.*) names the real channel of each delivery.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_EVENTS 20
 #define CLIENTS_PER_NODE 3
 
-static ts_stack stack; /* tmp dir and Redis; the gateways are gws[] */
-static ts_gateway gws[2];
-static int n_gws;
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-    n_gws = 0;
-}
-
-static void teardown(void)
-{
-    for (int i = 0; i < n_gws; i++) {
-        int st = ts_gateway_shutdown(&gws[i], 8000);
-        ck_assert_msg(st == 0, "gateway %s: exit status %d after SIGTERM at teardown (want 0)",
-                      gws[i].node_id, st);
-    }
-    ts_stack_teardown(&stack, 0);
-}
-
-static ts_gateway *start_gateway_args(const char *id, char *const extra[])
-{
-    ck_assert_int_lt(n_gws, 2);
-    ts_gateway *g = &gws[n_gws];
-    ck_assert_msg(ts_gateway_start(g, stack.tmp, stack.redis.port, id, extra) == 0,
-                  "gateway %s did not start", id);
-    n_gws++;
-    return g;
-}
-
-static ts_gateway *start_gateway(const char *id)
-{
-    return start_gateway_args(id, NULL);
-}
+static ts_stack stack; /* tmp dir, Redis and the gateways the tests start */
 
 /* Waits until `count` nodes are subscribed to channel in Redis. */
 static void wait_numsub(const char *channel, const char *count)
@@ -79,8 +46,8 @@ static void expect_frame(ts_ws *w, const char *who, const char *want)
 
 START_TEST(test_two_nodes_six_clients)
 {
-    ts_gateway *a = start_gateway("node-a");
-    ts_gateway *b = start_gateway("node-b");
+    ts_gateway *a = ts_fixture_gateway("node-a", NULL);
+    ts_gateway *b = ts_fixture_gateway("node-b", NULL);
     ts_ws clients[2 * CLIENTS_PER_NODE];
     for (int i = 0; i < 2 * CLIENTS_PER_NODE; i++) {
         ts_gateway *g = i < CLIENTS_PER_NODE ? a : b;
@@ -121,7 +88,7 @@ END_TEST
 
 START_TEST(test_pattern_subscription)
 {
-    ts_gateway *a = start_gateway("node-p");
+    ts_gateway *a = ts_fixture_gateway("node-p", NULL);
     ts_ws pat, exact, other;
     ck_assert(ts_ws_open(&pat, a->port, "events.*", "node-p", 5000) == 0);
     ck_assert(ts_ws_open(&exact, a->port, "events.critical", "node-p", 5000) == 0);
@@ -177,7 +144,7 @@ START_TEST(test_two_workers)
     /* Several worker threads on one port (SO_REUSEPORT): still one Redis subscription
      * per node, and every client, whichever worker holds it, gets every event. */
     char *extra[] = {(char *)"--workers", (char *)"2", NULL};
-    ts_gateway *g = start_gateway_args("node-w", extra);
+    ts_gateway *g = ts_fixture_gateway("node-w", extra);
     enum { N = 8 };
     ts_ws c[N];
     for (int i = 0; i < N; i++)
@@ -206,7 +173,7 @@ END_TEST
 START_TEST(test_payload_fidelity)
 {
     /* The data goes out byte for byte: raw UTF-8, escapes, odd spacing, big events. */
-    ts_gateway *g = start_gateway("node-f");
+    ts_gateway *g = ts_fixture_gateway("node-f", NULL);
     ts_ws c;
     ck_assert(ts_ws_open(&c, g->port, "events.critical", "node-f", 5000) == 0);
     wait_numsub("events.critical", "1");
@@ -273,7 +240,7 @@ START_TEST(test_batch_mode)
 {
     /* ?batch=1 may pack several envelopes in one frame, separated by '\n'; unpacked,
      * the stream is the same: every event, in order, exact. */
-    ts_gateway *g = start_gateway("node-b");
+    ts_gateway *g = ts_fixture_gateway("node-b", NULL);
     ts_ws c;
     ck_assert_int_eq(ts_ws_connect(&c, g->port, "/ws?batch=1&channels=events.critical", "pulse.v1"),
                      0);
@@ -310,27 +277,11 @@ START_TEST(test_batch_mode)
 }
 END_TEST
 
-static Suite *fanout_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("fanout");
-    TCase *tc = tcase_create("fanout");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_two_nodes_six_clients);
-    tcase_add_test(tc, test_pattern_subscription);
-    tcase_add_test(tc, test_two_workers);
-    tcase_add_test(tc, test_payload_fidelity);
-    tcase_add_test(tc, test_batch_mode);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "fanout", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_two_nodes_six_clients, test_pattern_subscription, test_two_workers,
+                 test_payload_fidelity, test_batch_mode);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(fanout_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -11,7 +11,6 @@
  * leaks there). Figures are printed with a "faults:" prefix; docs/RELIABILITY.md
  * quotes them. PULSE_LONG_TESTS=1 makes the churn and fan-out runs ten times longer.
  */
-#include <check.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_internal.h"
 
@@ -48,9 +48,9 @@ static bool long_tests(void)
     return v != NULL && v[0] == '1';
 }
 
+/* Around the stack's fixture (its setup runs first, its teardown last). */
 static void setup(void)
 {
-    ck_assert_int_eq(ts_stack_setup_dir(&stack), 0);
     redis_stopped = gw_exit_checked = false;
 }
 
@@ -58,14 +58,11 @@ static void teardown(void)
 {
     if (redis_stopped)
         kill(stack.redis.proc.pid, SIGCONT);
-    if (stack.gw_started && gw_exit_checked) {
-        ts_gateway_stop(&stack.gw); /* the test asserted its exit status already */
-        stack.gw_started = false;
+    if (stack.gw_started[0] && gw_exit_checked) {
+        ts_gateway_stop(&stack.gw[0]); /* the test asserted its exit status already */
+        stack.gw_started[0] = false;
     }
-    int st = ts_stack_teardown(&stack, 10000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
-
 
 static void start_redis(int port)
 {
@@ -82,7 +79,7 @@ static double wait_metric(const char *name, double want, int timeout_ms)
 {
     double v = -1;
     int64_t deadline = ts_now_ms() + timeout_ms;
-    while ((v = ts_metric(stack.gw.admin_port, name)) != want && ts_now_ms() < deadline)
+    while ((v = ts_metric(stack.gw[0].admin_port, name)) != want && ts_now_ms() < deadline)
         ts_sleep_ms(20);
     return v;
 }
@@ -107,27 +104,17 @@ static void expect_msg(ts_ws *c, const char *want, const char *who)
     free(m);
 }
 
-static bool ping_ok(ts_ws *c)
-{
-    if (ts_ws_send_text(c, "{\"op\":\"ping\"}") != 0)
-        return false;
-    char *m = ts_ws_recv_until(c, "{\"op\":\"pong\"}", 5000);
-    bool ok = m != NULL;
-    free(m);
-    return ok;
-}
-
 static void sigterm_expect_exit0(int within_ms, int64_t *took_ms)
 {
     int64_t t0 = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
-    int st = ts_proc_wait(&stack.gw.proc, within_ms);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGTERM), 0);
+    int st = ts_proc_wait(&stack.gw[0].proc, within_ms);
     int64_t dt = ts_now_ms() - t0;
     gw_exit_checked = true;
     if (took_ms)
         *took_ms = dt;
     if (st != 0)
-        ts_proc_dump_log(&stack.gw.proc, "gateway (bad exit)");
+        ts_proc_dump_log(&stack.gw[0].proc, "gateway (bad exit)");
     ck_assert_msg(st == 0, "gateway exit status %d %lld ms after SIGTERM (want 0 within %d ms)", st, (long long)dt,
                   within_ms);
 }
@@ -141,22 +128,22 @@ START_TEST(test_redis_down_at_start_timing)
     stack.redis.port = port;
     start_gateway("node-f1", NULL); /* default backoff cap: 1000 ms */
     char body[2048];
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
     json_t *o = json_loads(body, 0, NULL);
     const char *reason = json_string_value(json_object_get(o, "reason"));
     fprintf(stderr, "faults: redis down at start: /healthz 503 %s", body);
     ck_assert_msg(reason != NULL && strstr(reason, "unreachable") != NULL, "503 reason: %s", body);
     json_decref(o);
     ts_ws c;
-    ck_assert_int_eq(ts_ws_connect(&c, stack.gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&c, stack.gw[0].port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&c, "\"hello\"", 5000);
     ck_assert_ptr_nonnull(m);
     free(m);
     ts_sleep_ms(2500); /* long enough for the backoff to reach its cap */
-    ck_assert(ping_ok(&c));
+    ck_assert(ts_ws_usable(&c));
     int64_t t0 = ts_now_ms();
     start_redis(port);
-    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000), 0);
+    ck_assert_int_eq(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000), 0);
     int64_t up_ms = ts_now_ms() - t0;
     m = ts_ws_recv_until(&c, "\"subscribed\"", 5000);
     ck_assert_msg(m != NULL, "no subscribed ack after Redis appeared");
@@ -184,14 +171,14 @@ START_TEST(test_redis_stall_sigstop)
                      (char *)"1000", NULL};
     start_gateway("node-f2", extra);
     ts_ws a, b;
-    ck_assert(ts_ws_open(&a, stack.gw.port, "events.critical", "node-f2", 5000) == 0);
-    ck_assert(ts_ws_open(&b, stack.gw.port, "events.critical,feed.stall", "node-f2", 5000) == 0);
-    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 3000), 0);
+    ck_assert(ts_ws_open(&a, stack.gw[0].port, "events.critical", "node-f2", 5000) == 0);
+    ck_assert(ts_ws_open(&b, stack.gw[0].port, "events.critical,feed.stall", "node-f2", 5000) == 0);
+    ck_assert_int_eq(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 3000), 0);
     char *want = publish("events.critical", "BEFORE_STALL", 1, "critical", 1);
     expect_msg(&a, want, "a before the stall");
     expect_msg(&b, want, "b before the stall");
     free(want);
-    double rec0 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
+    double rec0 = ts_metric(stack.gw[0].admin_port, "pulse_redis_reconnects_total");
     ck_assert(rec0 >= 0);
 
     ck_assert_int_eq(kill(stack.redis.proc.pid, SIGSTOP), 0);
@@ -200,7 +187,7 @@ START_TEST(test_redis_stall_sigstop)
     char body[2048];
     int st = -1;
     while (ts_now_ms() - t_stop < 5000 &&
-           (st = ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body)) != 503)
+           (st = ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body)) != 503)
         ts_sleep_ms(20);
     int64_t t503 = ts_now_ms() - t_stop;
     ck_assert_msg(st == 503, "/healthz %d within 5 s of SIGSTOP (want 503)", st);
@@ -212,23 +199,23 @@ START_TEST(test_redis_stall_sigstop)
     ck_assert_msg(t503 <= 2000, "stall reported after %lld ms (ping interval 200, timeout 1000)", (long long)t503);
 
     /* The WebSocket side keeps working during the stall, new clients included. */
-    ck_assert(ping_ok(&a));
+    ck_assert(ts_ws_usable(&a));
     ts_ws during;
-    ck_assert_int_eq(ts_ws_connect(&during, stack.gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&during, stack.gw[0].port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&during, "\"hello\"", 5000);
     ck_assert_ptr_nonnull(m);
     free(m);
     ts_sleep_ms(2500); /* past the watchdog timeout: connections dropped, retries hang */
-    ck_assert(ping_ok(&b));
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_redis_connected") == 0);
+    ck_assert(ts_ws_usable(&b));
+    ck_assert(ts_metric(stack.gw[0].admin_port, "pulse_redis_connected") == 0);
     /* the reason after the watchdog fired */
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 503);
     fprintf(stderr, "faults: redis SIGSTOP: /healthz after 2.5 s more: %s", body);
 
     ck_assert_int_eq(kill(stack.redis.proc.pid, SIGCONT), 0);
     redis_stopped = false;
     int64_t t_cont = ts_now_ms();
-    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0, "/healthz not 200 within 5 s of SIGCONT");
+    ck_assert_msg(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000) == 0, "/healthz not 200 within 5 s of SIGCONT");
     int64_t t200 = ts_now_ms() - t_cont;
     /* the gap notices, one per channel per client */
     char *g1 = ts_ws_recv_until(&a, "\"gap\"", 5000);
@@ -249,7 +236,7 @@ START_TEST(test_redis_stall_sigstop)
     }
     ck_assert_msg(gaps_b == 2 && gap_crit && gap_feed, "client b: %d gap notices (critical %d, feed %d); want one per channel",
                   gaps_b, gap_crit, gap_feed);
-    double rec1 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
+    double rec1 = ts_metric(stack.gw[0].admin_port, "pulse_redis_reconnects_total");
     fprintf(stderr, "faults: redis SIGCONT: /healthz 200 after %lld ms, gap notice after %lld ms, "
             "pulse_redis_reconnects_total %g -> %g\n",
             (long long)t200, (long long)tgap, rec0, rec1);
@@ -291,13 +278,13 @@ START_TEST(test_dead_peer)
     start_gateway("node-f3", extra);
     /* A live idle client that answers pings (it reads). */
     ts_ws live;
-    ck_assert(ts_ws_open(&live, stack.gw.port, "events.critical", "node-f3", 5000) == 0);
+    ck_assert(ts_ws_open(&live, stack.gw[0].port, "events.critical", "node-f3", 5000) == 0);
     /* A client in another process that reads (answers pings) until we freeze it. */
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
         ts_ws c;
-        if (ts_ws_open(&c, stack.gw.port, "dead.frozen", "node-f3", 5000) != 0)
+        if (ts_ws_open(&c, stack.gw[0].port, "dead.frozen", "node-f3", 5000) != 0)
             _exit(2);
         int64_t end = ts_now_ms() + 30000; /* bounded: the parent kills us long before */
         while (ts_now_ms() < end) {
@@ -316,11 +303,11 @@ START_TEST(test_dead_peer)
         free(m);
         ck_assert_msg(r == 0 || r == 1, "live client lost during heartbeats (%d, close %d)", r, live.close_code);
     }
-    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_connections_active") == 2,
-                  "a client answering pings was closed (active %g)", ts_metric(stack.gw.admin_port, "pulse_connections_active"));
+    ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") == 2,
+                  "a client answering pings was closed (active %g)", ts_metric(stack.gw[0].admin_port, "pulse_connections_active"));
     /* Now: freeze the child, and open a raw client that never reads a byte. */
     ts_ws mute;
-    ck_assert(ts_ws_open(&mute, stack.gw.port, "dead.mute", "node-f3", 5000) == 0);
+    ck_assert(ts_ws_open(&mute, stack.gw[0].port, "dead.mute", "node-f3", 5000) == 0);
     ck_assert_int_eq(kill(child, SIGSTOP), 0);
     int64_t t0 = ts_now_ms();
     const char *chans[] = {"PUBSUB", "CHANNELS"};
@@ -331,7 +318,7 @@ START_TEST(test_dead_peer)
         char *m = NULL;
         (void)ts_ws_recv(&live, &m, NULL, 20); /* the live one keeps answering */
         free(m);
-        active = ts_metric(stack.gw.admin_port, "pulse_connections_active");
+        active = ts_metric(stack.gw[0].admin_port, "pulse_connections_active");
         if (active == 1) {
             t_gone = ts_now_ms() - t0;
             break;
@@ -349,7 +336,7 @@ START_TEST(test_dead_peer)
                   "dead.frozen still subscribed in Redis after its only client died");
     ck_assert(ts_redis_wait_line(stack.redis.port, "dead.mute", false, 3000, 2, chans) == 0);
     ck_assert_msg(wait_metric("pulse_channels_active", 1, 3000) == 1, "pulse_channels_active %g (want 1)",
-                  ts_metric(stack.gw.admin_port, "pulse_channels_active"));
+                  ts_metric(stack.gw[0].admin_port, "pulse_channels_active"));
     /* the mute client's socket was closed by the gateway */
     int code = ts_ws_wait_closed(&mute, 3000);
     ck_assert_msg(code != -1, "the mute client's socket is still open");
@@ -379,7 +366,7 @@ START_TEST(test_churn)
     start_redis(0);
     start_gateway("node-f4", NULL);
     ts_ws watcher;
-    ck_assert(ts_ws_open(&watcher, stack.gw.port, "events.critical", "node-f4", 5000) == 0);
+    ck_assert(ts_ws_open(&watcher, stack.gw[0].port, "events.critical", "node-f4", 5000) == 0);
     const int total = long_tests() ? 20000 : 2000;
     const int warmup = 200;
     int connected = 0, failed = 0, published = 0, watcher_got = 0;
@@ -394,15 +381,15 @@ START_TEST(test_churn)
         if (i == warmup) {
             /* measure after a warm-up, so allocator pools are already sized */
             ck_assert_msg(wait_metric("pulse_connections_active", 1, 5000) == 1, "warm-up connections linger");
-            rss_before = ts_proc_rss_kib(stack.gw.proc.pid);
-            total0 = ts_metric(stack.gw.admin_port, "pulse_connections_total");
+            rss_before = ts_proc_rss_kib(stack.gw[0].proc.pid);
+            total0 = ts_metric(stack.gw[0].admin_port, "pulse_connections_total");
             connected = 0;
             t_churn = ts_now_ms();
         }
         char path[128];
         snprintf(path, sizeof path, "/ws?channels=churn.%d,events.critical%s", i % 50, i % 7 == 0 ? "&batch=1" : "");
         ts_ws c;
-        int rc = ts_ws_connect(&c, stack.gw.port, path, "pulse.v1");
+        int rc = ts_ws_connect(&c, stack.gw[0].port, path, "pulse.v1");
         if (rc != 0) {
             failed++;
             continue;
@@ -462,9 +449,9 @@ START_TEST(test_churn)
         if (r <= 0 || r == 8)
             break;
     }
-    ck_assert_msg(ts_proc_wait(&stack.gw.proc, 0) == -1, "the gateway died during the churn");
+    ck_assert_msg(ts_proc_wait(&stack.gw[0].proc, 0) == -1, "the gateway died during the churn");
     double active = wait_metric("pulse_connections_active", 1, 5000);
-    double total1 = ts_metric(stack.gw.admin_port, "pulse_connections_total");
+    double total1 = ts_metric(stack.gw[0].admin_port, "pulse_connections_total");
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     char out[8192] = "";
     int64_t deadline = ts_now_ms() + 5000;
@@ -476,7 +463,7 @@ START_TEST(test_churn)
     }
     double chans_active = wait_metric("pulse_channels_active", 1, 5000);
     ts_sleep_ms(300);
-    long rss_after = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss_after = ts_proc_rss_kib(stack.gw[0].proc.pid);
     long bound = FAULTS_ASAN ? 512 * 1024 : 8 * 1024;
     fprintf(stderr, "faults: churn: %d connects (+%d warm-up, %d failed) in %lld ms with subscribes and abrupt "
             "closes, %d events published: watcher got %d; connections_active back to %g, connections_total +%g; "
@@ -494,7 +481,7 @@ START_TEST(test_churn)
     ck_assert_msg(chans_active == 1, "pulse_channels_active %g after the churn (want 1)", chans_active);
     ck_assert_msg(rss_after - rss_before < bound, "gateway RSS %ld -> %ld KiB over the churn (bound +%ld)", rss_before,
                   rss_after, bound);
-    ck_assert(ping_ok(&watcher));
+    ck_assert(ts_ws_usable(&watcher));
     ts_ws_close(&watcher);
     sigterm_expect_exit0(8000, NULL);
 }
@@ -561,7 +548,7 @@ START_TEST(test_sigterm_heavy_fanout)
     enum { READERS = 8, CLIENTS = READERS + 1 };
     ts_ws c[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
-        ck_assert(ts_ws_open(&c[i], stack.gw.port, "events.critical,fan.normal", "node-f5", 5000) == 0);
+        ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "events.critical,fan.normal", "node-f5", 5000) == 0);
     const int n_events = long_tests() ? 20000 : 2000;
     const size_t pad = 2048;
     int64_t t_pub = ts_now_ms();
@@ -586,17 +573,17 @@ START_TEST(test_sigterm_heavy_fanout)
             free(m);
         }
         if (guard % 200 == 0) {
-            received = ts_metric_sum(stack.gw.admin_port, "pulse_events_received_total");
+            received = ts_metric_sum(stack.gw[0].admin_port, "pulse_events_received_total");
             if (received >= n_events)
                 break;
         }
     }
     ck_assert_msg(received == n_events, "the node received %g of %d events", received, n_events);
     /* Scrape right before the signal, then SIGTERM while deliveries are in flight. */
-    double dlv_pre = ts_metric_sum(stack.gw.admin_port, "pulse_deliveries_total");
-    double drop_pre = ts_metric_sum(stack.gw.admin_port, "pulse_dropped_total");
+    double dlv_pre = ts_metric_sum(stack.gw[0].admin_port, "pulse_deliveries_total");
+    double drop_pre = ts_metric_sum(stack.gw[0].admin_port, "pulse_dropped_total");
     int64_t t_term = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGTERM), 0);
     int open_left = READERS;
     for (int guard = 0; guard < 10000000 && open_left > 0 && ts_now_ms() - t_term < drain_ms + 5000; guard++) {
         for (int i = 0; i < READERS; i++) {
@@ -615,7 +602,7 @@ START_TEST(test_sigterm_heavy_fanout)
             free(m);
         }
     }
-    int st = ts_proc_wait(&stack.gw.proc, drain_ms + 5000);
+    int st = ts_proc_wait(&stack.gw[0].proc, drain_ms + 5000);
     int64_t exit_ms = ts_now_ms() - t_term;
     gw_exit_checked = true;
     /* The silent client: what the kernel took counts as delivered by the gateway. */
@@ -629,7 +616,7 @@ START_TEST(test_sigterm_heavy_fanout)
             min_got = got[i];
     }
     char line[1024] = "";
-    FILE *f = fopen(stack.gw.proc.log_path, "r");
+    FILE *f = fopen(stack.gw[0].proc.log_path, "r");
     ck_assert_ptr_nonnull(f);
     char l[1024];
     while (fgets(l, sizeof l, f) != NULL)
@@ -674,27 +661,12 @@ START_TEST(test_sigterm_heavy_fanout)
 }
 END_TEST
 
-static Suite *faults_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("faults");
-    TCase *tc = tcase_create("faults");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    TCase *tc = ts_stack_tcase(s, "faults", long_tests() ? 600 : 90, &stack, TS_FIX_DIR, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, long_tests() ? 600 : 90);
-    tcase_add_test(tc, test_redis_down_at_start_timing);
-    tcase_add_test(tc, test_redis_stall_sigstop);
-    tcase_add_test(tc, test_dead_peer);
-    tcase_add_test(tc, test_churn);
-    tcase_add_test(tc, test_sigterm_heavy_fanout);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_redis_down_at_start_timing, test_redis_stall_sigstop, test_dead_peer,
+                 test_churn, test_sigterm_heavy_fanout);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(faults_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

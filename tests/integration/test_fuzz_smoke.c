@@ -7,11 +7,11 @@
  * the tail of its log is printed. About 45 s on two cores. The long run is
  * documented in docs/RELIABILITY.md (fuzz/run.sh 3600).
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 START_TEST(test_fuzz_run_10s)
@@ -30,16 +30,10 @@ START_TEST(test_fuzz_run_10s)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("fuzz_smoke");
-    TCase *tc = tcase_create("fuzz_smoke");
-    tcase_set_timeout(tc, 300);
+    TCase *tc = ts_tcase(s, "fuzz_smoke", 300);
     tcase_add_test(tc, test_fuzz_run_10s);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

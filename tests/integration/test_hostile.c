@@ -11,7 +11,6 @@
  * (under the ASan build that is also where LeakSanitizer reports). Figures (close codes,
  * times, RSS) are printed with a "hostile:" prefix; docs/RELIABILITY.md quotes them.
  */
-#include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_internal.h"
 
@@ -43,9 +43,9 @@ static ts_ws watcher;
 static bool watcher_open;
 static uint64_t seq;
 
+/* Around the stack's fixture (its setup runs first, its teardown last). */
 static void setup(void)
 {
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     watcher_open = false;
     seq = 0;
 }
@@ -54,15 +54,12 @@ static void teardown(void)
 {
     if (watcher_open)
         ts_ws_close(&watcher);
-    int st = ts_stack_teardown(&stack, 10000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM (want 0)", st);
 }
-
 
 static void start_gateway(char *const extra[])
 {
     ck_assert(ts_stack_start_gateway(&stack, NODE, extra) == 0);
-    ck_assert(ts_ws_open(&watcher, stack.gw.port, WATCH_CHANNEL, NODE, 5000) == 0);
+    ck_assert(ts_ws_open(&watcher, stack.gw[0].port, WATCH_CHANNEL, NODE, 5000) == 0);
     watcher_open = true;
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert(ts_redis_wait_line(stack.redis.port, WATCH_CHANNEL, true, 5000, 2, chans) == 0);
@@ -72,12 +69,12 @@ static void start_gateway(char *const extra[])
  * the next event exactly. */
 static void check_alive_ex(const char *after, bool fresh_client)
 {
-    ck_assert_msg(ts_proc_wait(&stack.gw.proc, 0) == -1, "after %s: the gateway exited (status %d)", after,
-                  stack.gw.proc.status);
+    ck_assert_msg(ts_proc_wait(&stack.gw[0].proc, 0) == -1, "after %s: the gateway exited (status %d)", after,
+                  stack.gw[0].proc.status);
     ts_ws fresh;
     bool have_fresh = false;
     if (fresh_client) {
-        ck_assert_msg(ts_ws_open(&fresh, stack.gw.port, WATCH_CHANNEL, NODE, 5000) == 0,
+        ck_assert_msg(ts_ws_open(&fresh, stack.gw[0].port, WATCH_CHANNEL, NODE, 5000) == 0,
                       "after %s: a new client could not connect and subscribe", after);
         have_fresh = true;
     }
@@ -108,19 +105,7 @@ static void check_alive(const char *after)
 /* Opens a raw client (subprotocol pulse.v1, greeting read) on no channel. */
 static void open_raw(ts_ws *c, const char *what)
 {
-    ck_assert_msg(ts_ws_open(c, stack.gw.port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
-}
-
-/* Sends a ping command and wants the pong back (the connection is usable); error
- * frames and deliveries on the way are skipped. */
-static bool usable(ts_ws *c)
-{
-    if (ts_ws_send_text(c, "{\"op\":\"ping\"}") != 0)
-        return false;
-    char *m = ts_ws_recv_until(c, "{\"op\":\"pong\"}", 5000);
-    bool ok = m != NULL;
-    free(m);
-    return ok;
+    ck_assert_msg(ts_ws_open(c, stack.gw[0].port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
 }
 
 /* Builds one frame by hand: b0 is the first byte as is (FIN, RSV, opcode); the payload
@@ -171,7 +156,7 @@ START_TEST(test_oversized_frames_and_messages)
 {
     start_gateway(NULL); /* default max_message_size: 65536 */
     const size_t max = 65536;
-    long rss0 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss0 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     ck_assert_int_gt(rss0, 0);
 
     /* 1. A text frame whose header claims 1 GiB, and 16 KiB of its payload: 1009 at
@@ -299,7 +284,7 @@ START_TEST(test_oversized_frames_and_messages)
             ck_assert_int_eq(ts_ws_send_frame(&c[i], 1, false, part, max - 100), 0);
         }
         ts_sleep_ms(200);
-        long rss_hold = ts_proc_rss_kib(stack.gw.proc.pid);
+        long rss_hold = ts_proc_rss_kib(stack.gw[0].proc.pid);
         for (int i = 0; i < N; i++)
             ck_assert_int_eq(ts_ws_send_frame(&c[i], 0, false, part, 200), 0);
         for (int i = 0; i < N; i++) {
@@ -312,7 +297,7 @@ START_TEST(test_oversized_frames_and_messages)
                 max - 100, rss0, rss_hold);
         check_alive("20 partial messages near the cap");
     }
-    long rss1 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss1 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     long bound = HOSTILE_ASAN ? 256 * 1024 : 16 * 1024;
     fprintf(stderr, "hostile: RSS before the oversize cases %ld KiB, after %ld KiB (bound +%ld KiB)\n", rss0, rss1,
             bound);
@@ -372,7 +357,7 @@ START_TEST(test_invalid_utf8)
         ck_assert_msg(m != NULL && strstr(m, "\"pong\"") != NULL,
                       "valid UTF-8 split across fragments: want a pong, got %s", m ? m : "(closed)");
         free(m);
-        ck_assert(usable(&c));
+        ck_assert(ts_ws_usable(&c));
         ts_ws_close(&c);
     }
     /* A close frame whose reason is not UTF-8: the connection is failed one way or another. */
@@ -454,7 +439,7 @@ START_TEST(test_protocol_violations)
         ck_assert_msg(m != NULL && strcmp(m, "{\"op\":\"pong\"}") == 0,
                       "a ping between two fragments: want the command answered, got %s", m ? m : "(closed)");
         free(m);
-        ck_assert(usable(&c));
+        ck_assert(ts_ws_usable(&c));
         ts_ws_close(&c);
     }
     /* Cases where libwebsockets 4.1.6 fails the connection without the RFC's code, or
@@ -524,7 +509,7 @@ START_TEST(test_protocol_violations)
         ck_assert_msg(m != NULL && strstr(m, "\"error\"") != NULL, "binary frame: want an error frame, got %s",
                       m ? m : "(closed)");
         free(m);
-        ck_assert(usable(&c));
+        ck_assert(ts_ws_usable(&c));
         ts_ws_close(&c);
     }
     /* A normal close is echoed with 1000. */
@@ -546,7 +531,7 @@ END_TEST
 START_TEST(test_ping_flood)
 {
     start_gateway(NULL);
-    long rss0 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss0 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     /* 20000 WebSocket pings of 125 bytes (2.6 MB) sent without reading a byte. */
     {
         ts_ws c;
@@ -570,7 +555,7 @@ START_TEST(test_ping_flood)
         check_alive_ex("a ping flood (flooder still connected)", true);
         /* Now read: pongs (possibly coalesced), then the flooder is either still usable
          * or was closed; both are acceptable, a hang is not. */
-        bool ok = usable(&c);
+        bool ok = ts_ws_usable(&c);
         fprintf(stderr, "hostile: ping flood: %d pings written in %lld ms; flooder afterwards: %s (close %d)\n",
                 rounds * BATCH, (long long)dt, ok ? "usable" : "closed", c.close_code);
         ts_ws_close(&c);
@@ -614,14 +599,14 @@ START_TEST(test_ping_flood)
             /* the close frame may die with a TCP reset (we were still sending): the
              * gateway's log must then say why it closed us */
             char line[512];
-            logged = ts_proc_wait_line(&stack.gw.proc, "closed with 1008", line, sizeof line, 1000) == 0;
+            logged = ts_proc_wait_line(&stack.gw[0].proc, "closed with 1008", line, sizeof line, 1000) == 0;
         }
         ck_assert_msg(pongs == N || code == 1008 || logged,
                       "command flood: %d of %d pongs and close code %d (want all pongs, or a 1008 close)", pongs, N,
                       code);
         ts_ws_close(&c);
     }
-    long rss1 = ts_proc_rss_kib(stack.gw.proc.pid);
+    long rss1 = ts_proc_rss_kib(stack.gw[0].proc.pid);
     fprintf(stderr, "hostile: ping floods: RSS %ld -> %ld KiB\n", rss0, rss1);
     ck_assert_msg(rss1 - rss0 < (HOSTILE_ASAN ? 256 * 1024 : 16 * 1024), "RSS grew from %ld to %ld KiB", rss0, rss1);
     check_alive("the ping floods");
@@ -640,7 +625,7 @@ START_TEST(test_slowloris)
     int64_t closed_at[N];
     int64_t t0 = ts_now_ms();
     for (int i = 0; i < N; i++) {
-        fd[i] = ts__connect(stack.gw.port, 5000);
+        fd[i] = ts__connect(stack.gw[0].port, 5000);
         ck_assert_int_ge(fd[i], 0);
         closed_at[i] = -1;
         if (i >= SILENT) {
@@ -816,7 +801,7 @@ START_TEST(test_bad_http)
             break;
         }
         size_t got = 0;
-        int st = raw_request(stack.gw.port, req, len, 4000, &got);
+        int st = raw_request(stack.gw[0].port, req, len, 4000, &got);
         fprintf(stderr, "hostile: HTTP: %s -> %s %d\n", cases[i].what,
                 st == 0 ? "closed without a status" : st < 0 ? "still open after 4 s" : "status", st);
         if (cases[i].must_refuse)
@@ -837,23 +822,23 @@ START_TEST(test_bad_http)
         body[n - 1] = '"';
         body[n] = '\0';
         char reply[4096];
-        int st = ts_http(stack.gw.admin_port, "POST", "/publish", "Content-Type: application/json\r\n", body, reply,
+        int st = ts_http(stack.gw[0].admin_port, "POST", "/publish", "Content-Type: application/json\r\n", body, reply,
                          sizeof reply);
         free(body);
         fprintf(stderr, "hostile: admin: POST /publish with a 2 MiB body -> %d\n", st);
         ck_assert_msg(st == 413 || st == -1 || st == 400,
                       "POST /publish with a 2 MiB body: %d (want 413, or the connection cut)", st);
-        st = ts_http(stack.gw.admin_port, "DELETE", "/metrics", NULL, NULL, reply, sizeof reply);
+        st = ts_http(stack.gw[0].admin_port, "DELETE", "/metrics", NULL, NULL, reply, sizeof reply);
         ck_assert_msg(st == 405, "DELETE /metrics: %d (want 405)", st);
-        st = ts_http(stack.gw.admin_port, "PUT", "/publish", NULL, "{}", reply, sizeof reply);
+        st = ts_http(stack.gw[0].admin_port, "PUT", "/publish", NULL, "{}", reply, sizeof reply);
         ck_assert_msg(st == 405, "PUT /publish: %d (want 405)", st);
-        st = ts_http(stack.gw.admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":\"\xff\xfe\"}", reply,
+        st = ts_http(stack.gw[0].admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":\"\xff\xfe\"}", reply,
                      sizeof reply);
         ck_assert_msg(st == 400, "POST /publish with invalid UTF-8: %d (want 400)", st);
         json_t *o = json_loads(reply, 0, NULL);
         ck_assert_msg(json_string_value(json_object_get(o, "reason")) != NULL, "400 without a reason: %s", reply);
         json_decref(o);
-        st = ts_http(stack.gw.admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":[[[[[[[[[[", reply,
+        st = ts_http(stack.gw[0].admin_port, "POST", "/publish", NULL, "{\"channel\":\"x\",\"data\":[[[[[[[[[[", reply,
                      sizeof reply);
         ck_assert_msg(st == 400, "POST /publish with truncated JSON: %d (want 400)", st);
         /* a huge header on the admin port */
@@ -865,11 +850,11 @@ START_TEST(test_bad_http)
         hl += hn;
         memcpy(hreq + hl, "\r\n\r\n", 4);
         hl += 4;
-        st = raw_request(stack.gw.admin_port, hreq, hl, 4000, NULL);
+        st = raw_request(stack.gw[0].admin_port, hreq, hl, 4000, NULL);
         free(hreq);
         fprintf(stderr, "hostile: admin: a 64 KB header -> %d\n", st);
         ck_assert_msg(st != -1, "admin port with a 64 KB header: no answer and not closed within 4 s");
-        ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, reply, sizeof reply), 200);
+        ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, reply, sizeof reply), 200);
     }
     check_alive("the broken HTTP requests");
 }
@@ -884,13 +869,13 @@ START_TEST(test_max_connections)
     start_gateway(extra); /* the watcher is connection 1 */
     ts_ws c[3];
     for (int i = 0; i < 3; i++)
-        ck_assert(ts_ws_open(&c[i], stack.gw.port, "limit.chan", NODE, 5000) == 0);
-    double refused0 = ts_metric(stack.gw.admin_port, "pulse_connections_refused_total");
+        ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "limit.chan", NODE, 5000) == 0);
+    double refused0 = ts_metric(stack.gw[0].admin_port, "pulse_connections_refused_total");
     int refused = 0;
     int64_t t0 = ts_now_ms();
     for (int i = 0; i < 10; i++) {
         ts_ws extra_c;
-        int rc = ts_ws_connect(&extra_c, stack.gw.port, "/ws?channels=limit.chan", "pulse.v1");
+        int rc = ts_ws_connect(&extra_c, stack.gw[0].port, "/ws?channels=limit.chan", "pulse.v1");
         if (rc == 0) {
             /* an upgrade that slipped through must at least not be served */
             int code = ts_ws_wait_closed(&extra_c, 3000);
@@ -902,29 +887,29 @@ START_TEST(test_max_connections)
         refused++;
     }
     int64_t dt = ts_now_ms() - t0;
-    double refused1 = ts_metric(stack.gw.admin_port, "pulse_connections_refused_total");
+    double refused1 = ts_metric(stack.gw[0].admin_port, "pulse_connections_refused_total");
     fprintf(stderr, "hostile: max_connections=4: %d attempts over the limit refused in %lld ms; "
             "pulse_connections_refused_total %g -> %g\n",
             refused, (long long)dt, refused0, refused1);
     ck_assert_msg(refused1 - refused0 >= 10, "pulse_connections_refused_total %g -> %g (want +10)", refused0,
                   refused1);
-    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_connections_active") == 4, "connections_active %g (want 4)",
-                  ts_metric(stack.gw.admin_port, "pulse_connections_active"));
+    ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") == 4, "connections_active %g (want 4)",
+                  ts_metric(stack.gw[0].admin_port, "pulse_connections_active"));
     /* Existing clients are unaffected. */
     check_alive_ex("refusals at max_connections", false);
     for (int i = 0; i < 3; i++)
-        ck_assert(usable(&c[i]));
+        ck_assert(ts_ws_usable(&c[i]));
     /* Under the limit again: one leaves, a new one gets in and is served. */
     ts_ws_close(&c[0]);
     int64_t deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && ts_metric(stack.gw.admin_port, "pulse_connections_active") != 3)
+    while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 3)
         ts_sleep_ms(20);
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_connections_active") == 3);
+    ck_assert(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") == 3);
     check_alive_ex("a client left (3 of 4)", true);
     deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && ts_metric(stack.gw.admin_port, "pulse_connections_active") != 3)
+    while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 3)
         ts_sleep_ms(20);
-    ck_assert(ts_ws_open(&c[0], stack.gw.port, "limit.chan", NODE, 5000) == 0);
+    ck_assert(ts_ws_open(&c[0], stack.gw[0].port, "limit.chan", NODE, 5000) == 0);
     char ev[512];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "LIMIT", 1, "normal", NULL), 0);
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "limit.chan", ev), 1);
@@ -950,7 +935,7 @@ START_TEST(test_max_connections_per_ip)
     start_gateway(extra); /* the watcher is 127.0.0.1's first */
     ts_ws c[2];
     for (int i = 0; i < 2; i++)
-        ck_assert(ts_ws_open(&c[i], stack.gw.port, "ip.chan", NODE, 5000) == 0);
+        ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "ip.chan", NODE, 5000) == 0);
     /* raw: libwebsockets answers refusals with "HTTP/1.0 429", which ts_ws_connect
      * does not parse */
     static const char up[] = "GET /ws?channels=ip.chan HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -958,7 +943,7 @@ START_TEST(test_max_connections_per_ip)
                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pulse.v1\r\n\r\n";
     int statuses[5];
     for (int i = 0; i < 5; i++) {
-        statuses[i] = raw_request(stack.gw.port, up, sizeof up - 1, 3000, NULL);
+        statuses[i] = raw_request(stack.gw[0].port, up, sizeof up - 1, 3000, NULL);
         ck_assert_msg(statuses[i] == 429, "connection %d from one address over a limit of 3: %d (want 429)", i + 4,
                       statuses[i]);
     }
@@ -967,10 +952,10 @@ START_TEST(test_max_connections_per_ip)
     check_alive_ex("refusals at the per-IP limit", false);
     ts_ws_close(&c[0]);
     int64_t deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && ts_metric(stack.gw.admin_port, "pulse_connections_active") != 2)
+    while (ts_now_ms() < deadline && ts_metric(stack.gw[0].admin_port, "pulse_connections_active") != 2)
         ts_sleep_ms(20);
-    ck_assert(ts_ws_open(&c[0], stack.gw.port, "ip.chan", NODE, 5000) == 0);
-    ck_assert(usable(&c[0]) && usable(&c[1]));
+    ck_assert(ts_ws_open(&c[0], stack.gw[0].port, "ip.chan", NODE, 5000) == 0);
+    ck_assert(ts_ws_usable(&c[0]) && ts_ws_usable(&c[1]));
     check_alive_ex("back under the per-IP limit", false);
     ts_ws_close(&c[0]);
     ts_ws_close(&c[1]);
@@ -1075,7 +1060,7 @@ START_TEST(test_malformed_commands)
     ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, chans), 0);
     ck_assert_msg(strcmp(out, WATCH_CHANNEL) == 0, "PUBSUB CHANNELS after the bad commands: '%s'", out);
     /* The same connection still works: ping, subscribe, delivery. */
-    ck_assert(usable(&c));
+    ck_assert(ts_ws_usable(&c));
     char *reply = NULL;
     ck_assert_msg(ts_ws_op(&c, "{\"op\":\"subscribe\",\"channel\":\"zz.good\"}", "subscribed", &reply, 5000) == 0,
                   "subscribe after the bad commands: %s", reply ? reply : "(nothing)");
@@ -1099,10 +1084,10 @@ START_TEST(test_malformed_commands)
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         ts_ws q;
         int64_t t0 = ts_now_ms();
-        int rc = ts_ws_connect(&q, stack.gw.port, paths[i], "pulse.v1");
+        int rc = ts_ws_connect(&q, stack.gw[0].port, paths[i], "pulse.v1");
         int64_t dt = ts_now_ms() - t0;
         if (rc == 0) {
-            ck_assert_msg(usable(&q), "%s: the connection is not usable", paths[i]);
+            ck_assert_msg(ts_ws_usable(&q), "%s: the connection is not usable", paths[i]);
             ts_ws_close(&q);
         } else {
             /* refused: an HTTP 4xx, or closed at once (libwebsockets drops a URI with %00) */
@@ -1118,31 +1103,13 @@ START_TEST(test_malformed_commands)
 }
 END_TEST
 
-static Suite *hostile_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("hostile");
-    TCase *tc = tcase_create("hostile");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    TCase *tc = ts_stack_tcase(s, "hostile", 90, &stack, TS_FIX_REDIS, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_oversized_frames_and_messages);
-    tcase_add_test(tc, test_invalid_utf8);
-    tcase_add_test(tc, test_protocol_violations);
-    tcase_add_test(tc, test_ping_flood);
-    tcase_add_test(tc, test_slowloris);
-    tcase_add_test(tc, test_bad_http);
-    tcase_add_test(tc, test_max_connections);
-    tcase_add_test(tc, test_max_connections_per_ip);
-    tcase_add_test(tc, test_malformed_commands);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_oversized_frames_and_messages, test_invalid_utf8,
+                 test_protocol_violations, test_ping_flood, test_slowloris, test_bad_http,
+                 test_max_connections, test_max_connections_per_ip, test_malformed_commands);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(hostile_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -5,7 +5,6 @@
  * one that does stays), and the handshake timeout (a TCP connection that never
  * finishes its upgrade is dropped).
  */
-#include <check.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,32 +14,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack;
 
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    int st = ts_stack_teardown(&stack, 8000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-}
-
 static void start_gateway(char *const extra[])
 {
     ck_assert_msg(ts_stack_start_gateway(&stack, "node-l", extra) == 0, "gateway did not start");
-}
-
-static void ping_pong(ts_ws *w, const char *who)
-{
-    char *reply = NULL;
-    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
-                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
-    free(reply);
 }
 
 START_TEST(test_max_connections)
@@ -48,9 +29,9 @@ START_TEST(test_max_connections)
     char *extra[] = {(char *)"--limits.max-connections", (char *)"2", NULL};
     start_gateway(extra);
     ts_ws a, b, c;
-    ck_assert(ts_ws_open(&a, stack.gw.port, "lim", "node-l", 5000) == 0);
-    ck_assert(ts_ws_open(&b, stack.gw.port, "lim", "node-l", 5000) == 0);
-    int rc = ts_ws_connect(&c, stack.gw.port, "/ws?channels=lim", "pulse.v1");
+    ck_assert(ts_ws_open(&a, stack.gw[0].port, "lim", "node-l", 5000) == 0);
+    ck_assert(ts_ws_open(&b, stack.gw[0].port, "lim", "node-l", 5000) == 0);
+    int rc = ts_ws_connect(&c, stack.gw[0].port, "/ws?channels=lim", "pulse.v1");
     if (rc == 0) {
         /* Upgraded, then it must be closed at once (it may see an error first). */
         int code = ts_ws_wait_closed(&c, 3000);
@@ -59,22 +40,22 @@ START_TEST(test_max_connections)
     } else {
         ck_assert_msg(rc == -1 || rc >= 400, "third connection: status %d", rc);
     }
-    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_connections_active") <= 2,
+    ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_connections_active") <= 2,
                   "more than 2 connections active");
-    ping_pong(&a, "first client");
-    ping_pong(&b, "second client");
+    ts_assert_pong(&a, "first client");
+    ts_assert_pong(&b, "second client");
     ts_ws_close(&a);
     /* Room again (the gateway notices the close asynchronously: poll). */
     int64_t deadline = ts_now_ms() + 5000;
     bool ok = false;
     while (!ok && ts_now_ms() < deadline) {
-        if (ts_ws_open(&c, stack.gw.port, "lim", "node-l", 2000) == 0)
+        if (ts_ws_open(&c, stack.gw[0].port, "lim", "node-l", 2000) == 0)
             ok = true;
         else
             ts_sleep_ms(100);
     }
     ck_assert_msg(ok, "no room for a new client after one of two left");
-    ping_pong(&c, "replacement client");
+    ts_assert_pong(&c, "replacement client");
     ts_ws_close(&b);
     ts_ws_close(&c);
 }
@@ -86,8 +67,8 @@ START_TEST(test_heartbeat)
                      (char *)"--limits.heartbeat-timeout-s", (char *)"1", NULL};
     start_gateway(extra);
     ts_ws live, mute;
-    ck_assert(ts_ws_open(&live, stack.gw.port, "hb", "node-l", 5000) == 0);
-    ck_assert(ts_ws_open(&mute, stack.gw.port, "hb", "node-l", 5000) == 0);
+    ck_assert(ts_ws_open(&live, stack.gw[0].port, "hb", "node-l", 5000) == 0);
+    ck_assert(ts_ws_open(&mute, stack.gw[0].port, "hb", "node-l", 5000) == 0);
     /* live reads (and so answers PINGs) for 4 s; mute reads nothing. */
     int64_t end = ts_now_ms() + 4000;
     while (ts_now_ms() < end) {
@@ -97,7 +78,7 @@ START_TEST(test_heartbeat)
         ck_assert_msg(r >= 0 && r != 8, "the client answering PINGs was closed (%d, code %d)", r,
                       live.close_code);
     }
-    ping_pong(&live, "client answering PINGs");
+    ts_assert_pong(&live, "client answering PINGs");
     int code = ts_ws_wait_closed(&mute, 3000);
     ck_assert_msg(code >= 0, "a client that never answered PINGs for 4 s is still open "
                              "(heartbeat 1 s + timeout 1 s)");
@@ -142,8 +123,8 @@ START_TEST(test_handshake_timeout)
 {
     char *extra[] = {(char *)"--limits.handshake-timeout-s", (char *)"1", NULL};
     start_gateway(extra);
-    int silent = raw_connect(stack.gw.port);
-    int partial = raw_connect(stack.gw.port);
+    int silent = raw_connect(stack.gw[0].port);
+    int partial = raw_connect(stack.gw[0].port);
     ck_assert(silent >= 0 && partial >= 0);
     const char *half = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";
     ck_assert_int_eq(send(partial, half, strlen(half), MSG_NOSIGNAL), (ssize_t)strlen(half));
@@ -156,31 +137,16 @@ START_TEST(test_handshake_timeout)
     close(partial);
     /* Real clients are unaffected. */
     ts_ws ok;
-    ck_assert(ts_ws_open(&ok, stack.gw.port, "hs", "node-l", 5000) == 0);
-    ping_pong(&ok, "a client after the stalled handshakes");
+    ck_assert(ts_ws_open(&ok, stack.gw[0].port, "hs", "node-l", 5000) == 0);
+    ts_assert_pong(&ok, "a client after the stalled handshakes");
     ts_ws_close(&ok);
 }
 END_TEST
 
-static Suite *limits_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("limits");
-    TCase *tc = tcase_create("limits");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_max_connections);
-    tcase_add_test(tc, test_heartbeat);
-    tcase_add_test(tc, test_handshake_timeout);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "limits", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_max_connections, test_heartbeat, test_handshake_timeout);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(limits_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

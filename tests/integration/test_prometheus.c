@@ -13,7 +13,6 @@
  *     the node's series.
  * One process per test; prometheus and the gateway are stopped by PID.
  */
-#include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "ts.h"
 
 static ts_stack stack;
+static ts_gateway *gw; /* the node Prometheus scrapes (a slot of stack) */
 static ts_proc prom;
 static bool prom_up;
 static int prom_port;
@@ -48,11 +48,10 @@ static int prom_get(const char *path, char *body, size_t cap)
 
 static void setup(void)
 {
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-    ck_assert_int_eq(ts_stack_start_gateway(&stack, "prom-node", NULL), 0);
+    gw = ts_fixture_gateway("prom-node", NULL);
     /* One client that gets one event: counters and the fan-out histogram move. */
     ts_ws w;
-    ck_assert_int_eq(ts_ws_open(&w, stack.gw.port, "events.critical", "prom-node", 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&w, gw->port, "events.critical", "prom-node", 5000), 0);
     char ev[512];
     ts_event_json(ev, sizeof ev, "PROM", 1, "critical", NULL);
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", ev), 1);
@@ -69,7 +68,7 @@ static void setup(void)
     snprintf(cmd, sizeof cmd,
              "sed -e 's/\"127.0.0.1:9090\"/\"127.0.0.1:%d\"/' -e 's/5s$/1s/' "
              "'%s/deploy/prometheus/prometheus.yml' >'%s' && grep -q '127.0.0.1:%d' '%s'",
-             stack.gw.admin_port, PULSE_SOURCE_DIR, cfg, stack.gw.admin_port, cfg);
+             gw->admin_port, PULSE_SOURCE_DIR, cfg, gw->admin_port, cfg);
     ck_assert_msg(sh(cmd, out, sizeof out) == 0, "rendering prometheus.yml: %s", out);
     snprintf(cmd, sizeof cmd, "promtool check config '%s'", cfg);
     ck_assert_msg(sh(cmd, out, sizeof out) == 0, "promtool check config: %s", out);
@@ -86,20 +85,20 @@ static void setup(void)
                   "prometheus not ready on 127.0.0.1:%d", prom_port);
 }
 
+/* Before the stack's teardown (which stops the gateway and Redis). */
 static void teardown(void)
 {
     if (prom_up) {
         ts_proc_stop(&prom, 5000);
         prom_up = false;
     }
-    ck_assert_int_eq(ts_stack_teardown(&stack, 8000), 0);
 }
 
 START_TEST(test_promtool_check_metrics)
 {
     char cmd[256], out[8192];
     snprintf(cmd, sizeof cmd, "curl -fsS http://127.0.0.1:%d/metrics | promtool check metrics",
-             stack.gw.admin_port);
+             gw->admin_port);
     int st = sh(cmd, out, sizeof out);
     ck_assert_msg(st == 0 && out[0] == '\0', "promtool check metrics: exit %d\n%s", st, out);
 }
@@ -121,7 +120,7 @@ static bool wait_query(const char *enc_query, const char *needle, char *body, si
 START_TEST(test_scrape_and_query)
 {
     char body[65536], want[128];
-    snprintf(want, sizeof want, "\"instance\":\"127.0.0.1:%d\"", stack.gw.admin_port);
+    snprintf(want, sizeof want, "\"instance\":\"127.0.0.1:%d\"", gw->admin_port);
     ck_assert_msg(wait_query("up%7Bjob%3D%22pulse%22%7D", "\"value\":[", body, sizeof body) &&
                       strstr(body, want) && strstr(body, "\"1\"]"),
                   "the scrape never succeeded (up != 1): %s", body);
@@ -156,7 +155,7 @@ static char *replace_all(const char *s, const char *from, const char *to)
 START_TEST(test_dashboard_queries)
 {
     char path[600], body[65536], want[128];
-    snprintf(want, sizeof want, "127.0.0.1:%d", stack.gw.admin_port);
+    snprintf(want, sizeof want, "127.0.0.1:%d", gw->admin_port);
     /* Wait for a first scrape so the series exist. */
     ck_assert(wait_query("pulse_redis_connected", want, body, sizeof body));
     snprintf(path, sizeof path, "%s/deploy/grafana/pulse-dashboard.json", PULSE_SOURCE_DIR);
@@ -208,25 +207,11 @@ START_TEST(test_dashboard_queries)
 }
 END_TEST
 
-static Suite *prometheus_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("prometheus");
-    TCase *tc = tcase_create("prometheus");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    TCase *tc = ts_stack_tcase(s, "prometheus", 90, &stack, TS_FIX_REDIS, 8000);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_promtool_check_metrics);
-    tcase_add_test(tc, test_scrape_and_query);
-    tcase_add_test(tc, test_dashboard_queries);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_promtool_check_metrics, test_scrape_and_query, test_dashboard_queries);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(prometheus_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

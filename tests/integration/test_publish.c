@@ -6,13 +6,13 @@
  * a gateway's POST /publish, and the command-line contract (--help, exit 2 on bad flags,
  * exit 1 when Redis is unreachable).
  */
-#include <check.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
+#include "ts_check.h"
 #include "pulse_event.h"
 #include "pulse_record.h"
 #include "ts.h"
@@ -20,16 +20,6 @@
 #define MAX_EVENTS 6000
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
 
 /* Runs pulse-publish with args (NULL-terminated) to completion; returns its exit status
  * and leaves its output in stack.tmp/<log>. */
@@ -131,20 +121,6 @@ static char *path_in_dir(const char *name)
     return p[k];
 }
 
-static int grep_log(const ts_proc *p, const char *needle)
-{
-    FILE *f = fopen(p->log_path, "r");
-    char line[1024];
-    int found = 0;
-
-    if (f == NULL)
-        return 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 START_TEST(test_count_and_manifest_match)
 {
     static seen_event seen[20];
@@ -156,8 +132,8 @@ START_TEST(test_count_and_manifest_match)
     int i, n;
 
     ck_assert_int_eq(run_publish("publish.log", args, &p), 0);
-    ck_assert(grep_log(&p, "sent=20 failed=0"));
-    ck_assert(grep_log(&p, "redis_deliveries=20")); /* our one subscriber, 20 times */
+    ck_assert(ts_file_contains(p.log_path, "sent=20 failed=0"));
+    ck_assert(ts_file_contains(p.log_path, "redis_deliveries=20")); /* our one subscriber, 20 times */
     read_messages(sub, seen, 20);
     n = load_manifest("m.csv", man, 40);
     ck_assert_int_eq(n, 20);
@@ -247,7 +223,7 @@ START_TEST(test_fast_pipelined)
     int i;
 
     ck_assert_int_eq(run_publish("fast.log", args, &p), 0);
-    ck_assert(grep_log(&p, "sent=5000 failed=0"));
+    ck_assert(ts_file_contains(p.log_path, "sent=5000 failed=0"));
     read_messages(sub, seen, 5000);
     ck_assert_int_eq(load_manifest("fast.csv", man, MAX_EVENTS), 5000);
     for (i = 0; i < 5000; i++) {
@@ -318,7 +294,7 @@ START_TEST(test_via_http)
             ts_proc_dump_log(&gw.proc, "gateway");
         ck_assert_int_eq(rc, 0);
     }
-    ck_assert(grep_log(&p, "sent=10 failed=0"));
+    ck_assert(ts_file_contains(p.log_path, "sent=10 failed=0"));
     read_messages(sub, seen, 10);
     ck_assert_int_eq(load_manifest("http.csv", man, 20), 10);
     for (i = 0; i < 10; i++) {
@@ -354,36 +330,17 @@ START_TEST(test_cli_contract)
         char log[32];
         snprintf(log, sizeof(log), "cli-%zu.log", i);
         ck_assert_msg(run_publish(log, cases[i].args, &p) == cases[i].status, "case %zu", i);
-        ck_assert_msg(grep_log(&p, cases[i].needle), "case %zu: no '%s' in output", i,
+        ck_assert_msg(ts_file_contains(p.log_path, cases[i].needle), "case %zu: no '%s' in output", i,
                       cases[i].needle);
     }
 }
 END_TEST
 
-static Suite *publish_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("publish");
-    TCase *tc = tcase_create("redis");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 90);
-    tcase_add_test(tc, test_count_and_manifest_match);
-    tcase_add_test(tc, test_pacing);
-    tcase_add_test(tc, test_fast_pipelined);
-    tcase_add_test(tc, test_mix);
-    tcase_add_test(tc, test_via_http);
-    tcase_add_test(tc, test_cli_contract);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "redis", 90, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_count_and_manifest_match, test_pacing, test_fast_pipelined, test_mix,
+                 test_via_http, test_cli_contract);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(publish_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

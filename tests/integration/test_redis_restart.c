@@ -5,7 +5,6 @@
  * published after the restart reach a client that stayed connected all along. Also:
  * Redis down when the gateway starts.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +12,10 @@
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack; /* the tests start (and stop) Redis themselves */
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup_dir(&stack), 0);
-}
-
-static void teardown(void)
-{
-    int st = ts_stack_teardown(&stack, 8000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-}
 
 static int gaps_seen;
 
@@ -56,14 +45,6 @@ static void publish_and_expect(ts_ws *const clients[], int n_clients, uint64_t s
     free(want);
 }
 
-static void ping_pong(ts_ws *w, const char *who)
-{
-    char *reply = NULL;
-    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
-                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
-    free(reply);
-}
-
 static void healthz_503(int admin_port)
 {
     char body[4096];
@@ -90,39 +71,39 @@ START_TEST(test_redis_restart_mid_stream)
     ck_assert(ts_stack_start_gateway(&stack, "node-r", extra) == 0); /* port is Redis's */
 
     ts_ws stayer;
-    ck_assert(ts_ws_open(&stayer, stack.gw.port, "events.critical", "node-r", 5000) == 0);
+    ck_assert(ts_ws_open(&stayer, stack.gw[0].port, "events.critical", "node-r", 5000) == 0);
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert(ts_redis_wait_line(port, "events.critical", true, 5000, 2, chans) == 0);
     ts_ws *one[] = {&stayer};
     for (uint64_t s = 1; s <= 5; s++)
         publish_and_expect(one, 1, s, "before the restart");
-    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 2000), 0);
-    double rec0 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
+    ck_assert_int_eq(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 2000), 0);
+    double rec0 = ts_metric(stack.gw[0].admin_port, "pulse_redis_reconnects_total");
     ck_assert_msg(rec0 >= 0, "pulse_redis_reconnects_total missing");
 
     ts_redis_stop(&stack.redis);
     stack.redis_up = false;
-    healthz_503(stack.gw.admin_port);
-    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_redis_connected") == 0,
+    healthz_503(stack.gw[0].admin_port);
+    ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_redis_connected") == 0,
                   "pulse_redis_connected should be 0 with Redis down");
 
     /* WebSocket service goes on: the old client pings, a new one connects and
      * subscribes (its Redis subscription waits for the reconnect). */
-    ping_pong(&stayer, "stayer while Redis is down");
+    ts_assert_pong(&stayer, "stayer while Redis is down");
     ts_ws newcomer;
-    ck_assert_msg(ts_ws_open(&newcomer, stack.gw.port, "events.critical", "node-r", 5000) == 0,
+    ck_assert_msg(ts_ws_open(&newcomer, stack.gw[0].port, "events.critical", "node-r", 5000) == 0,
                   "a new client could not connect while Redis was down");
     ts_sleep_ms(1500); /* a few reconnect attempts against a closed port */
-    ping_pong(&stayer, "stayer after 1.5 s without Redis");
+    ts_assert_pong(&stayer, "stayer after 1.5 s without Redis");
 
     ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
-    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0,
+    ck_assert_msg(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not 200 within 5 s of Redis coming back");
     ck_assert_msg(ts_redis_wait_line(port, "events.critical", true, 5000, 2, chans) == 0,
                   "events.critical not resubscribed after the restart");
-    double rec1 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
+    double rec1 = ts_metric(stack.gw[0].admin_port, "pulse_redis_reconnects_total");
     ck_assert_msg(rec1 >= rec0 + 1, "pulse_redis_reconnects_total %g -> %g (want +1)", rec0, rec1);
-    ck_assert(ts_metric(stack.gw.admin_port, "pulse_redis_connected") == 1);
+    ck_assert(ts_metric(stack.gw[0].admin_port, "pulse_redis_connected") == 1);
 
     ts_ws *both[] = {&stayer, &newcomer};
     gaps_seen = 0;
@@ -138,25 +119,25 @@ START_TEST(test_redis_down_at_start)
 {
     int port = ts_free_port();
     ck_assert_int_gt(port, 0);
-    ck_assert_msg(ts_gateway_start(&stack.gw, stack.tmp, port, "node-late", NULL) == 0,
+    ck_assert_msg(ts_gateway_start(&stack.gw[0], stack.tmp, port, "node-late", NULL) == 0,
                   "the gateway must start (and print its ready line) without Redis");
-    stack.gw_started = true;
-    healthz_503(stack.gw.admin_port);
+    stack.gw_started[0] = true;
+    healthz_503(stack.gw[0].admin_port);
     /* WebSocket service works without Redis. The "subscribed" ack of a channel new to
      * the node may wait for Redis to confirm the SUBSCRIBE (this gateway does that), so
      * it is only required once Redis is up. */
     ts_ws c;
-    ck_assert_int_eq(ts_ws_connect(&c, stack.gw.port, "/ws?channels=events.critical", "pulse.v1"), 0);
+    ck_assert_int_eq(ts_ws_connect(&c, stack.gw[0].port, "/ws?channels=events.critical", "pulse.v1"), 0);
     char *m = ts_ws_recv_until(&c, "\"hello\"", 5000);
     ck_assert_msg(m != NULL, "no hello while Redis is down");
     free(m);
-    ping_pong(&c, "client while Redis has never been up");
+    ts_assert_pong(&c, "client while Redis has never been up");
     ck_assert_int_eq(ts_stack_start_redis(&stack, port), 0);
     m = ts_ws_recv_until(&c, "\"subscribed\"", 5000);
     ck_assert_msg(m != NULL && strcmp(m, "{\"op\":\"subscribed\",\"channel\":\"events.critical\"}") == 0,
                   "no subscribed ack within 5 s of Redis appearing: %s", m ? m : "(nothing)");
     free(m);
-    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0,
+    ck_assert_msg(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not 200 within 5 s of Redis appearing");
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert_msg(ts_redis_wait_line(port, "events.critical", true, 5000, 2, chans) == 0,
@@ -176,19 +157,19 @@ START_TEST(test_redis_stalled)
                      (char *)"--limits.redis-ping-timeout-ms", (char *)"600", NULL};
     ck_assert(ts_stack_start_gateway(&stack, "node-st", extra) == 0);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, "events.critical", "node-st", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, "events.critical", "node-st", 5000) == 0);
     const char *chans[] = {"PUBSUB", "CHANNELS"};
     ck_assert(ts_redis_wait_line(stack.redis.port, "events.critical", true, 5000, 2, chans) == 0);
     ts_ws *one[] = {&c};
     publish_and_expect(one, 1, 1, "before the stall");
-    double rec0 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
+    double rec0 = ts_metric(stack.gw[0].admin_port, "pulse_redis_reconnects_total");
 
     ck_assert_int_eq(ts_proc_signal(&stack.redis.proc, SIGSTOP), 0);
     int64_t t0 = ts_now_ms();
     char body[4096];
     int st = -1;
     while (ts_now_ms() - t0 < 5000) {
-        st = ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body);
+        st = ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body);
         if (st == 503)
             break;
         ts_sleep_ms(50);
@@ -200,12 +181,12 @@ START_TEST(test_redis_stalled)
     ck_assert_msg(st == 503, "/healthz still %d 5 s into a Redis stall (watchdog 200 ms + 600 ms)",
                   st);
     fprintf(stderr, "redis_stalled: noticed after %lld ms\n", (long long)noticed);
-    ping_pong(&c, "client during the stall");
+    ts_assert_pong(&c, "client during the stall");
 
-    ck_assert_msg(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000) == 0,
+    ck_assert_msg(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000) == 0,
                   "/healthz not back to 200 within 5 s of SIGCONT");
     ck_assert(ts_redis_wait_line(stack.redis.port, "events.critical", true, 5000, 2, chans) == 0);
-    double rec1 = ts_metric(stack.gw.admin_port, "pulse_redis_reconnects_total");
+    double rec1 = ts_metric(stack.gw[0].admin_port, "pulse_redis_reconnects_total");
     ck_assert_msg(rec1 >= rec0 + 1, "pulse_redis_reconnects_total %g -> %g after a stall", rec0,
                   rec1);
     /* Wait until exactly one subscriber (the new connection) is there, then deliver. */
@@ -217,25 +198,10 @@ START_TEST(test_redis_stalled)
 }
 END_TEST
 
-static Suite *restart_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("redis_restart");
-    TCase *tc = tcase_create("redis_restart");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_redis_restart_mid_stream);
-    tcase_add_test(tc, test_redis_down_at_start);
-    tcase_add_test(tc, test_redis_stalled);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "redis_restart", 60, &stack, TS_FIX_DIR, 8000);
+    ts_add_tests(tc, test_redis_restart_mid_stream, test_redis_down_at_start, test_redis_stalled);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(restart_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -10,7 +10,6 @@
  * Tokens are signed here at run time (tests/support/ts_jwt.h); nothing is hard-coded.
  */
 #include <arpa/inet.h>
-#include <check.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "ts.h"
 #include "ts_jwt.h"
 
@@ -31,17 +31,11 @@ static ts_stack stack;
 static char secret_path[600];
 static const char secret[] = "integration-secret-integration-secret-0123456789";
 
-static void setup(void)
+/* After the stack's setup: the HS256 secret file in its temp dir. */
+static void write_secret(void)
 {
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
     snprintf(secret_path, sizeof secret_path, "%s/jwt.secret", stack.tmp);
     ck_assert_int_eq(tsj_write_file(secret_path, secret, strlen(secret)), 0);
-}
-
-static void teardown(void)
-{
-    int st = ts_stack_teardown(&stack, 8000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
 }
 
 /* Starts the gateway with JWT auth (HS256, our secret) plus extra flags. */
@@ -111,7 +105,7 @@ static int tok_status(const char *tok)
 {
     char path[4096];
     snprintf(path, sizeof path, "/ws?channels=events.critical&token=%s", tok);
-    return upgrade_status(stack.gw.port, path, NULL);
+    return upgrade_status(stack.gw[0].port, path, NULL);
 }
 
 /* Connects with ?token=tok[&channels=...]; returns what ts_ws_connect returned and
@@ -121,7 +115,7 @@ static int connect_tok(ts_ws *w, const char *tok, const char *channels)
     char path[4096];
     snprintf(path, sizeof path, "/ws?%s%s%s%s", tok ? "token=" : "", tok ? tok : "",
              channels ? (tok ? "&channels=" : "channels=") : "", channels ? channels : "");
-    int rc = ts_ws_connect(w, stack.gw.port, path, "pulse.v1");
+    int rc = ts_ws_connect(w, stack.gw[0].port, path, "pulse.v1");
     if (rc == 0) {
         char *hello = ts_ws_recv_until(w, "\"op\":\"hello\"", 5000);
         ck_assert_msg(hello != NULL, "no hello");
@@ -204,7 +198,7 @@ START_TEST(test_handshake_tokens)
     free(good);
 
     /* every refusal is counted: 4 bad tokens at the handshake + 1 in-band, 1 timeout */
-    int ap = stack.gw.admin_port;
+    int ap = stack.gw[0].admin_port;
     ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"invalid_token\"}"), 5);
     ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"auth_timeout\"}"), 1);
     ck_assert_int_eq((int)ts_metric(ap, "pulse_auth_failures_total{reason=\"token_expired\"}"), 0);
@@ -236,9 +230,9 @@ START_TEST(test_refresh_and_expiry)
     int64_t t0 = ts_now_ms();
     expect_closed(&a, 4401, "token expired", 6000);
     ck_assert_int_ge(ts_now_ms() - t0, 500);
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"token_expired\"}"), 1);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_auth_failures_total{reason=\"token_expired\"}"), 1);
     /* the intruder's refresh (another subject) */
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"invalid_token\"}"), 1);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_auth_failures_total{reason=\"invalid_token\"}"), 1);
 
     /* b lives on past the first exp and still gets events */
     ts_sleep_ms(1200);
@@ -282,8 +276,8 @@ START_TEST(test_forbidden_receives_nothing)
     };
     for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++)
         expect_reply(&no, tries[i], "\"code\":\"forbidden\"");
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_auth_failures_total{reason=\"forbidden\"}"),
-                     (int)(sizeof tries / sizeof tries[0]));
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_auth_failures_total{reason=\"forbidden\"}"),
+                     N_ELEMS(tries));
     expect_reply(&no, "{\"op\":\"subscribe\",\"channel\":\"feed:user-99\"}", "{\"op\":\"subscribed\"");
 
     const int N = 20;
@@ -341,11 +335,11 @@ START_TEST(test_publish_over_ws)
     ck_assert_str_eq(m, "{\"channel\":\"chat.room\",\"data\":{\"from\":\"pub\"}}"); /* and nothing before it */
     free(m);
     /* the PUBLISH reply may reach the gateway just after the delivery: wait up to 2 s */
-    for (int i = 0; i < 40 && ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"published\"}") < 1; i++)
+    for (int i = 0; i < 40 && ts_metric(stack.gw[0].admin_port, "pulse_client_publishes_total{result=\"published\"}") < 1; i++)
         usleep(50000);
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"published\"}"), 1);
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"failed\"}"), 0);
-    ck_assert_int_eq((int)ts_metric(stack.gw.admin_port, "pulse_client_publishes_total{result=\"refused\"}"), 0);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_client_publishes_total{result=\"published\"}"), 1);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_client_publishes_total{result=\"failed\"}"), 0);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_client_publishes_total{result=\"refused\"}"), 0);
     ts_ws_close(&sub);
     ts_ws_close(&pub);
     ts_ws_close(&nopub);
@@ -365,31 +359,29 @@ START_TEST(test_admin_key)
     ck_assert_int_eq(tsj_write_file(kp, key, strlen(key)), 0);
     const char *extra[] = {"--admin.api-key-file", kp, NULL};
     start_secured(extra);
-    ck_assert_int_eq(ts_http_wait_status(stack.gw.admin_port, "/healthz", 200, 5000), 0); /* reads open */
+    ck_assert_int_eq(ts_http_wait_status(stack.gw[0].admin_port, "/healthz", 200, 5000), 0); /* reads open */
     char body[2048];
     const char ev[] = "{\"channel\":\"events.critical\",\"data\":{\"x\":1}}";
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", NULL, ev, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "POST", "/publish", NULL, ev, body, sizeof body), 401);
     ck_assert_ptr_nonnull(strstr(body, "\"error\":\"unauthorized\""));
     ck_assert_ptr_nonnull(strstr(body, "\"reason\""));
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-43\r\n", ev,
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-43\r\n", ev,
                              body, sizeof body),
                      401);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Basic YWRtaW46eA==\r\n", ev, body,
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "POST", "/publish", "Authorization: Basic YWRtaW46eA==\r\n", ev, body,
                              sizeof body),
                      401);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-42\r\n",
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "POST", "/publish", "Authorization: Bearer admin-key-admin-key-42\r\n",
                              ev, body, sizeof body),
                      202);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
-    ts_proc_signal(&stack.gw.proc, SIGTERM);
-    ck_assert_int_eq(ts_proc_wait(&stack.gw.proc, 8000), 0);
-    ts_gateway_stop(&stack.gw);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
+    ck_assert_int_eq(ts_stack_stop_gateway(&stack, 0, 8000), 0);
 
     const char *extra2[] = {"--admin.api-key-file", kp, "--admin.protect-reads", NULL};
     start_secured(extra2);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 401);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 401);
-    ck_assert_int_eq(ts_http(stack.gw.admin_port, "GET", "/metrics", "Authorization: Bearer admin-key-admin-key-42\r\n",
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 401);
+    ck_assert_int_eq(ts_http(stack.gw[0].admin_port, "GET", "/metrics", "Authorization: Bearer admin-key-admin-key-42\r\n",
                              NULL, body, sizeof body),
                      200);
 }
@@ -474,11 +466,11 @@ START_TEST(test_wss)
     const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     ck_assert(ts_stack_start_gateway(&stack, "node-tls", (char *const *)extra) == 0);
     char frame[512] = "";
-    ck_assert_msg(wss_first_frame(stack.gw.port, cert, frame, sizeof frame) == 0, "no wss handshake");
+    ck_assert_msg(wss_first_frame(stack.gw[0].port, cert, frame, sizeof frame) == 0, "no wss handshake");
     ck_assert_msg(strstr(frame, "\"op\":\"hello\"") && strstr(frame, "node-tls"), "first frame: %s", frame);
     /* plain ws:// on the TLS port does not get a WebSocket */
     ts_ws w;
-    ck_assert_int_ne(ts_ws_connect(&w, stack.gw.port, "/ws", "pulse.v1"), 0);
+    ck_assert_int_ne(ts_ws_connect(&w, stack.gw[0].port, "/ws", "pulse.v1"), 0);
 }
 END_TEST
 
@@ -487,23 +479,21 @@ START_TEST(test_origin_ip_rate_limits)
     /* ts_ws sends Origin: http://127.0.0.1 */
     const char *extra[] = {"--ws.allowed-origins", "https://app.example", NULL};
     ck_assert(ts_stack_start_gateway(&stack, "node-o", (char *const *)extra) == 0);
-    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", "http://127.0.0.1"), 403);
-    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", "https://APP.example"), 101);
-    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", NULL), 101); /* no Origin: not a browser */
-    ts_proc_signal(&stack.gw.proc, SIGTERM);
-    ck_assert_int_eq(ts_proc_wait(&stack.gw.proc, 8000), 0);
-    ts_gateway_stop(&stack.gw);
+    ck_assert_int_eq(upgrade_status(stack.gw[0].port, "/ws", "http://127.0.0.1"), 403);
+    ck_assert_int_eq(upgrade_status(stack.gw[0].port, "/ws", "https://APP.example"), 101);
+    ck_assert_int_eq(upgrade_status(stack.gw[0].port, "/ws", NULL), 101); /* no Origin: not a browser */
+    ck_assert_int_eq(ts_stack_stop_gateway(&stack, 0, 8000), 0);
 
     const char *extra2[] = {"--ws.allowed-origins", "http://127.0.0.1", "--limits.max-connections-per-ip", "2",
                             "--limits.commands-per-second", "5", NULL};
     ck_assert(ts_stack_start_gateway(&stack, "node-o", (char *const *)extra2) == 0);
     ts_ws a, b;
-    ck_assert_int_eq(ts_ws_open(&a, stack.gw.port, NULL, NULL, 5000), 0);
-    ck_assert_int_eq(ts_ws_open(&b, stack.gw.port, NULL, NULL, 5000), 0);
-    ck_assert_int_eq(upgrade_status(stack.gw.port, "/ws", NULL), 429);
+    ck_assert_int_eq(ts_ws_open(&a, stack.gw[0].port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(ts_ws_open(&b, stack.gw[0].port, NULL, NULL, 5000), 0);
+    ck_assert_int_eq(upgrade_status(stack.gw[0].port, "/ws", NULL), 429);
     ts_ws_close(&b);
     ts_sleep_ms(200);
-    ck_assert_int_eq(ts_ws_open(&b, stack.gw.port, NULL, NULL, 5000), 0); /* a slot again */
+    ck_assert_int_eq(ts_ws_open(&b, stack.gw[0].port, NULL, NULL, 5000), 0); /* a slot again */
     ts_ws_close(&b);
 
     /* 5 per second, bursts of 10: the 11th ping at once is refused ... */
@@ -558,31 +548,13 @@ START_TEST(test_refuse_insecure)
 }
 END_TEST
 
-static Suite *security_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("security");
-    TCase *tc = tcase_create("security");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_handshake_tokens);
-    tcase_add_test(tc, test_refresh_and_expiry);
-    tcase_add_test(tc, test_forbidden_receives_nothing);
-    tcase_add_test(tc, test_publish_over_ws);
-    tcase_add_test(tc, test_admin_key);
-    tcase_add_test(tc, test_wss);
-    tcase_add_test(tc, test_origin_ip_rate_limits);
-    tcase_add_test(tc, test_refuse_insecure);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "security", 60, &stack, TS_FIX_REDIS, 8000);
+    tcase_add_checked_fixture(tc, write_secret, NULL);
+    ts_add_tests(tc, test_handshake_tokens, test_refresh_and_expiry,
+                 test_forbidden_receives_nothing, test_publish_over_ws, test_admin_key, test_wss,
+                 test_origin_ip_rate_limits, test_refuse_insecure);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(security_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

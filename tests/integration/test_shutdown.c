@@ -4,12 +4,12 @@
  * that cannot take its queue does not hold the exit past the drain timeout; a second
  * signal exits at once.
  */
-#include <check.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_CLIENTS 3
@@ -17,28 +17,13 @@
 
 static ts_stack stack;
 
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    /* The tests check the gateway's exit themselves: only make sure it is gone. */
-    if (stack.gw_started) {
-        ts_gateway_stop(&stack.gw);
-        stack.gw_started = false;
-    }
-    ts_stack_teardown(&stack, 0);
-}
-
 static void wait_received(const char *label, double want)
 {
     char name[128];
     snprintf(name, sizeof name, "pulse_events_received_total{priority=\"%s\"}", label);
     double v = -1;
     int64_t deadline = ts_now_ms() + 10000;
-    while (ts_now_ms() < deadline && (v = ts_metric(stack.gw.admin_port, name)) < want)
+    while (ts_now_ms() < deadline && (v = ts_metric(stack.gw[0].admin_port, name)) < want)
         ts_sleep_ms(20);
     ck_assert_msg(v >= want, "%s = %g before the signal (want %g)", name, v, want);
 }
@@ -49,7 +34,7 @@ START_TEST(test_sigterm_drains_and_closes_1001)
     ck_assert(ts_stack_start_gateway(&stack, "node-t", extra) == 0);
     ts_ws c[N_CLIENTS];
     for (int i = 0; i < N_CLIENTS; i++)
-        ck_assert(ts_ws_open(&c[i], stack.gw.port, "events.critical", "node-t", 5000) == 0);
+        ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "events.critical", "node-t", 5000) == 0);
     static char events[N_EVENTS][1024];
     for (int i = 0; i < N_EVENTS; i++) {
         ck_assert_int_gt(ts_event_json(events[i], sizeof events[i], "SERVER_DOWN", (uint64_t)i + 1,
@@ -61,7 +46,7 @@ START_TEST(test_sigterm_drains_and_closes_1001)
     wait_received("critical", N_EVENTS);
 
     int64_t t0 = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGTERM), 0);
     for (int i = 0; i < N_CLIENTS; i++) {
         for (int e = 0; e < N_EVENTS; e++) {
             char *want = ts_envelope("events.critical", events[e]);
@@ -77,7 +62,7 @@ START_TEST(test_sigterm_drains_and_closes_1001)
         ck_assert_msg(code == 1001, "client %d: close code %d after the events (want 1001)", i,
                       code);
     }
-    int st = ts_proc_wait(&stack.gw.proc, 3000 + 3000);
+    int st = ts_proc_wait(&stack.gw[0].proc, 3000 + 3000);
     ck_assert_msg(st == 0, "exit status after SIGTERM: %d (want 0 within drain 3 s + 3 s)", st);
     fprintf(stderr, "shutdown: exited 0 after %lld ms\n", (long long)(ts_now_ms() - t0));
     /* It unsubscribed (or at least let go of Redis). */
@@ -91,7 +76,7 @@ END_TEST
 /* Fills a non-reading client's queue so the drain cannot finish. */
 static void stall_one_client(ts_ws *slow)
 {
-    ck_assert(ts_ws_open(slow, stack.gw.port, "events.critical", stack.gw.node_id, 5000) == 0);
+    ck_assert(ts_ws_open(slow, stack.gw[0].port, "events.critical", stack.gw[0].node_id, 5000) == 0);
     char *pad = malloc(8200);
     ck_assert_ptr_nonnull(pad);
     char *ev = malloc(9000);
@@ -117,8 +102,8 @@ START_TEST(test_drain_timeout_bounds_exit)
     ts_ws slow;
     stall_one_client(&slow);
     int64_t t0 = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
-    int st = ts_proc_wait(&stack.gw.proc, 1500 + 3000);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGTERM), 0);
+    int st = ts_proc_wait(&stack.gw[0].proc, 1500 + 3000);
     int64_t took = ts_now_ms() - t0;
     ck_assert_msg(st == 0, "exit status %d %lld ms after SIGTERM with a stuck client "
                   "(want 0 within drain 1.5 s + 3 s)", st, (long long)took);
@@ -135,13 +120,13 @@ START_TEST(test_second_signal_exits_at_once)
     ck_assert(ts_stack_start_gateway(&stack, "node-2", extra) == 0);
     ts_ws slow;
     stall_one_client(&slow);
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
-    ck_assert_msg(ts_proc_wait(&stack.gw.proc, 700) == -1,
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGTERM), 0);
+    ck_assert_msg(ts_proc_wait(&stack.gw[0].proc, 700) == -1,
                   "exited within 0.7 s of SIGTERM although a client's queue could not drain "
                   "(drain timeout 30 s)");
     /* Stopped accepting: a new connection is refused or not upgraded. */
     ts_ws late;
-    int rc = ts_ws_connect(&late, stack.gw.port, "/ws", "pulse.v1");
+    int rc = ts_ws_connect(&late, stack.gw[0].port, "/ws", "pulse.v1");
     if (rc == 0) {
         int code = ts_ws_wait_closed(&late, 3000);
         ck_assert_msg(code == 1001 || code == 0,
@@ -149,8 +134,8 @@ START_TEST(test_second_signal_exits_at_once)
         ts_ws_close(&late);
     }
     int64_t t0 = ts_now_ms();
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGTERM), 0);
-    int st = ts_proc_wait(&stack.gw.proc, 2000);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGTERM), 0);
+    int st = ts_proc_wait(&stack.gw[0].proc, 2000);
     ck_assert_msg(st >= 0, "still running %lld ms after the second SIGTERM",
                   (long long)(ts_now_ms() - t0));
     ts_ws_close(&slow);
@@ -161,12 +146,12 @@ START_TEST(test_sigint_is_graceful)
 {
     ck_assert(ts_stack_start_gateway(&stack, "node-i", NULL) == 0);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, "events.critical", "node-i", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, "events.critical", "node-i", 5000) == 0);
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "LAST", 1, NULL, NULL), 0);
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", ev), 1);
     wait_received("critical", 1);
-    ck_assert_int_eq(ts_proc_signal(&stack.gw.proc, SIGINT), 0);
+    ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGINT), 0);
     char *want = ts_envelope("events.critical", ev);
     char *m = NULL;
     ck_assert_int_eq(ts_ws_recv(&c, &m, NULL, 5000), 1);
@@ -175,32 +160,18 @@ START_TEST(test_sigint_is_graceful)
     free(want);
     int code = ts_ws_wait_closed(&c, 5000);
     ck_assert_msg(code == 1001, "SIGINT: close code %d (want 1001)", code);
-    int st = ts_proc_wait(&stack.gw.proc, 8000);
+    int st = ts_proc_wait(&stack.gw[0].proc, 8000);
     ck_assert_msg(st == 0, "SIGINT: exit status %d (want 0)", st);
     ts_ws_close(&c);
 }
 END_TEST
 
-static Suite *shutdown_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("shutdown");
-    TCase *tc = tcase_create("shutdown");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_sigterm_drains_and_closes_1001);
-    tcase_add_test(tc, test_drain_timeout_bounds_exit);
-    tcase_add_test(tc, test_second_signal_exits_at_once);
-    tcase_add_test(tc, test_sigint_is_graceful);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "shutdown", 60, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED, 0);
+    /* The tests check the gateway's exit themselves: teardown only makes sure it is gone. */
+    ts_add_tests(tc, test_sigterm_drains_and_closes_1001, test_drain_timeout_bounds_exit,
+                 test_second_signal_exits_at_once, test_sigint_is_graceful);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(shutdown_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

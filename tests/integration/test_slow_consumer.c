@@ -7,7 +7,6 @@
  * drop): the slow client loses events, counted in pulse_dropped_total, but stays
  * connected, and what it gets is in order; the reading client gets everything.
  */
-#include <check.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 #define N_EVENTS 3000
@@ -24,17 +24,6 @@ static ts_stack stack;
 static char **events;    /* N_EVENTS published payloads */
 static char **envelopes; /* what a client must receive for each */
 static int n_events = N_EVENTS;
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    int st = ts_stack_teardown(&stack, 10000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-}
 
 static void make_events(const char *channel, const char *priority)
 {
@@ -110,7 +99,7 @@ static double metric_poll(const char *name, double at_least, int timeout_ms)
     int64_t deadline = ts_now_ms() + timeout_ms;
     double v = -1;
     for (;;) {
-        v = ts_metric(stack.gw.admin_port, name);
+        v = ts_metric(stack.gw[0].admin_port, name);
         if (v >= at_least || ts_now_ms() >= deadline)
             return v;
         ts_sleep_ms(50);
@@ -138,9 +127,9 @@ START_TEST(test_critical_slow_consumer_closed)
     make_events("events.critical", "critical");
 
     ts_ws slow, fast[2];
-    ck_assert(ts_ws_open(&slow, stack.gw.port, "events.critical", "node-slow", 5000) == 0);
+    ck_assert(ts_ws_open(&slow, stack.gw[0].port, "events.critical", "node-slow", 5000) == 0);
     for (int i = 0; i < 2; i++)
-        ck_assert(ts_ws_open(&fast[i], stack.gw.port, "events.critical", "node-slow", 5000) == 0);
+        ck_assert(ts_ws_open(&fast[i], stack.gw[0].port, "events.critical", "node-slow", 5000) == 0);
     reader rd[2];
     pthread_t th[2];
     for (int i = 0; i < 2; i++) {
@@ -187,7 +176,7 @@ START_TEST(test_critical_slow_consumer_closed)
 
     double active = -1;
     deadline = ts_now_ms() + 5000;
-    while (ts_now_ms() < deadline && (active = ts_metric(stack.gw.admin_port, "pulse_connections_active")) != 2)
+    while (ts_now_ms() < deadline && (active = ts_metric(stack.gw[0].admin_port, "pulse_connections_active")) != 2)
         ts_sleep_ms(20);
     ck_assert_msg(active == 2, "pulse_connections_active = %g after the slow client (want 2)", active);
     /* The readers are still served. */
@@ -213,9 +202,9 @@ START_TEST(test_normal_events_dropped)
     /* No "priority" in the events: the channel's default (normal, drop) applies. */
     make_events("news", NULL);
     ts_ws slow, fast;
-    ck_assert(ts_ws_open(&slow, stack.gw.port, "news", "node-drop", 5000) == 0);
-    ck_assert(ts_ws_open(&fast, stack.gw.port, "news", "node-drop", 5000) == 0);
-    double dropped0 = ts_metric(stack.gw.admin_port, "pulse_dropped_total{reason=\"queue_full\"}");
+    ck_assert(ts_ws_open(&slow, stack.gw[0].port, "news", "node-drop", 5000) == 0);
+    ck_assert(ts_ws_open(&fast, stack.gw[0].port, "news", "node-drop", 5000) == 0);
+    double dropped0 = ts_metric(stack.gw[0].admin_port, "pulse_dropped_total{reason=\"queue_full\"}");
     ck_assert_msg(dropped0 >= 0, "pulse_dropped_total{reason=\"queue_full\"} missing");
     reader rd = {.w = &fast};
     pthread_t th;
@@ -256,7 +245,7 @@ START_TEST(test_normal_events_dropped)
     ck_assert_msg(dropped == want,
                   "pulse_dropped_total{reason=\"queue_full\"} = %g, want %g (%d events not delivered)",
                   dropped, want, n_events - got);
-    ck_assert_msg(ts_metric(stack.gw.admin_port, "pulse_slow_consumers_total") == 0,
+    ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_slow_consumers_total") == 0,
                   "a drop-policy client must not be closed as a slow consumer");
     /* Still connected and subscribed. */
     char ev[1024];
@@ -285,8 +274,8 @@ START_TEST(test_lag_limit)
     n_events = 800;
     make_events("events.critical", "critical");
     ts_ws slow, fast;
-    ck_assert(ts_ws_open(&slow, stack.gw.port, "events.critical", "node-lag", 5000) == 0);
-    ck_assert(ts_ws_open(&fast, stack.gw.port, "events.critical", "node-lag", 5000) == 0);
+    ck_assert(ts_ws_open(&slow, stack.gw[0].port, "events.critical", "node-lag", 5000) == 0);
+    ck_assert(ts_ws_open(&fast, stack.gw[0].port, "events.critical", "node-lag", 5000) == 0);
     reader rd = {.w = &fast};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, read_all, &rd), 0);
@@ -321,25 +310,11 @@ START_TEST(test_lag_limit)
 }
 END_TEST
 
-static Suite *slow_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("slow_consumer");
-    TCase *tc = tcase_create("slow_consumer");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_critical_slow_consumer_closed);
-    tcase_add_test(tc, test_normal_events_dropped);
-    tcase_add_test(tc, test_lag_limit);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "slow_consumer", 120, &stack, TS_FIX_REDIS, 10000);
+    ts_add_tests(tc, test_critical_slow_consumer_closed, test_normal_events_dropped,
+                 test_lag_limit);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(slow_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -5,27 +5,16 @@
  * the subscription limit and bad commands get error frames and the connection stays
  * usable (pong and deliveries afterwards).
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack;
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    int st = ts_stack_teardown(&stack, 8000);
-    ck_assert_msg(st == 0, "gateway: exit status %d after SIGTERM at teardown (want 0)", st);
-}
 
 static void start_gateway(char *const extra[])
 {
@@ -57,14 +46,6 @@ static void op_ok(ts_ws *w, const char *op, const char *channel, const char *wan
     free(reply);
 }
 
-static void ping_pong(ts_ws *w, const char *who)
-{
-    char *reply = NULL;
-    ck_assert_msg(ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000) == 0,
-                  "%s: ping got %s instead of a pong", who, reply ? reply : "(nothing)");
-    free(reply);
-}
-
 /* Publishes one event on channel and expects its exact envelope on w. */
 static void delivery(ts_ws *w, const char *channel, uint64_t seq, const char *who)
 {
@@ -84,21 +65,21 @@ START_TEST(test_dynamic_subscribe_refcount)
 {
     start_gateway(NULL);
     ts_ws c1, c2;
-    ck_assert(ts_ws_open(&c1, stack.gw.port, NULL, "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c1, stack.gw[0].port, NULL, "node-s", 5000) == 0);
     want_redis_channel("room.1", false, "before any subscriber");
 
     op_ok(&c1, "subscribe", "room.1", "subscribed");
     want_redis_channel("room.1", true, "after the first subscriber");
     delivery(&c1, "room.1", 1, "c1");
 
-    ck_assert(ts_ws_open(&c2, stack.gw.port, "room.1", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c2, stack.gw[0].port, "room.1", "node-s", 5000) == 0);
     op_ok(&c1, "unsubscribe", "room.1", "unsubscribed");
     /* c2 still holds it: the node stays subscribed (give a wrong UNSUBSCRIBE time). */
     ts_sleep_ms(300);
     want_redis_channel("room.1", true, "one of two subscribers left");
     delivery(&c2, "room.1", 2, "c2");
     /* c1 gets nothing of room.1 any more. */
-    ping_pong(&c1, "c1 after unsubscribe");
+    ts_assert_pong(&c1, "c1 after unsubscribe");
 
     /* The last subscriber disconnecting (no close frame) removes it. */
     ts_ws_close(&c2);
@@ -125,7 +106,7 @@ START_TEST(test_pattern_numpat)
 {
     start_gateway(NULL);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, NULL, "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, NULL, "node-s", 5000) == 0);
     ck_assert(ts_redis_wait_line(stack.redis.port, "0", true, 1000, 2, pubsub_numpat) == 0);
     op_ok(&c, "subscribe", "feed.*", "subscribed");
     ck_assert_msg(ts_redis_wait_line(stack.redis.port, "1", true, 5000, 2, pubsub_numpat) == 0,
@@ -179,7 +160,7 @@ START_TEST(test_bad_commands)
 {
     start_gateway(NULL);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, "good.channel", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, "good.channel", "node-s", 5000) == 0);
     char long_name[200];
     memset(long_name, 'a', 129);
     long_name[129] = '\0';
@@ -211,7 +192,7 @@ START_TEST(test_bad_commands)
     ck_assert_msg(strcmp(out, "good.channel") == 0, "PUBSUB CHANNELS is '%s'", out);
 
     /* Still usable: pong, deliveries, a 128-byte name is fine. */
-    ping_pong(&c, "after bad commands");
+    ts_assert_pong(&c, "after bad commands");
     delivery(&c, "good.channel", 1, "after bad commands");
     char ok_name[129];
     memset(ok_name, 'b', 128);
@@ -230,7 +211,7 @@ START_TEST(test_bad_channel_in_query)
     /* A bad name in ?channels= must not crash the node or subscribe garbage; the
      * gateway may refuse the upgrade or answer with an error frame. */
     ts_ws c;
-    int rc = ts_ws_connect(&c, stack.gw.port, "/ws?channels=ok.one,a%20b", "pulse.v1");
+    int rc = ts_ws_connect(&c, stack.gw[0].port, "/ws?channels=ok.one,a%20b", "pulse.v1");
     if (rc == 0) {
         char *m = ts_ws_recv_until(&c, "\"error\"", 5000);
         ck_assert_msg(m != NULL, "no error frame for a bad name in ?channels=");
@@ -244,8 +225,8 @@ START_TEST(test_bad_channel_in_query)
     ck_assert_msg(strstr(out, "a b") == NULL && strstr(out, "a%20b") == NULL,
                   "PUBSUB CHANNELS: %s", out);
     ts_ws ok;
-    ck_assert(ts_ws_open(&ok, stack.gw.port, "ok.two", "node-s", 5000) == 0);
-    ping_pong(&ok, "a later client");
+    ck_assert(ts_ws_open(&ok, stack.gw[0].port, "ok.two", "node-s", 5000) == 0);
+    ts_assert_pong(&ok, "a later client");
     ts_ws_close(&ok);
 }
 END_TEST
@@ -255,12 +236,12 @@ START_TEST(test_max_subscriptions)
     char *extra[] = {(char *)"--limits.max-subscriptions", (char *)"3", NULL};
     start_gateway(extra);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, "s.1", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, "s.1", "node-s", 5000) == 0);
     op_ok(&c, "subscribe", "s.2", "subscribed");
     op_ok(&c, "subscribe", "s.3", "subscribed");
     expect_error(&c, "{\"op\":\"subscribe\",\"channel\":\"s.4\"}", (size_t)-1, "limit");
     want_redis_channel("s.4", false, "a refused subscription");
-    ping_pong(&c, "after the limit error");
+    ts_assert_pong(&c, "after the limit error");
     delivery(&c, "s.3", 1, "after the limit error");
     /* Room again after an unsubscribe. */
     op_ok(&c, "unsubscribe", "s.1", "unsubscribed");
@@ -275,7 +256,7 @@ START_TEST(test_message_size_cap)
     char *extra[] = {(char *)"--limits.max-message-size", (char *)"1024", NULL};
     start_gateway(extra);
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, "m.1", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, "m.1", "node-s", 5000) == 0);
     /* Under the cap, in three fragments: parsed as one message. */
     const char *req = "{\"op\":\"subscribe\",\"channel\":\"m.2\"}";
     size_t n = strlen(req);
@@ -286,7 +267,7 @@ START_TEST(test_message_size_cap)
     ck_assert_msg(m != NULL && strstr(m, "\"subscribed\"") != NULL && strstr(m, "m.2") != NULL,
                   "fragmented subscribe: got %s", m ? m : "(nothing)");
     free(m);
-    ping_pong(&c, "after a fragmented command");
+    ts_assert_pong(&c, "after a fragmented command");
     /* Over the cap only across fragments (each fragment is small): closed 1009. */
     char chunk[600];
     memset(chunk, ' ', sizeof chunk);
@@ -307,7 +288,7 @@ START_TEST(test_static_channels)
     want_redis_channel("static.one", true, "a static channel with no client");
     want_redis_channel("static.two", true, "a static channel with no client");
     ts_ws c;
-    ck_assert(ts_ws_open(&c, stack.gw.port, "static.one", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&c, stack.gw[0].port, "static.one", "node-s", 5000) == 0);
     delivery(&c, "static.one", 1, "static channel subscriber");
     op_ok(&c, "unsubscribe", "static.one", "unsubscribed");
     ts_ws_close(&c);
@@ -321,16 +302,16 @@ START_TEST(test_protocol_abuse)
     /* Broken WebSocket input closes that connection only; the node serves on. */
     start_gateway(NULL);
     ts_ws bystander;
-    ck_assert(ts_ws_open(&bystander, stack.gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bystander, stack.gw[0].port, "abuse", "node-s", 5000) == 0);
 
     ts_ws bad;
-    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw[0].port, "abuse", "node-s", 5000) == 0);
     ck_assert_int_eq(ts_ws_send_frame(&bad, 1, true, "{\"op\":\"ping\xff\xfe\"}", 16), 0);
     int code = ts_ws_wait_closed(&bad, 5000);
     ck_assert_msg(code == 1007, "invalid UTF-8 in a text frame: close code %d (want 1007)", code);
     ts_ws_close(&bad);
 
-    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw[0].port, "abuse", "node-s", 5000) == 0);
     const unsigned char unmasked[] = {0x81, 0x0f, '{', '"', 'o', 'p', '"', ':', '"', 'p', 'i',
                                       'n', 'g', '"', '}', ' ', ' '};
     ck_assert_int_eq(ts_ws_send_raw(&bad, unmasked, 17), 0);
@@ -343,7 +324,7 @@ START_TEST(test_protocol_abuse)
     free(reply);
     ts_ws_close(&bad);
 
-    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw[0].port, "abuse", "node-s", 5000) == 0);
     const unsigned char reserved[] = {0x83, 0x80, 1, 2, 3, 4}; /* opcode 3 is reserved */
     ck_assert_int_eq(ts_ws_send_raw(&bad, reserved, sizeof reserved), 0);
     code = ts_ws_wait_closed(&bad, 5000);
@@ -351,7 +332,7 @@ START_TEST(test_protocol_abuse)
     ts_ws_close(&bad);
 
     /* A frame that claims 2^62 bytes. */
-    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw[0].port, "abuse", "node-s", 5000) == 0);
     const unsigned char huge[] = {0x81, 0xff, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 'x'};
     ck_assert_int_eq(ts_ws_send_raw(&bad, huge, sizeof huge), 0);
     code = ts_ws_wait_closed(&bad, 5000);
@@ -359,48 +340,30 @@ START_TEST(test_protocol_abuse)
     ts_ws_close(&bad);
 
     /* A disconnect in the middle of a frame. */
-    ck_assert(ts_ws_open(&bad, stack.gw.port, "abuse", "node-s", 5000) == 0);
+    ck_assert(ts_ws_open(&bad, stack.gw[0].port, "abuse", "node-s", 5000) == 0);
     const unsigned char half[] = {0x81, 0x90, 1, 2, 3, 4, 'a', 'b'};
     ck_assert_int_eq(ts_ws_send_raw(&bad, half, sizeof half), 0);
     ts_ws_close(&bad);
 
-    ping_pong(&bystander, "bystander after the abuse");
+    ts_assert_pong(&bystander, "bystander after the abuse");
     delivery(&bystander, "abuse", 1, "bystander after the abuse");
     ts_ws_close(&bystander);
     want_redis_channel("abuse", false, "after every client is gone");
     double active = -1;
     int64_t deadline = ts_now_ms() + 5000;
     while (ts_now_ms() < deadline &&
-           (active = ts_metric(stack.gw.admin_port, "pulse_connections_active")) != 0)
+           (active = ts_metric(stack.gw[0].admin_port, "pulse_connections_active")) != 0)
         ts_sleep_ms(20);
     ck_assert_msg(active == 0, "pulse_connections_active = %g after all clients left", active);
 }
 END_TEST
 
-static Suite *subscribe_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("subscribe");
-    TCase *tc = tcase_create("subscribe");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_dynamic_subscribe_refcount);
-    tcase_add_test(tc, test_pattern_numpat);
-    tcase_add_test(tc, test_bad_commands);
-    tcase_add_test(tc, test_bad_channel_in_query);
-    tcase_add_test(tc, test_max_subscriptions);
-    tcase_add_test(tc, test_message_size_cap);
-    tcase_add_test(tc, test_static_channels);
-    tcase_add_test(tc, test_protocol_abuse);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "subscribe", 60, &stack, TS_FIX_REDIS, 8000);
+    ts_add_tests(tc, test_dynamic_subscribe_refcount, test_pattern_numpat, test_bad_commands,
+                 test_bad_channel_in_query, test_max_subscriptions, test_message_size_cap,
+                 test_static_channels, test_protocol_abuse);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(subscribe_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

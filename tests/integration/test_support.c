@@ -5,7 +5,6 @@
  * HTTP client (against a tiny in-test server) and the WebSocket client's framing
  * (against an in-test echo server that does the server side of RFC 6455).
  */
-#include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -19,34 +18,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "pulse_event.h"
 #include "ts.h"
 #include "ts_internal.h"
 
-static char *tmp;
-
-static void setup(void)
-{
-    tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-}
-
-static void teardown(void)
-{
-    ts_rmtree(tmp);
-    free(tmp);
-    tmp = NULL;
-}
+static ts_stack stack; /* its temp dir only (stack.tmp) */
 
 START_TEST(test_tmpdir_port_bin)
 {
     struct stat st;
-    ck_assert_int_eq(stat(tmp, &st), 0);
+    ck_assert_int_eq(stat(stack.tmp, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
     char path[600];
-    snprintf(path, sizeof path, "%s/sub", tmp);
+    snprintf(path, sizeof path, "%s/sub", stack.tmp);
     ck_assert_int_eq(mkdir(path, 0755), 0);
-    snprintf(path, sizeof path, "%s/sub/file", tmp);
+    snprintf(path, sizeof path, "%s/sub/file", stack.tmp);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fputs("x", f);
@@ -79,7 +66,7 @@ END_TEST
 START_TEST(test_proc_lifecycle)
 {
     char log[600];
-    snprintf(log, sizeof log, "%s/sh.log", tmp);
+    snprintf(log, sizeof log, "%s/sh.log", stack.tmp);
     char *argv[] = {(char *)"/bin/sh", (char *)"-c",
                     (char *)"echo \"hello $TS_GREETING\"; echo to-stderr >&2; exit 3", NULL};
     char *env[] = {(char *)"TS_GREETING=world", NULL};
@@ -130,7 +117,7 @@ END_TEST
 START_TEST(test_redis_fixture)
 {
     ts_redis r;
-    ck_assert_int_eq(ts_redis_start(&r, tmp, 0), 0);
+    ck_assert_int_eq(ts_redis_start(&r, stack.tmp, 0), 0);
     ck_assert_int_gt(r.port, 0);
     char out[4096];
     const char *ping[] = {"PING"};
@@ -159,7 +146,7 @@ START_TEST(test_redis_fixture)
     int port = r.port;
     ts_proc sub;
     char log[600];
-    snprintf(log, sizeof log, "%s/sub.log", tmp);
+    snprintf(log, sizeof log, "%s/sub.log", stack.tmp);
     char portstr[16];
     snprintf(portstr, sizeof portstr, "%d", port);
     char *argv[] = {(char *)"/usr/bin/redis-cli", (char *)"-p", portstr, (char *)"SUBSCRIBE",
@@ -185,7 +172,7 @@ START_TEST(test_redis_fixture)
     ck_assert_int_eq(ts_redis_cmd(port, out, sizeof out, 1, ping), -1);
     ck_assert_int_eq(ts_redis_publish(port, "x", "y"), -1);
     ts_redis r2;
-    ck_assert_int_eq(ts_redis_start(&r2, tmp, port), 0);
+    ck_assert_int_eq(ts_redis_start(&r2, stack.tmp, port), 0);
     ck_assert_int_eq(r2.port, port);
     ck_assert_int_eq(ts_redis_cmd(port, out, sizeof out, 1, ping), 0);
     ck_assert_str_eq(out, "PONG");
@@ -197,6 +184,18 @@ START_TEST(test_redis_fixture)
 END_TEST
 
 /* ---- a tiny in-process HTTP server: one response per connection ---- */
+
+/* The Sec-WebSocket-Accept a fake server answers to the upgrade request req; -1 when it
+ * has no Sec-WebSocket-Key. */
+static int accept_for(const char *req, char out[32])
+{
+    char key[64] = "";
+    const char *k = strstr(req, "Sec-WebSocket-Key: ");
+    if (k == NULL || sscanf(k + 19, "%63[^\r]", key) != 1)
+        return -1;
+    ts__ws_accept(key, out);
+    return 0;
+}
 
 static int listen_loopback(int *port)
 {
@@ -367,16 +366,9 @@ static pid_t serve_ws(int lfd, int mode)
         close(c);
         _exit(0);
     }
-    char key[64] = "";
-    const char *k = strstr(req, "Sec-WebSocket-Key: ");
-    if (k == NULL || sscanf(k + 19, "%63[^\r]", key) != 1)
-        _exit(3);
-    char cat[128];
-    snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
-    unsigned char d[20];
-    ts__sha1(cat, strlen(cat), d);
     char accept_v[32];
-    ts__base64(d, sizeof d, accept_v);
+    if (accept_for(req, accept_v) != 0)
+        _exit(3);
     if (mode == 1)
         accept_v[0] = accept_v[0] == 'A' ? 'B' : 'A';
     char resp[512];
@@ -453,6 +445,8 @@ START_TEST(test_sha1_base64)
     ts__sha1(cat, strlen(cat), d);
     ts__base64(d, 20, b);
     ck_assert_str_eq(b, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    ts__ws_accept("dGhlIHNhbXBsZSBub25jZQ==", b);
+    ck_assert_str_eq(b, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     ts__base64((const unsigned char *)"ab", 2, b);
     ck_assert_str_eq(b, "YWI=");
     ts__base64((const unsigned char *)"a", 1, b);
@@ -528,16 +522,9 @@ START_TEST(test_ws_client)
         char buf[4096];
         ssize_t k = recv(c, buf, sizeof buf, 0);
         (void)k;
-        char key[64] = "";
-        const char *kk = strstr(buf, "Sec-WebSocket-Key: ");
-        if (kk == NULL || sscanf(kk + 19, "%63[^\r]", key) != 1)
-            _exit(3);
-        char cat[128];
-        snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
-        unsigned char d[20];
-        ts__sha1(cat, strlen(cat), d);
         char acc[32];
-        ts__base64(d, sizeof d, acc);
+        if (accept_for(buf, acc) != 0)
+            _exit(3);
         dprintf(c, "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\n"
                    "connection: upgrade\r\nsec-websocket-accept: %s\r\n\r\n", acc);
         ts_sleep_ms(1500);
@@ -555,29 +542,37 @@ START_TEST(test_ws_client)
 }
 END_TEST
 
-Suite *support_suite(void);
-Suite *support_suite(void)
+/* The stack holds several gateways: each start takes the first free slot, a stopped
+ * slot is taken again, a full stack refuses, and teardown shuts every one down. */
+START_TEST(test_stack_gateways)
+{
+    ck_assert_int_eq(ts_stack_start_redis(&stack, 0), 0);
+    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-0", NULL), 0);
+    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-1", NULL), 1);
+    ck_assert_int_ne(stack.gw[0].port, stack.gw[1].port);
+    ck_assert_str_eq(stack.gw[1].node_id, "node-1");
+    ck_assert_int_eq(ts_stack_stop_gateway(&stack, 0, 8000), 0);
+    ck_assert(!stack.gw_started[0] && stack.gw_started[1]);
+    ts_gateway *g = ts_fixture_gateway("node-0b", NULL);
+    ck_assert_ptr_eq(g, &stack.gw[0]);
+    for (int i = 2; i < TS_STACK_GATEWAYS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "node-%d", i);
+        ck_assert_int_eq(ts_stack_start_gateway(&stack, id, NULL), i);
+    }
+    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-full", NULL), -1);
+    ck_assert_int_eq(ts_stack_teardown(&stack, 8000), 0); /* every one exited 0 */
+    for (int i = 0; i < TS_STACK_GATEWAYS; i++)
+        ck_assert(!stack.gw_started[i]);
+    ck_assert_ptr_null(stack.tmp);
+}
+END_TEST
+
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("support");
-    TCase *tc = tcase_create("fixtures");
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_tmpdir_port_bin);
-    tcase_add_test(tc, test_proc_lifecycle);
-    tcase_add_test(tc, test_redis_fixture);
-    tcase_add_test(tc, test_http_client);
-    tcase_add_test(tc, test_sha1_base64);
-    tcase_add_test(tc, test_ws_client);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "fixtures", 60, &stack, TS_FIX_DIR, 0);
+    ts_add_tests(tc, test_tmpdir_port_bin, test_proc_lifecycle, test_redis_fixture,
+                 test_http_client, test_sha1_base64, test_ws_client, test_stack_gateways);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(support_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -8,26 +8,16 @@
  * gateway restarts (the gap is logged, later events still arrive); the subscriber's
  * command-line contract.
  */
-#include <check.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "ts.h"
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
-
-static void setup(void)
-{
-    ck_assert_int_eq(ts_stack_setup(&stack), 0);
-}
-
-static void teardown(void)
-{
-    ts_stack_teardown(&stack, 0);
-}
 
 static char *in_dir(const char *name)
 {
@@ -64,20 +54,6 @@ static int run(const char *bin, const char *log, const char *const args[], int t
         ts_proc_dump_log(&p, log);
     ts_proc_stop(&p, 2000);
     return rc;
-}
-
-static int file_contains(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[2048];
-    int found = 0;
-
-    if (f == NULL)
-        return 0;
-    while (!found && fgets(line, sizeof(line), f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
 }
 
 static long count_lines(const char *path)
@@ -164,7 +140,7 @@ START_TEST(test_end_to_end)
     }
     ck_assert_int_eq(status, 0);
     ts_proc_stop(&sub, 2000);
-    ck_assert(file_contains(sub.log_path, "stop=expected deliveries reached"));
+    ck_assert(ts_file_contains(sub.log_path, "stop=expected deliveries reached"));
     ck_assert_int_eq(count_lines(in_dir("run/deliveries.csv")), 400);
     ck_assert_int_eq(count_lines(in_dir("run/clients.csv")), 21); /* header + 20 */
 
@@ -194,7 +170,7 @@ START_TEST(test_end_to_end)
     ck_assert_int_eq(jint(nodes, "node-2", "clients", NULL), 10);
     ck_assert_int_eq(jint(nodes, "node-2", "received", NULL), 200);
     json_decref(rep);
-    ck_assert(file_contains(in_dir("run/latency.svg"), "</svg>"));
+    ck_assert(ts_file_contains(in_dir("run/latency.svg"), "</svg>"));
 
     /* The gate: lose the last 5 delivery lines and the report exits 1. */
     {
@@ -226,7 +202,7 @@ START_TEST(test_end_to_end)
             const char *args[] = {out, NULL};
             ck_assert_int_eq(run("pulse-report", "report-bad.log", args, 30000), 2);
         }
-        ck_assert(file_contains(in_dir("report-bad.log"), "deliveries.csv:396:"));
+        ck_assert(ts_file_contains(in_dir("report-bad.log"), "deliveries.csv:396:"));
     }
     ts_gateway_stop(&gw1);
     ts_gateway_stop(&gw2);
@@ -279,7 +255,7 @@ START_TEST(test_reconnect)
     }
     ck_assert_int_eq(ts_proc_wait(&sub, 20000), 0);
     ts_proc_stop(&sub, 2000);
-    ck_assert(file_contains(in_dir("rc/clients.csv"), "rc-node"));
+    ck_assert(ts_file_contains(in_dir("rc/clients.csv"), "rc-node"));
     {
         int status;
         json_t *rep = report_json(out, &status);
@@ -305,12 +281,12 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {"--help", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s0.log", args, 5000), 0);
-        ck_assert(file_contains(in_dir("s0.log"), "Usage: pulse-subscribe"));
+        ck_assert(ts_file_contains(in_dir("s0.log"), "Usage: pulse-subscribe"));
     }
     {
         const char *args[] = {"--clients", "0", "--out", out, NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s1.log", args, 5000), 2);
-        ck_assert(file_contains(in_dir("s1.log"), "--clients"));
+        ck_assert(ts_file_contains(in_dir("s1.log"), "--clients"));
     }
     {
         const char *args[] = {"--url", "http://x", "--out", out, NULL};
@@ -323,13 +299,13 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {"--url", ws, NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s4.log", args, 5000), 2);
-        ck_assert(file_contains(in_dir("s4.log"), "--out"));
+        ck_assert(ts_file_contains(in_dir("s4.log"), "--out"));
     }
     {
         /* Nobody listens there: it keeps retrying, then says so and exits 1. */
         const char *args[] = {"--url", ws, "--clients", "3", "--out", out, "--duration", "1", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s5.log", args, 10000), 1);
-        ck_assert(file_contains(in_dir("s5.log"), "no connection was ever ready"));
+        ck_assert(ts_file_contains(in_dir("s5.log"), "no connection was ever ready"));
         ck_assert_int_eq(count_lines(in_dir("cli/clients.csv")), 4);
     }
     {
@@ -339,32 +315,15 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {in_dir("nonexistent"), NULL};
         ck_assert_int_eq(run("pulse-report", "r2.log", args, 5000), 2);
-        ck_assert(file_contains(in_dir("r2.log"), "manifest.csv"));
+        ck_assert(ts_file_contains(in_dir("r2.log"), "manifest.csv"));
     }
 }
 END_TEST
 
-static Suite *toolchain_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("toolchain");
-    TCase *tc = tcase_create("e2e");
-
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_end_to_end);
-    tcase_add_test(tc, test_reconnect);
-    tcase_add_test(tc, test_subscriber_cli);
-    suite_add_tcase(s, tc);
+    TCase *tc = ts_stack_tcase(s, "e2e", 120, &stack, TS_FIX_REDIS, 0);
+    ts_add_tests(tc, test_end_to_end, test_reconnect, test_subscriber_cli);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(toolchain_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

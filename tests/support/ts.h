@@ -1,7 +1,9 @@
 /*
  * ts.h - fixtures for Pulse's integration tests: temp dirs, free ports, a throwaway
  * redis-server, spawning the real binaries, a tiny HTTP client and a raw WebSocket
- * client that can also send deliberately broken frames.
+ * client that can also send deliberately broken frames, and the Check fixture most
+ * suites share (ts_stack_tcase: temp dir, Redis and gateways up before each test, down
+ * and checked after it). Helpers are filed by topic below.
  *
  * Everything talks to 127.0.0.1 only. Every wait is bounded. Processes are stopped by
  * PID (SIGTERM, then SIGKILL after a grace period); a failing test prints the logs of
@@ -11,6 +13,7 @@
 #ifndef PULSE_TS_H
 #define PULSE_TS_H
 
+#include "ts_check.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +30,9 @@ int ts_free_port(void);
  * per call is not kept: returns a malloc'd string. name: "pulse-gateway",
  * "pulse-publish", "pulse-subscribe", "pulse-report". */
 char *ts_bin(const char *name);
+/* Whether a line of the text file at path (read in pieces of up to 4 KiB) contains
+ * needle; false when the file cannot be opened. */
+bool ts_file_contains(const char *path, const char *needle);
 /* Sleeps ms milliseconds. */
 void ts_sleep_ms(int ms);
 int64_t ts_now_ms(void); /* monotonic */
@@ -57,6 +63,19 @@ void ts_proc_dump_log(const ts_proc *p, const char *title);
 /* Resident set size of pid in KiB (VmRSS from /proc), or -1. */
 long ts_proc_rss_kib(pid_t pid);
 
+/* ---- logs of failed tests ---- */
+/* Log dumps on failure. Check's fork mode ends a failed test with _exit(), so no
+ * teardown of the test process runs; children die with it (PR_SET_PDEATHSIG). Add
+ *   tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+ * and the runner (parent) process prints, after the TCase, the logs of every process
+ * a test started and never stopped with ts_proc_stop (i.e. the failed tests').
+ * ts_stack_tcase (below) adds it for the suites that use it. */
+void ts_suite_setup(void);
+void ts_suite_teardown(void);
+/* Prints the logs of every process this test process started (for a failure path
+ * that wants them at once). */
+void ts_dump_logs(void);
+
 /* ---- redis ---- */
 typedef struct {
     ts_proc proc;
@@ -75,6 +94,21 @@ void ts_redis_stop(ts_redis *r);
 int ts_redis_cmd(int port, char *out, size_t cap, int argc, const char *const argv[]);
 /* Convenience: PUBLISH channel payload; returns receivers or -1. */
 long ts_redis_publish(int port, const char *channel, const char *payload);
+/* Polls ts_redis_cmd(argv) until one line of its flattened reply equals line
+ * (present=true) or no line does (present=false). E.g. PUBSUB CHANNELS and
+ * "events.critical", or PUBSUB NUMPAT and "1". 0, or -1 on timeout. */
+int ts_redis_wait_line(int port, const char *line, bool present, int timeout_ms, int argc,
+                       const char *const argv[]);
+
+/* ---- events as publishers send them and clients receive them ---- */
+/* A real schema event (pulse_event_format): fresh uuid4 event_id, source
+ * "pulse-tests", published_at_us now, priority "critical"/"normal"/NULL (absent),
+ * data_json raw JSON or NULL ({}). Returns its length or a negative PULSE_E* code. */
+int ts_event_json(char *buf, size_t cap, const char *event_type, uint64_t sequence,
+                  const char *priority, const char *data_json);
+/* The exact delivery frame the gateway must send for data published on channel:
+ * {"channel":"<channel>","data":<data>} (malloc'd). */
+char *ts_envelope(const char *channel, const char *data);
 
 /* ---- the gateway ---- */
 typedef struct {
@@ -100,14 +134,17 @@ void ts_gateway_stop(ts_gateway *g);
 int ts_gateway_shutdown(ts_gateway *g, int timeout_ms);
 
 /* ---- the usual stack of an integration test ---- */
-/* A temp dir, a redis-server in it and (optionally) one gateway on that Redis: the
- * setup/teardown most suites share. Zero it (a static is) before the first setup. */
+#define TS_STACK_GATEWAYS 4
+
+/* A temp dir, a redis-server in it and gateways on that Redis: the setup/teardown the
+ * suites share. Zero it (a static is) before the first setup. A suite with one gateway
+ * uses gw[0]; one with several gets each one's slot from ts_stack_start_gateway. */
 typedef struct {
     char *tmp;        /* ts_tmpdir(), NULL before setup and after teardown */
     ts_redis redis;
     bool redis_up;    /* ts_stack_setup started it; teardown stops it */
-    ts_gateway gw;
-    bool gw_started;  /* ts_stack_start_gateway succeeded; teardown shuts it down */
+    ts_gateway gw[TS_STACK_GATEWAYS];
+    bool gw_started[TS_STACK_GATEWAYS]; /* the slot is running; teardown shuts it down */
 } ts_stack;
 
 /* ts_tmpdir() and ts_redis_start(&s->redis, s->tmp, 0). Returns 0, or -1 with the
@@ -119,15 +156,38 @@ int ts_stack_setup(ts_stack *s);
  * on stderr). A test that stops Redis itself clears redis_up. */
 int ts_stack_setup_dir(ts_stack *s);
 int ts_stack_start_redis(ts_stack *s, int port);
-/* ts_gateway_start(&s->gw, s->tmp, s->redis.port, node_id, extra) and marks it
- * started. Returns 0, or -1 with "ts_stack: gateway <node_id> did not start" on stderr
- * (its log is dumped by ts_gateway_start). */
+/* ts_gateway_start(&s->gw[i], s->tmp, s->redis.port, node_id, extra) in the first slot
+ * i not started, and marks it started. Returns i (0 for the first gateway), or -1 with
+ * "ts_stack: gateway <node_id> did not start" on stderr (its log is dumped by
+ * ts_gateway_start) or when all TS_STACK_GATEWAYS slots are taken. A test that stops
+ * a gateway itself clears its gw_started (the slot is free again). */
 int ts_stack_start_gateway(ts_stack *s, const char *node_id, char *const extra[]);
-/* The teardown: ts_gateway_shutdown(&s->gw, timeout_ms) when the gateway was started
- * (and not stopped by the test: clear gw_started then), ts_redis_stop, ts_rmtree(tmp),
- * free(tmp). Returns the gateway's exit status as ts_gateway_shutdown does (the caller
- * asserts it is 0), or 0 when no gateway was running. Safe to call twice. */
+/* ts_gateway_shutdown(&s->gw[i], timeout_ms) and frees slot i; returns the exit status
+ * as ts_gateway_shutdown does (the caller asserts it is 0). */
+int ts_stack_stop_gateway(ts_stack *s, int i, int timeout_ms);
+/* The teardown: ts_gateway_shutdown(&s->gw[i], timeout_ms) for every started slot
+ * (timeout_ms < 0: ts_gateway_stop without looking at the status), ts_redis_stop,
+ * ts_rmtree(tmp), free(tmp). Returns the first non-zero exit status as
+ * ts_gateway_shutdown gives it (the caller asserts it is 0), or 0. Safe to call twice. */
 int ts_stack_teardown(ts_stack *s, int timeout_ms);
+
+/* The Check fixture most suites share, on the suite's own stack st, in a new TCase:
+ *   TCase *tc = ts_stack_tcase(s, "admin", 60, &stack, TS_FIX_REDIS, 8000);
+ * is ts_tcase(s, name, timeout_s) (ts_check.h) with ts_suite_setup/ts_suite_teardown
+ * (log dumps of failed tests) and a checked fixture: before each test ts_stack_setup
+ * (TS_FIX_REDIS) or ts_stack_setup_dir (TS_FIX_DIR), asserted; after it
+ * ts_stack_teardown(st, shutdown_ms) with everything stopped before it asserts that
+ * every gateway still running exited 0 ("gateway <node>: exit status <st> after
+ * SIGTERM at teardown (want 0)"). TS_FIX_EXIT_UNCHECKED: the tests check the exits
+ * themselves; teardown only makes sure the gateways are gone. A suite with steps of
+ * its own adds its checked fixture to tc: Check runs its setup after the stack's and
+ * its teardown before. One stack per test process. */
+enum { TS_FIX_DIR = 0, TS_FIX_REDIS = 1, TS_FIX_EXIT_UNCHECKED = 2 };
+TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, int flags,
+                      int shutdown_ms);
+/* In a test under ts_stack_tcase: ts_stack_start_gateway on the fixture's stack, asserted
+ * ("gateway <node_id> did not start"); returns the gateway (its slot in s->gw). */
+ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[]);
 
 /* ---- HTTP (HTTP/1.0-style, Connection: close) ---- */
 /* Returns the status code (e.g. 200) and copies the body into body (NUL-terminated,
@@ -140,6 +200,9 @@ int ts_http_wait_status(int port, const char *path, int want_status, int timeout
 /* Reads one metric value from GET /metrics: name may include labels exactly as
  * printed, e.g. "pulse_deliveries_total{priority=\"critical\"}". -1 when absent. */
 double ts_metric(int admin_port, const char *name);
+/* Sum of every series of a metric family (name followed by '{' or ' '), e.g.
+ * ts_metric_sum(p, "pulse_dropped_total") adds all reasons. -1 when absent. */
+double ts_metric_sum(int admin_port, const char *family);
 
 /* ---- raw WebSocket client ---- */
 typedef struct {
@@ -173,20 +236,7 @@ char *ts_ws_recv_until(ts_ws *w, const char *needle, int timeout_ms);
 int ts_ws_wait_closed(ts_ws *w, int timeout_ms);
 void ts_ws_close(ts_ws *w); /* closes the socket without a close frame */
 
-/* ---- additions (beyond the original spec) ---- */
-/* Sum of every series of a metric family (name followed by '{' or ' '), e.g.
- * ts_metric_sum(p, "pulse_dropped_total") adds all reasons. -1 when absent. */
-double ts_metric_sum(int admin_port, const char *family);
-/* Polls ts_redis_cmd(argv) until one line of its flattened reply equals line
- * (present=true) or no line does (present=false). E.g. PUBSUB CHANNELS and
- * "events.critical", or PUBSUB NUMPAT and "1". 0, or -1 on timeout. */
-int ts_redis_wait_line(int port, const char *line, bool present, int timeout_ms, int argc,
-                       const char *const argv[]);
-/* A real schema event (pulse_event_format): fresh uuid4 event_id, source
- * "pulse-tests", published_at_us now, priority "critical"/"normal"/NULL (absent),
- * data_json raw JSON or NULL ({}). Returns its length or a negative PULSE_E* code. */
-int ts_event_json(char *buf, size_t cap, const char *event_type, uint64_t sequence,
-                  const char *priority, const char *data_json);
+/* ---- the pulse.v1 protocol over ts_ws ---- */
 /* Connects to /ws?channels=<channels> (NULL or "": /ws) with subprotocol pulse.v1 and
  * checks the greeting: first {"op":"hello","node":node_id} (node_id NULL: any node),
  * then one {"op":"subscribed","channel":c} per channel of the list, in order. On
@@ -197,20 +247,11 @@ int ts_ws_open(ts_ws *w, int port, const char *channels, const char *node_id, in
  * op is want_op, else -1.
  * *reply (when reply is not NULL) gets the malloc'd reply text, or NULL. */
 int ts_ws_op(ts_ws *w, const char *request, const char *want_op, char **reply, int timeout_ms);
-
-/* The exact delivery frame the gateway must send for data published on channel:
- * {"channel":"<channel>","data":<data>} (malloc'd). */
-char *ts_envelope(const char *channel, const char *data);
-
-/* Log dumps on failure. Check's fork mode ends a failed test with _exit(), so no
- * teardown of the test process runs; children die with it (PR_SET_PDEATHSIG). Add
- *   tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
- * and the runner (parent) process prints, after the TCase, the logs of every process
- * a test started and never stopped with ts_proc_stop (i.e. the failed tests'). */
-void ts_suite_setup(void);
-void ts_suite_teardown(void);
-/* Prints the logs of every process this test process started (for a failure path
- * that wants them at once). */
-void ts_dump_logs(void);
+/* Sends {"op":"ping"} and waits (up to 5 s) for {"op":"pong"}, skipping error frames
+ * and deliveries on the way: whether the connection is still usable. */
+bool ts_ws_usable(ts_ws *w);
+/* Asserts (Check) that {"op":"ping"} gets its pong as the next control reply (ts_ws_op,
+ * 5 s): "<who>: ping got <reply> instead of a pong". */
+void ts_assert_pong(ts_ws *w, const char *who);
 
 #endif

@@ -90,16 +90,23 @@ void ts_rmtree(const char *dir)
     rmtree_at(dir, 0);
 }
 
+/* 127.0.0.1:port */
+static struct sockaddr_in loopback(int port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t)port);
+    return sa;
+}
+
 int ts_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
+    struct sockaddr_in sa = loopback(0);
     socklen_t sl = sizeof sa;
     int port = -1;
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
@@ -129,6 +136,20 @@ char *ts_bin(const char *name)
     else
         snprintf(path, n, "%s/%s", PULSE_BIN_DIR, name);
     return path;
+}
+
+bool ts_file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    bool found = false;
+
+    if (f == NULL)
+        return false;
+    while (!found && fgets(line, sizeof(line), f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
 }
 
 void ts_sleep_ms(int ms)
@@ -528,11 +549,7 @@ int ts__connect(int port, int timeout_ms)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
+    struct sockaddr_in sa = loopback(port);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         if (errno != EINPROGRESS) {
             close(fd);

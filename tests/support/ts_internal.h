@@ -1,7 +1,8 @@
 /*
  * ts_internal.h - pieces shared between the fixture files but not part of ts.h:
  * the process registry that cleans up after a failed test, SHA-1 and base64 for the
- * WebSocket handshake, and socket helpers with deadlines.
+ * WebSocket handshake (OpenSSL's libcrypto, in ts_ws.c), and socket helpers with
+ * deadlines.
  */
 #ifndef PULSE_TS_INTERNAL_H
 #define PULSE_TS_INTERNAL_H
@@ -14,6 +15,8 @@
 void ts__sha1(const void *data, size_t len, unsigned char out[20]);
 /* Standard base64 with padding into out (NUL-terminated); out needs 4*ceil(len/3)+1. */
 void ts__base64(const unsigned char *in, size_t len, char *out);
+/* Sec-WebSocket-Accept for key: base64(SHA-1(key + the RFC 6455 GUID)) into out. */
+void ts__ws_accept(const char *key, char out[32]);
 /* Fills buf with random bytes (getrandom, falling back to rand()). */
 void ts__random(void *buf, size_t len);
 

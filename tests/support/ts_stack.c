@@ -1,6 +1,11 @@
 /*
- * ts_stack.c - the setup and teardown most integration suites share: a temp dir, a
- * throwaway redis-server in it, and one gateway on that Redis.
+ * ts_stack.c - the setup and teardown the integration suites share: a temp dir, a
+ * throwaway redis-server in it, and up to TS_STACK_GATEWAYS gateways on that Redis;
+ * and the Check fixture (ts_stack_tcase) that brings a suite's stack up before each test
+ * and down after it, asserting every gateway it started exited 0.
+ *
+ * Single-threaded. The stack belongs to the suite (a static there); the fixture only
+ * keeps a pointer to it and its flags, one set per test process.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +15,8 @@
 int ts_stack_setup_dir(ts_stack *s)
 {
     s->redis_up = false;
-    s->gw_started = false;
+    for (int i = 0; i < TS_STACK_GATEWAYS; i++)
+        s->gw_started[i] = false;
     s->tmp = ts_tmpdir();
     if (s->tmp == NULL) {
         fprintf(stderr, "ts_stack: ts_tmpdir() failed\n");
@@ -44,21 +50,54 @@ int ts_stack_setup(ts_stack *s)
 
 int ts_stack_start_gateway(ts_stack *s, const char *node_id, char *const extra[])
 {
-    if (ts_gateway_start(&s->gw, s->tmp, s->redis.port, node_id, extra) != 0) {
+    int i = 0;
+    while (i < TS_STACK_GATEWAYS && s->gw_started[i])
+        i++;
+    if (i == TS_STACK_GATEWAYS) {
+        fprintf(stderr, "ts_stack: no free gateway slot for %s (%d started)\n", node_id, i);
+        return -1;
+    }
+    if (ts_gateway_start(&s->gw[i], s->tmp, s->redis.port, node_id, extra) != 0) {
         fprintf(stderr, "ts_stack: gateway %s did not start\n", node_id);
         return -1;
     }
-    s->gw_started = true;
-    return 0;
+    s->gw_started[i] = true;
+    return i;
 }
 
-int ts_stack_teardown(ts_stack *s, int timeout_ms)
+int ts_stack_stop_gateway(ts_stack *s, int i, int timeout_ms)
 {
-    int st = 0;
-    if (s->gw_started) {
-        st = ts_gateway_shutdown(&s->gw, timeout_ms);
-        s->gw_started = false;
+    int st = ts_gateway_shutdown(&s->gw[i], timeout_ms);
+    s->gw_started[i] = false;
+    return st;
+}
+
+/* Shuts down every gateway still marked started; *bad (when not NULL) gets the slot of
+ * the first one whose status was not 0. Returns that status, or 0. */
+static int shutdown_gateways(ts_stack *s, int timeout_ms, int *bad)
+{
+    int first = 0;
+    for (int i = 0; i < TS_STACK_GATEWAYS; i++) {
+        if (!s->gw_started[i])
+            continue;
+        int st = 0;
+        if (timeout_ms < 0)
+            ts_gateway_stop(&s->gw[i]);
+        else
+            st = ts_gateway_shutdown(&s->gw[i], timeout_ms);
+        s->gw_started[i] = false;
+        if (st != 0 && first == 0) {
+            first = st;
+            if (bad != NULL)
+                *bad = i;
+        }
     }
+    return first;
+}
+
+static int stack_teardown(ts_stack *s, int timeout_ms, int *bad)
+{
+    int st = shutdown_gateways(s, timeout_ms, bad);
     if (s->redis_up) {
         ts_redis_stop(&s->redis);
         s->redis_up = false;
@@ -69,4 +108,52 @@ int ts_stack_teardown(ts_stack *s, int timeout_ms)
         s->tmp = NULL;
     }
     return st;
+}
+
+int ts_stack_teardown(ts_stack *s, int timeout_ms)
+{
+    return stack_teardown(s, timeout_ms, NULL);
+}
+
+/* ---- the Check fixture ---- */
+static ts_stack *fix_stack;
+static int fix_flags;
+static int fix_shutdown_ms;
+
+static void fixture_setup(void)
+{
+    ck_assert_msg(fix_stack != NULL, "ts_stack_tcase: no stack");
+    if (fix_flags & TS_FIX_REDIS)
+        ck_assert_int_eq(ts_stack_setup(fix_stack), 0);
+    else
+        ck_assert_int_eq(ts_stack_setup_dir(fix_stack), 0);
+}
+
+static void fixture_teardown(void)
+{
+    int ms = (fix_flags & TS_FIX_EXIT_UNCHECKED) ? -1 : fix_shutdown_ms;
+    int bad = 0;
+    int st = stack_teardown(fix_stack, ms, &bad); /* everything is down before we assert */
+    ck_assert_msg(st == 0, "gateway %s: exit status %d after SIGTERM at teardown (want 0)",
+                  fix_stack->gw[bad].node_id, st);
+}
+
+TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, int flags,
+                      int shutdown_ms)
+{
+    TCase *tc = ts_tcase(s, name, timeout_s);
+    fix_stack = st;
+    fix_flags = flags;
+    fix_shutdown_ms = shutdown_ms;
+    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
+    tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+    return tc;
+}
+
+ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[])
+{
+    ck_assert_msg(fix_stack != NULL, "ts_stack_tcase: no stack");
+    int i = ts_stack_start_gateway(fix_stack, node_id, extra);
+    ck_assert_msg(i >= 0, "gateway %s did not start", node_id);
+    return &fix_stack->gw[i];
 }

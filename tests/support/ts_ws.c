@@ -3,17 +3,20 @@
  * itself (random key, checks the 101 and Sec-WebSocket-Accept), masks every frame it
  * sends, parses 7/16/64-bit lengths, reassembles fragments, answers pings and echoes a
  * close. It can also send raw bytes, so tests can break the protocol on purpose.
- * Everything waits with poll() against a deadline.
+ * Everything waits with poll() against a deadline. SHA-1 and base64 for the
+ * Sec-WebSocket-Accept check come from OpenSSL's libcrypto.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "ts.h"
 #include "ts_internal.h"
@@ -21,6 +24,41 @@
 #define TS_WS_TIMEOUT_MS 5000
 #define TS_WS_MAX_FRAME (64u * 1024 * 1024)
 #define TS_WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+void ts__sha1(const void *data, size_t len, unsigned char out[20])
+{
+    unsigned int n = 0;
+    if (EVP_Digest(data, len, out, &n, EVP_sha1(), NULL) != 1 || n != 20)
+        abort(); /* libcrypto without SHA-1: no handshake can be checked */
+}
+
+void ts__base64(const unsigned char *in, size_t len, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, in, (int)len); /* padded, NUL-terminated */
+}
+
+void ts__ws_accept(const char *key, char out[32])
+{
+    char cat[128];
+    snprintf(cat, sizeof cat, "%s%s", key, TS_WS_GUID);
+    unsigned char digest[20];
+    ts__sha1(cat, strlen(cat), digest);
+    ts__base64(digest, sizeof digest, out);
+}
+
+void ts__random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = getrandom(p + got, len - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    for (; got < len; got++)
+        p[got] = (unsigned char)rand();
+}
 
 static void buf_reserve(ts_ws *w, size_t extra)
 {
@@ -209,12 +247,8 @@ int ts_ws_connect(ts_ws *w, int port, const char *path, const char *subprotocol)
     }
     size_t head_len = (size_t)(end - (char *)w->buf) + 4;
     /* Check Sec-WebSocket-Accept. */
-    char cat[128];
-    snprintf(cat, sizeof cat, "%s%s", key, TS_WS_GUID);
-    unsigned char digest[20];
-    ts__sha1(cat, strlen(cat), digest);
     char want[32];
-    ts__base64(digest, sizeof digest, want);
+    ts__ws_accept(key, want);
     bool accept_ok = false;
     bool upgrade_ok = false;
     char *save = NULL;
@@ -386,6 +420,26 @@ static bool json_str_eq(json_t *o, const char *key, const char *want)
     return v != NULL && strcmp(v, want) == 0;
 }
 
+/* The next message (before deadline) must be a JSON object with "op" op and, when val
+ * is not NULL, key equal to val. Otherwise prints "ts_ws_open: expected <want>, got
+ * (<r>) <message>", closes w and returns -1. */
+static int expect_op(ts_ws *w, int64_t deadline, const char *op, const char *key, const char *val,
+                     const char *want)
+{
+    char *m = NULL;
+    int64_t left = deadline - ts_now_ms();
+    int r = ts_ws_recv(w, &m, NULL, left > 0 ? (int)left : 0);
+    json_t *o = r == 1 ? json_loads(m, 0, NULL) : NULL;
+    bool ok = o != NULL && json_str_eq(o, "op", op) && (val == NULL || json_str_eq(o, key, val));
+    if (!ok) {
+        fprintf(stderr, "ts_ws_open: expected %s, got (%d) %s\n", want, r, m != NULL ? m : "(nothing)");
+        ts_ws_close(w);
+    }
+    json_decref(o);
+    free(m);
+    return ok ? 0 : -1;
+}
+
 int ts_ws_open(ts_ws *w, int port, const char *channels, const char *node_id, int timeout_ms)
 {
     char path[4096];
@@ -399,21 +453,10 @@ int ts_ws_open(ts_ws *w, int port, const char *channels, const char *node_id, in
         return -1;
     }
     int64_t deadline = ts_now_ms() + timeout_ms;
-    char *m = NULL;
-    int64_t left = deadline - ts_now_ms();
-    int r = ts_ws_recv(w, &m, NULL, left > 0 ? (int)left : 0);
-    json_t *o = r == 1 ? json_loads(m, 0, NULL) : NULL;
-    if (o == NULL || !json_str_eq(o, "op", "hello") ||
-        (node_id != NULL && !json_str_eq(o, "node", node_id))) {
-        fprintf(stderr, "ts_ws_open: expected hello from node %s first, got (%d) %s\n",
-                node_id != NULL ? node_id : "?", r, m != NULL ? m : "(nothing)");
-        json_decref(o);
-        free(m);
-        ts_ws_close(w);
+    char want[320];
+    snprintf(want, sizeof want, "hello from node %s first", node_id != NULL ? node_id : "?");
+    if (expect_op(w, deadline, "hello", "node", node_id, want) != 0)
         return -1;
-    }
-    json_decref(o);
-    free(m);
     /* One "subscribed" per channel, in order. */
     const char *p = channels != NULL ? channels : "";
     while (*p != '\0') {
@@ -426,19 +469,9 @@ int ts_ws_open(ts_ws *w, int port, const char *channels, const char *node_id, in
             p++;
         if (n == 0)
             continue;
-        left = deadline - ts_now_ms();
-        r = ts_ws_recv(w, &m, NULL, left > 0 ? (int)left : 0);
-        o = r == 1 ? json_loads(m, 0, NULL) : NULL;
-        if (o == NULL || !json_str_eq(o, "op", "subscribed") || !json_str_eq(o, "channel", ch)) {
-            fprintf(stderr, "ts_ws_open: expected subscribed to %s, got (%d) %s\n", ch, r,
-                    m != NULL ? m : "(nothing)");
-            json_decref(o);
-            free(m);
-            ts_ws_close(w);
+        snprintf(want, sizeof want, "subscribed to %s", ch);
+        if (expect_op(w, deadline, "subscribed", "channel", ch, want) != 0)
             return -1;
-        }
-        json_decref(o);
-        free(m);
     }
     return 0;
 }
@@ -488,4 +521,27 @@ char *ts_envelope(const char *channel, const char *data)
         abort();
     snprintf(e, n, "{\"channel\":\"%s\",\"data\":%s}", channel, data);
     return e;
+}
+
+bool ts_ws_usable(ts_ws *w)
+{
+    if (ts_ws_send_text(w, "{\"op\":\"ping\"}") != 0)
+        return false;
+    char *m = ts_ws_recv_until(w, "{\"op\":\"pong\"}", 5000);
+    bool ok = m != NULL;
+    free(m);
+    return ok;
+}
+
+void ts_assert_pong(ts_ws *w, const char *who)
+{
+    char *reply = NULL;
+    int rc = ts_ws_op(w, "{\"op\":\"ping\"}", "pong", &reply, 5000);
+    if (rc != 0) {
+        char got[256];
+        snprintf(got, sizeof got, "%s", reply ? reply : "(nothing)");
+        free(reply);
+        ck_assert_msg(rc == 0, "%s: ping got %s instead of a pong", who, got);
+    }
+    free(reply);
 }

@@ -9,13 +9,13 @@
  * Every token is signed here at run time (tests/support/ts_jwt.h, OpenSSL libcrypto);
  * the RSA and EC keys are generated once per run in an unchecked fixture.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "../support/ts_jwt.h"
 #include "gw_auth.h"
 #include "gw_config.h"
@@ -751,38 +751,17 @@ START_TEST(test_proto_ops)
 }
 END_TEST
 
-static Suite *auth_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("auth");
-    TCase *tc = tcase_create("verify");
+    TCase *tc = ts_tcase(s, "verify", 30);
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_loop_test(tc, test_verify_hs256, 0, (int)(sizeof hs_cases / sizeof hs_cases[0]));
-    tcase_add_test(tc, test_verify_claims_copied);
-    tcase_add_test(tc, test_verify_malformed_and_missing);
-    tcase_add_loop_test(tc, test_verify_rs256, 0, (int)(sizeof rs_cases / sizeof rs_cases[0]));
-    tcase_add_test(tc, test_verify_es256);
-    tcase_add_test(tc, test_verify_aud_iss);
-    tcase_add_test(tc, test_key_errors);
-    tcase_add_test(tc, test_authorize_subscribe);
-    tcase_add_test(tc, test_authorize_owner_pattern_config);
-    tcase_add_test(tc, test_authorize_publish);
-    tcase_add_test(tc, test_pattern_relations);
-    tcase_add_test(tc, test_admin_key);
-    tcase_add_test(tc, test_origins_ip_rate);
-    tcase_add_test(tc, test_exposure);
-    tcase_add_test(tc, test_config_keys);
-    tcase_add_test(tc, test_proto_ops);
-    suite_add_tcase(s, tc);
+    tcase_add_loop_test(tc, test_verify_hs256, 0, N_ELEMS(hs_cases));
+    ts_add_tests(tc, test_verify_claims_copied, test_verify_malformed_and_missing);
+    tcase_add_loop_test(tc, test_verify_rs256, 0, N_ELEMS(rs_cases));
+    ts_add_tests(tc, test_verify_es256, test_verify_aud_iss, test_key_errors,
+                 test_authorize_subscribe, test_authorize_owner_pattern_config,
+                 test_authorize_publish, test_pattern_relations, test_admin_key,
+                 test_origins_ip_rate, test_exposure, test_config_keys, test_proto_ops);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(auth_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
 }

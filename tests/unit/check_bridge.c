@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "gw_bridge.h"
 #include "gw_msg.h"
 
@@ -229,20 +230,10 @@ START_TEST(test_reader_and_writers)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("bridge");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_order_take_whole_and_wake_once);
-    tcase_add_test(tc, test_bounds_and_close);
-    tcase_add_test(tc, test_notes_and_discard);
-    tcase_add_test(tc, test_concurrent_writers_wake_once);
-    tcase_add_test(tc, test_reader_and_writers);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = ts_tcase(s, "core", 60);
+    ts_add_tests(tc, test_order_take_whole_and_wake_once, test_bounds_and_close, test_notes_and_discard, test_concurrent_writers_wake_once, test_reader_and_writers);
+    return s;
 }

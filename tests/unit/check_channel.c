@@ -3,14 +3,12 @@
  * '*' glob match (including patterns that would make a naive backtracking matcher
  * take exponential time).
  */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "pulse_channel.h"
 #include "pulse_err.h"
-
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 START_TEST(test_validate_good)
 {
@@ -131,28 +129,15 @@ START_TEST(test_match_pathological_is_fast)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("channel");
-    TCase *tc = tcase_create("validate");
-    SRunner *sr;
-    int failed;
-
-    tcase_add_test(tc, test_validate_good);
-    tcase_add_test(tc, test_validate_length);
+    TCase *tc = ts_tcase(s, "validate", 0);
+    ts_add_tests(tc, test_validate_good, test_validate_length);
     tcase_add_loop_test(tc, test_validate_each_char, 0, 256);
     tcase_add_test(tc, test_validate_pattern);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("match");
-    tcase_set_timeout(tc, 2);
+    tc = ts_tcase(s, "match", 2);
     tcase_add_loop_test(tc, test_match, 0, N_ELEMS(match_cases));
     tcase_add_test(tc, test_match_pathological_is_fast);
-    suite_add_tcase(s, tc);
-
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

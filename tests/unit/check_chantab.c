@@ -2,10 +2,10 @@
  * check_chantab.c - the channel table: lookups in separate namespaces, growth,
  * O(1) subscriber removal with back-index fix-ups, remove_if.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ts_check.h"
 #include "gw_chantab.h"
 
 START_TEST(test_add_get_namespaces)
@@ -124,18 +124,11 @@ START_TEST(test_remove_if_and_foreach)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("chantab");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_add_get_namespaces);
-    tcase_add_test(tc, test_growth_keeps_entries);
-    tcase_add_test(tc, test_remove_sub_moves_last);
-    tcase_add_test(tc, test_remove_if_and_foreach);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_add_get_namespaces, test_growth_keeps_entries, test_remove_sub_moves_last,
+                 test_remove_if_and_foreach);
+    return s;
 }

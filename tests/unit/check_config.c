@@ -6,12 +6,12 @@
  * Config files are written to a temp file per test (Check's fork mode runs each test in
  * its own process) and removed at the end of the test.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "gw_config.h"
 
 /* ---- helpers ---- */
@@ -948,61 +948,38 @@ START_TEST(test_rule_for_without_defaults)
 }
 END_TEST
 
-static Suite *config_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("gw_config");
     TCase *tc;
 
-    tc = tcase_create("defaults");
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_load_nothing_keeps_defaults);
-    tcase_add_test(tc, test_example_file_is_defaults);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "defaults", 0);
+    ts_add_tests(tc, test_defaults, test_load_nothing_keeps_defaults,
+                 test_example_file_is_defaults);
 
-    tc = tcase_create("file");
+    tc = ts_tcase(s, "file", 0);
     tcase_add_test(tc, test_file_every_key);
-    tcase_add_loop_test(tc, test_file_errors, 0, (int)(sizeof file_errs / sizeof file_errs[0]));
-    tcase_add_loop_test(tc, test_cross_errors, 0, (int)(sizeof cross_errs / sizeof cross_errs[0]));
-    tcase_add_test(tc, test_hard_equal_soft_ok);
-    tcase_add_test(tc, test_unreadable_file);
-    tcase_add_test(tc, test_long_path_shortened);
-    tcase_add_test(tc, test_error_leaves_cfg_untouched);
-    suite_add_tcase(s, tc);
+    tcase_add_loop_test(tc, test_file_errors, 0, N_ELEMS(file_errs));
+    tcase_add_loop_test(tc, test_cross_errors, 0, N_ELEMS(cross_errs));
+    ts_add_tests(tc, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
+                 test_error_leaves_cfg_untouched);
 
-    tc = tcase_create("env");
+    tc = ts_tcase(s, "env", 0);
     tcase_add_test(tc, test_env_every_key);
-    tcase_add_loop_test(tc, test_env_errors, 0, (int)(sizeof env_errs / sizeof env_errs[0]));
-    suite_add_tcase(s, tc);
+    tcase_add_loop_test(tc, test_env_errors, 0, N_ELEMS(env_errs));
 
-    tc = tcase_create("flags");
-    tcase_add_test(tc, test_flags_both_forms);
-    tcase_add_test(tc, test_flag_set);
-    tcase_add_test(tc, test_flag_channel_adds);
-    tcase_add_loop_test(tc, test_flag_errors, 0, (int)(sizeof flag_errs / sizeof flag_errs[0]));
-    tcase_add_loop_test(tc, test_help, 0, (int)(sizeof help_cases / sizeof help_cases[0]));
-    tcase_add_test(tc, test_help_value_is_not_help);
-    tcase_add_test(tc, test_usage_lists_every_flag);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "flags", 0);
+    ts_add_tests(tc, test_flags_both_forms, test_flag_set, test_flag_channel_adds);
+    tcase_add_loop_test(tc, test_flag_errors, 0, N_ELEMS(flag_errs));
+    tcase_add_loop_test(tc, test_help, 0, N_ELEMS(help_cases));
+    ts_add_tests(tc, test_help_value_is_not_help, test_usage_lists_every_flag);
 
-    tc = tcase_create("precedence");
-    tcase_add_test(tc, test_precedence);
-    tcase_add_test(tc, test_config_path_choice);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "precedence", 0);
+    ts_add_tests(tc, test_precedence, test_config_path_choice);
 
-    tc = tcase_create("rules");
-    tcase_add_loop_test(tc, test_rule_for_defaults, 0, (int)(sizeof rule_defaults / sizeof rule_defaults[0]));
-    tcase_add_loop_test(tc, test_rule_for_user_rules, 0, (int)(sizeof rule_user / sizeof rule_user[0]));
+    tc = ts_tcase(s, "rules", 0);
+    tcase_add_loop_test(tc, test_rule_for_defaults, 0, N_ELEMS(rule_defaults));
+    tcase_add_loop_test(tc, test_rule_for_user_rules, 0, N_ELEMS(rule_user));
     tcase_add_test(tc, test_rule_for_without_defaults);
-    suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(config_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -6,11 +6,11 @@
  * allocation-free envelope scanner pulse_delivery_scan (key order, whitespace, nested
  * data, control frames, truncated and malformed input).
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "pulse_event.h"
 
 #define UUID1 "0b9e7a4c-3f1d-4c2e-9a8b-1234567890ab"
@@ -535,54 +535,28 @@ START_TEST(test_scan_format_roundtrip)
 }
 END_TEST
 
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static Suite *event_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("event");
-    TCase *tc = tcase_create("parse");
-    tcase_add_test(tc, test_parse_good);
-    tcase_add_test(tc, test_parse_not_nul_terminated);
-    tcase_add_test(tc, test_parse_ms_only);
-    tcase_add_test(tc, test_parse_us_wins_over_ms);
+    TCase *tc = ts_tcase(s, "parse", 0);
+    ts_add_tests(tc, test_parse_good, test_parse_not_nul_terminated, test_parse_ms_only,
+                 test_parse_us_wins_over_ms);
     tcase_add_loop_test(tc, test_parse_bad, 0, N_ELEMS(bad_events));
-    tcase_add_test(tc, test_parse_long_strings);
-    tcase_add_test(tc, test_parse_huge);
+    ts_add_tests(tc, test_parse_long_strings, test_parse_huge);
     tcase_add_loop_test(tc, test_priority_parse, 0, N_ELEMS(prio_cases));
     tcase_add_loop_test(tc, test_priority_for_channel, 0, N_ELEMS(chan_prio_cases));
     tcase_add_test(tc, test_priority_name_and_event);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("format");
-    tcase_add_test(tc, test_format_roundtrip);
-    tcase_add_test(tc, test_format_roundtrip_sub_millisecond);
-    tcase_add_test(tc, test_format_defaults);
-    tcase_add_test(tc, test_format_nospc);
-    tcase_add_test(tc, test_format_invalid);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "format", 0);
+    ts_add_tests(tc, test_format_roundtrip, test_format_roundtrip_sub_millisecond,
+                 test_format_defaults, test_format_nospc, test_format_invalid);
 
-    tc = tcase_create("scan");
-    tcase_set_timeout(tc, 30);
+    tc = ts_tcase(s, "scan", 30);
     tcase_add_loop_test(tc, test_scan_good, 0, N_ELEMS(good_envelopes));
-    tcase_add_test(tc, test_scan_ms_only_and_no_priority);
-    tcase_add_test(tc, test_scan_priority_normal);
+    ts_add_tests(tc, test_scan_ms_only_and_no_priority, test_scan_priority_normal);
     tcase_add_loop_test(tc, test_scan_control, 0, N_ELEMS(control_frames));
     tcase_add_loop_test(tc, test_scan_bad, 0, N_ELEMS(bad_envelopes));
-    tcase_add_test(tc, test_scan_error_texts);
-    tcase_add_test(tc, test_scan_every_prefix);
-    tcase_add_test(tc, test_scan_deep_nesting);
-    tcase_add_test(tc, test_scan_format_roundtrip);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_scan_error_texts, test_scan_every_prefix, test_scan_deep_nesting,
+                 test_scan_format_roundtrip);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(event_suite());
-    int failed;
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "gw_frame.h"
 
 START_TEST(test_envelope)
@@ -79,18 +80,10 @@ START_TEST(test_writer_overflow_sticks)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("frame");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_envelope);
-    tcase_add_test(tc, test_control_frames);
-    tcase_add_test(tc, test_escaper);
-    tcase_add_test(tc, test_writer_overflow_sticks);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_envelope, test_control_frames, test_escaper, test_writer_overflow_sticks);
+    return s;
 }

@@ -4,11 +4,11 @@
  * data set, the switch from exact to bucket mode, merge, and edge cases (empty,
  * negative values, huge values).
  */
-#include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "ts_check.h"
 #include "pulse_err.h"
 #include "pulse_hist.h"
 
@@ -261,31 +261,15 @@ START_TEST(test_merge_overflowing_exact)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("hist");
-    TCase *tc = tcase_create("hist");
-    SRunner *sr;
-    int failed;
-
-    tcase_set_timeout(tc, 30);
+    TCase *tc = ts_tcase(s, "hist", 30);
     tcase_add_test(tc, test_empty);
     tcase_add_loop_test(tc, test_exact_1_to_100, 0,
-                        (int)(sizeof exact_1_100 / sizeof exact_1_100[0]));
-    tcase_add_test(tc, test_exact_large_values_and_resort);
-    tcase_add_test(tc, test_negative_counts_as_zero);
-    tcase_add_test(tc, test_exact_limit_switch);
-    tcase_add_test(tc, test_bucket_within_1pct);
-    tcase_add_test(tc, test_bucket_small_values_exact);
-    tcase_add_test(tc, test_huge_values);
-    tcase_add_test(tc, test_merge_exact);
-    tcase_add_test(tc, test_merge_overflowing_exact);
-    suite_add_tcase(s, tc);
-
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+                        N_ELEMS(exact_1_100));
+    ts_add_tests(tc, test_exact_large_values_and_resort, test_negative_counts_as_zero,
+                 test_exact_limit_switch, test_bucket_within_1pct, test_bucket_small_values_exact,
+                 test_huge_values, test_merge_exact, test_merge_overflowing_exact);
+    return s;
 }

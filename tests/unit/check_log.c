@@ -4,17 +4,15 @@
  * (stderr is redirected to a temporary file inside each forked test), JSON escaping
  * and safe truncation of long messages.
  */
-#include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "pulse_err.h"
 #include "pulse_log.h"
-
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const struct {
     const char *s;
@@ -197,24 +195,12 @@ START_TEST(test_long_message_truncated)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("log");
-    TCase *tc = tcase_create("log");
-    SRunner *sr;
-    int failed;
+    TCase *tc = ts_tcase(s, "log", 0);
     tcase_add_loop_test(tc, test_level_parse, 0, N_ELEMS(level_cases));
-    tcase_add_test(tc, test_format_parse);
-    tcase_add_test(tc, test_default_level);
-    tcase_add_test(tc, test_level_filters_before_formatting);
-    tcase_add_test(tc, test_text_line);
-    tcase_add_test(tc, test_json_line_escaping);
-    tcase_add_test(tc, test_long_message_truncated);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    ts_add_tests(tc, test_format_parse, test_default_level, test_level_filters_before_formatting,
+                 test_text_line, test_json_line_escaping, test_long_message_truncated);
+    return s;
 }

@@ -4,14 +4,13 @@
  * empty string, signs, overflow, trailing garbage and values beyond the bounds (with
  * the output left untouched).
  */
-#include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "ts_check.h"
 #include "pulse_parse.h"
 
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define UNTOUCHED_U64 0xdeadbeefULL
 #define UNTOUCHED_DBL -12345.5
 
@@ -111,26 +110,13 @@ START_TEST(test_double)
 }
 END_TEST
 
-static Suite *parse_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("parse");
-    TCase *tc = tcase_create("u64");
+    TCase *tc = ts_tcase(s, "u64", 0);
     tcase_add_loop_test(tc, test_u64, 0, N_ELEMS(u64_cases));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("double");
+    tc = ts_tcase(s, "double", 0);
     tcase_add_loop_test(tc, test_double, 0, N_ELEMS(dbl_cases));
-    suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(parse_suite());
-    int failed;
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

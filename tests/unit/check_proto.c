@@ -3,13 +3,13 @@
  * with its code and exact reason, the ?channels= list, and the control frames the
  * gateway writes (exact bytes, escaping, buffer limits).
  */
-#include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_frame.h"
+#include "ts_check.h"
 #include "gw_proto.h"
 
 /* ---- gw_proto_parse: valid frames ---- */
@@ -410,40 +410,24 @@ START_TEST(test_format_cap)
 }
 END_TEST
 
-static Suite *proto_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("gw_proto");
     TCase *tc;
 
-    tc = tcase_create("parse");
-    tcase_add_loop_test(tc, test_parse_ok, 0, (int)(sizeof ok_cases / sizeof ok_cases[0]));
-    tcase_add_test(tc, test_parse_longest_channel);
-    tcase_add_test(tc, test_parse_uses_len_not_nul);
-    tcase_add_loop_test(tc, test_parse_errors, 0, (int)(sizeof err_cases / sizeof err_cases[0]));
-    tcase_add_test(tc, test_parse_reason_cap);
-    tcase_add_test(tc, test_parse_never_echoes_much);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "parse", 0);
+    tcase_add_loop_test(tc, test_parse_ok, 0, N_ELEMS(ok_cases));
+    ts_add_tests(tc, test_parse_longest_channel, test_parse_uses_len_not_nul);
+    tcase_add_loop_test(tc, test_parse_errors, 0, N_ELEMS(err_cases));
+    ts_add_tests(tc, test_parse_reason_cap, test_parse_never_echoes_much);
 
-    tc = tcase_create("channel_list");
-    tcase_add_loop_test(tc, test_channel_list, 0, (int)(sizeof list_cases / sizeof list_cases[0]));
-    tcase_add_test(tc, test_channel_list_lengths);
-    tcase_add_test(tc, test_channel_list_cb_stops);
-    suite_add_tcase(s, tc);
+    tc = ts_tcase(s, "channel_list", 0);
+    tcase_add_loop_test(tc, test_channel_list, 0, N_ELEMS(list_cases));
+    ts_add_tests(tc, test_channel_list_lengths, test_channel_list_cb_stops);
 
-    tc = tcase_create("format");
+    tc = ts_tcase(s, "format", 0);
     tcase_add_test(tc, test_reply);
-    tcase_add_loop_test(tc, test_error_format, 0, (int)(sizeof errfmt_cases / sizeof errfmt_cases[0]));
+    tcase_add_loop_test(tc, test_error_format, 0, N_ELEMS(errfmt_cases));
     tcase_add_test(tc, test_format_cap);
-    suite_add_tcase(s, tc);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(proto_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

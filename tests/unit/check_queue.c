@@ -3,12 +3,12 @@
  * bounds in messages and bytes, drop / latest / never, control messages, ring growth
  * and reference counting, and the message framing it carries.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_frame.h"
+#include "ts_check.h"
 #include "gw_queue.h"
 
 static const gw_queue_limits LIM = {.soft_msgs = 4, .hard_msgs = 8, .soft_bytes = 100000, .hard_bytes = 200000};
@@ -212,22 +212,14 @@ START_TEST(test_control_never_dropped_and_not_counted)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("queue");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_frame_format);
-    tcase_add_test(tc, test_json_quote);
-    tcase_add_test(tc, test_fifo_and_refs);
-    tcase_add_test(tc, test_ring_wraps_and_grows);
-    tcase_add_loop_test(tc, test_policy_table, 0, (int)(sizeof(CASES) / sizeof(CASES[0])));
-    tcase_add_test(tc, test_byte_bounds);
-    tcase_add_test(tc, test_latest_replaces_in_place);
-    tcase_add_test(tc, test_control_never_dropped_and_not_counted);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = ts_tcase(s, "core", 0);
+    ts_add_tests(tc, test_frame_format, test_json_quote, test_fifo_and_refs,
+                 test_ring_wraps_and_grows);
+    tcase_add_loop_test(tc, test_policy_table, 0, N_ELEMS(CASES));
+    ts_add_tests(tc, test_byte_bounds, test_latest_replaces_in_place,
+                 test_control_never_dropped_and_not_counted);
+    return s;
 }

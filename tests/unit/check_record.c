@@ -3,14 +3,13 @@
  * then parse round trips, exact line text, writer refusals, and malformed lines whose
  * error text must name the offending field.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "pulse_record.h"
 
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define UUID1 "0b9e7a4c-3f1d-4c2e-9a8b-1234567890ab"
 
 static pulse_delivery_rec sample_delivery(void)
@@ -254,25 +253,15 @@ START_TEST(test_parse_honours_len)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("record");
-    TCase *tc = tcase_create("record");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_delivery_roundtrip);
-    tcase_add_test(tc, test_delivery_empty_optional_fields);
-    tcase_add_test(tc, test_manifest_roundtrip);
-    tcase_add_test(tc, test_format_refusals);
+    TCase *tc = ts_tcase(s, "record", 0);
+    ts_add_tests(tc, test_delivery_roundtrip, test_delivery_empty_optional_fields,
+                 test_manifest_roundtrip, test_format_refusals);
     tcase_add_loop_test(tc, test_delivery_bad, 0, N_ELEMS(bad_delivery));
     tcase_add_test(tc, test_delivery_oversized_fields);
     tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));
     tcase_add_test(tc, test_parse_honours_len);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

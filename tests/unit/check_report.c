@@ -7,13 +7,13 @@
  * (an error naming file and line, or counted and skipped with --lenient), and the JSON
  * and SVG writers. Each case writes its files into its own temp directory.
  */
-#include <check.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "ts_check.h"
 #include "pulse_err.h"
 #include "rep.h"
 
@@ -463,35 +463,14 @@ START_TEST(test_json_and_svg)
 }
 END_TEST
 
-static Suite *report_suite(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("report");
-    TCase *tc = tcase_create("repcore");
-
+    TCase *tc = ts_tcase(s, "repcore", 30);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_counts);
-    tcase_add_test(tc, test_per_priority);
-    tcase_add_test(tc, test_percentiles);
-    tcase_add_test(tc, test_per_node);
-    tcase_add_test(tc, test_critical_drop_and_split_logs);
-    tcase_add_test(tc, test_malformed_delivery);
-    tcase_add_test(tc, test_malformed_variants);
-    tcase_add_test(tc, test_lenient);
-    tcase_add_test(tc, test_missing_files);
-    tcase_add_test(tc, test_hdr_mode);
-    tcase_add_test(tc, test_json_and_svg);
-    suite_add_tcase(s, tc);
+    ts_add_tests(tc, test_counts, test_per_priority, test_percentiles, test_per_node,
+                 test_critical_drop_and_split_logs, test_malformed_delivery,
+                 test_malformed_variants, test_lenient, test_missing_files, test_hdr_mode,
+                 test_json_and_svg);
     return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(report_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -2,14 +2,12 @@
  * check_url.c - unit tests for pulse_url_parse: the redis, ws(s) and http(s) shapes,
  * defaults, IPv6 literals, credentials, and rejection of garbage with clear texts.
  */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "pulse_url.h"
-
-#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const struct {
     const char *in, *expect;
@@ -114,20 +112,12 @@ START_TEST(test_long_inputs)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("url");
-    TCase *tc = tcase_create("url");
-    SRunner *sr;
-    int failed;
+    TCase *tc = ts_tcase(s, "url", 0);
     tcase_add_loop_test(tc, test_good, 0, N_ELEMS(good));
     tcase_add_loop_test(tc, test_bad, 0, N_ELEMS(bad));
     tcase_add_test(tc, test_long_inputs);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

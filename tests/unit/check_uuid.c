@@ -2,10 +2,10 @@
  * check_uuid.c - unit tests for version-4 UUID generation (shape, version and variant
  * bits, uniqueness) and for pulse_uuid_valid.
  */
-#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ts_check.h"
 #include "pulse_uuid.h"
 
 #define N_UUIDS 10000
@@ -77,21 +77,12 @@ START_TEST(test_valid_honours_len)
 }
 END_TEST
 
-int main(void)
+Suite *ts_suite(void)
 {
     Suite *s = suite_create("uuid");
-    TCase *tc = tcase_create("uuid");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_shape_and_bits);
-    tcase_add_test(tc, test_unique);
-    tcase_add_loop_test(tc, test_valid, 0, (int)(sizeof valid_cases / sizeof valid_cases[0]));
+    TCase *tc = ts_tcase(s, "uuid", 0);
+    ts_add_tests(tc, test_shape_and_bits, test_unique);
+    tcase_add_loop_test(tc, test_valid, 0, N_ELEMS(valid_cases));
     tcase_add_test(tc, test_valid_honours_len);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }

@@ -1,0 +1,30 @@
+/*
+ * ts_check.h - what every Check binary under tests/ shares. A test file builds its
+ * suite in ts_suite(); the one main() (ts_check_main.c, linked into every unit and
+ * integration test) runs it with each test in its own forked child, prints Check's
+ * normal summary and exits 0 only when every test passed. N_ELEMS sizes the case
+ * tables of the table-driven tests (tcase_add_loop_test); ts_add_tests adds a list of
+ * plain tests in one call.
+ *
+ * Single-threaded: ts_suite() is called once, by main(), before any test runs.
+ */
+#ifndef PULSE_TS_CHECK_H
+#define PULSE_TS_CHECK_H
+
+#include <check.h>
+
+#define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* The test file's suite (defined once per test binary; main() owns and frees it). */
+Suite *ts_suite(void);
+
+/* A TCase called name, added to s; timeout_s > 0 sets its per-test timeout (else
+ * Check's default). Add its fixtures and tests after. */
+TCase *ts_tcase(Suite *s, const char *name, int timeout_s);
+
+/* Adds the tests (START_TEST names), in this order, to tc: one tcase_add_test each.
+ *   ts_add_tests(tc, test_a, test_b, test_c); */
+#define ts_add_tests(tc, ...) ts__add_tests((tc), (const TTest *const[]){__VA_ARGS__, NULL})
+void ts__add_tests(TCase *tc, const TTest *const tests[]);
+
+#endif
