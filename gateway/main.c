@@ -18,6 +18,7 @@
 #include "gw_ingest.h"
 #include "gw_worker.h"
 #include "pulse_log.h"
+#include "pulse_url.h"
 
 extern char **environ;
 
@@ -31,9 +32,8 @@ static void raise_fd_limit(int want)
     if (rl.rlim_cur >= need)
         return;
     rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
-        PLOG_INFO("main", "file descriptor limit is %llu: it caps connections below max_connections=%d",
-                  (unsigned long long)rl.rlim_cur, want);
+    /* gw_node_init says how far max_connections comes down when this falls short */
+    setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 /* One line with the final counters once every worker has stopped: /metrics is gone
@@ -89,6 +89,10 @@ int main(int argc, char **argv)
     pulse_log_set_level(level);
     pulse_log_set_format(format);
     pulse_log_set_ident(cfg.node_id);
+    if (gw_auth_enabled(auth) && !gw_auth_admin_has_key(auth))
+        PLOG_WARN("main", "WebSocket tokens are required but the admin API has no key: any local process can "
+                          "POST /publish to any channel, including users' own; set admin.api_key_file or "
+                          "PULSE_ADMIN_API_KEY");
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit(cfg.max_connections);
 
@@ -102,21 +106,19 @@ int main(int argc, char **argv)
     gw_node node;
     gw_node_init(&node, &cfg, auth, base);
     int status = 0;
-    if (cfg.workers > 1 && gw_node_listen(&node, &err) != 0) {
+    if (gw_node_listen(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
         status = 1;
         goto out;
     }
     for (int i = 0; i < cfg.workers; i++) {
-        /* one worker listens itself; several get their sockets from the node listener */
-        node.workers[i] = gw_worker_new(&node, i, cfg.workers > 1 ? -1 : cfg.port, &err);
+        /* workers get their sockets from the node listener */
+        node.workers[i] = gw_worker_new(&node, i, -1, &err);
         if (!node.workers[i]) {
             PLOG_ERR("main", "%s", err.text);
             status = 1;
             goto out;
         }
-        if (cfg.workers == 1)
-            node.ws_port = gw_worker_port(node.workers[0]);
     }
     if (gw_admin_start(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
@@ -132,9 +134,10 @@ int main(int argc, char **argv)
     }
     gw_node_start(&node);
 
+    char redis_shown[512];
     PLOG_INFO("main", "pulse-gateway %s node=%s listening on %s:%d (WebSocket /ws, %d worker%s), admin on %s:%d, redis %s",
               PULSE_VERSION, cfg.node_id, cfg.bind, node.ws_port, cfg.workers, cfg.workers == 1 ? "" : "s",
-              cfg.admin_bind, node.admin_port, cfg.redis_url);
+              cfg.admin_bind, node.admin_port, pulse_url_redact(cfg.redis_url, redis_shown, sizeof(redis_shown)));
     PLOG_INFO("main", "security: auth %s, admin key %s, %s", gw_auth_algorithm(auth),
               gw_auth_admin_has_key(auth) ? "required" : "none", cfg.tls_cert && cfg.tls_cert[0] ? "wss" : "ws");
     printf("pulse-gateway ready node=%s port=%d admin_port=%d\n", cfg.node_id, node.ws_port, node.admin_port);

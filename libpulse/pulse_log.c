@@ -9,6 +9,7 @@
 #include "pulse_log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -171,6 +172,20 @@ static void write_all(const char *buf, size_t len)
         buf += n;
         len -= (size_t)n;
     }
+}
+
+int pulse_log_limit_take(pulse_log_limit *lim, int interval_ms, unsigned long long *held)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    long long next = atomic_load(&lim->next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&lim->next_ms, &next, now + interval_ms)) {
+        atomic_fetch_add(&lim->held, 1);
+        return 0;
+    }
+    *held = atomic_exchange(&lim->held, 0);
+    return 1;
 }
 
 void pulse_log_write(pulse_log_level level, const char *tag, const char *fmt, ...)

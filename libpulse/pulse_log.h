@@ -31,6 +31,29 @@ int pulse_log_format_parse(const char *s, pulse_log_format *out);
 void pulse_log_write(pulse_log_level level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A log site that may fire in a storm (accept failures, refused input from Redis)
+ * logs at most once per interval: keep one zeroed pulse_log_limit per site (static);
+ * pulse_log_limit_take says whether this line may go out now and how many were held
+ * back since the last one that did. Lock-free; any thread. */
+typedef struct {
+    _Atomic long long next_ms;
+    _Atomic unsigned long long held;
+} pulse_log_limit;
+int pulse_log_limit_take(pulse_log_limit *lim, int interval_ms, unsigned long long *held);
+
+/* PULSE_LOG through a pulse_log_limit; fmt must be a literal with at least one
+ * argument; the line ends with "(N more like this held back)" when N > 0. */
+#define PULSE_LOG_LIMITED(lim, interval_ms, level, tag, fmt, ...)                                   \
+    do {                                                                                      \
+        unsigned long long held_;                                                             \
+        if ((level) <= pulse_log_current_level && pulse_log_limit_take((lim), (interval_ms), &held_)) { \
+            if (held_)                                                                        \
+                pulse_log_write((level), (tag), fmt " (%llu more like this held back)", __VA_ARGS__, held_); \
+            else                                                                              \
+                pulse_log_write((level), (tag), fmt, __VA_ARGS__);                            \
+        }                                                                                     \
+    } while (0)
+
 #define PULSE_LOG(level, tag, ...)                                   \
     do {                                                             \
         if ((level) <= pulse_log_current_level)                      \

@@ -23,11 +23,30 @@ static const scheme_info schemes[] = {
     {"http", 80, "http"},     {"https", 443, "http"},
 };
 
-/* Fails with the input quoted (shortened when very long) and a reason. */
+char *pulse_url_redact(const char *s, char *out, size_t cap)
+{
+    const char *auth = strstr(s, "://");
+    auth = auth ? auth + 3 : s;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            at = p; /* the last one: a password may hold '@' */
+    if (!at)
+        snprintf(out, cap, "%s", s);
+    else
+        snprintf(out, cap, "%.*s***%s", (int)(auth - s), s, at);
+    return out;
+}
+
+/* Fails with the input quoted (shortened when very long, its userinfo redacted) and
+ * a reason. */
 static int url_fail(pulse_error *err, const char *s, const char *why)
 {
-    return pulse_error_set(err, PULSE_EINVAL, 0, "unparsable URL '%.60s%s': %s", s,
-                           strlen(s) > 60 ? "..." : "", why);
+    char shown[64];
+    pulse_url_redact(s, shown, sizeof shown);
+    return pulse_error_set(err, PULSE_EINVAL, 0, "unparsable URL '%s%s': %s", shown,
+                           strlen(shown) >= sizeof shown - 1 ? "..." : "", why);
 }
 
 static bool host_char_ok(char c)

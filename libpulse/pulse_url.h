@@ -8,6 +8,8 @@
 #ifndef PULSE_URL_H
 #define PULSE_URL_H
 
+#include <stddef.h>
+
 #include "pulse_err.h"
 
 typedef struct {
@@ -23,5 +25,12 @@ typedef struct {
  * accepts "wss", "http" also "https"; NULL accepts any of the above. Returns 0 or
  * PULSE_EINVAL with err filled ("unparsable URL 'x': missing host"). */
 int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pulse_error *err);
+
+/* Copies URL s into out (cap > 0; cut when it does not fit) with any userinfo - the
+ * "user:password" before '@' in the authority - replaced by "***", so that a URL can
+ * be printed (redis, user and password "secret", host db: the result shows the
+ * scheme, then three stars, then "@db:6379/0"). Any text is fine
+ * (a string that is not a URL is copied as is). Returns out. */
+char *pulse_url_redact(const char *s, char *out, size_t cap);
 
 #endif

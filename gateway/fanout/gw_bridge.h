@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* What an item is: the reader switches on it. */
 typedef enum {
@@ -27,7 +28,7 @@ typedef enum {
     GW_MAIL_CONFIRM,     /* Redis confirmed a subscription: ack waiting clients */
     GW_MAIL_DRAIN,       /* graceful shutdown: stop accepting, flush, close 1001 */
     GW_MAIL_GAP,         /* resubscribed after a Redis outage: events may have been missed */
-    GW_MAIL_ADOPT,       /* an accepted socket (note->fd) to serve, multi-worker mode */
+    GW_MAIL_ADOPT,       /* an accepted socket (note->fd) to serve */
     /* worker -> ingest */
     GW_MAIL_SUBSCRIBE,   /* worker note->worker has a first local subscriber of name */
     GW_MAIL_UNSUBSCRIBE, /* ... has no local subscriber of name left */
@@ -45,6 +46,8 @@ typedef struct gw_note {
     gw_mail mail;
     int worker;      /* requests: the asking worker */
     int fd;          /* GW_MAIL_ADOPT: the socket; -1 otherwise */
+    uint64_t ip_key; /* GW_MAIL_ADOPT: its address's count (gw_limits_ip_admit), 0: none;
+                      * the node's socket count goes with it (released at WSI_DESTROY) */
     bool is_pattern;
     size_t len;      /* GW_MAIL_PUBLISH: payload length */
     char *payload;   /* GW_MAIL_PUBLISH: inside this allocation, NUL-terminated; else NULL */

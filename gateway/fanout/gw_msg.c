@@ -4,11 +4,65 @@
  */
 #include "gw_msg.h"
 
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gw_frame.h"
 #include "pulse_alloc.h"
+
+char *gw_json_unbroken(const char *json, size_t len, size_t *out_len)
+{
+    *out_len = len;
+    if (!memchr(json, '\n', len) && !memchr(json, '\r', len))
+        return NULL;
+    *out_len = 0;
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    if (text)
+        *out_len = strlen(text);
+    return text;
+}
+
+char *gw_json_drop_key(const char *json, size_t len, const char *key, size_t *out_len)
+{
+    char quoted[64];
+    int qn = snprintf(quoted, sizeof(quoted), "\"%s\"", key);
+    if (qn <= 0 || (size_t)qn >= sizeof(quoted) || !memmem(json, len, quoted, (size_t)qn))
+        return NULL; /* jansson writes a key as is, so it would show literally */
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, NULL);
+    char *text = NULL;
+    if (json_is_object(root) && json_object_del(root, key) == 0)
+        text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (text)
+        *out_len = strlen(text);
+    return text;
+}
+
+void gw_printable(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (o + 4 + 4 > cap) {
+            memcpy(out + o, "...", 4);
+            return;
+        }
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\' && *p != '"') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
 
 gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
                          pulse_priority priority, gw_policy policy, int64_t arrived_ns)

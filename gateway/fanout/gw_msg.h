@@ -58,4 +58,24 @@ static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */
 void gw_msg_unref(gw_msg *m);
 
+/* Delivered lines never break (?batch=1 joins envelopes with '\n', so a payload's
+ * own line break would let a publisher forge a second envelope). JSON text
+ * json[0..len), already known to be valid JSON, is returned as NULL when it holds no
+ * raw CR or LF: use it as it is (the common case: one memchr pair, no copy). Otherwise
+ * the same value re-encoded compactly (malloc'd, the caller frees; length in
+ * *out_len); in valid JSON a raw CR/LF can only be whitespace between tokens, so the
+ * value is unchanged. Also NULL (and *out_len = 0) if it cannot be re-encoded: the
+ * caller must then refuse the text. Any thread. */
+char *gw_json_unbroken(const char *json, size_t len, size_t *out_len);
+
+/* json[0..len), compact JSON as jansson writes it (keys unescaped): NULL when it is
+ * not an object with top-level member `key` (use it as it is); else the object
+ * without that member, compact (malloc'd, the caller frees; length in *out_len).
+ * Any thread. */
+char *gw_json_drop_key(const char *json, size_t len, const char *key, size_t *out_len);
+
+/* Copies s into out (cap >= 8) for a log line: printable ASCII as is, other bytes as
+ * \xHH, cut with "..." when it does not fit. Any thread. */
+void gw_printable(const char *s, char *out, size_t cap);
+
 #endif

@@ -62,7 +62,6 @@ typedef struct gw_conn {
     const char *close_reason;
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
-    uint64_t ip_key;          /* per-IP count to release (0: not counted) */
     gw_ratelimit rl;          /* client commands */
 } gw_conn;
 
@@ -234,6 +233,20 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
         conn_error(w, c, "limit", reason);
         return;
     }
+    if (!gw_chantab_get(w->chans, name, is_pattern)) {
+        /* a name new to this worker: a Redis subscription, within the node's limits */
+        int why = gw_node_sub_admit(w->node, name, is_pattern);
+        if (why) {
+            static const char *const reasons[] = {
+                "too many channels on this node (limits.max_channels); try again later",
+                "too many patterns on this node (limits.max_patterns); subscribe to channels",
+                "too many '*' in the pattern (limits.max_pattern_stars)",
+                "too many new subscriptions on this node; try again in a second",
+            };
+            conn_error(w, c, "limit", reasons[why - 1]);
+            return;
+        }
+    }
     if (c->nsubs == c->subcap) {
         uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
         c->subs = pulse_xrealloc(c->subs, ncap * sizeof(*c->subs));
@@ -264,6 +277,7 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
     }
     if (ch->nsubs == 0) {
         request(w, GW_MAIL_UNSUBSCRIBE, ch->name, ch->is_pattern);
+        gw_node_sub_release(w->node, ch->is_pattern);
         GW_ADD(w->stats->channels, -1);
         gw_chantab_remove(w->chans, ch);
     }
@@ -303,10 +317,7 @@ static bool sec_may_subscribe(gw_worker *w, gw_conn *c, const char *name, bool i
 /* The monotonic time at which p stops being valid (exp + leeway), 0 for never. */
 static int64_t sec_deadline(const gw_worker *w, const gw_principal *p)
 {
-    if (!p->exp)
-        return 0;
-    int64_t left_s = p->exp + w->cfg->auth_leeway_s - (int64_t)time(NULL);
-    return pulse_mono_ms() + (left_s > 0 ? left_s * 1000 : 0);
+    return gw_auth_deadline_ms(p->exp, w->cfg->auth_leeway_s, (int64_t)time(NULL), pulse_mono_ms());
 }
 
 /* Copies ?token= into buf; its length, or 0 when absent. */
@@ -324,55 +335,89 @@ static int sec_url_token(struct lws *wsi, char *buf, int cap)
     return 0;
 }
 
+/* Answers a handshake it refuses with an HTTP/1.1 status and a JSON reason (lws's
+ * own refusal is an HTTP/1.0 HTML page, or nothing at all), counted in
+ * connections_refused. Returns 1: the caller returns it to lws, which hangs up. */
+static int http_refuse(gw_worker *w, struct lws *wsi, unsigned status, const char *code, const char *why)
+{
+    unsigned char buf[LWS_PRE + 768];
+    int n = gw_frame_http_refusal((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE, status, code, why);
+    GW_ADD(w->stats->connections_refused, 1);
+    PLOG_DEBUG("ws", "handshake refused with %u: %s", status, why);
+    if (n > 0)
+        lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP);
+    return 1;
+}
+
+/* Each adopted socket carries its count: lws's opaque user data holds its address's
+ * key, or 1 when that is 0 (a socket without it was not counted). */
+static void *sock_tag(uint64_t ip_key)
+{
+    return (void *)(uintptr_t)(ip_key ? ip_key : 1);
+}
+
+static uint64_t sock_ip_key(struct lws *wsi)
+{
+    uintptr_t t = (uintptr_t)lws_get_opaque_user_data(wsi);
+    return t == 1 ? 0 : (uint64_t)t;
+}
+
+/* WSI_DESTROY: the socket is gone; release what gw_node counted at accept. */
+static void sock_release(gw_worker *w, struct lws *wsi)
+{
+    if (!lws_get_opaque_user_data(wsi))
+        return;
+    gw_limits_ip_release(w->node->limits, sock_ip_key(wsi));
+    lws_set_opaque_user_data(wsi, NULL);
+    atomic_fetch_sub(&w->node->sockets, 1);
+}
+
+/* HTTP_CONFIRM_UPGRADE, before lws picks a protocol: a Sec-WebSocket-Protocol list
+ * naming none of ours gets a 400 that says which it could use (lws hung up without a
+ * word). No header is fine: pulse.v1 is the default. */
+static int sec_confirm_upgrade(gw_worker *w, struct lws *wsi)
+{
+    char list[256], *save = NULL;
+    int n = lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL);
+    if (n <= 0)
+        return n < 0 ? http_refuse(w, wsi, 400, "bad_request", "Sec-WebSocket-Protocol too long") : 0;
+    for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save))
+        for (const struct lws_protocols *p = w->protocols; p->name; p++)
+            if (strcmp(t, p->name) == 0)
+                return 0;
+    return http_refuse(w, wsi, 400, "unsupported_subprotocol",
+                       "unsupported Sec-WebSocket-Protocol: this gateway speaks pulse.v1");
+}
+
 /* FILTER_PROTOCOL_CONNECTION: Origin allow-list (403), per-IP limit (429) and a
  * ?token= that does not verify (401) refuse the handshake with that HTTP status. */
 static int sec_filter(gw_worker *w, struct lws *wsi)
 {
     const gw_auth *a = w->node->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
-    unsigned status = 0;
-    const char *why = NULL;
     int n = lws_hdr_copy(wsi, buf, 512, WSI_TOKEN_ORIGIN);
-    if (!gw_auth_origin_allowed(a, n < 0 ? "?" : buf)) {
-        status = HTTP_STATUS_FORBIDDEN;
-        why = "origin not allowed";
-    }
-    if (!status && w->cfg->max_connections_per_ip > 0) {
-        lws_get_peer_simple(wsi, buf, 64);
-        if (gw_limits_ip_full(w->node->limits, buf)) {
-            status = 429;
-            why = "too many connections from this address";
-        }
-    }
-    if (!status && gw_auth_enabled(a) && (n = sec_url_token(wsi, buf, sizeof(buf))) > 0) {
+    if (!gw_auth_origin_allowed(a, n < 0 ? "?" : buf))
+        return http_refuse(w, wsi, HTTP_STATUS_FORBIDDEN, "forbidden", "origin not allowed");
+    if (gw_limits_ip_over(w->node->limits, sock_ip_key(wsi)))
+        return http_refuse(w, wsi, 429, "too_many_connections", "too many connections from this address");
+    if (gw_auth_enabled(a) && (n = sec_url_token(wsi, buf, sizeof(buf))) > 0) {
         gw_principal *p = NULL;
         int rc = gw_auth_verify(a, buf, (size_t)n, (int64_t)time(NULL), &p);
         gw_auth_principal_free(p);
         if (rc != 0) {
-            status = HTTP_STATUS_UNAUTHORIZED;
-            why = gw_auth_reason(rc);
             GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_INVALID], 1);
+            return http_refuse(w, wsi, HTTP_STATUS_UNAUTHORIZED, "unauthorized", gw_auth_reason(rc));
         }
     }
-    if (!status)
-        return 0;
-    GW_ADD(w->stats->connections_refused, 1);
-    PLOG_DEBUG("ws", "handshake refused with %u: %s", status, why);
-    lws_return_http_status(wsi, status, why);
-    return 1;
+    return 0;
 }
 
-/* ESTABLISHED: count the address, take ?token= (checked at the handshake, verified
+/* ESTABLISHED: take ?token= (checked at the handshake, verified
  * again: time moved on) or start the clock for {"op":"auth"}. -1: being closed. */
 static int sec_connect(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     const gw_auth *a = w->node->auth;
     char buf[GW_AUTH_TOKEN_MAX + 1];
-    if (w->cfg->max_connections_per_ip > 0) {
-        buf[0] = '\0';
-        lws_get_peer_simple(wsi, buf, 64);
-        c->ip_key = gw_limits_ip_acquire(w->node->limits, buf);
-    }
     if (!gw_auth_enabled(a))
         return 0;
     int n = sec_url_token(wsi, buf, sizeof(buf));
@@ -461,11 +506,12 @@ static void sec_auth_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
     conn_reply(w, c, refresh ? "refreshed" : "authenticated", NULL);
 }
 
-/* Queues the PUBLISH for the ingest thread; false when its mailbox is full. */
-static bool post_publish(gw_worker *w, const gw_command *cmd)
+/* Queues the PUBLISH of data[0..len) on channel for the ingest thread; false when
+ * its mailbox is full. */
+static bool post_publish(gw_worker *w, const char *channel, const char *data, size_t len)
 {
-    gw_note *p = gw_note_new(GW_MAIL_PUBLISH, cmd->channel, false, cmd->arg, cmd->arg_len);
-    if (gw_bridge_post(&w->node->publishes, &p->mail, cmd->arg_len) == 0)
+    gw_note *p = gw_note_new(GW_MAIL_PUBLISH, channel, false, data, len);
+    if (gw_bridge_post(&w->node->publishes, &p->mail, len) == 0)
         return true;
     free(p);
     atomic_fetch_add(&w->node->ws_publish_refused, 1);
@@ -480,11 +526,18 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
         snprintf(reason, sizeof(reason), "not allowed to publish to '%s'", cmd->channel);
         GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
         conn_error(w, c, "forbidden", reason);
-    } else if (!post_publish(w, cmd)) {
-        conn_error(w, c, "unavailable", "publish queue full; try again later");
-    } else {
-        conn_reply(w, c, "published", cmd->channel);
+        return;
     }
+    /* a client's own "priority" counts only where the channel's rule allows it */
+    size_t len = cmd->arg_len;
+    char *own = gw_config_rule_for(w->cfg, cmd->channel)->ws_priority
+                    ? NULL
+                    : gw_json_drop_key(cmd->arg, cmd->arg_len, "priority", &len);
+    if (!post_publish(w, cmd->channel, own ? own : cmd->arg, len))
+        conn_error(w, c, "unavailable", "publish queue full; try again later");
+    else
+        conn_reply(w, c, "published", cmd->channel);
+    free(own);
 }
 
 /* ---- connection life ---- */
@@ -549,7 +602,6 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
         GW_ADD(w->stats->dropped[GW_DROP_SHUTDOWN], lost);
     gw_queue_release(&c->q);
     free(c->rx);
-    gw_limits_ip_release(w->node->limits, c->ip_key);
     gw_auth_principal_free(c->principal);
     c->principal = NULL;
     if (c->prev)
@@ -831,12 +883,18 @@ static void handle_note(gw_worker *w, gw_note *note)
     case GW_MAIL_GAP:
         notify_gap(w, note->name, note->is_pattern);
         break;
-    case GW_MAIL_ADOPT:
-        if (w->draining || !lws_adopt_socket_vhost(w->vh, note->fd)) {
+    case GW_MAIL_ADOPT: {
+        struct lws *wsi = w->draining ? NULL : lws_adopt_socket_vhost(w->vh, note->fd);
+        if (wsi) {
+            lws_set_opaque_user_data(wsi, sock_tag(note->ip_key));
+        } else {
             GW_ADD(w->stats->connections_refused, 1);
             close(note->fd);
+            gw_limits_ip_release(w->node->limits, note->ip_key);
+            atomic_fetch_sub(&w->node->sockets, 1);
         }
         break;
+    }
     default:
         break;
     }
@@ -922,22 +980,20 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (w)
             drain_inbox(w);
         return 0;
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        if (w->draining)
-            return 1;
-        if (atomic_load(&w->node->connections) >= w->cfg->max_connections) {
-            GW_ADD(w->stats->connections_refused, 1);
-            return 1;
-        }
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (w)
+            sock_release(w, wsi);
         return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return sec_confirm_upgrade(w, wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) < 0 ||
             (strcmp(buf, "/ws") != 0 && strcmp(buf, "/ws/") != 0))
-            return 1;
-        if (w->draining || atomic_load(&w->node->connections) >= w->cfg->max_connections) {
-            GW_ADD(w->stats->connections_refused, 1);
-            return 1;
-        }
+            return http_refuse(w, wsi, HTTP_STATUS_NOT_FOUND, "not_found", "connect to /ws");
+        if (w->draining)
+            return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "server shutting down");
+        if (atomic_load(&w->node->connections) >= w->node->max_conns)
+            return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "too many connections");
         return sec_filter(w, wsi);
     case LWS_CALLBACK_ESTABLISHED:
         conn_established(w, c, wsi);
@@ -1043,6 +1099,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->tls_cert;
         info.ssl_private_key_filepath = cfg->tls_key;
+        /* HTTP/1.1 only: lws would negotiate h2 by ALPN, whose limits (streams,
+         * resets: CVE-2023-44487) Pulse never designed or tested */
+        info.alpn = "http/1.1";
     }
     if (port < 0)
         info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets arrive by gw_worker_adopt */

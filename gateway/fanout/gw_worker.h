@@ -2,9 +2,8 @@
  * gw_worker.h - a WebSocket worker thread: one libwebsockets context, its
  * connections, its channel table (channel -> local subscribers) and the fan-out.
  *
- * One worker listens on the port itself; with several, the ingest thread accepts
- * (gw_node_listen) and hands each socket to a worker (GW_MAIL_ADOPT). A worker never
- * touches Redis and never blocks: it posts requests and client publishes to the
+ * The ingest thread accepts (gw_node_listen), with one worker too, and hands each
+ * socket to a worker (GW_MAIL_ADOPT). A worker never touches Redis and never blocks: it posts requests and client publishes to the
  * node's mailboxes and reads its own inbox, node->inbox[index] (gw_bridge.h). Its
  * counters are node->wstats[index], written only by it.
  */

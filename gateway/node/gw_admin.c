@@ -8,15 +8,18 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "gw_admin.h"
 #include "gw_auth.h"
 #include "gw_ingest.h"
 #include "gw_metrics.h"
+#include "gw_msg.h"
 #include "gw_redis.h"
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
@@ -63,7 +66,8 @@ static bool method_is(struct evhttp_request *req, enum evhttp_cmd_type want)
 }
 
 /* 401 with a JSON reason unless the request may go on: the admin key is needed for
- * writes whenever one is configured, and for reads with admin.protect_reads. */
+ * writes whenever one is configured, and for reads unless admin.protect_reads is
+ * false (issue 13.8). */
 static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_write)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -73,6 +77,41 @@ static bool admin_authorized(struct evhttp_request *req, gw_node *n, bool is_wri
     reply_json(req, 401, "Unauthorized",
                json_pack("{s:s,s:s}", "error", "unauthorized", "reason",
                          h ? "invalid API key" : "missing Authorization: Bearer <admin API key>"));
+    return false;
+}
+
+/* 403 unless the request may come from where it says: a Host naming this listener
+ * (DNS rebinding; not for /healthz, which says only ok or not and which load
+ * balancers probe under a service name) and no foreign Origin (a web page the
+ * operator visits). */
+static bool admin_same_site(struct evhttp_request *req, gw_node *n, bool check_host)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *host = evhttp_find_header(h, "Host");
+    const char *why = NULL;
+    if (check_host && !gw_auth_admin_host_ok(n->cfg->admin_bind, host))
+        why = "Host does not name this admin listener";
+    else if (!gw_auth_admin_origin_ok(evhttp_find_header(h, "Origin"), host))
+        why = "cross-origin requests are refused";
+    if (!why)
+        return true;
+    static pulse_log_limit lim;
+    PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "admin", "refused a request: %s", why);
+    reply_json(req, 403, "Forbidden", json_pack("{s:s,s:s}", "error", "forbidden", "reason", why));
+    return false;
+}
+
+/* POST bodies must say application/json: a browser sends text/plain or a form
+ * cross-site without a preflight, never application/json. */
+static bool admin_json_body(struct evhttp_request *req)
+{
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    size_t n = ct ? strcspn(ct, "; \t") : 0;
+    if (ct && n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    reply_json(req, 415, "Unsupported Media Type",
+               json_pack("{s:s,s:s}", "error", "unsupported_media_type", "reason",
+                         "send the body with Content-Type: application/json"));
     return false;
 }
 
@@ -109,7 +148,7 @@ static void metric(struct evbuffer *o, const char *name, const char *type, const
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
         return;
     gw_totals t;
     gw_admin_sum_workers(n, &t);
@@ -125,6 +164,9 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL]);
     evbuffer_add_printf(o, "pulse_events_received_total{priority=\"normal\"} %llu\n",
                         (unsigned long long)n->events_received[PULSE_PRIO_NORMAL]);
+    metric(o, "pulse_events_refused_total", "counter", "Events from Redis refused, by reason.");
+    evbuffer_add_printf(o, "pulse_events_refused_total{reason=\"bad_channel\"} %llu\n",
+                        (unsigned long long)n->events_bad_channel);
     metric(o, "pulse_deliveries_total", "counter", "Events written to WebSocket clients.");
     evbuffer_add_printf(o, "pulse_deliveries_total{priority=\"critical\"} %llu\n",
                         (unsigned long long)t.deliveries[PULSE_PRIO_CRITICAL]);
@@ -142,6 +184,14 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
         evbuffer_add_printf(o, "pulse_auth_failures_total{reason=\"%s\"} %llu\n", gw_auth_fail_names[r],
                             (unsigned long long)t.auth_failures[r]);
+    metric(o, "pulse_subscriptions_refused_total", "counter",
+           "Subscriptions refused by the node-wide limits (error frame limit), by reason.");
+    for (int r = 0; r < GW_SUBREF_NREASONS; r++)
+        evbuffer_add_printf(o, "pulse_subscriptions_refused_total{reason=\"%s\"} %llu\n", gw_subref_names[r],
+                            (unsigned long long)atomic_load(&n->subs_refused[r]));
+    metric(o, "pulse_subscription_names", "gauge", "Distinct names held, summed over the workers, by kind.");
+    evbuffer_add_printf(o, "pulse_subscription_names{kind=\"channel\"} %lld\n", (long long)atomic_load(&n->sub_names[0]));
+    evbuffer_add_printf(o, "pulse_subscription_names{kind=\"pattern\"} %lld\n", (long long)atomic_load(&n->sub_names[1]));
     metric(o, "pulse_client_publishes_total", "counter",
            "Client {\"op\":\"publish\"} commands, by result (published, failed, refused).");
     evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"published\"} %llu\n",
@@ -182,7 +232,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, false) ||
+        (gw_auth_admin_health_protected(n->auth) && !admin_authorized(req, n, false)))
         return;
     const char *reason = NULL;
     if (atomic_load(&n->draining)) {
@@ -201,22 +252,29 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 
 /* ---- GET /stats ---- */
 
+typedef struct {
+    json_t *arr;
+    const gw_auth *auth;
+} chan_list;
+
+/* Owner channels (feed:user-alice) stay out: their names say who is online. */
 static void add_chan(gw_chan *c, void *ud)
 {
-    json_t *arr = ud;
-    if (json_array_size(arr) < 1000 && gw_chan_wanted(c))
-        json_array_append_new(arr, json_string(c->name));
+    chan_list *l = ud;
+    if (json_array_size(l->arr) < 1000 && gw_chan_wanted(c) && !gw_auth_owner_channel(l->auth, c->name))
+        json_array_append_new(l->arr, json_string(c->name));
 }
 
 static void on_stats(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
         return;
     gw_totals t;
     gw_admin_sum_workers(n, &t);
     json_t *chans = json_array();
-    gw_chantab_foreach(n->chans, add_chan, chans);
+    chan_list list = {chans, n->auth};
+    gw_chantab_foreach(n->chans, add_chan, &list);
     json_t *workers = json_array();
     for (int i = 0; i < n->nworkers; i++) {
         gw_wstats *s = &n->wstats[i];
@@ -277,7 +335,8 @@ static void on_published(void *ud, long long receivers, const char *err)
 static void on_publish(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_POST) || !admin_authorized(req, n, true))
+    if (!method_is(req, EVHTTP_REQ_POST) || !admin_same_site(req, n, true) || !admin_json_body(req) ||
+        !admin_authorized(req, n, true))
         return;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -349,7 +408,12 @@ static void on_publish(struct evhttp_request *req, void *arg)
         }
         if (u)
             evhttp_uri_free(u);
-        payload = pulse_xstrndup(body, len);
+        /* the body as sent, unless a raw line break in it could forge a second
+         * envelope on ?batch=1 connections: then compact */
+        size_t plen;
+        payload = gw_json_unbroken(body, len, &plen);
+        if (!payload && plen == len)
+            payload = pulse_xstrndup(body, len);
     }
     json_decref(root);
     if (!payload) {
@@ -397,6 +461,7 @@ int gw_admin_start(gw_node *n, pulse_error *err)
     if (!h)
         return pulse_error_set(err, PULSE_EIO, 0, "admin: cannot listen on %s:%d", n->cfg->admin_bind,
                                n->cfg->admin_port);
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(h), gw_node_accept_error);
     n->admin_port = gw_bound_port(evhttp_bound_socket_get_fd(h), n->cfg->admin_port);
     return 0;
 }

@@ -13,10 +13,13 @@
  */
 #include "gw_auth.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <jwt.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -51,7 +54,7 @@ struct gw_auth {
     size_t n_origins;
     unsigned char admin_digest[32];
     bool admin_key;
-    bool protect_reads;
+    int protect_reads; /* cfg->admin_protect_reads: -1 auto, 0, 1 */
 };
 
 static bool set(const char *s)
@@ -276,7 +279,7 @@ int gw_auth_new(const gw_config *cfg, gw_auth **out, pulse_error *err)
     a->leeway_s = cfg->auth_leeway_s;
     a->audience = set(cfg->auth_audience) ? pulse_xstrdup(cfg->auth_audience) : NULL;
     a->issuer = set(cfg->auth_issuer) ? pulse_xstrdup(cfg->auth_issuer) : NULL;
-    a->protect_reads = cfg->admin_protect_reads != 0;
+    a->protect_reads = cfg->admin_protect_reads;
     a->n_origins = split_list(cfg->ws_allowed_origins, &a->origins);
     int rc = 0;
     if (set(cfg->tls_cert) != set(cfg->tls_key))
@@ -408,6 +411,21 @@ static int claim_patterns(json_t *payload, const char *name, size_t *n, size_t *
     return 0;
 }
 
+int64_t gw_auth_deadline_ms(int64_t exp, int64_t leeway_s, int64_t now_s, int64_t now_mono_ms)
+{
+    if (!exp)
+        return 0;
+    int64_t left_s;
+    if (__builtin_add_overflow(exp, leeway_s, &left_s) || __builtin_sub_overflow(left_s, now_s, &left_s))
+        left_s = exp > 0 ? INT64_MAX : 0;
+    if (left_s <= 0)
+        return now_mono_ms;
+    int64_t left_ms, at;
+    if (__builtin_mul_overflow(left_s, 1000, &left_ms) || __builtin_add_overflow(now_mono_ms, left_ms, &at))
+        return INT64_MAX;
+    return at;
+}
+
 static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal **out)
 {
     json_t *exp = json_object_get(payload, "exp"), *nbf = json_object_get(payload, "nbf");
@@ -442,7 +460,8 @@ static int claims(const gw_auth *a, json_t *payload, int64_t now_s, gw_principal
     size_t head = sizeof(gw_principal) + (nch + npub) * sizeof(char *);
     gw_principal *p = pulse_xmalloc(head + bytes);
     char *str = (char *)p + head;
-    p->exp = exp ? (int64_t)exp_v : 0;
+    /* exp_v > now - leeway here; clamp before the cast (a double past int64 is UB) */
+    p->exp = !exp ? 0 : exp_v >= (double)GW_AUTH_EXP_MAX ? GW_AUTH_EXP_MAX : (int64_t)exp_v;
     if (exp && p->exp == 0)
         p->exp = 1; /* exp 0 is long past; keep 0 to mean "none" */
     p->sub = NULL;
@@ -637,7 +656,7 @@ bool gw_auth_admin_has_key(const gw_auth *a)
 
 int gw_auth_admin_check(const gw_auth *a, const char *authorization, bool is_write)
 {
-    if (!a || !a->admin_key || (!is_write && !a->protect_reads))
+    if (!a || !a->admin_key || (!is_write && a->protect_reads == 0))
         return 0;
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
         return -1;
@@ -668,14 +687,111 @@ bool gw_auth_origin_allowed(const gw_auth *a, const char *origin)
     return false;
 }
 
+/* ---- admin requests ---- */
+
+/* host[:port] or [v6][:port] -> the host part in out (brackets dropped). */
+static void host_part(const char *host, char *out, size_t cap)
+{
+    const char *start = host, *end;
+    if (host[0] == '[') {
+        start = host + 1;
+        end = strchr(start, ']');
+        if (!end)
+            end = start + strlen(start);
+    } else {
+        end = strchr(host, ':');
+        if (!end || strchr(end + 1, ':'))
+            end = host + strlen(host); /* no port, or a bare IPv6 literal */
+    }
+    size_t n = (size_t)(end - start);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, start, n);
+    out[n] = '\0';
+}
+
+static bool literal_is_loopback(const char *addr)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, addr, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, addr, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    return false;
+}
+
+static bool same_literal(const char *a, const char *b)
+{
+    unsigned char x[16], y[16];
+    if (inet_pton(AF_INET, a, x) == 1)
+        return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+    return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+}
+
+bool gw_auth_admin_health_protected(const gw_auth *a)
+{
+    return a && a->protect_reads > 0;
+}
+
+bool gw_auth_owner_channel(const gw_auth *a, const char *channel)
+{
+    return a && owner_rule_for(a, NULL, channel) != 0;
+}
+
+bool gw_auth_admin_host_ok(const char *bind, const char *host)
+{
+    if (!host)
+        return true;
+    if (!bind || !bind[0] || strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0 || strcmp(bind, "*") == 0)
+        return true;
+    char h[256], b[256];
+    host_part(host, h, sizeof(h));
+    host_part(bind, b, sizeof(b));
+    return strcasecmp(h, "localhost") == 0 || literal_is_loopback(h) || same_literal(h, b);
+}
+
+bool gw_auth_admin_origin_ok(const char *origin, const char *host)
+{
+    if (!origin)
+        return true;
+    if (!host)
+        return false;
+    const char *rest = strncasecmp(origin, "http://", 7) == 0 ? origin + 7
+                       : strncasecmp(origin, "https://", 8) == 0 ? origin + 8
+                                                                 : NULL;
+    return rest && strcasecmp(rest, host) == 0;
+}
+
 /* ---- exposure ---- */
 
 bool gw_auth_is_loopback(const char *addr)
 {
-    if (!addr)
+    if (!addr || !addr[0])
         return false;
-    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strcmp(addr, "[::1]") == 0 ||
-           strcasecmp(addr, "localhost") == 0;
+    char h[256];
+    host_part(addr, h, sizeof(h));
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, h, &v4) == 1 || inet_pton(AF_INET6, h, &v6) == 1)
+        return literal_is_loopback(h);
+    /* a name: loopback only when every address it resolves to is (127.evil.example
+     * is whatever its DNS says) */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(h, NULL, &hints, &res) != 0 || !res)
+        return false;
+    bool all = true;
+    for (struct addrinfo *r = res; r && all; r = r->ai_next) {
+        char text[INET6_ADDRSTRLEN] = "";
+        const void *a = r->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)r->ai_addr)->sin_addr
+                                                 : (const void *)&((struct sockaddr_in6 *)r->ai_addr)->sin6_addr;
+        all = (r->ai_family == AF_INET || r->ai_family == AF_INET6) &&
+              inet_ntop(r->ai_family, a, text, sizeof(text)) && literal_is_loopback(text);
+    }
+    freeaddrinfo(res);
+    return all;
 }
 
 int gw_auth_check_exposure(const gw_config *cfg, const gw_auth *a, pulse_error *err)

@@ -48,6 +48,9 @@ enum {
 };
 
 #define GW_AUTH_TOKEN_MAX 8192 /* bytes; longer tokens are malformed */
+/* The latest exp kept (9999-12-31T23:59:59Z): a later one, up to any double, counts as
+ * this, so every time computed from it stays far inside int64 milliseconds. */
+#define GW_AUTH_EXP_MAX INT64_C(253402300799)
 
 /* Builds the process's security context from cfg: reads the JWT key (auth.*) and the
  * admin key files, checks that the key type fits the pinned algorithm, parses the
@@ -64,6 +67,11 @@ const char *gw_auth_algorithm(const gw_auth *a);
 /* Verifies token[0..len) at wall-clock time now_s. 0 with *out (caller frees), or a
  * GW_AUTH_E* code. */
 int gw_auth_verify(const gw_auth *a, const char *token, size_t len, int64_t now_s, gw_principal **out);
+/* The monotonic time (ms) at which a principal with exp (seconds since the epoch, 0:
+ * none) stops being valid given leeway_s, the wall clock now_s and the monotonic
+ * now_mono_ms: 0 for never, now_mono_ms when already past, else saturated at
+ * INT64_MAX (no overflow whatever the inputs). Pure; any thread. */
+int64_t gw_auth_deadline_ms(int64_t exp, int64_t leeway_s, int64_t now_s, int64_t now_mono_ms);
 const char *gw_auth_reason(int code);
 void gw_auth_principal_free(gw_principal *p);
 
@@ -91,6 +99,21 @@ bool gw_auth_patterns_overlap(const char *a, const char *b);
  * time (SHA-256 of both, CRYPTO_memcmp). */
 int gw_auth_admin_check(const gw_auth *a, const char *authorization, bool is_write);
 bool gw_auth_admin_has_key(const gw_auth *a);
+/* Reads (is_write false) need the key when one is set unless admin.protect_reads is
+ * false; /healthz only when it is true (load-balancer probes carry no key). */
+bool gw_auth_admin_health_protected(const gw_auth *a);
+/* true when channel lies in an owner namespace (feed:user-*, ...): listings leave it
+ * out, as its name says who is online. */
+bool gw_auth_owner_channel(const gw_auth *a, const char *channel);
+/* Admin requests from browsers and DNS rebinding (issue 13.7). gw_auth_admin_host_ok:
+ * true when the Host header value (NULL: absent, an HTTP/1.0 client) names the admin
+ * listener bound to bind: with a wildcard bind (0.0.0.0, ::, *) any; otherwise an
+ * address literal equal to bind or a loopback one, or "localhost" (any port).
+ * gw_auth_admin_origin_ok: true when there is no Origin or it is the admin's own
+ * (http[s]://<host>, host as in the Host header): the admin API serves no pages,
+ * so any other Origin is a foreign page's request. Pure; any thread. */
+bool gw_auth_admin_host_ok(const char *bind, const char *host);
+bool gw_auth_admin_origin_ok(const char *origin, const char *host);
 
 /* Origin allow-list: true when no list is configured, the request has no Origin
  * (a non-browser client), or origin equals an entry (ASCII case-insensitive; an
@@ -101,6 +124,9 @@ bool gw_auth_origin_allowed(const gw_auth *a, const char *origin);
  * not loopback and JWT auth is off, or admin_bind is not loopback and there is no
  * admin key, and cfg->insecure is not set. */
 int gw_auth_check_exposure(const gw_config *cfg, const gw_auth *a, pulse_error *err);
+/* true when addr is a loopback address literal (127.0.0.0/8, ::1, [::1], IPv4-mapped
+ * 127.x) or a name that resolves (getaddrinfo: blocking, start-up only) to loopback
+ * addresses only; "127.evil.example" is whatever its DNS says. */
 bool gw_auth_is_loopback(const char *addr);
 
 #endif

@@ -109,6 +109,10 @@ static const key_def keys[] = {
     {"ws.allowed_origins", K_STR, F(ws_allowed_origins), 0, 0},
     {"limits.max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 10000000},
     {"limits.commands_per_second", K_INT, F(commands_per_second), 0, 1000000},
+    {"limits.max_channels", K_INT, F(max_channels), 1, 10000000},
+    {"limits.max_patterns", K_INT, F(max_patterns), 0, 100000},
+    {"limits.max_pattern_stars", K_INT, F(max_pattern_stars), 1, 64},
+    {"limits.new_subscriptions_per_second", K_INT, F(new_subscriptions_per_second), 0, 1000000},
     {"tls_cert", K_STR, F(tls_cert), 0, 0},
     {"tls_key", K_STR, F(tls_key), 0, 0},
     {"insecure", K_BOOL, F(insecure), 0, 1},
@@ -195,9 +199,9 @@ static int fail(pulse_error *err, const origin *o, const char *fmt, ...)
 /* ---- the built-in rules and struct copies ---- */
 
 static const gw_channel_rule builtin_rules[] = {
-    {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER},
-    {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER},
-    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP},
+    {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false},
+    {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false},
+    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP, PULSE_PRIO_CRITICAL, false},
 };
 #define N_BUILTIN (sizeof builtin_rules / sizeof builtin_rules[0])
 
@@ -326,6 +330,7 @@ void gw_config_defaults(gw_config *cfg)
     cfg->port = 8080;
     cfg->admin_bind = pulse_xstrdup("127.0.0.1");
     cfg->admin_port = 9090;
+    cfg->admin_protect_reads = -1;
     cfg->redis_url = pulse_xstrdup("redis://127.0.0.1:6379");
     cfg->redis_host = pulse_xstrdup("127.0.0.1");
     cfg->redis_port = 6379;
@@ -353,6 +358,10 @@ void gw_config_defaults(gw_config *cfg)
     cfg->auth_handshake_timeout_ms = 5000;
     cfg->auth_owner_pattern = pulse_xstrdup("feed:user-{sub},notifications:user-{sub}");
     cfg->commands_per_second = 50;
+    cfg->max_channels = 100000;
+    cfg->max_patterns = 100;
+    cfg->max_pattern_stars = 3;
+    cfg->new_subscriptions_per_second = 1000;
 
     cfg->static_channels = NULL;
     cfg->n_static_channels = 0;
@@ -696,9 +705,9 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
                     type_name(config_setting_type(g)));
 
     const char *pattern = NULL;
-    pulse_priority prio = PULSE_PRIO_NORMAL;
+    pulse_priority prio = PULSE_PRIO_NORMAL, max_prio = PULSE_PRIO_CRITICAL;
     gw_policy policy = GW_POLICY_DROP;
-    bool have_policy = false;
+    bool have_policy = false, ws_prio = false;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -708,9 +717,16 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
         origin ko;
         file_origin(&ko, fc, s, kpath);
         bool known = strcmp(name, "pattern") == 0 || strcmp(name, "priority") == 0 ||
-                     strcmp(name, "policy") == 0;
+                     strcmp(name, "policy") == 0 || strcmp(name, "max_priority") == 0 ||
+                     strcmp(name, "ws_priority") == 0;
         if (!known)
             return unknown_key(err, fc, s, kpath);
+        if (strcmp(name, "ws_priority") == 0) {
+            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return fail(err, &ko, "must be true or false, not %s", type_name(config_setting_type(s)));
+            ws_prio = config_setting_get_bool(s) != 0;
+            continue;
+        }
         if (config_setting_type(s) != CONFIG_TYPE_STRING)
             return fail(err, &ko, "must be a string, not %s", type_name(config_setting_type(s)));
         const char *v = config_setting_get_string(s);
@@ -719,10 +735,14 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
             if (rc != 0)
                 return rc;
             pattern = v;
-        } else if (strcmp(name, "priority") == 0) {
-            prio = pulse_priority_parse(v, strlen(v));
-            if (prio != PULSE_PRIO_NORMAL && prio != PULSE_PRIO_CRITICAL)
+        } else if (strcmp(name, "priority") == 0 || strcmp(name, "max_priority") == 0) {
+            pulse_priority p = pulse_priority_parse(v, strlen(v));
+            if (p != PULSE_PRIO_NORMAL && p != PULSE_PRIO_CRITICAL)
                 return fail(err, &ko, "must be critical or normal (got '%s')", echo(v, e, sizeof e));
+            if (name[0] == 'm')
+                max_prio = p;
+            else
+                prio = p;
         } else {
             if (parse_policy(v, &policy) != 0)
                 return fail(err, &ko, "must be drop, latest or never (got '%s')", echo(v, e, sizeof e));
@@ -738,6 +758,8 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     fc->rules[fc->n_rules].pattern = pulse_xstrdup(pattern);
     fc->rules[fc->n_rules].priority = prio;
     fc->rules[fc->n_rules].policy = policy;
+    fc->rules[fc->n_rules].max_priority = max_prio;
+    fc->rules[fc->n_rules].ws_priority = ws_prio;
     fc->n_rules++;
     return 0;
 }
@@ -1174,10 +1196,16 @@ const char *gw_config_usage(void)
            "      --auth.owner-pattern P[,P...]     user-owned channels, {sub} = token subject\n"
            "                                        [feed:user-{sub},notifications:user-{sub}]\n"
            "      --admin.api-key-file PATH         admin Bearer key (or PULSE_ADMIN_API_KEY) [none]\n"
-           "      --admin.protect-reads             /metrics /healthz /stats need the key too [false]\n"
+           "      --admin.protect-reads             true: /metrics /healthz /stats need the key; false: reads\n"
+           "                                        open [auto: /metrics /stats need it when a key is set]\n"
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"
            "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"
+           "      --limits.max-channels N           distinct channels per node [100000]\n"
+           "      --limits.max-patterns N           distinct patterns per node, 0 = none [100]\n"
+           "      --limits.max-pattern-stars N      '*' per pattern, 1-64 [3]\n"
+           "      --limits.new-subscriptions-per-second N  new Redis subscriptions per node, bursts of\n"
+           "                                        2x, 0 = off [1000]\n"
            "      --tls-cert PATH --tls-key PATH    serve wss:// [off]\n"
            "      --insecure                        allow a non-loopback --bind without auth, or a\n"
            "                                        non-loopback --admin-bind without a key [false]\n"

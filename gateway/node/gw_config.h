@@ -35,6 +35,12 @@ typedef struct {
     char *pattern;
     pulse_priority priority; /* NORMAL or CRITICAL */
     gw_policy policy;
+    /* The most an event's own "priority" field may claim on these channels (an event
+     * asking more gets this): CRITICAL lets publishers raise it, NORMAL fixes it. */
+    pulse_priority max_priority;
+    /* Whether a WebSocket publish's own "priority" counts at all: when false (the
+     * default) the worker removes it from the data, and the rule decides. */
+    bool ws_priority;
 } gw_channel_rule;
 
 typedef struct {
@@ -86,10 +92,17 @@ typedef struct {
     char *auth_owner_pattern;     /* comma list, default "feed:user-{sub},notifications:user-{sub}" */
     char *admin_api_key_file;     /* admin bearer key from a file ... */
     char *admin_api_key;          /* ... or given directly (PULSE_ADMIN_API_KEY) */
-    int admin_protect_reads;      /* 1: /metrics /healthz /stats need the key too */
+    int admin_protect_reads;      /* -1 (default) auto: /metrics and /stats need the key whenever one is
+                                   * set; 1: /healthz too; 0: reads are open */
     char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
     int max_connections_per_ip;   /* 0 = off (default) */
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */
+    /* Node-wide subscription limits (issue 13.2): every distinct name is a SUBSCRIBE
+     * on the shared Redis, every pattern costs each PUBLISH there for every node. */
+    int max_channels;             /* distinct channels per node, default 100000 */
+    int max_patterns;             /* distinct patterns per node, default 100 */
+    int max_pattern_stars;        /* '*' per pattern, default 3 */
+    int new_subscriptions_per_second; /* new Redis (P)SUBSCRIBEs per node, bursts of 2x, 0 = off */
     char *tls_cert, *tls_key;     /* PEM files: wss:// when both are set */
     int insecure;                 /* 1: allow non-loopback listeners without auth/key */
 

@@ -76,6 +76,28 @@ bool gw_limits_ip_full(gw_limits *l, const char *ip)
     return full;
 }
 
+uint64_t gw_limits_ip_admit(gw_limits *l, const char *ip, int hard)
+{
+    if (!l || l->max_per_ip <= 0)
+        return 0;
+    pthread_mutex_lock(&l->lock);
+    ip_node *n = *ip_find(l, ip_key(ip));
+    bool full = n && n->count >= hard;
+    pthread_mutex_unlock(&l->lock);
+    return full ? 0 : gw_limits_ip_acquire(l, ip);
+}
+
+bool gw_limits_ip_over(gw_limits *l, uint64_t key)
+{
+    if (!l || l->max_per_ip <= 0 || key == 0)
+        return false;
+    pthread_mutex_lock(&l->lock);
+    ip_node *n = *ip_find(l, key);
+    bool over = n && n->count > l->max_per_ip;
+    pthread_mutex_unlock(&l->lock);
+    return over;
+}
+
 uint64_t gw_limits_ip_acquire(gw_limits *l, const char *ip)
 {
     if (!l || l->max_per_ip <= 0)

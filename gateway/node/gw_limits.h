@@ -25,6 +25,12 @@ void gw_limits_free(gw_limits *l); /* NULL is fine */
 bool gw_limits_ip_full(gw_limits *l, const char *ip);
 uint64_t gw_limits_ip_acquire(gw_limits *l, const char *ip);
 void gw_limits_ip_release(gw_limits *l, uint64_t key);
+/* At accept, so that half-open handshakes count (issue 13.1): counts the socket for
+ * ip and returns its key unless ip already holds `hard` sockets (then 0, nothing
+ * counted). 0 as well when the limit is off. gw_limits_ip_over: whether key's address
+ * holds more sockets than the limit (the handshake is then answered 429). */
+uint64_t gw_limits_ip_admit(gw_limits *l, const char *ip, int hard);
+bool gw_limits_ip_over(gw_limits *l, uint64_t key);
 
 /* A token bucket per connection: rate commands per second, bursts of 2 x rate. */
 typedef struct {

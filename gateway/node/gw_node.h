@@ -15,6 +15,7 @@
 #ifndef GW_NODE_H
 #define GW_NODE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include "gw_bridge.h"
 #include "gw_chantab.h"
 #include "gw_config.h"
+#include "gw_limits.h"
 #include "gw_metrics.h"
 #include "gw_queue.h"
 
@@ -38,6 +40,23 @@ typedef struct gw_limits gw_limits;
  * ("unavailable"), not buffered. */
 #define GW_PUBLISH_MAX_ITEMS 10000
 #define GW_PUBLISH_MAX_BYTES (16 * 1024 * 1024)
+
+/* Sockets accepted beyond a connection limit (node-wide and per address), so that
+ * their handshake can be answered 503/429 rather than reset; past them, closed at
+ * accept. */
+#define GW_ANSWER_SLOTS 8
+/* Descriptors kept back from the fd limit for Redis, the admin API, lws and logs. */
+#define GW_FD_RESERVE 64
+
+/* Why a subscription was refused node-wide (pulse_subscriptions_refused_total). */
+typedef enum {
+    GW_SUBREF_CHANNELS = 0, /* limits.max_channels */
+    GW_SUBREF_PATTERNS,     /* limits.max_patterns */
+    GW_SUBREF_STARS,        /* limits.max_pattern_stars */
+    GW_SUBREF_RATE,         /* limits.new_subscriptions_per_second */
+    GW_SUBREF_NREASONS
+} gw_subref_reason;
+extern const char *const gw_subref_names[GW_SUBREF_NREASONS];
 
 typedef struct gw_node {
     const gw_config *cfg;
@@ -62,19 +81,39 @@ typedef struct gw_node {
     struct event *sigterm_ev, *sigint_ev, *drain_ev;
     struct evhttp *http;
     int admin_port;
-    struct evconnlistener *listener; /* multi-worker mode: accepts, workers adopt */
+    struct evconnlistener *listener; /* accepts, workers adopt (one worker too) */
     uint64_t accepted;
     uint64_t refused;                /* refused by the node listener (limits, draining) */
     int shutdown_signals;
     int workers_done;
     uint64_t events_received[3]; /* by pulse_priority */
     uint64_t events_unrouted;    /* arrived with no local subscriber */
+    uint64_t events_bad_channel; /* refused: the channel name from Redis is not valid */
 
     /* all threads */
-    _Atomic int64_t connections; /* node-wide, for max_connections */
+    _Atomic int64_t connections; /* established, node-wide, for max_connections */
+    /* Sockets from accept to close (handshakes included): past max_sockets a socket
+     * is closed at accept, so the node stays below its fd limit (issue 13.1). */
+    _Atomic int64_t sockets;
+    int64_t max_conns;           /* max_connections, lowered to fit the fd limit */
+    int64_t max_sockets;         /* max_conns + GW_ANSWER_SLOTS */
+    /* Node-wide subscription limits (issue 13.2, gw_node_sub_admit): distinct
+     * channels [0] and patterns [1] summed over the workers' tables, the bucket of
+     * new Redis subscriptions (under sub_lock), and the refusals by reason. */
+    _Atomic int64_t sub_names[2];
+    pthread_mutex_t sub_lock;
+    gw_ratelimit sub_rl;
+    _Atomic uint64_t subs_refused[GW_SUBREF_NREASONS];
     _Atomic bool draining;
     /* client publishes: Redis took it / Redis down or refused / mailbox full */
     _Atomic uint64_t ws_published, ws_publish_failed, ws_publish_refused;
 } gw_node;
+
+/* Worker threads (gw_ingest.c), before a worker holds a name it did not hold: 0 when
+ * the node's limits allow it (its slot is taken: give it back with
+ * gw_node_sub_release when the worker drops the name), else 1 + the gw_subref_reason
+ * it is refused for (counted). Any thread. */
+int gw_node_sub_admit(gw_node *n, const char *name, bool is_pattern);
+void gw_node_sub_release(gw_node *n, bool is_pattern);
 
 #endif

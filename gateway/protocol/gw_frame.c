@@ -206,3 +206,39 @@ int gw_frame_error(char *buf, size_t cap, const char *code, const char *reason)
 {
     return op_frame(buf, cap, "error", "code", code ? code : "error", "reason", reason ? reason : "");
 }
+
+int gw_frame_http_refusal(char *buf, size_t cap, unsigned status, const char *code, const char *reason)
+{
+    const char *text;
+    switch (status) {
+    case 401: text = "Unauthorized"; break;
+    case 403: text = "Forbidden"; break;
+    case 404: text = "Not Found"; break;
+    case 429: text = "Too Many Requests"; break;
+    case 503: text = "Service Unavailable"; break;
+    default: status = 400; text = "Bad Request"; break;
+    }
+    char body[400];
+    gw_frame_buf b;
+    gw_frame_begin(&b, body, sizeof(body));
+    gw_frame_lit(&b, "{\"error\":");
+    code = code ? code : "refused";
+    reason = reason ? reason : "";
+    gw_frame_str(&b, code, strlen(code));
+    gw_frame_lit(&b, ",\"reason\":");
+    gw_frame_str(&b, reason, strlen(reason));
+    gw_frame_lit(&b, "}\n");
+    int blen = gw_frame_end(&b);
+    if (blen < 0)
+        return -1;
+    int n = snprintf(buf, cap,
+                     "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                     "cache-control: no-store\r\n%sconnection: close\r\n\r\n%s",
+                     status, text, blen, status == 401 ? "www-authenticate: Bearer\r\n" : "", body);
+    if (n < 0 || (size_t)n >= cap) {
+        if (cap > 0)
+            buf[0] = '\0';
+        return -1;
+    }
+    return n;
+}

@@ -12,6 +12,7 @@
  *   {"op":"<op>"} / {"op":"<op>","channel":"<c>"}     subscribed, unsubscribed,
  *                                                      authenticated, refreshed, published
  *   {"op":"error","code":"<code>","reason":"<one line>"}
+ * and the HTTP/1.1 refusal of a handshake (gw_frame_http_refusal).
  *
  * Adding a frame: write it with a gw_frame_buf (gw_frame_begin, gw_frame_raw,
  * gw_frame_str, ..., gw_frame_end) beside the others in gw_frame.c, and test it in
@@ -56,5 +57,12 @@ int gw_frame_gap(char *buf, size_t cap, const char *channel, const char *reason)
 /* {"op":op} or, with a channel, {"op":op,"channel":channel}. */
 int gw_frame_reply(char *buf, size_t cap, const char *op, const char *channel);
 int gw_frame_error(char *buf, size_t cap, const char *code, const char *reason);
+
+/* Not a WebSocket frame but the HTTP answer refusing a handshake (lws 4.1.6 wrote
+ * HTTP/1.0 with an HTML body, which common clients cannot read): an HTTP/1.1 status
+ * line, JSON content type and length, Connection: close, and the body
+ * {"error":code,"reason":reason}. status 400, 401, 403, 404, 429 or 503 (anything else
+ * is sent as 400). */
+int gw_frame_http_refusal(char *buf, size_t cap, unsigned status, const char *code, const char *reason);
 
 #endif

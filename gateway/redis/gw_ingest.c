@@ -12,6 +12,7 @@
  * reads the node's requests and publishes mailboxes (gw_bridge.h).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <jansson.h>
@@ -20,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +97,19 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     int64_t arrived = pulse_mono_ns();
     if (n->shutdown_signals)
         return;
+    if (pulse_channel_validate(channel, strlen(channel)) != 0) {
+        /* any publisher can PUBLISH on any name: one that clients could not subscribe
+         * to (bytes such as 0xFF make RFC 6455 clients fail the connection) reaches
+         * nobody through a pattern */
+        static pulse_log_limit lim;
+        char shown[64];
+        n->events_bad_channel++;
+        gw_printable(channel, shown, sizeof(shown));
+        PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ingest",
+                          "refused a message from Redis on an invalid channel name \"%s\" (pattern %s)", shown,
+                          pattern ? pattern : "none");
+        return;
+    }
     gw_chan *c = gw_chantab_get(n->chans, pattern ? pattern : channel, pattern != NULL);
     uint64_t mask = c ? c->mask : 0;
 
@@ -104,6 +119,8 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     const gw_channel_rule *rule = gw_config_rule_for(n->cfg, channel);
     if (prio == PULSE_PRIO_UNSET)
         prio = rule->priority;
+    else if (prio > rule->max_priority)
+        prio = rule->max_priority; /* the channel's rule caps what a publisher may claim */
     n->events_received[prio]++;
     if (!mask) {
         n->events_unrouted++;
@@ -124,6 +141,16 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
         }
         data = quoted;
         data_len = strlen(quoted);
+    } else {
+        /* a raw line break in the payload would split a ?batch=1 frame into a forged
+         * envelope: re-encode it (rare; a memchr pair otherwise) */
+        quoted = gw_json_unbroken(payload, len, &data_len);
+        if (quoted) {
+            data = quoted;
+        } else if (data_len == 0) {
+            PLOG_WARN("ingest", "dropping a message on %s that could not be re-encoded", channel);
+            return;
+        }
     }
     gw_msg *m = gw_msg_new_event(channel, pattern, data, data_len, prio, rule->policy, arrived);
     free(quoted);
@@ -197,6 +224,46 @@ static void on_sub_state(void *ud, bool up)
     gw_chantab_remove_if(n->chans, unreferenced, n);
     if (up && !n->shutdown_signals)
         gw_chantab_foreach(n->chans, reconcile_one, n);
+}
+
+/* ---- node-wide subscription limits ---- */
+
+const char *const gw_subref_names[GW_SUBREF_NREASONS] = {"channels", "patterns", "pattern_stars", "rate"};
+
+int gw_node_sub_admit(gw_node *n, const char *name, bool is_pattern)
+{
+    const gw_config *cfg = n->cfg;
+    int why = -1;
+    if (is_pattern) {
+        int stars = 0;
+        for (const char *p = name; *p; p++)
+            stars += *p == '*';
+        if (stars > cfg->max_pattern_stars)
+            why = GW_SUBREF_STARS;
+    }
+    int64_t max = is_pattern ? cfg->max_patterns : cfg->max_channels;
+    if (why < 0 && atomic_fetch_add(&n->sub_names[is_pattern], 1) >= max) {
+        atomic_fetch_sub(&n->sub_names[is_pattern], 1);
+        why = is_pattern ? GW_SUBREF_PATTERNS : GW_SUBREF_CHANNELS;
+    }
+    if (why < 0 && cfg->new_subscriptions_per_second > 0) {
+        pthread_mutex_lock(&n->sub_lock);
+        int rl = gw_ratelimit_take(&n->sub_rl, cfg->new_subscriptions_per_second, pulse_mono_ms());
+        pthread_mutex_unlock(&n->sub_lock);
+        if (rl != GW_RL_OK) {
+            atomic_fetch_sub(&n->sub_names[is_pattern], 1);
+            why = GW_SUBREF_RATE;
+        }
+    }
+    if (why < 0)
+        return 0;
+    atomic_fetch_add(&n->subs_refused[why], 1);
+    return why + 1;
+}
+
+void gw_node_sub_release(gw_node *n, bool is_pattern)
+{
+    atomic_fetch_sub(&n->sub_names[is_pattern], 1);
 }
 
 /* ---- requests and publishes from workers ---- */
@@ -319,14 +386,47 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- multi-worker listener ---- */
 
+/* The client address as text, IPv4-mapped IPv6 as plain IPv4. */
+static void peer_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a6, out, (socklen_t)cap);
+    }
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
 {
     gw_node *n = arg;
-    if (atomic_load(&n->draining) || atomic_load(&n->connections) >= n->cfg->max_connections) {
+    static pulse_log_limit lim;
+    /* counted from accept: a half-open handshake holds a descriptor as surely as a
+     * connection does */
+    if (atomic_load(&n->draining) || atomic_load(&n->sockets) >= n->max_sockets) {
         n->refused++;
         evutil_closesocket(fd);
+        PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ws", "closed a socket at accept: %s",
+                          atomic_load(&n->draining) ? "draining" : "node full (connections + handshakes)");
         return;
     }
+    uint64_t ip_key = 0;
+    if (n->cfg->max_connections_per_ip > 0) {
+        char ip[INET6_ADDRSTRLEN];
+        peer_text(sa, ip, sizeof(ip));
+        ip_key = gw_limits_ip_admit(n->limits, ip, n->cfg->max_connections_per_ip + GW_ANSWER_SLOTS);
+        if (!ip_key) {
+            n->refused++;
+            evutil_closesocket(fd);
+            PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ws", "closed a socket from %s at accept: too many", ip);
+            return;
+        }
+    }
+    atomic_fetch_add(&n->sockets, 1);
     /* the least-loaded worker; ties go round-robin */
     int best = (int)(n->accepted % (uint64_t)n->nworkers);
     int64_t best_load = GW_GET(n->wstats[best].connections_active);
@@ -343,14 +443,32 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     gw_note *note = gw_note_new(GW_MAIL_ADOPT, NULL, false, NULL, 0);
     note->fd = fd;
-    if (gw_bridge_post(&n->inbox[best], &note->mail, 0) != 0)
+    note->ip_key = ip_key;
+    if (gw_bridge_post(&n->inbox[best], &note->mail, 0) != 0) {
         gw_bridge_discard(&note->mail);
+        gw_limits_ip_release(n->limits, ip_key);
+        atomic_fetch_sub(&n->sockets, 1);
+    }
 }
 
-static void on_accept_error(struct evconnlistener *l, void *arg)
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    evconnlistener_enable(arg);
+}
+
+void gw_node_accept_error(struct evconnlistener *l, void *arg)
 {
     int err = EVUTIL_SOCKET_ERROR();
-    PLOG_WARN("ws", "accept failed: %s", evutil_socket_error_to_string(err));
+    static pulse_log_limit lim;
+    bool out_of_fds = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+    PULSE_LOG_LIMITED(&lim, 1000, PULSE_LOG_WARN, "ws", "accept failed: %s%s", evutil_socket_error_to_string(err),
+                      out_of_fds ? "; pausing accepts for 100 ms" : "");
+    if (out_of_fds) {
+        /* the pending connection stays readable: retrying now would spin */
+        struct timeval tv = {0, 100 * 1000};
+        evconnlistener_disable(l);
+        event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, on_accept_resume, l, &tv);
+    }
 }
 
 int gw_node_listen(gw_node *n, pulse_error *err)
@@ -368,14 +486,21 @@ int gw_node_listen(gw_node *n, pulse_error *err)
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0 || !res)
         return pulse_error_set(err, PULSE_EINVAL, 0, "bind: cannot resolve '%s': %s", host, gai_strerror(rc));
+    /* a name (--bind localhost) listens on its first IPv4 address, else its first */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *r = res; r; r = r->ai_next)
+        if (r->ai_family == AF_INET) {
+            pick = r;
+            break;
+        }
     n->listener = evconnlistener_new_bind(n->base, on_accept, n,
                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
-                                          res->ai_addr, (int)res->ai_addrlen);
+                                          pick->ai_addr, (int)pick->ai_addrlen);
     freeaddrinfo(res);
     if (!n->listener)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-    evconnlistener_set_error_cb(n->listener, on_accept_error);
+    evconnlistener_set_error_cb(n->listener, gw_node_accept_error);
     n->ws_port = gw_bound_port(evconnlistener_get_fd(n->listener), n->cfg->port);
     return 0;
 }
@@ -404,6 +529,21 @@ int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct e
     n->base = base;
     n->started_ms = pulse_mono_ms();
     gw_queue_limits_from_config(&n->qlimits, cfg);
+    /* connections + handshakes stay below the fd limit, with headroom */
+    n->max_conns = cfg->max_connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        int64_t budget = (int64_t)rl.rlim_cur - GW_FD_RESERVE - 4 * cfg->workers - GW_ANSWER_SLOTS;
+        if (budget < 1)
+            budget = 1;
+        if (n->max_conns > budget) {
+            PLOG_INFO("main", "limits.max_connections %d lowered to %lld to fit the file descriptor limit (%llu)",
+                      cfg->max_connections, (long long)budget, (unsigned long long)rl.rlim_cur);
+            n->max_conns = budget;
+        }
+    }
+    n->max_sockets = n->max_conns + GW_ANSWER_SLOTS;
+    pthread_mutex_init(&n->sub_lock, NULL);
     n->nworkers = cfg->workers;
     n->workers = pulse_xcalloc((size_t)n->nworkers, sizeof(*n->workers));
     n->wstats = pulse_xcalloc((size_t)n->nworkers, sizeof(*n->wstats));
@@ -468,4 +608,5 @@ void gw_node_cleanup(gw_node *n)
         event_free(n->sigint_ev);
     if (n->drain_ev)
         event_free(n->drain_ev);
+    pthread_mutex_destroy(&n->sub_lock);
 }

@@ -1,7 +1,7 @@
 /*
  * gw_ingest.h - the ingest thread's side of a node (gw_ingest.c): the node's
  * lifecycle, Redis messages in, framed messages out to the workers' inboxes, the
- * node-wide subscription bookkeeping and, in multi-worker mode, the listener.
+ * node-wide subscription bookkeeping and the listener.
  * Every function here runs on the ingest (main) thread.
  */
 #ifndef GW_INGEST_H
@@ -17,11 +17,17 @@ void gw_node_start(gw_node *n);      /* Redis connect, static subscriptions */
 void gw_node_shutdown(gw_node *n);   /* begin the graceful drain */
 /* After the workers were joined and freed. */
 void gw_node_cleanup(gw_node *n);
-/* Multi-worker mode: listen on cfg->bind:cfg->port on the ingest thread and hand each
- * accepted socket to the worker with the fewest connections (lws 4.1.6 cannot share a
- * port between contexts: its listen-share option sets no SO_REUSEPORT on Linux). Sets
- * n->ws_port. 0, or a negative code with err filled. */
+/* Listen on cfg->bind:cfg->port on the ingest thread and hand each accepted socket to
+ * the worker with the fewest connections (lws 4.1.6 cannot share a port between
+ * contexts: its listen-share option sets no SO_REUSEPORT on Linux; and owning accept
+ * lets the node count sockets from accept and pause on EMFILE). Sets n->ws_port. 0,
+ * or a negative code with err filled. */
 int gw_node_listen(gw_node *n, pulse_error *err);
+/* An evconnlistener error callback (the WebSocket and the admin listeners): on
+ * EMFILE/ENFILE/ENOBUFS/ENOMEM it pauses accepting for 100 ms instead of spinning on
+ * the still-readable socket; logs at most once a second. */
+struct evconnlistener;
+void gw_node_accept_error(struct evconnlistener *l, void *arg);
 
 /* The port a listening socket is bound to (port 0 picks one), or fallback. */
 int gw_bound_port(int fd, int fallback);

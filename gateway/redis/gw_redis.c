@@ -97,6 +97,13 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     rconn_lost(rc, status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
 }
 
+/* A channel name from a (p)message: a name holding a NUL byte is never valid and
+ * would read as a shorter one, so it is handed on as "" (which the ingest refuses). */
+static const char *ch_name(const redisReply *ch)
+{
+    return strlen(ch->str) == ch->len ? ch->str : "";
+}
+
 static void on_sub_reply(redisAsyncContext *ac, void *reply_, void *privdata);
 
 static void on_ping_reply(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -299,12 +306,12 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     if (strcmp(kind, "message") == 0) {
         redisReply *ch = reply->element[1], *pl = reply->element[2];
         if (ch->type == REDIS_REPLY_STRING && pl->type == REDIS_REPLY_STRING)
-            r->cbs.on_message(r->ud, ch->str, NULL, pl->str, pl->len);
+            r->cbs.on_message(r->ud, ch_name(ch), NULL, pl->str, pl->len);
     } else if (strcmp(kind, "pmessage") == 0 && reply->elements >= 4) {
         redisReply *pat = reply->element[1], *ch = reply->element[2], *pl = reply->element[3];
         if (pat->type == REDIS_REPLY_STRING && ch->type == REDIS_REPLY_STRING &&
             pl->type == REDIS_REPLY_STRING)
-            r->cbs.on_message(r->ud, ch->str, pat->str, pl->str, pl->len);
+            r->cbs.on_message(r->ud, ch_name(ch), pat->str, pl->str, pl->len);
     } else if (reply->element[1]->type == REDIS_REPLY_STRING) {
         const char *name = reply->element[1]->str;
         if (strcmp(kind, "subscribe") == 0)

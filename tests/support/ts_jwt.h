@@ -118,6 +118,21 @@ static inline int tsj_write_pubkey(EVP_PKEY *pk, const char *path)
 }
 
 /* Writes len bytes to path. 0 or -1. */
+/* A self-signed certificate for localhost and 127.0.0.1, made by the openssl command
+ * line: dir/cert.pem and dir/key.pem, their paths in cert and key (cap bytes each).
+ * 0, or -1 when openssl failed. */
+static inline int tsj_make_cert(const char *dir, char *cert, size_t cert_cap, char *key, size_t key_cap)
+{
+    char cmd[2048];
+    snprintf(cert, cert_cap, "%s/cert.pem", dir);
+    snprintf(key, key_cap, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 -subj /CN=localhost "
+             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 static inline int tsj_write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "w");

@@ -187,6 +187,59 @@ START_TEST(test_verify_claims_copied)
 }
 END_TEST
 
+/* issue 13.6: a far-future exp (any double) is clamped, and the deadline saturates */
+START_TEST(test_far_future_exp)
+{
+    gw_auth *a = make_auth(secret_path, NULL, "HS256", NULL, NULL);
+    const char *exps[] = {"9200000000000000000", "1e19", "1e300", "1.8e19"};
+    for (size_t i = 0; i < sizeof exps / sizeof exps[0]; i++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, ",\"exp\":%s", exps[i]);
+        vcase c = {"far", "HS256", TSJ_HS256, 0, 0, 0, extra, 0};
+        char *tok = make_token(&c, now_s());
+        gw_principal *p = NULL;
+        ck_assert_msg(gw_auth_verify(a, tok, strlen(tok), now_s(), &p) == 0, "exp %s refused", exps[i]);
+        ck_assert_msg(p->exp == GW_AUTH_EXP_MAX, "exp %s kept as %lld", exps[i], (long long)p->exp);
+        free(tok);
+        gw_auth_principal_free(p);
+    }
+    gw_auth_free(a);
+    const int64_t mono = 5000, now = 1700000000;
+    ck_assert_int_eq(gw_auth_deadline_ms(0, 30, now, mono), 0);
+    ck_assert_int_eq(gw_auth_deadline_ms(now + 10, 30, now, mono), mono + 40000);
+    ck_assert_int_eq(gw_auth_deadline_ms(now - 100, 30, now, mono), mono);
+    ck_assert(gw_auth_deadline_ms(GW_AUTH_EXP_MAX, 30, now, mono) > mono + (GW_AUTH_EXP_MAX - now) * 999);
+    ck_assert_int_eq(gw_auth_deadline_ms(INT64_MAX, INT64_MAX, now, mono), INT64_MAX);
+    ck_assert_int_eq(gw_auth_deadline_ms(INT64_MAX / 1000, 0, 0, INT64_MAX - 10), INT64_MAX);
+    ck_assert_int_eq(gw_auth_deadline_ms(INT64_MIN + 1, 30, now, mono), mono);
+}
+END_TEST
+
+/* issue 13.7: Host (DNS rebinding) and Origin (cross-site) of admin requests */
+START_TEST(test_admin_host_origin)
+{
+    static const struct { const char *bind, *host; bool ok; } hosts[] = {
+        {"127.0.0.1", NULL, true},           {"127.0.0.1", "127.0.0.1:9090", true},
+        {"127.0.0.1", "localhost:9090", true}, {"127.0.0.1", "LOCALHOST", true},
+        {"127.0.0.1", "[::1]:9090", true},   {"127.0.0.1", "127.8.9.10", true},
+        {"127.0.0.1", "rebind.evil.example", false}, {"127.0.0.1", "127.evil.example:9090", false},
+        {"127.0.0.1", "10.0.0.5:9090", false}, {"127.0.0.1", "", false},
+        {"10.0.0.5", "10.0.0.5:9090", true}, {"10.0.0.5", "10.0.0.6:9090", false},
+        {"0.0.0.0", "gateway-1:9090", true}, {"::", "anything", true},
+        {"::1", "[::1]", true},              {"::1", "[::2]:1", false},
+    };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
+        ck_assert_msg(gw_auth_admin_host_ok(hosts[i].bind, hosts[i].host) == hosts[i].ok, "bind %s host %s",
+                      hosts[i].bind, hosts[i].host ? hosts[i].host : "(none)");
+    ck_assert(gw_auth_admin_origin_ok(NULL, "127.0.0.1:9090"));
+    ck_assert(gw_auth_admin_origin_ok("http://127.0.0.1:9090", "127.0.0.1:9090"));
+    ck_assert(!gw_auth_admin_origin_ok("https://evil.example", "127.0.0.1:9090"));
+    ck_assert(!gw_auth_admin_origin_ok("null", "127.0.0.1:9090"));
+    ck_assert(!gw_auth_admin_origin_ok("http://127.0.0.1:9090", NULL));
+    ck_assert(!gw_auth_admin_origin_ok("http://127.0.0.1:9091", "127.0.0.1:9090"));
+}
+END_TEST
+
 START_TEST(test_verify_malformed_and_missing)
 {
     gw_auth *a = make_auth(secret_path, NULL, NULL, NULL, NULL);
@@ -539,11 +592,19 @@ START_TEST(test_admin_key)
     ck_assert_int_eq(gw_auth_admin_check(a, "k3y-k3y-k3y-k3y-k3y-k3y", true), -1);
     ck_assert_int_eq(gw_auth_admin_check(a, "Bearer k3y-k3y-k3y-k3y-k3y-k3y", true), 0);
     ck_assert_int_eq(gw_auth_admin_check(a, "bearer  k3y-k3y-k3y-k3y-k3y-k3y ", true), 0);
-    ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), 0); /* reads open by default */
+    /* issue 13.8: with a key, reads need it by default (/healthz aside) */
+    ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), -1);
+    ck_assert(!gw_auth_admin_health_protected(a));
+    gw_auth_free(a);
+
+    cfg.admin_protect_reads = 0;
+    ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), 0); /* opened on purpose */
     gw_auth_free(a);
 
     cfg.admin_protect_reads = 1;
     ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    ck_assert(gw_auth_admin_health_protected(a));
     ck_assert_int_eq(gw_auth_admin_check(a, NULL, false), -1);
     ck_assert_int_eq(gw_auth_admin_check(a, "Bearer k3y-k3y-k3y-k3y-k3y-k3y", false), 0);
     gw_auth_free(a);
@@ -659,6 +720,11 @@ START_TEST(test_exposure)
     ck_assert(gw_auth_is_loopback("127.1.2.3"));
     ck_assert(gw_auth_is_loopback("::1"));
     ck_assert(gw_auth_is_loopback("localhost"));
+    ck_assert(gw_auth_is_loopback("[::1]"));
+    ck_assert(gw_auth_is_loopback("::ffff:127.0.0.1"));
+    ck_assert(!gw_auth_is_loopback("127.evil.example")); /* a name, not an address */
+    ck_assert(!gw_auth_is_loopback("128.0.0.1"));
+    ck_assert(!gw_auth_is_loopback(""));
     ck_assert(!gw_auth_is_loopback("0.0.0.0"));
     ck_assert(!gw_auth_is_loopback("*"));
     ck_assert(!gw_auth_is_loopback("::"));
@@ -757,7 +823,8 @@ Suite *ts_suite(void)
     TCase *tc = ts_tcase(s, "verify", 30);
     tcase_add_unchecked_fixture(tc, keys_setup, keys_teardown);
     tcase_add_loop_test(tc, test_verify_hs256, 0, N_ELEMS(hs_cases));
-    ts_add_tests(tc, test_verify_claims_copied, test_verify_malformed_and_missing);
+    ts_add_tests(tc, test_verify_claims_copied, test_far_future_exp, test_admin_host_origin,
+                 test_verify_malformed_and_missing);
     tcase_add_loop_test(tc, test_verify_rs256, 0, N_ELEMS(rs_cases));
     ts_add_tests(tc, test_verify_es256, test_verify_aud_iss, test_key_errors,
                  test_authorize_subscribe, test_authorize_owner_pattern_config,

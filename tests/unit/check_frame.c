@@ -5,6 +5,7 @@
  * replies and errors case by case.)
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,10 +81,33 @@ START_TEST(test_writer_overflow_sticks)
 }
 END_TEST
 
+/* issue 13.12: a refused handshake is an HTTP/1.1 answer with a JSON body */
+START_TEST(test_http_refusal)
+{
+    char buf[1024];
+    int n = gw_frame_http_refusal(buf, sizeof buf, 401, "unauthorized", "bad \"token\"");
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq((int)strlen(buf), n);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 401 Unauthorized\r\n", 26) == 0, "%s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "content-type: application/json\r\n"));
+    ck_assert_ptr_nonnull(strstr(buf, "www-authenticate: Bearer\r\n"));
+    const char *body = strstr(buf, "\r\n\r\n") + 4;
+    ck_assert_str_eq(body, "{\"error\":\"unauthorized\",\"reason\":\"bad \\\"token\\\"\"}\n");
+    char cl[64];
+    snprintf(cl, sizeof cl, "content-length: %zu\r\n", strlen(body));
+    ck_assert_ptr_nonnull(strstr(buf, cl));
+    ck_assert_int_gt(gw_frame_http_refusal(buf, sizeof buf, 418, "x", "y"), 0);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "%s", buf);
+    ck_assert_int_eq(gw_frame_http_refusal(buf, 40, 429, "too_many_connections", "too many"), -1);
+    ck_assert_str_eq(buf, "");
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("frame");
     TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_envelope, test_control_frames, test_escaper, test_writer_overflow_sticks);
+    ts_add_tests(tc, test_envelope, test_control_frames, test_escaper, test_writer_overflow_sticks,
+                 test_http_refusal);
     return s;
 }

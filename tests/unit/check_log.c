@@ -195,12 +195,27 @@ START_TEST(test_long_message_truncated)
 }
 END_TEST
 
+/* A storm of lines from one site: one per interval, the rest counted. */
+START_TEST(test_limited_site)
+{
+    static pulse_log_limit lim;
+    unsigned long long held = 99;
+    ck_assert_int_eq(pulse_log_limit_take(&lim, 200, &held), 1);
+    ck_assert_int_eq(held, 0);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(pulse_log_limit_take(&lim, 200, &held), 0);
+    usleep(250 * 1000);
+    ck_assert_int_eq(pulse_log_limit_take(&lim, 200, &held), 1);
+    ck_assert_int_eq(held, 1000);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("log");
     TCase *tc = ts_tcase(s, "log", 0);
     tcase_add_loop_test(tc, test_level_parse, 0, N_ELEMS(level_cases));
     ts_add_tests(tc, test_format_parse, test_default_level, test_level_filters_before_formatting,
-                 test_text_line, test_json_line_escaping, test_long_message_truncated);
+                 test_text_line, test_json_line_escaping, test_long_message_truncated, test_limited_site);
     return s;
 }

@@ -72,7 +72,7 @@ static const struct {
     {"redis://[]:1", "redis", "unparsable URL 'redis://[]:1': missing host"},
     {"redis://[::1]x", "redis", "unparsable URL 'redis://[::1]x': unexpected text after ']'"},
     {"redis://ho st", "redis", "unparsable URL 'redis://ho st': bad character in host"},
-    {"ws://user:pw@h", "ws", "unparsable URL 'ws://user:pw@h': credentials are only supported for redis URLs"},
+    {"ws://user:pw@h", "ws", "unparsable URL 'ws://***@h': credentials are only supported for redis URLs"},
     {"ws://h/a b", "ws", "unparsable URL 'ws://h/a b': bad character in path"},
     {"ws://h/#frag", "ws", "unparsable URL 'ws://h/#frag': fragments are not supported"},
 };
@@ -112,6 +112,28 @@ START_TEST(test_long_inputs)
 }
 END_TEST
 
+/* issue 13.9: a URL is printed without its userinfo, whatever it holds */
+START_TEST(test_redact)
+{
+    static const char *const cases[][2] = {
+        {"redis://:s3cret@redis.internal:7000/2", "redis://***@redis.internal:7000/2"},
+        {"redis://user:p@ss@h/15", "redis://***@h/15"},
+        {"redis://127.0.0.1:6379", "redis://127.0.0.1:6379"},
+        {"ws://h/ws?x=a@b", "ws://h/ws?x=a@b"},
+        {"http://u:pw@[::1]:8080/publish", "http://***@[::1]:8080/publish"},
+        {":pw@host", "***@host"},
+        {"", ""},
+    };
+    char out[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_str_eq(pulse_url_redact(cases[i][0], out, sizeof out), cases[i][1]);
+    pulse_url u;
+    pulse_error err = {0};
+    ck_assert_int_ne(pulse_url_parse("redis://:s3cret@bad host:1", "redis", &u, &err), 0);
+    ck_assert_msg(strstr(err.text, "s3cret") == NULL, "error text: %s", err.text);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("url");
@@ -119,5 +141,6 @@ Suite *ts_suite(void)
     tcase_add_loop_test(tc, test_good, 0, N_ELEMS(good));
     tcase_add_loop_test(tc, test_bad, 0, N_ELEMS(bad));
     tcase_add_test(tc, test_long_inputs);
+    tcase_add_test(tc, test_redact);
     return s;
 }
