@@ -1,32 +1,60 @@
 #!/usr/bin/env bash
-# bench.sh - Pulse's benchmarks: figures, not pass/fail. One gateway node (the per-core
-# figures), a throwaway redis-server, pulse-subscribe and pulse-publish, all on
-# loopback; every run is bounded in events and time.
+# bench.sh - Pulse's benchmarks: figures, not pass/fail. A throwaway redis-server, one
+# gateway node (the per-core figures) and a measuring client, all on loopback; every
+# run is bounded in events and time. bench/README.md explains each scenario.
 #
-#   bench/bench.sh              every scenario below
-#   bench/bench.sh classic      50 clients x 50 events (the classic comparison)
-#   bench/bench.sh fanout       1000 clients x 100 events/s for 10 s: p99 and gateway CPU
-#   bench/bench.sh ramp         1000 clients at 200..1600 events/s: where p99 passes 100 ms
-#   bench/bench.sh idle         10000 idle connections: gateway memory per connection
-#   bench/bench.sh slowconsumer 100 clients x 200 events/s x 1 KiB, without and with one
-#                               client that stops reading: the others' p99 should hold
+#   bench/bench.sh [--workers N] [--client ws|pulse|both] [SCENARIO...]
 #
-# Gateway CPU is read from /proc/<pid>/stat (utime+stime) over the publishing window,
-# as a share of one core. Results also go to bench/results/<timestamp>/.
+#   classic   50 clients x 10 events/s for 10 s, 256 B
+#   fanout    1000 clients x 100 events/s for 10 s, 256 B
+#   payload   1000 clients x 20 events/s for 5 s at 64 B, 256 B, 1 KiB, 4 KiB, 16 KiB
+#   sweep     1000 clients, 256 B, 3 s per rate from 100/s doubling until p99 passes
+#             100 ms or anything drops (at most 12800/s)
+#   storm     10,000 clients connecting at once: handshakes per second
+#   idle      10,000 idle connections: gateway memory per connection
+#   slow      100 clients x 200 events/s x 1 KiB, without and with one client that
+#             stops reading (pulse-subscribe; lag limit 2 s): the others' p99 holds
+#   big       100,000 connections over several gateways and client processes (not in
+#             the default set; bench/big.sh; minutes and most of the machine)
+#   default: classic fanout payload sweep storm idle slow
+#
+# --client ws (default): bench/wsbench.c, the neutral client (raw RFC 6455 over
+# epoll, no libwebsockets), publishing with its own raw-RESP publisher; payload sizes
+# are exact. --client pulse: pulse-subscribe + pulse-publish + pulse-report (ours;
+# payload sizes approximate). --workers: the gateway's --workers (default 1).
+#
+# Every delivery row: p50/p99/max latency (receive time minus published_at_us), drops
+# (expected - received), sends per delivery (perf stat -e syscalls:sys_enter_sendto,
+# sendmsg and writev on the gateway during the run), gateway CPU microseconds per
+# delivery and gateway/client CPU as a share of one core (utime+stime from /proc
+# over the run). Results also go to bench/results/<timestamp>/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
-GW_WORKERS=${PULSE_BENCH_WORKERS:-1}
-SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(classic fanout ramp slowconsumer idle)
-case "${SCENARIOS[0]}" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
+WORKERS=${PULSE_BENCH_WORKERS:-1}
+CLIENT=ws
+SCENARIOS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --workers) WORKERS=${2:?--workers N}; shift 2 ;;
+    --client) CLIENT=${2:?--client ws|pulse|both}; shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "bench: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) SCENARIOS+=("$1"); shift ;;
+  esac
+done
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(classic fanout payload sweep storm idle slow)
+case "$CLIENT" in ws) CLIENTS_USED=(ws) ;; pulse) CLIENTS_USED=(pulse) ;; both) CLIENTS_USED=(ws pulse) ;;
+  *) echo "bench: --client ws|pulse|both" >&2; exit 2 ;; esac
 
-"$ROOT/scripts/install-deps.sh" python3
-pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-subscribe pulse-report
+"$ROOT/scripts/install-deps.sh" python3 linux-perf
+pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-subscribe pulse-report pulse-wsbench
 GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"
 SUB="$BUILD/subscriber-client/pulse-subscribe"; REP="$BUILD/report/pulse-report"
+WSB="$BUILD/bench/pulse-wsbench"
+HZ=$(getconf CLK_TCK)
 
 OUTROOT="$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUTROOT"
@@ -38,103 +66,188 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-cpu_ticks() { pulse_cpu_ticks "$1"; }
-rss_kib() { pulse_rss_kib "$1"; }
-
-start_stack() { # dir
+start_stack() { # dir [extra gateway args...]
   local dir=$1 line
+  shift
   mkdir -p "$dir"
   pulse_start_redis "$dir" "$dir/redis.log"
   PIDS+=("$PULSE_REDIS_PID")
-  REDIS=$PULSE_REDIS_URL
-  # shellcheck disable=SC2086
-  "$GW" --port 0 --admin-port 0 --redis "$REDIS" --node-id bench --workers "$GW_WORKERS" --log-level warn ${BENCH_GW_ARGS:-} \
+  REDIS=$PULSE_REDIS_URL REDIS_PORT=$PULSE_REDIS_PORT
+  "$GW" --port 0 --admin-port 0 --redis "$REDIS" --node-id bench --workers "$WORKERS" --log-level warn "$@" \
     >"$dir/gateway.out" 2>"$dir/gateway.err" &
   GW_PID=$!
   PIDS+=("$GW_PID")
-  line=$(pulse_wait_line "$dir/gateway.out" '^pulse-gateway ready' 10 "$GW_PID") || { tail -20 "$dir/gateway.err" >&2; exit 3; }
+  line=$(pulse_wait_line "$dir/gateway.out" '^pulse-gateway ready' 10 "$GW_PID") ||
+    { tail -20 "$dir/gateway.err" >&2; exit 3; }
   pulse_ready_ports "$line"
   WS_PORT=$PULSE_GW_PORT
 }
 
-# run clients rate events dir [extra subscriber args] -> prints one result line
-run_case() {
-  local clients=$1 rate=$2 events=$3 dir=$4
-  shift 4
-  start_stack "$dir"
-  if [ -n "${BENCH_SLOW:-}" ]; then
-    python3 "$ROOT/bench/slow_client.py" "$WS_PORT" events.critical 120 >"$dir/slow.log" 2>&1 &
-    PIDS+=($!)
-    pulse_wait_line "$dir/slow.log" 'subscribed' 10 >/dev/null
-  fi
-  "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
-    --expect $((clients * events)) --duration $((events / (rate > 0 ? rate : 1000) + 60)) "$@" \
-    >"$dir/subscriber.log" 2>&1 &
-  local sub=$!
-  PIDS+=("$sub")
-  pulse_wait_line "$dir/subscriber.log" '^pulse-subscribe ready' 60 "$sub" >/dev/null
-  local t0 c0 t1 c1
-  t0=$(date +%s%N); c0=$(cpu_ticks "$GW_PID")
-  "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
-    --manifest "$dir/manifest.csv" --quiet ${BENCH_PAYLOAD:+--payload-bytes "$BENCH_PAYLOAD"}
-  local slow_closed=""
-  [ -z "${BENCH_SLOW:-}" ] || slow_closed=$(grep -c "closed with 1008" "$dir/gateway.err" || true)
-  wait "$sub" || true
-  t1=$(date +%s%N); c1=$(cpu_ticks "$GW_PID")
-  local rss; rss=$(rss_kib "$GW_PID")
-  cleanup
-  "$REP" --json "$dir" >"$dir/report.json" 2>"$dir/report.err" || true
-  [ -z "$slow_closed" ] || echo "  (slow consumers closed with 1008: $slow_closed)" >&2
-  local hz; hz=$(getconf CLK_TCK)
-  python3 - "$dir/report.json" "$clients" "$rate" "$events" "$(( (c1 - c0) ))" "$hz" "$(( (t1 - t0) / 1000000 ))" "$rss" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1])); o = r["overall"]; l = o["latency_ms"]
-ticks, hz, ms, rss = int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
-cpu = 100.0 * ticks / hz / (ms / 1000.0) if ms else 0
-print(f"{sys.argv[2]:>7} {sys.argv[3]:>6} {sys.argv[4]:>6} {o['expected']:>9} {o['received']:>9} {o['dropped']:>7}"
-      f" {l['p50']:>8.3f} {l['p99']:>8.3f} {l['max']:>8.3f} {cpu:>6.1f}% {rss/1024:>7.1f}")
-PY
+# perf stat on the gateway's send syscalls; perf_stop prints their sum.
+perf_start() { # dir
+  perf stat -x, -o "$1/perf.txt" -e syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev \
+    -p "$GW_PID" >/dev/null 2>"$1/perf.err" &
+  PERF_PID=$!
+  sleep 0.3 # perf prints nothing when attached; this is the time it takes here
+}
+perf_stop() { # dir
+  pulse_stop_pid "$PERF_PID" INT 50
+  awk -F, '/sys_enter/ { s += $1 } END { print s + 0 }' "$1/perf.txt" 2>/dev/null || echo 0
 }
 
+# Waits for pid to exit (at most secs), sampling its CPU ticks every 0.1 s; prints the
+# last sample.
+wait_ticks() { # pid secs
+  local pid=$1 end=$((SECONDS + $2)) last=0 t
+  while pulse_alive "$pid" && [ "$SECONDS" -lt "$end" ]; do
+    t=$(pulse_cpu_ticks "$pid" 2>/dev/null) && last=$t
+    sleep 0.1
+  done
+  echo "$last"
+}
+
+kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; } # key line -> value
+
+ROW_FMT='%-5s %7s %6s %6s %6s %9s %9s %7s %8s %8s %8s %6s %7s %6s %6s\n'
 header() {
   echo "$1"
-  printf '%7s %6s %6s %9s %9s %7s %8s %8s %8s %7s %7s\n' clients rate/s events expected received dropped \
-    p50_ms p99_ms max_ms gw_cpu rss_MiB
+  # shellcheck disable=SC2059
+  printf "$ROW_FMT" client clients rate/s bytes events expected received dropped p50_ms p99_ms max_ms \
+    snd/dl gwus/dl gw%cpu cl%cpu
+}
+
+# run_case CLIENT CLIENTS RATE EVENTS BYTES DIR [gateway args...]: one stack, one run,
+# one row. Sets LAST_P99 and LAST_DROPPED for the sweep.
+run_case() {
+  local client=$1 clients=$2 rate=$3 events=$4 bytes=$5 dir=$6
+  shift 6
+  start_stack "$dir" "$@"
+  if [ -n "${BENCH_SLOW:-}" ]; then # one client that subscribes and never reads
+    python3 "$ROOT/bench/slow_client.py" "$WS_PORT" events.critical 120 >"$dir/slow.log" 2>&1 &
+    PIDS+=("$!")
+    pulse_wait_line "$dir/slow.log" subscribed 10 "$!" >/dev/null
+  fi
+  local expect=$((clients * events)) secs=$((events / rate + 60)) sub
+  if [ "$client" = ws ]; then
+    "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
+      --ready-match '"subscribed"' --clients "$clients" --expect "$expect" --duration "$secs" --quiet-ms 5000 \
+      >"$dir/client.out" 2>"$dir/client.err" &
+  else
+    "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
+      --expect "$expect" --duration "$secs" >"$dir/client.out" 2>&1 &
+  fi
+  sub=$!
+  PIDS+=("$sub")
+  pulse_wait_line "$dir/client.out" '^(wsbench|pulse-subscribe) ready' 120 "$sub" >/dev/null ||
+    { echo "bench: the client did not get ready (see $dir)" >&2; cleanup; return 1; }
+  perf_start "$dir"
+  local t0 g0 s0 t1 g1 s1 sends
+  t0=$(date +%s%N); g0=$(pulse_cpu_ticks "$GW_PID"); s0=$(pulse_cpu_ticks "$sub")
+  if [ "$client" = ws ]; then # in the background: the client's CPU is sampled meanwhile
+    "$WSB" pub --redis "127.0.0.1:$REDIS_PORT" --channel events.critical --count "$events" --rate "$rate" \
+      --bytes "$bytes" >"$dir/publisher.out" &
+  else
+    "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
+      --manifest "$dir/manifest.csv" --quiet --payload-bytes "$bytes" &
+  fi
+  local pub=$!
+  s1=$(wait_ticks "$sub" "$secs")
+  wait "$pub" || echo "bench: the publisher failed (see $dir)" >&2
+  t1=$(date +%s%N); g1=$(pulse_cpu_ticks "$GW_PID")
+  sends=$(perf_stop "$dir")
+  cleanup
+  local received p50 p99 max line
+  if [ "$client" = ws ]; then
+    line=$(grep '^wsbench done' "$dir/client.out" || true)
+    received=$(kv deliveries "$line"); p50=$(kv p50_ms "$line"); p99=$(kv p99_ms "$line"); max=$(kv max_ms "$line")
+    s1=$((s0 + $(kv cpu_ms "$line" | cut -d. -f1) * HZ / 1000)) # its own count, since ready
+  else
+    "$REP" --json --no-svg "$dir" >"$dir/report.json" 2>"$dir/report.err" || true
+    read -r received p50 p99 max < <(python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))["overall"]; l = o["latency_ms"]
+print(o["received"], l["p50"], l["p99"], l["max"])' "$dir/report.json")
+  fi
+  received=${received:-0}
+  LAST_DROPPED=$((expect > received ? expect - received : 0))
+  LAST_P99=${p99:-0}
+  local ms=$(((t1 - t0) / 1000000))
+  # shellcheck disable=SC2059
+  printf "$ROW_FMT" "$client" "$clients" "$rate" "$bytes" "$events" "$expect" "$received" "$LAST_DROPPED" \
+    "$p50" "$p99" "$max" \
+    "$(awk -v s="$sends" -v r="$received" 'BEGIN { printf "%.2f", r ? s / r : 0 }')" \
+    "$(awk -v t="$((g1 - g0))" -v hz="$HZ" -v r="$received" 'BEGIN { printf "%.2f", r ? t / hz * 1e6 / r : 0 }')" \
+    "$(awk -v t="$((g1 - g0))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.0f", ms ? 100 * t / hz / (ms / 1000) : 0 }')" \
+    "$(awk -v t="$((s1 - s0))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.0f", ms ? 100 * t / hz / (ms / 1000) : 0 }')"
+}
+
+storm() { # clients dir: all connect at once; the gateway's CPU for it beside the wall time
+  local n=$1 dir=$2 line g0 g1
+  start_stack "$dir"
+  g0=$(pulse_cpu_ticks "$GW_PID")
+  "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
+    --clients "$n" --concurrency 0 --duration 30 --hold >"$dir/client.out" 2>"$dir/client.err" &
+  local sub=$!
+  PIDS+=("$sub")
+  line=$(pulse_wait_line "$dir/client.out" '^wsbench ready' 40 "$sub") || line=""
+  g1=$(pulse_cpu_ticks "$GW_PID")
+  cleanup
+  printf '%8s %7s %7s %12s %10s %10s\n' "$WORKERS" "$n" "$(kv failed "$line")" "$(kv handshake_ms "$line")" \
+    "$(kv handshakes_per_s "$line")" "$(((g1 - g0) * 1000 / HZ))"
 }
 
 for s in "${SCENARIOS[@]}"; do
-  case "$s" in
-    classic)
-      header "== classic: 50 clients x 50 events at 1000/s, 1 node"
-      run_case 50 1000 50 "$OUTROOT/classic" ;;
-    fanout)
-      header "== fanout: 1000 clients x 100 events/s for 10 s, 1 node"
-      run_case 1000 100 1000 "$OUTROOT/fanout" ;;
-    ramp)
-      header "== ramp: 1000 clients, rising rate, 5 s each, 1 node"
-      for rate in 200 400 800 1200 1600; do
-        run_case 1000 "$rate" $((rate * 5)) "$OUTROOT/ramp-$rate"
-      done ;;
-    slowconsumer)
-      # 1 KiB events: what pulse-subscribe itself can take (lws's client parses frames
-      # byte by byte); the slow client's tiny receive buffer still fills in a second.
-      header "== slow consumer: 100 clients x 200 events/s x 1 KiB for 10 s, lag limit 2 s, 1 node"
-      BENCH_GW_ARGS="--limits.lag-limit-ms 2000" BENCH_PAYLOAD=1000 run_case 100 200 2000 "$OUTROOT/slow-without"
-      BENCH_GW_ARGS="--limits.lag-limit-ms 2000" BENCH_PAYLOAD=1000 BENCH_SLOW=1 \
-        run_case 100 200 2000 "$OUTROOT/slow-with" ;;
-    idle)
-      echo "== idle: gateway memory per idle connection (subscribed to one channel)"
-      dir="$OUTROOT/idle"; start_stack "$dir"
-      base=$(rss_kib "$GW_PID")
-      n=${PULSE_BENCH_IDLE:-10000}
-      "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$n" --channels events.critical --out "$dir" \
-        --duration 60 --connect-concurrency 100 >"$dir/subscriber.log" 2>&1 &
-      sub=$!; PIDS+=("$sub")
-      pulse_wait_line "$dir/subscriber.log" '^pulse-subscribe ready' 120 "$sub" >/dev/null
-      sleep 1
-      after=$(rss_kib "$GW_PID")
-      echo "  $n connections: gateway RSS ${base} KiB -> ${after} KiB = $(( (after - base) * 1024 / n )) bytes per connection"
-      cleanup ;;
-    *) echo "bench: unknown scenario '$s' (see --help)" >&2; exit 2 ;;
-  esac
-done | tee "$OUTROOT/summary.txt"
+  for c in "${CLIENTS_USED[@]}"; do
+    case "$s" in
+      classic)
+        header "== classic: 50 clients x 10 events/s for 10 s, 256 B, $WORKERS worker(s)"
+        run_case "$c" 50 10 100 256 "$OUTROOT/classic-$c" ;;
+      fanout)
+        header "== fanout: 1000 clients x 100 events/s for 10 s, 256 B, $WORKERS worker(s)"
+        run_case "$c" 1000 100 1000 256 "$OUTROOT/fanout-$c" ;;
+      payload)
+        header "== payload: 1000 clients x 20 events/s for 5 s, $WORKERS worker(s)"
+        for b in 64 256 1024 4096 16384; do
+          run_case "$c" 1000 20 100 "$b" "$OUTROOT/payload-$b-$c"
+        done ;;
+      sweep)
+        header "== sweep: 1000 clients, 256 B, 3 s per rate, until p99 > 100 ms or a drop, $WORKERS worker(s)"
+        for rate in 100 200 400 800 1600 3200 6400 12800; do
+          run_case "$c" 1000 "$rate" $((rate * 3)) 256 "$OUTROOT/sweep-$rate-$c"
+          if [ "$LAST_DROPPED" -gt 0 ] || awk -v p="$LAST_P99" 'BEGIN { exit !(p > 100) }'; then break; fi
+        done ;;
+      storm)
+        [ "$c" = ws ] || continue
+        echo "== storm: 10,000 clients connecting at once (pulse-wsbench --concurrency 0)"
+        printf '%8s %7s %7s %12s %10s %10s\n' workers clients failed handshake_ms per_s gw_cpu_ms
+        storm 10000 "$OUTROOT/storm" ;;
+      idle)
+        [ "$c" = ws ] || continue
+        echo "== idle: gateway memory per idle connection (subscribed to one channel), $WORKERS worker(s)"
+        dir="$OUTROOT/idle"; start_stack "$dir"
+        base=$(pulse_rss_kib "$GW_PID")
+        n=${PULSE_BENCH_IDLE:-10000}
+        "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
+          --ready-match '"subscribed"' --clients "$n" --concurrency 200 --duration 60 --hold \
+          >"$dir/client.out" 2>"$dir/client.err" &
+        sub=$!; PIDS+=("$sub")
+        pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null
+        sleep 1
+        after=$(pulse_rss_kib "$GW_PID")
+        echo "  $n connections: gateway RSS ${base} KiB -> ${after} KiB = $(((after - base) * 1024 / n)) bytes per connection"
+        cleanup ;;
+      slow)
+        [ "$c" = pulse ] || [ "$CLIENT" = ws ] || continue
+        header "== slow consumer: 100 clients x 200 events/s x 1 KiB for 10 s, lag limit 2 s (pulse-subscribe)"
+        run_case pulse 100 200 2000 1000 "$OUTROOT/slow-without" --limits.lag-limit-ms 2000
+        # the same with one client that stops reading (bench/slow_client.py)
+        dir="$OUTROOT/slow-with"
+        BENCH_SLOW=1 run_case pulse 100 200 2000 1000 "$dir" --limits.lag-limit-ms 2000
+        echo "  (slow consumers closed with 1008: $(grep -c 'closed with 1008' "$dir/gateway.err" || true))" ;;
+      big)
+        [ "$c" = ws ] || continue
+        "$ROOT/bench/big.sh" ;;
+      *) echo "bench: unknown scenario '$s' (see --help)" >&2; exit 2 ;;
+    esac
+  done
+done 2>&1 | tee "$OUTROOT/summary.txt"

@@ -15,6 +15,7 @@
 #include "gw_admin.h"
 #include "gw_auth.h"
 #include "gw_config.h"
+#include "gw_history.h"
 #include "gw_ingest.h"
 #include "gw_worker.h"
 #include "pulse_log.h"
@@ -106,6 +107,11 @@ int main(int argc, char **argv)
     gw_node node;
     gw_node_init(&node, &cfg, auth, base);
     int status = 0;
+    if (gw_history_init(&node, &err) != 0) {
+        PLOG_ERR("main", "history rules: %s", err.text);
+        status = 2;
+        goto out;
+    }
     if (gw_node_listen(&node, &err) != 0) {
         PLOG_ERR("main", "%s", err.text);
         status = 1;

@@ -614,6 +614,7 @@ int pulse_delivery_scan(const char *json, size_t len, pulse_delivery *out, pulse
         return pulse_error_set(err, PULSE_EINVAL, 0, "envelope: no input");
     memset(&d, 0, sizeof d);
     d.event_type = "";
+    d.epoch = "";
     skip_ws(&s);
     if (s.p >= s.end || *s.p != '{')
         return scan_fail(&s, "expected '{'");
@@ -640,6 +641,10 @@ int pulse_delivery_scan(const char *json, size_t len, pulse_delivery *out, pulse
             } else if (key_is(k, klen, "data", 4) && s.p < s.end && *s.p == '{') {
                 rc = scan_data(&s, &d, &seen);
                 has_data = true;
+            } else if (key_is(k, klen, "offset", 6) && s.p < s.end && *s.p != '"') {
+                rc = scan_uint_field(&s, "offset", 0, INT64_MAX, &d.offset);
+            } else if (key_is(k, klen, "epoch", 5) && s.p < s.end && *s.p == '"') {
+                rc = scan_string(&s, &d.epoch, &d.epoch_len);
             } else {
                 if (key_is(k, klen, "op", 2))
                     has_op = true;

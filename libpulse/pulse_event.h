@@ -74,10 +74,13 @@ typedef struct {
     uint64_t sequence;
     int64_t published_at_us;
     pulse_priority priority;
+    uint64_t offset;                    /* the envelope's "offset", 0 when absent */
+    const char *epoch; size_t epoch_len; /* the envelope's "epoch", "" when absent */
 } pulse_delivery;
 
 /* Scans one envelope {"channel":"...","data":{...event...}} (one line of a batched
- * frame; len bytes, not NUL-terminated). No allocation, single pass, tolerant of key
+ * frame; len bytes, not NUL-terminated), with "offset" and "epoch" when the event was
+ * published with history. No allocation, single pass, tolerant of key
  * order and whitespace. Returns 0, or PULSE_EINVAL with err filled when the text is not
  * such an envelope (control frames like {"op":"pong"} return PULSE_ENOENT). */
 int pulse_delivery_scan(const char *json, size_t len, pulse_delivery *out, pulse_error *err);

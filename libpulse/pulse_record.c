@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_FIELDS 8
-
 /* A field is safe in our CSV when it has no comma, quote or control character. */
 static bool field_ok(const char *s, size_t cap)
 {
@@ -45,10 +43,13 @@ int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap
         r->channel[0] == '\0' || !field_ok(r->event_id, sizeof r->event_id) ||
         r->event_id[0] == '\0' || !field_ok(r->event_type, sizeof r->event_type))
         return PULSE_EINVAL;
+    if (r->recovered != 0 && r->recovered != 1)
+        return PULSE_EINVAL;
     return finish_format(snprintf(buf, cap, "%" PRIu32 ",%s,%s,%s,%" PRIu64 ",%s,%" PRId64
-                                  ",%" PRId64 "\n", r->client, r->node, r->channel,
-                                  r->event_id, r->sequence, r->event_type,
-                                  r->published_at_us, r->received_at_us), cap);
+                                  ",%" PRId64 ",%" PRIu64 ",%d\n", r->client, r->node,
+                                  r->channel, r->event_id, r->sequence, r->event_type,
+                                  r->published_at_us, r->received_at_us, r->offset,
+                                  r->recovered), cap);
 }
 
 int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap)
@@ -65,9 +66,9 @@ int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap
             return PULSE_EINVAL;
         prio = ""; /* unset: the channel decided; written as an empty field */
     }
-    return finish_format(snprintf(buf, cap, "%s,%" PRIu64 ",%s,%s,%" PRId64 "\n",
+    return finish_format(snprintf(buf, cap, "%s,%" PRIu64 ",%s,%s,%" PRId64 ",%" PRIu64 "\n",
                                   r->event_id, r->sequence, r->channel, prio,
-                                  r->published_at_us), cap);
+                                  r->published_at_us, r->offset), cap);
 }
 
 typedef struct {
@@ -75,8 +76,9 @@ typedef struct {
     size_t len;
 } field;
 
-/* Splits line into exactly `want` comma-separated fields. */
-static int split(const char *line, size_t len, field *f, int want, const char *what,
+/* Splits line into `want` comma-separated fields, or `alt` (the older, shorter line
+ * format); returns the count found, or a negative code. */
+static int split(const char *line, size_t len, field *f, int want, int alt, const char *what,
                  pulse_error *err)
 {
     int nf = 0;
@@ -101,11 +103,11 @@ static int split(const char *line, size_t len, field *f, int want, const char *w
                                    line[i] == '\0' ? "NUL" : "newline");
         }
     }
-    if (nf != want) {
-        return pulse_error_set(err, PULSE_EINVAL, 0, "%s: expected %d fields, got %d", what,
-                               want, nf);
+    if (nf != want && nf != alt) {
+        return pulse_error_set(err, PULSE_EINVAL, 0, "%s: expected %d (or %d) fields, got %d",
+                               what, want, alt, nf);
     }
-    return 0;
+    return nf;
 }
 
 /* Copies a text field into dst (cap bytes incl. NUL); empty allowed when min_len is 0. */
@@ -140,7 +142,7 @@ static int get_uint(const field *f, int idx, const char *name, uint64_t max, uin
         if (f->p[i] < '0' || f->p[i] > '9')
             return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): not a number", idx, name);
         d = (unsigned)(f->p[i] - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return pulse_error_set(err, PULSE_EINVAL, 0, "field %d (%s): out of range", idx, name);
         v = v * 10 + d;
     }
@@ -167,13 +169,16 @@ static int get_i64(const field *f, int idx, const char *name, int64_t *out, puls
 
 int pulse_delivery_rec_parse(const char *line, size_t len, pulse_delivery_rec *out, pulse_error *err)
 {
-    field f[8];
+    field f[10];
     pulse_delivery_rec r;
-    uint64_t client;
-    int rc;
+    uint64_t client, recovered = 0;
+    int rc, nf;
 
     memset(&r, 0, sizeof r);
-    rc = split(line, len, f, 8, "delivery record", err);
+    nf = split(line, len, f, 10, 8, "delivery record", err);
+    if (nf < 0)
+        return nf;
+    rc = get_uint(&f[0], 1, "client", UINT32_MAX, &client, err);
     if (rc == 0)
         rc = get_uint(&f[0], 1, "client", UINT32_MAX, &client, err);
     if (rc == 0)
@@ -190,9 +195,14 @@ int pulse_delivery_rec_parse(const char *line, size_t len, pulse_delivery_rec *o
         rc = get_i64(&f[6], 7, "published_at_us", &r.published_at_us, err);
     if (rc == 0)
         rc = get_i64(&f[7], 8, "received_at_us", &r.received_at_us, err);
+    if (rc == 0 && nf == 10)
+        rc = get_uint(&f[8], 9, "offset", INT64_MAX, &r.offset, err);
+    if (rc == 0 && nf == 10)
+        rc = get_uint(&f[9], 10, "recovered", 1, &recovered, err);
     if (rc != 0)
         return rc;
     r.client = (uint32_t)client;
+    r.recovered = (int)recovered;
     if (out != NULL)
         *out = r;
     return 0;
@@ -200,14 +210,15 @@ int pulse_delivery_rec_parse(const char *line, size_t len, pulse_delivery_rec *o
 
 int pulse_manifest_rec_parse(const char *line, size_t len, pulse_manifest_rec *out, pulse_error *err)
 {
-    field f[5];
+    field f[6];
     pulse_manifest_rec r;
-    int rc;
+    int rc, nf;
 
     memset(&r, 0, sizeof r);
-    rc = split(line, len, f, 5, "manifest record", err);
-    if (rc == 0)
-        rc = get_text(&f[0], 1, "event_id", 1, r.event_id, sizeof r.event_id, err);
+    nf = split(line, len, f, 6, 5, "manifest record", err);
+    if (nf < 0)
+        return nf;
+    rc = get_text(&f[0], 1, "event_id", 1, r.event_id, sizeof r.event_id, err);
     if (rc == 0)
         rc = get_uint(&f[1], 2, "sequence", UINT64_MAX, &r.sequence, err);
     if (rc == 0)
@@ -221,6 +232,8 @@ int pulse_manifest_rec_parse(const char *line, size_t len, pulse_manifest_rec *o
     }
     if (rc == 0)
         rc = get_i64(&f[4], 5, "published_at_us", &r.published_at_us, err);
+    if (rc == 0 && nf == 6)
+        rc = get_uint(&f[5], 6, "offset", INT64_MAX, &r.offset, err);
     if (rc != 0)
         return rc;
     if (out != NULL)

@@ -2,9 +2,17 @@
  * pulse_record.h - the line formats of the measuring tools' files.
  *
  * Delivery log (pulse-subscribe, one line per delivery, CSV, no header):
- *   client,node,channel,event_id,sequence,event_type,published_at_us,received_at_us
+ *   client,node,channel,event_id,sequence,event_type,published_at_us,received_at_us,
+ *   offset,recovered
+ *   (offset: the event's position in its channel's history, 0 when it has none;
+ *   recovered: 1 when the delivery came from a recovery replay after a resubscribe
+ *   with `since`, else 0)
  * Manifest (pulse-publish --manifest, one line per event published, CSV, no header):
- *   event_id,sequence,channel,priority,published_at_us
+ *   event_id,sequence,channel,priority,published_at_us,offset
+ *   (offset: what FCALL pulse_publish answered, 0 for a raw PUBLISH or a channel
+ *   without history)
+ * The readers also take the older lines without the trailing fields (8-field delivery
+ * lines, 5-field manifest lines): offset 0, recovered 0.
  * Fields never contain commas: channel names and node ids are restricted to
  * [A-Za-z0-9._:@-], event ids are UUIDs, and event types are checked by the writer.
  */
@@ -26,6 +34,8 @@ typedef struct {
     char event_type[65];
     int64_t published_at_us;
     int64_t received_at_us;
+    uint64_t offset;     /* 0: none */
+    int recovered;       /* 0 or 1 */
 } pulse_delivery_rec;
 
 typedef struct {
@@ -34,6 +44,7 @@ typedef struct {
     char channel[129];
     pulse_priority priority;
     int64_t published_at_us;
+    uint64_t offset;     /* 0: none */
 } pulse_manifest_rec;
 
 /* Format one line with its trailing '\n' into buf. Returns the length, or PULSE_ENOSPC

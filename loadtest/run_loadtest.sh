@@ -32,7 +32,11 @@ SECURE=${PULSE_SECURE:-0}
 PAYLOAD=${PULSE_PAYLOAD_BYTES:-0}
 NO_BUILD=${PULSE_NO_BUILD:-0}
 VIA_LB=${PULSE_VIA_LB:-0}
+KILL_NODE=${PULSE_KILL_NODE:-0}
+RESTART_REDIS=${PULSE_RESTART_REDIS:-0}
+RAW=${PULSE_RAW:-0}
 CLUSTER_UP=0
+GIVEN=" $* " # the flags given, so --kill-node's defaults do not override them
 
 usage() {
   cat <<'USAGE'
@@ -58,6 +62,15 @@ prints pulse-report's report. Every option can also be set from the environment
   --via-lb           the subscribers connect through HAProxy in front of the nodes
                      (loadtest/cluster.sh: the deploy/haproxy.cfg docker-compose uses);
                      cluster state and logs in <out>/cluster
+  --raw              publish with plain PUBLISH (no offsets, no history)
+  --kill-node        3 nodes behind HAProxy (--via-lb); a third of the way through
+                     publishing, SIGKILL node-2 and restart it on its ports; defaults
+                     become --events 3000 --rate 200. The subscribers reconnect with
+                     since; the report says how many deliveries were lost (events with
+                     history) and how long reconnecting and recovering took
+  --restart-redis    halfway through publishing, SIGKILL Redis and restart it on its port
+                     (no persistence: history, functions and subscriptions are gone);
+                     the second half is published as soon as Redis answers PING
   --redis URL        use this Redis instead of starting one
   --out DIR          run directory (default ./results/<timestamp>)
   --build-dir DIR    where to build (default <repo>/build-release: a Release build)
@@ -83,7 +96,7 @@ load_scenario() {
     key=${BASH_REMATCH[1]}; val=${BASH_REMATCH[2]}
     case "$key" in
       CLIENTS|EVENTS|RATE|NODES|MIX|DURATION|USERS|SPIKE|WORKERS|VIA|BATCH|PAYLOAD|TIMEOUT)
-        printf -v "$key" '%s' "$val" ;;
+        printf -v "$key" '%s' "$val"; GIVEN+="--${key,,} " ;;
       *) die_usage "$f: unknown key '$key'" ;;
     esac
   done <"$f"
@@ -117,11 +130,26 @@ while [ $# -gt 0 ]; do
     --build-dir) [ $# -ge 2 ] || die_usage "--build-dir needs a value"; BUILD=$2; shift 2 ;;
     --timeout) [ $# -ge 2 ] || die_usage "--timeout needs a value"; TIMEOUT=$2; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
+    --raw) RAW=1; shift ;;
+    --kill-node) KILL_NODE=1; VIA_LB=1; shift ;;
+    --restart-redis) RESTART_REDIS=1; shift ;;
     --scenario) [ $# -ge 2 ] || die_usage "--scenario needs a value"; shift 2 ;; # read above
     -h|--help) usage; exit 0 ;;
     *) die_usage "unknown option '$1'" ;;
   esac
 done
+if [ "$KILL_NODE" = 1 ]; then
+  [[ "$GIVEN" == *" --nodes "* ]] || NODES=3
+  [[ "$GIVEN" == *" --events "* ]] || EVENTS=3000
+  [[ "$GIVEN" == *" --rate "* ]] || RATE=200
+  [ "$NODES" -ge 2 ] || die_usage "--kill-node needs at least 2 nodes"
+fi
+if [ "$KILL_NODE" = 1 ] || [ "$RESTART_REDIS" = 1 ]; then
+  [ -z "$DURATION" ] && [ "$MIX" = 0 ] && [ "$VIA" = redis ] ||
+    die_usage "--kill-node/--restart-redis publish --events to events.critical through Redis"
+  [ "$RATE" != 0 ] || die_usage "--kill-node/--restart-redis need a --rate (mid-stream)"
+fi
+[ "$RESTART_REDIS" = 0 ] || [ -z "$REDIS_URL" ] || die_usage "--restart-redis restarts its own Redis: drop --redis"
 
 for v in CLIENTS EVENTS NODES USERS TIMEOUT PAYLOAD; do
   is_uint "${!v}" || die_usage "${v} (--${v,,}) must be a whole number, not '${!v}'"
@@ -259,7 +287,7 @@ if [ "$MIX" = 1 ]; then
   sub_args+=(--users "$USERS")
 else
   sub_args+=(--channels events.critical)
-  if [ -z "$DURATION" ]; then
+  if [ -z "$DURATION" ] && [ "$KILL_NODE$RESTART_REDIS" = 00 ]; then
     EXPECT=$((CLIENTS * EVENTS))
     sub_args+=(--expect "$EXPECT")
   fi
@@ -289,12 +317,77 @@ else
   pub_args+=(--channel events.critical --count "$EVENTS")
 fi
 [ -z "$SPIKE" ] || pub_args+=(--spike "$SPIKE")
+[ "$RAW" = 0 ] || pub_args+=(--raw)
+
+# ---- --kill-node / --restart-redis: the disruption, timed from the publishing start ----
+KILL_US=0
+kill_node() { # SIGKILL node-2, restart it on its ports (HAProxy's server line stays valid)
+  local pid port admin glog newpid try
+  # shellcheck disable=SC1091
+  . "$OUT/cluster/cluster.env"
+  pid=$(cat "$OUT/cluster/pids/node-2.pid") port=$PULSE_NODE_2_PORT admin=$PULSE_NODE_2_ADMIN_PORT
+  glog="$OUT/cluster/logs/node-2.restart.log"
+  KILL_US=$(date +%s%6N)
+  kill -KILL "$pid"
+  log "SIGKILL node-2 (pid $pid)"
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    setsid "$GW" --port "$port" --admin-port "$admin" --bind 127.0.0.1 --admin-bind 127.0.0.1 \
+      --redis "$REDIS_URL" --node-id node-2 ${WORKERS:+--workers "$WORKERS"} >>"$glog" 2>&1 </dev/null &
+    newpid=$!
+    echo "$newpid" >"$OUT/cluster/pids/node-2.pid" # cluster.sh down stops it
+    pulse_wait_line "$glog" '^pulse-gateway ready node=node-2 ' 5 "$newpid" >/dev/null && break
+    log "node-2 restart attempt $try failed (ports still held?)"
+    sleep 0.2
+  done
+  log "node-2 restarted (pid $newpid) $((($(date +%s%6N) - KILL_US) / 1000)) ms after the kill"
+}
+restart_redis() { # SIGKILL our Redis, start a new one on the same port (no persistence)
+  local port=${REDIS_URL##*:} i
+  KILL_US=$(date +%s%6N)
+  kill -KILL "$REDIS_PID"
+  wait "$REDIS_PID" 2>/dev/null || true
+  log "SIGKILL redis-server (pid $REDIS_PID)"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$WORK" --save '' --appendonly no \
+    >>"$OUT/logs/redis.log" 2>&1 </dev/null &
+  REDIS_PID=$!
+  for ((i = 0; i < 200; i++)); do
+    [ "$(redis-cli -p "$port" ping 2>/dev/null || true)" = PONG ] && break
+    sleep 0.05
+  done
+  log "redis-server back (pid $REDIS_PID) $((($(date +%s%6N) - KILL_US) / 1000)) ms after the kill"
+}
+disruption_summary() { # what happened after KILL_US, from the subscriber's files
+  local back rec
+  back=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; if ($4 > m) m = $4}
+    END {printf "%d clients reconnected, the last %.0f ms after the kill", n, n ? (m - k) / 1000 : 0}' "$OUT/gaps.csv")
+  rec=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; ok += $8; if ($5 > m) m = $5}
+    END {printf "%d channel recoveries (%d recovered, %d not), the last caught up %.0f ms after the kill",
+         n, ok, n - ok, n ? (m - k) / 1000 : 0}' "$OUT/recoveries.csv")
+  [ "$KILL_NODE" = 0 ] || log "$back; $rec"
+  grep -E '^  (history|expected)' "$OUT/report.txt" | sed 's/^ */loadtest: /' >&2 || true
+}
+
 log "publishing: pulse-publish ${pub_args[*]}"
-"$PUB" "${pub_args[@]}" >"$OUT/logs/publisher.log" 2>&1 &
+part1=()
+[ "$RESTART_REDIS" = 0 ] || part1=(--count $((EVENTS / 2)))
+"$PUB" "${pub_args[@]}" ${part1[@]+"${part1[@]}"} >"$OUT/logs/publisher.log" 2>&1 &
 PUB_PID=$!
+if [ "$KILL_NODE" = 1 ]; then
+  sleep "$(awk -v n="$EVENTS" -v r="$RATE" 'BEGIN {printf "%.3f", n / r / 3}')"
+  kill_node
+fi
 pub_rc=0
 wait "$PUB_PID" || pub_rc=$?
 PUB_PID=""
+if [ "$RESTART_REDIS" = 1 ] && [ "$pub_rc" = 0 ]; then
+  restart_redis
+  "$PUB" "${pub_args[@]}" --count $((EVENTS - EVENTS / 2)) --first-sequence $((EVENTS / 2 + 1)) \
+    --manifest "$OUT/manifest-2.csv" >>"$OUT/logs/publisher.log" 2>&1 &
+  PUB_PID=$!
+  wait "$PUB_PID" || pub_rc=$?
+  PUB_PID=""
+  cat "$OUT/manifest-2.csv" >>"$OUT/manifest.csv" && rm -f "$OUT/manifest-2.csv"
+fi
 cat "$OUT/logs/publisher.log" >&2
 [ "$pub_rc" = 0 ] || log "pulse-publish exited with status $pub_rc"
 
@@ -324,4 +417,5 @@ rep_rc=0
 "$REP" "$OUT" >"$OUT/report.txt" || rep_rc=$?
 "$REP" --json --no-svg "$OUT" >"$OUT/report.json" || true
 cat "$OUT/report.txt"
+[ "$KILL_US" = 0 ] || disruption_summary
 exit "$rep_rc"

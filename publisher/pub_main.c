@@ -1,8 +1,17 @@
 /*
  * pub_main.c - pulse-publish: writes Pulse events (the schema in docs/PROTOCOL.md) to
- * Redis with PUBLISH, or to a gateway's admin POST /publish with --http, and records
- * every event it sent in a manifest (pulse_record.h format) so pulse-report can tell
- * what each subscriber should have received. One thread; everything here is main's.
+ * Redis through the history function (FCALL pulse_publish, see libpulse/pulse_functions.h;
+ * plain PUBLISH with --raw), or to a gateway's admin POST /publish with --http, and
+ * records every event Redis accepted in a manifest (pulse_record.h format, with the
+ * offset the function answered) so pulse-report can tell what each subscriber should
+ * have received. One thread; everything here is main's.
+ *
+ * The function library is loaded by the gateways; pulse-publish asks for pulse_version
+ * first and loads the library itself (FUNCTION LOAD, never REPLACE, so a gateway's rules
+ * always win) only when Redis answers that the function does not exist. --history-size
+ * and --history-ttl are passed as explicit FCALL arguments, so they apply to this run's
+ * events only; the library it loads has them as rules for its channels, then the
+ * built-in rules.
  *
  * Pacing follows an absolute schedule: event i is due at start + i/rate (or, with
  * --spike, at the previous due time plus the period of the rate in force then), and the
@@ -16,8 +25,9 @@
  * (normal, feed:user-<k>), 20% Notification (normal, notifications:user-<k>), 10%
  * SystemAlert (critical, events.critical), k uniform in 1..--users.
  *
- * The summary's redis_deliveries is the sum of PUBLISH replies: how many Redis
- * subscriptions (one per gateway node and channel or pattern) took each event. It
+ * The summary says via=fcall last_offset=N (the last offset pulse_publish answered).
+ * With --raw it says via=redis redis_deliveries=N, the sum of PUBLISH replies: how many
+ * Redis subscriptions (one per gateway node and channel or pattern) took each event. It
  * counts nodes times events, not WebSocket clients.
  */
 #include <errno.h>
@@ -32,11 +42,13 @@
 #include <time.h>
 
 #include "pub_http.h"
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_cli.h"
 #include "pulse_clock.h"
 #include "pulse_err.h"
 #include "pulse_event.h"
+#include "pulse_functions.h"
 #include "pulse_parse.h"
 #include "pulse_record.h"
 #include "pulse_url.h"
@@ -45,6 +57,7 @@
 #define PUB_WINDOW 1024        /* most PUBLISH replies left unread */
 #define PUB_FLUSH_EVERY 32     /* events per write(2) at --rate 0 */
 #define PUB_MAX_PAYLOAD (512 * 1024)
+#define PUB_RING (PUB_WINDOW + 2) /* manifest records waiting for their reply */
 
 typedef struct {
     const char *type;
@@ -64,6 +77,10 @@ typedef struct {
     double spike_factor, spike_secs, spike_every; /* factor 0 = no spikes */
     uint64_t seed;
     bool quiet;
+    bool raw;                /* plain PUBLISH: no offset, no history */
+    bool history_given;      /* --history-size or --history-ttl */
+    uint32_t history_size, history_ttl_s;
+    uint64_t first_sequence; /* the first event's sequence (default 1) */
 } pub_opts;
 
 typedef struct {
@@ -71,10 +88,15 @@ typedef struct {
     pub_http http;
     char http_path[512];
     FILE *manifest;
-    uint64_t pending;      /* PUBLISH replies not read yet */
+    uint64_t pending;      /* replies not read yet */
     uint64_t sent, failed;
-    long long redis_deliveries; /* sum of PUBLISH replies: subscriptions reached */
+    long long redis_deliveries; /* --raw: sum of PUBLISH replies, subscriptions reached */
+    uint64_t last_offset;  /* the last offset FCALL answered */
     uint64_t rng;
+    /* Redis: the manifest record of each command in flight, written when its reply
+     * says the event was accepted (with its offset). */
+    pulse_manifest_rec *ring;
+    size_t ring_head;
 } pub_state;
 
 static volatile sig_atomic_t pub_stop;
@@ -90,8 +112,10 @@ static void usage(FILE *f)
     fputs("Usage: pulse-publish [OPTIONS]\n"
           "\n"
           "Publishes Pulse events to Redis (or through a gateway's admin API) and records\n"
-          "them in a manifest for pulse-report. Settings come from built-in defaults, then\n"
-          "the gateway's PULSE_* environment variables, then flags.\n"
+          "them in a manifest for pulse-report. Through Redis each event goes out as\n"
+          "FCALL pulse_publish (history: the channel's next offset), loading the function\n"
+          "library when Redis has none. Settings come from built-in defaults, then the\n"
+          "gateway's PULSE_* environment variables, then flags.\n"
           "\n"
           "Options (default in brackets):\n"
           "  -h, --help                   show this text and exit\n"
@@ -102,18 +126,28 @@ static void usage(FILE *f)
           "                               instead, e.g. http://127.0.0.1:9090/publish [off]\n"
           "      --api-key KEY            with --http: the admin key, sent as\n"
           "                               \"Authorization: Bearer KEY\" [PULSE_ADMIN_API_KEY]\n"
+          "      --raw                    plain PUBLISH instead of FCALL pulse_publish (no\n"
+          "                               offset, no history: live delivery only) [off]\n"
+          "      --history-size N         keep N events of history for this run's events\n"
+          "                               (explicit FCALL arguments) [the channel rules in\n"
+          "                               Redis; 1000 when only --history-ttl is given]\n"
+          "      --history-ttl S          and keep them S seconds [86400 with\n"
+          "                               --history-size]\n"
           "      --channel C              channel [events.critical]\n"
           "      --type T                 event_type [SERVER_DOWN]\n"
           "      --source S               source [server-a]\n"
           "      --count N                events to publish [10; with --duration: no limit]\n"
+          "      --first-sequence N       number the events from N, to continue a run [1]\n"
           "      --priority P             critical|normal [events.critical and alerts.* are\n"
           "                               critical, other channels normal]\n"
           "      --rate N                 events per second, evenly paced [0 = as fast as\n"
           "                               possible, pipelined]\n"
           "      --duration S             stop after S seconds (with --rate or --mix) [none]\n"
           "      --payload-bytes N        pad the event's data to about N bytes [0]\n"
-          "      --manifest FILE          write one line per event sent:\n"
-          "                               event_id,sequence,channel,priority,published_at_us\n"
+          "      --manifest FILE          write one line per event Redis accepted:\n"
+          "                               event_id,sequence,channel,priority,\n"
+          "                               published_at_us,offset (offset 0 with --raw,\n"
+          "                               --http or a channel without history) [none]\n"
           "      --mix                    simulator: 70% PostCreated to feed:user-<k>, 20%\n"
           "                               Notification to notifications:user-<k>, 10%\n"
           "                               SystemAlert to events.critical [off]\n"
@@ -123,9 +157,10 @@ static void usage(FILE *f)
           "      --seed N                 random seed for --mix [from the clock]\n"
           "      --quiet                  no summary line\n"
           "\n"
-          "Prints one summary line on stdout: sent, failed, elapsed, rate and, through\n"
-          "Redis, redis_deliveries (the sum of PUBLISH replies: gateway nodes reached times\n"
-          "events, not clients).\n"
+          "Prints one summary line on stdout: sent, failed, elapsed, rate, then through\n"
+          "FCALL via=fcall last_offset (the last offset Redis gave), with --raw via=redis\n"
+          "redis_deliveries (the sum of PUBLISH replies: gateway nodes reached times events,\n"
+          "not clients), with --http via=http.\n"
           "\n"
           "Exit status: 0 every event published, 1 failure (Redis or the gateway refused\n"
           "or could not be reached, the manifest could not be written), 2 bad usage.\n",
@@ -164,7 +199,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
 {
     enum { O_TYPE = 256, O_SOURCE, O_COUNT, O_CHANNEL, O_PRIO, O_RATE, O_DURATION, O_PAYLOAD,
            O_REDIS, O_HTTP, O_MANIFEST, O_MIX, O_USERS, O_SPIKE, O_SEED, O_QUIET, O_APIKEY,
-           O_VERSION };
+           O_RAW, O_HSIZE, O_HTTL, O_FIRSTSEQ, O_VERSION };
     static const struct option longopts[] = {
         {"type", required_argument, NULL, O_TYPE},
         {"source", required_argument, NULL, O_SOURCE},
@@ -183,11 +218,15 @@ static int parse_args(int argc, char **argv, pub_opts *o)
         {"seed", required_argument, NULL, O_SEED},
         {"quiet", no_argument, NULL, O_QUIET},
         {"api-key", required_argument, NULL, O_APIKEY},
+        {"raw", no_argument, NULL, O_RAW},
+        {"first-sequence", required_argument, NULL, O_FIRSTSEQ},
+        {"history-size", required_argument, NULL, O_HSIZE},
+        {"history-ttl", required_argument, NULL, O_HTTL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
-    bool count_given = false;
+    bool count_given = false, size_given = false;
     int c;
     uint64_t v;
 
@@ -198,6 +237,7 @@ static int parse_args(int argc, char **argv, pub_opts *o)
     o->redis_url = pulse_cli_env("PULSE_REDIS", "redis://127.0.0.1:6379");
     o->count = 10;
     o->users = 100;
+    o->first_sequence = 1;
     o->seed = (uint64_t)pulse_now_us();
     o->api_key = pulse_cli_env("PULSE_ADMIN_API_KEY", NULL);
 
@@ -253,6 +293,23 @@ static int parse_args(int argc, char **argv, pub_opts *o)
                 return bad_usage("--api-key: '%s' is empty or spans lines", "(hidden)");
             o->api_key = optarg;
             break;
+        case O_RAW: o->raw = true; break;
+        case O_FIRSTSEQ:
+            if (pulse_parse_u64(optarg, UINT64_MAX / 2, &o->first_sequence) != 0)
+                return bad_usage("--first-sequence: '%s' is not a number", optarg);
+            break;
+        case O_HSIZE:
+            if (pulse_parse_u64(optarg, PULSE_HISTORY_MAX_SIZE, &v) != 0)
+                return bad_usage("--history-size: '%s' is not a count up to 10000000", optarg);
+            o->history_size = (uint32_t)v;
+            o->history_given = size_given = true;
+            break;
+        case O_HTTL:
+            if (pulse_parse_u64(optarg, PULSE_HISTORY_MAX_TTL_S, &v) != 0 || v == 0)
+                return bad_usage("--history-ttl: '%s' is not 1..31536000 seconds", optarg);
+            o->history_ttl_s = (uint32_t)v;
+            o->history_given = true;
+            break;
         case 'h': usage(stdout); return 1;
         case O_VERSION: pulse_cli_version("pulse-publish"); return 1;
         default: return pulse_cli_bad_option("pulse-publish", argv, optind, optopt);
@@ -274,6 +331,12 @@ static int parse_args(int argc, char **argv, pub_opts *o)
                          o->channel);
     if (o->spike_factor > 0 && o->rate <= 0)
         return bad_usage("%s", "--spike needs --rate");
+    if (o->history_given && (o->raw || o->http_url != NULL))
+        return bad_usage("%s", "--history-size/--history-ttl need Redis without --raw");
+    if (o->history_given && o->history_ttl_s == 0)
+        o->history_ttl_s = PULSE_HISTORY_DEFAULT_TTL_S;
+    if (o->history_given && !size_given)
+        o->history_size = PULSE_HISTORY_DEFAULT_SIZE;
     return 0;
 }
 
@@ -306,9 +369,29 @@ static void sleep_until_ns(int64_t due_ns)
         ;
 }
 
-static int redis_read_one(pub_state *st)
+static int manifest_write(pub_state *st, const pulse_manifest_rec *m)
+{
+    char line[512];
+    int n;
+
+    if (st->manifest == NULL)
+        return 0;
+    n = pulse_manifest_rec_format(m, line, sizeof(line));
+    if (n < 0 || fwrite(line, 1, (size_t)n, st->manifest) != (size_t)n) {
+        fprintf(stderr, "pulse-publish: cannot write the manifest: %s\n",
+                n < 0 ? pulse_strerror(n) : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads the oldest outstanding reply; an accepted event goes to the manifest with the
+ * offset FCALL answered (0 for --raw, whose integer is the receiver count). */
+static int redis_read_one(const pub_opts *o, pub_state *st)
 {
     redisReply *r = NULL;
+    pulse_manifest_rec *m = &st->ring[st->ring_head];
+    int rc = 0;
 
     if (redisGetReply(st->redis, (void **)&r) != REDIS_OK || r == NULL) {
         fprintf(stderr, "pulse-publish: redis: %s\n",
@@ -316,17 +399,91 @@ static int redis_read_one(pub_state *st)
         return -1;
     }
     st->pending--;
+    st->ring_head = (st->ring_head + 1) % PUB_RING;
     if (r->type == REDIS_REPLY_INTEGER) {
-        st->redis_deliveries += r->integer;
+        if (o->raw) {
+            st->redis_deliveries += r->integer;
+        } else {
+            m->offset = r->integer > 0 ? (uint64_t)r->integer : 0;
+            if (m->offset > 0)
+                st->last_offset = m->offset;
+        }
+        rc = manifest_write(st, m);
     } else {
         if (st->failed == 0)
-            fprintf(stderr, "pulse-publish: PUBLISH failed: %s\n",
+            fprintf(stderr, "pulse-publish: %s failed: %s\n", o->raw ? "PUBLISH" : "FCALL",
                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         st->failed++;
         st->sent--;
     }
     freeReplyObject(r);
-    return 0;
+    return rc;
+}
+
+/* The library when Redis has none: this run's --history-* for its channels, then the
+ * built-in rules. FUNCTION LOAD without REPLACE: a library a gateway loaded meanwhile
+ * stays. 0, or 1 with a message. */
+static int load_library(const pub_opts *o, pub_state *st)
+{
+    pulse_history_rule rules[8];
+    size_t n = 0, nd;
+    const pulse_history_rule *d = pulse_history_default_rules(&nd);
+    char version[PULSE_FN_VERSION_MAX];
+    char *src = NULL;
+    pulse_error err;
+    redisReply *r;
+    int rc = 0;
+
+    if (o->history_given) {
+        static const char *const mix[] = {"feed:user-*", "notifications:user-*",
+                                          "events.critical"};
+        for (size_t i = 0; i < (o->mix ? 3u : 1u); i++) {
+            rules[n].pattern = o->mix ? mix[i] : o->channel;
+            rules[n].history_size = o->history_size;
+            rules[n++].history_ttl_s = o->history_ttl_s;
+        }
+    }
+    for (size_t i = 0; i < nd; i++)
+        rules[n++] = d[i];
+    if (pulse_functions_source(rules, n, &src, version, &err) != 0) {
+        fprintf(stderr, "pulse-publish: cannot build the function library: %s\n", err.text);
+        return 1;
+    }
+    r = redisCommand(st->redis, "FUNCTION LOAD %s", src);
+    free(src);
+    if (r == NULL || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "already exists") == NULL)) {
+        fprintf(stderr, "pulse-publish: FUNCTION LOAD failed: %s\n",
+                r ? r->str : st->redis->errstr);
+        rc = 1;
+    } else if (!o->quiet) {
+        fprintf(stderr, "pulse-publish: loaded the Redis function library %s (version %s)\n",
+                PULSE_FN_LIBRARY, version);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Is the history function there? Loads the library when Redis says it is not. */
+static int ensure_library(const pub_opts *o, pub_state *st)
+{
+    redisReply *r = redisCommand(st->redis, "FCALL_RO %s 0", PULSE_FN_VERSION);
+    int rc = 0;
+
+    if (r == NULL) {
+        fprintf(stderr, "pulse-publish: redis: %s\n", st->redis->errstr);
+        return 1;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strstr(r->str, "Function not found") != NULL) {
+            rc = load_library(o, st);
+        } else {
+            fprintf(stderr, "pulse-publish: Redis cannot run the history function (%s); "
+                            "Redis 7 is needed, or use --raw\n", r->str);
+            rc = 1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 static int redis_flush(pub_state *st)
@@ -514,12 +671,23 @@ static int pub_format(const pub_opts *o, const pub_pick *p, uint64_t seq, pulse_
     return elen;
 }
 
-/* Sending phase through Redis: queues the PUBLISH, writes when paced (or every
- * PUB_FLUSH_EVERY), reads replies past the window. 0, or -1 with a message. */
+/* Sending phase through Redis: queues FCALL pulse_publish (PUBLISH with --raw), writes
+ * when paced (or every PUB_FLUSH_EVERY), reads replies past the window. The event's
+ * manifest record is already in the ring (pub_record). 0, or -1 with a message. */
 static int pub_send_redis(const pub_opts *o, pub_state *st, const char *channel,
                           const char *evbuf, int elen)
 {
-    if (redisAppendCommand(st->redis, "PUBLISH %s %b", channel, evbuf, (size_t)elen) != REDIS_OK) {
+    int arc;
+
+    if (o->raw)
+        arc = redisAppendCommand(st->redis, "PUBLISH %s %b", channel, evbuf, (size_t)elen);
+    else if (o->history_given)
+        arc = redisAppendCommand(st->redis, "FCALL %s 1 %s %b %u %u", PULSE_FN_PUBLISH, channel,
+                                 evbuf, (size_t)elen, o->history_size, o->history_ttl_s);
+    else
+        arc = redisAppendCommand(st->redis, "FCALL %s 1 %s %b", PULSE_FN_PUBLISH, channel, evbuf,
+                                 (size_t)elen);
+    if (arc != REDIS_OK) {
         fprintf(stderr, "pulse-publish: out of memory\n");
         return -1;
     }
@@ -528,7 +696,7 @@ static int pub_send_redis(const pub_opts *o, pub_state *st, const char *channel,
     if ((o->rate > 0 || st->pending % PUB_FLUSH_EVERY == 0) && redis_flush(st) != 0)
         return -1;
     while (st->pending > PUB_WINDOW) {
-        if (redis_read_one(st) != 0)
+        if (redis_read_one(o, st) != 0)
             return -1;
     }
     return 0;
@@ -562,45 +730,42 @@ static int pub_send_http(pub_state *st, const char *channel, const char *evbuf, 
     return 1;
 }
 
-/* Recording phase: one manifest line for an event that was sent. 0, or -1. */
+/* Recording phase: the manifest record of an event. Through Redis it goes into the
+ * ring slot of the command about to be sent and is written when the reply comes
+ * (redis_read_one: with the offset, and only if Redis accepted the event); through the
+ * admin API, for an event the gateway took, it is written now (offset 0). 0, or -1. */
 static int pub_record(pub_state *st, const pulse_event *ev, const pub_pick *p)
 {
     pulse_manifest_rec m;
-    char line[512];
-    int n;
 
-    if (st->manifest == NULL)
-        return 0;
     memset(&m, 0, sizeof(m));
     memcpy(m.event_id, ev->event_id, sizeof(m.event_id));
     m.sequence = ev->sequence;
     snprintf(m.channel, sizeof(m.channel), "%s", p->channel);
     m.priority = p->prio;
     m.published_at_us = ev->published_at_us;
-    n = pulse_manifest_rec_format(&m, line, sizeof(line));
-    if (n < 0 || fwrite(line, 1, (size_t)n, st->manifest) != (size_t)n) {
-        fprintf(stderr, "pulse-publish: cannot write the manifest: %s\n",
-                n < 0 ? pulse_strerror(n) : strerror(errno));
-        return -1;
+    if (st->redis != NULL) {
+        st->ring[(st->ring_head + st->pending) % PUB_RING] = m;
+        return 0;
     }
-    return 0;
+    return manifest_write(st, &m);
 }
 
-/* Final phase: writes what is queued and reads every outstanding PUBLISH reply. */
-static int pub_drain(pub_state *st)
+/* Final phase: writes what is queued and reads every outstanding reply. */
+static int pub_drain(const pub_opts *o, pub_state *st)
 {
     if (st->redis == NULL)
         return 0;
     if (st->pending > 0 && redis_flush(st) != 0)
         return -1;
     while (st->pending > 0) {
-        if (redis_read_one(st) != 0)
+        if (redis_read_one(o, st) != 0)
             return -1;
     }
     return 0;
 }
 
-/* The run: for each event, wait its turn, choose, format, send, record; then drain.
+/* The run: for each event, wait its turn, choose, format, record and send; then drain.
  * Returns the exit status. */
 static int run(const pub_opts *o, pub_state *st)
 {
@@ -610,7 +775,7 @@ static int run(const pub_opts *o, pub_state *st)
     double due_ns = (double)start_ns;
     uint64_t seq;
 
-    for (seq = 1; o->count == 0 || seq <= o->count; seq++) {
+    for (seq = o->first_sequence; o->count == 0 || seq - o->first_sequence < o->count; seq++) {
         pulse_event ev;
         pub_pick pick;
         int elen, sent = 1;
@@ -622,15 +787,17 @@ static int run(const pub_opts *o, pub_state *st)
         if (elen < 0)
             return 1;
         if (st->redis != NULL) {
+            /* The record first: it waits in the ring for the command's reply. */
+            pub_record(st, &ev, &pick);
             if (pub_send_redis(o, st, pick.channel, evbuf, elen) != 0)
                 return 1;
         } else if ((sent = pub_send_http(st, pick.channel, evbuf, elen)) < 0) {
             return 1;
-        }
-        if (sent && pub_record(st, &ev, &pick) != 0)
+        } else if (sent && pub_record(st, &ev, &pick) != 0) {
             return 1;
+        }
     }
-    if (pub_drain(st) != 0)
+    if (pub_drain(o, st) != 0)
         return 1;
     return st->failed > 0 ? 1 : 0;
 }
@@ -661,8 +828,11 @@ int main(int argc, char **argv)
     }
 
     rc = o.http_url ? http_open(&o, &st) : redis_open(&o, &st);
+    if (rc == 0 && st.redis != NULL && !o.raw)
+        rc = ensure_library(&o, &st);
     if (rc != 0)
         goto out;
+    st.ring = pulse_xcalloc(PUB_RING, sizeof(*st.ring));
     if (o.manifest != NULL) {
         st.manifest = fopen(o.manifest, "w");
         if (st.manifest == NULL) {
@@ -688,8 +858,11 @@ int main(int argc, char **argv)
                st.sent, st.failed, secs, secs > 0 ? (double)st.sent / secs : 0.0);
         if (o.http_url != NULL)
             printf(" via=http\n");
-        else
+        else if (o.raw)
             printf(" via=redis redis_deliveries=%lld%s\n", st.redis_deliveries,
+                   pub_stop ? " (interrupted)" : "");
+        else
+            printf(" via=fcall last_offset=%" PRIu64 "%s\n", st.last_offset,
                    pub_stop ? " (interrupted)" : "");
     }
 
@@ -702,6 +875,7 @@ out:
     if (st.redis != NULL)
         redisFree(st.redis);
     pub_http_close(&st.http);
+    free(st.ring);
     if (fflush(stdout) != 0)
         rc = 1;
     return rc;

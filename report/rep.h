@@ -17,6 +17,11 @@
  *   unexpected distinct (client, event) pairs logged but not expected (not subscribed, or
  *              published before the client was ready).
  *   unknown    delivery lines whose event_id is not in the manifest (ignored otherwise).
+ *   recovered  received pairs whose delivery line says it came from a recovery replay
+ *              (pulse-subscribe's recovered field, after a resubscribe with `since`).
+ *   lost       the part of dropped whose event was published with history (a manifest
+ *              offset > 0): what recovery should have delivered. Per priority and
+ *              overall; 0 for node rows.
  *   latency    received_at_us - published_at_us of every logged delivery of a manifest
  *              event (duplicates included), in microseconds; percentiles are nearest-rank,
  *              exact up to rep_options.exact_limit samples and within 1% beyond.
@@ -46,6 +51,7 @@ typedef struct {
 typedef struct {
     uint64_t clients, events;
     uint64_t expected, received, dropped, duplicates, out_of_order, unexpected;
+    uint64_t recovered, lost;
     uint64_t samples;     /* latency samples */
     bool exact;           /* percentiles are exact */
     double mean_us;

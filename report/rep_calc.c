@@ -189,6 +189,11 @@ static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
         const rep_event *e = &r->events[i];
         size_t cnt = off[e->chan + 1] - off[e->chan];
         uint64_t expected = cnt - count_at_or_after(ready + off[e->chan], cnt, e->pub_us + 1);
+        if (recv_e[i] < expected && e->history) {
+            uint64_t lost = expected - recv_e[i];
+            out->overall.lost += lost;
+            (e->prio == PULSE_PRIO_CRITICAL ? &out->critical : &out->normal)->lost += lost;
+        }
         if (recv_e[i] < expected) {
             gaps[n].idx = (uint32_t)i;
             gaps[n].critical = e->prio == PULSE_PRIO_CRITICAL;
@@ -357,6 +362,11 @@ static void count_received(rep_run *r, rep_result *out, rep_stats *node_s, uint6
             node_s[c->node].received++;
             recv_c[pair >> 32]++;
             recv_e[(uint32_t)pair]++;
+            if (rep_u64map_get(&r->recovered, pair) != NULL) {
+                out->overall.recovered++;
+                ps->recovered++;
+                node_s[c->node].recovered++;
+            }
         } else {
             out->overall.unexpected++;
             ps->unexpected++;

@@ -13,6 +13,7 @@ typedef struct {
     char event_id[37];
     uint32_t chan;        /* interned channel */
     uint8_t prio;         /* PULSE_PRIO_NORMAL or PULSE_PRIO_CRITICAL (resolved) */
+    uint8_t history;      /* 1: published with history (manifest offset > 0) */
     int64_t pub_us;
 } rep_event;
 
@@ -47,6 +48,7 @@ struct rep_run {
     uint64_t *pairs;            /* (client index << 32) | event index, one per line */
     size_t n_pairs, pairs_cap;
     rep_u64map last_seq;        /* (client index << 32 | channel) -> highest sequence + 1 */
+    rep_u64map recovered;       /* pairs logged with recovered=1 -> 1 */
     size_t *ooo_pos;            /* positions in pairs[] that arrived after a higher sequence;
                                  * rep_compute drops those that are re-deliveries */
     size_t n_ooo, ooo_cap;

@@ -65,6 +65,7 @@ void rep_run_free(rep_run *r)
     free(r->pairs);
     free(r->ooo_pos);
     rep_u64map_free(&r->last_seq);
+    rep_u64map_free(&r->recovered);
     pulse_hist_free(r->overall.lat);
     for (i = 0; i < 3; i++)
         pulse_hist_free(r->prio[i].lat);
@@ -179,6 +180,7 @@ static int manifest_line(rep_run *r, const char *line, size_t len, long lineno, 
     e->prio = (uint8_t)(m.priority != PULSE_PRIO_UNSET ? m.priority
                                                         : pulse_priority_for_channel(m.channel));
     e->pub_us = m.published_at_us;
+    e->history = m.offset > 0;
     if (r->n_events == 1 || m.published_at_us < r->first_pub_us)
         r->first_pub_us = m.published_at_us;
     if (r->n_events == 1 || m.published_at_us > r->last_pub_us)
@@ -335,6 +337,8 @@ static int delivery_line(rep_run *r, const char *line, size_t len, long lineno, 
         r->pairs = pulse_xrealloc(r->pairs, r->pairs_cap * sizeof(*r->pairs));
     }
     r->pairs[r->n_pairs++] = ((uint64_t)ci << 32) | ei;
+    if (d.recovered)
+        rep_u64map_upsert(&r->recovered, ((uint64_t)ci << 32) | ei, 1, &ins);
 
     /* Out of order: a lower sequence than one this client already had on this channel. */
     key = ((uint64_t)ci << 32) | e->chan;

@@ -59,10 +59,14 @@ int rep_print_text(FILE *f, const rep_result *res, const char *title)
                " reconnect gaps\n",
             res->clients_connected, res->clients_total, res->disconnects, res->gaps);
     fprintf(f, "  expected %" PRIu64 ", received %" PRIu64 " (%.2f%%), dropped %" PRIu64
-               " (%.2f%%), duplicates %" PRIu64 "\n\n",
+               " (%.2f%%), duplicates %" PRIu64 "\n",
             res->overall.expected, res->overall.received,
             pct(res->overall.received, res->overall.expected), res->overall.dropped,
             pct(res->overall.dropped, res->overall.expected), res->overall.duplicates);
+    fprintf(f, "  history: recovered %" PRIu64 " (%" PRIu64 " critical), lost %" PRIu64
+               " (%" PRIu64 " critical) of the events published with history\n\n",
+            res->overall.recovered, res->critical.recovered, res->overall.lost,
+            res->critical.lost);
 
     fprintf(f, "  %-18s %8s %8s %10s %10s %9s %10s %12s %10s\n", "deliveries", "clients", "events",
             "expected", "received", "dropped", "duplicates", "out-of-order", "unexpected");
@@ -140,6 +144,8 @@ static json_t *stats_json(const rep_stats *s, bool with_events)
     json_object_set_new(o, "received", json_integer((json_int_t)s->received));
     json_object_set_new(o, "dropped", json_integer((json_int_t)s->dropped));
     json_object_set_new(o, "duplicates", json_integer((json_int_t)s->duplicates));
+    json_object_set_new(o, "recovered", json_integer((json_int_t)s->recovered));
+    json_object_set_new(o, "lost", json_integer((json_int_t)s->lost));
     json_object_set_new(o, "out_of_order", json_integer((json_int_t)s->out_of_order));
     json_object_set_new(o, "unexpected", json_integer((json_int_t)s->unexpected));
     json_object_set_new(lat, "count", json_integer((json_int_t)s->samples));

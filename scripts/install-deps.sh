@@ -5,7 +5,8 @@
 #                                      cluster test, docker-compose to validate the
 #                                      compose file, clang for libFuzzer, python3,
 #                                      python3-websockets as a third-party client,
-#                                      prometheus + promtool for test_prometheus)
+#                                      prometheus + promtool for test_prometheus,
+#                                      strace to count the gateway's send calls)
 #   scripts/install-deps.sh --heavy    also what the flagged tests outside ctest use
 #                                      (tests/run.sh --compose / --package): podman,
 #                                      runc, CNI DNS, iptables, debootstrap
@@ -18,7 +19,7 @@ PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libjwt-dev libssl-dev openssl check redis-server redis-tools help2man)
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets prometheus) ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace prometheus) ;;
     --heavy) PKGS+=(podman runc golang-github-containernetworking-plugin-dnsname iptables
                     debootstrap docker-compose python3 curl) ;;
     *) PKGS+=("$arg") ;;

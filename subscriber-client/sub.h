@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pulse_channel.h"
+#include "pulse_functions.h"
 #include "sub_out.h"
 
 typedef enum {
@@ -28,12 +30,29 @@ typedef struct {
     char url[1024];    /* as given, for clients.csv */
 } sub_url;
 
+/* Where a client is in one channel's history (exact channels only: a pattern's
+ * deliveries come from many channels and are not tracked). */
+typedef struct {
+    char name[PULSE_CHANNEL_MAX + 1];
+    bool exact;
+    uint64_t offset;          /* last position delivered (or the top when subscribed), 0 none */
+    char epoch[PULSE_EPOCH_MAX + 1];
+    bool since_sent;          /* this connection asked to recover from `offset` */
+    uint64_t recover_top;     /* deliveries up to here came from the recovery replay */
+    bool catching_up;         /* a recovery is replaying; recoveries.csv line when done */
+    uint64_t recover_from;    /* offset sent in `since` */
+    int64_t down_at_us;       /* when the connection that recovers had dropped */
+    int64_t subscribed_at_us; /* when the recovering subscription was acknowledged */
+} sub_chan;
+
 typedef struct sub_client {
     unsigned id;
     const sub_url *url;
     char *path;               /* path?query with channels=...; owned */
     char *channels;           /* "a;b;c" for clients.csv; owned */
     unsigned nchannels;
+    sub_chan *chans;          /* nchannels positions; owned */
+    char *conn_path;          /* path plus &since=... of the current attempt; owned */
     struct lws *wsi;
     sub_state state;
     char node[64];            /* from the hello frame, "" until then */
@@ -73,11 +92,13 @@ typedef struct {
     lws_sorted_usec_list_t tick;
     sub_out deliveries;
     FILE *gaps;
+    FILE *recoveries;
     unsigned connecting, open_count, ready_count, failed_connects;
     bool ready_printed;
     bool stopping;
     const char *stop_reason;
     uint64_t total_deliveries, total_frames, bad_frames, server_errors, total_disconnects;
+    uint64_t recovered_deliveries, recoveries_ok, recoveries_failed;
     int64_t start_ms, last_progress_ms;
     uint64_t last_progress_deliveries;
     bool progress;

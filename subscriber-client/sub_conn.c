@@ -8,6 +8,13 @@
  * pulse_delivery_scan (one line at a time when the gateway batches several envelopes
  * per frame, separated by '\n') and formatted straight into the delivery log's buffer.
  * Control frames are rare and parsed with jansson.
+ *
+ * History: each client remembers, per exact channel, the last offset and the epoch it
+ * was delivered (or the top a `subscribed` reply announced) and reconnects with
+ * &since=C:N:E,... so the gateway replays what it missed. Deliveries up to the top of a
+ * recovering `subscribed` reply are logged with recovered=1; when the replay has caught
+ * up to that top (or the gateway answered recovered:false) one line goes to
+ * recoveries.csv.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_event.h"
 #include "pulse_log.h"
@@ -51,6 +59,112 @@ static void copy_node(char *dst, size_t cap, const char *src)
     dst[i] = '\0';
 }
 
+static sub_chan *find_chan(sub_client *c, const char *name, size_t len)
+{
+    for (unsigned i = 0; i < c->nchannels; i++) {
+        sub_chan *ch = &c->chans[i];
+        if (ch->exact && strncmp(ch->name, name, len) == 0 && ch->name[len] == '\0')
+            return ch;
+    }
+    return NULL;
+}
+
+/* Epochs go back to the gateway in the URL: only what the library makes ([A-Za-z0-9],
+ * plus _ and - as pulse_position_hdr_parse accepts), 1..PULSE_EPOCH_MAX bytes. */
+static bool epoch_ok(const char *e, size_t len)
+{
+    if (len == 0 || len > PULSE_EPOCH_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = e[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* recoveries.csv: client,channel,down_at_us,subscribed_at_us,caught_up_at_us,
+ * from_offset,top,recovered */
+static void log_recovery(sub_run *r, const sub_client *c, sub_chan *ch, int64_t now, int ok)
+{
+    ch->catching_up = false;
+    if (r->recoveries == NULL)
+        return;
+    fprintf(r->recoveries, "%u,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRIu64 ",%" PRIu64 ",%d\n",
+            c->id, ch->name, ch->down_at_us, ch->subscribed_at_us, now, ch->recover_from,
+            ch->recover_top, ok);
+}
+
+/* A `subscribed` reply: with offset and epoch when the channel keeps history, and
+ * recovered when this connection asked for it with since. */
+static void on_subscribed(sub_run *r, sub_client *c, json_t *root)
+{
+    const char *name = json_string_value(json_object_get(root, "channel"));
+    const char *epoch = json_string_value(json_object_get(root, "epoch"));
+    json_t *off = json_object_get(root, "offset");
+    int64_t now = pulse_now_us();
+    sub_chan *ch;
+
+    if (name == NULL || epoch == NULL || !json_is_integer(off) || json_integer_value(off) < 0 ||
+        (epoch[0] != '\0' && !epoch_ok(epoch, strlen(epoch))))
+        return; /* no history on this channel (or a gateway without history) */
+    ch = find_chan(c, name, strlen(name));
+    if (ch == NULL)
+        return;
+    if (ch->since_sent) {
+        ch->since_sent = false;
+        ch->recover_from = ch->offset;
+        ch->recover_top = (uint64_t)json_integer_value(off);
+        ch->down_at_us = c->down_since_us;
+        ch->subscribed_at_us = now;
+        if (json_is_true(json_object_get(root, "recovered"))) {
+            r->recoveries_ok++;
+            if (ch->recover_top <= ch->offset)
+                log_recovery(r, c, ch, now, 1); /* nothing was missed */
+            else
+                ch->catching_up = true; /* offset moves with the replayed deliveries */
+            return;
+        }
+        r->recoveries_failed++;
+        log_recovery(r, c, ch, now, 0);
+    }
+    /* A fresh subscription, or history that could not be recovered: start at the top. */
+    ch->offset = (uint64_t)json_integer_value(off);
+    snprintf(ch->epoch, sizeof(ch->epoch), "%s", epoch);
+    ch->recover_top = 0;
+}
+
+/* Moves the channel's position with a delivery; returns 1 when it came from a replay. */
+static int track_position(sub_run *r, sub_client *c, const pulse_delivery *d, int64_t rx_us)
+{
+    sub_chan *ch;
+    int recovered = 0;
+
+    if (d->offset == 0 || !epoch_ok(d->epoch, d->epoch_len))
+        return 0;
+    ch = find_chan(c, d->channel, d->channel_len);
+    if (ch == NULL)
+        return 0;
+    if (strlen(ch->epoch) != d->epoch_len || memcmp(ch->epoch, d->epoch, d->epoch_len) != 0) {
+        /* a new epoch: the history restarted; so does the position */
+        memcpy(ch->epoch, d->epoch, d->epoch_len);
+        ch->epoch[d->epoch_len] = '\0';
+        ch->offset = d->offset;
+        ch->recover_top = 0;
+        ch->catching_up = false;
+        return 0;
+    }
+    recovered = d->offset <= ch->recover_top;
+    if (recovered)
+        r->recovered_deliveries++;
+    if (d->offset > ch->offset)
+        ch->offset = d->offset;
+    if (ch->catching_up && ch->offset >= ch->recover_top)
+        log_recovery(r, c, ch, rx_us, 1);
+    return recovered;
+}
+
 static void on_control(sub_run *r, sub_client *c, const char *text, size_t len)
 {
     json_error_t jerr;
@@ -71,6 +185,7 @@ static void on_control(sub_run *r, sub_client *c, const char *text, size_t len)
         const char *node = json_string_value(json_object_get(root, "node"));
         copy_node(c->node, sizeof(c->node), node != NULL ? node : "unknown");
     } else if (strcmp(op, "subscribed") == 0) {
+        on_subscribed(r, c, root);
         c->acked++;
         if (c->acked == c->nchannels) {
             int64_t now = pulse_now_us();
@@ -133,6 +248,8 @@ static void on_delivery_line(sub_run *r, sub_client *c, const char *line, size_t
     rec.sequence = d.sequence;
     rec.published_at_us = d.published_at_us;
     rec.received_at_us = rx_us;
+    rec.offset = d.offset;
+    rec.recovered = track_position(r, c, &d, rx_us);
 
     tail = sub_out_tail(&r->deliveries, &room);
     n = pulse_delivery_rec_format(&rec, tail, room);
@@ -324,6 +441,30 @@ const struct lws_protocols *sub_protocols(void)
     return sub_protocol_list;
 }
 
+/* c->conn_path: the client's path plus &since=C:N:E,... for every exact channel with a
+ * known position, so the gateway replays what was published meanwhile. */
+static void build_conn_path(sub_client *c)
+{
+    size_t cap = strlen(c->path) + 8 + c->nchannels * (PULSE_CHANNEL_MAX + PULSE_EPOCH_MAX + 24);
+    char *p = pulse_xmalloc(cap);
+    const char *sep = "&since=";
+    size_t n;
+
+    n = (size_t)snprintf(p, cap, "%s", c->path);
+    for (unsigned i = 0; i < c->nchannels; i++) {
+        sub_chan *ch = &c->chans[i];
+        ch->since_sent = ch->exact && ch->offset > 0 && ch->epoch[0] != '\0';
+        ch->catching_up = false;
+        if (!ch->since_sent)
+            continue;
+        n += (size_t)snprintf(p + n, cap - n, "%s%s:%" PRIu64 ":%s", sep, ch->name, ch->offset,
+                              ch->epoch);
+        sep = ",";
+    }
+    free(c->conn_path);
+    c->conn_path = p;
+}
+
 static void sub_connect(sub_run *r, sub_client *c)
 {
     struct lws_client_connect_info ci;
@@ -335,7 +476,8 @@ static void sub_connect(sub_run *r, sub_client *c)
     ci.context = r->ctx;
     ci.address = c->url->host;
     ci.port = c->url->port;
-    ci.path = c->path;
+    build_conn_path(c);
+    ci.path = c->conn_path;
     ci.host = hosthdr;
     /* No Origin header: this is not a browser, and gateways with an Origin allow-list
      * let Origin-less clients in. */

@@ -5,7 +5,9 @@
  *
  * Files written in --out DIR:
  *   deliveries.csv  client,node,channel,event_id,sequence,event_type,published_at_us,
- *                   received_at_us   (one line per delivery, written through a 4 MiB buffer)
+ *                   received_at_us,offset,recovered   (one line per delivery, written
+ *                   through a 4 MiB buffer; offset 0 when the event has no history,
+ *                   recovered 1 when it came from a recovery replay)
  *   clients.csv     header + client,url,node,channels(';'-separated),connected_at_us,
  *                   disconnects      (written when all are ready and again at the end;
  *                   connected_at_us is when all of the client's subscriptions were first
@@ -13,6 +15,13 @@
  *   gaps.csv        client,node,down_at_us,up_at_us,gap_ms,attempts,reason (one line per
  *                   reconnect: when the connection dropped, when it was subscribed again,
  *                   how many connection attempts that took, and why it dropped)
+ *   recoveries.csv  client,channel,down_at_us,subscribed_at_us,caught_up_at_us,
+ *                   from_offset,top,recovered (one line per channel a reconnect asked to
+ *                   recover with since: when the replay reached the top the gateway
+ *                   announced, or when the gateway said recovered:false, recovered 0)
+ *
+ * Each client reconnects with &since=channel:offset:epoch,... for the channels whose
+ * position it knows (events published with history), see sub_conn.c.
  *
  * Connections are spread round-robin over the --url list and opened at most
  * --connect-concurrency at a time. "pulse-subscribe ready clients=N" goes to stdout once
@@ -31,6 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_cli.h"
 #include "pulse_clock.h"
@@ -329,6 +339,18 @@ static void setup_clients(sub_run *r)
             }
         }
         c->channels = list;
+        c->chans = pulse_xcalloc(c->nchannels, sizeof(*c->chans));
+        {
+            unsigned k = 0;
+            for (char *p = list; k < c->nchannels; k++) {
+                char *semi = strchr(p, ';');
+                size_t n = semi ? (size_t)(semi - p) : strlen(p);
+                sub_chan *ch = &c->chans[k];
+                snprintf(ch->name, sizeof(ch->name), "%.*s", (int)n, p);
+                ch->exact = memchr(p, '*', n) == NULL;
+                p = semi ? semi + 1 : p + n;
+            }
+        }
     }
 }
 
@@ -390,6 +412,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
             sub_out_flush(&r->deliveries);
         if (r->gaps != NULL)
             fflush(r->gaps);
+        if (r->recoveries != NULL)
+            fflush(r->recoveries);
     }
     lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, SUB_TICK_US);
 }
@@ -440,6 +464,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
         return 1;
     }
+    snprintf(path, sizeof(path), "%s/recoveries.csv", r->out_dir);
+    r->recoveries = fopen(path, "w");
+    if (r->recoveries == NULL) {
+        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
+        return 1;
+    }
     setup_clients(r);
 
     memset(&sa, 0, sizeof(sa));
@@ -481,6 +511,9 @@ int main(int argc, char **argv)
     if (fclose(r->gaps) != 0)
         exit_code = 1;
     r->gaps = NULL;
+    if (fclose(r->recoveries) != 0)
+        exit_code = 1;
+    r->recoveries = NULL;
     if (sub_write_clients_csv(r) != 0) {
         fprintf(stderr, "pulse-subscribe: cannot write %s/clients.csv\n", r->out_dir);
         exit_code = 1;
@@ -488,11 +521,13 @@ int main(int argc, char **argv)
     r->stopping = true;
     printf("pulse-subscribe: clients=%u ready=%u deliveries=%" PRIu64 " frames=%" PRIu64
            " bad_frames=%" PRIu64
-           " gateway_errors=%" PRIu64 " disconnects=%" PRIu64 " failed_connects=%u elapsed=%.3fs"
-           " stop=%s\n",
+           " gateway_errors=%" PRIu64 " disconnects=%" PRIu64 " failed_connects=%u"
+           " recovered=%" PRIu64 " recoveries=%" PRIu64 " recoveries_failed=%" PRIu64
+           " elapsed=%.3fs stop=%s\n",
            r->nclients, r->ready_count, r->total_deliveries, r->total_frames, r->bad_frames,
            r->server_errors,
-           r->total_disconnects, r->failed_connects,
+           r->total_disconnects, r->failed_connects, r->recovered_deliveries, r->recoveries_ok,
+           r->recoveries_failed,
            (double)(pulse_mono_ms() - r->start_ms) / 1000.0,
            r->stop_reason ? r->stop_reason : "service error");
     if (r->ready_count == 0) {
@@ -510,6 +545,8 @@ int main(int argc, char **argv)
         free(r->clients[i].path);
         free(r->clients[i].channels);
         free(r->clients[i].msg);
+        free(r->clients[i].chans);
+        free(r->clients[i].conn_path);
     }
     free(r->clients);
     free(r->urls);

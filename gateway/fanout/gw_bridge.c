@@ -92,6 +92,9 @@ void gw_bridge_discard(gw_mail *list)
         gw_mail *next = list->next;
         if (list->kind == GW_MAIL_MSG) {
             gw_msg_unref((gw_msg *)list);
+        } else if (list->kind == GW_MAIL_RECOVERED || list->kind == GW_MAIL_REPLY ||
+                   list->kind == GW_MAIL_GAP_RANGE) {
+            gw_hans_free((gw_hans *)list);
         } else {
             gw_note *n = (gw_note *)list;
             if (n->mail.kind == GW_MAIL_ADOPT && n->fd >= 0)

@@ -34,6 +34,12 @@ typedef enum {
     GW_MAIL_UNSUBSCRIBE, /* ... has no local subscriber of name left */
     GW_MAIL_WORKER_DONE, /* the worker thread stopped */
     GW_MAIL_PUBLISH,     /* a client's {"op":"publish"}: PUBLISH name payload */
+    /* history (gw_msg.h: gw_hreq worker -> ingest, gw_hans ingest -> worker) */
+    GW_MAIL_RECOVER,     /* a subscribe with since: read the stream after it */
+    GW_MAIL_HISTORY,     /* a {"op":"history"}: read and answer the connection */
+    GW_MAIL_RECOVERED,   /* the recovery read: position and the events after since */
+    GW_MAIL_REPLY,       /* one frame for one connection (the history answer) */
+    GW_MAIL_GAP_RANGE,   /* events [from, to] of a channel are lost for good */
 } gw_mail_kind;
 
 typedef struct gw_mail {

@@ -37,6 +37,7 @@ typedef struct gw_chan {
     bool confirmed;       /* worker: Redis confirmed the subscription */
     bool gap;             /* ingest: was live when Redis went away; tell clients once back */
     bool pinned;          /* ingest: a static channel, wanted whatever refs says */
+    void *hist;           /* ingest: history state of an exact channel (gw_history.c), or NULL */
     bool is_pattern;
     char name[];
 } gw_chan;

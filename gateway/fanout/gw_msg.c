@@ -64,15 +64,15 @@ void gw_printable(const char *s, char *out, size_t cap)
     out[o] = '\0';
 }
 
-gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
-                         pulse_priority priority, gw_policy policy, int64_t arrived_ns)
+gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos *pos, const char *data,
+                         size_t data_len, pulse_priority priority, gw_policy policy, int64_t arrived_ns)
 {
     size_t clen = strlen(channel);
     size_t plen = pattern ? strlen(pattern) : 0;
     size_t frame_cap = gw_frame_envelope_cap(clen, data_len); /* always fits */
     gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + frame_cap + clen + 1 + plen + 1);
     unsigned char *p = m->buf + GW_FRAME_PRE;
-    size_t o = (size_t)gw_frame_envelope((char *)p, frame_cap, channel, clen, data, data_len);
+    size_t o = (size_t)gw_frame_envelope_pos((char *)p, frame_cap, channel, clen, pos, data, data_len);
 
     char *names = (char *)p + o + 1;
     memcpy(names, channel, clen + 1);
@@ -90,6 +90,10 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *d
     m->policy = (uint8_t)(priority == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : policy);
     m->is_pattern = pattern != NULL;
     m->arrived_ns = arrived_ns;
+    if (pos)
+        m->pos = *pos;
+    else
+        m->pos = (gw_hpos){0, ""};
     m->channel = names;
     m->route = pattern ? pat : names;
     m->len = o;
@@ -112,6 +116,7 @@ gw_msg *gw_msg_new_control(const char *text, size_t len)
     m->policy = GW_POLICY_NEVER;
     m->is_pattern = 0;
     m->arrived_ns = 0;
+    m->pos = (gw_hpos){0, ""};
     m->channel = (const char *)p + len + 1;
     m->route = m->channel;
     m->len = len;
@@ -142,4 +147,36 @@ void gw_msg_unref(gw_msg *m)
 {
     if (m && --m->refs == 0)
         free(m);
+}
+
+gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel)
+{
+    size_t len = strlen(channel);
+    gw_hreq *r = pulse_xcalloc(1, sizeof(*r) + len + 1);
+    r->mail.kind = kind;
+    r->worker = worker;
+    r->conn_id = conn_id;
+    memcpy(r->channel, channel, len + 1);
+    return r;
+}
+
+gw_hans *gw_hans_new(gw_mail_kind kind, uint64_t conn_id, const char *channel)
+{
+    size_t len = strlen(channel);
+    gw_hans *a = pulse_xcalloc(1, sizeof(*a) + len + 1);
+    a->mail.kind = kind;
+    a->conn_id = conn_id;
+    memcpy(a->channel, channel, len + 1);
+    return a;
+}
+
+void gw_hans_free(gw_hans *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        gw_msg_unref(a->events[i]);
+    free(a->events);
+    gw_msg_unref(a->frame);
+    free(a);
 }

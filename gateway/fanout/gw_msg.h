@@ -2,7 +2,8 @@
  * gw_msg.h - one framed message, shared by reference count.
  *
  * The ingest thread parses each Redis message once and frames it once as
- *   {"channel":"<channel>","data":<payload>}   (gw_frame_envelope)
+ *   {"channel":"<channel>","data":<payload>}   (gw_frame_envelope_pos; with
+ *   "offset" and "epoch" before "data" for an event published with history)
  * with GW_FRAME_PRE bytes of headroom before it (lws_write puts the WebSocket header
  * there). Each worker thread gets its own copy (lws_write writes into the headroom, so
  * two threads must never share one buffer); inside a worker the copy is shared by every
@@ -15,11 +16,13 @@
 #ifndef GW_MSG_H
 #define GW_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gw_bridge.h"
 #include "gw_config.h"
+#include "gw_histmerge.h"
 
 /* Headroom before the payload; >= LWS_PRE (checked where lws is included). */
 #define GW_FRAME_PRE 16
@@ -37,6 +40,7 @@ typedef struct gw_msg {
     uint8_t policy;       /* gw_policy, already CRITICAL -> NEVER */
     uint8_t is_pattern;   /* delivered through a pattern subscription */
     int64_t arrived_ns;   /* pulse_mono_ns() when it came from Redis */
+    gw_hpos pos;          /* events with history: offset and epoch; else offset 0 */
     const char *channel;  /* the real channel, NUL-terminated, inside buf */
     const char *route;    /* what subscribers subscribed to: channel, or the pattern */
     size_t len;           /* payload length */
@@ -46,13 +50,49 @@ typedef struct gw_msg {
 
 /* A new event message for channel (and pattern, NULL unless from a pattern
  * subscription) whose payload is the JSON text `data` (inserted as is: the caller
- * guarantees it is one valid JSON value). refs = 1. Aborts on out-of-memory. */
-gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const char *data, size_t data_len,
-                         pulse_priority priority, gw_policy policy, int64_t arrived_ns);
+ * guarantees it is one valid JSON value), at position pos (NULL: none). refs = 1.
+ * Aborts on out-of-memory. */
+gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos *pos, const char *data,
+                         size_t data_len, pulse_priority priority, gw_policy policy, int64_t arrived_ns);
 /* A new control message holding text[0..len) as payload. refs = 1. */
 gw_msg *gw_msg_new_control(const char *text, size_t len);
 /* A deep copy (refs = 1), for handing one message to another worker thread. */
 gw_msg *gw_msg_clone(const gw_msg *m);
+
+/* History mail (gw_bridge.h kinds). A worker asks (gw_hreq: GW_MAIL_RECOVER for a
+ * subscribe with since, GW_MAIL_HISTORY for the history op) and the ingest thread
+ * answers one connection (gw_hans: GW_MAIL_RECOVERED with the stream's events after
+ * since, GW_MAIL_REPLY with a ready frame) or every subscriber of a channel
+ * (GW_MAIL_GAP_RANGE). Connections are named by id: the worker looks the id up and
+ * drops the answer when the connection is gone. */
+typedef struct gw_hreq {
+    gw_mail mail;
+    int worker;
+    uint64_t conn_id;
+    bool has_since;
+    gw_hpos since;
+    uint32_t limit;       /* HISTORY: most events */
+    bool reverse;         /* HISTORY: newest first */
+    char channel[];
+} gw_hreq;
+
+typedef struct gw_hans {
+    gw_mail mail;
+    uint64_t conn_id;     /* RECOVERED, REPLY */
+    bool ok;              /* RECOVERED: the read succeeded */
+    gw_hpos top;          /* RECOVERED: the channel's position when read */
+    gw_msg **events;      /* RECOVERED: framed events after since, ascending; owned */
+    size_t n;
+    gw_msg *frame;        /* REPLY: owned */
+    uint64_t from, to;    /* GAP_RANGE: offsets (0: unknown) */
+    char channel[];
+} gw_hans;
+
+/* New mail; channel copied. Aborts on out-of-memory. Free a gw_hreq with free(). */
+gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel);
+gw_hans *gw_hans_new(gw_mail_kind kind, uint64_t conn_id, const char *channel);
+/* Unrefs what it holds, then frees it. NULL is fine. */
+void gw_hans_free(gw_hans *a);
 
 static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */

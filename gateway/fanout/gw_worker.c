@@ -38,11 +38,32 @@ _Static_assert(GW_FRAME_PRE >= LWS_PRE, "gw_msg headroom must cover LWS_PRE");
  * client that keeps reading never sees its queue near the bound because of a burst. */
 #define GW_INBOX_SLICE 64
 
+/* History state of one subscription, only for those made with "since": the live
+ * events held while the ingest thread reads the stream, then the last position
+ * delivered (a live event at or below it came in the read already). */
+typedef struct {
+    gw_hpos since;
+    gw_hpos last;
+    bool recovering;
+    gw_msg **held; /* owned references, arrival order */
+    uint32_t nheld, heldcap;
+} sub_hist;
+
 typedef struct {
     gw_chan *chan;
     uint32_t idx;   /* position in chan->subs */
     uint8_t acked;  /* "subscribed" sent */
+    sub_hist *h;    /* NULL unless subscribed with since */
 } conn_sub;
+
+/* Normal events a full queue dropped for one connection, in a row on one channel:
+ * told as one {"op":"gap",...,"reason":"dropped"} once the queue has room again. */
+typedef struct {
+    bool active;
+    uint64_t from, to; /* offsets (0: events without a position) */
+    gw_hpos last;
+    char channel[PULSE_CHANNEL_MAX + 1];
+} drop_gap;
 
 typedef struct gw_conn {
     struct lws *wsi;
@@ -63,6 +84,10 @@ typedef struct gw_conn {
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
     gw_ratelimit rl;          /* client commands */
+    drop_gap *dropped;        /* allocated at the first drop */
+    int64_t valid_ms;         /* heartbeat: established or last PONG */
+    int64_t ping_ms;          /* heartbeat: PING asked for at (0: none outstanding) */
+    uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
 } gw_conn;
 
 struct gw_worker {
@@ -128,10 +153,57 @@ static void mark_dirty(gw_worker *w, gw_conn *c)
     w->dirty[w->ndirty++] = c;
 }
 
+static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms);
+
+/* Queues the pending "dropped" gap notice of c (a control frame: never dropped). */
+static void flush_dropped(gw_worker *w, gw_conn *c, int64_t now_ms)
+{
+    drop_gap *d = c->dropped;
+    d->active = false;
+    char buf[PULSE_CHANNEL_MAX * 6 + 128];
+    int n = gw_frame_gap_range(buf, sizeof(buf), d->channel, d->from, d->to, "dropped");
+    if (n > 0) {
+        gw_msg *g = gw_msg_new_control(buf, (size_t)n);
+        conn_push(w, c, g, now_ms);
+        gw_msg_unref(g);
+        GW_ADD(w->stats->gap_notices_dropped, 1);
+    }
+}
+
+/* m was dropped for c: extend the pending notice or start a new one. */
+static void note_dropped(gw_worker *w, gw_conn *c, const gw_msg *m, int64_t now_ms)
+{
+    if (!c->dropped)
+        c->dropped = pulse_xcalloc(1, sizeof(*c->dropped));
+    drop_gap *d = c->dropped;
+    bool same = d->active && strcmp(d->channel, m->channel) == 0;
+    if (same && m->pos.offset && d->to && m->pos.offset == d->to + 1 && strcmp(m->pos.epoch, d->last.epoch) == 0) {
+        d->to = m->pos.offset;
+        return;
+    }
+    if (same && !m->pos.offset && !d->from)
+        return;
+    if (d->active)
+        flush_dropped(w, c, now_ms);
+    d->active = true;
+    d->from = d->to = m->pos.offset;
+    d->last = m->pos;
+    snprintf(d->channel, sizeof(d->channel), "%s", m->channel);
+}
+
+/* Would the queue take m now (the soft bounds of the drop policy)? */
+static bool queue_has_room(const gw_worker *w, const gw_conn *c, const gw_msg *m)
+{
+    const gw_queue_limits *l = &w->node->qlimits;
+    return m->policy == GW_POLICY_NEVER || (c->q.count < l->soft_msgs && c->q.bytes + m->len <= l->soft_bytes);
+}
+
 static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
 {
     if (c->close_code)
         return;
+    if (m->kind == GW_MSG_EVENT && c->dropped && c->dropped->active && queue_has_room(w, c, m))
+        flush_dropped(w, c, now_ms); /* the notice goes before the next event that gets through */
     bool was_empty = c->q.count == 0;
     switch (gw_queue_push(&c->q, m, &w->node->qlimits)) {
     case GW_Q_QUEUED:
@@ -150,6 +222,8 @@ static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
         break;
     case GW_Q_DROPPED:
         GW_ADD(w->stats->dropped[GW_DROP_QUEUE_FULL], 1);
+        if (m->kind == GW_MSG_EVENT)
+            note_dropped(w, c, m, now_ms);
         break;
     case GW_Q_OVERFLOW:
         if (m->kind == GW_MSG_EVENT)
@@ -216,7 +290,19 @@ static int conn_find_sub(const gw_conn *c, const char *name, bool is_pattern)
     return -1;
 }
 
-static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
+static void sub_hist_free(sub_hist *h)
+{
+    if (!h)
+        return;
+    for (uint32_t i = 0; i < h->nheld; i++)
+        gw_msg_unref(h->held[i]);
+    free(h->held);
+    free(h);
+}
+
+/* since (NULL: a plain subscribe): the subscription starts by recovering what was
+ * published after it; "subscribed" comes with the recovery's answer. */
+static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_pattern, const gw_hpos *since)
 {
     if (!sec_may_subscribe(w, c, name, is_pattern))
         return;
@@ -261,6 +347,22 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
     uint32_t slot = c->nsubs++;
     c->subs[slot].chan = ch;
     c->subs[slot].idx = gw_chan_add_sub(ch, c, slot);
+    c->subs[slot].h = NULL;
+    if (since && !is_pattern) {
+        /* live first (the SUBSCRIBE above, or the channel is live already), then the
+         * read: the ingest thread sends it once Redis confirmed the subscription */
+        sub_hist *h = pulse_xcalloc(1, sizeof(*h));
+        h->since = *since;
+        h->recovering = true;
+        c->subs[slot].h = h;
+        c->subs[slot].acked = 0;
+        gw_hreq *r = gw_hreq_new(GW_MAIL_RECOVER, w->index, c->id, name);
+        r->has_since = true;
+        r->since = *since;
+        if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+            free(r);
+        return;
+    }
     c->subs[slot].acked = ch->confirmed;
     if (ch->confirmed)
         conn_reply(w, c, "subscribed", name);
@@ -270,6 +372,8 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
 {
     conn_sub *s = &c->subs[slot];
     gw_chan *ch = s->chan;
+    sub_hist_free(s->h);
+    s->h = NULL;
     gw_sub moved;
     if (gw_chan_remove_sub(ch, s->idx, &moved)) {
         gw_conn *mc = moved.sub;
@@ -288,10 +392,42 @@ static void conn_unsubscribe_slot(gw_worker *w, gw_conn *c, uint32_t slot)
     }
 }
 
+/* The ?channels= walk: pair = {worker, conn, since list (or NULL)}. */
+typedef struct {
+    char channel[PULSE_CHANNEL_MAX + 1];
+    gw_hpos since;
+} url_since;
+
+typedef struct {
+    gw_worker *w;
+    gw_conn *c;
+    url_since *since;
+    size_t nsince, sincecap;
+} url_walk;
+
 static int on_list_channel(void *ud, const char *channel, bool is_pattern)
 {
-    void **pair = ud;
-    conn_subscribe(pair[0], pair[1], channel, is_pattern);
+    url_walk *u = ud;
+    const gw_hpos *since = NULL;
+    for (size_t i = 0; i < u->nsince && !is_pattern; i++)
+        if (strcmp(u->since[i].channel, channel) == 0)
+            since = &u->since[i].since;
+    conn_subscribe(u->w, u->c, channel, is_pattern, since);
+    return 0;
+}
+
+static int on_list_since(void *ud, const char *channel, const gw_hpos *since)
+{
+    url_walk *u = ud;
+    if (u->nsince == (size_t)u->w->cfg->max_subscriptions)
+        return -1;
+    if (u->nsince == u->sincecap) {
+        u->sincecap = u->sincecap ? u->sincecap * 2 : 4;
+        u->since = pulse_xrealloc(u->since, u->sincecap * sizeof(*u->since));
+    }
+    snprintf(u->since[u->nsince].channel, sizeof(u->since[0].channel), "%s", channel);
+    u->since[u->nsince].since = *since;
+    u->nsince++;
     return 0;
 }
 
@@ -547,6 +683,7 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->established = 1;
+    c->valid_ms = pulse_mono_ms();
     c->id = ((uint64_t)w->index << 48) | ++w->next_id;
     c->next = w->conns;
     if (w->conns)
@@ -566,28 +703,36 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     if (sec_connect(w, c, wsi) != 0)
         return;
 
-    char args[4096];
-    for (int i = 0; i < 32; i++) {
-        int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (flen <= 0)
-            break; /* no more query arguments */
-        if (flen >= (int)sizeof(args)) {
-            conn_error(w, c, "bad_request", "query argument too long");
-            continue;
-        }
-        int len = lws_hdr_copy_fragment(wsi, args, sizeof(args), WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (len <= 0)
-            break;
-        if (strncmp(args, "channels=", 9) == 0) {
-            char reason[200];
-            void *pair[2] = {w, c};
-            if (gw_proto_parse_channel_list(args + 9, (size_t)len - 9, on_list_channel, pair, reason,
-                                            sizeof(reason)) < 0)
-                conn_error(w, c, "bad_request", reason);
-        } else if (strcmp(args, "batch=1") == 0) {
-            c->batch = 1;
+    char args[4096], reason[200];
+    url_walk u = {w, c, NULL, 0, 0};
+    /* two passes: ?since= applies to the ?channels= that may come before it */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 32; i++) {
+            int flen = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+            if (flen <= 0)
+                break; /* no more query arguments */
+            if (flen >= (int)sizeof(args)) {
+                if (pass == 1)
+                    conn_error(w, c, "bad_request", "query argument too long");
+                continue;
+            }
+            int len = lws_hdr_copy_fragment(wsi, args, sizeof(args), WSI_TOKEN_HTTP_URI_ARGS, i);
+            if (len <= 0)
+                break;
+            if (pass == 0 && strncmp(args, "since=", 6) == 0) {
+                if (gw_proto_parse_since_list(args + 6, (size_t)len - 6, on_list_since, &u, reason,
+                                              sizeof(reason)) < 0)
+                    conn_error(w, c, "bad_request", reason);
+            } else if (pass == 1 && strncmp(args, "channels=", 9) == 0) {
+                if (gw_proto_parse_channel_list(args + 9, (size_t)len - 9, on_list_channel, &u, reason,
+                                                sizeof(reason)) < 0)
+                    conn_error(w, c, "bad_request", reason);
+            } else if (pass == 1 && strcmp(args, "batch=1") == 0) {
+                c->batch = 1;
+            }
         }
     }
+    free(u.since);
 }
 
 static void conn_destroy(gw_worker *w, gw_conn *c)
@@ -601,6 +746,8 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
     if (lost && !c->close_code)
         GW_ADD(w->stats->dropped[GW_DROP_SHUTDOWN], lost);
     gw_queue_release(&c->q);
+    free(c->dropped);
+    c->dropped = NULL;
     free(c->rx);
     gw_auth_principal_free(c->principal);
     c->principal = NULL;
@@ -631,7 +778,7 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
     }
     switch (cmd.op) {
     case GW_OP_SUBSCRIBE:
-        conn_subscribe(w, c, cmd.channel, cmd.is_pattern);
+        conn_subscribe(w, c, cmd.channel, cmd.is_pattern, cmd.has_since ? &cmd.since : NULL);
         break;
     case GW_OP_UNSUBSCRIBE: {
         int slot = conn_find_sub(c, cmd.channel, cmd.is_pattern);
@@ -649,6 +796,18 @@ static void conn_command(gw_worker *w, gw_conn *c, const char *text, size_t len)
         break;
     case GW_OP_PUBLISH:
         sec_publish_op(w, c, &cmd);
+        break;
+    case GW_OP_HISTORY:
+        if (sec_may_subscribe(w, c, cmd.channel, false)) {
+            /* the ingest thread reads and answers this connection (GW_MAIL_REPLY) */
+            gw_hreq *r = gw_hreq_new(GW_MAIL_HISTORY, w->index, c->id, cmd.channel);
+            r->has_since = cmd.has_since;
+            r->since = cmd.since;
+            r->limit = cmd.limit;
+            r->reverse = cmd.reverse;
+            if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+                free(r);
+        }
         break;
     }
     gw_command_release(&cmd);
@@ -736,6 +895,15 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)r, strlen(r));
         return -1;
     }
+    if (c->ping_due) { /* the heartbeat's PING (see sweep); lws drops empty PONGs unseen */
+        c->ping_due = 0;
+        memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
+        if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
+            return -1;
+        if (gw_queue_peek(&c->q) || c->draining)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     gw_msg *m = gw_queue_pop(&c->q);
     if (!m) {
         if (c->draining) {
@@ -788,6 +956,8 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     if (n < (int)total)
         return -1;
     GW_ADD(w->stats->bytes_sent, total);
+    if (!c->q.count && c->dropped && c->dropped->active)
+        flush_dropped(w, c, now_ns / 1000000); /* caught up: say what was lost */
     if (c->q.count) {
         c->backlog_since_ms = now_ns / 1000000;
         lws_callback_on_writable(wsi);
@@ -799,13 +969,42 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
 
 /* ---- inbox ---- */
 
+/* A subscription with since: hold during its recovery, then skip what it replayed.
+ * true when m must not be queued now. */
+static bool sub_hist_take(gw_worker *w, gw_conn *c, sub_hist *h, gw_msg *m)
+{
+    if (h->recovering) {
+        if (h->nheld >= w->node->qlimits.hard_msgs) {
+            conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: queue limit");
+            return true;
+        }
+        if (h->nheld == h->heldcap) {
+            h->heldcap = h->heldcap ? h->heldcap * 2 : 16;
+            h->held = pulse_xrealloc(h->held, h->heldcap * sizeof(*h->held));
+        }
+        h->held[h->nheld++] = gw_msg_ref(m);
+        return true;
+    }
+    if (!m->pos.offset)
+        return false;
+    if (gw_hpos_seen(&h->last, &m->pos))
+        return true;
+    h->last = m->pos;
+    return false;
+}
+
 static void fanout(gw_worker *w, gw_msg *m, int64_t now_ms)
 {
     gw_chan *ch = gw_chantab_get(w->chans, m->route, m->is_pattern);
     if (!ch)
         return;
-    for (uint32_t i = 0; i < ch->nsubs; i++)
-        conn_push(w, ch->subs[i].sub, m, now_ms);
+    for (uint32_t i = 0; i < ch->nsubs; i++) {
+        gw_conn *c = ch->subs[i].sub;
+        sub_hist *h = c->subs[ch->subs[i].back].h;
+        if (h && sub_hist_take(w, c, h, m))
+            continue;
+        conn_push(w, c, m, now_ms);
+    }
 }
 
 static void confirm(gw_worker *w, const char *name, bool is_pattern)
@@ -817,7 +1016,7 @@ static void confirm(gw_worker *w, const char *name, bool is_pattern)
     for (uint32_t i = 0; i < ch->nsubs; i++) {
         gw_conn *c = ch->subs[i].sub;
         conn_sub *s = &c->subs[ch->subs[i].back];
-        if (!s->acked) {
+        if (!s->acked && !(s->h && s->h->recovering)) {
             s->acked = 1;
             conn_reply(w, c, "subscribed", name);
         }
@@ -834,6 +1033,92 @@ static void notify_gap(gw_worker *w, const char *name, bool is_pattern)
     int n = gw_frame_gap(buf, sizeof(buf), name, "redis_reconnect");
     for (uint32_t i = 0; i < ch->nsubs; i++)
         conn_send_text(w, ch->subs[i].sub, buf, n);
+}
+
+/* Events of a channel the stream could not give back after an outage. */
+static void notify_gap_range(gw_worker *w, const gw_hans *a)
+{
+    gw_chan *ch = gw_chantab_get(w->chans, a->channel, false);
+    if (!ch)
+        return;
+    char buf[PULSE_CHANNEL_MAX * 6 + 128];
+    int n = gw_frame_gap_range(buf, sizeof(buf), a->channel, a->from, a->to, "redis_reconnect");
+    for (uint32_t i = 0; i < ch->nsubs; i++) {
+        gw_conn *c = ch->subs[i].sub;
+        const sub_hist *h = c->subs[ch->subs[i].back].h;
+        if (!(h && h->recovering)) /* a recovery finds the same hole in its own read */
+            conn_send_text(w, c, buf, n);
+    }
+}
+
+/* The stream read of a recovery is back: "subscribed" with the position, then the
+ * missed events and the held live ones in offset order, then live as usual. */
+static void recovered(gw_worker *w, gw_hans *a)
+{
+    gw_chan *ch = gw_chantab_get(w->chans, a->channel, false);
+    gw_conn *c = NULL;
+    conn_sub *s = NULL;
+    for (uint32_t i = 0; ch && i < ch->nsubs; i++) {
+        gw_conn *cc = ch->subs[i].sub;
+        if (cc->id == a->conn_id) {
+            c = cc;
+            s = &cc->subs[ch->subs[i].back];
+        }
+    }
+    if (!s || !s->h || !s->h->recovering)
+        return; /* the client left or unsubscribed meanwhile */
+    sub_hist *h = s->h;
+    size_t nr = a->n, nh = h->nheld;
+    gw_hitem *items = pulse_xcalloc(nr + nh + 1, sizeof(*items));
+    gw_hout *out = pulse_xcalloc(GW_HMERGE_OUT_MAX(nr, nh), sizeof(*out));
+    for (size_t i = 0; i < nr; i++)
+        items[i] = (gw_hitem){a->events[i]->pos.offset, NULL, a->events[i]};
+    for (size_t j = 0; j < nh; j++)
+        items[nr + j] = (gw_hitem){h->held[j]->pos.offset, h->held[j]->pos.epoch, h->held[j]};
+    gw_hmerge_in in = {.since = h->since, .range = items, .nrange = nr, .held = items + nr, .nheld = nh,
+                       .cap = (uint64_t)w->cfg->history_recover_max, .partial = false};
+    if (a->ok)
+        in.top = a->top;
+    gw_hmerge_res res;
+    gw_hist_merge(&in, out, &res);
+
+    int64_t now_ms = pulse_mono_ms();
+    char buf[PULSE_CHANNEL_MAX * 6 + 160];
+    conn_send_text(w, c, buf, gw_frame_subscribed_pos(buf, sizeof(buf), a->channel, &in.top, res.recovered));
+    for (size_t i = 0; i < res.n; i++) {
+        if (out[i].src == GW_HOUT_GAP)
+            conn_send_text(w, c, buf,
+                           gw_frame_gap_range(buf, sizeof(buf), a->channel, out[i].offset, out[i].gap_to,
+                                              "redis_reconnect"));
+        else
+            conn_push(w, c, out[i].item, now_ms);
+    }
+    GW_ADD(w->stats->recoveries[res.recovered ? 1 : 0], 1);
+    GW_ADD(w->stats->events_replayed, res.replayed);
+    PLOG_DEBUG("ws", "conn=%llu %s since %llu: %s, %zu replayed, now at %llu", (unsigned long long)c->id,
+               a->channel, (unsigned long long)h->since.offset, res.recovered ? "recovered" : "not recovered",
+               res.replayed, (unsigned long long)res.last.offset);
+    h->last = res.last;
+    h->recovering = false;
+    for (uint32_t i = 0; i < h->nheld; i++)
+        gw_msg_unref(h->held[i]);
+    free(h->held);
+    h->held = NULL;
+    h->nheld = h->heldcap = 0;
+    s->acked = 1;
+    free(items);
+    free(out);
+}
+
+/* A frame for one connection (the history answer). */
+static void reply_to(gw_worker *w, gw_hans *a)
+{
+    for (gw_conn *c = w->conns; c; c = c->next) {
+        if (c->id == a->conn_id) {
+            conn_push(w, c, a->frame, pulse_mono_ms());
+            return;
+        }
+    }
 }
 
 static void begin_drain(gw_worker *w)
@@ -874,6 +1159,19 @@ static void flush_dirty(gw_worker *w)
 static void handle_note(gw_worker *w, gw_note *note)
 {
     switch (note->mail.kind) {
+    case GW_MAIL_RECOVERED:
+    case GW_MAIL_REPLY:
+    case GW_MAIL_GAP_RANGE: {
+        gw_hans *a = (gw_hans *)note;
+        if (a->mail.kind == GW_MAIL_RECOVERED)
+            recovered(w, a);
+        else if (a->mail.kind == GW_MAIL_REPLY)
+            reply_to(w, a);
+        else
+            notify_gap_range(w, a);
+        gw_hans_free(a);
+        return;
+    }
     case GW_MAIL_CONFIRM:
         confirm(w, note->name, note->is_pattern);
         break;
@@ -963,6 +1261,17 @@ static void sweep(lws_sorted_usec_list_t *sul)
             GW_ADD(w->stats->auth_failures[c->principal ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
             conn_close(w, c, GW_CLOSE_UNAUTHORIZED, c->principal ? "token expired" : "auth timeout");
         }
+        /* The heartbeat, here rather than lws's per-connection validity timers: lws
+         * 4.1.6 keeps those in one sorted list it walks from the head on every insert
+         * (each connect and each PONG), N*N steps when N clients connect together. */
+        int hb_s = w->cfg->heartbeat_interval_s;
+        if (hb_s > 0 && !c->close_code && !c->ping_ms && now_ms - c->valid_ms >= hb_s * 1000LL) {
+            c->ping_ms = now_ms;
+            c->ping_due = 1;
+            lws_callback_on_writable(c->wsi);
+        } else if (hb_s > 0 && c->ping_ms && now_ms - c->ping_ms >= w->cfg->heartbeat_timeout_s * 1000LL) {
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); /* no PONG: dead peer */
+        }
     }
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
 }
@@ -1002,6 +1311,12 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!c->established || c->close_code)
             return 0;
         return conn_receive(w, c, wsi, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c->established) {
+            c->valid_ms = pulse_mono_ms();
+            c->ping_ms = 0;
+        }
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!c->established)
             return 0;
@@ -1074,10 +1389,6 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */
     w->protocols[0].tx_packet_size = GW_BATCH_MAX + 14;
 
-    if (cfg->heartbeat_interval_s > 0) {
-        w->retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_interval_s;
-        w->retry.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_interval_s + cfg->heartbeat_timeout_s);
-    }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
@@ -1111,8 +1422,9 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * 10 s whatever handshake_timeout_s says */
     info.timeout_secs_ah_idle = (unsigned int)cfg->handshake_timeout_s;
     info.max_http_header_data = 4096;
-    if (cfg->heartbeat_interval_s > 0)
-        info.retry_and_idle_policy = &w->retry;
+    /* all zero: no lws validity timers (the worker's sweep does the heartbeat);
+     * without a policy lws would apply its own (PING after 300 s) */
+    info.retry_and_idle_policy = &w->retry;
 
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {

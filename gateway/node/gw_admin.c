@@ -2,6 +2,7 @@
  * gw_admin.c - the admin HTTP server (libevent evhttp, on the ingest thread):
  *   GET  /metrics  Prometheus text          GET /healthz  200, or 503 with a reason
  *   GET  /stats    JSON                     POST /publish  202 once Redis took it
+ *   GET  /history?channel=C&limit=N   the channel's history (same JSON as the history op)
  * Bodies are capped at 1 MiB (413 past it). Anything else: 404 or 405.
  */
 #include <event2/buffer.h>
@@ -17,6 +18,7 @@
 
 #include "gw_admin.h"
 #include "gw_auth.h"
+#include "gw_history.h"
 #include "gw_ingest.h"
 #include "gw_metrics.h"
 #include "gw_msg.h"
@@ -135,6 +137,10 @@ void gw_admin_sum_workers(const gw_node *n, gw_totals *t)
         for (int b = 0; b <= GW_FANOUT_NB; b++)
             t->buckets[b] += GW_GET(s->fanout_buckets[b]);
         t->sum_ns += GW_GET(s->fanout_sum_ns);
+        t->recoveries[0] += GW_GET(s->recoveries[0]);
+        t->recoveries[1] += GW_GET(s->recoveries[1]);
+        t->replayed += GW_GET(s->events_replayed);
+        t->gap_dropped += GW_GET(s->gap_notices_dropped);
     }
 }
 
@@ -207,6 +213,27 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     metric(o, "pulse_redis_reconnects_total", "counter", "Redis subscriber reconnections.");
     evbuffer_add_printf(o, "pulse_redis_reconnects_total %llu\n",
                         (unsigned long long)gw_redis_reconnects(n->redis));
+    metric(o, "pulse_recoveries_total", "counter", "Subscribes with since, by result.");
+    evbuffer_add_printf(o, "pulse_recoveries_total{result=\"recovered\"} %llu\n", (unsigned long long)t.recoveries[1]);
+    evbuffer_add_printf(o, "pulse_recoveries_total{result=\"not_recovered\"} %llu\n",
+                        (unsigned long long)t.recoveries[0]);
+    metric(o, "pulse_recovered_events_total", "counter", "Events replayed from history by recoveries.");
+    evbuffer_add_printf(o, "pulse_recovered_events_total %llu\n", (unsigned long long)t.replayed);
+    metric(o, "pulse_history_reads_total", "counter", "History reads ({\"op\":\"history\"} and GET /history).");
+    evbuffer_add_printf(o, "pulse_history_reads_total %llu\n", (unsigned long long)n->history_reads);
+    metric(o, "pulse_gap_repairs_total", "counter",
+           "The node's own gap repairs (offset jump or Redis outage), by result.");
+    evbuffer_add_printf(o, "pulse_gap_repairs_total{result=\"filled\"} %llu\n",
+                        (unsigned long long)n->gap_repairs_filled);
+    evbuffer_add_printf(o, "pulse_gap_repairs_total{result=\"gap\"} %llu\n",
+                        (unsigned long long)(n->gap_repairs - n->gap_repairs_filled));
+    metric(o, "pulse_gap_notices_total", "counter",
+           "{\"op\":\"gap\"} notices: per connection (dropped), per channel (redis_reconnect).");
+    evbuffer_add_printf(o, "pulse_gap_notices_total{reason=\"dropped\"} %llu\n", (unsigned long long)t.gap_dropped);
+    evbuffer_add_printf(o, "pulse_gap_notices_total{reason=\"redis_reconnect\"} %llu\n",
+                        (unsigned long long)n->gap_notices_reconnect);
+    metric(o, "pulse_duplicate_events_total", "counter", "Live events dropped as already delivered (after a repair).");
+    evbuffer_add_printf(o, "pulse_duplicate_events_total %llu\n", (unsigned long long)n->events_duplicate);
     metric(o, "pulse_bytes_sent_total", "counter", "WebSocket bytes written (frames included).");
     evbuffer_add_printf(o, "pulse_bytes_sent_total %llu\n", (unsigned long long)t.bytes);
     metric(o, "pulse_fanout_seconds", "histogram", "Redis arrival to socket write, per delivery.");
@@ -317,15 +344,15 @@ static void on_client_gone(struct evhttp_connection *conn, void *arg)
     p->req = NULL;
 }
 
-static void on_published(void *ud, long long receivers, const char *err)
+static void on_published(void *ud, long long offset, const char *err)
 {
     pub_req *p = ud;
     if (p->req) {
         evhttp_connection_set_closecb(p->conn, NULL, NULL);
-        if (receivers >= 0)
+        if (offset >= 0)
             reply_json(p->req, 202, "Accepted",
-                       json_pack("{s:s,s:s,s:I}", "status", "accepted", "channel", p->channel, "receivers",
-                                 (json_int_t)receivers));
+                       json_pack("{s:s,s:s,s:I}", "status", "accepted", "channel", p->channel, "offset",
+                                 (json_int_t)offset));
         else
             reply_error(p->req, 503, "Service Unavailable", err ? err : "publish failed");
     }
@@ -436,9 +463,19 @@ static void on_publish(struct evhttp_request *req, void *arg)
     free(payload);
 }
 
+/* ---- GET /history ---- */
+
+static void on_history(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+        return;
+    gw_history_http(n, req);
+}
+
 static void on_other(struct evhttp_request *req, void *arg)
 {
-    reply_error(req, 404, "Not Found", "no such endpoint: try /metrics /healthz /stats /publish");
+    reply_error(req, 404, "Not Found", "no such endpoint: try /metrics /healthz /stats /publish /history");
 }
 
 int gw_admin_start(gw_node *n, pulse_error *err)
@@ -455,6 +492,7 @@ int gw_admin_start(gw_node *n, pulse_error *err)
     evhttp_set_cb(n->http, "/healthz", on_healthz, n);
     evhttp_set_cb(n->http, "/stats", on_stats, n);
     evhttp_set_cb(n->http, "/publish", on_publish, n);
+    evhttp_set_cb(n->http, "/history", on_history, n);
     evhttp_set_gencb(n->http, on_other, n);
     struct evhttp_bound_socket *h =
         evhttp_bind_socket_with_handle(n->http, n->cfg->admin_bind, (ev_uint16_t)n->cfg->admin_port);

@@ -1,6 +1,6 @@
 /*
  * gw_admin.h - the admin HTTP server (gw_admin.c; libevent evhttp on the ingest
- * thread): /metrics, /healthz, /stats, POST /publish.
+ * thread): /metrics, /healthz, /stats, POST /publish, GET /history.
  */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H
@@ -12,6 +12,7 @@
 typedef struct {
     uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
     uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
+    uint64_t recoveries[2], replayed, gap_dropped; /* history: see gw_wstats */
     int64_t conns_active;
     uint64_t buckets[GW_FANOUT_NB + 1], sum_ns;
 } gw_totals;

@@ -93,6 +93,8 @@ static const key_def keys[] = {
     {"limits.redis_ping_interval_ms", K_INT, F(redis_ping_interval_ms), 1, 3600000},
     {"limits.redis_ping_timeout_ms", K_INT, F(redis_ping_timeout_ms), 1, 3600000},
     {"limits.redis_backoff_max_ms", K_INT, F(redis_backoff_max_ms), 1, 3600000},
+    {"limits.history_recover_max", K_INT, F(history_recover_max), 0, 10000000},
+    {"limits.history_read_max", K_INT, F(history_read_max), 1, 100000},
     {"channels.static", K_STATIC, F(static_channels), 0, 0},
     {"channels.rules", K_RULES, F(rules), 0, 0},
     {"auth.jwt_secret_file", K_STR, F(auth_jwt_secret_file), 0, 0},
@@ -199,9 +201,11 @@ static int fail(pulse_error *err, const origin *o, const char *fmt, ...)
 /* ---- the built-in rules and struct copies ---- */
 
 static const gw_channel_rule builtin_rules[] = {
-    {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false},
-    {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false},
-    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP, PULSE_PRIO_CRITICAL, false},
+    {(char *)"events.critical", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false,
+     PULSE_HISTORY_DEFAULT_SIZE, PULSE_HISTORY_DEFAULT_TTL_S},
+    {(char *)"alerts.*", PULSE_PRIO_CRITICAL, GW_POLICY_NEVER, PULSE_PRIO_CRITICAL, false,
+     PULSE_HISTORY_DEFAULT_SIZE, PULSE_HISTORY_DEFAULT_TTL_S},
+    {(char *)"*", PULSE_PRIO_NORMAL, GW_POLICY_DROP, PULSE_PRIO_CRITICAL, false, 0, 0},
 };
 #define N_BUILTIN (sizeof builtin_rules / sizeof builtin_rules[0])
 
@@ -354,6 +358,8 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_ping_interval_ms = 1000;
     cfg->redis_ping_timeout_ms = 3000;
     cfg->redis_backoff_max_ms = 1000;
+    cfg->history_recover_max = 5000;
+    cfg->history_read_max = 1000;
     cfg->auth_leeway_s = 30;
     cfg->auth_handshake_timeout_ms = 5000;
     cfg->auth_owner_pattern = pulse_xstrdup("feed:user-{sub},notifications:user-{sub}");
@@ -708,6 +714,7 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     pulse_priority prio = PULSE_PRIO_NORMAL, max_prio = PULSE_PRIO_CRITICAL;
     gw_policy policy = GW_POLICY_DROP;
     bool have_policy = false, ws_prio = false;
+    int hist_size = -1, hist_ttl = -1;
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -719,6 +726,19 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
         bool known = strcmp(name, "pattern") == 0 || strcmp(name, "priority") == 0 ||
                      strcmp(name, "policy") == 0 || strcmp(name, "max_priority") == 0 ||
                      strcmp(name, "ws_priority") == 0;
+        bool is_size = strcmp(name, "history_size") == 0, is_ttl = strcmp(name, "history_ttl_s") == 0;
+        if (is_size || is_ttl) {
+            int t = config_setting_type(s);
+            if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+                return fail(err, &ko, "must be an integer, not %s", type_name(t));
+            long long v = config_setting_get_int64(s);
+            long long lo = is_size ? 0 : 1;
+            long long hi = is_size ? PULSE_HISTORY_MAX_SIZE : PULSE_HISTORY_MAX_TTL_S;
+            if (v < lo || v > hi)
+                return fail(err, &ko, "must be an integer from %lld to %lld (got '%lld')", lo, hi, v);
+            *(is_size ? &hist_size : &hist_ttl) = (int)v;
+            continue;
+        }
         if (!known)
             return unknown_key(err, fc, s, kpath);
         if (strcmp(name, "ws_priority") == 0) {
@@ -753,6 +773,12 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
         return fail(err, &o, "missing pattern");
     if (!have_policy)
         policy = prio == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : GW_POLICY_DROP;
+    if (hist_ttl >= 0 && hist_size < 0)
+        return fail(err, &o, "history_ttl_s needs history_size");
+    if (hist_size > 0 && hist_ttl < 0)
+        hist_ttl = PULSE_HISTORY_DEFAULT_TTL_S;
+    if (hist_size == 0)
+        hist_ttl = 0;
 
     fc->rules = pulse_xrealloc(fc->rules, (fc->n_rules + 1) * sizeof *fc->rules);
     fc->rules[fc->n_rules].pattern = pulse_xstrdup(pattern);
@@ -760,6 +786,8 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
     fc->rules[fc->n_rules].policy = policy;
     fc->rules[fc->n_rules].max_priority = max_prio;
     fc->rules[fc->n_rules].ws_priority = ws_prio;
+    fc->rules[fc->n_rules].history_size = hist_size;
+    fc->rules[fc->n_rules].history_ttl_s = hist_ttl;
     fc->n_rules++;
     return 0;
 }
@@ -1124,6 +1152,29 @@ int gw_config_load(gw_config *cfg, const char *path, char *const envp[], int arg
 
 /* ---- lookups ---- */
 
+const gw_channel_rule *gw_config_history_for(const gw_config *cfg, const char *channel)
+{
+    for (size_t i = 0; i < cfg->n_rules; i++)
+        if (cfg->rules[i].history_size >= 0 && pulse_channel_match(cfg->rules[i].pattern, channel))
+            return &cfg->rules[i];
+    return &builtin_rules[N_BUILTIN - 1];
+}
+
+pulse_history_rule *gw_config_history_rules(const gw_config *cfg, size_t *n)
+{
+    pulse_history_rule *out = pulse_xmalloc((cfg->n_rules + 1) * sizeof *out);
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        const gw_channel_rule *r = &cfg->rules[i];
+        if (r->history_size >= 0)
+            out[k++] = (pulse_history_rule){r->pattern, (uint32_t)r->history_size, (uint32_t)r->history_ttl_s};
+    }
+    if (k == 0 || strcmp(out[k - 1].pattern, "*") != 0)
+        out[k++] = (pulse_history_rule){"*", 0, 0};
+    *n = k;
+    return out;
+}
+
 const gw_channel_rule *gw_config_rule_for(const gw_config *cfg, const char *channel)
 {
     for (size_t i = 0; i < cfg->n_rules; i++)
@@ -1182,9 +1233,12 @@ const char *gw_config_usage(void)
            "      --limits.redis-ping-interval-ms N Redis watchdog PING period [1000]\n"
            "      --limits.redis-ping-timeout-ms N  no PONG within this: Redis stalled [3000]\n"
            "      --limits.redis-backoff-max-ms N   reconnect backoff cap [1000]\n"
+           "      --limits.history-recover-max N    most events one recovery replays, 0 = no cap [5000]\n"
+           "      --limits.history-read-max N       most events one history read returns [1000]\n"
            "\n"
-           "Channel rules (priority and drop policy per channel pattern) are set in the file\n"
-           "only; built in: events.critical and alerts.* critical/never, * normal/drop.\n"
+           "Channel rules (priority, drop policy, history_size and history_ttl_s per channel\n"
+           "pattern) are set in the file only; built in: events.critical and alerts.*\n"
+           "critical/never with 1000 events of history for 86400 s, * normal/drop, no history.\n"
            "\n"
            "Security (docs/SECURITY.md; file groups auth = {...}, admin = {...}, ws = {...}):\n"
            "      --jwt-secret-file PATH            HS256 key: every connection needs a JWT [off]\n"

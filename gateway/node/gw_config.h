@@ -22,6 +22,7 @@
 
 #include "pulse_err.h"
 #include "pulse_event.h"
+#include "pulse_functions.h"
 
 typedef enum {
     GW_POLICY_DROP = 0,   /* a full queue drops the new message for that connection */
@@ -30,7 +31,10 @@ typedef enum {
 } gw_policy;
 
 /* One channel rule: channels matching `pattern` (glob, '*') get this priority and
- * policy. Rules are tried in order; the first match wins. */
+ * policy. Rules are tried in order; the first match wins. History is decided the same
+ * way among the rules that set it: a rule without history_size leaves history to the
+ * next matching rule that has one (so a user rule that only changes the policy of
+ * alerts.* keeps the built-in history of alerts.*). */
 typedef struct {
     char *pattern;
     pulse_priority priority; /* NORMAL or CRITICAL */
@@ -41,6 +45,8 @@ typedef struct {
     /* Whether a WebSocket publish's own "priority" counts at all: when false (the
      * default) the worker removes it from the data, and the rule decides. */
     bool ws_priority;
+    int history_size;        /* events kept in the channel's stream; 0 none; -1 not set here */
+    int history_ttl_s;       /* seconds the history lives after the last publish */
 } gw_channel_rule;
 
 typedef struct {
@@ -66,7 +72,7 @@ typedef struct {
     int64_t queue_max_bytes;    /* soft bound per connection, default 1 MiB */
     int queue_hard_messages;    /* hard bound (critical may exceed the soft one), default 8192 */
     int64_t queue_hard_bytes;   /* default 8 MiB */
-    int lag_limit_ms;           /* unwritable longer than this: closed 1008; default 10000 */
+    int lag_limit_ms;           /* unwritable longer than this: closed 1008; default 5000 */
     int heartbeat_interval_s;   /* idle seconds before a PING, default 30 */
     int heartbeat_timeout_s;    /* no PONG within this: closed, default 10 */
     int handshake_timeout_s;    /* default 10 */
@@ -74,6 +80,8 @@ typedef struct {
     int redis_ping_interval_ms; /* watchdog PING period, default 1000 */
     int redis_ping_timeout_ms;  /* no PONG within this: Redis declared stalled, default 3000 */
     int redis_backoff_max_ms;   /* reconnect backoff cap, default 1000 */
+    int history_recover_max;    /* most events replayed by one recovery or gap repair, default 5000 */
+    int history_read_max;       /* most events one history read returns, default 1000 */
 
     /* channels */
     char **static_channels;     /* subscribed at start whatever the clients do */
@@ -131,6 +139,15 @@ const char *gw_config_usage(void);
 
 /* The first rule matching channel; never NULL (the last built-in rule matches all). */
 const gw_channel_rule *gw_config_rule_for(const gw_config *cfg, const char *channel);
+
+/* The first rule matching channel that sets history (history_size >= 0); never NULL
+ * (the last built-in rule, '*', sets none). */
+const gw_channel_rule *gw_config_history_for(const gw_config *cfg, const char *channel);
+
+/* The rules that set history, in order, as the function library takes them
+ * (pulse_functions_source). A new array (free() it) whose patterns point into cfg;
+ * *n gets its length (>= 1: the built-in '*' is always there). */
+pulse_history_rule *gw_config_history_rules(const gw_config *cfg, size_t *n);
 
 /* Frees every string and array cfg owns (not cfg itself); cfg may be NULL. */
 void gw_config_free(gw_config *cfg);

@@ -48,6 +48,9 @@ typedef struct {
     _Atomic int64_t channels;         /* channels with local subscribers on this worker */
     _Atomic uint64_t client_errors;   /* error frames sent */
     _Atomic uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
+    _Atomic uint64_t recoveries[2];   /* subscribes with since: [0] not recovered, [1] recovered */
+    _Atomic uint64_t events_replayed; /* stream events delivered by recoveries */
+    _Atomic uint64_t gap_notices_dropped; /* {"op":"gap",...,"reason":"dropped"} sent */
 } gw_wstats;
 
 extern const double gw_fanout_bounds_s[GW_FANOUT_NB];

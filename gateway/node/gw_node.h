@@ -89,6 +89,12 @@ typedef struct gw_node {
     uint64_t events_received[3]; /* by pulse_priority */
     uint64_t events_unrouted;    /* arrived with no local subscriber */
     uint64_t events_bad_channel; /* refused: the channel name from Redis is not valid */
+    /* history (gw_history.c) */
+    uint64_t history_reads;      /* history op and GET /history reads */
+    uint64_t gap_repairs;        /* node gap repairs started (offset jump or Redis outage) */
+    uint64_t gap_repairs_filled; /* ... that the stream filled completely */
+    uint64_t gap_notices_reconnect; /* gaps history could not fill (channels x workers told) */
+    uint64_t events_duplicate;   /* live events dropped as already delivered */
 
     /* all threads */
     _Atomic int64_t connections; /* established, node-wide, for max_connections */

@@ -136,22 +136,41 @@ int gw_json_quote(const char *s, size_t len, char *out, size_t cap)
 static const char env_head[] = "{\"channel\":";
 static const char env_mid[] = ",\"data\":";
 
+/* ,"offset":N,"epoch":"E" at most: 10 + 20 digits + 9 + an escaped epoch */
+#define POS_MAX (10 + 20 + 9 + GW_EPOCH_MAX * 6 + 2)
+
 size_t gw_frame_envelope_cap(size_t channel_len, size_t data_len)
 {
-    return sizeof(env_head) - 1 + channel_len * 6 + 2 + sizeof(env_mid) - 1 + data_len + 1 + 1;
+    return sizeof(env_head) - 1 + channel_len * 6 + 2 + POS_MAX + sizeof(env_mid) - 1 + data_len + 1 + 1;
 }
 
-int gw_frame_envelope(char *buf, size_t cap, const char *channel, size_t channel_len, const char *data,
-                      size_t data_len)
+static void put_pos(gw_frame_buf *f, const gw_hpos *pos)
+{
+    gw_frame_lit(f, ",\"offset\":");
+    gw_frame_u64(f, (unsigned long long)pos->offset);
+    gw_frame_lit(f, ",\"epoch\":");
+    gw_frame_str(f, pos->epoch, strlen(pos->epoch));
+}
+
+int gw_frame_envelope_pos(char *buf, size_t cap, const char *channel, size_t channel_len, const gw_hpos *pos,
+                          const char *data, size_t data_len)
 {
     gw_frame_buf f;
     gw_frame_begin(&f, buf, cap);
     gw_frame_raw(&f, env_head, sizeof(env_head) - 1);
     gw_frame_str(&f, channel, channel_len);
+    if (pos && pos->offset)
+        put_pos(&f, pos);
     gw_frame_raw(&f, env_mid, sizeof(env_mid) - 1);
     gw_frame_raw(&f, data, data_len);
     gw_frame_raw(&f, "}", 1);
     return gw_frame_end(&f);
+}
+
+int gw_frame_envelope(char *buf, size_t cap, const char *channel, size_t channel_len, const char *data,
+                      size_t data_len)
+{
+    return gw_frame_envelope_pos(buf, cap, channel, channel_len, NULL, data, data_len);
 }
 
 int gw_frame_hello(char *buf, size_t cap, const char *node_id, unsigned long long conn_id)
@@ -241,4 +260,64 @@ int gw_frame_http_refusal(char *buf, size_t cap, unsigned status, const char *co
         return -1;
     }
     return n;
+}
+
+int gw_frame_gap_range(char *buf, size_t cap, const char *channel, unsigned long long from, unsigned long long to,
+                       const char *reason)
+{
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    gw_frame_lit(&f, "{\"op\":\"gap\",\"channel\":");
+    gw_frame_str(&f, channel, strlen(channel));
+    if (from) {
+        gw_frame_lit(&f, ",\"from\":");
+        gw_frame_u64(&f, from);
+    }
+    if (to) {
+        gw_frame_lit(&f, ",\"to\":");
+        gw_frame_u64(&f, to);
+    }
+    gw_frame_lit(&f, ",\"reason\":");
+    gw_frame_str(&f, reason, strlen(reason));
+    gw_frame_lit(&f, "}");
+    return gw_frame_end(&f);
+}
+
+int gw_frame_subscribed_pos(char *buf, size_t cap, const char *channel, const gw_hpos *top, bool recovered)
+{
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    gw_frame_lit(&f, "{\"op\":\"subscribed\",\"channel\":");
+    gw_frame_str(&f, channel, strlen(channel));
+    put_pos(&f, top);
+    gw_frame_lit(&f, recovered ? ",\"recovered\":true}" : ",\"recovered\":false}");
+    return gw_frame_end(&f);
+}
+
+size_t gw_frame_history_cap(size_t channel_len, const gw_hentry *entries, size_t n)
+{
+    size_t cap = 64 + channel_len * 6 + POS_MAX;
+    for (size_t i = 0; i < n; i++)
+        cap += 11 + 20 + 9 + entries[i].len + 2;
+    return cap;
+}
+
+int gw_frame_history(char *buf, size_t cap, const char *channel, const gw_hpos *top, const gw_hentry *entries,
+                     size_t n)
+{
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    gw_frame_lit(&f, "{\"op\":\"history\",\"channel\":");
+    gw_frame_str(&f, channel, strlen(channel));
+    put_pos(&f, top);
+    gw_frame_lit(&f, ",\"events\":[");
+    for (size_t i = 0; i < n; i++) {
+        gw_frame_lit(&f, i ? ",{\"offset\":" : "{\"offset\":");
+        gw_frame_u64(&f, (unsigned long long)entries[i].offset);
+        gw_frame_lit(&f, ",\"data\":");
+        gw_frame_raw(&f, entries[i].data, entries[i].len);
+        gw_frame_lit(&f, "}");
+    }
+    gw_frame_lit(&f, "]}");
+    return gw_frame_end(&f);
 }

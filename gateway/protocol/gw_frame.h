@@ -6,6 +6,10 @@
  *
  * pulse.v1 frames:
  *   {"channel":"<channel>","data":<event>}             the envelope of a delivery
+ *   {"channel":"<c>","offset":N,"epoch":"E","data":<event>}   ... of an event with history
+ *   {"op":"subscribed","channel":"<c>","offset":N,"epoch":"E","recovered":true|false}
+ *   {"op":"gap","channel":"<c>","from":A,"to":B,"reason":"dropped"}   (from/to when known)
+ *   {"op":"history","channel":"<c>","offset":N,"epoch":"E","events":[{"offset":N,"data":<event>},...]}
  *   {"op":"hello","node":"<id>","conn":N,"protocol":"pulse.v1"}
  *   {"op":"pong"}
  *   {"op":"gap","channel":"<c>","reason":"redis_reconnect"}
@@ -23,6 +27,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "gw_histwire.h"
 
 /* A bounded writer: once something does not fit, everything after is ignored and
  * gw_frame_end returns -1. */
@@ -46,14 +52,27 @@ int gw_frame_end(gw_frame_buf *f);
 int gw_json_quote(const char *s, size_t len, char *out, size_t cap);
 
 /* The envelope around data[0..data_len) (one JSON value, inserted as is). A buffer of
- * gw_frame_envelope_cap(clen, data_len) bytes always fits. */
+ * gw_frame_envelope_cap(clen, data_len) bytes always fits, with or without a position. */
 size_t gw_frame_envelope_cap(size_t channel_len, size_t data_len);
 int gw_frame_envelope(char *buf, size_t cap, const char *channel, size_t channel_len, const char *data,
                       size_t data_len);
+/* The same with the event's position (pos NULL or offset 0: none, as above). */
+int gw_frame_envelope_pos(char *buf, size_t cap, const char *channel, size_t channel_len, const gw_hpos *pos,
+                          const char *data, size_t data_len);
 
 int gw_frame_hello(char *buf, size_t cap, const char *node_id, unsigned long long conn_id);
 int gw_frame_pong(char *buf, size_t cap);
 int gw_frame_gap(char *buf, size_t cap, const char *channel, const char *reason);
+/* The gap with the offsets it covers: from/to 0 leave that field out. */
+int gw_frame_gap_range(char *buf, size_t cap, const char *channel, unsigned long long from, unsigned long long to,
+                       const char *reason);
+/* The answer to a subscribe with "since" (top: the channel's position when read). */
+int gw_frame_subscribed_pos(char *buf, size_t cap, const char *channel, const gw_hpos *top, bool recovered);
+/* The answer to a history read: entries[0..n) in the order given, each entry's data one
+ * JSON value (inserted as is). A buffer of gw_frame_history_cap(...) bytes always fits. */
+size_t gw_frame_history_cap(size_t channel_len, const gw_hentry *entries, size_t n);
+int gw_frame_history(char *buf, size_t cap, const char *channel, const gw_hpos *top, const gw_hentry *entries,
+                     size_t n);
 /* {"op":op} or, with a channel, {"op":op,"channel":channel}. */
 int gw_frame_reply(char *buf, size_t cap, const char *op, const char *channel);
 int gw_frame_error(char *buf, size_t cap, const char *code, const char *reason);

@@ -11,6 +11,7 @@
 #include "pulse_alloc.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,55 @@ static int reject(const char **code, char *reason, size_t cap, const char *fmt, 
     if (reason && cap > 0)
         snprintf(reason, cap, fmt, arg);
     return -1;
+}
+
+/* "since":{"offset":N,"epoch":"E"} into *pos; NULL, or why not. */
+static const char *parse_since(json_t *since, gw_hpos *pos)
+{
+    static const char shape[] = "\"since\" must be {\"offset\":N,\"epoch\":\"...\"}";
+    if (!json_is_object(since))
+        return shape;
+    json_t *off = json_object_get(since, "offset"), *ep = json_object_get(since, "epoch");
+    if (!json_is_integer(off) || json_integer_value(off) < 0)
+        return "\"since\".\"offset\" must be an integer >= 0";
+    if (!json_is_string(ep) || gw_hpos_set_epoch(pos, json_string_value(ep), json_string_length(ep)) != 0)
+        return "\"since\".\"epoch\" must be 1-32 of [A-Za-z0-9_-]";
+    if (json_object_size(since) != 2)
+        return shape;
+    pos->offset = (uint64_t)json_integer_value(off);
+    return NULL;
+}
+
+/* The history arguments of subscribe (since) and history (since, limit, reverse). */
+static const char *parse_history_args(json_t *root, gw_command *out)
+{
+    json_t *since = json_object_get(root, "since");
+    if (since) {
+        if (out->is_pattern)
+            return out->op == GW_OP_HISTORY ? "history needs a channel, not a pattern"
+                                            : "\"since\" needs a channel, not a pattern";
+        const char *why = parse_since(since, &out->since);
+        if (why)
+            return why;
+        out->has_since = true;
+    }
+    if (out->op != GW_OP_HISTORY)
+        return NULL;
+    if (out->is_pattern)
+        return "history needs a channel, not a pattern";
+    json_t *limit = json_object_get(root, "limit"), *rev = json_object_get(root, "reverse");
+    if (limit) {
+        if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+            json_integer_value(limit) > GW_HISTORY_LIMIT_MAX)
+            return "\"limit\" must be an integer from 1 to 1000000";
+        out->limit = (uint32_t)json_integer_value(limit);
+    }
+    if (rev) {
+        if (!json_is_boolean(rev))
+            return "\"reverse\" must be true or false";
+        out->reverse = json_is_true(rev);
+    }
+    return NULL;
 }
 
 int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **code, char *reason,
@@ -116,6 +166,8 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
         out->op = GW_OP_UNSUBSCRIBE;
     } else if (strcmp(ops, "publish") == 0) {
         out->op = GW_OP_PUBLISH;
+    } else if (strcmp(ops, "history") == 0) {
+        out->op = GW_OP_HISTORY;
     } else {
         reject(code, reason, reason_cap, "unknown op '%s'", quote(ops, opn, q, sizeof q));
         goto done;
@@ -152,13 +204,20 @@ int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **
             pulse_oom();
         out->arg_len = strlen(out->arg);
     }
+    if (out->op == GW_OP_SUBSCRIBE || out->op == GW_OP_HISTORY) {
+        const char *why = parse_history_args(root, out);
+        if (why) {
+            reject(code, reason, reason_cap, "%s", why);
+            goto done;
+        }
+    }
     rc = 0;
 
 done:
     json_decref(root);
     if (rc != 0) {
-        out->op = 0;
         gw_command_release(out);
+        memset(out, 0, sizeof *out); /* a refused command holds nothing */
     }
     return rc;
 }
@@ -194,10 +253,29 @@ static bool is_sep(const char *p, const char *end, size_t *seplen)
     return false;
 }
 
-/* Percent-decodes item[0..n) into out (PULSE_CHANNEL_MAX + 1 bytes). Returns the
- * decoded length, or -1 for a bad escape or a name too long. A name never holds '%',
- * so decoding a value the caller already decoded changes nothing that was valid. */
-static int decode_item(const char *item, size_t n, char *out)
+/* The next non-empty item of a ','- (or "%2C"-) separated list at *p: true with
+ * *start, *n set and *p moved past it and its separator; false at the end. Empty items
+ * ("a,,b", a trailing comma) are skipped. */
+static bool next_item(const char **p, const char *end, const char **start, size_t *n)
+{
+    while (*p < end) {
+        *start = *p;
+        size_t seplen = 0;
+        while (*p < end && !is_sep(*p, end, &seplen))
+            (*p)++;
+        *n = (size_t)(*p - *start);
+        if (*p < end)
+            *p += seplen;
+        if (*n > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Percent-decodes item[0..n) into out (max + 1 bytes). Returns the decoded length,
+ * or -1 for a bad escape or an item longer than max. A name never holds '%', so
+ * decoding a value the caller already decoded changes nothing that was valid. */
+static int decode_item(const char *item, size_t n, char *out, size_t max)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -210,7 +288,7 @@ static int decode_item(const char *item, size_t n, char *out)
             c = (char)(hi * 16 + lo);
             i += 2;
         }
-        if (o >= PULSE_CHANNEL_MAX)
+        if (o >= max)
             return -1;
         out[o++] = c;
     }
@@ -222,21 +300,12 @@ int gw_proto_parse_channel_list(const char *list, size_t len,
                                 int (*cb)(void *ud, const char *channel, bool is_pattern), void *ud,
                                 char *reason, size_t reason_cap)
 {
-    const char *p = list, *end = list + len;
-    while (p < end) {
-        const char *start = p;
-        size_t seplen = 0;
-        while (p < end && !is_sep(p, end, &seplen))
-            p++;
-        size_t n = (size_t)(p - start);
-        if (p < end)
-            p += seplen;
-        if (n == 0)
-            continue; /* "a,,b" and a trailing comma are tolerated */
-
+    const char *p = list, *end = list + len, *start;
+    size_t n;
+    while (next_item(&p, end, &start, &n)) {
         char name[PULSE_CHANNEL_MAX + 1];
         bool is_pattern = false;
-        int dn = decode_item(start, n, name);
+        int dn = decode_item(start, n, name, PULSE_CHANNEL_MAX);
         if (dn <= 0 || memchr(name, '\0', (size_t)dn) ||
             pulse_channel_validate_pattern(name, (size_t)dn, &is_pattern) != 0) {
             char q[QUOTE_MAX + 8];
@@ -255,3 +324,62 @@ int gw_proto_parse_channel_list(const char *list, size_t len,
     }
     return 0;
 }
+
+/* "N:E" at the end of item[0..n): splits off the offset and the epoch; returns the
+ * channel's length, or -1. */
+static int split_since_item(const char *item, size_t n, gw_hpos *pos)
+{
+    const char *c2 = memrchr(item, ':', n);
+    if (!c2 || c2 == item)
+        return -1;
+    const char *c1 = memrchr(item, ':', (size_t)(c2 - item));
+    if (!c1 || c1 == item)
+        return -1;
+    const char *ds = c1 + 1;
+    size_t dn = (size_t)(c2 - ds);
+    if (dn == 0 || dn > 19 || (dn > 1 && ds[0] == '0'))
+        return -1;
+    uint64_t off = 0;
+    for (size_t i = 0; i < dn; i++) {
+        if (ds[i] < '0' || ds[i] > '9')
+            return -1;
+        off = off * 10 + (uint64_t)(ds[i] - '0');
+    }
+    if (off > INT64_MAX || gw_hpos_set_epoch(pos, c2 + 1, n - (size_t)(c2 + 1 - item)) != 0)
+        return -1;
+    pos->offset = off;
+    return (int)(c1 - item);
+}
+
+int gw_proto_parse_since_list(const char *list, size_t len,
+                              int (*cb)(void *ud, const char *channel, const gw_hpos *since), void *ud,
+                              char *reason, size_t reason_cap)
+{
+    /* an item is a channel plus ":" + 19 digits + ":" + an epoch */
+    enum { ITEM_MAX = PULSE_CHANNEL_MAX + 2 + 19 + GW_EPOCH_MAX };
+    const char *p = list, *end = list + len, *start;
+    size_t n;
+    while (next_item(&p, end, &start, &n)) {
+        char item[ITEM_MAX + 1];
+        gw_hpos pos = {0, ""};
+        int dn = decode_item(start, n, item, ITEM_MAX);
+        int cn = dn > 0 && !memchr(item, '\0', (size_t)dn) ? split_since_item(item, (size_t)dn, &pos) : -1;
+        if (cn > 0)
+            item[cn] = '\0';
+        if (cn <= 0 || pulse_channel_validate(item, (size_t)cn) != 0) {
+            char q[QUOTE_MAX + 8];
+            if (reason && reason_cap > 0)
+                snprintf(reason, reason_cap, "bad since item '%s': must be channel:offset:epoch",
+                         quote(start, n, q, sizeof q));
+            return -1;
+        }
+        int rc = cb(ud, item, &pos);
+        if (rc != 0) {
+            if (reason && reason_cap > 0)
+                snprintf(reason, reason_cap, "since for '%s' not accepted", item);
+            return rc;
+        }
+    }
+    return 0;
+}
+

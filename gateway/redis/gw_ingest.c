@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "gw_bridge.h"
+#include "gw_history.h"
 #include "gw_ingest.h"
 #include "gw_limits.h"
 #include "gw_msg.h"
@@ -35,16 +36,26 @@
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
+#include "pulse_functions.h"
 #include "pulse_log.h"
 
-enum { RS_NONE = 0, RS_SUBSCRIBING, RS_SUBSCRIBED, RS_UNSUBSCRIBING };
+#define RS_NONE GW_RS_NONE
+#define RS_SUBSCRIBING GW_RS_SUBSCRIBING
+#define RS_SUBSCRIBED GW_RS_SUBSCRIBED
+#define RS_UNSUBSCRIBING GW_RS_UNSUBSCRIBING
 
+
+static void chan_remove(gw_node *n, gw_chan *c)
+{
+    gw_history_chan_free(c);
+    gw_chantab_remove(n->chans, c);
+}
 
 static void reconcile(gw_node *n, gw_chan *c)
 {
     if (!gw_redis_sub_up(n->redis)) {
         if (!gw_chan_wanted(c))
-            gw_chantab_remove(n->chans, c);
+            chan_remove(n, c);
         return;
     }
     if (gw_chan_wanted(c) && c->state == RS_NONE) {
@@ -54,7 +65,7 @@ static void reconcile(gw_node *n, gw_chan *c)
         if (gw_redis_unsubscribe(n->redis, c->name, c->is_pattern) == 0)
             c->state = RS_UNSUBSCRIBING;
     } else if (!gw_chan_wanted(c) && c->state == RS_NONE) {
-        gw_chantab_remove(n->chans, c);
+        chan_remove(n, c);
     }
 }
 
@@ -91,6 +102,78 @@ static pulse_priority event_priority(const char *payload, size_t len, bool *is_j
     return p;
 }
 
+const char *gw_ingest_json_data(const char *payload, size_t len, size_t *out_len, char **owned)
+{
+    *owned = NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(payload, len, JSON_DECODE_ANY, &jerr);
+    if (root) {
+        json_decref(root);
+        *out_len = len;
+        return payload;
+    }
+    /* not JSON: deliver it as a JSON string rather than lose it or break the frame */
+    json_t *s = json_stringn(payload, len);
+    *owned = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(s);
+    if (!*owned)
+        return NULL;
+    *out_len = strlen(*owned);
+    return *owned;
+}
+
+gw_msg *gw_ingest_event(gw_node *n, const char *channel, const char *pattern, const gw_hpos *pos,
+                        const char *payload, size_t len, int64_t arrived_ns)
+{
+    /* parse once per node: the priority, and whether the payload is JSON at all */
+    bool is_json = false;
+    pulse_priority prio = event_priority(payload, len, &is_json);
+    const gw_channel_rule *rule = gw_config_rule_for(n->cfg, channel);
+    if (prio == PULSE_PRIO_UNSET)
+        prio = rule->priority;
+    else if (prio > rule->max_priority)
+        prio = rule->max_priority; /* the channel's rule caps what a publisher may claim */
+    char *quoted = NULL;
+    size_t data_len = len;
+    const char *data;
+    if (!is_json) {
+        data = gw_ingest_json_data(payload, len, &data_len, &quoted);
+    } else {
+        /* a raw line break in the payload would split a ?batch=1 frame into a forged
+         * envelope: re-encode it (rare; a memchr pair otherwise) */
+        quoted = gw_json_unbroken(payload, len, &data_len);
+        data = quoted ? quoted : data_len ? payload : NULL;
+    }
+    if (!data) {
+        PLOG_WARN("ingest", "dropping a message on %s that is neither JSON nor UTF-8 or could not be re-encoded",
+                  channel);
+        return NULL;
+    }
+    gw_msg *m = gw_msg_new_event(channel, pattern, pos, data, data_len, prio, rule->policy, arrived_ns);
+    free(quoted);
+    return m;
+}
+
+void gw_ingest_fanout(gw_node *n, uint64_t mask, gw_msg *m)
+{
+    /* one copy per worker that has subscribers (lws_write writes into the headroom) */
+    int last = -1;
+    for (int i = 0; i < n->nworkers; i++)
+        if (mask & (1ull << i))
+            last = i;
+    if (last < 0) {
+        gw_msg_unref(m);
+        return;
+    }
+    for (int i = 0; i < n->nworkers; i++) {
+        if (!(mask & (1ull << i)))
+            continue;
+        gw_msg *copy = i == last ? m : gw_msg_clone(m);
+        if (gw_bridge_post(&n->inbox[i], &copy->mail, 0) != 0)
+            gw_msg_unref(copy);
+    }
+}
+
 static void on_message(void *ud, const char *channel, const char *pattern, const char *payload, size_t len)
 {
     gw_node *n = ud;
@@ -113,60 +196,30 @@ static void on_message(void *ud, const char *channel, const char *pattern, const
     gw_chan *c = gw_chantab_get(n->chans, pattern ? pattern : channel, pattern != NULL);
     uint64_t mask = c ? c->mask : 0;
 
-    /* parse once per node: the priority, and whether the payload is JSON at all */
-    bool is_json = false;
-    pulse_priority prio = event_priority(payload, len, &is_json);
-    const gw_channel_rule *rule = gw_config_rule_for(n->cfg, channel);
-    if (prio == PULSE_PRIO_UNSET)
-        prio = rule->priority;
-    else if (prio > rule->max_priority)
-        prio = rule->max_priority; /* the channel's rule caps what a publisher may claim */
-    n->events_received[prio]++;
+    /* "#pulse1 <offset> <epoch>\n" before the payload: an event with history */
+    gw_hpos pos = {0, ""};
+    pulse_position_hdr hdr;
+    int hr = pulse_position_hdr_parse(payload, len, &hdr);
+    if (hr == 0 && gw_hpos_set_epoch(&pos, hdr.epoch, strlen(hdr.epoch)) == 0) {
+        pos.offset = hdr.offset;
+        payload += hdr.header_len;
+        len -= hdr.header_len;
+    } else if (hr == PULSE_EINVAL) {
+        PLOG_DEBUG("ingest", "a message on %s starts like a history header but is not one: delivered as is",
+                   channel);
+    }
+    gw_msg *m = gw_ingest_event(n, channel, pattern, &pos, payload, len, arrived);
+    if (!m)
+        return;
+    n->events_received[m->priority]++;
     if (!mask) {
         n->events_unrouted++;
+        gw_msg_unref(m);
         return;
     }
-
-    char *quoted = NULL;
-    const char *data = payload;
-    size_t data_len = len;
-    if (!is_json) {
-        /* not JSON: deliver it as a JSON string rather than lose it or break the frame */
-        json_t *s = json_stringn(payload, len);
-        quoted = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-        json_decref(s);
-        if (!quoted) {
-            PLOG_WARN("ingest", "dropping a message on %s that is neither JSON nor UTF-8", channel);
-            return;
-        }
-        data = quoted;
-        data_len = strlen(quoted);
-    } else {
-        /* a raw line break in the payload would split a ?batch=1 frame into a forged
-         * envelope: re-encode it (rare; a memchr pair otherwise) */
-        quoted = gw_json_unbroken(payload, len, &data_len);
-        if (quoted) {
-            data = quoted;
-        } else if (data_len == 0) {
-            PLOG_WARN("ingest", "dropping a message on %s that could not be re-encoded", channel);
-            return;
-        }
-    }
-    gw_msg *m = gw_msg_new_event(channel, pattern, data, data_len, prio, rule->policy, arrived);
-    free(quoted);
-
-    /* one copy per worker that has subscribers (lws_write writes into the headroom) */
-    int last = -1;
-    for (int i = 0; i < n->nworkers; i++)
-        if (mask & (1ull << i))
-            last = i;
-    for (int i = 0; i < n->nworkers; i++) {
-        if (!(mask & (1ull << i)))
-            continue;
-        gw_msg *copy = i == last ? m : gw_msg_clone(m);
-        if (gw_bridge_post(&n->inbox[i], &copy->mail, 0) != 0)
-            gw_msg_unref(copy);
-    }
+    if (!pattern && gw_history_live(n, c, m))
+        return; /* held for a repair, or already delivered */
+    gw_ingest_fanout(n, mask, m);
 }
 
 static void on_subscribed(void *ud, const char *name, bool is_pattern)
@@ -179,9 +232,13 @@ static void on_subscribed(void *ud, const char *name, bool is_pattern)
         c->state = RS_SUBSCRIBED;
         PLOG_DEBUG("ingest", "%s %s", is_pattern ? "psubscribed" : "subscribed", name);
         post_workers(n, c, c->mask, GW_MAIL_CONFIRM);
-        if (c->gap) {
-            c->gap = false;
+        bool outage = c->gap;
+        c->gap = false;
+        /* after an outage, a channel with history repairs itself; the others (and a
+         * channel whose position is not known) tell their clients */
+        if (!gw_history_subscribed(n, c, outage) && outage) {
             post_workers(n, c, c->mask, GW_MAIL_GAP);
+            n->gap_notices_reconnect++;
         }
     }
     reconcile(n, c);
@@ -207,7 +264,10 @@ static void reset_state(gw_chan *c, void *ud)
 
 static bool unreferenced(gw_chan *c, void *ud)
 {
-    return !gw_chan_wanted(c);
+    if (gw_chan_wanted(c))
+        return false;
+    gw_history_chan_free(c);
+    return true;
 }
 
 static void reconcile_one(gw_chan *c, void *ud)
@@ -331,10 +391,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     gw_mail *m = gw_bridge_take(&n->requests);
     while (m) {
         gw_mail *next = m->next;
-        if (m->kind == GW_MAIL_WORKER_DONE)
+        if (m->kind == GW_MAIL_WORKER_DONE) {
             n->workers_done++;
-        else
+        } else if (m->kind == GW_MAIL_RECOVER || m->kind == GW_MAIL_HISTORY) {
+            gw_history_request(n, (gw_hreq *)m); /* takes it */
+            m = next;
+            continue;
+        } else {
             request(n, (gw_note *)m);
+        }
         free(m);
         m = next;
     }
@@ -576,6 +641,11 @@ void gw_node_start(gw_node *n)
     gw_redis_start(n->redis);
 }
 
+static void free_history(gw_chan *c, void *ud)
+{
+    gw_history_chan_free(c);
+}
+
 void gw_node_cleanup(gw_node *n)
 {
     if (n->listener)
@@ -599,6 +669,7 @@ void gw_node_cleanup(gw_node *n)
     n->inbox = NULL;
     n->wstats = NULL;
     n->workers = NULL;
+    gw_chantab_foreach(n->chans, free_history, NULL);
     gw_chantab_free(n->chans);
     if (n->wake_ev)
         event_free(n->wake_ev);

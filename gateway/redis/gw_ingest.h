@@ -7,6 +7,7 @@
 #ifndef GW_INGEST_H
 #define GW_INGEST_H
 
+#include "gw_msg.h"
 #include "gw_node.h"
 #include "pulse_err.h"
 
@@ -34,5 +35,21 @@ int gw_bound_port(int fd, int fallback);
 
 /* Posts a command to worker w's inbox; name copied (may be NULL). */
 void gw_node_post(gw_node *n, int w, gw_mail_kind kind, const char *name, bool is_pattern);
+
+/* Redis subscription state of an ingest channel entry (gw_chan.state). */
+enum { GW_RS_NONE = 0, GW_RS_SUBSCRIBING, GW_RS_SUBSCRIBED, GW_RS_UNSUBSCRIBING };
+
+/* payload[0..len) as one JSON value: itself when it is JSON, else a new JSON string
+ * of it (*owned set, free() it); NULL when it is neither JSON nor UTF-8. */
+const char *gw_ingest_json_data(const char *payload, size_t len, size_t *out_len, char **owned);
+
+/* Frames one event of channel (pattern NULL: an exact subscription) at pos (NULL:
+ * none) with the channel's rule and the payload's own priority. NULL (logged) when the
+ * payload is neither JSON nor UTF-8. */
+gw_msg *gw_ingest_event(gw_node *n, const char *channel, const char *pattern, const gw_hpos *pos,
+                        const char *payload, size_t len, int64_t arrived_ns);
+
+/* Hands m to every worker in mask, one copy each; takes m's reference. */
+void gw_ingest_fanout(gw_node *n, uint64_t mask, gw_msg *m);
 
 #endif

@@ -20,7 +20,9 @@
 #include <string.h>
 
 #include "pulse_alloc.h"
+#include "pulse_channel.h"
 #include "pulse_clock.h"
+#include "pulse_functions.h"
 #include "pulse_log.h"
 
 typedef enum { RC_DOWN = 0, RC_CONNECTING, RC_UP } rc_state;
@@ -50,9 +52,14 @@ struct gw_redis {
     struct event *watchdog_ev;
     uint64_t reconnects;
     char reason[192];
+    struct pending_read *pending, *pending_tail; /* reads waiting for the command connection */
+    char *library;        /* FUNCTION LOAD REPLACE text, NULL: none */
+    char *library_version;
+    bool library_loaded;  /* on the current command connection */
 };
 
 static void rconn_connect(rconn *rc);
+static void flush_pending(gw_redis *r, bool send);
 
 static void schedule_retry(rconn *rc)
 {
@@ -83,6 +90,7 @@ static void rconn_lost(rconn *rc, const char *why)
     if (rc == &r->cmd) {
         r->verified = false;
         r->ping_outstanding = false;
+        r->library_loaded = false;
     }
     if (rc == &r->sub && was_up && r->cbs.on_sub_state)
         r->cbs.on_sub_state(r->ud, false);
@@ -125,6 +133,7 @@ static void on_ping_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         r->verified = true;
         if (gw_redis_healthy(r, NULL))
             PLOG_INFO("redis", "connected to %s:%d", r->cfg->redis_host, r->cfg->redis_port);
+        flush_pending(r, true);
     }
 }
 
@@ -146,6 +155,30 @@ static void on_auth_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         PLOG_ERR("redis", "%s connection: AUTH failed: %s", rc->name, reply->str);
 }
 
+static void on_library_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    redisReply *reply = reply_;
+    rconn *rc = ac->data;
+    if (!reply || !rc || rc->freeing)
+        return;
+    gw_redis *r = rc->owner;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        PLOG_ERR("redis", "FUNCTION LOAD of the history library failed: %s (publishes with history fail "
+                          "until it loads)", reply->str);
+        return;
+    }
+    r->library_loaded = true;
+    PLOG_INFO("redis", "function library pulse %s loaded", r->library_version ? r->library_version : "");
+}
+
+/* First on every new command connection: whatever follows on it sees the library. */
+static void load_library(gw_redis *r)
+{
+    if (!r->library)
+        return;
+    redisAsyncCommand(r->cmd.ac, on_library_reply, NULL, "FUNCTION LOAD REPLACE %s", r->library);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rconn *rc = ac->data;
@@ -164,6 +197,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     redisEnableKeepAlive((redisContext *)&ac->c);
     PLOG_DEBUG("redis", "%s connection up", rc->name);
     if (rc == &r->cmd) {
+        load_library(r);
         send_ping(r);
     } else if (r->cbs.on_sub_state) {
         r->cbs.on_sub_state(r->ud, true);
@@ -279,6 +313,7 @@ void gw_redis_stop(gw_redis *r)
     evtimer_del(r->cmd.retry_ev);
     rconn_drop(&r->sub, "stopped", false);
     rconn_drop(&r->cmd, "stopped", false);
+    flush_pending(r, false);
 }
 
 void gw_redis_free(gw_redis *r)
@@ -289,7 +324,22 @@ void gw_redis_free(gw_redis *r)
     event_free(r->sub.retry_ev);
     event_free(r->cmd.retry_ev);
     event_free(r->watchdog_ev);
+    free(r->library);
+    free(r->library_version);
     free(r);
+}
+
+void gw_redis_set_library(gw_redis *r, const char *src, const char *version)
+{
+    free(r->library);
+    free(r->library_version);
+    r->library = src ? pulse_xstrdup(src) : NULL;
+    r->library_version = version ? pulse_xstrdup(version) : NULL;
+}
+
+bool gw_redis_library_loaded(const gw_redis *r)
+{
+    return r->library_loaded;
 }
 
 static void on_sub_reply(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -368,9 +418,103 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
     pub_ctx *pc = pulse_xmalloc(sizeof(*pc));
     pc->cb = cb;
     pc->ud = ud;
-    if (redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "PUBLISH %s %b", channel, payload, len) !=
-        REDIS_OK) {
+    int rc = r->library ? redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "FCALL " PULSE_FN_PUBLISH " 1 %s %b",
+                                            channel, payload, len)
+                        : redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "PUBLISH %s %b", channel, payload, len);
+    if (rc != REDIS_OK) {
         free(pc);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    gw_reply_cb cb;
+    void *ud;
+} read_ctx;
+
+typedef struct pending_read {
+    struct pending_read *next;
+    bool has_after, reverse;
+    uint64_t after;
+    uint32_t count;
+    gw_reply_cb cb;
+    void *ud;
+    char channel[PULSE_CHANNEL_MAX + 1];
+} pending_read;
+
+static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    read_ctx *rc = privdata;
+    rc->cb(rc->ud, reply_, reply_ ? NULL : "Redis connection lost");
+    free(rc);
+}
+
+static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                     bool reverse, gw_reply_cb cb, void *ud);
+
+/* The command connection answered its first PING (send = true: send what waited), or
+ * the node stops (send = false: every callback runs with no reply). */
+static void flush_pending(gw_redis *r, bool send)
+{
+    pending_read *p = r->pending;
+    r->pending = r->pending_tail = NULL;
+    while (p) {
+        pending_read *next = p->next;
+        if (!send || send_read(r, p->channel, p->has_after, p->after, p->count, p->reverse, p->cb, p->ud) != 0)
+            p->cb(p->ud, NULL, "Redis connection lost");
+        free(p);
+        p = next;
+    }
+}
+
+int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                          bool reverse, bool wait, gw_reply_cb cb, void *ud)
+{
+    if (r->stopped || strlen(channel) > PULSE_CHANNEL_MAX)
+        return -1;
+    if ((r->cmd.state != RC_UP || !r->verified) && wait) {
+        pending_read *p = pulse_xcalloc(1, sizeof(*p));
+        p->has_after = has_after;
+        p->reverse = reverse;
+        p->after = after;
+        p->count = count;
+        p->cb = cb;
+        p->ud = ud;
+        memcpy(p->channel, channel, strlen(channel) + 1);
+        if (r->pending_tail)
+            r->pending_tail->next = p;
+        else
+            r->pending = p;
+        r->pending_tail = p;
+        return 0;
+    }
+    return send_read(r, channel, has_after, after, count, reverse, cb, ud);
+}
+
+static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                     bool reverse, gw_reply_cb cb, void *ud)
+{
+    char key[PULSE_CHANNEL_MAX + 32], from[32];
+    if (r->cmd.state != RC_UP || !r->verified || pulse_history_key(channel, "stream", key, sizeof key) < 0)
+        return -1;
+    if (has_after)
+        snprintf(from, sizeof from, "%llu-0", (unsigned long long)after + 1);
+    else
+        snprintf(from, sizeof from, "-");
+    read_ctx *rc = pulse_xmalloc(sizeof(*rc));
+    rc->cb = cb;
+    rc->ud = ud;
+    redisAsyncContext *ac = r->cmd.ac;
+    /* one transaction: the position and the range are read at the same instant */
+    redisAsyncCommand(ac, NULL, NULL, "MULTI");
+    redisAsyncCommand(ac, NULL, NULL, "FCALL_RO " PULSE_FN_POSITION " 1 %s", channel);
+    if (reverse)
+        redisAsyncCommand(ac, NULL, NULL, "XREVRANGE %s + %s COUNT %u", key, from, (unsigned)count);
+    else
+        redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %u", key, from, (unsigned)count);
+    if (redisAsyncCommand(ac, on_read_reply, rc, "EXEC") != REDIS_OK) {
+        free(rc);
         return -1;
     }
     return 0;

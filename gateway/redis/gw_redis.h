@@ -1,7 +1,7 @@
 /*
  * gw_redis.h - the gateway's two Redis connections (async hiredis on libevent):
  * a subscriber connection (SUBSCRIBE/PSUBSCRIBE and the messages) and a command
- * connection (PUBLISH for /publish, and the PING watchdog).
+ * connection (the function library, publishes, history reads, and the PING watchdog).
  *
  * Each connection runs a small state machine: DOWN -> CONNECTING -> UP -> DOWN, with
  * capped exponential backoff between attempts. hiredis 0.14 has no timeouts, so a
@@ -25,6 +25,7 @@
 #include "gw_config.h"
 
 struct event_base;
+struct redisReply;
 typedef struct gw_redis gw_redis;
 
 typedef struct {
@@ -53,12 +54,32 @@ void gw_redis_free(gw_redis *r); /* NULL is fine */
 int gw_redis_subscribe(gw_redis *r, const char *name, bool is_pattern);
 int gw_redis_unsubscribe(gw_redis *r, const char *name, bool is_pattern);
 
-/* PUBLISH over the command connection. cb runs exactly once, later: receivers >= 0 on
+/* The function library (libpulse/pulse_functions.h) this node loads with FUNCTION LOAD
+ * REPLACE each time the command connection comes up, before any other command on it.
+ * src is copied; call before gw_redis_start. NULL: none (publishes stay plain PUBLISH). */
+void gw_redis_set_library(gw_redis *r, const char *src, const char *version);
+/* true once Redis accepted the library on the current command connection. */
+bool gw_redis_library_loaded(const gw_redis *r);
+
+/* Publishes over the command connection: `FCALL pulse_publish 1 channel payload` when a
+ * library is set (the rules decide about history), else PUBLISH. cb runs exactly once,
+ * later: the result (the offset, 0 without history; PUBLISH: receivers) >= 0 on
  * success, or -1 with err set. Returns -1 (cb never runs) when the command connection
  * is not up. */
-typedef void (*gw_publish_cb)(void *ud, long long receivers, const char *err);
+typedef void (*gw_publish_cb)(void *ud, long long result, const char *err);
 int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size_t len, gw_publish_cb cb,
                      void *ud);
+
+/* A history read over the command connection, as one transaction:
+ *   MULTI; FCALL_RO pulse_position 1 C; XRANGE pulse:{C}:stream <after+1>-0 + COUNT n; EXEC
+ * (reverse: XREVRANGE pulse:{C}:stream + <after+1>-0 COUNT n; has_after false: from the
+ * first / newest entry). cb runs exactly once, later, with the EXEC reply (borrowed for
+ * the call; gw_hist_parse_exec reads it) or NULL and err when the connection went away.
+ * When the command connection is not up: wait true keeps the read until it is (or
+ * the node stops: cb with NULL), wait false returns -1 (cb never runs). */
+typedef void (*gw_reply_cb)(void *ud, const struct redisReply *reply, const char *err);
+int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                          bool reverse, bool wait, gw_reply_cb cb, void *ud);
 
 /* true when healthy; otherwise *reason says why ("connecting to 127.0.0.1:6379",
  * "no PONG for 3000 ms", ...). reason may be NULL. */

@@ -12,7 +12,7 @@
 #   2. `podman system service` on a private socket, and a loop that runs the
 #      containers' health checks (there is no systemd to run them).
 #   3. `docker-compose up -d --scale gateway=3`; 6 WebSocket clients (pulse-subscribe)
-#      through HAProxy, on all 3 nodes; the publisher profile as is (SERVER_DOWN x 10):
+#      through HAProxy, on all 3 nodes; the publisher profile with --raw (SERVER_DOWN x 10):
 #      every client gets all 10, and the publisher's redis_deliveries is 30 (3 x 10).
 #   4. --scale gateway=5: 5 nodes healthy and UP in HAProxy; 4 more clients land on the
 #      new nodes; 10 more events reach all 5 nodes (redis_deliveries=50) and every
@@ -168,7 +168,10 @@ healthy_gateways() {
 }
 healthy_is() { [ "$(healthy_gateways)" = "$1" ]; }
 publish() { # event type; prints the publisher's summary line
-  PULSE_PUB_TYPE=$1 compose --profile publisher run --rm publisher 2>"$WORK/publish-$1.err" |
+  # The profile's own arguments plus --raw: plain PUBLISH, whose summary counts the
+  # nodes that took each event (redis_deliveries); by default it answers via=fcall.
+  PULSE_PUB_TYPE=$1 compose --profile publisher run --rm publisher --redis redis://redis:6379 \
+    --channel events.critical --type "$1" --count 10 --rate 10 --raw 2>"$WORK/publish-$1.err" |
     tr -d '\r' | grep 'pulse-publish: sent=' || { cat "$WORK/publish-$1.err" >&2; die "publisher ($1) failed"; }
 }
 # Every client of subscriber run $2 (its out dir under $WORK) got sequences 1..10 of

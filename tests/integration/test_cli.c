@@ -7,8 +7,9 @@
  * "PROG VERSION", an unknown option is one line "PROG: ... (see --help)" and exit 2.
  * The tools take their Redis, URL and key settings from the gateway's PULSE_*
  * variables (PULSE_REDIS, PULSE_ADMIN_API_KEY, PULSE_PORT, plus PULSE_URL and
- * PULSE_TOKEN), a flag winning over the variable; pulse-publish's summary counts
- * redis_deliveries (nodes times events), checked against a real gateway and Redis.
+ * PULSE_TOKEN), a flag winning over the variable; pulse-publish's summary gives the
+ * last offset through FCALL and, with --raw, counts redis_deliveries (nodes times
+ * events), checked against a real gateway and Redis.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -321,9 +322,16 @@ START_TEST(test_tools_take_gateway_env)
     char *env1[] = {env_redis, NULL};
     const char *pub[] = {"pulse-publish", "--type", "SERVER_DOWN", "--count", "10", NULL};
     int st = run_prog(pub, env1, out, sizeof out, 10000);
+    ck_assert_msg(st == 0 && field(out, "sent=") == 10 && strstr(out, "via=fcall") &&
+                      field(out, "last_offset=") == 10,
+                  "PULSE_REDIS: exit %d, %s (want sent=10 via=fcall last_offset=10: events.critical "
+                  "keeps history)", st, out);
+    /* --raw: plain PUBLISH, the summary counts redis_deliveries (nodes times events). */
+    const char *pub_raw[] = {"pulse-publish", "--raw", "--count", "10", NULL};
+    st = run_prog(pub_raw, env1, out, sizeof out, 10000);
     ck_assert_msg(st == 0 && field(out, "sent=") == 10 && field(out, "redis_deliveries=") == 10 &&
                       strstr(out, "receivers=") == NULL,
-                  "PULSE_REDIS: exit %d, %s (want sent=10 redis_deliveries=10: one node)", st, out);
+                  "--raw: exit %d, %s (want sent=10 redis_deliveries=10: one node)", st, out);
     /* The flag wins over the variable, both ways. */
     char *env2[] = {env_dead, NULL};
     const char *pub_flag[] = {"pulse-publish", "--count", "2", "--redis", flag_redis, NULL};

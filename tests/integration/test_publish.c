@@ -1,6 +1,8 @@
 /*
  * test_publish.c - pulse-publish against a real, throwaway redis-server: the number of
- * events, pacing on its absolute schedule (200/s for 2 s within 10%), the manifest
+ * events published through FCALL pulse_publish by default (the library loaded by
+ * pulse-publish when Redis has none, never replaced when it has one; offsets in the
+ * manifest and in the messages), --raw PUBLISH, --history-size/--history-ttl, pacing on its absolute schedule (200/s for 2 s within 10%), the manifest
  * matching event for event what a plain Redis SUBSCRIBE client saw, the pipelined
  * as-fast-as-possible mode, the --mix simulator's channels and shares, publishing through
  * a gateway's POST /publish, and the command-line contract (--help, exit 2 on bad flags,
@@ -14,6 +16,7 @@
 
 #include "ts_check.h"
 #include "pulse_event.h"
+#include "pulse_functions.h"
 #include "pulse_record.h"
 #include "ts.h"
 
@@ -60,6 +63,7 @@ static redisContext *subscriber(const char *cmd, const char *what)
 typedef struct {
     pulse_event ev;
     char channel[129];
+    uint64_t offset; /* from the #pulse1 header, 0 when the message had none */
 } seen_event;
 
 /* Reads n messages (message or pmessage) from a subscribed connection. */
@@ -76,10 +80,20 @@ static void read_messages(redisContext *c, seen_event *out, int n)
         ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
         k = r->elements;
         ck_assert(k == 3 || k == 4);
+        pulse_position_hdr h;
+        const char *msg;
+        size_t len;
         snprintf(out[i].channel, sizeof(out[i].channel), "%s", r->element[k - 2]->str);
-        ck_assert_msg(pulse_event_parse(r->element[k - 1]->str, r->element[k - 1]->len, &out[i].ev,
-                                        &err) == 0,
-                      "bad event: %s", err.text);
+        msg = r->element[k - 1]->str;
+        len = r->element[k - 1]->len;
+        out[i].offset = 0;
+        if (pulse_position_hdr_parse(msg, len, &h) == 0) {
+            out[i].offset = h.offset;
+            msg += h.header_len;
+            len -= h.header_len;
+        }
+        ck_assert_msg(pulse_event_parse(msg, len, &out[i].ev, &err) == 0, "bad event: %s",
+                      err.text);
         freeReplyObject(r);
     }
 }
@@ -133,7 +147,9 @@ START_TEST(test_count_and_manifest_match)
 
     ck_assert_int_eq(run_publish("publish.log", args, &p), 0);
     ck_assert(ts_file_contains(p.log_path, "sent=20 failed=0"));
-    ck_assert(ts_file_contains(p.log_path, "redis_deliveries=20")); /* our one subscriber, 20 times */
+    ck_assert(ts_file_contains(p.log_path, "via=fcall last_offset=20"));
+    /* Redis had no library: pulse-publish loaded it */
+    ck_assert(ts_file_contains(p.log_path, "loaded the Redis function library pulse"));
     read_messages(sub, seen, 20);
     n = load_manifest("m.csv", man, 40);
     ck_assert_int_eq(n, 20);
@@ -149,10 +165,94 @@ START_TEST(test_count_and_manifest_match)
         ck_assert_int_eq(man[i].priority, PULSE_PRIO_CRITICAL);
         ck_assert_str_eq(seen[i].ev.event_type, "SERVER_DOWN");
         ck_assert_str_eq(seen[i].ev.source, "server-a");
+        /* events.critical keeps history by the built-in rules: offsets 1..20 */
+        ck_assert_uint_eq(seen[i].offset, (uint64_t)(i + 1));
+        ck_assert_uint_eq(man[i].offset, (uint64_t)(i + 1));
         if (i > 0)
             ck_assert_str_ne(seen[i].ev.event_id, seen[i - 1].ev.event_id);
     }
     redisFree(sub);
+}
+END_TEST
+
+/* --raw: plain PUBLISH, as before history: no header, no keys, no library, offset 0. */
+START_TEST(test_raw)
+{
+    static seen_event seen[20];
+    static pulse_manifest_rec man[40];
+    redisContext *sub = subscriber("SUBSCRIBE", "events.critical");
+    const char *args[] = {"--raw", "--count", "20", "--redis", redis_url(), "--manifest",
+                          path_in_dir("raw.csv"), NULL};
+    const char *keys[] = {"KEYS", "*"}, *fl[] = {"FUNCTION", "LIST"};
+    char out[256];
+    ts_proc p;
+
+    ck_assert_int_eq(run_publish("raw.log", args, &p), 0);
+    ck_assert(ts_file_contains(p.log_path, "redis_deliveries=20")); /* our one subscriber, 20 times */
+    read_messages(sub, seen, 20);
+    ck_assert_int_eq(load_manifest("raw.csv", man, 40), 20);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_uint_eq(seen[i].offset, 0);
+        ck_assert_uint_eq(man[i].offset, 0);
+        ck_assert_str_eq(seen[i].ev.event_id, man[i].event_id);
+    }
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, keys), 0);
+    ck_assert_str_eq(out, "");
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, fl), 0);
+    ck_assert_str_eq(out, "");
+    redisFree(sub);
+}
+END_TEST
+
+/* A library already in Redis (a gateway's, here with no history anywhere) is used as it
+ * is, never replaced; --history-size/--history-ttl still give this run's events history
+ * (explicit FCALL arguments). */
+START_TEST(test_history_flags)
+{
+    static pulse_manifest_rec man[400];
+    static const pulse_history_rule none[] = {{"*", 0, 0}};
+    char version[PULSE_FN_VERSION_MAX], out[512];
+    char *src = NULL;
+    const char *ver[] = {"FCALL_RO", "pulse_version", "0"};
+    const char *xlen[] = {"XLEN", "pulse:{feed:user-1}:stream"};
+    const char *ttl[] = {"TTL", "pulse:{feed:user-1}:meta"};
+    ts_proc p;
+    long v;
+
+    ck_assert_int_eq(pulse_functions_source(none, 1, &src, version, NULL), 0);
+    {
+        const char *load[] = {"FUNCTION", "LOAD", src};
+        ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 3, load), 0);
+        ck_assert_str_eq(out, "pulse");
+    }
+    free(src);
+    {
+        const char *args[] = {"--count", "10", "--redis", redis_url(), "--manifest",
+                              path_in_dir("none.csv"), NULL};
+        ck_assert_int_eq(run_publish("none.log", args, &p), 0);
+        ck_assert(!ts_file_contains(p.log_path, "loaded the Redis function library"));
+        ck_assert(ts_file_contains(p.log_path, "via=fcall last_offset=0"));
+        ck_assert_int_eq(load_manifest("none.csv", man, 400), 10);
+        ck_assert_uint_eq(man[9].offset, 0);
+    }
+    {
+        const char *args[] = {"--channel", "feed:user-1", "--count", "300", "--history-size",
+                              "5", "--history-ttl", "60", "--redis", redis_url(), "--manifest",
+                              path_in_dir("hist.csv"), NULL};
+        ck_assert_int_eq(run_publish("hist.log", args, &p), 0);
+        ck_assert(ts_file_contains(p.log_path, "sent=300 failed=0"));
+        ck_assert_int_eq(load_manifest("hist.csv", man, 400), 300);
+        for (int i = 0; i < 300; i++)
+            ck_assert_uint_eq(man[i].offset, (uint64_t)(i + 1));
+    }
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 3, ver), 0);
+    ck_assert_str_eq(out, version); /* not replaced */
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, xlen), 0);
+    v = strtol(out, NULL, 10);
+    ck_assert_msg(v >= 5 && v <= 105, "XLEN %ld with MAXLEN ~ 5", v);
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, ttl), 0);
+    v = strtol(out, NULL, 10);
+    ck_assert_msg(v > 50 && v <= 60, "TTL %ld", v);
 }
 END_TEST
 
@@ -322,6 +422,9 @@ START_TEST(test_cli_contract)
         {{"--priority", "urgent", NULL}, 2, "--priority"},
         {{"--spike", "3:2", "--rate", "10", NULL}, 2, "--spike"},
         {{"--redis", "redis://127.0.0.1:1", "--count", "1", NULL}, 1, "cannot connect"},
+        {{"--raw", "--history-size", "5", NULL}, 2, "--history-size"},
+        {{"--history-size", "-1", NULL}, 2, "--history-size"},
+        {{"--history-ttl", "0", NULL}, 2, "--history-ttl"},
     };
     size_t i;
 
@@ -340,7 +443,7 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("publish");
     TCase *tc = ts_stack_tcase(s, "redis", 90, &stack, TS_FIX_REDIS, 0);
-    ts_add_tests(tc, test_count_and_manifest_match, test_pacing, test_fast_pipelined, test_mix,
-                 test_via_http, test_cli_contract);
+    ts_add_tests(tc, test_count_and_manifest_match, test_raw, test_history_flags, test_pacing,
+                 test_fast_pipelined, test_mix, test_via_http, test_cli_contract);
     return s;
 }

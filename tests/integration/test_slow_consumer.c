@@ -5,7 +5,8 @@
  * through) and counted in pulse_slow_consumers_total; what it did get is a gap-free
  * prefix of the stream; the two reading clients get every event. Normal events (policy
  * drop): the slow client loses events, counted in pulse_dropped_total, but stays
- * connected, and what it gets is in order; the reading client gets everything.
+ * connected, and what it gets is in order, each run of lost events told by one
+ * {"op":"gap",...,"reason":"dropped"}; the reading client gets everything.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -216,8 +217,9 @@ START_TEST(test_normal_events_dropped)
 
     /* The slow client catches up: events in order with gaps, then the pong. */
     ck_assert_int_eq(ts_ws_send_text(&slow, "{\"op\":\"ping\"}"), 0);
-    int got = 0, idx = 0;
-    bool pong = false;
+    int got = 0, idx = 0, gaps = 0;
+    bool pong = false, gap_last = false;
+    static const char gap_frame[] = "{\"op\":\"gap\",\"channel\":\"news\",\"reason\":\"dropped\"}";
     int64_t deadline = ts_now_ms() + 30000;
     while (!pong && ts_now_ms() < deadline) {
         char *m = NULL;
@@ -226,7 +228,13 @@ START_TEST(test_normal_events_dropped)
                       r, slow.close_code, got);
         if (strstr(m, "\"pong\"") != NULL && strstr(m, "\"op\"") != NULL) {
             pong = true;
+        } else if (strcmp(m, gap_frame) == 0) {
+            /* raw PUBLISH: no offsets, so the notice says only that events were lost */
+            ck_assert_msg(!gap_last, "two dropped notices in a row");
+            gaps++;
+            gap_last = true;
         } else {
+            gap_last = false;
             while (idx < n_events && strcmp(m, envelopes[idx]) != 0)
                 idx++;
             ck_assert_msg(idx < n_events, "slow client: message %d out of order or unknown: %.160s",
@@ -247,6 +255,15 @@ START_TEST(test_normal_events_dropped)
                   dropped, want, n_events - got);
     ck_assert_msg(ts_metric(stack.gw[0].admin_port, "pulse_slow_consumers_total") == 0,
                   "a drop-policy client must not be closed as a slow consumer");
+    /* The last run of drops is told once the queue is empty (after the pong, then). */
+    if (!gap_last) {
+        char *g = NULL;
+        ck_assert_int_eq(ts_ws_recv(&slow, &g, NULL, 5000), 1);
+        ck_assert_str_eq(g, gap_frame);
+        free(g);
+        gaps++;
+    }
+    ck_assert(ts_metric(stack.gw[0].admin_port, "pulse_gap_notices_total{reason=\"dropped\"}") == gaps);
     /* Still connected and subscribed. */
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "AFTER", n_events + 1, NULL, NULL), 0);

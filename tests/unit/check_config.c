@@ -167,11 +167,13 @@ static const char every_key[] =
     "  redis_ping_interval_ms = 250;\n"
     "  redis_ping_timeout_ms = 900;\n"
     "  redis_backoff_max_ms = 4000;\n"
+    "  history_recover_max = 0;\n"
+    "  history_read_max = 50;\n"
     "};\n"
     "channels = {\n"
     "  static = [ \"events.critical\", \"feed:*\" ];\n"
     "  rules = (\n"
-    "    { pattern = \"feed:*\"; priority = \"normal\"; policy = \"latest\"; },\n"
+    "    { pattern = \"feed:*\"; priority = \"normal\"; policy = \"latest\"; history_size = 100; history_ttl_s = 60; },\n"
     "    { pattern = \"billing.*\"; priority = \"critical\"; },\n"
     "    { pattern = \"chat.*\"; }\n"
     "  );\n"
@@ -213,6 +215,8 @@ START_TEST(test_file_every_key)
     ck_assert_int_eq(c.redis_ping_interval_ms, 250);
     ck_assert_int_eq(c.redis_ping_timeout_ms, 900);
     ck_assert_int_eq(c.redis_backoff_max_ms, 4000);
+    ck_assert_int_eq(c.history_recover_max, 0);
+    ck_assert_int_eq(c.history_read_max, 50);
     ck_assert_uint_eq(c.n_static_channels, 2);
     ck_assert_str_eq(c.static_channels[0], "events.critical");
     ck_assert_str_eq(c.static_channels[1], "feed:*");
@@ -231,6 +235,63 @@ START_TEST(test_file_every_key)
     ck_assert_str_eq(c.rules[3].pattern, "events.critical");
     ck_assert_str_eq(c.rules[4].pattern, "alerts.*");
     ck_assert_str_eq(c.rules[5].pattern, "*");
+
+    /* history: feed:* set it, billing.* and chat.* did not (the next rule decides) */
+    ck_assert_int_eq(c.rules[0].history_size, 100);
+    ck_assert_int_eq(c.rules[0].history_ttl_s, 60);
+    ck_assert_int_eq(c.rules[1].history_size, -1);
+    ck_assert_int_eq(gw_config_history_for(&c, "feed:user-1")->history_size, 100);
+    ck_assert_int_eq(gw_config_history_for(&c, "billing.x")->history_size, 0);
+    ck_assert_int_eq(gw_config_history_for(&c, "events.critical")->history_size, PULSE_HISTORY_DEFAULT_SIZE);
+    size_t nh = 0;
+    pulse_history_rule *hr = gw_config_history_rules(&c, &nh);
+    ck_assert_uint_eq(nh, 4);
+    ck_assert_str_eq(hr[0].pattern, "feed:*");
+    ck_assert_uint_eq(hr[0].history_size, 100);
+    ck_assert_uint_eq(hr[0].history_ttl_s, 60);
+    ck_assert_str_eq(hr[1].pattern, "events.critical");
+    ck_assert_str_eq(hr[2].pattern, "alerts.*");
+    ck_assert_str_eq(hr[3].pattern, "*");
+    ck_assert_uint_eq(hr[3].history_size, 0);
+    free(hr);
+    gw_config_free(&c);
+    drop_conf();
+}
+END_TEST
+
+START_TEST(test_history_rules)
+{
+    /* a rule that only changes the policy of alerts.* keeps its built-in history;
+     * history_size 0 turns it off; a size without a TTL gets the default TTL */
+    gw_config c;
+    pulse_error err;
+    gw_config_defaults(&c);
+    ck_assert_int_eq(gw_config_history_for(&c, "alerts.disk")->history_size, PULSE_HISTORY_DEFAULT_SIZE);
+    ck_assert_int_eq(gw_config_history_for(&c, "alerts.disk")->history_ttl_s, PULSE_HISTORY_DEFAULT_TTL_S);
+    ck_assert_int_eq(gw_config_history_for(&c, "feed:x")->history_size, 0);
+    ck_assert_int_eq(c.history_recover_max, 5000);
+    ck_assert_int_eq(c.history_read_max, 1000);
+    const char *path = write_conf("channels = { rules = (\n"
+                                  "  { pattern = \"alerts.*\"; policy = \"drop\"; },\n"
+                                  "  { pattern = \"events.critical\"; history_size = 0; },\n"
+                                  "  { pattern = \"chat.*\"; history_size = 5; }\n"
+                                  "); };\n");
+    int rc = load(&c, path, NULL, NULL, &err);
+    ck_assert_msg(rc == 0, "%s", err.text);
+    ck_assert_int_eq(gw_config_rule_for(&c, "alerts.disk")->policy, GW_POLICY_DROP);
+    ck_assert_int_eq(gw_config_history_for(&c, "alerts.disk")->history_size, PULSE_HISTORY_DEFAULT_SIZE);
+    ck_assert_int_eq(gw_config_history_for(&c, "events.critical")->history_size, 0);
+    ck_assert_int_eq(gw_config_history_for(&c, "chat.1")->history_size, 5);
+    ck_assert_int_eq(gw_config_history_for(&c, "chat.1")->history_ttl_s, PULSE_HISTORY_DEFAULT_TTL_S);
+    size_t nh = 0;
+    pulse_history_rule *hr = gw_config_history_rules(&c, &nh);
+    for (size_t i = 0; i < nh; i++) {
+        pulse_error e2;
+        ck_assert_msg(pulse_history_rule_check(&hr[i], &e2) == 0, "rule %zu: %s", i, e2.text);
+    }
+    ck_assert_ptr_eq(pulse_history_rule_for(hr, nh, "events.critical"), &hr[0]);
+    ck_assert_uint_eq(pulse_history_rule_for(hr, nh, "alerts.x")->history_size, PULSE_HISTORY_DEFAULT_SIZE);
+    free(hr);
     gw_config_free(&c);
     drop_conf();
 }
@@ -255,6 +316,16 @@ static const file_err_case file_errs[] = {
      "unknown key 'channels.rules[0].prio'"},
     {"redis_url = \"redis://h\";\n", 1, "unknown key 'redis_url'"},
     {"max_connections = 5;\n", 1, "unknown key 'max_connections'"},
+    {"channels = {\n  rules = (\n    { pattern = \"a\"; history_ttl_s = 5; }\n  );\n};\n", 3,
+     "channels.rules[0]: history_ttl_s needs history_size"},
+    {"channels = {\n  rules = (\n    { pattern = \"a\"; history_size = \"5\"; }\n  );\n};\n", 3,
+     "channels.rules[0].history_size: must be an integer, not a string"},
+    {"channels = {\n  rules = (\n    { pattern = \"a\"; history_size = 10000001; }\n  );\n};\n", 3,
+     "channels.rules[0].history_size: must be an integer from 0 to 10000000 (got '10000001')"},
+    {"channels = {\n  rules = (\n    { pattern = \"a\"; history_size = 1; history_ttl_s = 0; }\n  );\n};\n", 3,
+     "channels.rules[0].history_ttl_s: must be an integer from 1 to 31536000 (got '0')"},
+    {"limits = { history_read_max = 0; };\n", 1,
+     "limits.history_read_max: must be an integer from 1 to 100000 (got '0')"},
     /* wrong types */
     {"port = \"8080\";\n", 1, "port: must be an integer, not a string"},
     {"\nworkers = 2.5;\n", 2, "workers: must be an integer, not a float"},
@@ -961,7 +1032,7 @@ Suite *ts_suite(void)
     tcase_add_test(tc, test_file_every_key);
     tcase_add_loop_test(tc, test_file_errors, 0, N_ELEMS(file_errs));
     tcase_add_loop_test(tc, test_cross_errors, 0, N_ELEMS(cross_errs));
-    ts_add_tests(tc, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
+    ts_add_tests(tc, test_history_rules, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
                  test_error_leaves_cfg_untouched);
 
     tc = ts_tcase(s, "env", 0);

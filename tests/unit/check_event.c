@@ -399,6 +399,40 @@ START_TEST(test_scan_priority_normal)
 }
 END_TEST
 
+/* Envelopes of events published with history carry offset and epoch (any key order);
+ * without them offset is 0 and epoch "". */
+START_TEST(test_scan_offset_epoch)
+{
+    pulse_delivery d;
+    const char *ev = "{\"event_id\":\"e\",\"event_type\":\"T\",\"sequence\":1,\"published_at_us\":5}";
+    char buf[512];
+    pulse_error err = {0};
+
+    snprintf(buf, sizeof buf, "{\"channel\":\"c\",\"offset\":42,\"epoch\":\"x7Qp\",\"data\":%s}", ev);
+    ck_assert_msg(scan_str(buf, &d, &err) == 0, "%s", err.text);
+    ck_assert_uint_eq(d.offset, 42);
+    assert_span(d.epoch, d.epoch_len, "x7Qp");
+    snprintf(buf, sizeof buf, "{\"data\":%s,\"epoch\":\"E\",\"channel\":\"c\",\"offset\":9223372036854775807}", ev);
+    ck_assert_int_eq(scan_str(buf, &d, NULL), 0);
+    ck_assert_uint_eq(d.offset, 9223372036854775807ULL);
+    assert_span(d.epoch, d.epoch_len, "E");
+    snprintf(buf, sizeof buf, "{\"channel\":\"c\",\"data\":%s}", ev);
+    ck_assert_int_eq(scan_str(buf, &d, NULL), 0);
+    ck_assert_uint_eq(d.offset, 0);
+    ck_assert_uint_eq(d.epoch_len, 0);
+    ck_assert_ptr_nonnull(d.epoch);
+    /* a bad offset is a bad envelope, named */
+    snprintf(buf, sizeof buf, "{\"channel\":\"c\",\"offset\":-1,\"data\":%s}", ev);
+    ck_assert_int_eq(scan_str(buf, &d, &err), PULSE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.text, "offset"));
+    snprintf(buf, sizeof buf, "{\"channel\":\"c\",\"offset\":1.5,\"data\":%s}", ev);
+    ck_assert_int_eq(scan_str(buf, &d, &err), PULSE_EINVAL);
+    /* in a control frame the same keys are not a delivery */
+    ck_assert_int_eq(scan_str("{\"op\":\"subscribed\",\"channel\":\"c\",\"offset\":3,\"epoch\":\"E\","
+                              "\"recovered\":true}", &d, NULL), PULSE_ENOENT);
+}
+END_TEST
+
 static const char *const control_frames[] = {
     "{\"op\":\"pong\"}",
     "{\"op\":\"subscribed\",\"channel\":\"a\"}",
@@ -553,7 +587,8 @@ Suite *ts_suite(void)
 
     tc = ts_tcase(s, "scan", 30);
     tcase_add_loop_test(tc, test_scan_good, 0, N_ELEMS(good_envelopes));
-    ts_add_tests(tc, test_scan_ms_only_and_no_priority, test_scan_priority_normal);
+    ts_add_tests(tc, test_scan_ms_only_and_no_priority, test_scan_priority_normal,
+                 test_scan_offset_epoch);
     tcase_add_loop_test(tc, test_scan_control, 0, N_ELEMS(control_frames));
     tcase_add_loop_test(tc, test_scan_bad, 0, N_ELEMS(bad_envelopes));
     ts_add_tests(tc, test_scan_error_texts, test_scan_every_prefix, test_scan_deep_nesting,

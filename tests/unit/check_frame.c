@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,48 @@ START_TEST(test_control_frames)
     gw_frame_error(buf, sizeof buf, "bad_request", "say \"hi\"");
     ck_assert_str_eq(buf, "{\"op\":\"error\",\"code\":\"bad_request\",\"reason\":\"say \\\"hi\\\"\"}");
     ck_assert_int_eq(gw_frame_hello(buf, 30, "gw-1", 1), -1);
+}
+END_TEST
+
+START_TEST(test_history_frames)
+{
+    char buf[512];
+    gw_hpos pos = {42, "x7QpAb12"};
+    int n = gw_frame_envelope_pos(buf, sizeof buf, "c", 1, &pos, "{\"a\":1}", 7);
+    ck_assert_str_eq(buf, "{\"channel\":\"c\",\"offset\":42,\"epoch\":\"x7QpAb12\",\"data\":{\"a\":1}}");
+    ck_assert_int_eq(n, (int)strlen(buf));
+    gw_hpos none = {0, ""};
+    gw_frame_envelope_pos(buf, sizeof buf, "c", 1, &none, "1", 1);
+    ck_assert_str_eq(buf, "{\"channel\":\"c\",\"data\":1}");
+    /* the promised cap holds the longest position too */
+    gw_hpos big = {UINT64_MAX, "abcdefghijklmnopabcdefghijklmnop"};
+    size_t cap = gw_frame_envelope_cap(1, 1);
+    char *b = malloc(cap);
+    ck_assert_int_gt(gw_frame_envelope_pos(b, cap, "c", 1, &big, "1", 1), 0);
+    free(b);
+
+    gw_frame_subscribed_pos(buf, sizeof buf, "c", &pos, true);
+    ck_assert_str_eq(buf, "{\"op\":\"subscribed\",\"channel\":\"c\",\"offset\":42,\"epoch\":\"x7QpAb12\",\"recovered\":true}");
+    gw_frame_subscribed_pos(buf, sizeof buf, "c", &none, false);
+    ck_assert_str_eq(buf, "{\"op\":\"subscribed\",\"channel\":\"c\",\"offset\":0,\"epoch\":\"\",\"recovered\":false}");
+
+    gw_frame_gap_range(buf, sizeof buf, "c", 17, 20, "dropped");
+    ck_assert_str_eq(buf, "{\"op\":\"gap\",\"channel\":\"c\",\"from\":17,\"to\":20,\"reason\":\"dropped\"}");
+    gw_frame_gap_range(buf, sizeof buf, "c", 0, 0, "dropped");
+    ck_assert_str_eq(buf, "{\"op\":\"gap\",\"channel\":\"c\",\"reason\":\"dropped\"}");
+    gw_frame_gap_range(buf, sizeof buf, "c", 5, 0, "redis_reconnect");
+    ck_assert_str_eq(buf, "{\"op\":\"gap\",\"channel\":\"c\",\"from\":5,\"reason\":\"redis_reconnect\"}");
+
+    gw_hentry e[2] = {{41, "{\"a\":1}", 7}, {42, "\"x\"", 3}};
+    cap = gw_frame_history_cap(1, e, 2);
+    b = malloc(cap);
+    n = gw_frame_history(b, cap, "c", &pos, e, 2);
+    ck_assert_str_eq(b, "{\"op\":\"history\",\"channel\":\"c\",\"offset\":42,\"epoch\":\"x7QpAb12\",\"events\":["
+                        "{\"offset\":41,\"data\":{\"a\":1}},{\"offset\":42,\"data\":\"x\"}]}");
+    ck_assert_int_eq(n, (int)strlen(b));
+    ck_assert_int_eq(gw_frame_history(b, cap, "c", &pos, e, 0), (int)strlen(b));
+    ck_assert_str_eq(b, "{\"op\":\"history\",\"channel\":\"c\",\"offset\":42,\"epoch\":\"x7QpAb12\",\"events\":[]}");
+    free(b);
 }
 END_TEST
 
@@ -107,7 +150,7 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("frame");
     TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_envelope, test_control_frames, test_escaper, test_writer_overflow_sticks,
+    ts_add_tests(tc, test_envelope, test_control_frames, test_history_frames, test_escaper, test_writer_overflow_sticks,
                  test_http_refusal);
     return s;
 }

@@ -145,6 +145,33 @@ static const err_case err_cases[] = {
      "bad channel name: must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'"},
     {"{\"op\":\"unsubscribe\",\"channel\":\"a/b\"}", 0,
      "bad channel name: must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'"},
+    /* since and history */
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":5}", 0,
+     "\"since\" must be {\"offset\":N,\"epoch\":\"...\"}"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":1,\"epoch\":\"e\",\"x\":1}}", 0,
+     "\"since\" must be {\"offset\":N,\"epoch\":\"...\"}"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":-1,\"epoch\":\"e\"}}", 0,
+     "\"since\".\"offset\" must be an integer >= 0"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":\"1\",\"epoch\":\"e\"}}", 0,
+     "\"since\".\"offset\" must be an integer >= 0"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":1.5,\"epoch\":\"e\"}}", 0,
+     "\"since\".\"offset\" must be an integer >= 0"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":1}}", 0,
+     "\"since\".\"epoch\" must be 1-32 of [A-Za-z0-9_-]"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":1,\"epoch\":\"\"}}", 0,
+     "\"since\".\"epoch\" must be 1-32 of [A-Za-z0-9_-]"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a\",\"since\":{\"offset\":1,\"epoch\":\"a b\"}}", 0,
+     "\"since\".\"epoch\" must be 1-32 of [A-Za-z0-9_-]"},
+    {"{\"op\":\"subscribe\",\"channel\":\"a.*\",\"since\":{\"offset\":1,\"epoch\":\"e\"}}", 0,
+     "\"since\" needs a channel, not a pattern"},
+    {"{\"op\":\"history\",\"channel\":\"a.*\"}", 0, "history needs a channel, not a pattern"},
+    {"{\"op\":\"history\"}", 0, "missing \"channel\""},
+    {"{\"op\":\"history\",\"channel\":\"a\",\"limit\":0}", 0, "\"limit\" must be an integer from 1 to 1000000"},
+    {"{\"op\":\"history\",\"channel\":\"a\",\"limit\":1000001}", 0,
+     "\"limit\" must be an integer from 1 to 1000000"},
+    {"{\"op\":\"history\",\"channel\":\"a\",\"limit\":\"5\"}", 0,
+     "\"limit\" must be an integer from 1 to 1000000"},
+    {"{\"op\":\"history\",\"channel\":\"a\",\"reverse\":1}", 0, "\"reverse\" must be true or false"},
 };
 
 START_TEST(test_parse_errors)
@@ -328,6 +355,113 @@ START_TEST(test_channel_list_cb_stops)
 }
 END_TEST
 
+/* ---- since and history ---- */
+
+START_TEST(test_parse_since_history)
+{
+    gw_command cmd;
+    const char *code = NULL;
+    char reason[128] = "";
+    const char *f = "{\"op\":\"subscribe\",\"channel\":\"c\",\"since\":{\"offset\":40,\"epoch\":\"x7QpAb12\"}}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
+    ck_assert_int_eq(cmd.op, GW_OP_SUBSCRIBE);
+    ck_assert(cmd.has_since);
+    ck_assert_uint_eq(cmd.since.offset, 40);
+    ck_assert_str_eq(cmd.since.epoch, "x7QpAb12");
+
+    f = "{\"op\":\"subscribe\",\"channel\":\"c\"}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
+    ck_assert(!cmd.has_since);
+
+    f = "{\"op\":\"history\",\"channel\":\"feed:u-1\",\"limit\":50}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
+    ck_assert_int_eq(cmd.op, GW_OP_HISTORY);
+    ck_assert_str_eq(cmd.channel, "feed:u-1");
+    ck_assert_uint_eq(cmd.limit, 50);
+    ck_assert(!cmd.reverse);
+    ck_assert(!cmd.has_since);
+
+    f = "{\"op\":\"history\",\"channel\":\"c\",\"reverse\":true,\"since\":{\"offset\":0,\"epoch\":\"E\"}}";
+    ck_assert_int_eq(gw_proto_parse(f, strlen(f), &cmd, &code, reason, sizeof reason), 0);
+    ck_assert_uint_eq(cmd.limit, 0); /* the node's default */
+    ck_assert(cmd.reverse);
+    ck_assert(cmd.has_since);
+    ck_assert_uint_eq(cmd.since.offset, 0);
+}
+END_TEST
+
+typedef struct {
+    int n, stop_at;
+    char joined[512];
+} since_collect;
+
+static int since_cb(void *ud, const char *channel, const gw_hpos *since)
+{
+    since_collect *c = ud;
+    size_t l = strlen(c->joined);
+    snprintf(c->joined + l, sizeof c->joined - l, "%s%s@%llu/%s", c->n ? "|" : "", channel,
+             (unsigned long long)since->offset, since->epoch);
+    c->n++;
+    return c->n == c->stop_at ? -7 : 0;
+}
+
+static const struct {
+    const char *list;
+    int rc;
+    const char *joined;
+    const char *reason;
+} since_cases[] = {
+    {"events.critical:41:x7QpAb12", 0, "events.critical@41/x7QpAb12", NULL},
+    {"feed:user-42:0:E,alerts.disk:9:F", 0, "feed:user-42@0/E|alerts.disk@9/F", NULL}, /* ':' in a name */
+    {"a:1:E%2Cb%3A2%3AF", 0, "a@1/E|b@2/F", NULL},
+    {",,a:1:E,", 0, "a@1/E", NULL},
+    {"", 0, "", NULL},
+    {"a:1:E,b:1", -1, "a@1/E", "bad since item 'b:1': must be channel:offset:epoch"},
+    {"a::E", -1, "", "bad since item 'a::E': must be channel:offset:epoch"},
+    {":1:E", -1, "", "bad since item ':1:E': must be channel:offset:epoch"},
+    {"a:01:E", -1, "", "bad since item 'a:01:E': must be channel:offset:epoch"},
+    {"a:-1:E", -1, "", "bad since item 'a:-1:E': must be channel:offset:epoch"},
+    {"a:1:", -1, "", "bad since item 'a:1:': must be channel:offset:epoch"},
+    {"a:1:E!", -1, "", "bad since item 'a:1:E!': must be channel:offset:epoch"},
+    {"a*:1:E", -1, "", "bad since item 'a*:1:E': must be channel:offset:epoch"},
+    {"a b:1:E", -1, "", "bad since item 'a b:1:E': must be channel:offset:epoch"},
+    {"a:99999999999999999999:E", -1, "", "bad since item 'a:99999999999999999999:E': must be channel:offset:epoch"},
+    {"a:9223372036854775808:E", -1, "", "bad since item 'a:9223372036854775808:E': must be channel:offset:epoch"},
+    {"a:1:E%00", -1, "", "bad since item 'a:1:E%00': must be channel:offset:epoch"},
+};
+
+START_TEST(test_since_list)
+{
+    since_collect c;
+    memset(&c, 0, sizeof c);
+    char reason[160] = "";
+    const char *list = since_cases[_i].list;
+    int rc = gw_proto_parse_since_list(list, strlen(list), since_cb, &c, reason, sizeof reason);
+    ck_assert_msg(rc == since_cases[_i].rc, "case %d: rc %d (%s)", _i, rc, reason);
+    ck_assert_str_eq(c.joined, since_cases[_i].joined);
+    if (since_cases[_i].reason)
+        ck_assert_str_eq(reason, since_cases[_i].reason);
+}
+END_TEST
+
+START_TEST(test_since_list_cb_stops)
+{
+    since_collect c;
+    memset(&c, 0, sizeof c);
+    c.stop_at = 1;
+    char reason[160] = "";
+    ck_assert_int_eq(gw_proto_parse_since_list("a:1:E,b:2:F", 11, since_cb, &c, reason, sizeof reason), -7);
+    ck_assert_int_eq(c.n, 1);
+    ck_assert_str_eq(reason, "since for 'a' not accepted");
+    /* a channel of 128 bytes with the longest offset and epoch still fits */
+    char list[512];
+    snprintf(list, sizeof list, "%s:9223372036854775807:%s", ch128, "abcdefghijklmnopabcdefghijklmnop");
+    memset(&c, 0, sizeof c);
+    ck_assert_int_eq(gw_proto_parse_since_list(list, strlen(list), since_cb, &c, reason, sizeof reason), 0);
+    ck_assert_int_eq(c.n, 1);
+}
+END_TEST
+
 /* ---- control frames ---- */
 
 START_TEST(test_reply)
@@ -423,7 +557,9 @@ Suite *ts_suite(void)
 
     tc = ts_tcase(s, "channel_list", 0);
     tcase_add_loop_test(tc, test_channel_list, 0, N_ELEMS(list_cases));
-    ts_add_tests(tc, test_channel_list_lengths, test_channel_list_cb_stops);
+    ts_add_tests(tc, test_channel_list_lengths, test_channel_list_cb_stops, test_parse_since_history);
+    tcase_add_loop_test(tc, test_since_list, 0, N_ELEMS(since_cases));
+    ts_add_tests(tc, test_since_list_cb_stops);
 
     tc = ts_tcase(s, "format", 0);
     tcase_add_test(tc, test_reply);

@@ -15,12 +15,12 @@ static const gw_queue_limits LIM = {.soft_msgs = 4, .hard_msgs = 8, .soft_bytes 
 
 static gw_msg *ev(const char *channel, pulse_priority p, gw_policy pol, const char *data)
 {
-    return gw_msg_new_event(channel, NULL, data, strlen(data), p, pol, 0);
+    return gw_msg_new_event(channel, NULL, NULL, data, strlen(data), p, pol, 0);
 }
 
 START_TEST(test_frame_format)
 {
-    gw_msg *m = gw_msg_new_event("feed:user-1", NULL, "{\"a\":1}", 7, PULSE_PRIO_NORMAL, GW_POLICY_DROP, 5);
+    gw_msg *m = gw_msg_new_event("feed:user-1", NULL, NULL, "{\"a\":1}", 7, PULSE_PRIO_NORMAL, GW_POLICY_DROP, 5);
     ck_assert_str_eq((const char *)m->payload, "{\"channel\":\"feed:user-1\",\"data\":{\"a\":1}}");
     ck_assert_uint_eq(m->len, strlen((const char *)m->payload));
     ck_assert_str_eq(m->channel, "feed:user-1");
@@ -28,7 +28,7 @@ START_TEST(test_frame_format)
     ck_assert_int_eq(m->is_pattern, 0);
     ck_assert_ptr_eq(m->payload, m->buf + GW_FRAME_PRE);
 
-    gw_msg *p = gw_msg_new_event("events.x\"y", "events.*", "1", 1, PULSE_PRIO_CRITICAL, GW_POLICY_DROP, 0);
+    gw_msg *p = gw_msg_new_event("events.x\"y", "events.*", NULL, "1", 1, PULSE_PRIO_CRITICAL, GW_POLICY_DROP, 0);
     ck_assert_str_eq((const char *)p->payload, "{\"channel\":\"events.x\\\"y\",\"data\":1}");
     ck_assert_str_eq(p->route, "events.*");
     ck_assert_int_eq(p->is_pattern, 1);

@@ -1,7 +1,8 @@
 /*
  * check_record.c - unit tests for the delivery-log and manifest line formats: format
  * then parse round trips, exact line text, writer refusals, and malformed lines whose
- * error text must name the offending field.
+ * error text must name the offending field; the older lines without the trailing
+ * offset fields (8-field deliveries, 5-field manifests) still read, as offset 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ static pulse_delivery_rec sample_delivery(void)
     snprintf(r.event_type, sizeof r.event_type, "SERVER_DOWN");
     r.published_at_us = 1768068834227123LL;
     r.received_at_us = 1768068834228456LL;
+    r.offset = 9223372036854775807ull;
+    r.recovered = 1;
     return r;
 }
 
@@ -36,6 +39,7 @@ static pulse_manifest_rec sample_manifest(void)
     snprintf(m.channel, sizeof m.channel, "alerts.disk");
     m.priority = PULSE_PRIO_CRITICAL;
     m.published_at_us = 1768068834227123LL;
+    m.offset = 42;
     return m;
 }
 
@@ -49,6 +53,8 @@ static void assert_delivery_eq(const pulse_delivery_rec *a, const pulse_delivery
     ck_assert_str_eq(a->event_type, b->event_type);
     ck_assert_int_eq(a->published_at_us, b->published_at_us);
     ck_assert_int_eq(a->received_at_us, b->received_at_us);
+    ck_assert_uint_eq(a->offset, b->offset);
+    ck_assert_int_eq(a->recovered, b->recovered);
 }
 
 static void assert_manifest_eq(const pulse_manifest_rec *a, const pulse_manifest_rec *b)
@@ -58,6 +64,7 @@ static void assert_manifest_eq(const pulse_manifest_rec *a, const pulse_manifest
     ck_assert_str_eq(a->channel, b->channel);
     ck_assert_int_eq(a->priority, b->priority);
     ck_assert_int_eq(a->published_at_us, b->published_at_us);
+    ck_assert_uint_eq(a->offset, b->offset);
 }
 
 START_TEST(test_delivery_roundtrip)
@@ -67,7 +74,8 @@ START_TEST(test_delivery_roundtrip)
     pulse_error err = {0};
     int n = pulse_delivery_rec_format(&r, buf, sizeof buf);
     const char *want = "4294967295,node-1,events.critical," UUID1
-                       ",18446744073709551615,SERVER_DOWN,1768068834227123,1768068834228456\n";
+                       ",18446744073709551615,SERVER_DOWN,1768068834227123,1768068834228456,"
+                       "9223372036854775807,1\n";
     ck_assert_str_eq(buf, want);
     ck_assert_int_eq(n, (int)strlen(want));
     ck_assert_msg(pulse_delivery_rec_parse(buf, (size_t)n, &back, &err) == 0, "%s", err.text);
@@ -79,6 +87,27 @@ START_TEST(test_delivery_roundtrip)
     buf[n] = '\n';
     ck_assert_int_eq(pulse_delivery_rec_parse(buf, (size_t)n + 1, &back, &err), 0);
     ck_assert_int_eq(back.received_at_us, r.received_at_us);
+}
+END_TEST
+
+/* pulse-report reads logs written before the offset fields existed. */
+START_TEST(test_old_lines)
+{
+    pulse_delivery_rec r;
+    pulse_manifest_rec m;
+    const char *d8 = "3,node-1,events.critical," UUID1 ",5,SERVER_DOWN,10,20\n";
+    const char *m5 = UUID1 ",17,alerts.disk,critical,1768068834227123\n";
+
+    memset(&r, 0x55, sizeof r);
+    ck_assert_int_eq(pulse_delivery_rec_parse(d8, strlen(d8), &r, NULL), 0);
+    ck_assert_uint_eq(r.client, 3);
+    ck_assert_int_eq(r.received_at_us, 20);
+    ck_assert_uint_eq(r.offset, 0);
+    ck_assert_int_eq(r.recovered, 0);
+    memset(&m, 0x55, sizeof m);
+    ck_assert_int_eq(pulse_manifest_rec_parse(m5, strlen(m5), &m, NULL), 0);
+    ck_assert_uint_eq(m.sequence, 17);
+    ck_assert_uint_eq(m.offset, 0);
 }
 END_TEST
 
@@ -102,19 +131,20 @@ START_TEST(test_manifest_roundtrip)
     char buf[512];
     pulse_error err = {0};
     int n = pulse_manifest_rec_format(&m, buf, sizeof buf);
-    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,critical,1768068834227123\n");
+    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,critical,1768068834227123,42\n");
     ck_assert_int_eq(pulse_manifest_rec_parse(buf, (size_t)n, &back, &err), 0);
     assert_manifest_eq(&m, &back);
 
     m.priority = PULSE_PRIO_NORMAL;
     n = pulse_manifest_rec_format(&m, buf, sizeof buf);
-    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,normal,1768068834227123\n");
+    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,normal,1768068834227123,42\n");
     ck_assert_int_eq(pulse_manifest_rec_parse(buf, (size_t)n, &back, &err), 0);
     ck_assert_int_eq(back.priority, PULSE_PRIO_NORMAL);
 
     m.priority = PULSE_PRIO_UNSET;
+    m.offset = 0;
     n = pulse_manifest_rec_format(&m, buf, sizeof buf);
-    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,,1768068834227123\n");
+    ck_assert_str_eq(buf, UUID1 ",17,alerts.disk,,1768068834227123,0\n");
     ck_assert_int_eq(pulse_manifest_rec_parse(buf, (size_t)n, &back, &err), 0);
     ck_assert_int_eq(back.priority, PULSE_PRIO_UNSET);
 }
@@ -140,6 +170,9 @@ START_TEST(test_format_refusals)
     r.channel[0] = '\0';
     ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
     r = sample_delivery();
+    r.recovered = 2;
+    ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
+    r = sample_delivery();
     memset(r.node, 'x', sizeof r.node); /* not NUL-terminated */
     ck_assert_int_eq(pulse_delivery_rec_format(&r, buf, sizeof buf), PULSE_EINVAL);
 
@@ -163,9 +196,14 @@ END_TEST
 static const struct {
     const char *line, *text;
 } bad_delivery[] = {
-    {"", "delivery record: expected 8 fields, got 1"},
-    {"1,n,c," UUID1 ",5,T,10", "delivery record: expected 8 fields, got 7"},
-    {"1,n,c," UUID1 ",5,T,10,20,30", "delivery record: expected 8 fields, got 9"},
+    {"", "delivery record: expected 10 (or 8) fields, got 1"},
+    {"1,n,c," UUID1 ",5,T,10", "delivery record: expected 10 (or 8) fields, got 7"},
+    {"1,n,c," UUID1 ",5,T,10,20,30", "delivery record: expected 10 (or 8) fields, got 9"},
+    {"1,n,c," UUID1 ",5,T,10,20,30,0,1", "delivery record: expected 10 (or 8) fields, got 11"},
+    {"1,n,c," UUID1 ",5,T,10,20,x,0", "field 9 (offset): not a number"},
+    {"1,n,c," UUID1 ",5,T,10,20,9223372036854775808,0", "field 9 (offset): out of range"},
+    {"1,n,c," UUID1 ",5,T,10,20,3,2", "field 10 (recovered): out of range"},
+    {"1,n,c," UUID1 ",5,T,10,20,3,", "field 10 (recovered): empty"},
     {"x,n,c," UUID1 ",5,T,10,20", "field 1 (client): not a number"},
     {"-1,n,c," UUID1 ",5,T,10,20", "field 1 (client): not a number"},
     {"4294967296,n,c," UUID1 ",5,T,10,20", "field 1 (client): out of range"},
@@ -220,8 +258,10 @@ END_TEST
 static const struct {
     const char *line, *text;
 } bad_manifest[] = {
-    {UUID1 ",1,c,critical", "manifest record: expected 5 fields, got 4"},
-    {UUID1 ",1,c,critical,5,6", "manifest record: expected 5 fields, got 6"},
+    {UUID1 ",1,c,critical", "manifest record: expected 6 (or 5) fields, got 4"},
+    {UUID1 ",1,c,critical,5,6,7", "manifest record: expected 6 (or 5) fields, got 7"},
+    {UUID1 ",1,c,critical,5,-6", "field 6 (offset): not a number"},
+    {UUID1 ",1,c,critical,5,", "field 6 (offset): empty"},
     {",1,c,critical,5", "field 1 (event_id): empty"},
     {UUID1 ",one,c,critical,5", "field 2 (sequence): not a number"},
     {UUID1 ",1,,critical,5", "field 3 (channel): empty"},
@@ -258,7 +298,7 @@ Suite *ts_suite(void)
     Suite *s = suite_create("record");
     TCase *tc = ts_tcase(s, "record", 0);
     ts_add_tests(tc, test_delivery_roundtrip, test_delivery_empty_optional_fields,
-                 test_manifest_roundtrip, test_format_refusals);
+                 test_old_lines, test_manifest_roundtrip, test_format_refusals);
     tcase_add_loop_test(tc, test_delivery_bad, 0, N_ELEMS(bad_delivery));
     tcase_add_test(tc, test_delivery_oversized_fields);
     tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));

@@ -5,7 +5,9 @@
  * unexpected and unknown deliveries; nearest-rank percentiles; the per-priority and
  * per-node split), the bounded-memory mode on a large generated run, malformed input
  * (an error naming file and line, or counted and skipped with --lenient), and the JSON
- * and SVG writers. Each case writes its files into its own temp directory.
+ * and SVG writers; recovered and lost deliveries of events published with history,
+ * from logs that mix the current lines with the older ones without offsets. Each case
+ * writes its files into its own temp directory.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -463,6 +465,83 @@ START_TEST(test_json_and_svg)
 }
 END_TEST
 
+/* History: alerts.db events h1..h4 were published with offsets 1..4, feed:user-1
+ * events n1 (offset 0) and n2 (an old 5-field manifest line) without history.
+ * Client 0 (gw-a: alerts.db + feed:user-1) got h1 live, h2 h3 from a recovery replay
+ * (h2 twice), h4 live, n2 (an old 8-field line), not n1. Client 1 (gw-b: alerts.db) got
+ * h1 and h4 live and lost h2 h3; its n1 line is unexpected (not subscribed), recovered
+ * flag or not. Expected 6 + 4 = 10, received 7, dropped 3 (n1 to c0, h2 h3 to c1), of
+ * which lost 2 (h2 h3: with history; n1 had none); recovered 2 (c0's h2 h3). */
+START_TEST(test_recovered_and_lost)
+{
+    rep_result res;
+    char path[512];
+    FILE *f;
+    json_t *root;
+    static char text[8192];
+    size_t n;
+
+    write_file("manifest.csv",
+               "h1,1,alerts.db,critical,1000000,1\n"
+               "h2,2,alerts.db,critical,1001000,2\n"
+               "h3,3,alerts.db,critical,1002000,3\n"
+               "h4,4,alerts.db,critical,1003000,4\n"
+               "n1,5,feed:user-1,normal,1001500,0\n"
+               "n2,6,feed:user-1,normal,1002500\n");
+    write_file("clients.csv", "client,url,node,channels,connected_at_us,disconnects\n"
+                              "0,ws://127.0.0.1:1/ws,gw-a,alerts.db;feed:user-1,500000,1\n"
+                              "1,ws://127.0.0.1:2/ws,gw-b,alerts.db,500000,1\n");
+    write_file("deliveries.csv", "0,gw-a,alerts.db,h1,1,T,1000000,1000100,1,0\n"
+                                 "1,gw-b,alerts.db,h1,1,T,1000000,1000200,1,0\n"
+                                 "0,gw-a,alerts.db,h2,2,T,1001000,1500000,2,1\n"
+                                 "0,gw-a,alerts.db,h2,2,T,1001000,1500001,2,1\n"
+                                 "0,gw-a,alerts.db,h3,3,T,1002000,1500002,3,1\n"
+                                 "0,gw-a,alerts.db,h4,4,T,1003000,1500003,4,0\n"
+                                 "1,gw-b,alerts.db,h4,4,T,1003000,1500004,4,0\n"
+                                 "0,gw-a,feed:user-1,n2,6,T,1002500,1002600\n"
+                                 "1,gw-b,feed:user-1,n1,5,T,1001500,1500005,0,1\n");
+    load_and_compute(NULL, &res);
+    ck_assert_uint_eq(res.overall.expected, 10);
+    ck_assert_uint_eq(res.overall.received, 7);
+    ck_assert_uint_eq(res.overall.dropped, 3);
+    ck_assert_uint_eq(res.overall.duplicates, 1);
+    ck_assert_uint_eq(res.overall.unexpected, 1);
+    ck_assert_uint_eq(res.overall.recovered, 2);
+    ck_assert_uint_eq(res.overall.lost, 2);
+    ck_assert_uint_eq(res.critical.recovered, 2);
+    ck_assert_uint_eq(res.critical.lost, 2);
+    ck_assert_uint_eq(res.normal.recovered, 0);
+    ck_assert_uint_eq(res.normal.lost, 0);
+    ck_assert_uint_eq(res.normal.dropped, 1);
+    ck_assert_uint_eq(node(&res, "gw-a")->s.recovered, 2);
+    ck_assert_uint_eq(node(&res, "gw-b")->s.recovered, 0);
+
+    snprintf(path, sizeof(path), "%s/report.json", tmpdir);
+    f = fopen(path, "w+");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(rep_print_json(f, &res, tmpdir), 0);
+    ck_assert_int_eq(fclose(f), 0);
+    root = json_load_file(path, 0, NULL);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "overall"), "recovered")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "overall"), "lost")), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(
+        json_object_get(json_object_get(root, "by_priority"), "critical"), "lost")), 2);
+    json_decref(root);
+
+    f = fopen(path, "w+");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(rep_print_text(f, &res, "history"), 0);
+    rewind(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(text, "history: recovered 2 (2 critical), lost 2 (2 critical)") != NULL,
+                  "%s", text);
+    rep_result_free(&res);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("report");
@@ -471,6 +550,6 @@ Suite *ts_suite(void)
     ts_add_tests(tc, test_counts, test_per_priority, test_percentiles, test_per_node,
                  test_critical_drop_and_split_logs, test_malformed_delivery,
                  test_malformed_variants, test_lenient, test_missing_files, test_hdr_mode,
-                 test_json_and_svg);
+                 test_json_and_svg, test_recovered_and_lost);
     return s;
 }

@@ -1,0 +1,221 @@
+/*
+ * test_sends.c - how many send syscalls the gateway spends on the wire (issue 9).
+ * libwebsockets 4.1.6 caps every send() at the protocol's rx_buffer_size (256) unless
+ * tx_packet_size is set: a frame over 276 bytes then left in two sends (the rest
+ * buffered, a malloc per frame) and a packed backlog in 276-byte pieces. These tests
+ * attach strace to the real gateway (one worker, one client) and read the sendto/
+ * sendmsg/writev calls it makes: a 3 KiB frame must leave in exactly one send, and a
+ * backlog of small frames built while the client does not read must leave in sends of
+ * far more than 276 bytes on average. The test process owns every process it starts
+ * (redis-server, pulse-gateway, strace) and stops each by PID.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ts.h"
+#include "ts_check.h"
+
+#define CHANNEL "events.critical"
+
+static ts_stack stack;
+static ts_proc tracer;
+static char trace_path[600];
+
+/* After the stack's setup (Redis up): one gateway, one worker. */
+static void setup(void)
+{
+    char *extra[] = {(char *)"--workers", (char *)"1", NULL};
+    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-sends", extra), 0);
+    memset(&tracer, 0, sizeof tracer);
+}
+
+/* Before the stack's teardown: strace, when a test failed with it still attached. */
+static void teardown(void)
+{
+    ts_proc_stop(&tracer, 2000);
+}
+
+/* Prints a file to stderr (the strace output of a failed test). */
+static void dump_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    fprintf(stderr, "==== %s ====\n", path);
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        fputs(line, stderr);
+    if (f != NULL)
+        fclose(f);
+}
+
+/* Lines of path containing needle. */
+static int count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, needle) != NULL)
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* strace on every thread of the gateway, tracing its socket sends; returns once strace
+ * says it has attached ("Process N attached with K threads": after the last one). */
+static void trace_start(void)
+{
+    char pid[16], log[600];
+    snprintf(pid, sizeof pid, "%d", (int)stack.gw[0].proc.pid);
+    snprintf(trace_path, sizeof trace_path, "%s/sends.strace", stack.tmp);
+    snprintf(log, sizeof log, "%s/strace.log", stack.tmp);
+    char *argv[] = {(char *)"/usr/bin/strace", (char *)"-f", (char *)"-s", (char *)"0", (char *)"-e",
+                    (char *)"trace=sendto,sendmsg,writev", (char *)"-o", trace_path, (char *)"-p", pid, NULL};
+    ck_assert_int_eq(ts_proc_start(&tracer, argv, NULL, log), 0);
+    int64_t deadline = ts_now_ms() + 10000;
+    while (count_lines(log, " attached") < 1) {
+        ck_assert_msg(ts_now_ms() < deadline, "strace did not attach (see %s)", log);
+        ck_assert_msg(ts_proc_wait(&tracer, 0) == -1, "strace exited early (ptrace not allowed?)");
+        ts_sleep_ms(20);
+    }
+}
+
+typedef struct {
+    int sends;    /* send calls the gateway entered */
+    long max_len; /* the largest length one sendto() was asked to write */
+} send_stats;
+
+/* Stops strace (SIGINT: it detaches and flushes) and reads the send calls it saw. A
+ * call is counted at its entry line: the gateway is stopped there until strace has
+ * logged it, so a call whose bytes the client already has is always in the file (its
+ * result may not be: strace can be interrupted before it logs the exit). A call split
+ * by another thread's line goes on in a "<... resumed>" line, not counted again. */
+static send_stats trace_stop(void)
+{
+    ts_proc_signal(&tracer, SIGINT);
+    ck_assert_int_ge(ts_proc_wait(&tracer, 5000), 0);
+    ts_proc_stop(&tracer, 0); /* reaped: marks it stopped for the fixtures */
+    send_stats s = {0, 0};
+    FILE *f = fopen(trace_path, "r");
+    ck_assert_msg(f != NULL, "no strace output %s", trace_path);
+    char line[4096];
+    static const char *const calls[] = {"sendto(", "sendmsg(", "writev("};
+    while (fgets(line, sizeof line, f) != NULL) {
+        for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+            const char *p = strstr(line, calls[i]);
+            if (p == NULL)
+                continue;
+            s.sends++;
+            int fd;
+            long len;
+            if (i == 0 && sscanf(p, "sendto(%d, %*[^,], %ld", &fd, &len) == 2 && len > s.max_len)
+                s.max_len = len;
+        }
+    }
+    fclose(f);
+    return s;
+}
+
+/* n events of about pad_bytes each, PUBLISHed pipelined over one connection; *env_len
+ * gets the length of the first event's delivery frame payload. */
+static void publish_events(int n, int pad_bytes, size_t *env_len)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", stack.redis.port, tv);
+    ck_assert(c != NULL && c->err == 0);
+    redisSetTimeout(c, tv);
+    char *pad = malloc((size_t)pad_bytes + 64), *ev = malloc((size_t)pad_bytes + 1024);
+    ck_assert(pad != NULL && ev != NULL);
+    for (int i = 0; i < n; i++) {
+        snprintf(pad, (size_t)pad_bytes + 64, "{\"i\":%d,\"pad\":\"%0*d\"}", i, pad_bytes, i);
+        ck_assert_int_gt(ts_event_json(ev, (size_t)pad_bytes + 1024, "SENDS", (uint64_t)i + 1, "critical", pad), 0);
+        if (i == 0 && env_len != NULL) {
+            char *env = ts_envelope(CHANNEL, ev);
+            *env_len = strlen(env);
+            free(env);
+        }
+        ck_assert_int_eq(redisAppendCommand(c, "PUBLISH %s %s", CHANNEL, ev), REDIS_OK);
+    }
+    for (int i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        ck_assert_msg(r->type == REDIS_REPLY_INTEGER && r->integer == 1, "PUBLISH %d: %lld receivers (want 1)", i,
+                      (long long)r->integer);
+        freeReplyObject(r);
+    }
+    free(pad);
+    free(ev);
+    redisFree(c);
+}
+
+/* Reads deliveries until n have arrived; returns the bytes they took on the wire
+ * (unmasked server frames: 2 header bytes, 4 from 126 bytes, 10 from 64 KiB). */
+static long receive_events(ts_ws *w, int n)
+{
+    long wire = 0;
+    for (int got = 0; got < n; got++) {
+        char *m = NULL;
+        size_t len = 0;
+        int r = ts_ws_recv(w, &m, &len, 10000);
+        wire += (long)len + (len < 126 ? 2 : len < 65536 ? 4 : 10);
+        ck_assert_msg(r == 1 && m != NULL && strstr(m, "\"SENDS\"") != NULL, "delivery %d of %d: (%d) %.80s", got,
+                      n, r, m != NULL ? m : "(nothing)");
+        free(m);
+    }
+    return wire;
+}
+
+/* One frame of about 3 KiB (over 256 + 20 bytes) reaches the socket in one send. */
+START_TEST(test_large_frame_one_send)
+{
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, CHANNEL, NULL, 5000), 0);
+    trace_start();
+    size_t env_len = 0;
+    publish_events(1, 3000, &env_len);
+    receive_events(&w, 1);
+    send_stats s = trace_stop();
+    if (s.sends != 1)
+        dump_file(trace_path);
+    long frame = (long)env_len + 4; /* 126..65535 bytes: 2 + 2 header bytes, unmasked */
+    ck_assert_msg(s.sends == 1 && s.max_len == frame,
+                  "a %ld-byte frame left in %d sends (largest %ld bytes; want 1 send of %ld)", frame, s.sends,
+                  s.max_len, frame);
+    ts_ws_close(&w);
+}
+END_TEST
+
+/* A client that stops reading builds a backlog in the gateway (1.4 MB published, more
+ * than the socket buffers hold); once it reads again the queued frames (462 bytes
+ * each) leave packed, many to a send. */
+START_TEST(test_backlog_few_sends)
+{
+    enum { N = 3000, PAD = 200 };
+    ts_ws w;
+    ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, CHANNEL, NULL, 5000), 0);
+    trace_start();
+    publish_events(N, PAD, NULL);
+    ts_sleep_ms(300); /* the gateway has taken every event in; the client has read none */
+    long wire = receive_events(&w, N);
+    send_stats s = trace_stop();
+    double per_send = s.sends > 0 ? (double)wire / s.sends : 0;
+    ck_assert_msg(per_send > 4.0 * 276, "%d frames (%ld bytes) left in %d sends: %.0f bytes per send (want > %d)", N,
+                  wire, s.sends, per_send, 4 * 276);
+    ts_ws_close(&w);
+}
+END_TEST
+
+Suite *ts_suite(void)
+{
+    Suite *s = suite_create("sends");
+    TCase *tc = ts_stack_tcase(s, "sends", 60, &stack, TS_FIX_REDIS, 10000);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    ts_add_tests(tc, test_large_frame_one_send, test_backlog_few_sends);
+    return s;
+}
