@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_resp.h"
 #include "gw_histwire.h"
 
 static void check_range(const gw_hentries *e, size_t from, bool descending)
@@ -61,26 +62,9 @@ static void check_reply(const redisReply *r)
     }
 }
 
-/* hiredis 0.14's reader allocates an aggregate's element array as declared ("*2000000000"
- * is 16 GB) before any element arrives; Redis itself never declares what it does not
- * send, so inputs declaring more than 4096 elements or bytes are skipped: the fuzzer
- * is here for our parser, not for hiredis's allocator. */
-static bool sizes_small(const uint8_t *data, size_t size)
-{
-    for (size_t i = 0; i < size; i++) {
-        if (data[i] != '*' && data[i] != '$')
-            continue;
-        unsigned long n = 0;
-        for (size_t k = i + 1; k < size && data[k] >= '0' && data[k] <= '9'; k++)
-            if ((n = n * 10 + (data[k] - '0')) > 4096)
-                return false;
-    }
-    return true;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!sizes_small(data, size))
+    if (!fuzz_resp_sizes_small(data, size))
         return 0;
 
     redisReader *rd = redisReaderCreate();

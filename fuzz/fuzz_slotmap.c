@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_resp.h"
 #include "gw_slotmap.h"
 #include "gw_spush.h"
 
@@ -101,6 +102,8 @@ static void one_reply(redisReply *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (!fuzz_resp_sizes_small(data, size))
+        return 0;
     redisReader *rd = redisReaderCreate();
     if (rd == NULL)
         return 0;

@@ -1,0 +1,44 @@
+/*
+ * test_cf_codec_sdk.c - the unmodified Centrifugo SDK (`centrifuge` 5.8.0 from npm, in
+ * Node) against the bytes of Pulse's Centrifugo codec, before the endpoint is wired
+ * into pulse-gateway (issue 15): tests/sdk/install.sh makes sure the pinned packages
+ * are installed (a no-op when they are), then node tests/sdk/cf_codec_check.js runs the
+ * SDK against tests/support/cf_codec_filter (gw_cf alone behind stdin/stdout) and
+ * checks connect, subscribe, recovery (recovered:true with exactly the two missed
+ * publications), a publication push, a join push with conn_info, publish, presence,
+ * presence_stats, history, an RPC refused with 108, and the pong to a server ping.
+ * About 2 s; bounded by timeout(1).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "ts_check.h"
+#include "ts.h"
+
+static int run(const char *cmd)
+{
+    int st = system(cmd);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+START_TEST(test_sdk_against_codec)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
+    int code = run(cmd);
+    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
+    snprintf(cmd, sizeof cmd, "timeout 30 node '%s/tests/sdk/cf_codec_check.js' '%s/tests/support/cf_codec_filter'",
+             PULSE_SOURCE_DIR, PULSE_BIN_DIR);
+    code = run(cmd);
+    ck_assert_msg(code == 0, "cf_codec_check.js exited %d: see its check lines above", code);
+}
+END_TEST
+
+Suite *ts_suite(void)
+{
+    Suite *s = suite_create("cf_codec_sdk");
+    TCase *tc = ts_tcase(s, "sdk", 180);
+    tcase_add_test(tc, test_sdk_against_codec);
+    return s;
+}
