@@ -1,9 +1,10 @@
 /*
- * pub_main.c - pulse-publish: writes Pulse events (DESIGN.md schema) to Redis through
- * the history function (FCALL pulse_publish, see libpulse/pulse_functions.h; plain
- * PUBLISH with --raw), or to a gateway's admin POST /publish with --http, and records
- * every event Redis accepted in a manifest (pulse_record.h format, with the offset the
- * function answered) so pulse-report can tell what each subscriber should have received.
+ * pub_main.c - pulse-publish: writes Pulse events (the schema in docs/PROTOCOL.md) to
+ * Redis through the history function (FCALL pulse_publish, see libpulse/pulse_functions.h;
+ * plain PUBLISH with --raw), or to a gateway's admin POST /publish with --http, and
+ * records every event Redis accepted in a manifest (pulse_record.h format, with the
+ * offset the function answered) so pulse-report can tell what each subscriber should
+ * have received. One thread; everything here is main's.
  *
  * The function library is loaded by the gateways; pulse-publish asks for pulse_version
  * first and loads the library itself (FUNCTION LOAD, never REPLACE, so a gateway's rules
@@ -23,6 +24,11 @@
  * Simulator mode (--mix) draws each event from the default mix: 70% PostCreated
  * (normal, feed:user-<k>), 20% Notification (normal, notifications:user-<k>), 10%
  * SystemAlert (critical, events.critical), k uniform in 1..--users.
+ *
+ * The summary says via=fcall last_offset=N (the last offset pulse_publish answered).
+ * With --raw it says via=redis redis_deliveries=N, the sum of PUBLISH replies: how many
+ * Redis subscriptions (one per gateway node and channel or pattern) took each event. It
+ * counts nodes times events, not WebSocket clients.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +44,7 @@
 #include "pub_http.h"
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
+#include "pulse_cli.h"
 #include "pulse_clock.h"
 #include "pulse_err.h"
 #include "pulse_event.h"
@@ -83,7 +90,7 @@ typedef struct {
     FILE *manifest;
     uint64_t pending;      /* replies not read yet */
     uint64_t sent, failed;
-    long long receivers;   /* sum of PUBLISH replies (--raw) */
+    long long redis_deliveries; /* --raw: sum of PUBLISH replies, subscriptions reached */
     uint64_t last_offset;  /* the last offset FCALL answered */
     uint64_t rng;
     /* Redis: the manifest record of each command in flight, written when its reply
@@ -102,50 +109,67 @@ static void pub_on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fputs("usage: pulse-publish [options]\n"
-          "Publishes Pulse events to Redis (or a gateway) and records them in a manifest.\n"
-          "  --type T            event_type (default SERVER_DOWN)\n"
-          "  --source S          source (default server-a)\n"
-          "  --count N           events to publish (default 10; with --duration: no limit)\n"
-          "  --channel C         channel (default events.critical)\n"
-          "  --priority P        critical|normal (default: events.critical and alerts.* are\n"
-          "                      critical, other channels normal)\n"
-          "  --rate N            events per second, evenly paced (default 0 = as fast as\n"
-          "                      possible, pipelined)\n"
-          "  --duration S        stop after S seconds (with --rate or --mix)\n"
-          "  --payload-bytes N   pad the event's data to about N bytes\n"
-          "  --redis URL         redis://[:password@]host[:port][/db] (default\n"
-          "                      redis://127.0.0.1:6379)\n"
-          "  --http URL          publish through a gateway's admin POST /publish instead,\n"
-          "                      e.g. http://127.0.0.1:9090/publish\n"
-          "  --raw               plain PUBLISH instead of FCALL pulse_publish (no offset, no\n"
-          "                      history: live delivery only)\n"
-          "  --history-size N    keep N events of history for this run's events (explicit\n"
-          "                      FCALL arguments; default: the channel rules in Redis)\n"
-          "  --history-ttl S     and keep them S seconds (default 86400 with --history-size)\n"
-          "  --api-key KEY       with --http: the gateway's admin key, sent as\n"
-          "                      \"Authorization: Bearer KEY\" (default: $PULSE_ADMIN_API_KEY)\n"
-          "  --manifest FILE     write one line per event Redis accepted:\n"
-          "                      event_id,sequence,channel,priority,published_at_us,offset\n"
-          "                      (offset 0 with --raw, --http or a channel without history)\n"
-          "  --mix               simulator: 70% PostCreated to feed:user-<k>, 20% Notification\n"
-          "                      to notifications:user-<k>, 10% SystemAlert to events.critical\n"
-          "  --users N           users k=1..N for --mix (default 100)\n"
-          "  --spike F:S:E       every E seconds, multiply the rate by F for S seconds\n"
-          "  --seed N            random seed for --mix (default: from the clock)\n"
-          "  --first-sequence N  number the events from N (default 1), to continue a run\n"
-          "  --quiet             no summary line\n"
-          "  --help              this text\n"
-          "Prints one summary line on stdout. Exit status: 0 ok, 1 failure, 2 bad usage.\n",
+    fputs("Usage: pulse-publish [OPTIONS]\n"
+          "\n"
+          "Publishes Pulse events to Redis (or through a gateway's admin API) and records\n"
+          "them in a manifest for pulse-report. Through Redis each event goes out as\n"
+          "FCALL pulse_publish (history: the channel's next offset), loading the function\n"
+          "library when Redis has none. Settings come from built-in defaults, then the\n"
+          "gateway's PULSE_* environment variables, then flags.\n"
+          "\n"
+          "Options (default in brackets):\n"
+          "  -h, --help                   show this text and exit\n"
+          "      --version                print the version and exit\n"
+          "      --redis URL              redis://[[user]:password@]host[:port][/db]\n"
+          "                               [PULSE_REDIS, else redis://127.0.0.1:6379]\n"
+          "      --http URL               publish through a gateway's admin POST /publish\n"
+          "                               instead, e.g. http://127.0.0.1:9090/publish [off]\n"
+          "      --api-key KEY            with --http: the admin key, sent as\n"
+          "                               \"Authorization: Bearer KEY\" [PULSE_ADMIN_API_KEY]\n"
+          "      --raw                    plain PUBLISH instead of FCALL pulse_publish (no\n"
+          "                               offset, no history: live delivery only) [off]\n"
+          "      --history-size N         keep N events of history for this run's events\n"
+          "                               (explicit FCALL arguments) [the channel rules in\n"
+          "                               Redis; 1000 when only --history-ttl is given]\n"
+          "      --history-ttl S          and keep them S seconds [86400 with\n"
+          "                               --history-size]\n"
+          "      --channel C              channel [events.critical]\n"
+          "      --type T                 event_type [SERVER_DOWN]\n"
+          "      --source S               source [server-a]\n"
+          "      --count N                events to publish [10; with --duration: no limit]\n"
+          "      --first-sequence N       number the events from N, to continue a run [1]\n"
+          "      --priority P             critical|normal [events.critical and alerts.* are\n"
+          "                               critical, other channels normal]\n"
+          "      --rate N                 events per second, evenly paced [0 = as fast as\n"
+          "                               possible, pipelined]\n"
+          "      --duration S             stop after S seconds (with --rate or --mix) [none]\n"
+          "      --payload-bytes N        pad the event's data to about N bytes [0]\n"
+          "      --manifest FILE          write one line per event Redis accepted:\n"
+          "                               event_id,sequence,channel,priority,\n"
+          "                               published_at_us,offset (offset 0 with --raw,\n"
+          "                               --http or a channel without history) [none]\n"
+          "      --mix                    simulator: 70% PostCreated to feed:user-<k>, 20%\n"
+          "                               Notification to notifications:user-<k>, 10%\n"
+          "                               SystemAlert to events.critical [off]\n"
+          "      --users N                users k=1..N for --mix [100]\n"
+          "      --spike F:S:E            every E seconds, multiply the rate by F for S\n"
+          "                               seconds [off]\n"
+          "      --seed N                 random seed for --mix [from the clock]\n"
+          "      --quiet                  no summary line\n"
+          "\n"
+          "Prints one summary line on stdout: sent, failed, elapsed, rate, then through\n"
+          "FCALL via=fcall last_offset (the last offset Redis gave), with --raw via=redis\n"
+          "redis_deliveries (the sum of PUBLISH replies: gateway nodes reached times events,\n"
+          "not clients), with --http via=http.\n"
+          "\n"
+          "Exit status: 0 every event published, 1 failure (Redis or the gateway refused\n"
+          "or could not be reached, the manifest could not be written), 2 bad usage.\n",
           f);
 }
 
 static int bad_usage(const char *fmt, const char *arg)
 {
-    fputs("pulse-publish: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs(" (see --help)\n", stderr);
-    return 2;
+    return pulse_cli_usage_error("pulse-publish", fmt, arg);
 }
 
 static int parse_spike(const char *s, pub_opts *o)
@@ -169,12 +193,13 @@ static int parse_spike(const char *s, pub_opts *o)
     return 0;
 }
 
-/* Parses argv into o. Returns 0, 1 for --help (already printed) or 2 (message printed). */
+/* Parses argv into o (flags over PULSE_* environment over defaults). Returns 0, 1 for
+ * --help/--version (already printed) or 2 (message printed). */
 static int parse_args(int argc, char **argv, pub_opts *o)
 {
     enum { O_TYPE = 256, O_SOURCE, O_COUNT, O_CHANNEL, O_PRIO, O_RATE, O_DURATION, O_PAYLOAD,
            O_REDIS, O_HTTP, O_MANIFEST, O_MIX, O_USERS, O_SPIKE, O_SEED, O_QUIET, O_APIKEY,
-           O_RAW, O_HSIZE, O_HTTL, O_FIRSTSEQ, O_HELP };
+           O_RAW, O_HSIZE, O_HTTL, O_FIRSTSEQ, O_VERSION };
     static const struct option longopts[] = {
         {"type", required_argument, NULL, O_TYPE},
         {"source", required_argument, NULL, O_SOURCE},
@@ -197,7 +222,8 @@ static int parse_args(int argc, char **argv, pub_opts *o)
         {"first-sequence", required_argument, NULL, O_FIRSTSEQ},
         {"history-size", required_argument, NULL, O_HSIZE},
         {"history-ttl", required_argument, NULL, O_HTTL},
-        {"help", no_argument, NULL, O_HELP},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     bool count_given = false, size_given = false;
@@ -208,14 +234,15 @@ static int parse_args(int argc, char **argv, pub_opts *o)
     o->type = "SERVER_DOWN";
     o->source = "server-a";
     o->channel = "events.critical";
-    o->redis_url = "redis://127.0.0.1:6379";
+    o->redis_url = pulse_cli_env("PULSE_REDIS", "redis://127.0.0.1:6379");
     o->count = 10;
     o->users = 100;
     o->first_sequence = 1;
     o->seed = (uint64_t)pulse_now_us();
+    o->api_key = pulse_cli_env("PULSE_ADMIN_API_KEY", NULL);
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_TYPE: o->type = optarg; break;
         case O_SOURCE: o->source = optarg; break;
@@ -283,11 +310,9 @@ static int parse_args(int argc, char **argv, pub_opts *o)
             o->history_ttl_s = (uint32_t)v;
             o->history_given = true;
             break;
-        case O_HELP: usage(stdout); return 1;
-        default:
-            if (optopt != 0 && optopt < 256)
-                return bad_usage("unknown option '-%s'", (char[]){(char)optopt, '\0'});
-            return bad_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+        case 'h': usage(stdout); return 1;
+        case O_VERSION: pulse_cli_version("pulse-publish"); return 1;
+        default: return pulse_cli_bad_option("pulse-publish", argv, optind, optopt);
         }
     }
     if (optind < argc)
@@ -377,7 +402,7 @@ static int redis_read_one(const pub_opts *o, pub_state *st)
     st->ring_head = (st->ring_head + 1) % PUB_RING;
     if (r->type == REDIS_REPLY_INTEGER) {
         if (o->raw) {
-            st->receivers += r->integer;
+            st->redis_deliveries += r->integer;
         } else {
             m->offset = r->integer > 0 ? (uint64_t)r->integer : 0;
             if (m->offset > 0)
@@ -522,9 +547,9 @@ static int http_open(const pub_opts *o, pub_state *st)
         return 2;
     }
     pub_http_init(&st->http, u.host, u.port, 5000);
-    if (o->api_key != NULL || getenv("PULSE_ADMIN_API_KEY") != NULL) {
+    if (o->api_key != NULL) {
         static char auth[1024];
-        const char *key = o->api_key ? o->api_key : getenv("PULSE_ADMIN_API_KEY");
+        const char *key = o->api_key;
         if (snprintf(auth, sizeof(auth), "Bearer %s", key) >= (int)sizeof(auth) ||
             strpbrk(key, "\r\n") != NULL) {
             fprintf(stderr, "pulse-publish: the admin API key is too long or spans lines\n");
@@ -565,149 +590,216 @@ static int build_data(const pub_opts *o, unsigned user, char *buf, size_t cap)
     return n;
 }
 
-static int run(const pub_opts *o, pub_state *st)
+/* What one event is made of: where it goes and what kind it is. */
+typedef struct {
+    char channel[PULSE_CHANNEL_MAX + 1];
+    const char *type;
+    unsigned user; /* --mix: the user it is about; 0 otherwise */
+    pulse_priority prio;
+} pub_pick;
+
+/* Pacing phase: waits until the next event is due. false when the run is over (the
+ * duration ran out, or a signal came). */
+static bool pub_wait_turn(const pub_opts *o, int64_t start_ns, int64_t end_ns, double *due_ns)
+{
+    if (pub_stop)
+        return false;
+    if (o->rate <= 0)
+        return pulse_mono_ns() < end_ns;
+    if ((int64_t)*due_ns >= end_ns)
+        return false;
+    sleep_until_ns((int64_t)*due_ns);
+    if (pub_stop)
+        return false;
+    *due_ns += 1e9 / rate_at(o, (*due_ns - (double)start_ns) / 1e9);
+    return true;
+}
+
+/* Choice phase: the channel, type and priority of the next event (--mix draws them). */
+static void pub_choose(const pub_opts *o, pub_state *st, pub_pick *p)
+{
+    snprintf(p->channel, sizeof(p->channel), "%s", o->channel);
+    p->type = o->type;
+    p->user = 0;
+    p->prio = o->priority;
+    if (o->mix) {
+        uint64_t r = rng_next(&st->rng) % 100;
+        p->user = (unsigned)(rng_next(&st->rng) % o->users) + 1;
+        p->prio = PULSE_PRIO_NORMAL;
+        if (r < 70) {
+            p->type = "PostCreated";
+            snprintf(p->channel, sizeof(p->channel), "feed:user-%u", p->user);
+        } else if (r < 90) {
+            p->type = "Notification";
+            snprintf(p->channel, sizeof(p->channel), "notifications:user-%u", p->user);
+        } else {
+            p->type = "SystemAlert";
+            snprintf(p->channel, sizeof(p->channel), "events.critical");
+            p->prio = PULSE_PRIO_CRITICAL;
+        }
+    }
+    if (p->prio == PULSE_PRIO_UNSET)
+        p->prio = pulse_priority_for_channel(p->channel);
+}
+
+/* Formatting phase: fills ev (published_at_us is read here, right before the write)
+ * and writes its JSON into evbuf. Returns the length, or -1 with a message. */
+static int pub_format(const pub_opts *o, const pub_pick *p, uint64_t seq, pulse_event *ev,
+                      char *evbuf, size_t cap)
 {
     static char data[PUB_MAX_PAYLOAD + 256];
-    static char evbuf[PUB_MAX_PAYLOAD + 2048];
+    int dlen = build_data(o, p->user, data, sizeof(data));
+    int elen;
+
+    if (dlen < 0) {
+        fprintf(stderr, "pulse-publish: payload too large\n");
+        return -1;
+    }
+    memset(ev, 0, sizeof(*ev));
+    pulse_uuid4(ev->event_id);
+    snprintf(ev->event_type, sizeof(ev->event_type), "%s", p->type);
+    snprintf(ev->source, sizeof(ev->source), "%s", o->source);
+    ev->sequence = seq;
+    ev->priority = p->prio;
+    ev->published_at_us = pulse_now_us();
+    elen = pulse_event_format(ev, data, evbuf, cap);
+    if (elen < 0) {
+        fprintf(stderr, "pulse-publish: cannot format event %" PRIu64 ": %s\n", seq,
+                pulse_strerror(elen));
+        return -1;
+    }
+    return elen;
+}
+
+/* Sending phase through Redis: queues FCALL pulse_publish (PUBLISH with --raw), writes
+ * when paced (or every PUB_FLUSH_EVERY), reads replies past the window. The event's
+ * manifest record is already in the ring (pub_record). 0, or -1 with a message. */
+static int pub_send_redis(const pub_opts *o, pub_state *st, const char *channel,
+                          const char *evbuf, int elen)
+{
+    int arc;
+
+    if (o->raw)
+        arc = redisAppendCommand(st->redis, "PUBLISH %s %b", channel, evbuf, (size_t)elen);
+    else if (o->history_given)
+        arc = redisAppendCommand(st->redis, "FCALL %s 1 %s %b %u %u", PULSE_FN_PUBLISH, channel,
+                                 evbuf, (size_t)elen, o->history_size, o->history_ttl_s);
+    else
+        arc = redisAppendCommand(st->redis, "FCALL %s 1 %s %b", PULSE_FN_PUBLISH, channel, evbuf,
+                                 (size_t)elen);
+    if (arc != REDIS_OK) {
+        fprintf(stderr, "pulse-publish: out of memory\n");
+        return -1;
+    }
+    st->pending++;
+    st->sent++;
+    if ((o->rate > 0 || st->pending % PUB_FLUSH_EVERY == 0) && redis_flush(st) != 0)
+        return -1;
+    while (st->pending > PUB_WINDOW) {
+        if (redis_read_one(o, st) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Sending phase through the admin API. 1 published, 0 refused (counted; it stays out
+ * of the manifest), -1 with a message when the gateway cannot be reached. */
+static int pub_send_http(pub_state *st, const char *channel, const char *evbuf, int elen)
+{
     static char body[PUB_MAX_PAYLOAD + 2400];
+    int blen = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":%.*s}", channel, elen,
+                        evbuf);
+    int status;
+
+    if (blen < 0 || (size_t)blen >= sizeof(body)) {
+        fprintf(stderr, "pulse-publish: request too large\n");
+        return -1;
+    }
+    status = pub_http_post(&st->http, st->http_path, body, (size_t)blen);
+    if (status < 0) {
+        fprintf(stderr, "pulse-publish: POST %s: %s\n", st->http_path, st->http.errstr);
+        return -1;
+    }
+    if (status / 100 != 2) {
+        if (st->failed == 0)
+            fprintf(stderr, "pulse-publish: POST %s answered %d\n", st->http_path, status);
+        st->failed++;
+        return 0;
+    }
+    st->sent++;
+    return 1;
+}
+
+/* Recording phase: the manifest record of an event. Through Redis it goes into the
+ * ring slot of the command about to be sent and is written when the reply comes
+ * (redis_read_one: with the offset, and only if Redis accepted the event); through the
+ * admin API, for an event the gateway took, it is written now (offset 0). 0, or -1. */
+static int pub_record(pub_state *st, const pulse_event *ev, const pub_pick *p)
+{
+    pulse_manifest_rec m;
+
+    memset(&m, 0, sizeof(m));
+    memcpy(m.event_id, ev->event_id, sizeof(m.event_id));
+    m.sequence = ev->sequence;
+    snprintf(m.channel, sizeof(m.channel), "%s", p->channel);
+    m.priority = p->prio;
+    m.published_at_us = ev->published_at_us;
+    if (st->redis != NULL) {
+        st->ring[(st->ring_head + st->pending) % PUB_RING] = m;
+        return 0;
+    }
+    return manifest_write(st, &m);
+}
+
+/* Final phase: writes what is queued and reads every outstanding reply. */
+static int pub_drain(const pub_opts *o, pub_state *st)
+{
+    if (st->redis == NULL)
+        return 0;
+    if (st->pending > 0 && redis_flush(st) != 0)
+        return -1;
+    while (st->pending > 0) {
+        if (redis_read_one(o, st) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The run: for each event, wait its turn, choose, format, record and send; then drain.
+ * Returns the exit status. */
+static int run(const pub_opts *o, pub_state *st)
+{
+    static char evbuf[PUB_MAX_PAYLOAD + 2048];
     const int64_t start_ns = pulse_mono_ns();
     const int64_t end_ns = o->duration_s > 0 ? start_ns + (int64_t)(o->duration_s * 1e9) : INT64_MAX;
     double due_ns = (double)start_ns;
     uint64_t seq;
-    int rc = 0;
 
     for (seq = o->first_sequence; o->count == 0 || seq - o->first_sequence < o->count; seq++) {
         pulse_event ev;
-        pulse_manifest_rec m;
-        char chanbuf[PULSE_CHANNEL_MAX + 1];
-        const char *channel = o->channel;
-        const char *type = o->type;
-        unsigned user = 0;
-        pulse_priority prio = o->priority;
-        int dlen, elen;
+        pub_pick pick;
+        int elen, sent = 1;
 
-        if (pub_stop)
+        if (!pub_wait_turn(o, start_ns, end_ns, &due_ns))
             break;
-        if (o->rate > 0) {
-            if ((int64_t)due_ns >= end_ns)
-                break;
-            sleep_until_ns((int64_t)due_ns);
-            if (pub_stop)
-                break;
-            due_ns += 1e9 / rate_at(o, (due_ns - (double)start_ns) / 1e9);
-        } else if (pulse_mono_ns() >= end_ns) {
-            break;
-        }
-
-        if (o->mix) {
-            uint64_t r = rng_next(&st->rng) % 100;
-            user = (unsigned)(rng_next(&st->rng) % o->users) + 1;
-            if (r < 70) {
-                type = "PostCreated";
-                snprintf(chanbuf, sizeof(chanbuf), "feed:user-%u", user);
-                prio = PULSE_PRIO_NORMAL;
-            } else if (r < 90) {
-                type = "Notification";
-                snprintf(chanbuf, sizeof(chanbuf), "notifications:user-%u", user);
-                prio = PULSE_PRIO_NORMAL;
-            } else {
-                type = "SystemAlert";
-                snprintf(chanbuf, sizeof(chanbuf), "events.critical");
-                prio = PULSE_PRIO_CRITICAL;
-            }
-            channel = chanbuf;
-        }
-        if (prio == PULSE_PRIO_UNSET)
-            prio = pulse_priority_for_channel(channel);
-
-        dlen = build_data(o, user, data, sizeof(data));
-        if (dlen < 0) {
-            fprintf(stderr, "pulse-publish: payload too large\n");
+        pub_choose(o, st, &pick);
+        elen = pub_format(o, &pick, seq, &ev, evbuf, sizeof(evbuf));
+        if (elen < 0)
             return 1;
-        }
-        memset(&ev, 0, sizeof(ev));
-        pulse_uuid4(ev.event_id);
-        snprintf(ev.event_type, sizeof(ev.event_type), "%s", type);
-        snprintf(ev.source, sizeof(ev.source), "%s", o->source);
-        ev.sequence = seq;
-        ev.priority = prio;
-        ev.published_at_us = pulse_now_us();
-        elen = pulse_event_format(&ev, data, evbuf, sizeof(evbuf));
-        if (elen < 0) {
-            fprintf(stderr, "pulse-publish: cannot format event %" PRIu64 ": %s\n", seq,
-                    pulse_strerror(elen));
-            return 1;
-        }
-
-        memset(&m, 0, sizeof(m));
-        memcpy(m.event_id, ev.event_id, sizeof(m.event_id));
-        m.sequence = seq;
-        snprintf(m.channel, sizeof(m.channel), "%s", channel);
-        m.priority = prio;
-        m.published_at_us = ev.published_at_us;
-
         if (st->redis != NULL) {
-            int arc;
-            if (o->raw)
-                arc = redisAppendCommand(st->redis, "PUBLISH %s %b", channel, evbuf, (size_t)elen);
-            else if (o->history_given)
-                arc = redisAppendCommand(st->redis, "FCALL %s 1 %s %b %u %u", PULSE_FN_PUBLISH,
-                                         channel, evbuf, (size_t)elen, o->history_size,
-                                         o->history_ttl_s);
-            else
-                arc = redisAppendCommand(st->redis, "FCALL %s 1 %s %b", PULSE_FN_PUBLISH, channel,
-                                         evbuf, (size_t)elen);
-            if (arc != REDIS_OK) {
-                fprintf(stderr, "pulse-publish: out of memory\n");
+            /* The record first: it waits in the ring for the command's reply. */
+            pub_record(st, &ev, &pick);
+            if (pub_send_redis(o, st, pick.channel, evbuf, elen) != 0)
                 return 1;
-            }
-            st->ring[(st->ring_head + st->pending) % PUB_RING] = m;
-            st->pending++;
-            st->sent++;
-            if (o->rate > 0 || st->pending % PUB_FLUSH_EVERY == 0) {
-                if (redis_flush(st) != 0)
-                    return 1;
-            }
-            while (st->pending > PUB_WINDOW) {
-                if (redis_read_one(o, st) != 0)
-                    return 1;
-            }
-        } else {
-            int blen = snprintf(body, sizeof(body), "{\"channel\":\"%s\",\"data\":%.*s}", channel,
-                                elen, evbuf);
-            int status;
-            if (blen < 0 || (size_t)blen >= sizeof(body)) {
-                fprintf(stderr, "pulse-publish: request too large\n");
-                return 1;
-            }
-            status = pub_http_post(&st->http, st->http_path, body, (size_t)blen);
-            if (status < 0) {
-                fprintf(stderr, "pulse-publish: POST %s: %s\n", st->http_path, st->http.errstr);
-                return 1;
-            }
-            if (status / 100 != 2) {
-                if (st->failed == 0)
-                    fprintf(stderr, "pulse-publish: POST %s answered %d\n", st->http_path, status);
-                st->failed++;
-                continue; /* not published: not in the manifest */
-            }
-            st->sent++;
-            if (manifest_write(st, &m) != 0)
-                return 1;
-        }
-    }
-
-    if (st->redis != NULL) {
-        if (st->pending > 0 && redis_flush(st) != 0)
+        } else if ((sent = pub_send_http(st, pick.channel, evbuf, elen)) < 0) {
             return 1;
-        while (st->pending > 0) {
-            if (redis_read_one(o, st) != 0)
-                return 1;
+        } else if (sent && pub_record(st, &ev, &pick) != 0) {
+            return 1;
         }
     }
-    if (st->failed > 0)
-        rc = 1;
-    return rc;
+    if (pub_drain(o, st) != 0)
+        return 1;
+    return st->failed > 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -767,7 +859,8 @@ int main(int argc, char **argv)
         if (o.http_url != NULL)
             printf(" via=http\n");
         else if (o.raw)
-            printf(" via=redis receivers=%lld%s\n", st.receivers, pub_stop ? " (interrupted)" : "");
+            printf(" via=redis redis_deliveries=%lld%s\n", st.redis_deliveries,
+                   pub_stop ? " (interrupted)" : "");
         else
             printf(" via=fcall last_offset=%" PRIu64 "%s\n", st.last_offset,
                    pub_stop ? " (interrupted)" : "");

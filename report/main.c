@@ -13,35 +13,44 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pulse_cli.h"
 #include "pulse_parse.h"
 #include "rep.h"
 
 static void usage(FILE *f)
 {
-    fputs("usage: pulse-report [options] DIR\n"
+    fputs("Usage: pulse-report [OPTIONS] DIR\n"
+          "\n"
           "Reads DIR/manifest.csv, DIR/clients.csv and DIR/deliveries*.csv and prints the\n"
-          "delivery report (counts and latency percentiles, overall, per priority, per node).\n"
-          "  --json            print the report as JSON instead of text\n"
-          "  --svg FILE        where to write the chart (default DIR/latency.svg)\n"
-          "  --no-svg          do not write the chart\n"
-          "  --lenient         skip malformed log lines (counted) instead of failing\n"
-          "  --exact-limit N   latency samples kept for exact percentiles (default 2000000;\n"
-          "                    beyond it HDR buckets answer within 1%)\n"
-          "  --help            this text\n"
+          "delivery report: counts and latency percentiles, overall, per priority, per\n"
+          "node. It reads files only: no Redis, URL or key settings.\n"
+          "\n"
+          "Options (default in brackets):\n"
+          "  -h, --help                   show this text and exit\n"
+          "      --version                print the version and exit\n"
+          "      --json                   print the report as JSON instead of text\n"
+          "      --svg FILE               where to write the chart [DIR/latency.svg]\n"
+          "      --no-svg                 do not write the chart\n"
+          "      --lenient                skip malformed log lines (counted) instead of\n"
+          "                               failing\n"
+          "      --exact-limit N          latency samples kept for exact percentiles;\n"
+          "                               beyond it HDR buckets answer within 1% [2000000]\n"
+          "\n"
           "Exit status: 0 ok, 1 critical deliveries dropped, 2 bad usage or bad input.\n",
           f);
 }
 
 int main(int argc, char **argv)
 {
-    enum { O_JSON = 256, O_SVG, O_NOSVG, O_LENIENT, O_EXACT, O_HELP };
+    enum { O_JSON = 256, O_SVG, O_NOSVG, O_LENIENT, O_EXACT, O_VERSION };
     static const struct option longopts[] = {
         {"json", no_argument, NULL, O_JSON},
         {"svg", required_argument, NULL, O_SVG},
         {"no-svg", no_argument, NULL, O_NOSVG},
         {"lenient", no_argument, NULL, O_LENIENT},
         {"exact-limit", required_argument, NULL, O_EXACT},
-        {"help", no_argument, NULL, O_HELP},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     rep_options opt;
@@ -55,7 +64,7 @@ int main(int argc, char **argv)
 
     rep_options_default(&opt);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_JSON: json = true; break;
         case O_SVG: svg = optarg; break;
@@ -63,25 +72,19 @@ int main(int argc, char **argv)
         case O_LENIENT: opt.lenient = true; break;
         case O_EXACT: {
             uint64_t v;
-            if (pulse_parse_u64(optarg, 1000000000ULL, &v) != 0) {
-                fprintf(stderr, "pulse-report: --exact-limit: '%s' is not a count (see --help)\n",
-                        optarg);
-                return 2;
-            }
+            if (pulse_parse_u64(optarg, 1000000000ULL, &v) != 0)
+                return pulse_cli_usage_error("pulse-report", "--exact-limit: '%s' is not a count",
+                                             optarg);
             opt.exact_limit = (size_t)v;
             break;
         }
-        case O_HELP: usage(stdout); return 0;
-        default:
-            fprintf(stderr, "pulse-report: unknown or incomplete option '%s' (see --help)\n",
-                    argv[optind - 1]);
-            return 2;
+        case 'h': usage(stdout); return 0;
+        case O_VERSION: pulse_cli_version("pulse-report"); return 0;
+        default: return pulse_cli_bad_option("pulse-report", argv, optind, optopt);
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "pulse-report: expected exactly one run directory (see --help)\n");
-        return 2;
-    }
+    if (optind != argc - 1)
+        return pulse_cli_usage_error("pulse-report", "expected exactly one run directory");
     dir = argv[optind];
 
     run = rep_run_new(&opt);

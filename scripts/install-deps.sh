@@ -5,21 +5,28 @@
 #                                      cluster test, docker-compose to validate the
 #                                      compose file, clang for libFuzzer, python3,
 #                                      python3-websockets as a third-party client,
+#                                      prometheus + promtool for test_prometheus,
 #                                      strace to count the gateway's send calls,
 #                                      node + npm and the pinned npm packages of
 #                                      tests/sdk/ (the Centrifugo SDK), via
 #                                      tests/sdk/install.sh)
+#   scripts/install-deps.sh --heavy    also what the flagged tests outside ctest use
+#                                      (tests/run.sh --compose / --package): podman,
+#                                      runc, CNI DNS, iptables, debootstrap
 #   scripts/install-deps.sh PKG...     also these packages
 # Safe to run again: it only calls apt-get when dpkg says a package is absent.
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
-      libjwt-dev libssl-dev openssl check redis-server redis-tools)
+      libjwt-dev libssl-dev openssl check redis-server redis-tools help2man)
 with_sdk=0
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace); with_sdk=1 ;;
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace prometheus)
+            with_sdk=1 ;;
+    --heavy) PKGS+=(podman runc golang-github-containernetworking-plugin-dnsname iptables
+                    debootstrap docker-compose python3 curl) ;;
     *) PKGS+=("$arg") ;;
   esac
 done

@@ -42,6 +42,7 @@
 
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
+#include "pulse_cli.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
 #include "pulse_parse.h"
@@ -62,33 +63,45 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fputs("usage: pulse-subscribe --out DIR [options]\n"
-          "Holds N WebSocket connections to Pulse gateways and logs every delivery.\n"
-          "  --url URL              ws://host:port[/path] (repeatable; clients are spread\n"
-          "                         round-robin; default ws://127.0.0.1:8080/ws)\n"
-          "  --clients N            connections to hold (default 1)\n"
-          "  --channels C,...       channels (or patterns with *) every client subscribes to\n"
-          "                         (default events.critical)\n"
-          "  --users N              simulator: client i follows user k=(i mod N)+1, i.e.\n"
-          "                         feed:user-k, notifications:user-k and events.critical\n"
-          "  --out DIR              where deliveries.csv, clients.csv, gaps.csv go (created)\n"
-          "  --duration S           stop after S seconds\n"
-          "  --expect N             stop after N deliveries in total\n"
-          "  --batch                ask the gateway to batch envelopes (?batch=1)\n"
-          "  --token JWT            send this token (&token=JWT) on every connection\n"
-          "  --connect-concurrency N  handshakes in flight at once (default 200)\n"
-          "  --log-level L          error|warn|info|debug (default warn)\n"
-          "  --help                 this text\n"
-          "Prints \"pulse-subscribe ready clients=N\" when every subscription is acknowledged.\n"
-          "Exit status: 0 ok, 1 failure (no client ever got ready, or a log write failed),\n"
-          "2 bad usage.\n",
+    fputs("Usage: pulse-subscribe --out DIR [OPTIONS]\n"
+          "\n"
+          "Holds N WebSocket connections to Pulse gateways and logs every delivery for\n"
+          "pulse-report. Settings come from built-in defaults, then the gateway's PULSE_*\n"
+          "environment variables, then flags.\n"
+          "\n"
+          "Options (default in brackets):\n"
+          "  -h, --help                   show this text and exit\n"
+          "      --version                print the version and exit\n"
+          "      --url URL                ws://host:port[/path] (repeatable; clients are\n"
+          "                               spread round-robin) [PULSE_URL (comma-separated),\n"
+          "                               else ws://127.0.0.1:PULSE_PORT/ws, PULSE_PORT 8080]\n"
+          "      --token JWT              send this token (&token=JWT) on every connection\n"
+          "                               [PULSE_TOKEN, else none]\n"
+          "      --out DIR                where deliveries.csv, clients.csv, gaps.csv go\n"
+          "                               (created) [required]\n"
+          "      --clients N              connections to hold [1]\n"
+          "      --channels C,...         channels (or patterns with *) every client\n"
+          "                               subscribes to [events.critical]\n"
+          "      --users N                simulator: client i follows user k=(i mod N)+1,\n"
+          "                               i.e. feed:user-k, notifications:user-k and\n"
+          "                               events.critical [off]\n"
+          "      --duration S             stop after S seconds [none]\n"
+          "      --expect N               stop after N deliveries in total [none]\n"
+          "      --batch                  ask the gateway to batch envelopes (?batch=1)\n"
+          "      --connect-concurrency N  handshakes in flight at once [200]\n"
+          "      --log-level L            error|warn|info|debug [warn]\n"
+          "\n"
+          "Prints \"pulse-subscribe ready clients=N\" when every subscription is\n"
+          "acknowledged, and a summary line at the end.\n"
+          "\n"
+          "Exit status: 0 ok, 1 failure (no client ever got ready, or a log write\n"
+          "failed), 2 bad usage.\n",
           f);
 }
 
 static int bad_usage(const char *what, const char *arg)
 {
-    fprintf(stderr, "pulse-subscribe: %s '%s' (see --help)\n", what, arg);
-    return 2;
+    return pulse_cli_usage_error("pulse-subscribe", "%s '%s'", what, arg);
 }
 
 static int add_url(sub_run *r, const char *s)
@@ -145,10 +158,43 @@ static int check_channel_list(const char *list)
     }
 }
 
+/* A JWT is base64url parts joined by dots: nothing to escape in a query. */
+static int check_token(const char *t)
+{
+    return t[0] != '\0' && strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                    "0123456789-_.") == strlen(t) ? 0 : -1;
+}
+
+/* No --url: PULSE_URL (comma-separated), else the gateway's PULSE_PORT on loopback. */
+static int add_default_urls(sub_run *r)
+{
+    const char *env = pulse_cli_env("PULSE_URL", NULL);
+    char buf[1024];
+    uint64_t port;
+
+    if (env == NULL) {
+        const char *p = pulse_cli_env("PULSE_PORT", "8080");
+        if (pulse_parse_u64(p, 65535, &port) != 0 || port == 0)
+            return pulse_cli_usage_error("pulse-subscribe", "PULSE_PORT: '%s' is not a port", p);
+        snprintf(buf, sizeof(buf), "ws://127.0.0.1:%u/ws", (unsigned)port);
+        return add_url(r, buf);
+    }
+    if (snprintf(buf, sizeof(buf), "%s", env) >= (int)sizeof(buf))
+        return pulse_cli_usage_error("pulse-subscribe", "PULSE_URL: longer than %zu bytes",
+                                     sizeof(buf) - 1);
+    for (char *save = NULL, *u = strtok_r(buf, ",", &save); u != NULL; u = strtok_r(NULL, ",", &save)) {
+        if (add_url(r, u) != 0)
+            return 2;
+    }
+    return r->nurls > 0 ? 0 : pulse_cli_usage_error("pulse-subscribe", "PULSE_URL: no URL in '%s'", env);
+}
+
+/* Parses argv into r (flags over PULSE_* environment over defaults). Returns 0, 1 for
+ * --help/--version (already printed) or 2 (message printed). */
 static int parse_args(int argc, char **argv, sub_run *r)
 {
     enum { O_URL = 256, O_CLIENTS, O_CHANNELS, O_USERS, O_OUT, O_DURATION, O_EXPECT, O_BATCH,
-           O_CONC, O_LOG, O_TOKEN, O_HELP };
+           O_CONC, O_LOG, O_TOKEN, O_VERSION };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, O_URL},
         {"clients", required_argument, NULL, O_CLIENTS},
@@ -161,7 +207,8 @@ static int parse_args(int argc, char **argv, sub_run *r)
         {"connect-concurrency", required_argument, NULL, O_CONC},
         {"log-level", required_argument, NULL, O_LOG},
         {"token", required_argument, NULL, O_TOKEN},
-        {"help", no_argument, NULL, O_HELP},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     uint64_t v;
@@ -173,7 +220,7 @@ static int parse_args(int argc, char **argv, sub_run *r)
     r->channels = "events.critical";
     r->connect_concurrency = 200;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case O_URL:
             rc = add_url(r, optarg);
@@ -220,24 +267,26 @@ static int parse_args(int argc, char **argv, sub_run *r)
             break;
         case O_TOKEN:
             /* A JWT is base64url parts joined by dots: nothing to escape in a query. */
-            if (optarg[0] == '\0' || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-                                                    "qrstuvwxyz0123456789-_.") != strlen(optarg))
+            if (check_token(optarg) != 0)
                 return bad_usage("--token: not a JWT (base64url and dots):", optarg);
             r->token = optarg;
             break;
-        case O_HELP: usage(stdout); return 1;
-        default:
-            return bad_usage("unknown or incomplete option", argv[optind - 1]);
+        case 'h': usage(stdout); return 1;
+        case O_VERSION: pulse_cli_version("pulse-subscribe"); return 1;
+        default: return pulse_cli_bad_option("pulse-subscribe", argv, optind, optopt);
         }
     }
     if (optind < argc)
         return bad_usage("unexpected argument", argv[optind]);
-    if (r->out_dir == NULL) {
-        fprintf(stderr, "pulse-subscribe: --out DIR is required (see --help)\n");
-        return 2;
+    if (r->out_dir == NULL)
+        return pulse_cli_usage_error("pulse-subscribe", "--out DIR is required");
+    if (r->token == NULL) {
+        r->token = pulse_cli_env("PULSE_TOKEN", NULL);
+        if (r->token != NULL && check_token(r->token) != 0)
+            return pulse_cli_usage_error("pulse-subscribe", "PULSE_TOKEN: not a JWT (base64url and dots)");
     }
-    if (r->nurls == 0 && add_url(r, "ws://127.0.0.1:8080/ws") != 0)
-        return 2;
+    if (r->nurls == 0)
+        return add_default_urls(r);
     return 0;
 }
 

@@ -1291,5 +1291,9 @@ const char *gw_config_usage(void)
            "                                        2x, 0 = off [1000]\n"
            "      --tls-cert PATH --tls-key PATH    serve wss:// [off]\n"
            "      --insecure                        allow a non-loopback --bind without auth, or a\n"
-           "                                        non-loopback --admin-bind without a key [false]\n";
+           "                                        non-loopback --admin-bind without a key [false]\n"
+           "\n"
+           "Exit status: 0 after a clean shutdown (SIGTERM/SIGINT, queued events drained) or\n"
+           "--help/--version, 1 runtime failure (cannot listen, out of memory), 2 bad usage\n"
+           "or configuration (the message names the key).\n";
 }

@@ -1,6 +1,6 @@
 /*
- * test_admin.c - the admin HTTP port: /healthz, /metrics (every metric name from
- * DESIGN.md, counters that move with traffic), /stats, and POST /publish, which goes
+ * test_admin.c - the admin HTTP port: /healthz, /metrics (every metric name the
+ * README lists, counters that move with traffic), /stats, and POST /publish, which goes
  * through Redis so a client on another node receives it; bad bodies get 400 with a
  * JSON reason, a wrong method 405.
  */

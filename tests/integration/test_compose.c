@@ -150,7 +150,8 @@ START_TEST(test_compose_config)
     int st;
     /* Defaults only: no .env or PULSE_* from the caller's environment. */
     snprintf(cmd, sizeof cmd,
-             "env -u PULSE_LB_PORT -u PULSE_LB_STATS_PORT -u PULSE_IMAGE %s -f docker-compose.yml "
+             "env -u PULSE_LB_PORT -u PULSE_LB_STATS_PORT -u PULSE_IMAGE -u PULSE_LB_ADDR "
+             "-u PULSE_NOFILE %s -f docker-compose.yml "
              "--project-directory . config",
              compose);
     char *cfg = run(cmd, &st);
@@ -211,6 +212,9 @@ START_TEST(test_compose_config)
     x = block(lb, "ports", 4);
     ck_assert_msg(x != NULL && strstr(x, "8080") != NULL, "haproxy publishes no client port: %s",
                   x ? x : "(none)");
+    /* Open by default would mean anyone on the LAN gets ?channels=* (no auth here). */
+    ck_assert_msg(strstr(x, "- 127.0.0.1:8080:8080") != NULL && strstr(x, "0.0.0.0") == NULL,
+                  "haproxy's client port is not on 127.0.0.1 by default: %s", x);
     free(x);
 
     /* profiles: the core services have none; publisher and loadtest have theirs. */
@@ -253,6 +257,18 @@ START_TEST(test_compose_config)
         ck_assert_msg(strstr(services, want[i]) != NULL, "config --services lacks %s: %s", want[i], services);
     free(services);
 
+    /* File-descriptor limits: 65536 by default, PULSE_NOFILE for hosts below it. */
+    snprintf(cmd, sizeof cmd, "env -u PULSE_NOFILE %s -f docker-compose.yml config | grep -c 'soft: 65536'",
+             compose);
+    char *n = run(cmd, &st);
+    ck_assert_msg(atoi(n) == 3, "want nofile 65536 on gateway, haproxy and loadtest: %s", n);
+    free(n);
+    snprintf(cmd, sizeof cmd, "PULSE_NOFILE=4321 %s -f docker-compose.yml config | grep -c ': 4321'",
+             compose);
+    n = run(cmd, &st);
+    ck_assert_msg(atoi(n) == 6, "PULSE_NOFILE=4321 should set soft and hard on 3 services: %s", n);
+    free(n);
+
     free(redis);
     free(gw);
     free(lb);
@@ -279,9 +295,14 @@ START_TEST(test_haproxy_cfg)
         "retries",
         "# @servers-begin",         /* the block cluster.sh renders natively */
         "# @servers-end",
+        "%HM %HP %HV",              /* requests logged without their query (?token=) */
     };
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         ck_assert_msg(strstr(cfg, must[i]) != NULL, "deploy/haproxy.cfg lacks '%s'", must[i]);
+    /* httplog and %r/%HU/%HQ would write the query string, tokens included. */
+    const char *never[] = {"option httplog", "%r ", "%r\\\"", "%HU", "%HQ", "%{+Q}r"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+        ck_assert_msg(strstr(cfg, never[i]) == NULL, "deploy/haproxy.cfg logs URIs with '%s'", never[i]);
     free(cfg);
 
     /* Valid for the installed HAProxy, as compose mounts it and as cluster.sh renders it. */

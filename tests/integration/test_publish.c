@@ -188,7 +188,7 @@ START_TEST(test_raw)
     ts_proc p;
 
     ck_assert_int_eq(run_publish("raw.log", args, &p), 0);
-    ck_assert(ts_file_contains(p.log_path, "receivers=20")); /* our one subscriber, 20 times */
+    ck_assert(ts_file_contains(p.log_path, "redis_deliveries=20")); /* our one subscriber, 20 times */
     read_messages(sub, seen, 20);
     ck_assert_int_eq(load_manifest("raw.csv", man, 40), 20);
     for (int i = 0; i < 20; i++) {
@@ -414,7 +414,7 @@ START_TEST(test_cli_contract)
         int status;
         const char *needle;
     } cases[] = {
-        {{"--help", NULL}, 0, "usage: pulse-publish"},
+        {{"--help", NULL}, 0, "Usage: pulse-publish"},
         {{"--bogus", NULL}, 2, "unknown"},
         {{"--count", "ten", NULL}, 2, "--count"},
         {{"--rate", "-5", NULL}, 2, "--rate"},

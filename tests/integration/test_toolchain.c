@@ -285,7 +285,7 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {"--help", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s0.log", args, 5000), 0);
-        ck_assert(ts_file_contains(in_dir("s0.log"), "usage: pulse-subscribe"));
+        ck_assert(ts_file_contains(in_dir("s0.log"), "Usage: pulse-subscribe"));
     }
     {
         const char *args[] = {"--clients", "0", "--out", out, NULL};
