@@ -2,7 +2,7 @@
 # fuzz/run.sh [seconds] - build the libFuzzer targets with clang and run each one for
 # the given number of seconds (default 20) on a copy of its seed corpus.
 #
-#   fuzz/run.sh          20 s per target (7 targets: about 140 s plus the build)
+#   fuzz/run.sh          20 s per target (9 targets: about 180 s plus the build)
 #   fuzz/run.sh 10       the short run the test suite does (tests/integration/test_fuzz_smoke.c)
 #   fuzz/run.sh 3600     a long run; findings land in $PULSE_FUZZ_DIR/artifacts/
 #
@@ -35,7 +35,7 @@ cmake --build "$build" -j"$jobs" >"$build.build.log" 2>&1 ||
     { tail -50 "$build.build.log" >&2; exit 1; }
 
 status=0
-for t in fuzz_proto fuzz_cf fuzz_event fuzz_delivery fuzz_position fuzz_histwire fuzz_slotmap fuzz_preswire; do
+for t in fuzz_proto fuzz_cf fuzz_event fuzz_delivery fuzz_position fuzz_histwire fuzz_slotmap fuzz_preswire fuzz_adminhdr; do
     mkdir -p "$work/$t" "$work/artifacts"
     cp "$here/corpus/$t/"* "$work/$t/" 2>/dev/null || true
     log="$work/$t.log"
