@@ -936,8 +936,8 @@ START_TEST(test_max_connections_per_ip)
     ts_ws c[2];
     for (int i = 0; i < 2; i++)
         ck_assert(ts_ws_open(&c[i], stack.gw[0].port, "ip.chan", NODE, 5000) == 0);
-    /* raw: libwebsockets answers refusals with "HTTP/1.0 429", which ts_ws_connect
-     * does not parse */
+    /* raw: the status line of each refusal (HTTP/1.1 429 with a JSON reason) is read
+     * as it comes */
     static const char up[] = "GET /ws?channels=ip.chan HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pulse.v1\r\n\r\n";

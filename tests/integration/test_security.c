@@ -64,9 +64,8 @@ static char *token(const char *sub, long exp_s, const char *channels, const char
     return tsj_make("HS256", payload, TSJ_HS256, secret, strlen(secret), NULL);
 }
 
-/* The HTTP status a WebSocket upgrade of path gets (101, 401, ...), or -1. lws answers
- * a refusal from its upgrade filter with an "HTTP/1.0" status line, which
- * ts_ws_connect does not read, so refusals are read here. */
+/* The HTTP status a WebSocket upgrade of path gets (101, 401, ...), or -1: the status
+ * line is read here as it comes, whatever the body (refusals carry a JSON reason). */
 static int upgrade_status(int port, const char *path, const char *origin)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
