@@ -64,21 +64,6 @@ static void check_reply(const redisReply *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!fuzz_resp_sizes_small(data, size))
-        return 0;
-
-    redisReader *rd = redisReaderCreate();
-    if (!rd)
-        return 0;
-    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
-        for (int i = 0; i < 64; i++) {
-            void *reply = NULL;
-            if (redisReaderGetReply(rd, &reply) != REDIS_OK || !reply)
-                break;
-            check_reply(reply);
-            freeReplyObject(reply);
-        }
-    }
-    redisReaderFree(rd);
+    fuzz_resp_each(data, size, 64, check_reply);
     return 0;
 }

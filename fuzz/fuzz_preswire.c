@@ -72,22 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     gw_pres_entry_valid((const char *)data, size);
 
-    /* the input as RESP from Redis; hiredis 0.14 allocates what an aggregate declares
-     * before it arrives, so huge declarations are skipped (see fuzz_histwire.c) */
-    if (!fuzz_resp_sizes_small(data, size))
-        return 0;
-    redisReader *rd = redisReaderCreate();
-    if (!rd)
-        return 0;
-    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
-        for (int i = 0; i < 64; i++) {
-            void *reply = NULL;
-            if (redisReaderGetReply(rd, &reply) != REDIS_OK || !reply)
-                break;
-            check_reply(reply);
-            freeReplyObject(reply);
-        }
-    }
-    redisReaderFree(rd);
+    /* the input as RESP from Redis (hiredis's reader; huge declarations skipped) */
+    fuzz_resp_each(data, size, 64, check_reply);
     return 0;
 }

@@ -8,6 +8,7 @@
 #ifndef PULSE_FUZZ_RESP_H
 #define PULSE_FUZZ_RESP_H
 
+#include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,27 @@ static inline bool fuzz_resp_sizes_small(const uint8_t *data, size_t size)
                 return false;
     }
     return true;
+}
+
+/* Feeds data to a hiredis reader (when its declared sizes are small) and gives each of
+ * at most max replies to check, freeing it after. */
+static inline void fuzz_resp_each(const uint8_t *data, size_t size, int max, void (*check)(const redisReply *))
+{
+    if (!fuzz_resp_sizes_small(data, size))
+        return;
+    redisReader *rd = redisReaderCreate();
+    if (!rd)
+        return;
+    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
+        for (int i = 0; i < max; i++) {
+            void *reply = NULL;
+            if (redisReaderGetReply(rd, &reply) != REDIS_OK || !reply)
+                break;
+            check(reply);
+            freeReplyObject(reply);
+        }
+    }
+    redisReaderFree(rd);
 }
 
 #endif

@@ -62,7 +62,7 @@ static void inside(const redisReply *r, const char *p, size_t len)
     abort();
 }
 
-static void one_reply(redisReply *r)
+static void one_reply(const redisReply *r)
 {
     gw_slotmap *m = NULL;
     pulse_error err;
@@ -102,20 +102,6 @@ static void one_reply(redisReply *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!fuzz_resp_sizes_small(data, size))
-        return 0;
-    redisReader *rd = redisReaderCreate();
-    if (rd == NULL)
-        return 0;
-    if (redisReaderFeed(rd, (const char *)data, size) == REDIS_OK) {
-        for (int i = 0; i < 16; i++) { /* bounded: each map costs a 16384-slot table */
-            void *reply = NULL;
-            if (redisReaderGetReply(rd, &reply) != REDIS_OK || reply == NULL)
-                break;
-            one_reply(reply);
-            freeReplyObject(reply);
-        }
-    }
-    redisReaderFree(rd);
+    fuzz_resp_each(data, size, 16, one_reply); /* bounded: each map costs a 16384-slot table */
     return 0;
 }

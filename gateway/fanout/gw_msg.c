@@ -64,6 +64,32 @@ void gw_printable(const char *s, char *out, size_t cap)
     out[o] = '\0';
 }
 
+/* What the two routed constructors share: the channel and pattern names stored after
+ * the body (p + len + 1), the header of a normal event message on them, and the body's
+ * place and length. The caller sets priority and policy where they differ. */
+static void msg_route(gw_msg *m, unsigned char *p, size_t len, const char *channel, size_t clen,
+                      const char *pattern, size_t plen, int64_t arrived_ns)
+{
+    char *names = (char *)p + len + 1;
+    memcpy(names, channel, clen + 1);
+    char *pat = names + clen + 1;
+    if (pattern)
+        memcpy(pat, pattern, plen + 1);
+    else
+        pat[0] = '\0';
+    m->mail.next = NULL;
+    m->mail.kind = GW_MAIL_MSG;
+    m->refs = 1;
+    m->kind = GW_MSG_EVENT;
+    m->is_pattern = pattern != NULL;
+    m->arrived_ns = arrived_ns;
+    m->pos = (gw_hpos){0, ""};
+    m->channel = names;
+    m->route = pattern ? pat : names;
+    m->len = len;
+    m->payload = p;
+}
+
 gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos *pos, const char *data,
                          size_t data_len, pulse_priority priority, gw_policy policy, int64_t arrived_ns)
 {
@@ -73,31 +99,11 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos
     gw_msg *m = pulse_xmalloc(sizeof(*m) + GW_FRAME_PRE + frame_cap + clen + 1 + plen + 1);
     unsigned char *p = m->buf + GW_FRAME_PRE;
     size_t o = (size_t)gw_frame_envelope_pos((char *)p, frame_cap, channel, clen, pos, data, data_len);
-
-    char *names = (char *)p + o + 1;
-    memcpy(names, channel, clen + 1);
-    char *pat = names + clen + 1;
-    if (pattern)
-        memcpy(pat, pattern, plen + 1);
-    else
-        pat[0] = '\0';
-
-    m->mail.next = NULL;
-    m->mail.kind = GW_MAIL_MSG;
-    m->refs = 1;
-    m->kind = GW_MSG_EVENT;
+    msg_route(m, p, o, channel, clen, pattern, plen, arrived_ns);
     m->priority = (uint8_t)priority;
     m->policy = (uint8_t)(priority == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : policy);
-    m->is_pattern = pattern != NULL;
-    m->arrived_ns = arrived_ns;
     if (pos)
         m->pos = *pos;
-    else
-        m->pos = (gw_hpos){0, ""};
-    m->channel = names;
-    m->route = pattern ? pat : names;
-    m->len = o;
-    m->payload = p;
     return m;
 }
 
@@ -110,26 +116,9 @@ gw_msg *gw_msg_new_text(const char *channel, const char *pattern, const char *te
     unsigned char *p = m->buf + GW_FRAME_PRE;
     memcpy(p, text, len);
     p[len] = '\0';
-    char *names = (char *)p + len + 1;
-    memcpy(names, channel, clen + 1);
-    char *pat = names + clen + 1;
-    if (pattern)
-        memcpy(pat, pattern, plen + 1);
-    else
-        pat[0] = '\0';
-    m->mail.next = NULL;
-    m->mail.kind = GW_MAIL_MSG;
-    m->refs = 1;
-    m->kind = GW_MSG_EVENT;
+    msg_route(m, p, len, channel, clen, pattern, plen, arrived_ns);
     m->priority = PULSE_PRIO_NORMAL;
     m->policy = (uint8_t)policy;
-    m->is_pattern = pattern != NULL;
-    m->arrived_ns = arrived_ns;
-    m->pos = (gw_hpos){0, ""};
-    m->channel = names;
-    m->route = pattern ? pat : names;
-    m->len = len;
-    m->payload = p;
     return m;
 }
 
