@@ -39,6 +39,8 @@ START_TEST(test_healthz_metrics_stats)
 {
     ts_gateway *g = ts_fixture_gateway("node-m", NULL);
     static char body[1 << 20];
+    /* ready is printed before Redis (and the function library) is confirmed */
+    ck_assert_int_eq(ts_http_wait_status(g->admin_port, "/healthz", 200, 5000), 0);
     ck_assert_int_eq(ts_http(g->admin_port, "GET", "/healthz", NULL, NULL, body, sizeof body), 200);
 
     ck_assert_int_eq(ts_http(g->admin_port, "GET", "/metrics", NULL, NULL, body, sizeof body), 200);
