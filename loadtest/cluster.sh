@@ -188,16 +188,29 @@ cmd_up() {
     log "$id ws://127.0.0.1:$port/ws admin http://127.0.0.1:$admin (pid $pid)"
   done
 
-  lb_port=${LB_PORT:-$(free_port)}
-  pulse_port_in_use "$lb_port" && { log "port $lb_port is taken"; false; }
-  stats_port=$(free_port)
-  render >"$STATE/haproxy.cfg"
-  export PULSE_LB_BIND="127.0.0.1:$lb_port" PULSE_LB_STATS_BIND="127.0.0.1:$stats_port"
-  haproxy -c -q -f "$STATE/haproxy.cfg" || { log "haproxy -c rejected $STATE/haproxy.cfg"; false; }
-  setsid haproxy -db -f "$STATE/haproxy.cfg" >"$STATE/logs/haproxy.log" 2>&1 </dev/null &
-  echo $! >"$STATE/pids/haproxy.pid"
+  # A free port can be taken between choosing it and HAProxy binding it; when
+  # HAProxy exits at once saying so, choose again (ports we chose only; a --port
+  # given by the caller is theirs to fix).
+  local attempt up=0
+  for ((attempt = 1; attempt <= 5; attempt++)); do
+    lb_port=${LB_PORT:-$(free_port)}
+    pulse_port_in_use "$lb_port" && { log "port $lb_port is taken"; false; }
+    stats_port=$(free_port)
+    render >"$STATE/haproxy.cfg"
+    export PULSE_LB_BIND="127.0.0.1:$lb_port" PULSE_LB_STATS_BIND="127.0.0.1:$stats_port"
+    haproxy -c -q -f "$STATE/haproxy.cfg" || { log "haproxy -c rejected $STATE/haproxy.cfg"; false; }
+    setsid haproxy -db -f "$STATE/haproxy.cfg" >"$STATE/logs/haproxy.log" 2>&1 </dev/null &
+    echo $! >"$STATE/pids/haproxy.pid"
+    for ((t = 0; t < 10; t++)); do
+      grep -q 'cannot bind socket' "$STATE/logs/haproxy.log" && break
+      sleep 0.05
+    done
+    grep -q 'cannot bind socket' "$STATE/logs/haproxy.log" || break
+    pulse_stop_pid "$(cat "$STATE/pids/haproxy.pid")"
+    [ -z "${LB_PORT:-}" ] || break
+    log "haproxy could not bind (port taken since it was chosen); choosing again ($attempt of 5)"
+  done
   # Every node UP in HAProxy's eyes (health checks every second, rise 2).
-  local up=0
   for ((t = 0; t < 150; t++)); do
     up=$({ curl -s --max-time 1 "http://127.0.0.1:$stats_port/stats;csv" 2>/dev/null || true; } |
       awk -F, '$1 == "gateways" && $2 != "BACKEND" && $18 == "UP" && $37 == "L7OK"' | wc -l)

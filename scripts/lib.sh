@@ -33,10 +33,17 @@ pulse_port_in_use() {
   (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null
 }
 
+# Ports come from below the kernel's ephemeral range (ip_local_port_range), so a
+# port chosen here is not handed out a moment later to someone's outgoing
+# connection or to a server that asked for port 0; checking and binding are still
+# two steps, so a caller that can retry on "address in use" should.
 pulse_free_port() {
-  local i p host=${1:-127.0.0.1}
+  local i p host=${1:-127.0.0.1} lo=10000 hi=32767 elo ehi
+  if read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null; then
+    if ((elo > lo + 1000)); then hi=$((elo - 1)); else lo=$((ehi + 1)) hi=65535; fi
+  fi
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
     pulse_port_in_use "$p" "$host" && continue
     ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && continue
     echo "$p"
