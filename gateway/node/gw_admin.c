@@ -507,10 +507,8 @@ static void on_presence(struct evhttp_request *req, void *arg)
  * name is not plain letters, digits, dots and dashes: an IPv6 literal, say). */
 static void page_csp(const gw_node *n, const char *host, char *out, size_t cap)
 {
-    char h[256] = "*";
-    size_t hl = host ? strcspn(host, ":") : 0;
-    if (hl > 0 && hl < sizeof h && strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") == hl)
-        snprintf(h, sizeof h, "%.*s", (int)hl, host);
+    char h[256];
+    gw_auth_csp_host(host, h, sizeof h);
     bool tls = n->cfg->tls_cert && n->cfg->tls_key;
     snprintf(out, cap,
              "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -206,7 +206,7 @@ function renderChannels(list) {
   const chips = $('active'), dl = $('channels');
   chips.replaceChildren();
   dl.replaceChildren();
-  if (!list.length) chips.append(el('span', 'muted small', 'No channel has a subscriber on this node yet.'));
+  chips.append(el('span', 'muted small', list.length ? 'On this node:' : 'No channel has a subscriber on this node yet.'));
   for (const c of list) {
     const b = el('button', 'chip' + (c === watching ? ' on' : ''), c);
     b.type = 'button';
@@ -228,16 +228,17 @@ function drawChart() {
   g.clearRect(0, 0, w, h);
   const series = (key) => samples.slice(1).map((s, i) => rate(key, samples[i], s));
   const d = series('deliveries'), e = series('events');
-  const max = Math.max(1, ...d, ...e);
-  const top = niceCeil(max), padL = 44, padB = 16, ph = h - padB - 6;
+  const step = niceStep(Math.max(1, ...d, ...e) / 3);
+  const lines = Math.max(1, Math.ceil(Math.max(1, ...d, ...e) / step));
+  const top = step * lines, padL = 44, padB = 16, ph = h - padB - 6;
   g.font = '11px system-ui, sans-serif';
   g.fillStyle = '#6b7585';
   g.strokeStyle = '#e2e6ec';
   g.lineWidth = 1;
-  for (let i = 0; i <= 3; i++) {
-    const y = 6 + ph - (ph * i) / 3;
+  for (let i = 0; i <= lines; i++) {
+    const y = 6 + ph - (ph * i) / lines;
     g.beginPath(); g.moveTo(padL, Math.round(y) + 0.5); g.lineTo(w, Math.round(y) + 0.5); g.stroke();
-    g.fillText(fmtNum((top * i) / 3), 4, y + 4);
+    g.fillText(fmtNum(step * i), 4, y + 4);
   }
   g.fillText('-60 s', padL, h - 3);
   g.fillText('now', w - 24, h - 3);
@@ -256,9 +257,10 @@ function drawChart() {
   line(e, '#12a58a');
 }
 
-function niceCeil(v) {
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 1.5, 2, 3, 5, 10]) if (m * p >= v) return m * p;
+// the grid's step: 1, 2 or 5 times a power of ten, at least v
+function niceStep(v) {
+  const p = Math.pow(10, Math.floor(Math.log10(Math.max(v, 1))));
+  for (const m of [1, 2, 5]) if (m * p >= v) return m * p;
   return 10 * p;
 }
 
