@@ -119,7 +119,8 @@ END_TEST
 static int curl_get(int port, const char *path, const char *header, char *out, size_t cap)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "curl -sS --max-time 5 -o /dev/null -D - -w 'status=%%{http_code}' %s%s%s 'http://127.0.0.1:%d%s'",
+    snprintf(cmd, sizeof cmd,
+             "curl -sS --max-time 5 -o /dev/null -D - -w 'status=%%{http_code}' %s%s%s 'http://127.0.0.1:%d%s'",
              header ? "-H '" : "", header ? header : "", header ? "'" : "", port, path);
     FILE *p = popen(cmd, "r");
     ck_assert_ptr_nonnull(p);
@@ -127,7 +128,7 @@ static int curl_get(int port, const char *path, const char *header, char *out, s
     out[n] = '\0';
     pclose(p);
     const char *st = strstr(out, "status=");
-    return st ? atoi(st + 7) : -1;
+    return st ? (int)strtol(st + 7, NULL, 10) : -1;
 }
 
 /* The page's files and headers, and the admin port's Host and Origin rules on them. */
