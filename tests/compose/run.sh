@@ -332,10 +332,10 @@ log "replica killed mid-stream: $KILL_CLIENTS clients, $KILL_EVENTS events ($aft
   "recovered $recovered deliveries in $PULSE_DIS_RECOVERED of $PULSE_DIS_RECOVERIES recoveries," \
   "lost $lost, caught up $PULSE_DIS_CATCHUP_MS ms after the kill"
 [ "$expected" = $(( KILL_CLIENTS * KILL_EVENTS )) ] || die "the report expected $expected deliveries, want $(( KILL_CLIENTS * KILL_EVENTS ))"
-[ "$lost" = 0 ] && [ "$dropped" = 0 ] || die "lost $lost, dropped $dropped: want 0"
+[[ "$lost" == 0 && "$dropped" == 0 ]] || die "lost $lost, dropped $dropped: want 0"
 [ "$dups" = 0 ] || die "$dups duplicates: recovery must deliver each event once"
 [ "${recovered:-0}" -gt 0 ] || die "recovered 0: no client resumed from history"
-[ "$PULSE_DIS_RECONNECTS" -ge 1 ] && [ "$PULSE_DIS_RECOVERED" = "$PULSE_DIS_RECOVERIES" ] ||
+[[ "$PULSE_DIS_RECONNECTS" -ge 1 && "$PULSE_DIS_RECOVERED" == "$PULSE_DIS_RECOVERIES" ]] ||
   die "$PULSE_DIS_RECONNECTS reconnects, $PULSE_DIS_RECOVERED of $PULSE_DIS_RECOVERIES recoveries granted"
 all_got REPLICA_KILLED kill "$KILL_CLIENTS" "$KILL_EVENTS" >/dev/null || die "$(all_got REPLICA_KILLED kill "$KILL_CLIENTS" "$KILL_EVENTS")"
 
