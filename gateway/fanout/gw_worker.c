@@ -52,7 +52,7 @@ typedef struct {
      * what it asked, and "gapped": told to resubscribe (unsubscribe push 2500), no
      * deliveries until it does */
     uint32_t cf_id;
-    uint8_t cf_recover, cf_strict, cf_join_leave, cf_gapped;
+    uint8_t cf_recover, cf_was_recovering, cf_strict, cf_join_leave, cf_gapped;
 } sub_hist;
 
 typedef struct {
@@ -908,7 +908,7 @@ static void cf_sub_start(gw_worker *w, gw_conn *c, uint32_t slot, const gw_cf_co
     conn_sub *s = &c->subs[slot];
     sub_hist *h = s->h;
     h->cf_id = cmd->id;
-    h->cf_recover = cmd->recover;
+    h->cf_was_recovering = cmd->recover;
     h->cf_strict = (cmd->flag & 2) != 0;
     h->cf_join_leave = cmd->join_leave;
     h->cf_gapped = 0;
@@ -925,10 +925,11 @@ static void cf_sub_start(gw_worker *w, gw_conn *c, uint32_t slot, const gw_cf_co
     h->since = (gw_hpos){0, ""};
     gw_hreq *r = gw_hreq_new(GW_MAIL_RECOVER, w->index, c->id, cmd->channel);
     r->has_since = true;
-    if (cmd->recover && gw_hpos_set_epoch(&h->since, cmd->epoch, strlen(cmd->epoch)) == 0)
-        h->since.offset = cmd->offset;
+    if (cmd->recover && (!cmd->epoch[0] || gw_hpos_set_epoch(&h->since, cmd->epoch, strlen(cmd->epoch)) == 0))
+        h->since.offset = cmd->offset; /* {N, ""}: it joined before the channel had history */
     else
         r->position_only = true; /* an epoch that is not Pulse's cannot recover */
+    h->cf_recover = cmd->recover && !r->position_only;
     r->since = h->since;
     if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
         free(r);
@@ -973,7 +974,12 @@ static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
     gw_hitem *items = pulse_xcalloc(nr + nh + 1, sizeof(*items));
     gw_hout *out = pulse_xcalloc(GW_HMERGE_OUT_MAX(nr, nh), sizeof(*out));
     gw_hmerge_res res = {0};
-    if (a->ok && h->cf_recover && h->since.epoch[0]) {
+    bool merged = false;
+    if (a->ok && h->cf_recover && !top.epoch[0]) {
+        res.recovered = true; /* still no history: nothing was missed */
+    } else if (a->ok && h->cf_recover) {
+        if (!h->since.epoch[0]) /* {N, ""}: its offsets are of the epoch in force */
+            memcpy(h->since.epoch, top.epoch, sizeof(top.epoch));
         for (size_t i = 0; i < nr; i++)
             items[i] = (gw_hitem){a->events[i]->pos.offset, NULL, a->events[i]};
         for (size_t j = 0; j < nh; j++)
@@ -981,10 +987,11 @@ static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
         gw_hmerge_in in = {.since = h->since, .top = top, .range = items, .nrange = nr, .held = items + nr,
                            .nheld = nh, .cap = (uint64_t)w->cfg->history_recover_max, .partial = false};
         gw_hist_merge(&in, out, &res);
+        merged = true;
         GW_ADD(w->stats->recoveries[res.recovered ? 1 : 0], 1);
         GW_ADD(w->stats->events_replayed, res.recovered ? res.replayed : 0);
     }
-    if (!a->ok || (h->cf_strict && h->cf_recover && !res.recovered)) {
+    if (!a->ok || (h->cf_strict && h->cf_was_recovering && !res.recovered)) {
         /* no position, or a recovery the client wants all or nothing: it retries */
         free(items);
         free(out);
@@ -992,7 +999,7 @@ static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
         conn_unsubscribe_slot(w, c, slot);
         return;
     }
-    if (!res.recovered) { /* the held events alone, those after the position */
+    if (!merged || !res.recovered) { /* the held events alone, those after the position */
         res.n = 0;
         for (size_t j = 0; j < nh; j++)
             out[res.n++] = (gw_hout){GW_HOUT_HELD, h->held[j]->pos.offset, 0, h->held[j]};
@@ -1011,7 +1018,7 @@ static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
     gw_frame_buf f;
     gw_frame_begin(&f, buf, bytes);
     gw_cf_sub_result r = {.recoverable = true, .positioned = true, .epoch = top.epoch, .offset = top.offset,
-                          .was_recovering = h->cf_recover, .recovered = res.recovered, .pubs = pubs, .n_pubs = np};
+                          .was_recovering = h->cf_was_recovering, .recovered = res.recovered, .pubs = pubs, .n_pubs = np};
     gw_cf_reply_subscribe(&f, id, &r);
     cf_send(w, c, &f);
     free(buf);

@@ -266,7 +266,11 @@ static void recover_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, con
     if (ok)
         a->top = *top;
     uint64_t cap = n->cfg->history_recover_max;
-    bool usable = ok && top->epoch[0] && strcmp(top->epoch, r->since.epoch) == 0 && top->offset >= r->since.offset &&
+    /* since {N, ""}: a subscriber that joined the channel before it had any history
+     * (the Centrifugo endpoint: its offsets since came from the epoch now in force) */
+    bool from_start = !r->since.epoch[0] && !r->position_only;
+    bool usable = ok && top->epoch[0] && (from_start || strcmp(top->epoch, r->since.epoch) == 0) &&
+                  top->offset >= r->since.offset &&
                   (cap == 0 || top->offset - r->since.offset <= cap);
     if (usable && e->n) {
         a->events = pulse_xcalloc(e->n, sizeof(*a->events));
