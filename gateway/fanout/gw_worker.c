@@ -331,6 +331,17 @@ static int conn_find_sub(const gw_conn *c, const char *name, bool is_pattern)
     return -1;
 }
 
+/* A recovery is over: the held events are out (or not owed), live from now on. */
+static void sub_hist_settled(sub_hist *h)
+{
+    h->recovering = false;
+    for (uint32_t i = 0; i < h->nheld; i++)
+        gw_msg_unref(h->held[i]);
+    free(h->held);
+    h->held = NULL;
+    h->nheld = h->heldcap = 0;
+}
+
 static void sub_hist_free(sub_hist *h)
 {
     if (!h)
@@ -902,6 +913,16 @@ static void cf_subscribed_plain(gw_worker *w, gw_conn *c, uint32_t id)
     cf_send(w, c, &f);
 }
 
+/* The token grants cmd's channel (subscribe, and the reads); else error 103. */
+static bool cf_granted(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    if (gw_auth_may_subscribe(w->node->auth, c->principal, cmd->channel, false))
+        return true;
+    GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
+    cf_error(w, c, cmd->id, GW_CF_ERR_PERMISSION_DENIED, NULL);
+    return false;
+}
+
 /* Starts the Centrifugo subscription in slot (new, or gapped and asked again). */
 static void cf_sub_start(gw_worker *w, gw_conn *c, uint32_t slot, const gw_cf_command *cmd)
 {
@@ -938,11 +959,8 @@ static void cf_sub_start(gw_worker *w, gw_conn *c, uint32_t slot, const gw_cf_co
 static void cf_subscribe(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
 {
     const char *name = cmd->channel;
-    if (!gw_auth_may_subscribe(w->node->auth, c->principal, name, false)) {
-        GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
-        cf_error(w, c, cmd->id, GW_CF_ERR_PERMISSION_DENIED, NULL);
+    if (!cf_granted(w, c, cmd))
         return;
-    }
     int have = conn_find_sub(c, name, false);
     if (have >= 0) {
         if (c->subs[have].h->cf_gapped)
@@ -1038,12 +1056,7 @@ static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
         if (m->pos.offset)
             h->last = m->pos;
     }
-    h->recovering = false;
-    for (uint32_t i = 0; i < h->nheld; i++)
-        gw_msg_unref(h->held[i]);
-    free(h->held);
-    h->held = NULL;
-    h->nheld = h->heldcap = 0;
+    sub_hist_settled(h);
     s->acked = 1;
     free(items);
     free(out);
@@ -1053,11 +1066,8 @@ static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
 static void cf_read(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
 {
     const char *ch = cmd->channel;
-    if (!gw_auth_may_subscribe(w->node->auth, c->principal, ch, false)) {
-        GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
-        cf_error(w, c, cmd->id, GW_CF_ERR_PERMISSION_DENIED, NULL);
+    if (!cf_granted(w, c, cmd))
         return;
-    }
     if (cmd->method == GW_CF_HISTORY) {
         gw_hreq *r = gw_hreq_new(GW_MAIL_HISTORY, w->index, c->id, ch);
         if (gw_config_history_for(w->cfg, ch)->history_size <= 0) {
@@ -1686,12 +1696,7 @@ static void recovered(gw_worker *w, gw_hans *a)
                a->channel, (unsigned long long)h->since.offset, res.recovered ? "recovered" : "not recovered",
                res.replayed, (unsigned long long)res.last.offset);
     h->last = res.last;
-    h->recovering = false;
-    for (uint32_t i = 0; i < h->nheld; i++)
-        gw_msg_unref(h->held[i]);
-    free(h->held);
-    h->held = NULL;
-    h->nheld = h->heldcap = 0;
+    sub_hist_settled(h);
     s->acked = 1;
     free(items);
     free(out);
