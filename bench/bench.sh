@@ -28,6 +28,11 @@
 # sendmsg and writev on the gateway during the run), gateway CPU microseconds per
 # delivery and gateway/client CPU as a share of one core (utime+stime from /proc
 # over the run). Results also go to bench/results/<timestamp>/.
+#
+# PULSE_BENCH_BUILD=dir takes the gateway and our own client (pulse-publish,
+# pulse-subscribe, pulse-report: they must match the gateway's wire format) from
+# another build directory, an older checkout for a before and after; pulse-wsbench
+# stays this checkout's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -51,8 +56,9 @@ case "$CLIENT" in ws) CLIENTS_USED=(ws) ;; pulse) CLIENTS_USED=(pulse) ;; both) 
 
 "$ROOT/scripts/install-deps.sh" python3 linux-perf
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-subscribe pulse-report pulse-wsbench
-GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"
-SUB="$BUILD/subscriber-client/pulse-subscribe"; REP="$BUILD/report/pulse-report"
+OTHER=${PULSE_BENCH_BUILD:-$BUILD}
+GW="$OTHER/gateway/pulse-gateway"; PUB="$OTHER/publisher/pulse-publish"
+SUB="$OTHER/subscriber-client/pulse-subscribe"; REP="$OTHER/report/pulse-report"
 WSB="$BUILD/bench/pulse-wsbench"
 HZ=$(getconf CLK_TCK)
 
