@@ -681,8 +681,8 @@ START_TEST(test_slowloris)
 END_TEST
 
 /* ---------------------------------------------------------------------------------- */
-/* A reconnect storm: 600 handshakes at once, more than one adopt slice (a worker adopts */
-/* 256 sockets per wake-up and must come back for the rest by itself).                 */
+/* A reconnect storm: 600 handshakes at once, more than one adopt slice of 256; every   */
+/* one upgrades (whether one wake-up sees more than 256 depends on the scheduling).    */
 
 START_TEST(test_connect_burst)
 {
