@@ -39,6 +39,12 @@ _Static_assert(GW_FRAME_PRE >= LWS_PRE, "gw_msg headroom must cover LWS_PRE");
  * client that keeps reading never sees its queue near the bound because of a burst. */
 #define GW_INBOX_SLICE 64
 
+/* Sockets adopted per wake-up: lws 4.1.6 keeps every pending timeout (each handshake
+ * has one) in one sorted list it walks from the head on each insert, so adopting a
+ * storm of N sockets in one round costs N*N steps and starves the loop; in slices, the
+ * handshakes of one slice complete (and leave that list) while the next is adopted. */
+#define GW_ADOPT_SLICE 256
+
 /* History state of one subscription, only for those made with "since": the live
  * events held while the ingest thread reads the stream, then the last position
  * delivered (a live event at or below it came in the read already). */
@@ -1791,8 +1797,9 @@ static void handle_note(gw_worker *w, gw_note *note)
     free(note);
 }
 
-/* Takes the whole inbox, then handles it in order up to one slice of messages
- * (commands do not count); what is left waits for the next wake-up, which it asks for. */
+/* Takes the whole inbox, then handles it in order up to one slice of messages and
+ * one of adopted sockets (other commands do not count); what is left waits for the
+ * next wake-up, which it asks for. */
 static void drain_inbox(gw_worker *w)
 {
     gw_mail *taken = gw_bridge_take(&w->node->inbox[w->index]);
@@ -1805,12 +1812,14 @@ static void drain_inbox(gw_worker *w)
             taken = taken->next;
         w->pending_tail = taken;
     }
-    uint32_t n = 0;
+    uint32_t n = 0, adopts = 0;
     uint64_t bytes = 0;
     int64_t now_ms = pulse_mono_ms();
     w->in_drain = true;
     gw_mail *m;
     while ((m = w->pending)) {
+        if (m->kind == GW_MAIL_ADOPT && adopts++ >= GW_ADOPT_SLICE)
+            break;
         if (m->kind == GW_MAIL_MSG) {
             gw_msg *msg = (gw_msg *)m;
             if (n > 0 && (n >= w->slice_msgs || bytes + msg->len > w->slice_bytes))
