@@ -402,6 +402,71 @@ static void on_published(void *ud, long long offset, const char *err)
     free(p);
 }
 
+/* {"channel":"...","data":...}: data is published as it is. false: answered 400. */
+static bool envelope_payload(struct evhttp_request *req, json_t *root, json_t *jc, char *channel, size_t cap,
+                             char **payload)
+{
+    json_t *data = json_object_get(root, "data");
+    if (!json_is_string(jc) || pulse_channel_validate(json_string_value(jc), json_string_length(jc)) != 0) {
+        reply_error(req, 400, "Bad Request", "\"channel\" must be a channel name: 1-128 bytes of [A-Za-z0-9._:@-]");
+        return false;
+    }
+    if (!data) {
+        reply_error(req, 400, "Bad Request", "missing \"data\"");
+        return false;
+    }
+    snprintf(channel, cap, "%s", json_string_value(jc));
+    *payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    return true;
+}
+
+/* ?channel= when the request has one (channel untouched otherwise). false: answered 400. */
+static bool query_channel(struct evhttp_request *req, char *channel, size_t cap)
+{
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req);
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    const char *query = u ? evhttp_uri_get_query(u) : NULL;
+    bool ok = true;
+    if (query && evhttp_parse_query_str(query, &q) == 0) {
+        const char *c = evhttp_find_header(&q, "channel");
+        if (c && pulse_channel_validate(c, strlen(c)) != 0) {
+            reply_error(req, 400, "Bad Request", "?channel= must be a channel name");
+            ok = false;
+        } else if (c) {
+            snprintf(channel, cap, "%s", c);
+        }
+        evhttp_clear_headers(&q);
+    }
+    if (u)
+        evhttp_uri_free(u);
+    return ok;
+}
+
+/* A bare event: validated, published to ?channel= or events.critical. false: answered 400. */
+static bool bare_event_payload(struct evhttp_request *req, const char *body, size_t len, char *channel, size_t cap,
+                               char **payload)
+{
+    pulse_event ev;
+    pulse_error perr;
+    if (pulse_event_parse(body, len, &ev, &perr) != 0) {
+        char why[200];
+        snprintf(why, sizeof(why), "not an event: %s", perr.text);
+        reply_error(req, 400, "Bad Request", why);
+        return false;
+    }
+    snprintf(channel, cap, "events.critical");
+    if (!query_channel(req, channel, cap))
+        return false;
+    /* the body as sent, unless a raw line break in it could forge a second
+     * envelope on ?batch=1 connections: then compact */
+    size_t plen;
+    *payload = gw_json_unbroken(body, len, &plen);
+    if (!*payload && plen == len)
+        *payload = pulse_xstrndup(body, len);
+    return true;
+}
+
 static void on_publish(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
@@ -431,61 +496,11 @@ static void on_publish(struct evhttp_request *req, void *arg)
     char channel[PULSE_CHANNEL_MAX + 1];
     char *payload = NULL;
     json_t *jc = json_object_get(root, "channel");
-    if (jc) {
-        /* {"channel":"...","data":...}: data is published as it is */
-        json_t *data = json_object_get(root, "data");
-        if (!json_is_string(jc) || pulse_channel_validate(json_string_value(jc), json_string_length(jc)) != 0) {
-            json_decref(root);
-            reply_error(req, 400, "Bad Request",
-                        "\"channel\" must be a channel name: 1-128 bytes of [A-Za-z0-9._:@-]");
-            return;
-        }
-        if (!data) {
-            json_decref(root);
-            reply_error(req, 400, "Bad Request", "missing \"data\"");
-            return;
-        }
-        snprintf(channel, sizeof(channel), "%s", json_string_value(jc));
-        payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    } else {
-        /* a bare event: validated, published to ?channel= or events.critical */
-        pulse_event ev;
-        pulse_error perr;
-        if (pulse_event_parse(body, len, &ev, &perr) != 0) {
-            char why[200];
-            snprintf(why, sizeof(why), "not an event: %s", perr.text);
-            json_decref(root);
-            reply_error(req, 400, "Bad Request", why);
-            return;
-        }
-        snprintf(channel, sizeof(channel), "events.critical");
-        struct evkeyvalq q;
-        const char *uri = evhttp_request_get_uri(req);
-        struct evhttp_uri *u = evhttp_uri_parse(uri);
-        const char *query = u ? evhttp_uri_get_query(u) : NULL;
-        if (query && evhttp_parse_query_str(query, &q) == 0) {
-            const char *c = evhttp_find_header(&q, "channel");
-            if (c && pulse_channel_validate(c, strlen(c)) != 0) {
-                evhttp_clear_headers(&q);
-                evhttp_uri_free(u);
-                json_decref(root);
-                reply_error(req, 400, "Bad Request", "?channel= must be a channel name");
-                return;
-            }
-            if (c)
-                snprintf(channel, sizeof(channel), "%s", c);
-            evhttp_clear_headers(&q);
-        }
-        if (u)
-            evhttp_uri_free(u);
-        /* the body as sent, unless a raw line break in it could forge a second
-         * envelope on ?batch=1 connections: then compact */
-        size_t plen;
-        payload = gw_json_unbroken(body, len, &plen);
-        if (!payload && plen == len)
-            payload = pulse_xstrndup(body, len);
-    }
+    bool ok = jc ? envelope_payload(req, root, jc, channel, sizeof(channel), &payload)
+                 : bare_event_payload(req, body, len, channel, sizeof(channel), &payload);
     json_decref(root);
+    if (!ok)
+        return;
     if (!payload) {
         reply_error(req, 400, "Bad Request", "cannot encode data");
         return;
