@@ -1384,27 +1384,9 @@ static void lws_log_emit(int level, const char *line)
         PLOG_DEBUG("lws", "%.*s", (int)n, line);
 }
 
-gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
+/* The pulse.v1 protocol table of the worker's lws context. */
+static void init_protocols(gw_worker *w)
 {
-    const gw_config *cfg = n->cfg;
-    gw_worker *w = pulse_xcalloc(1, sizeof(*w));
-    w->node = n;
-    w->cfg = cfg;
-    w->index = index;
-    w->stats = &n->wstats[index];
-    w->chans = gw_chantab_new();
-    w->slice_msgs = (uint32_t)cfg->queue_max_messages / 4;
-    if (w->slice_msgs > GW_INBOX_SLICE)
-        w->slice_msgs = GW_INBOX_SLICE;
-    if (w->slice_msgs < 1)
-        w->slice_msgs = 1;
-    w->slice_bytes = (uint64_t)cfg->queue_max_bytes / 4;
-    w->batch_buf = pulse_xmalloc(LWS_PRE + GW_BATCH_MAX);
-
-    lws_set_log_level(pulse_log_current_level >= PULSE_LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
-                                                                 : (LLL_ERR | LLL_WARN),
-                      lws_log_emit);
-
     w->protocols[0].name = "pulse.v1";
     w->protocols[0].callback = cb_pulse;
     w->protocols[0].per_session_data_size = sizeof(gw_conn);
@@ -1415,8 +1397,12 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * over ~276 bytes would leave in two sends and a packed backlog in 276-byte
      * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */
     w->protocols[0].tx_packet_size = GW_BATCH_MAX + 14;
+}
 
-
+/* The lws context settings: bind address, TLS, handshake timeouts, no lws heartbeat. */
+static struct lws_context_creation_info context_info(gw_worker *w, int port)
+{
+    const gw_config *cfg = w->cfg;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = port;
@@ -1452,7 +1438,32 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     /* all zero: no lws validity timers (the worker's sweep does the heartbeat);
      * without a policy lws would apply its own (PING after 300 s) */
     info.retry_and_idle_policy = &w->retry;
+    return info;
+}
 
+gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
+{
+    const gw_config *cfg = n->cfg;
+    gw_worker *w = pulse_xcalloc(1, sizeof(*w));
+    w->node = n;
+    w->cfg = cfg;
+    w->index = index;
+    w->stats = &n->wstats[index];
+    w->chans = gw_chantab_new();
+    w->slice_msgs = (uint32_t)cfg->queue_max_messages / 4;
+    if (w->slice_msgs > GW_INBOX_SLICE)
+        w->slice_msgs = GW_INBOX_SLICE;
+    if (w->slice_msgs < 1)
+        w->slice_msgs = 1;
+    w->slice_bytes = (uint64_t)cfg->queue_max_bytes / 4;
+    w->batch_buf = pulse_xmalloc(LWS_PRE + GW_BATCH_MAX);
+
+    lws_set_log_level(pulse_log_current_level >= PULSE_LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
+                                                                 : (LLL_ERR | LLL_WARN),
+                      lws_log_emit);
+
+    init_protocols(w);
+    struct lws_context_creation_info info = context_info(w, port);
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
         pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket, worker %d)",
