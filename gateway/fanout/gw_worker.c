@@ -915,6 +915,55 @@ static size_t put_frame(unsigned char *out, const gw_msg *m)
  * complete frames packed back to back (or, with ?batch=1, envelopes joined by '\n' in
  * one frame) in the worker's scratch buffer, which lws's own partial-send buffering
  * makes safe to reuse. Returns -1 to close. */
+/* The heartbeat's PING (see sweep); lws drops empty PONGs unseen. */
+static inline int write_ping(gw_worker *w, gw_conn *c, struct lws *wsi)
+{
+    c->ping_due = 0;
+    memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
+    if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
+        return -1;
+    if (gw_queue_peek(&c->q) || c->draining)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ?batch=1: m and the consecutive deliveries after it in one frame, '\n'-separated,
+ * into out. Returns the bytes packed; m and the packed messages are released. */
+static inline size_t pack_batch(gw_worker *w, gw_conn *c, gw_msg *m, unsigned char *out, int64_t now_ns)
+{
+    gw_msg *next;
+    memcpy(out, m->payload, m->len);
+    size_t total = m->len;
+    observe_delivery(w, m, now_ns);
+    gw_msg_unref(m);
+    while ((next = gw_queue_peek(&c->q)) && next->kind == GW_MSG_EVENT && total + 1 + next->len <= GW_BATCH_MAX) {
+        next = gw_queue_pop(&c->q);
+        out[total++] = '\n';
+        memcpy(out + total, next->payload, next->len);
+        total += next->len;
+        observe_delivery(w, next, now_ns);
+        gw_msg_unref(next);
+    }
+    return total;
+}
+
+/* A backlog: m and the frames after it whole, back to back in out, for one send.
+ * Returns the bytes packed; m and the packed messages are released. */
+static inline size_t pack_frames(gw_worker *w, gw_conn *c, gw_msg *m, unsigned char *out, int64_t now_ns)
+{
+    gw_msg *next;
+    size_t total = put_frame(out, m);
+    observe_delivery(w, m, now_ns);
+    gw_msg_unref(m);
+    while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= GW_BATCH_MAX) {
+        next = gw_queue_pop(&c->q);
+        total += put_frame(out + total, next);
+        observe_delivery(w, next, now_ns);
+        gw_msg_unref(next);
+    }
+    return total;
+}
+
 static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     if (c->close_code) {
@@ -922,15 +971,8 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)r, strlen(r));
         return -1;
     }
-    if (c->ping_due) { /* the heartbeat's PING (see sweep); lws drops empty PONGs unseen */
-        c->ping_due = 0;
-        memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
-        if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
-            return -1;
-        if (gw_queue_peek(&c->q) || c->draining)
-            lws_callback_on_writable(wsi);
-        return 0;
-    }
+    if (c->ping_due)
+        return write_ping(w, c, wsi);
     gw_msg *m = gw_queue_pop(&c->q);
     if (!m) {
         if (c->draining) {
@@ -947,32 +989,10 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     unsigned char *out = w->batch_buf + LWS_PRE;
     if (c->batch && m->kind == GW_MSG_EVENT && next && next->kind == GW_MSG_EVENT &&
         m->len + 1 + next->len <= GW_BATCH_MAX) {
-        /* ?batch=1: consecutive deliveries in one frame, '\n'-separated */
-        memcpy(out, m->payload, m->len);
-        total = m->len;
-        observe_delivery(w, m, now_ns);
-        gw_msg_unref(m);
-        while ((next = gw_queue_peek(&c->q)) && next->kind == GW_MSG_EVENT &&
-               total + 1 + next->len <= GW_BATCH_MAX) {
-            next = gw_queue_pop(&c->q);
-            out[total++] = '\n';
-            memcpy(out + total, next->payload, next->len);
-            total += next->len;
-            observe_delivery(w, next, now_ns);
-            gw_msg_unref(next);
-        }
+        total = pack_batch(w, c, m, out, now_ns);
         n = lws_write(wsi, out, total, LWS_WRITE_TEXT);
     } else if (!c->batch && next && m->len + next->len + 20 <= GW_BATCH_MAX) {
-        /* a backlog: whole frames back to back, one send */
-        total = put_frame(out, m);
-        observe_delivery(w, m, now_ns);
-        gw_msg_unref(m);
-        while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= GW_BATCH_MAX) {
-            next = gw_queue_pop(&c->q);
-            total += put_frame(out + total, next);
-            observe_delivery(w, next, now_ns);
-            gw_msg_unref(next);
-        }
+        total = pack_frames(w, c, m, out, now_ns);
         n = lws_write(wsi, out, total, LWS_WRITE_RAW);
     } else {
         total = m->len;
