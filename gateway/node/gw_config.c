@@ -1021,6 +1021,44 @@ static opt_kind classify(const char *arg, const key_def **key)
 
 /* Walks argv. With cfg NULL only looks for --help/--version/--config (so help works
  * even with a broken config, and the file is known before it is loaded). */
+/* --set key=value: a setting by its file name. */
+static int set_option(gw_config *cfg, const char *v, pulse_error *err)
+{
+    char e[64];
+    const char *eq = strchr(v, '=');
+    char key[64], where[80];
+    size_t kn = eq ? (size_t)(eq - v) : 0;
+    if (!eq || kn == 0 || kn >= sizeof key)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: expected key=value (got '%s')",
+                               echo(v, e, sizeof e));
+    for (size_t j = 0; j < kn; j++)
+        key[j] = v[j] == '-' ? '_' : v[j];
+    key[kn] = '\0';
+    const key_def *sk = key_find(key);
+    if (!sk)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: unknown key '%s'", echo(key, e, sizeof e));
+    snprintf(where, sizeof where, "--set %s", key);
+    origin o = {.file = NULL, .line = 0, .name = where};
+    return set_from_string(cfg, sk, eq + 1, &o, err);
+}
+
+/* One option with its value v; flag is the option as typed, without "=value". */
+static int apply_option(gw_config *cfg, opt_kind kind, const key_def *k, const char *flag, const char *v,
+                        pulse_error *err)
+{
+    origin o = {.file = NULL, .line = 0, .name = flag};
+    switch (kind) {
+    case OPT_CHANNEL:
+        return static_add_list(cfg, v, &o, err);
+    case OPT_KEY:
+        return set_from_string(cfg, k, v, &o, err);
+    case OPT_SET:
+        return set_option(cfg, v, err);
+    default:
+        return 0; /* OPT_CONFIG: loaded before the environment */
+    }
+}
+
 static int parse_args(gw_config *cfg, int argc, char *const argv[], const char **config_path,
                       int *help, pulse_error *err)
 {
@@ -1076,39 +1114,7 @@ static int parse_args(gw_config *cfg, int argc, char *const argv[], const char *
             continue;
         }
 
-        origin o = {.file = NULL, .line = 0, .name = flag};
-        int rc = 0;
-        switch (kind) {
-        case OPT_CONFIG:
-            break; /* loaded before the environment */
-        case OPT_CHANNEL:
-            rc = static_add_list(cfg, v, &o, err);
-            break;
-        case OPT_KEY:
-            rc = set_from_string(cfg, k, v, &o, err);
-            break;
-        case OPT_SET: {
-            const char *eq = strchr(v, '=');
-            char key[64], where[80];
-            size_t kn = eq ? (size_t)(eq - v) : 0;
-            if (!eq || kn == 0 || kn >= sizeof key)
-                return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: expected key=value (got '%s')",
-                                       echo(v, e, sizeof e));
-            for (size_t j = 0; j < kn; j++)
-                key[j] = v[j] == '-' ? '_' : v[j];
-            key[kn] = '\0';
-            const key_def *sk = key_find(key);
-            if (!sk)
-                return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: unknown key '%s'",
-                                       echo(key, e, sizeof e));
-            snprintf(where, sizeof where, "--set %s", key);
-            o.name = where;
-            rc = set_from_string(cfg, sk, eq + 1, &o, err);
-            break;
-        }
-        default:
-            break;
-        }
+        int rc = apply_option(cfg, kind, k, flag, v, err);
         if (rc != 0)
             return rc;
     }
