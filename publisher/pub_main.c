@@ -355,17 +355,9 @@ static int parse_args(int argc, char **argv, pub_opts *o)
     set_defaults(o);
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 1;
-        }
-        if (c == O_VERSION) {
-            pulse_cli_version("pulse-publish");
-            return 1;
-        }
-        if (c < O_TYPE || c > O_FIRSTSEQ)
-            return pulse_cli_bad_option("pulse-publish", argv, optind, optopt);
-        rc = set_option(o, c, optarg, &g);
+        rc = pulse_cli_common_option("pulse-publish", c, O_VERSION, usage, argv);
+        if (rc == 0)
+            rc = set_option(o, c, optarg, &g);
         if (rc != 0)
             return rc;
     }

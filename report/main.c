@@ -80,9 +80,10 @@ static int parse_args(int argc, char **argv, rep_options *opt, rep_flags *f)
             opt->exact_limit = (size_t)v;
             break;
         }
-        case 'h': usage(stdout); return 0;
-        case O_VERSION: pulse_cli_version("pulse-report"); return 0;
-        default: return pulse_cli_bad_option("pulse-report", argv, optind, optopt);
+        default: {
+            int rc = pulse_cli_common_option("pulse-report", c, O_VERSION, usage, argv);
+            return rc == 1 ? 0 : rc;
+        }
         }
     }
     if (optind != argc - 1)

@@ -291,17 +291,9 @@ static int parse_args(int argc, char **argv, sub_run *r)
     r->connect_concurrency = 200;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 1;
-        }
-        if (c == O_VERSION) {
-            pulse_cli_version("pulse-subscribe");
-            return 1;
-        }
-        if (c < O_URL || c > O_TOKEN)
-            return pulse_cli_bad_option("pulse-subscribe", argv, optind, optopt);
-        rc = set_option(r, c, optarg);
+        rc = pulse_cli_common_option("pulse-subscribe", c, O_VERSION, usage, argv);
+        if (rc == 0)
+            rc = set_option(r, c, optarg);
         if (rc != 0)
             return rc;
     }
