@@ -421,6 +421,20 @@ static int scan_literal(scanner *s, const char *lit, size_t n)
 
 static int skip_value(scanner *s, int depth);
 
+/* An object member's key and its ':'; s->p ends just after the ':'. */
+static int scan_key(scanner *s, const char **k, size_t *klen)
+{
+    int rc = scan_string(s, k, klen);
+    if (rc != 0)
+        return rc;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return scan_fail(s, "expected ':'");
+    s->p++;
+    return 0;
+}
+
+
 /* Skips an object or array body; s->p is on the opening bracket. */
 static int skip_container(scanner *s, int depth)
 {
@@ -440,13 +454,9 @@ static int skip_container(scanner *s, int depth)
         if (is_obj) {
             const char *k;
             size_t klen;
-            rc = scan_string(s, &k, &klen);
+            rc = scan_key(s, &k, &klen);
             if (rc != 0)
                 return rc;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return scan_fail(s, "expected ':'");
-            s->p++;
         }
         rc = skip_value(s, depth + 1);
         if (rc != 0)
@@ -545,13 +555,9 @@ static int scan_object(scanner *s, const char *unterminated, member_fn member, v
     for (;;) {
         const char *k;
         size_t klen;
-        int rc = scan_string(s, &k, &klen);
+        int rc = scan_key(s, &k, &klen);
         if (rc != 0)
             return rc;
-        skip_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return scan_fail(s, "expected ':'");
-        s->p++;
         skip_ws(s);
         rc = member(s, k, klen, ud);
         if (rc != 0)
