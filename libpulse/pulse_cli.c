@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #ifndef PULSE_VERSION
 #define PULSE_VERSION "unknown"
@@ -41,4 +42,19 @@ int pulse_cli_bad_option(const char *prog, char **argv, int optind_now, int opto
     if (optopt_now > 0 && optopt_now < 256)
         return pulse_cli_usage_error(prog, "unknown or incomplete option '-%c'", optopt_now);
     return pulse_cli_usage_error(prog, "unknown or incomplete option '%s'", argv[optind_now - 1]);
+}
+
+int pulse_cli_common_option(const char *prog, int c, int version_opt, void (*usage)(FILE *f), char **argv)
+{
+    if (c == 'h') {
+        usage(stdout);
+        return 1;
+    }
+    if (c == version_opt) {
+        pulse_cli_version(prog);
+        return 1;
+    }
+    if (c == '?' || c == ':')
+        return pulse_cli_bad_option(prog, argv, optind, optopt);
+    return 0;
 }

@@ -16,6 +16,8 @@
 #ifndef PULSE_CLI_H
 #define PULSE_CLI_H
 
+#include <stdio.h>
+
 /* Exit statuses every program uses. */
 enum { PULSE_EXIT_OK = 0, PULSE_EXIT_FAILURE = 1, PULSE_EXIT_USAGE = 2 };
 
@@ -32,5 +34,12 @@ int pulse_cli_usage_error(const char *prog, const char *fmt, ...)
 /* For getopt_long's '?' or ':' return (opterr = 0): names the unknown or incomplete
  * option the way every tool does; returns PULSE_EXIT_USAGE. */
 int pulse_cli_bad_option(const char *prog, char **argv, int optind_now, int optopt_now);
+
+/* The options every tool treats alike, for each value c of a getopt_long loop whose
+ * optstring is "h" (opterr = 0) and whose --version returns version_opt: 'h' prints
+ * usage(stdout), version_opt the version line, '?' or ':' the usage error
+ * (pulse_cli_bad_option). Returns 0 when c is the tool's own option, 1 after help or
+ * version (exit 0), PULSE_EXIT_USAGE after a bad option. */
+int pulse_cli_common_option(const char *prog, int c, int version_opt, void (*usage)(FILE *f), char **argv);
 
 #endif

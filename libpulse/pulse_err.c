@@ -32,6 +32,9 @@ const char *pulse_strerror(int code)
     case PULSE_ENOENT: return "not found";
     case PULSE_ERANGE: return "out of range";
     case PULSE_EIO: return "i/o error";
+    case PULSE_ENOBUFS: return "queue full";
+    case PULSE_ENOTCONN: return "not connected";
+    case PULSE_ESHUTDOWN: return "shut down";
     default: return "unknown error";
     }
 }

@@ -18,6 +18,9 @@
 #define PULSE_ENOENT (-2)    /* not found / not applicable */
 #define PULSE_ERANGE (-34)   /* value out of range */
 #define PULSE_EIO (-5)
+#define PULSE_ENOBUFS (-105)   /* a bounded queue is full: refused, try later */
+#define PULSE_ENOTCONN (-107)  /* the connection it needs is not up (yet, or any more) */
+#define PULSE_ESHUTDOWN (-108) /* closed for good: the node is stopping */
 
 #define PULSE_ECODE_GATEWAY (-1000) /* gateway codes are PULSE_ECODE_GATEWAY - n */
 

@@ -421,6 +421,20 @@ static int scan_literal(scanner *s, const char *lit, size_t n)
 
 static int skip_value(scanner *s, int depth);
 
+/* An object member's key and its ':'; s->p ends just after the ':'. */
+static int scan_key(scanner *s, const char **k, size_t *klen)
+{
+    int rc = scan_string(s, k, klen);
+    if (rc != 0)
+        return rc;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != ':')
+        return scan_fail(s, "expected ':'");
+    s->p++;
+    return 0;
+}
+
+
 /* Skips an object or array body; s->p is on the opening bracket. */
 static int skip_container(scanner *s, int depth)
 {
@@ -440,13 +454,9 @@ static int skip_container(scanner *s, int depth)
         if (is_obj) {
             const char *k;
             size_t klen;
-            rc = scan_string(s, &k, &klen);
+            rc = scan_key(s, &k, &klen);
             if (rc != 0)
                 return rc;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p != ':')
-                return scan_fail(s, "expected ':'");
-            s->p++;
         }
         rc = skip_value(s, depth + 1);
         if (rc != 0)
@@ -529,11 +539,13 @@ typedef struct {
     uint64_t ms;
 } data_seen;
 
-/* Scans the event object inside "data"; s->p is on '{'. */
-static int scan_data(scanner *s, pulse_delivery *out, data_seen *seen)
-{
-    int rc;
+/* One member of an object: the value starts at s->p (after ':' and white space). */
+typedef int (*member_fn)(scanner *s, const char *k, size_t klen, void *ud);
 
+/* Walks the object at s->p ('{') member by member; unterminated names it in the
+ * error when the input ends inside it. */
+static int scan_object(scanner *s, const char *unterminated, member_fn member, void *ud)
+{
     s->p++;
     skip_ws(s);
     if (s->p < s->end && *s->p == '}') {
@@ -543,52 +555,16 @@ static int scan_data(scanner *s, pulse_delivery *out, data_seen *seen)
     for (;;) {
         const char *k;
         size_t klen;
-        uint64_t v;
-
-        rc = scan_string(s, &k, &klen);
+        int rc = scan_key(s, &k, &klen);
         if (rc != 0)
             return rc;
         skip_ws(s);
-        if (s->p >= s->end || *s->p != ':')
-            return scan_fail(s, "expected ':'");
-        s->p++;
-        skip_ws(s);
-        if (key_is(k, klen, "event_id", 8)) {
-            if (s->p >= s->end || *s->p != '"')
-                return pulse_error_set(s->err, PULSE_EINVAL, 0, "data.event_id: must be a string");
-            rc = scan_string(s, &out->event_id, &out->event_id_len);
-            seen->has_id = true;
-        } else if (key_is(k, klen, "event_type", 10)) {
-            if (s->p >= s->end || *s->p != '"') {
-                return pulse_error_set(s->err, PULSE_EINVAL, 0,
-                                       "data.event_type: must be a string");
-            }
-            rc = scan_string(s, &out->event_type, &out->event_type_len);
-            seen->has_type = true;
-        } else if (key_is(k, klen, "sequence", 8)) {
-            rc = scan_uint_field(s, "data.sequence", 0, UINT64_MAX, &out->sequence);
-            seen->has_seq = true;
-        } else if (key_is(k, klen, "published_at_us", 15)) {
-            rc = scan_uint_field(s, "data.published_at_us", 1, INT64_MAX, &v);
-            out->published_at_us = (int64_t)v;
-            seen->has_us = true;
-        } else if (key_is(k, klen, "published_at_ms", 15)) {
-            rc = scan_uint_field(s, "data.published_at_ms", 1, INT64_MAX / 1000, &seen->ms);
-            seen->has_ms = true;
-        } else if (key_is(k, klen, "priority", 8) && s->p < s->end && *s->p == '"') {
-            const char *pv;
-            size_t plen;
-            rc = scan_string(s, &pv, &plen);
-            if (rc == 0)
-                out->priority = pulse_priority_parse(pv, plen);
-        } else {
-            rc = skip_value(s, 2);
-        }
+        rc = member(s, k, klen, ud);
         if (rc != 0)
             return rc;
         skip_ws(s);
         if (s->p >= s->end)
-            return scan_fail(s, "unterminated data object");
+            return scan_fail(s, unterminated);
         if (*s->p == ',') {
             s->p++;
             skip_ws(s);
@@ -602,96 +578,129 @@ static int scan_data(scanner *s, pulse_delivery *out, data_seen *seen)
     }
 }
 
+typedef struct {
+    pulse_delivery *out;
+    data_seen *seen;
+} data_ctx;
+
+/* One member of the event object inside "data". */
+static int data_member(scanner *s, const char *k, size_t klen, void *ud)
+{
+    data_ctx *x = ud;
+    pulse_delivery *out = x->out;
+    data_seen *seen = x->seen;
+    uint64_t v;
+    int rc;
+    if (key_is(k, klen, "event_id", 8)) {
+        if (s->p >= s->end || *s->p != '"')
+            return pulse_error_set(s->err, PULSE_EINVAL, 0, "data.event_id: must be a string");
+        rc = scan_string(s, &out->event_id, &out->event_id_len);
+        seen->has_id = true;
+    } else if (key_is(k, klen, "event_type", 10)) {
+        if (s->p >= s->end || *s->p != '"')
+            return pulse_error_set(s->err, PULSE_EINVAL, 0, "data.event_type: must be a string");
+        rc = scan_string(s, &out->event_type, &out->event_type_len);
+        seen->has_type = true;
+    } else if (key_is(k, klen, "sequence", 8)) {
+        rc = scan_uint_field(s, "data.sequence", 0, UINT64_MAX, &out->sequence);
+        seen->has_seq = true;
+    } else if (key_is(k, klen, "published_at_us", 15)) {
+        rc = scan_uint_field(s, "data.published_at_us", 1, INT64_MAX, &v);
+        out->published_at_us = (int64_t)v;
+        seen->has_us = true;
+    } else if (key_is(k, klen, "published_at_ms", 15)) {
+        rc = scan_uint_field(s, "data.published_at_ms", 1, INT64_MAX / 1000, &seen->ms);
+        seen->has_ms = true;
+    } else if (key_is(k, klen, "priority", 8) && s->p < s->end && *s->p == '"') {
+        const char *pv;
+        size_t plen;
+        rc = scan_string(s, &pv, &plen);
+        if (rc == 0)
+            out->priority = pulse_priority_parse(pv, plen);
+    } else {
+        rc = skip_value(s, 2);
+    }
+    return rc;
+}
+
+typedef struct {
+    pulse_delivery d;
+    data_seen seen;
+    bool has_channel, has_data, has_op, bad_channel;
+} envelope_ctx;
+
+/* One member of the envelope {"channel":...,"data":{...},"offset":N,"epoch":"..."}. */
+static int envelope_member(scanner *s, const char *k, size_t klen, void *ud)
+{
+    envelope_ctx *x = ud;
+    if (key_is(k, klen, "channel", 7) && s->p < s->end && *s->p == '"') {
+        x->has_channel = true;
+        return scan_string(s, &x->d.channel, &x->d.channel_len);
+    }
+    if (key_is(k, klen, "data", 4) && s->p < s->end && *s->p == '{') {
+        data_ctx dx = {&x->d, &x->seen};
+        x->has_data = true;
+        return scan_object(s, "unterminated data object", data_member, &dx);
+    }
+    if (key_is(k, klen, "offset", 6) && s->p < s->end && *s->p != '"')
+        return scan_uint_field(s, "offset", 0, INT64_MAX, &x->d.offset);
+    if (key_is(k, klen, "epoch", 5) && s->p < s->end && *s->p == '"')
+        return scan_string(s, &x->d.epoch, &x->d.epoch_len);
+    if (key_is(k, klen, "op", 2))
+        x->has_op = true;
+    else if (key_is(k, klen, "channel", 7))
+        x->bad_channel = true;
+    else if (key_is(k, klen, "data", 4))
+        return pulse_error_set(s->err, PULSE_EINVAL, 0, "data: must be an object");
+    return skip_value(s, 1);
+}
+
+/* What a delivery must have, once the envelope is read. */
+static int delivery_complete(envelope_ctx *x, pulse_error *err)
+{
+    if (x->has_op && !x->has_data)
+        return pulse_error_set(err, PULSE_ENOENT, 0, "envelope: control frame");
+    if (!x->has_data)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "data: missing");
+    if (x->bad_channel)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "channel: must be a string");
+    if (!x->has_channel)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "channel: missing");
+    if (!x->seen.has_id)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "data.event_id: missing");
+    if (!x->seen.has_seq)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "data.sequence: missing");
+    if (!x->seen.has_us) {
+        if (!x->seen.has_ms)
+            return pulse_error_set(err, PULSE_EINVAL, 0, "data.published_at_us: missing");
+        x->d.published_at_us = (int64_t)x->seen.ms * 1000;
+    }
+    return 0;
+}
+
 int pulse_delivery_scan(const char *json, size_t len, pulse_delivery *out, pulse_error *err)
 {
     scanner s = {json, json, json + len, err};
-    pulse_delivery d;
-    data_seen seen = {false, false, false, false, false, 0};
-    bool has_channel = false, has_data = false, has_op = false, bad_channel = false;
+    envelope_ctx x;
     int rc;
 
     if (json == NULL || out == NULL)
         return pulse_error_set(err, PULSE_EINVAL, 0, "envelope: no input");
-    memset(&d, 0, sizeof d);
-    d.event_type = "";
-    d.epoch = "";
+    memset(&x, 0, sizeof x);
+    x.d.event_type = "";
+    x.d.epoch = "";
     skip_ws(&s);
     if (s.p >= s.end || *s.p != '{')
         return scan_fail(&s, "expected '{'");
-    s.p++;
-    skip_ws(&s);
-    if (s.p < s.end && *s.p == '}') {
-        s.p++;
-    } else {
-        for (;;) {
-            const char *k;
-            size_t klen;
-
-            rc = scan_string(&s, &k, &klen);
-            if (rc != 0)
-                return rc;
-            skip_ws(&s);
-            if (s.p >= s.end || *s.p != ':')
-                return scan_fail(&s, "expected ':'");
-            s.p++;
-            skip_ws(&s);
-            if (key_is(k, klen, "channel", 7) && s.p < s.end && *s.p == '"') {
-                rc = scan_string(&s, &d.channel, &d.channel_len);
-                has_channel = true;
-            } else if (key_is(k, klen, "data", 4) && s.p < s.end && *s.p == '{') {
-                rc = scan_data(&s, &d, &seen);
-                has_data = true;
-            } else if (key_is(k, klen, "offset", 6) && s.p < s.end && *s.p != '"') {
-                rc = scan_uint_field(&s, "offset", 0, INT64_MAX, &d.offset);
-            } else if (key_is(k, klen, "epoch", 5) && s.p < s.end && *s.p == '"') {
-                rc = scan_string(&s, &d.epoch, &d.epoch_len);
-            } else {
-                if (key_is(k, klen, "op", 2))
-                    has_op = true;
-                else if (key_is(k, klen, "channel", 7))
-                    bad_channel = true;
-                else if (key_is(k, klen, "data", 4))
-                    return pulse_error_set(err, PULSE_EINVAL, 0, "data: must be an object");
-                rc = skip_value(&s, 1);
-            }
-            if (rc != 0)
-                return rc;
-            skip_ws(&s);
-            if (s.p >= s.end)
-                return scan_fail(&s, "unterminated envelope");
-            if (*s.p == ',') {
-                s.p++;
-                skip_ws(&s);
-                continue;
-            }
-            if (*s.p == '}') {
-                s.p++;
-                break;
-            }
-            return scan_fail(&s, "expected ',' or '}'");
-        }
-    }
+    rc = scan_object(&s, "unterminated envelope", envelope_member, &x);
+    if (rc != 0)
+        return rc;
     skip_ws(&s);
     if (s.p != s.end)
         return scan_fail(&s, "trailing characters after envelope");
-
-    if (has_op && !has_data)
-        return pulse_error_set(err, PULSE_ENOENT, 0, "envelope: control frame");
-    if (!has_data)
-        return pulse_error_set(err, PULSE_EINVAL, 0, "data: missing");
-    if (bad_channel)
-        return pulse_error_set(err, PULSE_EINVAL, 0, "channel: must be a string");
-    if (!has_channel)
-        return pulse_error_set(err, PULSE_EINVAL, 0, "channel: missing");
-    if (!seen.has_id)
-        return pulse_error_set(err, PULSE_EINVAL, 0, "data.event_id: missing");
-    if (!seen.has_seq)
-        return pulse_error_set(err, PULSE_EINVAL, 0, "data.sequence: missing");
-    if (!seen.has_us) {
-        if (!seen.has_ms)
-            return pulse_error_set(err, PULSE_EINVAL, 0, "data.published_at_us: missing");
-        d.published_at_us = (int64_t)seen.ms * 1000;
-    }
-    *out = d;
+    rc = delivery_complete(&x, err);
+    if (rc != 0)
+        return rc;
+    *out = x.d;
     return 0;
 }

@@ -152,6 +152,77 @@ static const char *http_header(const char *hdrs, const char *name)
     return NULL;
 }
 
+/* The request line, headers and body. 0, or -1 with h->errstr set. */
+static int send_request(pub_http *h, const char *path, const char *body, size_t len)
+{
+    char hdr[PUB_HTTP_HDR_MAX + 1];
+    int n = snprintf(hdr, sizeof(hdr),
+                     "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                     "%s%s%sContent-Length: %zu\r\n\r\n",
+                     path, h->host, h->port, h->authorization ? "Authorization: " : "",
+                     h->authorization ? h->authorization : "", h->authorization ? "\r\n" : "", len);
+    if (n < 0 || (size_t)n >= sizeof(hdr)) {
+        snprintf(h->errstr, sizeof(h->errstr), "request header too long");
+        return -1;
+    }
+    if (http_send_all(h, hdr, (size_t)n) != 0 || http_send_all(h, body, len) != 0)
+        return -1;
+    return 0;
+}
+
+/* Reads into hdr (PUB_HTTP_HDR_MAX + 1 bytes) until the blank line; *got is what was
+ * read (possibly past the headers), the return value the blank line's "\r\n\r\n", or
+ * NULL with h->errstr set. */
+static char *read_headers(pub_http *h, char *hdr, size_t *got, int *fresh_eof)
+{
+    char *end = NULL;
+    while (end == NULL) {
+        ssize_t r;
+        if (*got >= PUB_HTTP_HDR_MAX) {
+            snprintf(h->errstr, sizeof(h->errstr), "answer headers larger than %d bytes",
+                     PUB_HTTP_HDR_MAX);
+            return NULL;
+        }
+        r = http_recv(h, hdr + *got, PUB_HTTP_HDR_MAX - *got);
+        if (r < 0)
+            return NULL;
+        if (r == 0) {
+            *fresh_eof = (*got == 0);
+            snprintf(h->errstr, sizeof(h->errstr), "connection closed by the server");
+            return NULL;
+        }
+        *got += (size_t)r;
+        hdr[*got] = '\0';
+        end = strstr(hdr, "\r\n\r\n");
+    }
+    return end;
+}
+
+/* Discards the body: have bytes were already read past the headers, clen < 0 means
+ * it runs to EOF. 0, or -1 with h->errstr set. */
+static int discard_body(pub_http *h, long clen, size_t have)
+{
+    char sink[4096];
+    if (clen < 0) {
+        for (;;) {
+            ssize_t r = http_recv(h, sink, sizeof(sink));
+            if (r <= 0)
+                break;
+        }
+        return 0;
+    }
+    long left = clen - (long)have;
+    while (left > 0) {
+        ssize_t r = http_recv(h, sink, sizeof(sink));
+        if (r <= 0) {
+            snprintf(h->errstr, sizeof(h->errstr), "answer body cut short");
+            return -1;
+        }
+        left -= (long)r;
+    }
+    return 0;
+}
+
 /* One attempt. *fresh_eof is set when the connection was closed before any byte of the
  * answer arrived (the server dropped an idle keep-alive connection). */
 static int http_post_once(pub_http *h, const char *path, const char *body, size_t len,
@@ -159,44 +230,18 @@ static int http_post_once(pub_http *h, const char *path, const char *body, size_
 {
     char hdr[PUB_HTTP_HDR_MAX + 1];
     size_t got = 0;
-    char *end = NULL;
-    int n, status;
+    char *end;
+    int status;
     const char *v;
     long clen = -1;
     int close_after = 0;
 
     *fresh_eof = 0;
-    n = snprintf(hdr, sizeof(hdr),
-                 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-                 "%s%s%sContent-Length: %zu\r\n\r\n",
-                 path, h->host, h->port, h->authorization ? "Authorization: " : "",
-                 h->authorization ? h->authorization : "", h->authorization ? "\r\n" : "", len);
-    if (n < 0 || (size_t)n >= sizeof(hdr)) {
-        snprintf(h->errstr, sizeof(h->errstr), "request header too long");
+    if (send_request(h, path, body, len) != 0)
         return -1;
-    }
-    if (http_send_all(h, hdr, (size_t)n) != 0 || http_send_all(h, body, len) != 0)
+    end = read_headers(h, hdr, &got, fresh_eof);
+    if (end == NULL)
         return -1;
-
-    while (end == NULL) {
-        ssize_t r;
-        if (got >= PUB_HTTP_HDR_MAX) {
-            snprintf(h->errstr, sizeof(h->errstr), "answer headers larger than %d bytes",
-                     PUB_HTTP_HDR_MAX);
-            return -1;
-        }
-        r = http_recv(h, hdr + got, PUB_HTTP_HDR_MAX - got);
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            *fresh_eof = (got == 0);
-            snprintf(h->errstr, sizeof(h->errstr), "connection closed by the server");
-            return -1;
-        }
-        got += (size_t)r;
-        hdr[got] = '\0';
-        end = strstr(hdr, "\r\n\r\n");
-    }
     if (sscanf(hdr, "HTTP/1.%*d %d", &status) != 1 || status < 100 || status > 599) {
         snprintf(h->errstr, sizeof(h->errstr), "not an HTTP answer");
         return -1;
@@ -217,31 +262,10 @@ static int http_post_once(pub_http *h, const char *path, const char *body, size_
         close_after = 1;
     if (strncmp(hdr, "HTTP/1.0", 8) == 0 && (v == NULL || strncasecmp(v, "keep-alive", 10) != 0))
         close_after = 1;
-
-    /* Discard the body: bytes already read past the headers, then the rest. */
-    {
-        size_t have = got - (size_t)((end + 4) - hdr);
-        if (clen < 0) {
-            close_after = 1; /* body runs to EOF */
-            for (;;) {
-                char sink[4096];
-                ssize_t r = http_recv(h, sink, sizeof(sink));
-                if (r <= 0)
-                    break;
-            }
-        } else {
-            long left = clen - (long)have;
-            while (left > 0) {
-                char sink[4096];
-                ssize_t r = http_recv(h, sink, sizeof(sink));
-                if (r <= 0) {
-                    snprintf(h->errstr, sizeof(h->errstr), "answer body cut short");
-                    return -1;
-                }
-                left -= (long)r;
-            }
-        }
-    }
+    if (clen < 0)
+        close_after = 1; /* body runs to EOF */
+    if (discard_body(h, clen, got - (size_t)((end + 4) - hdr)) != 0)
+        return -1;
     if (close_after)
         pub_http_close(h);
     return status;

@@ -193,13 +193,136 @@ static int parse_spike(const char *s, pub_opts *o)
     return 0;
 }
 
+enum { O_TYPE = 256, O_SOURCE, O_COUNT, O_CHANNEL, O_PRIO, O_RATE, O_DURATION, O_PAYLOAD,
+       O_REDIS, O_HTTP, O_MANIFEST, O_MIX, O_USERS, O_SPIKE, O_SEED, O_QUIET, O_APIKEY,
+       O_RAW, O_HSIZE, O_HTTL, O_FIRSTSEQ, O_VERSION };
+
+/* Which defaults the flags replaced (the checks after the flags depend on it). */
+typedef struct {
+    bool count, size;
+} pub_given;
+
+static void set_defaults(pub_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->type = "SERVER_DOWN";
+    o->source = "server-a";
+    o->channel = "events.critical";
+    o->redis_url = pulse_cli_env("PULSE_REDIS", "redis://127.0.0.1:6379");
+    o->count = 10;
+    o->users = 100;
+    o->first_sequence = 1;
+    o->seed = (uint64_t)pulse_now_us();
+    o->api_key = pulse_cli_env("PULSE_ADMIN_API_KEY", NULL);
+}
+
+/* One option (O_TYPE..O_FIRSTSEQ) with its value: 0, or 2 (message printed). */
+static int set_option(pub_opts *o, int c, char *arg, pub_given *g)
+{
+    uint64_t v;
+
+    switch (c) {
+    case O_TYPE: o->type = arg; return 0;
+    case O_SOURCE: o->source = arg; return 0;
+    case O_COUNT:
+        if (pulse_parse_u64(arg, UINT32_MAX * 16ULL, &o->count) != 0)
+            return bad_usage("--count: '%s' is not a count", arg);
+        g->count = true;
+        return 0;
+    case O_CHANNEL: o->channel = arg; return 0;
+    case O_PRIO:
+        o->priority = pulse_priority_parse(arg, strlen(arg));
+        if (o->priority == PULSE_PRIO_UNSET)
+            return bad_usage("--priority: '%s' is not critical or normal", arg);
+        return 0;
+    case O_RATE:
+        if (pulse_parse_double(arg, 0, 1e7, &o->rate) != 0)
+            return bad_usage("--rate: '%s' is not a rate in events/s", arg);
+        return 0;
+    case O_DURATION:
+        if (pulse_parse_double(arg, 0.001, 1e7, &o->duration_s) != 0)
+            return bad_usage("--duration: '%s' is not a number of seconds", arg);
+        return 0;
+    case O_PAYLOAD:
+        if (pulse_parse_u64(arg, PUB_MAX_PAYLOAD, &v) != 0)
+            return bad_usage("--payload-bytes: '%s' is not a size up to 524288", arg);
+        o->payload_bytes = (size_t)v;
+        return 0;
+    case O_REDIS: o->redis_url = arg; return 0;
+    case O_HTTP: o->http_url = arg; return 0;
+    case O_MANIFEST: o->manifest = arg; return 0;
+    case O_MIX: o->mix = true; return 0;
+    case O_USERS:
+        if (pulse_parse_u64(arg, 100000000, &v) != 0 || v == 0)
+            return bad_usage("--users: '%s' is not a positive count", arg);
+        o->users = (unsigned)v;
+        return 0;
+    case O_SPIKE:
+        if (parse_spike(arg, o) != 0)
+            return bad_usage("--spike: '%s' is not FACTOR:SECONDS:EVERY", arg);
+        return 0;
+    case O_SEED:
+        if (pulse_parse_u64(arg, UINT64_MAX, &o->seed) != 0)
+            return bad_usage("--seed: '%s' is not a number", arg);
+        return 0;
+    case O_QUIET: o->quiet = true; return 0;
+    case O_APIKEY:
+        if (arg[0] == '\0' || strpbrk(arg, "\r\n") != NULL)
+            return bad_usage("--api-key: '%s' is empty or spans lines", "(hidden)");
+        o->api_key = arg;
+        return 0;
+    case O_RAW: o->raw = true; return 0;
+    case O_FIRSTSEQ:
+        if (pulse_parse_u64(arg, UINT64_MAX / 2, &o->first_sequence) != 0)
+            return bad_usage("--first-sequence: '%s' is not a number", arg);
+        return 0;
+    case O_HSIZE:
+        if (pulse_parse_u64(arg, PULSE_HISTORY_MAX_SIZE, &v) != 0)
+            return bad_usage("--history-size: '%s' is not a count up to 10000000", arg);
+        o->history_size = (uint32_t)v;
+        o->history_given = g->size = true;
+        return 0;
+    case O_HTTL:
+        if (pulse_parse_u64(arg, PULSE_HISTORY_MAX_TTL_S, &v) != 0 || v == 0)
+            return bad_usage("--history-ttl: '%s' is not 1..31536000 seconds", arg);
+        o->history_ttl_s = (uint32_t)v;
+        o->history_given = true;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* After the flags: combinations and the values the flags leave to be derived. */
+static int finish_args(pub_opts *o, const pub_given *g)
+{
+    if (o->duration_s > 0 && !g->count)
+        o->count = 0;
+    if (o->count == 0 && o->duration_s <= 0)
+        return bad_usage("%s", "--count 0 needs --duration");
+    if (strlen(o->type) == 0 || strlen(o->type) > PULSE_EVENT_TYPE_MAX || strchr(o->type, ',') ||
+        strchr(o->type, '"') || strchr(o->type, '\\'))
+        return bad_usage("--type: '%s' must be 1..64 characters without , \" or \\", o->type);
+    if (strlen(o->source) > PULSE_SOURCE_MAX || strchr(o->source, '"') || strchr(o->source, '\\'))
+        return bad_usage("--source: '%s' must be up to 128 characters without \" or \\", o->source);
+    if (pulse_channel_validate(o->channel, strlen(o->channel)) != 0)
+        return bad_usage("--channel: '%s' is not a channel name ([A-Za-z0-9._:@-], 1..128)",
+                         o->channel);
+    if (o->spike_factor > 0 && o->rate <= 0)
+        return bad_usage("%s", "--spike needs --rate");
+    if (o->history_given && (o->raw || o->http_url != NULL))
+        return bad_usage("%s", "--history-size/--history-ttl need Redis without --raw");
+    if (o->history_given && o->history_ttl_s == 0)
+        o->history_ttl_s = PULSE_HISTORY_DEFAULT_TTL_S;
+    if (o->history_given && !g->size)
+        o->history_size = PULSE_HISTORY_DEFAULT_SIZE;
+    return 0;
+}
+
 /* Parses argv into o (flags over PULSE_* environment over defaults). Returns 0, 1 for
  * --help/--version (already printed) or 2 (message printed). */
 static int parse_args(int argc, char **argv, pub_opts *o)
 {
-    enum { O_TYPE = 256, O_SOURCE, O_COUNT, O_CHANNEL, O_PRIO, O_RATE, O_DURATION, O_PAYLOAD,
-           O_REDIS, O_HTTP, O_MANIFEST, O_MIX, O_USERS, O_SPIKE, O_SEED, O_QUIET, O_APIKEY,
-           O_RAW, O_HSIZE, O_HTTL, O_FIRSTSEQ, O_VERSION };
     static const struct option longopts[] = {
         {"type", required_argument, NULL, O_TYPE},
         {"source", required_argument, NULL, O_SOURCE},
@@ -226,118 +349,21 @@ static int parse_args(int argc, char **argv, pub_opts *o)
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
-    bool count_given = false, size_given = false;
-    int c;
-    uint64_t v;
+    pub_given g = {false, false};
+    int c, rc;
 
-    memset(o, 0, sizeof(*o));
-    o->type = "SERVER_DOWN";
-    o->source = "server-a";
-    o->channel = "events.critical";
-    o->redis_url = pulse_cli_env("PULSE_REDIS", "redis://127.0.0.1:6379");
-    o->count = 10;
-    o->users = 100;
-    o->first_sequence = 1;
-    o->seed = (uint64_t)pulse_now_us();
-    o->api_key = pulse_cli_env("PULSE_ADMIN_API_KEY", NULL);
-
+    set_defaults(o);
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_TYPE: o->type = optarg; break;
-        case O_SOURCE: o->source = optarg; break;
-        case O_COUNT:
-            if (pulse_parse_u64(optarg, UINT32_MAX * 16ULL, &o->count) != 0)
-                return bad_usage("--count: '%s' is not a count", optarg);
-            count_given = true;
-            break;
-        case O_CHANNEL: o->channel = optarg; break;
-        case O_PRIO:
-            o->priority = pulse_priority_parse(optarg, strlen(optarg));
-            if (o->priority == PULSE_PRIO_UNSET)
-                return bad_usage("--priority: '%s' is not critical or normal", optarg);
-            break;
-        case O_RATE:
-            if (pulse_parse_double(optarg, 0, 1e7, &o->rate) != 0)
-                return bad_usage("--rate: '%s' is not a rate in events/s", optarg);
-            break;
-        case O_DURATION:
-            if (pulse_parse_double(optarg, 0.001, 1e7, &o->duration_s) != 0)
-                return bad_usage("--duration: '%s' is not a number of seconds", optarg);
-            break;
-        case O_PAYLOAD:
-            if (pulse_parse_u64(optarg, PUB_MAX_PAYLOAD, &v) != 0)
-                return bad_usage("--payload-bytes: '%s' is not a size up to 524288", optarg);
-            o->payload_bytes = (size_t)v;
-            break;
-        case O_REDIS: o->redis_url = optarg; break;
-        case O_HTTP: o->http_url = optarg; break;
-        case O_MANIFEST: o->manifest = optarg; break;
-        case O_MIX: o->mix = true; break;
-        case O_USERS:
-            if (pulse_parse_u64(optarg, 100000000, &v) != 0 || v == 0)
-                return bad_usage("--users: '%s' is not a positive count", optarg);
-            o->users = (unsigned)v;
-            break;
-        case O_SPIKE:
-            if (parse_spike(optarg, o) != 0)
-                return bad_usage("--spike: '%s' is not FACTOR:SECONDS:EVERY", optarg);
-            break;
-        case O_SEED:
-            if (pulse_parse_u64(optarg, UINT64_MAX, &o->seed) != 0)
-                return bad_usage("--seed: '%s' is not a number", optarg);
-            break;
-        case O_QUIET: o->quiet = true; break;
-        case O_APIKEY:
-            if (optarg[0] == '\0' || strpbrk(optarg, "\r\n") != NULL)
-                return bad_usage("--api-key: '%s' is empty or spans lines", "(hidden)");
-            o->api_key = optarg;
-            break;
-        case O_RAW: o->raw = true; break;
-        case O_FIRSTSEQ:
-            if (pulse_parse_u64(optarg, UINT64_MAX / 2, &o->first_sequence) != 0)
-                return bad_usage("--first-sequence: '%s' is not a number", optarg);
-            break;
-        case O_HSIZE:
-            if (pulse_parse_u64(optarg, PULSE_HISTORY_MAX_SIZE, &v) != 0)
-                return bad_usage("--history-size: '%s' is not a count up to 10000000", optarg);
-            o->history_size = (uint32_t)v;
-            o->history_given = size_given = true;
-            break;
-        case O_HTTL:
-            if (pulse_parse_u64(optarg, PULSE_HISTORY_MAX_TTL_S, &v) != 0 || v == 0)
-                return bad_usage("--history-ttl: '%s' is not 1..31536000 seconds", optarg);
-            o->history_ttl_s = (uint32_t)v;
-            o->history_given = true;
-            break;
-        case 'h': usage(stdout); return 1;
-        case O_VERSION: pulse_cli_version("pulse-publish"); return 1;
-        default: return pulse_cli_bad_option("pulse-publish", argv, optind, optopt);
-        }
+        rc = pulse_cli_common_option("pulse-publish", c, O_VERSION, usage, argv);
+        if (rc == 0)
+            rc = set_option(o, c, optarg, &g);
+        if (rc != 0)
+            return rc;
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
-    if (o->duration_s > 0 && !count_given)
-        o->count = 0;
-    if (o->count == 0 && o->duration_s <= 0)
-        return bad_usage("%s", "--count 0 needs --duration");
-    if (strlen(o->type) == 0 || strlen(o->type) > PULSE_EVENT_TYPE_MAX || strchr(o->type, ',') ||
-        strchr(o->type, '"') || strchr(o->type, '\\'))
-        return bad_usage("--type: '%s' must be 1..64 characters without , \" or \\", o->type);
-    if (strlen(o->source) > PULSE_SOURCE_MAX || strchr(o->source, '"') || strchr(o->source, '\\'))
-        return bad_usage("--source: '%s' must be up to 128 characters without \" or \\", o->source);
-    if (pulse_channel_validate(o->channel, strlen(o->channel)) != 0)
-        return bad_usage("--channel: '%s' is not a channel name ([A-Za-z0-9._:@-], 1..128)",
-                         o->channel);
-    if (o->spike_factor > 0 && o->rate <= 0)
-        return bad_usage("%s", "--spike needs --rate");
-    if (o->history_given && (o->raw || o->http_url != NULL))
-        return bad_usage("%s", "--history-size/--history-ttl need Redis without --raw");
-    if (o->history_given && o->history_ttl_s == 0)
-        o->history_ttl_s = PULSE_HISTORY_DEFAULT_TTL_S;
-    if (o->history_given && !size_given)
-        o->history_size = PULSE_HISTORY_DEFAULT_SIZE;
-    return 0;
+    return finish_args(o, &g);
 }
 
 /* xorshift64*: small, seedable, good enough to pick event kinds and users. */

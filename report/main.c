@@ -40,7 +40,15 @@ static void usage(FILE *f)
           f);
 }
 
-int main(int argc, char **argv)
+/* What the flags ask for besides rep_options. */
+typedef struct {
+    const char *dir, *svg;
+    bool json, no_svg;
+} rep_flags;
+
+/* argv into opt and f. -1 to go on, else the exit status (help, version: 0; bad
+ * usage: 2, message printed). */
+static int parse_args(int argc, char **argv, rep_options *opt, rep_flags *f)
 {
     enum { O_JSON = 256, O_SVG, O_NOSVG, O_LENIENT, O_EXACT, O_VERSION };
     static const struct option longopts[] = {
@@ -53,69 +61,88 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
-    rep_options opt;
-    rep_run *run;
-    rep_result res;
-    pulse_error err;
-    const char *dir, *svg = NULL;
-    char svg_default[4096];
-    bool json = false, no_svg = false;
-    int c, rc;
+    int c;
 
-    rep_options_default(&opt);
+    rep_options_default(opt);
+    memset(f, 0, sizeof(*f));
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case O_JSON: json = true; break;
-        case O_SVG: svg = optarg; break;
-        case O_NOSVG: no_svg = true; break;
-        case O_LENIENT: opt.lenient = true; break;
+        case O_JSON: f->json = true; break;
+        case O_SVG: f->svg = optarg; break;
+        case O_NOSVG: f->no_svg = true; break;
+        case O_LENIENT: opt->lenient = true; break;
         case O_EXACT: {
             uint64_t v;
             if (pulse_parse_u64(optarg, 1000000000ULL, &v) != 0)
                 return pulse_cli_usage_error("pulse-report", "--exact-limit: '%s' is not a count",
                                              optarg);
-            opt.exact_limit = (size_t)v;
+            opt->exact_limit = (size_t)v;
             break;
         }
-        case 'h': usage(stdout); return 0;
-        case O_VERSION: pulse_cli_version("pulse-report"); return 0;
-        default: return pulse_cli_bad_option("pulse-report", argv, optind, optopt);
+        default: {
+            int rc = pulse_cli_common_option("pulse-report", c, O_VERSION, usage, argv);
+            return rc == 1 ? 0 : rc;
+        }
         }
     }
     if (optind != argc - 1)
         return pulse_cli_usage_error("pulse-report", "expected exactly one run directory");
-    dir = argv[optind];
+    f->dir = argv[optind];
+    return -1;
+}
 
-    run = rep_run_new(&opt);
+/* Loads the run directory and computes the report into res: 0, or 2 (message printed). */
+static int load_and_compute(const rep_options *opt, const char *dir, rep_result *res)
+{
+    pulse_error err;
+    rep_run *run = rep_run_new(opt);
     if (run == NULL) {
         fprintf(stderr, "pulse-report: out of memory\n");
         return 2;
     }
     memset(&err, 0, sizeof(err));
-    rc = rep_load_dir(run, dir, &err);
-    if (rc != 0) {
+    if (rep_load_dir(run, dir, &err) != 0) {
         fprintf(stderr, "pulse-report: %s\n", err.text);
         rep_run_free(run);
         return 2;
     }
-    if (rep_compute(run, &res) != 0) {
+    if (rep_compute(run, res) != 0) {
         fprintf(stderr, "pulse-report: out of memory\n");
         rep_run_free(run);
         return 2;
     }
     rep_run_free(run);
+    return 0;
+}
 
-    if (!no_svg) {
+int main(int argc, char **argv)
+{
+    rep_options opt;
+    rep_flags f;
+    rep_result res;
+    const char *svg;
+    char svg_default[4096];
+    int rc;
+
+    rc = parse_args(argc, argv, &opt, &f);
+    if (rc >= 0)
+        return rc;
+    rc = load_and_compute(&opt, f.dir, &res);
+    if (rc != 0)
+        return rc;
+
+    svg = f.svg;
+    if (!f.no_svg) {
         if (svg == NULL) {
-            snprintf(svg_default, sizeof(svg_default), "%s/latency.svg", dir);
+            snprintf(svg_default, sizeof(svg_default), "%s/latency.svg", f.dir);
             svg = svg_default;
         }
-        if (rep_write_svg(svg, &res, dir) != 0)
+        if (rep_write_svg(svg, &res, f.dir) != 0)
             fprintf(stderr, "pulse-report: cannot write %s: %s\n", svg, strerror(errno));
     }
-    rc = json ? rep_print_json(stdout, &res, dir) : rep_print_text(stdout, &res, dir);
-    if (!json && !no_svg)
+    rc = f.json ? rep_print_json(stdout, &res, f.dir) : rep_print_text(stdout, &res, f.dir);
+    if (!f.json && !f.no_svg)
         printf("  chart: %s\n", svg);
     if (rc != 0 || fflush(stdout) != 0) {
         fprintf(stderr, "pulse-report: cannot write the report\n");

@@ -140,23 +140,16 @@ static int cmp_gap(const void *a, const void *b)
     return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-/* Per event: expected = subscribed clients ready at or before its publish time (from
- * per-channel sorted ready times); the events and clients with deliveries missing,
- * worst first. */
-static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
-                       const uint64_t *recv_c, const uint64_t *recv_e)
+/* The connect times of the clients ready on each channel, sorted: channel c's are
+ * (*ready_out)[off[c] .. off[c + 1]). 0 or PULSE_ENOMEM (nothing allocated). */
+static int ready_times(const rep_run *r, size_t **off_out, int64_t **ready_out)
 {
-    size_t nch = r->channels.n, i, j, n = 0;
+    size_t nch = r->channels.n, i, j;
     size_t *off = calloc(nch + 1, sizeof(*off)), *fill = calloc(nch + 1, sizeof(*fill));
-    int64_t *ready;
-    rep_gap *gaps;
-    size_t total = 0;
+    int64_t *ready = NULL;
 
-    if (off == NULL || fill == NULL) {
-        free(off);
-        free(fill);
-        return PULSE_ENOMEM;
-    }
+    if (off == NULL || fill == NULL)
+        goto oom;
     for (i = 0; i < r->n_clients; i++) {
         if (r->clients[i].connected_at_us <= 0)
             continue;
@@ -165,16 +158,9 @@ static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
     }
     for (i = 1; i <= nch; i++)
         off[i] += off[i - 1];
-    total = off[nch];
-    ready = malloc((total ? total : 1) * sizeof(*ready));
-    gaps = malloc(((r->n_events > r->n_clients ? r->n_events : r->n_clients) + 1) * sizeof(*gaps));
-    if (ready == NULL || gaps == NULL) {
-        free(off);
-        free(fill);
-        free(ready);
-        free(gaps);
-        return PULSE_ENOMEM;
-    }
+    ready = malloc((off[nch] ? off[nch] : 1) * sizeof(*ready));
+    if (ready == NULL)
+        goto oom;
     for (i = 0; i < r->n_clients; i++) {
         const rep_client *c = &r->clients[i];
         if (c->connected_at_us <= 0)
@@ -184,7 +170,23 @@ static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
     }
     for (i = 0; i < nch; i++)
         qsort(ready + off[i], off[i + 1] - off[i], sizeof(*ready), cmp_i64);
+    free(fill);
+    *off_out = off;
+    *ready_out = ready;
+    return 0;
+oom:
+    free(off);
+    free(fill);
+    free(ready);
+    return PULSE_ENOMEM;
+}
 
+/* Events with deliveries missing (counting what history would have kept as lost),
+ * worst first, into out; gaps has room for every event. */
+static void worst_events(const rep_run *r, rep_result *out, const size_t *off, const int64_t *ready,
+                         const uint64_t *recv_e, rep_gap *gaps)
+{
+    size_t i, n = 0;
     for (i = 0; i < r->n_events; i++) {
         const rep_event *e = &r->events[i];
         size_t cnt = off[e->chan + 1] - off[e->chan];
@@ -213,8 +215,13 @@ static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
         m->expected = gaps[i].expected;
         m->received = gaps[i].expected - gaps[i].missing;
     }
+}
 
-    n = 0;
+/* Clients with deliveries missing, worst first, into out; gaps has room for every client. */
+static void worst_clients(const rep_run *r, rep_result *out, const uint64_t *exp_c, const uint64_t *recv_c,
+                          rep_gap *gaps)
+{
+    size_t i, n = 0;
     for (i = 0; i < r->n_clients; i++) {
         if (recv_c[i] < exp_c[i]) {
             gaps[n].idx = (uint32_t)i;
@@ -234,8 +241,29 @@ static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
         m->expected = gaps[i].expected;
         m->received = gaps[i].expected - gaps[i].missing;
     }
+}
+
+/* Per event: expected = subscribed clients ready at or before its publish time (from
+ * per-channel sorted ready times); the events and clients with deliveries missing,
+ * worst first. */
+static int worst_lists(rep_run *r, rep_result *out, const uint64_t *exp_c,
+                       const uint64_t *recv_c, const uint64_t *recv_e)
+{
+    size_t *off;
+    int64_t *ready;
+    rep_gap *gaps;
+
+    if (ready_times(r, &off, &ready) != 0)
+        return PULSE_ENOMEM;
+    gaps = malloc(((r->n_events > r->n_clients ? r->n_events : r->n_clients) + 1) * sizeof(*gaps));
+    if (gaps == NULL) {
+        free(off);
+        free(ready);
+        return PULSE_ENOMEM;
+    }
+    worst_events(r, out, off, ready, recv_e, gaps);
+    worst_clients(r, out, exp_c, recv_c, gaps);
     free(off);
-    free(fill);
     free(ready);
     free(gaps);
     return 0;

@@ -45,12 +45,9 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-int rep_print_text(FILE *f, const rep_result *res, const char *title)
+/* The run in four lines: events, clients, deliveries, history. */
+static void text_summary(FILE *f, const rep_result *res, const char *title)
 {
-    size_t i;
-    char name[80];
-    bool exact = res->overall.exact;
-
     fprintf(f, "Pulse delivery report: %s\n", title);
     fprintf(f, "  events %" PRIu64 " (%" PRIu64 " critical, %" PRIu64 " normal) published over %.3f s\n",
             res->overall.events, res->critical.events, res->normal.events,
@@ -67,7 +64,13 @@ int rep_print_text(FILE *f, const rep_result *res, const char *title)
                " (%" PRIu64 " critical) of the events published with history\n\n",
             res->overall.recovered, res->critical.recovered, res->overall.lost,
             res->critical.lost);
+}
 
+/* The delivery counts table: overall, per priority, per node. */
+static void text_counts(FILE *f, const rep_result *res)
+{
+    size_t i;
+    char name[80];
     fprintf(f, "  %-18s %8s %8s %10s %10s %9s %10s %12s %10s\n", "deliveries", "clients", "events",
             "expected", "received", "dropped", "duplicates", "out-of-order", "unexpected");
     count_row(f, "overall", &res->overall, true);
@@ -77,7 +80,14 @@ int rep_print_text(FILE *f, const rep_result *res, const char *title)
         snprintf(name, sizeof(name), "node %s", res->nodes[i].name);
         count_row(f, name, &res->nodes[i].s, false);
     }
+}
 
+/* The latency table and what its percentiles are. */
+static void text_latency(FILE *f, const rep_result *res)
+{
+    size_t i;
+    char name[80];
+    bool exact = res->overall.exact;
     fprintf(f, "\n  %-18s %10s %9s %9s %9s %9s %9s %9s %9s\n", "latency (ms)", "count", "p50",
             "p90", "p95", "p99", "p99.9", "max", "mean");
     latency_row(f, "overall", &res->overall);
@@ -93,6 +103,12 @@ int rep_print_text(FILE *f, const rep_result *res, const char *title)
     fprintf(f, "  log lines %" PRIu64 ", unknown events %" PRIu64 ", unknown clients %" PRIu64
                ", skipped bad lines %" PRIu64 "\n",
             res->delivery_lines, res->unknown_events, res->unknown_clients, res->bad_lines);
+}
+
+/* The events and clients missing deliveries, worst first (at most 5 of each). */
+static void text_worst(FILE *f, const rep_result *res)
+{
+    size_t i;
     if (res->events_incomplete > 0) {
         fprintf(f, "\n  %" PRIu64 " events and %" PRIu64 " clients are missing deliveries; the worst"
                    " (up to 10 of each in --json):\n",
@@ -110,6 +126,11 @@ int rep_print_text(FILE *f, const rep_result *res, const char *title)
                     m->node, m->received, m->expected);
         }
     }
+}
+
+/* Clients that never got ready, then the one-line verdict. */
+static void text_verdict(FILE *f, const rep_result *res)
+{
     if (res->clients_connected < res->clients_total)
         fprintf(f, "  warning: %" PRIu64 " of %" PRIu64 " clients never got ready; they expect "
                    "nothing and are not counted as drops\n",
@@ -125,6 +146,15 @@ int rep_print_text(FILE *f, const rep_result *res, const char *title)
                 res->overall.dropped);
     else
         fprintf(f, "  verdict: OK, every expected delivery arrived\n");
+}
+
+int rep_print_text(FILE *f, const rep_result *res, const char *title)
+{
+    text_summary(f, res, title);
+    text_counts(f, res);
+    text_latency(f, res);
+    text_worst(f, res);
+    text_verdict(f, res);
     return ferror(f) ? -1 : 0;
 }
 

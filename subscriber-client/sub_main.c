@@ -189,12 +189,85 @@ static int add_default_urls(sub_run *r)
     return r->nurls > 0 ? 0 : pulse_cli_usage_error("pulse-subscribe", "PULSE_URL: no URL in '%s'", env);
 }
 
+enum { O_URL = 256, O_CLIENTS, O_CHANNELS, O_USERS, O_OUT, O_DURATION, O_EXPECT, O_BATCH,
+       O_CONC, O_LOG, O_TOKEN, O_VERSION };
+
+/* One option with its value: 0, or 2 (message printed). */
+static int set_option(sub_run *r, int c, const char *arg)
+{
+    uint64_t v;
+    pulse_log_level lvl;
+    char *end;
+
+    switch (c) {
+    case O_URL:
+        return add_url(r, arg);
+    case O_CLIENTS:
+        if (pulse_parse_u64(arg, 1000000, &v) != 0 || v == 0)
+            return bad_usage("--clients: not a count from 1 to 1000000:", arg);
+        r->nclients = (unsigned)v;
+        return 0;
+    case O_CHANNELS:
+        if (check_channel_list(arg) != 0)
+            return bad_usage("--channels: not a comma-separated list of channels:", arg);
+        r->channels = arg;
+        return 0;
+    case O_USERS:
+        if (pulse_parse_u64(arg, 100000000, &v) != 0 || v == 0)
+            return bad_usage("--users: not a positive count:", arg);
+        r->users = (unsigned)v;
+        return 0;
+    case O_OUT: r->out_dir = arg; return 0;
+    case O_DURATION:
+        errno = 0;
+        r->duration_s = strtod(arg, &end);
+        if (errno != 0 || end == arg || *end != '\0' || !(r->duration_s > 0))
+            return bad_usage("--duration: not a number of seconds:", arg);
+        return 0;
+    case O_EXPECT:
+        if (pulse_parse_u64(arg, UINT64_MAX, &v) != 0)
+            return bad_usage("--expect: not a count:", arg);
+        r->expect = v;
+        return 0;
+    case O_BATCH: r->batch = true; return 0;
+    case O_CONC:
+        if (pulse_parse_u64(arg, 100000, &v) != 0 || v == 0)
+            return bad_usage("--connect-concurrency: not a positive count:", arg);
+        r->connect_concurrency = (unsigned)v;
+        return 0;
+    case O_LOG:
+        if (pulse_log_level_parse(arg, &lvl) != 0)
+            return bad_usage("--log-level: not error|warn|info|debug:", arg);
+        pulse_log_set_level(lvl);
+        return 0;
+    default: /* O_TOKEN */
+        /* A JWT is base64url parts joined by dots: nothing to escape in a query. */
+        if (check_token(arg) != 0)
+            return bad_usage("--token: not a JWT (base64url and dots):", arg);
+        r->token = arg;
+        return 0;
+    }
+}
+
+/* After the flags: what is required, and what the environment fills in. */
+static int finish_args(sub_run *r)
+{
+    if (r->out_dir == NULL)
+        return pulse_cli_usage_error("pulse-subscribe", "--out DIR is required");
+    if (r->token == NULL) {
+        r->token = pulse_cli_env("PULSE_TOKEN", NULL);
+        if (r->token != NULL && check_token(r->token) != 0)
+            return pulse_cli_usage_error("pulse-subscribe", "PULSE_TOKEN: not a JWT (base64url and dots)");
+    }
+    if (r->nurls == 0)
+        return add_default_urls(r);
+    return 0;
+}
+
 /* Parses argv into r (flags over PULSE_* environment over defaults). Returns 0, 1 for
  * --help/--version (already printed) or 2 (message printed). */
 static int parse_args(int argc, char **argv, sub_run *r)
 {
-    enum { O_URL = 256, O_CLIENTS, O_CHANNELS, O_USERS, O_OUT, O_DURATION, O_EXPECT, O_BATCH,
-           O_CONC, O_LOG, O_TOKEN, O_VERSION };
     static const struct option longopts[] = {
         {"url", required_argument, NULL, O_URL},
         {"clients", required_argument, NULL, O_CLIENTS},
@@ -211,9 +284,6 @@ static int parse_args(int argc, char **argv, sub_run *r)
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
-    uint64_t v;
-    pulse_log_level lvl;
-    char *end;
     int c, rc;
 
     r->nclients = 1;
@@ -221,73 +291,15 @@ static int parse_args(int argc, char **argv, sub_run *r)
     r->connect_concurrency = 200;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case O_URL:
-            rc = add_url(r, optarg);
-            if (rc != 0)
-                return rc;
-            break;
-        case O_CLIENTS:
-            if (pulse_parse_u64(optarg, 1000000, &v) != 0 || v == 0)
-                return bad_usage("--clients: not a count from 1 to 1000000:", optarg);
-            r->nclients = (unsigned)v;
-            break;
-        case O_CHANNELS:
-            if (check_channel_list(optarg) != 0)
-                return bad_usage("--channels: not a comma-separated list of channels:", optarg);
-            r->channels = optarg;
-            break;
-        case O_USERS:
-            if (pulse_parse_u64(optarg, 100000000, &v) != 0 || v == 0)
-                return bad_usage("--users: not a positive count:", optarg);
-            r->users = (unsigned)v;
-            break;
-        case O_OUT: r->out_dir = optarg; break;
-        case O_DURATION:
-            errno = 0;
-            r->duration_s = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' || !(r->duration_s > 0))
-                return bad_usage("--duration: not a number of seconds:", optarg);
-            break;
-        case O_EXPECT:
-            if (pulse_parse_u64(optarg, UINT64_MAX, &v) != 0)
-                return bad_usage("--expect: not a count:", optarg);
-            r->expect = v;
-            break;
-        case O_BATCH: r->batch = true; break;
-        case O_CONC:
-            if (pulse_parse_u64(optarg, 100000, &v) != 0 || v == 0)
-                return bad_usage("--connect-concurrency: not a positive count:", optarg);
-            r->connect_concurrency = (unsigned)v;
-            break;
-        case O_LOG:
-            if (pulse_log_level_parse(optarg, &lvl) != 0)
-                return bad_usage("--log-level: not error|warn|info|debug:", optarg);
-            pulse_log_set_level(lvl);
-            break;
-        case O_TOKEN:
-            /* A JWT is base64url parts joined by dots: nothing to escape in a query. */
-            if (check_token(optarg) != 0)
-                return bad_usage("--token: not a JWT (base64url and dots):", optarg);
-            r->token = optarg;
-            break;
-        case 'h': usage(stdout); return 1;
-        case O_VERSION: pulse_cli_version("pulse-subscribe"); return 1;
-        default: return pulse_cli_bad_option("pulse-subscribe", argv, optind, optopt);
-        }
+        rc = pulse_cli_common_option("pulse-subscribe", c, O_VERSION, usage, argv);
+        if (rc == 0)
+            rc = set_option(r, c, optarg);
+        if (rc != 0)
+            return rc;
     }
     if (optind < argc)
         return bad_usage("unexpected argument", argv[optind]);
-    if (r->out_dir == NULL)
-        return pulse_cli_usage_error("pulse-subscribe", "--out DIR is required");
-    if (r->token == NULL) {
-        r->token = pulse_cli_env("PULSE_TOKEN", NULL);
-        if (r->token != NULL && check_token(r->token) != 0)
-            return pulse_cli_usage_error("pulse-subscribe", "PULSE_TOKEN: not a JWT (base64url and dots)");
-    }
-    if (r->nurls == 0)
-        return add_default_urls(r);
-    return 0;
+    return finish_args(r);
 }
 
 static char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -429,24 +441,21 @@ static void lws_log_to_ours(int level, const char *line)
         PLOG_WARN("lws", "%.*s", (int)n, line);
 }
 
-int main(int argc, char **argv)
+/* out_dir/name for writing, or NULL (message printed). */
+static FILE *open_csv(const sub_run *r, const char *name)
 {
-    static sub_run run;
-    sub_run *r = &run;
-    struct lws_context_creation_info info;
-    struct sigaction sa;
     char path[1100];
-    int rc, exit_code = 0;
-    unsigned i;
+    snprintf(path, sizeof(path), "%s/%s", r->out_dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
+    return f;
+}
 
-    pulse_log_set_level(PULSE_LOG_WARN);
-    rc = parse_args(argc, argv, r);
-    if (rc == 1)
-        return 0;
-    if (rc != 0)
-        return rc;
-    sub_the_run = r;
-
+/* The output directory and its files: 0, or 1 (message printed). */
+static int open_outputs(sub_run *r)
+{
+    char path[1100];
     if (mkdir(r->out_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", r->out_dir, strerror(errno));
         return 1;
@@ -458,19 +467,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
         return 1;
     }
-    snprintf(path, sizeof(path), "%s/gaps.csv", r->out_dir);
-    r->gaps = fopen(path, "w");
-    if (r->gaps == NULL) {
-        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
+    r->gaps = open_csv(r, "gaps.csv");
+    if (r->gaps == NULL)
         return 1;
-    }
-    snprintf(path, sizeof(path), "%s/recoveries.csv", r->out_dir);
-    r->recoveries = fopen(path, "w");
-    if (r->recoveries == NULL) {
-        fprintf(stderr, "pulse-subscribe: cannot create %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    setup_clients(r);
+    r->recoveries = open_csv(r, "recoveries.csv");
+    return r->recoveries == NULL ? 1 : 0;
+}
+
+/* Signals and the client-only libwebsockets context: 0, or 1 (message printed). */
+static int start_context(sub_run *r)
+{
+    struct lws_context_creation_info info;
+    struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -495,17 +503,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "pulse-subscribe: cannot create the libwebsockets context\n");
         return 1;
     }
-    r->progress = isatty(2);
-    r->start_ms = pulse_mono_ms();
-    r->last_progress_ms = r->start_ms;
-    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, 1);
+    return 0;
+}
 
-    while (!r->stopping) {
-        if (lws_service(r->ctx, 0) < 0)
-            break;
-    }
-
-    /* Flush first: a slow teardown must not lose what was received. */
+/* Flushes and closes the files and writes clients.csv: 0, or 1 when one failed.
+ * Flush first: a slow teardown must not lose what was received. */
+static int close_outputs(sub_run *r)
+{
+    int exit_code = 0;
     if (sub_out_close(&r->deliveries) != 0)
         exit_code = 1;
     if (fclose(r->gaps) != 0)
@@ -518,7 +523,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "pulse-subscribe: cannot write %s/clients.csv\n", r->out_dir);
         exit_code = 1;
     }
-    r->stopping = true;
+    return exit_code;
+}
+
+/* The summary line on stdout; 1 when no connection was ever ready, else 0. */
+static int print_summary(const sub_run *r)
+{
     printf("pulse-subscribe: clients=%u ready=%u deliveries=%" PRIu64 " frames=%" PRIu64
            " bad_frames=%" PRIu64
            " gateway_errors=%" PRIu64 " disconnects=%" PRIu64 " failed_connects=%u"
@@ -533,15 +543,17 @@ int main(int argc, char **argv)
     if (r->ready_count == 0) {
         fprintf(stderr, "pulse-subscribe: no connection was ever ready (%u attempts failed)\n",
                 r->failed_connects);
-        exit_code = 1;
-    } else if (r->ready_count < r->nclients) {
+        return 1;
+    }
+    if (r->ready_count < r->nclients)
         fprintf(stderr, "pulse-subscribe: only %u of %u connections were ever ready\n",
                 r->ready_count, r->nclients);
-    }
-    fflush(stdout);
-    lws_sul_cancel(&r->tick);
-    lws_context_destroy(r->ctx);
-    for (i = 0; i < r->nclients; i++) {
+    return 0;
+}
+
+static void free_clients(sub_run *r)
+{
+    for (unsigned i = 0; i < r->nclients; i++) {
         free(r->clients[i].path);
         free(r->clients[i].channels);
         free(r->clients[i].msg);
@@ -550,5 +562,44 @@ int main(int argc, char **argv)
     }
     free(r->clients);
     free(r->urls);
+}
+
+int main(int argc, char **argv)
+{
+    static sub_run run;
+    sub_run *r = &run;
+    int rc, exit_code;
+
+    pulse_log_set_level(PULSE_LOG_WARN);
+    rc = parse_args(argc, argv, r);
+    if (rc == 1)
+        return 0;
+    if (rc != 0)
+        return rc;
+    sub_the_run = r;
+
+    if (open_outputs(r) != 0)
+        return 1;
+    setup_clients(r);
+    if (start_context(r) != 0)
+        return 1;
+    r->progress = isatty(2);
+    r->start_ms = pulse_mono_ms();
+    r->last_progress_ms = r->start_ms;
+    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, 1);
+
+    while (!r->stopping) {
+        if (lws_service(r->ctx, 0) < 0)
+            break;
+    }
+
+    exit_code = close_outputs(r);
+    r->stopping = true;
+    if (print_summary(r) != 0)
+        exit_code = 1;
+    fflush(stdout);
+    lws_sul_cancel(&r->tick);
+    lws_context_destroy(r->ctx);
+    free_clients(r);
     return exit_code;
 }

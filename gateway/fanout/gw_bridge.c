@@ -14,6 +14,7 @@
 
 #include "gw_msg.h"
 #include "pulse_alloc.h"
+#include "pulse_err.h"
 
 gw_note *gw_note_new(gw_mail_kind kind, const char *name, bool is_pattern, const char *payload, size_t len)
 {
@@ -49,10 +50,13 @@ int gw_bridge_post(gw_bridge *b, gw_mail *m, size_t bytes)
 {
     m->next = NULL;
     pthread_mutex_lock(&b->lock);
-    if (b->closed || (b->max_items && b->items >= b->max_items) ||
-        (b->max_bytes && b->bytes + bytes > b->max_bytes)) {
+    if (b->closed) {
         pthread_mutex_unlock(&b->lock);
-        return -1;
+        return PULSE_ESHUTDOWN;
+    }
+    if ((b->max_items && b->items >= b->max_items) || (b->max_bytes && b->bytes + bytes > b->max_bytes)) {
+        pthread_mutex_unlock(&b->lock);
+        return PULSE_ENOBUFS;
     }
     bool was_empty = b->head == NULL;
     if (b->tail)

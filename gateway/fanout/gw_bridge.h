@@ -84,8 +84,9 @@ typedef struct gw_bridge {
  * no bound. */
 void gw_bridge_init(gw_bridge *b, size_t max_items, size_t max_bytes, void (*wake)(void *ud), void *ud);
 
-/* Links m at the tail; bytes counts against max_bytes. 0, or -1 (m not linked, still
- * the caller's) when closed or past a bound. */
+/* Links m at the tail; bytes counts against max_bytes. 0, or (m not linked, still the
+ * caller's) PULSE_ESHUTDOWN when closed, PULSE_ENOBUFS when past a bound. The codes are
+ * the whole story (pulse_strerror names them): no errstr, so any thread may read them. */
 int gw_bridge_post(gw_bridge *b, gw_mail *m, size_t bytes);
 
 /* The reader: the whole list, oldest first (NULL when empty); the box is empty after. */

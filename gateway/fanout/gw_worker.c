@@ -1467,6 +1467,55 @@ static size_t put_frame(unsigned char *out, const gw_msg *m)
  * complete frames packed back to back (or, with ?batch=1, envelopes joined by '\n' in
  * one frame) in the worker's scratch buffer, which lws's own partial-send buffering
  * makes safe to reuse. Returns -1 to close. */
+/* The heartbeat's PING (see sweep); lws drops empty PONGs unseen. */
+static inline int write_ping(gw_worker *w, gw_conn *c, struct lws *wsi)
+{
+    c->ping_due = 0;
+    memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
+    if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
+        return -1;
+    if (gw_queue_peek(&c->q) || c->draining)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* ?batch=1: m and the consecutive deliveries after it in one frame, '\n'-separated,
+ * into out. Returns the bytes packed; m and the packed messages are released. */
+static inline size_t pack_batch(gw_worker *w, gw_conn *c, gw_msg *m, unsigned char *out, int64_t now_ns)
+{
+    gw_msg *next;
+    memcpy(out, m->payload, m->len);
+    size_t total = m->len;
+    observe_delivery(w, m, now_ns);
+    gw_msg_unref(m);
+    while ((next = gw_queue_peek(&c->q)) && next->kind == GW_MSG_EVENT && total + 1 + next->len <= GW_BATCH_MAX) {
+        next = gw_queue_pop(&c->q);
+        out[total++] = '\n';
+        memcpy(out + total, next->payload, next->len);
+        total += next->len;
+        observe_delivery(w, next, now_ns);
+        gw_msg_unref(next);
+    }
+    return total;
+}
+
+/* A backlog: m and the frames after it whole, back to back in out, for one send.
+ * Returns the bytes packed; m and the packed messages are released. */
+static inline size_t pack_frames(gw_worker *w, gw_conn *c, gw_msg *m, unsigned char *out, int64_t now_ns)
+{
+    gw_msg *next;
+    size_t total = put_frame(out, m);
+    observe_delivery(w, m, now_ns);
+    gw_msg_unref(m);
+    while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= GW_BATCH_MAX) {
+        next = gw_queue_pop(&c->q);
+        total += put_frame(out + total, next);
+        observe_delivery(w, next, now_ns);
+        gw_msg_unref(next);
+    }
+    return total;
+}
+
 static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     if (c->close_code) {
@@ -1474,15 +1523,8 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
         lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)r, strlen(r));
         return -1;
     }
-    if (c->ping_due) { /* the heartbeat's PING (see sweep); lws drops empty PONGs unseen */
-        c->ping_due = 0;
-        memcpy(w->batch_buf + LWS_PRE, "pulse", 5);
-        if (lws_write(wsi, w->batch_buf + LWS_PRE, 5, LWS_WRITE_PING) < 0)
-            return -1;
-        if (gw_queue_peek(&c->q) || c->draining)
-            lws_callback_on_writable(wsi);
-        return 0;
-    }
+    if (c->ping_due)
+        return write_ping(w, c, wsi);
     gw_msg *m = gw_queue_pop(&c->q);
     if (!m) {
         if (c->draining) {
@@ -1500,32 +1542,10 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     unsigned char *out = w->batch_buf + LWS_PRE;
     if (c->batch && m->kind == GW_MSG_EVENT && next && next->kind == GW_MSG_EVENT &&
         m->len + 1 + next->len <= GW_BATCH_MAX) {
-        /* ?batch=1: consecutive deliveries in one frame, '\n'-separated */
-        memcpy(out, m->payload, m->len);
-        total = m->len;
-        observe_delivery(w, m, now_ns);
-        gw_msg_unref(m);
-        while ((next = gw_queue_peek(&c->q)) && next->kind == GW_MSG_EVENT &&
-               total + 1 + next->len <= GW_BATCH_MAX) {
-            next = gw_queue_pop(&c->q);
-            out[total++] = '\n';
-            memcpy(out + total, next->payload, next->len);
-            total += next->len;
-            observe_delivery(w, next, now_ns);
-            gw_msg_unref(next);
-        }
+        total = pack_batch(w, c, m, out, now_ns);
         n = lws_write(wsi, out, total, LWS_WRITE_TEXT);
     } else if (!c->batch && next && m->len + next->len + 20 <= GW_BATCH_MAX) {
-        /* a backlog: whole frames back to back, one send */
-        total = put_frame(out, m);
-        observe_delivery(w, m, now_ns);
-        gw_msg_unref(m);
-        while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= GW_BATCH_MAX) {
-            next = gw_queue_pop(&c->q);
-            total += put_frame(out + total, next);
-            observe_delivery(w, next, now_ns);
-            gw_msg_unref(next);
-        }
+        total = pack_frames(w, c, m, out, now_ns);
         n = lws_write(wsi, out, total, LWS_WRITE_RAW);
     } else {
         total = m->len;
@@ -1965,27 +1985,9 @@ static void lws_log_emit(int level, const char *line)
         PLOG_DEBUG("lws", "%.*s", (int)n, line);
 }
 
-gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
+/* The pulse.v1 protocol table of the worker's lws context. */
+static void init_protocols(gw_worker *w)
 {
-    const gw_config *cfg = n->cfg;
-    gw_worker *w = pulse_xcalloc(1, sizeof(*w));
-    w->node = n;
-    w->cfg = cfg;
-    w->index = index;
-    w->stats = &n->wstats[index];
-    w->chans = gw_chantab_new();
-    w->slice_msgs = (uint32_t)cfg->queue_max_messages / 4;
-    if (w->slice_msgs > GW_INBOX_SLICE)
-        w->slice_msgs = GW_INBOX_SLICE;
-    if (w->slice_msgs < 1)
-        w->slice_msgs = 1;
-    w->slice_bytes = (uint64_t)cfg->queue_max_bytes / 4;
-    w->batch_buf = pulse_xmalloc(LWS_PRE + GW_BATCH_MAX);
-
-    lws_set_log_level(pulse_log_current_level >= PULSE_LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
-                                                                 : (LLL_ERR | LLL_WARN),
-                      lws_log_emit);
-
     w->protocols[0].name = "pulse.v1";
     w->protocols[0].callback = cb_pulse;
     w->protocols[0].per_session_data_size = sizeof(gw_conn);
@@ -1996,8 +1998,12 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
      * over ~276 bytes would leave in two sends and a packed backlog in 276-byte
      * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */
     w->protocols[0].tx_packet_size = GW_BATCH_MAX + 14;
+}
 
-
+/* The lws context settings: bind address, TLS, handshake timeouts, no lws heartbeat. */
+static struct lws_context_creation_info context_info(gw_worker *w, int port)
+{
+    const gw_config *cfg = w->cfg;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = port;
@@ -2033,7 +2039,32 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
     /* all zero: no lws validity timers (the worker's sweep does the heartbeat);
      * without a policy lws would apply its own (PING after 300 s) */
     info.retry_and_idle_policy = &w->retry;
+    return info;
+}
 
+gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
+{
+    const gw_config *cfg = n->cfg;
+    gw_worker *w = pulse_xcalloc(1, sizeof(*w));
+    w->node = n;
+    w->cfg = cfg;
+    w->index = index;
+    w->stats = &n->wstats[index];
+    w->chans = gw_chantab_new();
+    w->slice_msgs = (uint32_t)cfg->queue_max_messages / 4;
+    if (w->slice_msgs > GW_INBOX_SLICE)
+        w->slice_msgs = GW_INBOX_SLICE;
+    if (w->slice_msgs < 1)
+        w->slice_msgs = 1;
+    w->slice_bytes = (uint64_t)cfg->queue_max_bytes / 4;
+    w->batch_buf = pulse_xmalloc(LWS_PRE + GW_BATCH_MAX);
+
+    lws_set_log_level(pulse_log_current_level >= PULSE_LOG_DEBUG ? (LLL_ERR | LLL_WARN | LLL_NOTICE)
+                                                                 : (LLL_ERR | LLL_WARN),
+                      lws_log_emit);
+
+    init_protocols(w);
+    struct lws_context_creation_info info = context_info(w, port);
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
         pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket, worker %d)",

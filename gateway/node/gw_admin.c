@@ -155,20 +155,21 @@ static void metric(struct evbuffer *o, const char *name, const char *type, const
     evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void on_metrics(struct evhttp_request *req, void *arg)
+/* A metric with one unlabelled sample. */
+static void metric_u64(struct evbuffer *o, const char *name, const char *type, const char *help, uint64_t v)
 {
-    gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
-        return;
-    gw_totals t;
-    gw_admin_sum_workers(n, &t);
-    struct evbuffer *o = evbuffer_new();
+    metric(o, name, type, help);
+    evbuffer_add_printf(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* Connections, events in, deliveries out and what was dropped or refused on the way. */
+static void metrics_traffic(struct evbuffer *o, gw_node *n, const gw_totals *t)
+{
     metric(o, "pulse_connections_active", "gauge", "Open WebSocket connections.");
-    evbuffer_add_printf(o, "pulse_connections_active %lld\n", (long long)t.conns_active);
-    metric(o, "pulse_connections_total", "counter", "WebSocket connections accepted.");
-    evbuffer_add_printf(o, "pulse_connections_total %llu\n", (unsigned long long)t.conns_total);
-    metric(o, "pulse_connections_refused_total", "counter", "Connections refused (limits, draining).");
-    evbuffer_add_printf(o, "pulse_connections_refused_total %llu\n", (unsigned long long)(t.refused + n->refused));
+    evbuffer_add_printf(o, "pulse_connections_active %lld\n", (long long)t->conns_active);
+    metric_u64(o, "pulse_connections_total", "counter", "WebSocket connections accepted.", t->conns_total);
+    metric_u64(o, "pulse_connections_refused_total", "counter", "Connections refused (limits, draining).",
+               t->refused + n->refused);
     metric(o, "pulse_events_received_total", "counter", "Events received from Redis.");
     evbuffer_add_printf(o, "pulse_events_received_total{priority=\"critical\"} %llu\n",
                         (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL]);
@@ -179,21 +180,24 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         (unsigned long long)n->events_bad_channel);
     metric(o, "pulse_deliveries_total", "counter", "Events written to WebSocket clients.");
     evbuffer_add_printf(o, "pulse_deliveries_total{priority=\"critical\"} %llu\n",
-                        (unsigned long long)t.deliveries[PULSE_PRIO_CRITICAL]);
+                        (unsigned long long)t->deliveries[PULSE_PRIO_CRITICAL]);
     evbuffer_add_printf(o, "pulse_deliveries_total{priority=\"normal\"} %llu\n",
-                        (unsigned long long)t.deliveries[PULSE_PRIO_NORMAL]);
+                        (unsigned long long)t->deliveries[PULSE_PRIO_NORMAL]);
     metric(o, "pulse_dropped_total", "counter", "Events not delivered to a connection, by reason.");
     for (int r = 0; r < GW_DROP_NREASONS; r++)
         evbuffer_add_printf(o, "pulse_dropped_total{reason=\"%s\"} %llu\n", gw_drop_reason_names[r],
-                            (unsigned long long)t.dropped[r]);
-    metric(o, "pulse_slow_consumers_total", "counter", "Connections closed as slow consumers (1008).");
-    evbuffer_add_printf(o, "pulse_slow_consumers_total %llu\n", (unsigned long long)t.slow);
-    metric(o, "pulse_client_errors_total", "counter", "Error frames sent for bad client commands.");
-    evbuffer_add_printf(o, "pulse_client_errors_total %llu\n", (unsigned long long)t.errors);
+                            (unsigned long long)t->dropped[r]);
+    metric_u64(o, "pulse_slow_consumers_total", "counter", "Connections closed as slow consumers (1008).", t->slow);
+}
+
+/* What clients asked for: bad commands, auth, subscriptions, publishes. */
+static void metrics_clients(struct evbuffer *o, gw_node *n, const gw_totals *t)
+{
+    metric_u64(o, "pulse_client_errors_total", "counter", "Error frames sent for bad client commands.", t->errors);
     metric(o, "pulse_auth_failures_total", "counter", "Authentication and authorization failures, by reason.");
     for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
         evbuffer_add_printf(o, "pulse_auth_failures_total{reason=\"%s\"} %llu\n", gw_auth_fail_names[r],
-                            (unsigned long long)t.auth_failures[r]);
+                            (unsigned long long)t->auth_failures[r]);
     metric(o, "pulse_subscriptions_refused_total", "counter",
            "Subscriptions refused by the node-wide limits (error frame limit), by reason.");
     for (int r = 0; r < GW_SUBREF_NREASONS; r++)
@@ -210,21 +214,25 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         (unsigned long long)atomic_load(&n->ws_publish_failed));
     evbuffer_add_printf(o, "pulse_client_publishes_total{result=\"refused\"} %llu\n",
                         (unsigned long long)atomic_load(&n->ws_publish_refused));
+}
+
+/* The Redis side: channels held, connection health, history, recoveries and gaps. */
+static void metrics_redis(struct evbuffer *o, gw_node *n, const gw_totals *t)
+{
     metric(o, "pulse_channels_active", "gauge", "Channels and patterns this node holds in Redis.");
     evbuffer_add_printf(o, "pulse_channels_active %zu\n", gw_chantab_count(n->chans));
     metric(o, "pulse_redis_connected", "gauge", "1 when both Redis connections are up and answering.");
     evbuffer_add_printf(o, "pulse_redis_connected %d\n", gw_redis_healthy(n->redis, NULL) ? 1 : 0);
-    metric(o, "pulse_redis_reconnects_total", "counter", "Redis subscriber reconnections.");
-    evbuffer_add_printf(o, "pulse_redis_reconnects_total %llu\n",
-                        (unsigned long long)gw_redis_reconnects(n->redis));
+    metric_u64(o, "pulse_redis_reconnects_total", "counter", "Redis subscriber reconnections.",
+               gw_redis_reconnects(n->redis));
     metric(o, "pulse_recoveries_total", "counter", "Subscribes with since, by result.");
-    evbuffer_add_printf(o, "pulse_recoveries_total{result=\"recovered\"} %llu\n", (unsigned long long)t.recoveries[1]);
+    evbuffer_add_printf(o, "pulse_recoveries_total{result=\"recovered\"} %llu\n", (unsigned long long)t->recoveries[1]);
     evbuffer_add_printf(o, "pulse_recoveries_total{result=\"not_recovered\"} %llu\n",
-                        (unsigned long long)t.recoveries[0]);
-    metric(o, "pulse_recovered_events_total", "counter", "Events replayed from history by recoveries.");
-    evbuffer_add_printf(o, "pulse_recovered_events_total %llu\n", (unsigned long long)t.replayed);
-    metric(o, "pulse_history_reads_total", "counter", "History reads ({\"op\":\"history\"} and GET /history).");
-    evbuffer_add_printf(o, "pulse_history_reads_total %llu\n", (unsigned long long)n->history_reads);
+                        (unsigned long long)t->recoveries[0]);
+    metric_u64(o, "pulse_recovered_events_total", "counter", "Events replayed from history by recoveries.",
+               t->replayed);
+    metric_u64(o, "pulse_history_reads_total", "counter", "History reads ({\"op\":\"history\"} and GET /history).",
+               n->history_reads);
     metric(o, "pulse_gap_repairs_total", "counter",
            "The node's own gap repairs (offset jump or Redis outage), by result.");
     evbuffer_add_printf(o, "pulse_gap_repairs_total{result=\"filled\"} %llu\n",
@@ -233,35 +241,58 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         (unsigned long long)(n->gap_repairs - n->gap_repairs_filled));
     metric(o, "pulse_gap_notices_total", "counter",
            "{\"op\":\"gap\"} notices: per connection (dropped), per channel (redis_reconnect).");
-    evbuffer_add_printf(o, "pulse_gap_notices_total{reason=\"dropped\"} %llu\n", (unsigned long long)t.gap_dropped);
+    evbuffer_add_printf(o, "pulse_gap_notices_total{reason=\"dropped\"} %llu\n", (unsigned long long)t->gap_dropped);
     evbuffer_add_printf(o, "pulse_gap_notices_total{reason=\"redis_reconnect\"} %llu\n",
                         (unsigned long long)n->gap_notices_reconnect);
-    metric(o, "pulse_duplicate_events_total", "counter", "Live events dropped as already delivered (after a repair).");
-    evbuffer_add_printf(o, "pulse_duplicate_events_total %llu\n", (unsigned long long)n->events_duplicate);
-    metric(o, "pulse_presence_entries", "gauge", "Presence entries held by this node (its subscriptions).");
-    evbuffer_add_printf(o, "pulse_presence_entries %llu\n", (unsigned long long)gw_presence_entries(n));
-    metric(o, "pulse_presence_refresh_total", "counter", "Presence refresh round trips to Redis.");
-    evbuffer_add_printf(o, "pulse_presence_refresh_total %llu\n", (unsigned long long)n->presence_refreshes);
-    metric(o, "pulse_presence_reads_total", "counter", "Presence reads (presence, presence_stats, GET /presence).");
-    evbuffer_add_printf(o, "pulse_presence_reads_total %llu\n", (unsigned long long)n->presence_reads);
+    metric_u64(o, "pulse_duplicate_events_total", "counter",
+               "Live events dropped as already delivered (after a repair).", n->events_duplicate);
+}
+
+static void metrics_presence(struct evbuffer *o, gw_node *n)
+{
+    metric_u64(o, "pulse_presence_entries", "gauge", "Presence entries held by this node (its subscriptions).",
+               gw_presence_entries(n));
+    metric_u64(o, "pulse_presence_refresh_total", "counter", "Presence refresh round trips to Redis.",
+               n->presence_refreshes);
+    metric_u64(o, "pulse_presence_reads_total", "counter", "Presence reads (presence, presence_stats, GET /presence).",
+               n->presence_reads);
     metric(o, "pulse_presence_events_total", "counter", "Join/leave messages received from Redis.");
     evbuffer_add_printf(o, "pulse_presence_events_total{kind=\"join\"} %llu\n",
                         (unsigned long long)n->presence_events[0]);
     evbuffer_add_printf(o, "pulse_presence_events_total{kind=\"leave\"} %llu\n",
                         (unsigned long long)n->presence_events[1]);
-    metric(o, "pulse_bytes_sent_total", "counter", "WebSocket bytes written (frames included).");
-    evbuffer_add_printf(o, "pulse_bytes_sent_total %llu\n", (unsigned long long)t.bytes);
+}
+
+/* Bytes written and the fan-out latency histogram. */
+static void metrics_writes(struct evbuffer *o, const gw_totals *t)
+{
+    metric_u64(o, "pulse_bytes_sent_total", "counter", "WebSocket bytes written (frames included).", t->bytes);
     metric(o, "pulse_fanout_seconds", "histogram", "Redis arrival to socket write, per delivery.");
     uint64_t cum = 0;
     for (int b = 0; b < GW_FANOUT_NB; b++) {
-        cum += t.buckets[b];
+        cum += t->buckets[b];
         evbuffer_add_printf(o, "pulse_fanout_seconds_bucket{le=\"%g\"} %llu\n", gw_fanout_bounds_s[b],
                             (unsigned long long)cum);
     }
-    cum += t.buckets[GW_FANOUT_NB];
+    cum += t->buckets[GW_FANOUT_NB];
     evbuffer_add_printf(o, "pulse_fanout_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    evbuffer_add_printf(o, "pulse_fanout_seconds_sum %.9f\n", (double)t.sum_ns / 1e9);
+    evbuffer_add_printf(o, "pulse_fanout_seconds_sum %.9f\n", (double)t->sum_ns / 1e9);
     evbuffer_add_printf(o, "pulse_fanout_seconds_count %llu\n", (unsigned long long)cum);
+}
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    gw_node *n = arg;
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
+        return;
+    gw_totals t;
+    gw_admin_sum_workers(n, &t);
+    struct evbuffer *o = evbuffer_new();
+    metrics_traffic(o, n, &t);
+    metrics_clients(o, n, &t);
+    metrics_redis(o, n, &t);
+    metrics_presence(o, n);
+    metrics_writes(o, &t);
 
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
@@ -376,6 +407,71 @@ static void on_published(void *ud, long long offset, const char *err)
     free(p);
 }
 
+/* {"channel":"...","data":...}: data is published as it is. false: answered 400. */
+static bool envelope_payload(struct evhttp_request *req, json_t *root, json_t *jc, char *channel, size_t cap,
+                             char **payload)
+{
+    json_t *data = json_object_get(root, "data");
+    if (!json_is_string(jc) || pulse_channel_validate(json_string_value(jc), json_string_length(jc)) != 0) {
+        reply_error(req, 400, "Bad Request", "\"channel\" must be a channel name: 1-128 bytes of [A-Za-z0-9._:@-]");
+        return false;
+    }
+    if (!data) {
+        reply_error(req, 400, "Bad Request", "missing \"data\"");
+        return false;
+    }
+    snprintf(channel, cap, "%s", json_string_value(jc));
+    *payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    return true;
+}
+
+/* ?channel= when the request has one (channel untouched otherwise). false: answered 400. */
+static bool query_channel(struct evhttp_request *req, char *channel, size_t cap)
+{
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req);
+    struct evhttp_uri *u = evhttp_uri_parse(uri);
+    const char *query = u ? evhttp_uri_get_query(u) : NULL;
+    bool ok = true;
+    if (query && evhttp_parse_query_str(query, &q) == 0) {
+        const char *c = evhttp_find_header(&q, "channel");
+        if (c && pulse_channel_validate(c, strlen(c)) != 0) {
+            reply_error(req, 400, "Bad Request", "?channel= must be a channel name");
+            ok = false;
+        } else if (c) {
+            snprintf(channel, cap, "%s", c);
+        }
+        evhttp_clear_headers(&q);
+    }
+    if (u)
+        evhttp_uri_free(u);
+    return ok;
+}
+
+/* A bare event: validated, published to ?channel= or events.critical. false: answered 400. */
+static bool bare_event_payload(struct evhttp_request *req, const char *body, size_t len, char *channel, size_t cap,
+                               char **payload)
+{
+    pulse_event ev;
+    pulse_error perr;
+    if (pulse_event_parse(body, len, &ev, &perr) != 0) {
+        char why[200];
+        snprintf(why, sizeof(why), "not an event: %s", perr.text);
+        reply_error(req, 400, "Bad Request", why);
+        return false;
+    }
+    snprintf(channel, cap, "events.critical");
+    if (!query_channel(req, channel, cap))
+        return false;
+    /* the body as sent, unless a raw line break in it could forge a second
+     * envelope on ?batch=1 connections: then compact */
+    size_t plen;
+    *payload = gw_json_unbroken(body, len, &plen);
+    if (!*payload && plen == len)
+        *payload = pulse_xstrndup(body, len);
+    return true;
+}
+
 static void on_publish(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
@@ -405,61 +501,11 @@ static void on_publish(struct evhttp_request *req, void *arg)
     char channel[PULSE_CHANNEL_MAX + 1];
     char *payload = NULL;
     json_t *jc = json_object_get(root, "channel");
-    if (jc) {
-        /* {"channel":"...","data":...}: data is published as it is */
-        json_t *data = json_object_get(root, "data");
-        if (!json_is_string(jc) || pulse_channel_validate(json_string_value(jc), json_string_length(jc)) != 0) {
-            json_decref(root);
-            reply_error(req, 400, "Bad Request",
-                        "\"channel\" must be a channel name: 1-128 bytes of [A-Za-z0-9._:@-]");
-            return;
-        }
-        if (!data) {
-            json_decref(root);
-            reply_error(req, 400, "Bad Request", "missing \"data\"");
-            return;
-        }
-        snprintf(channel, sizeof(channel), "%s", json_string_value(jc));
-        payload = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    } else {
-        /* a bare event: validated, published to ?channel= or events.critical */
-        pulse_event ev;
-        pulse_error perr;
-        if (pulse_event_parse(body, len, &ev, &perr) != 0) {
-            char why[200];
-            snprintf(why, sizeof(why), "not an event: %s", perr.text);
-            json_decref(root);
-            reply_error(req, 400, "Bad Request", why);
-            return;
-        }
-        snprintf(channel, sizeof(channel), "events.critical");
-        struct evkeyvalq q;
-        const char *uri = evhttp_request_get_uri(req);
-        struct evhttp_uri *u = evhttp_uri_parse(uri);
-        const char *query = u ? evhttp_uri_get_query(u) : NULL;
-        if (query && evhttp_parse_query_str(query, &q) == 0) {
-            const char *c = evhttp_find_header(&q, "channel");
-            if (c && pulse_channel_validate(c, strlen(c)) != 0) {
-                evhttp_clear_headers(&q);
-                evhttp_uri_free(u);
-                json_decref(root);
-                reply_error(req, 400, "Bad Request", "?channel= must be a channel name");
-                return;
-            }
-            if (c)
-                snprintf(channel, sizeof(channel), "%s", c);
-            evhttp_clear_headers(&q);
-        }
-        if (u)
-            evhttp_uri_free(u);
-        /* the body as sent, unless a raw line break in it could forge a second
-         * envelope on ?batch=1 connections: then compact */
-        size_t plen;
-        payload = gw_json_unbroken(body, len, &plen);
-        if (!payload && plen == len)
-            payload = pulse_xstrndup(body, len);
-    }
+    bool ok = jc ? envelope_payload(req, root, jc, channel, sizeof(channel), &payload)
+                 : bare_event_payload(req, body, len, channel, sizeof(channel), &payload);
     json_decref(root);
+    if (!ok)
+        return;
     if (!payload) {
         reply_error(req, 400, "Bad Request", "cannot encode data");
         return;

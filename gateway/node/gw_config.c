@@ -704,9 +704,84 @@ static int parse_policy(const char *s, gw_policy *out)
     return 0;
 }
 
+/* One rule while its keys are read: the pattern is borrowed from libconfig until the
+ * rule is kept. */
+typedef struct {
+    gw_channel_rule r;
+    const char *pattern;
+    bool have_policy;
+} rule_draft;
+
+/* pattern, priority, max_priority and policy: the string-valued keys of a rule. */
+static int rule_string_key(const char *name, const char *v, origin *ko, rule_draft *d, pulse_error *err)
+{
+    char e[64];
+    if (strcmp(name, "pattern") == 0) {
+        int rc = check_channel(v, ko, err);
+        if (rc != 0)
+            return rc;
+        d->pattern = v;
+    } else if (strcmp(name, "priority") == 0 || strcmp(name, "max_priority") == 0) {
+        pulse_priority p = pulse_priority_parse(v, strlen(v));
+        if (p != PULSE_PRIO_NORMAL && p != PULSE_PRIO_CRITICAL)
+            return fail(err, ko, "must be critical or normal (got '%s')", echo(v, e, sizeof e));
+        if (name[0] == 'm')
+            d->r.max_priority = p;
+        else
+            d->r.priority = p;
+    } else {
+        if (parse_policy(v, &d->r.policy) != 0)
+            return fail(err, ko, "must be drop, latest or never (got '%s')", echo(v, e, sizeof e));
+        d->have_policy = true;
+    }
+    return 0;
+}
+
+/* One key of channels.rules[idx]. */
+static int rule_key(file_ctx *fc, config_setting_t *s, int idx, rule_draft *d, pulse_error *err)
+{
+    const char *name = config_setting_name(s);
+    char kpath[96];
+    snprintf(kpath, sizeof kpath, "channels.rules[%d].%s", idx, name);
+    origin ko;
+    file_origin(&ko, fc, s, kpath);
+    bool known = strcmp(name, "pattern") == 0 || strcmp(name, "priority") == 0 || strcmp(name, "policy") == 0 ||
+                 strcmp(name, "max_priority") == 0 || strcmp(name, "ws_priority") == 0;
+    bool is_size = strcmp(name, "history_size") == 0, is_ttl = strcmp(name, "history_ttl_s") == 0;
+    if (is_size || is_ttl) {
+        int t = config_setting_type(s);
+        if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+            return fail(err, &ko, "must be an integer, not %s", type_name(t));
+        long long v = config_setting_get_int64(s);
+        long long lo = is_size ? 0 : 1;
+        long long hi = is_size ? PULSE_HISTORY_MAX_SIZE : PULSE_HISTORY_MAX_TTL_S;
+        if (v < lo || v > hi)
+            return fail(err, &ko, "must be an integer from %lld to %lld (got '%lld')", lo, hi, v);
+        *(is_size ? &d->r.history_size : &d->r.history_ttl_s) = (int)v;
+        return 0;
+    }
+    bool is_pres = strcmp(name, "presence") == 0, is_jl = strcmp(name, "join_leave") == 0;
+    bool is_ws = strcmp(name, "ws_priority") == 0;
+    if (!known && !is_pres && !is_jl)
+        return unknown_key(err, fc, s, kpath);
+    if (is_pres || is_jl || is_ws) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+            return fail(err, &ko, "must be true or false, not %s", type_name(config_setting_type(s)));
+        int on = config_setting_get_bool(s) ? 1 : 0;
+        if (is_ws)
+            d->r.ws_priority = on;
+        else
+            *(is_pres ? &d->r.presence : &d->r.join_leave) = on;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail(err, &ko, "must be a string, not %s", type_name(config_setting_type(s)));
+    return rule_string_key(name, config_setting_get_string(s), &ko, d, err);
+}
+
 static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *err)
 {
-    char path[64], e[64];
+    char path[64];
     origin o;
     snprintf(path, sizeof path, "channels.rules[%d]", idx);
     file_origin(&o, fc, g, path);
@@ -714,95 +789,31 @@ static int file_rule(file_ctx *fc, config_setting_t *g, int idx, pulse_error *er
         return fail(err, &o, "must be a group { pattern = \"...\"; priority = \"...\"; policy = \"...\"; }, not %s",
                     type_name(config_setting_type(g)));
 
-    const char *pattern = NULL;
-    pulse_priority prio = PULSE_PRIO_NORMAL, max_prio = PULSE_PRIO_CRITICAL;
-    gw_policy policy = GW_POLICY_DROP;
-    bool have_policy = false, ws_prio = false;
-    int hist_size = -1, hist_ttl = -1;
-    int presence = -1, join_leave = -1;
+    rule_draft d = {
+        .r = {.priority = PULSE_PRIO_NORMAL, .max_priority = PULSE_PRIO_CRITICAL, .policy = GW_POLICY_DROP,
+              .history_size = -1, .history_ttl_s = -1, .presence = -1, .join_leave = -1},
+    };
     int n = config_setting_length(g);
     for (int i = 0; i < n; i++) {
-        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *name = config_setting_name(s);
-        char kpath[96];
-        snprintf(kpath, sizeof kpath, "channels.rules[%d].%s", idx, name);
-        origin ko;
-        file_origin(&ko, fc, s, kpath);
-        bool known = strcmp(name, "pattern") == 0 || strcmp(name, "priority") == 0 ||
-                     strcmp(name, "policy") == 0 || strcmp(name, "max_priority") == 0 ||
-                     strcmp(name, "ws_priority") == 0;
-        bool is_size = strcmp(name, "history_size") == 0, is_ttl = strcmp(name, "history_ttl_s") == 0;
-        if (is_size || is_ttl) {
-            int t = config_setting_type(s);
-            if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
-                return fail(err, &ko, "must be an integer, not %s", type_name(t));
-            long long v = config_setting_get_int64(s);
-            long long lo = is_size ? 0 : 1;
-            long long hi = is_size ? PULSE_HISTORY_MAX_SIZE : PULSE_HISTORY_MAX_TTL_S;
-            if (v < lo || v > hi)
-                return fail(err, &ko, "must be an integer from %lld to %lld (got '%lld')", lo, hi, v);
-            *(is_size ? &hist_size : &hist_ttl) = (int)v;
-            continue;
-        }
-        bool is_pres = strcmp(name, "presence") == 0, is_jl = strcmp(name, "join_leave") == 0;
-        if (is_pres || is_jl) {
-            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-                return fail(err, &ko, "must be true or false, not %s", type_name(config_setting_type(s)));
-            *(is_pres ? &presence : &join_leave) = config_setting_get_bool(s) ? 1 : 0;
-            continue;
-        }
-        if (!known)
-            return unknown_key(err, fc, s, kpath);
-        if (strcmp(name, "ws_priority") == 0) {
-            if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-                return fail(err, &ko, "must be true or false, not %s", type_name(config_setting_type(s)));
-            ws_prio = config_setting_get_bool(s) != 0;
-            continue;
-        }
-        if (config_setting_type(s) != CONFIG_TYPE_STRING)
-            return fail(err, &ko, "must be a string, not %s", type_name(config_setting_type(s)));
-        const char *v = config_setting_get_string(s);
-        if (strcmp(name, "pattern") == 0) {
-            int rc = check_channel(v, &ko, err);
-            if (rc != 0)
-                return rc;
-            pattern = v;
-        } else if (strcmp(name, "priority") == 0 || strcmp(name, "max_priority") == 0) {
-            pulse_priority p = pulse_priority_parse(v, strlen(v));
-            if (p != PULSE_PRIO_NORMAL && p != PULSE_PRIO_CRITICAL)
-                return fail(err, &ko, "must be critical or normal (got '%s')", echo(v, e, sizeof e));
-            if (name[0] == 'm')
-                max_prio = p;
-            else
-                prio = p;
-        } else {
-            if (parse_policy(v, &policy) != 0)
-                return fail(err, &ko, "must be drop, latest or never (got '%s')", echo(v, e, sizeof e));
-            have_policy = true;
-        }
+        int rc = rule_key(fc, config_setting_get_elem(g, (unsigned)i), idx, &d, err);
+        if (rc != 0)
+            return rc;
     }
-    if (!pattern)
+    gw_channel_rule *r = &d.r;
+    if (!d.pattern)
         return fail(err, &o, "missing pattern");
-    if (!have_policy)
-        policy = prio == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : GW_POLICY_DROP;
-    if (hist_ttl >= 0 && hist_size < 0)
+    if (!d.have_policy)
+        r->policy = r->priority == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : GW_POLICY_DROP;
+    if (r->history_ttl_s >= 0 && r->history_size < 0)
         return fail(err, &o, "history_ttl_s needs history_size");
-    if (hist_size > 0 && hist_ttl < 0)
-        hist_ttl = PULSE_HISTORY_DEFAULT_TTL_S;
-    if (hist_size == 0)
-        hist_ttl = 0;
+    if (r->history_size > 0 && r->history_ttl_s < 0)
+        r->history_ttl_s = PULSE_HISTORY_DEFAULT_TTL_S;
+    if (r->history_size == 0)
+        r->history_ttl_s = 0;
 
+    r->pattern = pulse_xstrdup(d.pattern);
     fc->rules = pulse_xrealloc(fc->rules, (fc->n_rules + 1) * sizeof *fc->rules);
-    fc->rules[fc->n_rules].pattern = pulse_xstrdup(pattern);
-    fc->rules[fc->n_rules].priority = prio;
-    fc->rules[fc->n_rules].policy = policy;
-    fc->rules[fc->n_rules].max_priority = max_prio;
-    fc->rules[fc->n_rules].ws_priority = ws_prio;
-    fc->rules[fc->n_rules].history_size = hist_size;
-    fc->rules[fc->n_rules].history_ttl_s = hist_ttl;
-    fc->rules[fc->n_rules].presence = presence;
-    fc->rules[fc->n_rules].join_leave = join_leave;
-    fc->n_rules++;
+    fc->rules[fc->n_rules++] = *r;
     return 0;
 }
 
@@ -1010,6 +1021,44 @@ static opt_kind classify(const char *arg, const key_def **key)
 
 /* Walks argv. With cfg NULL only looks for --help/--version/--config (so help works
  * even with a broken config, and the file is known before it is loaded). */
+/* --set key=value: a setting by its file name. */
+static int set_option(gw_config *cfg, const char *v, pulse_error *err)
+{
+    char e[64];
+    const char *eq = strchr(v, '=');
+    char key[64], where[80];
+    size_t kn = eq ? (size_t)(eq - v) : 0;
+    if (!eq || kn == 0 || kn >= sizeof key)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: expected key=value (got '%s')",
+                               echo(v, e, sizeof e));
+    for (size_t j = 0; j < kn; j++)
+        key[j] = v[j] == '-' ? '_' : v[j];
+    key[kn] = '\0';
+    const key_def *sk = key_find(key);
+    if (!sk)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: unknown key '%s'", echo(key, e, sizeof e));
+    snprintf(where, sizeof where, "--set %s", key);
+    origin o = {.file = NULL, .line = 0, .name = where};
+    return set_from_string(cfg, sk, eq + 1, &o, err);
+}
+
+/* One option with its value v; flag is the option as typed, without "=value". */
+static int apply_option(gw_config *cfg, opt_kind kind, const key_def *k, const char *flag, const char *v,
+                        pulse_error *err)
+{
+    origin o = {.file = NULL, .line = 0, .name = flag};
+    switch (kind) {
+    case OPT_CHANNEL:
+        return static_add_list(cfg, v, &o, err);
+    case OPT_KEY:
+        return set_from_string(cfg, k, v, &o, err);
+    case OPT_SET:
+        return set_option(cfg, v, err);
+    default:
+        return 0; /* OPT_CONFIG: loaded before the environment */
+    }
+}
+
 static int parse_args(gw_config *cfg, int argc, char *const argv[], const char **config_path,
                       int *help, pulse_error *err)
 {
@@ -1065,39 +1114,7 @@ static int parse_args(gw_config *cfg, int argc, char *const argv[], const char *
             continue;
         }
 
-        origin o = {.file = NULL, .line = 0, .name = flag};
-        int rc = 0;
-        switch (kind) {
-        case OPT_CONFIG:
-            break; /* loaded before the environment */
-        case OPT_CHANNEL:
-            rc = static_add_list(cfg, v, &o, err);
-            break;
-        case OPT_KEY:
-            rc = set_from_string(cfg, k, v, &o, err);
-            break;
-        case OPT_SET: {
-            const char *eq = strchr(v, '=');
-            char key[64], where[80];
-            size_t kn = eq ? (size_t)(eq - v) : 0;
-            if (!eq || kn == 0 || kn >= sizeof key)
-                return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: expected key=value (got '%s')",
-                                       echo(v, e, sizeof e));
-            for (size_t j = 0; j < kn; j++)
-                key[j] = v[j] == '-' ? '_' : v[j];
-            key[kn] = '\0';
-            const key_def *sk = key_find(key);
-            if (!sk)
-                return pulse_error_set(err, PULSE_EINVAL, 0, "config: --set: unknown key '%s'",
-                                       echo(key, e, sizeof e));
-            snprintf(where, sizeof where, "--set %s", key);
-            o.name = where;
-            rc = set_from_string(cfg, sk, eq + 1, &o, err);
-            break;
-        }
-        default:
-            break;
-        }
+        int rc = apply_option(cfg, kind, k, flag, v, err);
         if (rc != 0)
             return rc;
     }

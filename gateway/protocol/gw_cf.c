@@ -205,94 +205,110 @@ static void get_position(json_t *obj, gw_cf_command *c)
         refuse(c, GW_CF_ERR_BAD_REQUEST, "\"epoch\" must be a string of at most 64 bytes");
 }
 
+/* connect: an optional token; name/version are informative only: kept cut for logs,
+ * never refused */
+static void connect_fields(gw_cf_command *c, json_t *req)
+{
+    get_token(req, c);
+    json_t *v = json_object_get(req, "name");
+    if (json_is_string(v))
+        snprintf(c->name, sizeof c->name, "%s", json_string_value(v));
+    v = json_object_get(req, "version");
+    if (json_is_string(v))
+        snprintf(c->version, sizeof c->version, "%s", json_string_value(v));
+    v = json_object_get(req, "subs");
+    c->has_subs = json_is_object(v) && json_object_size(v) > 0;
+}
+
+static void subscribe_fields(gw_cf_command *c, json_t *req)
+{
+    uint64_t flag = 0;
+    get_channel(req, c);
+    get_token(req, c);
+    if (c->error)
+        return;
+    if (!get_bool(req, "recover", &c->recover) || !get_bool(req, "positioned", &c->positioned) ||
+        !get_bool(req, "recoverable", &c->recoverable) || !get_bool(req, "join_leave", &c->join_leave)) {
+        refuse(c, GW_CF_ERR_BAD_REQUEST, "recover/positioned/recoverable/join_leave must be booleans");
+        return;
+    }
+    if (!get_u64(req, "flag", &flag) || flag > UINT32_MAX) {
+        refuse(c, GW_CF_ERR_BAD_REQUEST, "\"flag\" must be a non-negative integer");
+        return;
+    }
+    c->flag = (uint32_t)flag;
+    get_position(req, c);
+}
+
+static void publish_fields(gw_cf_command *c, json_t *req)
+{
+    get_channel(req, c);
+    if (c->error)
+        return;
+    json_t *data = json_object_get(req, "data");
+    if (!data) {
+        refuse(c, GW_CF_ERR_BAD_REQUEST, "publish needs \"data\"");
+        return;
+    }
+    c->data = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!c->data)
+        pulse_oom();
+    c->data_len = strlen(c->data);
+}
+
+static void history_fields(gw_cf_command *c, json_t *req)
+{
+    get_channel(req, c);
+    if (c->error)
+        return;
+    json_t *lim = json_object_get(req, "limit");
+    if (lim && !json_is_integer(lim)) {
+        refuse(c, GW_CF_ERR_BAD_REQUEST, "\"limit\" must be an integer");
+        return;
+    }
+    c->limit = lim ? json_integer_value(lim) : 0;
+    if (c->limit < 0)
+        c->limit = -1;
+    if (!get_bool(req, "reverse", &c->reverse)) {
+        refuse(c, GW_CF_ERR_BAD_REQUEST, "\"reverse\" must be a boolean");
+        return;
+    }
+    json_t *since = json_object_get(req, "since");
+    if (since && !json_is_object(since)) {
+        refuse(c, GW_CF_ERR_BAD_REQUEST, "\"since\" must be an object");
+        return;
+    }
+    if (since) {
+        c->has_since = true;
+        get_position(since, c);
+    }
+}
+
 static void parse_fields(gw_cf_command *c, json_t *req)
 {
     switch (c->method) {
     case GW_CF_CONNECT:
-        get_token(req, c);
-        /* name/version are informative only: kept cut for logs, never refused */
-        {
-            json_t *v = json_object_get(req, "name");
-            if (json_is_string(v))
-                snprintf(c->name, sizeof c->name, "%s", json_string_value(v));
-            v = json_object_get(req, "version");
-            if (json_is_string(v))
-                snprintf(c->version, sizeof c->version, "%s", json_string_value(v));
-            v = json_object_get(req, "subs");
-            c->has_subs = json_is_object(v) && json_object_size(v) > 0;
-        }
+        connect_fields(c, req);
         break;
     case GW_CF_REFRESH:
         get_token(req, c);
         if (!c->error && !c->token)
             refuse(c, GW_CF_ERR_BAD_REQUEST, "refresh needs a \"token\"");
         break;
-    case GW_CF_SUBSCRIBE: {
-        uint64_t flag = 0;
-        get_channel(req, c);
-        get_token(req, c);
-        if (c->error)
-            break;
-        if (!get_bool(req, "recover", &c->recover) || !get_bool(req, "positioned", &c->positioned) ||
-            !get_bool(req, "recoverable", &c->recoverable) || !get_bool(req, "join_leave", &c->join_leave)) {
-            refuse(c, GW_CF_ERR_BAD_REQUEST, "recover/positioned/recoverable/join_leave must be booleans");
-            break;
-        }
-        if (!get_u64(req, "flag", &flag) || flag > UINT32_MAX) {
-            refuse(c, GW_CF_ERR_BAD_REQUEST, "\"flag\" must be a non-negative integer");
-            break;
-        }
-        c->flag = (uint32_t)flag;
-        get_position(req, c);
+    case GW_CF_SUBSCRIBE:
+        subscribe_fields(c, req);
         break;
-    }
     case GW_CF_UNSUBSCRIBE:
     case GW_CF_PRESENCE:
     case GW_CF_PRESENCE_STATS:
         get_channel(req, c);
         break;
-    case GW_CF_PUBLISH: {
-        get_channel(req, c);
-        if (c->error)
-            break;
-        json_t *data = json_object_get(req, "data");
-        if (!data) {
-            refuse(c, GW_CF_ERR_BAD_REQUEST, "publish needs \"data\"");
-            break;
-        }
-        c->data = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!c->data)
-            pulse_oom();
-        c->data_len = strlen(c->data);
+    case GW_CF_PUBLISH:
+        publish_fields(c, req);
         break;
-    }
-    case GW_CF_HISTORY: {
-        get_channel(req, c);
-        if (c->error)
-            break;
-        json_t *lim = json_object_get(req, "limit");
-        if (lim && !json_is_integer(lim)) {
-            refuse(c, GW_CF_ERR_BAD_REQUEST, "\"limit\" must be an integer");
-            break;
-        }
-        c->limit = lim ? json_integer_value(lim) : 0;
-        if (c->limit < 0)
-            c->limit = -1;
-        if (!get_bool(req, "reverse", &c->reverse)) {
-            refuse(c, GW_CF_ERR_BAD_REQUEST, "\"reverse\" must be a boolean");
-            break;
-        }
-        json_t *since = json_object_get(req, "since");
-        if (since && !json_is_object(since)) {
-            refuse(c, GW_CF_ERR_BAD_REQUEST, "\"since\" must be an object");
-            break;
-        }
-        if (since) {
-            c->has_since = true;
-            get_position(since, c);
-        }
+    case GW_CF_HISTORY:
+        history_fields(c, req);
         break;
-    }
     case GW_CF_SUB_REFRESH:
         get_channel(req, c);
         get_token(req, c);

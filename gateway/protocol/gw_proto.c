@@ -19,7 +19,8 @@
 #define QUOTE_MAX 32 /* bytes of client input quoted in a reason */
 
 static const char bad_request[] = "bad_request";
-static const char bad_channel_text[] = "must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'";
+#define BAD_CHANNEL_TEXT "must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'"
+#define BAD_CHANNEL_NAME "bad channel name: " BAD_CHANNEL_TEXT
 
 /* Copies at most QUOTE_MAX bytes of s[0..n), printable ASCII only ('?' otherwise),
  * plus "..." when cut. */
@@ -95,133 +96,131 @@ static const char *parse_history_args(json_t *root, gw_command *out)
     return NULL;
 }
 
-int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **code, char *reason,
-                   size_t reason_cap)
+/* The reject for a frame jansson could not parse. jansson's own text quotes the input
+ * ("near '...'"): only its position and kind are passed on. */
+static int reject_malformed(const json_error_t *jerr, size_t len, const char **code, char *reason, size_t cap)
 {
-    json_error_t jerr;
-    char q[QUOTE_MAX + 8];
-    int rc = -1;
+    char where[80];
+    const char *why = "";
+    int col = jerr->column > 0 ? jerr->column : 1;
+    if (len == 0)
+        return reject(code, reason, cap, "%s", "malformed JSON: empty frame");
+    switch (json_error_code(jerr)) {
+    case json_error_premature_end_of_input: why = ": unexpected end of input"; break;
+    case json_error_end_of_input_expected: why = ": trailing data"; break;
+    case json_error_invalid_utf8: why = ": invalid UTF-8"; break;
+    case json_error_null_character: why = ": NUL character"; break;
+    case json_error_duplicate_key: why = ": duplicate key"; break;
+    default: break;
+    }
+    if (jerr->line > 1)
+        snprintf(where, sizeof where, "line %d column %d%s", jerr->line, col, why);
+    else
+        snprintf(where, sizeof where, "column %d%s", col, why);
+    return reject(code, reason, cap, "malformed JSON at %s", where);
+}
 
-    memset(out, 0, sizeof *out);
-    /* Duplicate keys are refused: {"op":"ping","op":"subscribe"} has no one meaning. */
-    json_t *root = json_loadb(frame, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        /* jansson's own text quotes the input ("near '...'"): only its position and
-         * kind are passed on. */
-        char where[80];
-        const char *why = "";
-        int col = jerr.column > 0 ? jerr.column : 1;
-        if (len == 0)
-            return reject(code, reason, reason_cap, "%s", "malformed JSON: empty frame");
-        switch (json_error_code(&jerr)) {
-        case json_error_premature_end_of_input: why = ": unexpected end of input"; break;
-        case json_error_end_of_input_expected: why = ": trailing data"; break;
-        case json_error_invalid_utf8: why = ": invalid UTF-8"; break;
-        case json_error_null_character: why = ": NUL character"; break;
-        case json_error_duplicate_key: why = ": duplicate key"; break;
-        default: break;
-        }
-        if (jerr.line > 1)
-            snprintf(where, sizeof where, "line %d column %d%s", jerr.line, col, why);
-        else
-            snprintf(where, sizeof where, "column %d%s", col, why);
-        return reject(code, reason, reason_cap, "malformed JSON at %s", where);
+/* The ops that name a channel; 0 for any other name. */
+static gw_op channel_op(const char *name)
+{
+    static const struct {
+        const char *name;
+        gw_op op;
+    } ops[] = {
+        {"subscribe", GW_OP_SUBSCRIBE}, {"unsubscribe", GW_OP_UNSUBSCRIBE},
+        {"publish", GW_OP_PUBLISH},     {"history", GW_OP_HISTORY},
+        {"presence", GW_OP_PRESENCE},   {"presence_stats", GW_OP_PRESENCE_STATS},
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        if (strcmp(name, ops[i].name) == 0)
+            return ops[i].op;
     }
-    if (!json_is_object(root)) {
-        reject(code, reason, reason_cap, "%s", "a command must be a JSON object");
-        goto done;
-    }
+    return 0;
+}
 
-    json_t *op = json_object_get(root, "op");
-    if (!op) {
-        reject(code, reason, reason_cap, "%s", "missing \"op\"");
-        goto done;
-    }
-    if (!json_is_string(op)) {
-        reject(code, reason, reason_cap, "%s", "\"op\" must be a string");
-        goto done;
-    }
-    const char *ops = json_string_value(op);
-    size_t opn = json_string_length(op);
-    if (strcmp(ops, "ping") == 0) {
-        out->op = GW_OP_PING;
-        rc = 0;
-        goto done;
-    }
-    if (strcmp(ops, "auth") == 0 || strcmp(ops, "refresh") == 0) {
-        json_t *tok = json_object_get(root, "token");
-        if (!json_is_string(tok) || json_string_length(tok) == 0) {
-            reject(code, reason, reason_cap, "%s", "\"token\" must be a non-empty string");
-            goto done;
-        }
-        out->op = ops[0] == 'a' ? GW_OP_AUTH : GW_OP_REFRESH;
-        out->arg_len = json_string_length(tok);
-        out->arg = pulse_xstrndup(json_string_value(tok), out->arg_len);
-        rc = 0;
-        goto done;
-    }
-    if (strcmp(ops, "subscribe") == 0) {
-        out->op = GW_OP_SUBSCRIBE;
-    } else if (strcmp(ops, "unsubscribe") == 0) {
-        out->op = GW_OP_UNSUBSCRIBE;
-    } else if (strcmp(ops, "publish") == 0) {
-        out->op = GW_OP_PUBLISH;
-    } else if (strcmp(ops, "history") == 0) {
-        out->op = GW_OP_HISTORY;
-    } else if (strcmp(ops, "presence") == 0) {
-        out->op = GW_OP_PRESENCE;
-    } else if (strcmp(ops, "presence_stats") == 0) {
-        out->op = GW_OP_PRESENCE_STATS;
-    } else {
-        reject(code, reason, reason_cap, "unknown op '%s'", quote(ops, opn, q, sizeof q));
-        goto done;
-    }
-
+/* "channel" into out->channel and out->is_pattern; NULL, or why not. */
+static const char *parse_channel(json_t *root, gw_command *out)
+{
     json_t *ch = json_object_get(root, "channel");
-    if (!ch) {
-        reject(code, reason, reason_cap, "%s", "missing \"channel\"");
-        goto done;
-    }
-    if (!json_is_string(ch)) {
-        reject(code, reason, reason_cap, "%s", "\"channel\" must be a string");
-        goto done;
-    }
+    if (!ch)
+        return "missing \"channel\"";
+    if (!json_is_string(ch))
+        return "\"channel\" must be a string";
     const char *name = json_string_value(ch);
     size_t n = json_string_length(ch);
     bool is_pattern = false;
-    if (n > PULSE_CHANNEL_MAX || pulse_channel_validate_pattern(name, n, &is_pattern) != 0) {
-        reject(code, reason, reason_cap, "bad channel name: %s", bad_channel_text);
-        goto done;
-    }
+    if (n > PULSE_CHANNEL_MAX || pulse_channel_validate_pattern(name, n, &is_pattern) != 0)
+        return BAD_CHANNEL_NAME;
     memcpy(out->channel, name, n);
     out->channel[n] = '\0';
     out->is_pattern = is_pattern;
+    return NULL;
+}
+
+/* What each channel op takes besides the channel; NULL, or why not. */
+static const char *parse_op_args(json_t *root, gw_command *out)
+{
     if (out->op == GW_OP_PUBLISH) {
         json_t *data = json_object_get(root, "data");
-        if (is_pattern || !data) {
-            reject(code, reason, reason_cap, "%s",
-                   is_pattern ? "publish needs a channel, not a pattern" : "missing \"data\"");
-            goto done;
-        }
+        if (out->is_pattern || !data)
+            return out->is_pattern ? "publish needs a channel, not a pattern" : "missing \"data\"";
         out->arg = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!out->arg)
             pulse_oom();
         out->arg_len = strlen(out->arg);
     }
-    if ((out->op == GW_OP_PRESENCE || out->op == GW_OP_PRESENCE_STATS) && is_pattern) {
-        reject(code, reason, reason_cap, "%s", "presence needs a channel, not a pattern");
-        goto done;
-    }
-    if (out->op == GW_OP_SUBSCRIBE || out->op == GW_OP_HISTORY) {
-        const char *why = parse_history_args(root, out);
-        if (why) {
-            reject(code, reason, reason_cap, "%s", why);
-            goto done;
-        }
-    }
-    rc = 0;
+    if ((out->op == GW_OP_PRESENCE || out->op == GW_OP_PRESENCE_STATS) && out->is_pattern)
+        return "presence needs a channel, not a pattern";
+    if (out->op == GW_OP_SUBSCRIBE || out->op == GW_OP_HISTORY)
+        return parse_history_args(root, out);
+    return NULL;
+}
 
-done:
+/* A parsed JSON value as a command: 0, or -1 through reject. */
+static int parse_command(json_t *root, gw_command *out, const char **code, char *reason, size_t cap)
+{
+    char q[QUOTE_MAX + 8];
+    if (!json_is_object(root))
+        return reject(code, reason, cap, "%s", "a command must be a JSON object");
+    json_t *op = json_object_get(root, "op");
+    if (!op)
+        return reject(code, reason, cap, "%s", "missing \"op\"");
+    if (!json_is_string(op))
+        return reject(code, reason, cap, "%s", "\"op\" must be a string");
+    const char *ops = json_string_value(op);
+    size_t opn = json_string_length(op);
+    if (strcmp(ops, "ping") == 0) {
+        out->op = GW_OP_PING;
+        return 0;
+    }
+    if (strcmp(ops, "auth") == 0 || strcmp(ops, "refresh") == 0) {
+        json_t *tok = json_object_get(root, "token");
+        if (!json_is_string(tok) || json_string_length(tok) == 0)
+            return reject(code, reason, cap, "%s", "\"token\" must be a non-empty string");
+        out->op = ops[0] == 'a' ? GW_OP_AUTH : GW_OP_REFRESH;
+        out->arg_len = json_string_length(tok);
+        out->arg = pulse_xstrndup(json_string_value(tok), out->arg_len);
+        return 0;
+    }
+    out->op = channel_op(ops);
+    if (!out->op)
+        return reject(code, reason, cap, "unknown op '%s'", quote(ops, opn, q, sizeof q));
+    const char *why = parse_channel(root, out);
+    if (!why)
+        why = parse_op_args(root, out);
+    return why ? reject(code, reason, cap, "%s", why) : 0;
+}
+
+int gw_proto_parse(const char *frame, size_t len, gw_command *out, const char **code, char *reason,
+                   size_t reason_cap)
+{
+    json_error_t jerr;
+    memset(out, 0, sizeof *out);
+    /* Duplicate keys are refused: {"op":"ping","op":"subscribe"} has no one meaning. */
+    json_t *root = json_loadb(frame, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return reject_malformed(&jerr, len, code, reason, reason_cap);
+    int rc = parse_command(root, out, code, reason, reason_cap);
     json_decref(root);
     if (rc != 0) {
         gw_command_release(out);
@@ -319,7 +318,7 @@ int gw_proto_parse_channel_list(const char *list, size_t len,
             char q[QUOTE_MAX + 8];
             if (reason && reason_cap > 0)
                 snprintf(reason, reason_cap, "bad channel name '%s': %s", quote(start, n, q, sizeof q),
-                         bad_channel_text);
+                         BAD_CHANNEL_TEXT);
             return -1;
         }
         int rc = cb(ud, name, is_pattern);

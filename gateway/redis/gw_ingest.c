@@ -350,7 +350,7 @@ static void publish_all(gw_node *n, gw_mail *m)
         gw_note *p = (gw_note *)m;
         if (gw_redis_publish(n->redis, p->name, p->payload, p->len, on_published, n) != 0) {
             atomic_fetch_add(&n->ws_publish_failed, 1);
-            PLOG_DEBUG("ingest", "client publish to %s dropped: redis not connected", p->name);
+            PLOG_DEBUG("ingest", "client publish to %s dropped: %s", p->name, gw_redis_errstr(n->redis));
         }
         free(p);
         m = next;

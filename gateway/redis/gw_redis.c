@@ -15,6 +15,7 @@
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
+#include "pulse_err.h"
 #include "pulse_functions.h"
 #include "pulse_log.h"
 
@@ -52,6 +54,7 @@ struct gw_redis {
     struct event *watchdog_ev;
     uint64_t reconnects;
     char reason[192];
+    char errstr[128];     /* why the last call here failed (gw_redis_errstr) */
     struct pending_read *pending, *pending_tail; /* reads waiting for the command connection */
     char *library;        /* FUNCTION LOAD REPLACE text, NULL: none */
     char *library_version;
@@ -375,21 +378,53 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply_, void *privdata)
     }
 }
 
+/* Fills r->errstr and returns code: the one way a call here fails. */
+static int redis_fail(gw_redis *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int redis_fail(gw_redis *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->errstr, sizeof r->errstr, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* A connection is not there to send on: PULSE_ESHUTDOWN after gw_redis_stop, else
+ * PULSE_ENOTCONN. */
+static int not_up(gw_redis *r, const char *which)
+{
+    if (r->stopped)
+        return redis_fail(r, PULSE_ESHUTDOWN, "stopped");
+    return redis_fail(r, PULSE_ENOTCONN, "%s connection not ready", which);
+}
+
+/* hiredis refused a command (its context is failing or being torn down). */
+static int refused(gw_redis *r, const redisAsyncContext *ac)
+{
+    return redis_fail(r, PULSE_EIO, "hiredis refused the command: %s",
+                      ac->err ? ac->errstr : "connection closing");
+}
+
+const char *gw_redis_errstr(const gw_redis *r)
+{
+    return r->errstr;
+}
+
 int gw_redis_subscribe(gw_redis *r, const char *name, bool is_pattern)
 {
     if (r->sub.state != RC_UP)
-        return -1;
+        return not_up(r, "subscriber");
     int rc = redisAsyncCommand(r->sub.ac, on_sub_reply, NULL, is_pattern ? "PSUBSCRIBE %s" : "SUBSCRIBE %s",
                                name);
-    return rc == REDIS_OK ? 0 : -1;
+    return rc == REDIS_OK ? 0 : refused(r, r->sub.ac);
 }
 
 int gw_redis_unsubscribe(gw_redis *r, const char *name, bool is_pattern)
 {
     if (r->sub.state != RC_UP)
-        return -1;
+        return not_up(r, "subscriber");
     int rc = redisAsyncCommand(r->sub.ac, NULL, NULL, is_pattern ? "PUNSUBSCRIBE %s" : "UNSUBSCRIBE %s", name);
-    return rc == REDIS_OK ? 0 : -1;
+    return rc == REDIS_OK ? 0 : refused(r, r->sub.ac);
 }
 
 typedef struct {
@@ -414,7 +449,7 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
                      void *ud)
 {
     if (r->cmd.state != RC_UP || !r->verified)
-        return -1;
+        return not_up(r, "command");
     pub_ctx *pc = pulse_xmalloc(sizeof(*pc));
     pc->cb = cb;
     pc->ud = ud;
@@ -423,7 +458,7 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
                         : redisAsyncCommand(r->cmd.ac, on_publish_reply, pc, "PUBLISH %s %b", channel, payload, len);
     if (rc != REDIS_OK) {
         free(pc);
-        return -1;
+        return refused(r, r->cmd.ac);
     }
     return 0;
 }
@@ -471,8 +506,10 @@ static void flush_pending(gw_redis *r, bool send)
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                           bool reverse, bool wait, gw_reply_cb cb, void *ud)
 {
-    if (r->stopped || strlen(channel) > PULSE_CHANNEL_MAX)
-        return -1;
+    if (r->stopped)
+        return not_up(r, "command");
+    if (strlen(channel) > PULSE_CHANNEL_MAX)
+        return redis_fail(r, PULSE_EINVAL, "channel name longer than %d bytes", PULSE_CHANNEL_MAX);
     if ((r->cmd.state != RC_UP || !r->verified) && wait) {
         pending_read *p = pulse_xcalloc(1, sizeof(*p));
         p->has_after = has_after;
@@ -496,8 +533,10 @@ static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t 
                      bool reverse, gw_reply_cb cb, void *ud)
 {
     char key[PULSE_CHANNEL_MAX + 32], from[32];
-    if (r->cmd.state != RC_UP || !r->verified || pulse_history_key(channel, "stream", key, sizeof key) < 0)
-        return -1;
+    if (r->cmd.state != RC_UP || !r->verified)
+        return not_up(r, "command");
+    if (pulse_history_key(channel, "stream", key, sizeof key) < 0)
+        return redis_fail(r, PULSE_EINVAL, "no history key for channel %.64s", channel);
     if (has_after)
         snprintf(from, sizeof from, "%llu-0", (unsigned long long)after + 1);
     else
@@ -515,7 +554,7 @@ static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t 
         redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %u", key, from, (unsigned)count);
     if (redisAsyncCommand(ac, on_read_reply, rc, "EXEC") != REDIS_OK) {
         free(rc);
-        return -1;
+        return refused(r, ac);
     }
     return 0;
 }
@@ -523,13 +562,13 @@ static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t 
 int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *argvlen, gw_reply_cb cb, void *ud)
 {
     if (r->stopped || r->cmd.state != RC_UP || !r->verified)
-        return -1;
+        return not_up(r, "command");
     read_ctx *rc = pulse_xmalloc(sizeof(*rc));
     rc->cb = cb;
     rc->ud = ud;
     if (redisAsyncCommandArgv(r->cmd.ac, on_read_reply, rc, argc, argv, argvlen) != REDIS_OK) {
         free(rc);
-        return -1;
+        return refused(r, r->cmd.ac);
     }
     return 0;
 }

@@ -14,6 +14,16 @@
  * Channel bookkeeping is the caller's: this module only forwards (un)subscriptions and
  * reports their replies; after the subscriber connection comes back the caller
  * resubscribes (on_sub_state(up=true)).
+ *
+ * Errors (docs/DESIGN.md "Errors"), hiredis-style: a call that cannot send returns a
+ * negative PULSE_E* code and leaves one line in gw_redis_errstr:
+ *   PULSE_ENOTCONN   the connection it needs is not up, or (command connection) has
+ *                    not answered its first PING yet
+ *   PULSE_ESHUTDOWN  gw_redis_stop ran
+ *   PULSE_EINVAL     a bad argument (a channel name too long for a history key)
+ *   PULSE_EIO        hiredis refused the command (its context is failing)
+ * When a call fails its callback never runs; when it returns 0 the callback runs
+ * exactly once, later.
  */
 #ifndef GW_REDIS_H
 #define GW_REDIS_H
@@ -49,8 +59,12 @@ void gw_redis_start(gw_redis *r);
 void gw_redis_stop(gw_redis *r);
 void gw_redis_free(gw_redis *r); /* NULL is fine */
 
-/* Send (P)SUBSCRIBE / (P)UNSUBSCRIBE for one name. 0, or -1 when the subscriber
- * connection is not up (nothing sent). */
+/* Why the last failed call here failed: one line, owned by r, valid until the next
+ * call (ingest thread). */
+const char *gw_redis_errstr(const gw_redis *r);
+
+/* Send (P)SUBSCRIBE / (P)UNSUBSCRIBE for one name. 0, or a PULSE_E* code (nothing
+ * sent): PULSE_ENOTCONN when the subscriber connection is not up. */
 int gw_redis_subscribe(gw_redis *r, const char *name, bool is_pattern);
 int gw_redis_unsubscribe(gw_redis *r, const char *name, bool is_pattern);
 
@@ -64,8 +78,8 @@ bool gw_redis_library_loaded(const gw_redis *r);
 /* Publishes over the command connection: `FCALL pulse_publish 1 channel payload` when a
  * library is set (the rules decide about history), else PUBLISH. cb runs exactly once,
  * later: the result (the offset, 0 without history; PUBLISH: receivers) >= 0 on
- * success, or -1 with err set. Returns -1 (cb never runs) when the command connection
- * is not up. */
+ * success, or -1 with err set. Returns a PULSE_E* code (cb never runs) when the command
+ * connection is not up (PULSE_ENOTCONN) or the command cannot be sent. */
 typedef void (*gw_publish_cb)(void *ud, long long result, const char *err);
 int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size_t len, gw_publish_cb cb,
                      void *ud);
@@ -76,15 +90,17 @@ int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size
  * first / newest entry). cb runs exactly once, later, with the EXEC reply (borrowed for
  * the call; gw_hist_parse_exec reads it) or NULL and err when the connection went away.
  * When the command connection is not up: wait true keeps the read until it is (or
- * the node stops: cb with NULL), wait false returns -1 (cb never runs). */
+ * the node stops: cb with NULL), wait false returns PULSE_ENOTCONN (cb never runs).
+ * PULSE_EINVAL for a channel name longer than PULSE_CHANNEL_MAX, PULSE_ESHUTDOWN
+ * after gw_redis_stop. */
 typedef void (*gw_reply_cb)(void *ud, const struct redisReply *reply, const char *err);
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                           bool reverse, bool wait, gw_reply_cb cb, void *ud);
 
 /* Any command, argv style, over the command connection (the presence functions): cb
  * runs exactly once, later, with the reply (borrowed for the call) or NULL and err when
- * the connection went away. Returns -1 (cb never runs) when the command connection is
- * not up. */
+ * the connection went away. Returns a PULSE_E* code (cb never runs) when the command
+ * connection is not up (PULSE_ENOTCONN) or the command cannot be sent. */
 int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *argvlen, gw_reply_cb cb, void *ud);
 
 /* true when healthy; otherwise *reason says why ("connecting to 127.0.0.1:6379",

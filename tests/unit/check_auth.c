@@ -61,6 +61,16 @@ static void keys_teardown(void)
     EVP_PKEY_free(ec);
 }
 
+/* A context from the defaults (no key: tokens off), cfg filled in for the test. */
+static gw_auth *default_auth(gw_config *cfg)
+{
+    pulse_error err = {0};
+    gw_auth *a = NULL;
+    gw_config_defaults(cfg);
+    ck_assert_int_eq(gw_auth_new(cfg, &a, &err), 0);
+    return a;
+}
+
 /* A context from a config: secret or public key path, algorithm, audience, issuer. */
 static gw_auth *make_auth(const char *secret_file, const char *pub, const char *alg, const char *aud,
                           const char *iss)
@@ -426,10 +436,7 @@ START_TEST(test_key_errors)
     unlink(short_path);
     /* auth off: a context all the same, everything open but WebSocket publishing */
     gw_config cfg;
-    pulse_error err = {0};
-    gw_config_defaults(&cfg);
-    gw_auth *a = NULL;
-    ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    gw_auth *a = default_auth(&cfg);
     ck_assert(!gw_auth_enabled(a));
     ck_assert_str_eq(gw_auth_algorithm(a), "off");
     ck_assert(gw_auth_may_subscribe(a, NULL, "anything", false));
@@ -602,9 +609,7 @@ START_TEST(test_admin_key)
 {
     gw_config cfg;
     pulse_error err = {0};
-    gw_config_defaults(&cfg);
-    gw_auth *a = NULL;
-    ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    gw_auth *a = default_auth(&cfg);
     ck_assert(!gw_auth_admin_has_key(a));
     ck_assert_int_eq(gw_auth_admin_check(a, NULL, true), 0); /* no key: loopback-only, open */
     gw_auth_free(a);
@@ -662,9 +667,7 @@ START_TEST(test_origins_ip_rate)
 {
     gw_config cfg;
     pulse_error err = {0};
-    gw_config_defaults(&cfg);
-    gw_auth *a = NULL;
-    ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    gw_auth *a = default_auth(&cfg);
     ck_assert(gw_auth_origin_allowed(a, "https://evil.example")); /* no list: any */
     gw_limits *l = gw_limits_new(cfg.max_connections_per_ip);
     ck_assert(!gw_limits_ip_full(l, "10.0.0.1"));
@@ -722,9 +725,7 @@ START_TEST(test_exposure)
 {
     gw_config cfg;
     pulse_error err = {0};
-    gw_config_defaults(&cfg);
-    gw_auth *a = NULL;
-    ck_assert_int_eq(gw_auth_new(&cfg, &a, &err), 0);
+    gw_auth *a = default_auth(&cfg);
     ck_assert_int_eq(gw_auth_check_exposure(&cfg, a, &err), 0); /* loopback: fine */
     free(cfg.bind);
     cfg.bind = strdup("0.0.0.0");

@@ -17,6 +17,7 @@
 #include "ts_check.h"
 #include "gw_bridge.h"
 #include "gw_msg.h"
+#include "pulse_err.h"
 
 static _Atomic int wakes;
 static sem_t tokens;
@@ -67,14 +68,14 @@ START_TEST(test_bounds_and_close)
         n[i] = note("x");
     ck_assert_int_eq(gw_bridge_post(&b, &n[0]->mail, 4), 0);
     ck_assert_int_eq(gw_bridge_post(&b, &n[1]->mail, 4), 0);
-    ck_assert_int_eq(gw_bridge_post(&b, &n[2]->mail, 3), -1); /* 11 bytes > 10 */
+    ck_assert_int_eq(gw_bridge_post(&b, &n[2]->mail, 3), PULSE_ENOBUFS); /* 11 bytes > 10 */
     ck_assert_int_eq(gw_bridge_post(&b, &n[2]->mail, 2), 0);
-    ck_assert_int_eq(gw_bridge_post(&b, &n[3]->mail, 0), -1); /* 3 items */
+    ck_assert_int_eq(gw_bridge_post(&b, &n[3]->mail, 0), PULSE_ENOBUFS); /* 3 items */
     gw_bridge_discard(gw_bridge_take(&b));                      /* the counts start over */
     ck_assert_int_eq(gw_bridge_post(&b, &n[3]->mail, 10), 0);
     gw_mail *left = gw_bridge_close(&b);
     ck_assert_ptr_eq(left, &n[3]->mail);
-    ck_assert_int_eq(gw_bridge_post(&b, &n[4]->mail, 0), -1); /* closed: refused, still ours */
+    ck_assert_int_eq(gw_bridge_post(&b, &n[4]->mail, 0), PULSE_ESHUTDOWN); /* closed: refused, still ours */
     gw_bridge_discard(left);
     free(n[4]);
     gw_bridge_destroy(&b);
