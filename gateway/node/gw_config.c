@@ -1140,6 +1140,11 @@ static int finish(gw_config *cfg, pulse_error *err)
         memcpy(cfg->redis_seeds, seeds, nseeds * sizeof(pulse_url));
         cfg->n_redis_seeds = nseeds;
         u = seeds[0];
+        for (size_t i = 0; i < cfg->n_static_channels; i++)
+            if (strchr(cfg->static_channels[i], '*'))
+                return pulse_error_set(err, PULSE_EINVAL, 0,
+                                       "config: channels.static: pattern '%s' with Redis Cluster (sharded pub/sub "
+                                       "has no patterns)", cfg->static_channels[i]);
     } else if (!cfg->redis_url || pulse_url_parse(cfg->redis_url, "redis", &u, &uerr) != 0)
         return pulse_error_set(err, PULSE_EINVAL, 0, "config: redis: %s", uerr.text);
     replace_str(&cfg->redis_host, u.host);

@@ -10,6 +10,7 @@
  *    and runs with a NULL reply when the context is freed.
  */
 #include "gw_redis.h"
+#include "gw_rcluster.h"
 
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
@@ -56,6 +57,7 @@ struct gw_redis {
     char *library;        /* FUNCTION LOAD REPLACE text, NULL: none */
     char *library_version;
     bool library_loaded;  /* on the current command connection */
+    gw_rcluster *cl;      /* Redis Cluster: every call goes there */
 };
 
 static void rconn_connect(rconn *rc);
@@ -291,11 +293,17 @@ gw_redis *gw_redis_new(struct event_base *base, const gw_config *cfg, const gw_r
         snprintf(both[i]->err, sizeof(both[i]->err), "not connected yet");
     }
     r->watchdog_ev = event_new(base, -1, EV_PERSIST, on_watchdog, r);
+    if (cfg->redis_cluster)
+        r->cl = gw_rcluster_new(base, cfg, cbs, ud);
     return r;
 }
 
 void gw_redis_start(gw_redis *r)
 {
+    if (r->cl) {
+        gw_rcluster_start(r->cl);
+        return;
+    }
     int ms = r->cfg->redis_ping_interval_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(r->watchdog_ev, &tv);
@@ -305,6 +313,8 @@ void gw_redis_start(gw_redis *r)
 
 void gw_redis_stop(gw_redis *r)
 {
+    if (r && r->cl)
+        gw_rcluster_stop(r->cl);
     if (!r || r->stopped)
         return;
     r->stopped = true;
@@ -321,6 +331,7 @@ void gw_redis_free(gw_redis *r)
     if (!r)
         return;
     gw_redis_stop(r);
+    gw_rcluster_free(r->cl);
     event_free(r->sub.retry_ev);
     event_free(r->cmd.retry_ev);
     event_free(r->watchdog_ev);
@@ -331,6 +342,8 @@ void gw_redis_free(gw_redis *r)
 
 void gw_redis_set_library(gw_redis *r, const char *src, const char *version)
 {
+    if (r->cl)
+        gw_rcluster_set_library(r->cl, src, version);
     free(r->library);
     free(r->library_version);
     r->library = src ? pulse_xstrdup(src) : NULL;
@@ -339,6 +352,8 @@ void gw_redis_set_library(gw_redis *r, const char *src, const char *version)
 
 bool gw_redis_library_loaded(const gw_redis *r)
 {
+    if (r->cl)
+        return gw_rcluster_library_loaded(r->cl);
     return r->library_loaded;
 }
 
@@ -377,6 +392,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 
 int gw_redis_subscribe(gw_redis *r, const char *name, bool is_pattern)
 {
+    if (r->cl)
+        return gw_rcluster_subscribe(r->cl, name, is_pattern);
     if (r->sub.state != RC_UP)
         return -1;
     int rc = redisAsyncCommand(r->sub.ac, on_sub_reply, NULL, is_pattern ? "PSUBSCRIBE %s" : "SUBSCRIBE %s",
@@ -386,6 +403,8 @@ int gw_redis_subscribe(gw_redis *r, const char *name, bool is_pattern)
 
 int gw_redis_unsubscribe(gw_redis *r, const char *name, bool is_pattern)
 {
+    if (r->cl)
+        return gw_rcluster_unsubscribe(r->cl, name, is_pattern);
     if (r->sub.state != RC_UP)
         return -1;
     int rc = redisAsyncCommand(r->sub.ac, NULL, NULL, is_pattern ? "PUNSUBSCRIBE %s" : "UNSUBSCRIBE %s", name);
@@ -413,6 +432,8 @@ static void on_publish_reply(redisAsyncContext *ac, void *reply_, void *privdata
 int gw_redis_publish(gw_redis *r, const char *channel, const char *payload, size_t len, gw_publish_cb cb,
                      void *ud)
 {
+    if (r->cl)
+        return gw_rcluster_publish(r->cl, channel, payload, len, cb, ud);
     if (r->cmd.state != RC_UP || !r->verified)
         return -1;
     pub_ctx *pc = pulse_xmalloc(sizeof(*pc));
@@ -471,6 +492,8 @@ static void flush_pending(gw_redis *r, bool send)
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                           bool reverse, bool wait, gw_reply_cb cb, void *ud)
 {
+    if (r->cl)
+        return gw_rcluster_history_read(r->cl, channel, has_after, after, count, reverse, wait, cb, ud);
     if (r->stopped || strlen(channel) > PULSE_CHANNEL_MAX)
         return -1;
     if ((r->cmd.state != RC_UP || !r->verified) && wait) {
@@ -522,6 +545,8 @@ static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t 
 
 int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *argvlen, gw_reply_cb cb, void *ud)
 {
+    if (r->cl)
+        return gw_rcluster_command(r->cl, argc, argv, argvlen, cb, ud);
     if (r->stopped || r->cmd.state != RC_UP || !r->verified)
         return -1;
     read_ctx *rc = pulse_xmalloc(sizeof(*rc));
@@ -536,6 +561,8 @@ int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *arg
 
 bool gw_redis_healthy(const gw_redis *r, const char **reason)
 {
+    if (r->cl)
+        return gw_rcluster_healthy(r->cl, reason);
     gw_redis *m = (gw_redis *)r;
     int64_t waited = r->ping_outstanding ? pulse_mono_ms() - r->ping_sent_ms : 0;
     bool slow = waited > r->cfg->redis_ping_interval_ms;
@@ -562,10 +589,24 @@ bool gw_redis_healthy(const gw_redis *r, const char **reason)
 
 bool gw_redis_sub_up(const gw_redis *r)
 {
+    if (r->cl)
+        return gw_rcluster_sub_up(r->cl);
     return r->sub.state == RC_UP;
 }
 
 uint64_t gw_redis_reconnects(const gw_redis *r)
 {
+    if (r->cl)
+        return gw_rcluster_reconnects(r->cl);
     return r->reconnects;
+}
+
+const char *gw_redis_detail(const gw_redis *r)
+{
+    return r->cl ? gw_rcluster_detail(r->cl) : NULL;
+}
+
+bool gw_redis_is_cluster(const gw_redis *r)
+{
+    return r->cl != NULL;
 }
