@@ -280,8 +280,10 @@ static void on_healthz(struct evhttp_request *req, void *arg)
                    json_pack("{s:s,s:s,s:s}", "status", "draining", "node", n->cfg->node_id, "reason",
                              "shutting down"));
     } else if (gw_redis_healthy(n->redis, &reason)) {
-        reply_json(req, 200, "OK",
-                   json_pack("{s:s,s:s,s:s}", "status", "ok", "node", n->cfg->node_id, "redis", "connected"));
+        json_t *ok = json_pack("{s:s,s:s,s:s}", "status", "ok", "node", n->cfg->node_id, "redis", "connected");
+        if (gw_redis_detail(n->redis)) /* Redis Cluster: the shards */
+            json_object_set_new(ok, "cluster", json_string(gw_redis_detail(n->redis)));
+        reply_json(req, 200, "OK", ok);
     } else {
         reply_json(req, 503, "Service Unavailable",
                    json_pack("{s:s,s:s,s:s}", "status", "unavailable", "node", n->cfg->node_id, "reason",
