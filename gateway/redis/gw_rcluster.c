@@ -1026,24 +1026,10 @@ int gw_rcluster_command(gw_rcluster *r, int argc, const char **argv, const size_
     return route(r, key, argc, argv, argvlen, NULL, cb, ud);
 }
 
-typedef struct {
-    gw_reply_cb cb;
-    void *ud;
-} read_ctx;
-
-static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
-{
-    read_ctx *x = privdata;
-    x->cb(x->ud, reply_, reply_ ? NULL : "Redis connection lost");
-    free(x);
-}
-
 int gw_rcluster_history_read(gw_rcluster *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                              bool reverse, bool wait, gw_reply_cb cb, void *ud)
 {
-    char key[PULSE_CHANNEL_MAX + 32], from[32];
-    if (r->stopped || strlen(channel) > PULSE_CHANNEL_MAX ||
-        pulse_history_key(channel, "stream", key, sizeof key) < 0)
+    if (r->stopped || pulse_channel_validate(channel, strlen(channel)) != 0)
         return -1;
     rnode *n = cur_map(r) ? slot_node(r, gw_slot_of(channel, strlen(channel))) : NULL;
     redisAsyncContext *ac = n ? primary_conn(n) : NULL;
@@ -1060,25 +1046,8 @@ int gw_rcluster_history_read(gw_rcluster *r, const char *channel, bool has_after
     }
     if (!ac)
         return -1;
-    if (has_after)
-        snprintf(from, sizeof from, "%llu-0", (unsigned long long)after + 1);
-    else
-        snprintf(from, sizeof from, "-");
-    read_ctx *x = pulse_xmalloc(sizeof(*x));
-    x->cb = cb;
-    x->ud = ud;
-    /* one transaction on the channel's primary: the keys share the channel's slot */
-    redisAsyncCommand(ac, NULL, NULL, "MULTI");
-    redisAsyncCommand(ac, NULL, NULL, "FCALL_RO " PULSE_FN_POSITION " 1 %s", channel);
-    if (reverse)
-        redisAsyncCommand(ac, NULL, NULL, "XREVRANGE %s + %s COUNT %u", key, from, (unsigned)count);
-    else
-        redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %u", key, from, (unsigned)count);
-    if (redisAsyncCommand(ac, on_read_reply, x, "EXEC") != REDIS_OK) {
-        free(x);
-        return -1;
-    }
-    return 0;
+    /* the history keys share the channel's slot: one transaction on its primary */
+    return gw_redis_read_on(ac, channel, has_after, after, count, reverse, cb, ud);
 }
 
 /* ---- health ---- */

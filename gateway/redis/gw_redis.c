@@ -518,8 +518,16 @@ int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint
 static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                      bool reverse, gw_reply_cb cb, void *ud)
 {
+    if (r->cmd.state != RC_UP || !r->verified)
+        return -1;
+    return gw_redis_read_on(r->cmd.ac, channel, has_after, after, count, reverse, cb, ud);
+}
+
+int gw_redis_read_on(struct redisAsyncContext *ac, const char *channel, bool has_after, uint64_t after,
+                     uint32_t count, bool reverse, gw_reply_cb cb, void *ud)
+{
     char key[PULSE_CHANNEL_MAX + 32], from[32];
-    if (r->cmd.state != RC_UP || !r->verified || pulse_history_key(channel, "stream", key, sizeof key) < 0)
+    if (pulse_history_key(channel, "stream", key, sizeof key) < 0)
         return -1;
     if (has_after)
         snprintf(from, sizeof from, "%llu-0", (unsigned long long)after + 1);
@@ -528,7 +536,6 @@ static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t 
     read_ctx *rc = pulse_xmalloc(sizeof(*rc));
     rc->cb = cb;
     rc->ud = ud;
-    redisAsyncContext *ac = r->cmd.ac;
     /* one transaction: the position and the range are read at the same instant */
     redisAsyncCommand(ac, NULL, NULL, "MULTI");
     redisAsyncCommand(ac, NULL, NULL, "FCALL_RO " PULSE_FN_POSITION " 1 %s", channel);

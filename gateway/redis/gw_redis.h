@@ -88,6 +88,12 @@ typedef void (*gw_reply_cb)(void *ud, const struct redisReply *reply, const char
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                           bool reverse, bool wait, gw_reply_cb cb, void *ud);
 
+/* The same read sent on ac (gw_rcluster sends it to the channel's primary). 0, or -1
+ * (cb never runs). */
+struct redisAsyncContext;
+int gw_redis_read_on(struct redisAsyncContext *ac, const char *channel, bool has_after, uint64_t after,
+                     uint32_t count, bool reverse, gw_reply_cb cb, void *ud);
+
 /* Any command, argv style, over the command connection (the presence functions): cb
  * runs exactly once, later, with the reply (borrowed for the call) or NULL and err when
  * the connection went away. Returns -1 (cb never runs) when the command connection is
