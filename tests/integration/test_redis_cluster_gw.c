@@ -12,7 +12,11 @@
  *     event reaches a client, with consecutive offsets;
  *  4. history: events published through POST /publish are recovered with ?since= on
  *     the other node (recovered:true, exactly the missed ones);
- *  5. failover: the primary of one shard is SIGKILLed while events flow to history
+ *  5. one slot moved to another primary (CLUSTER SETSLOT) while both nodes are
+ *     subscribed to a channel in it: both resubscribe on the new primary (Redis pushed
+ *     sunsubscribe), none stays on the old one, the clients get a gap notice (no history
+ *     on that channel) and then the publishes;
+ *  6. failover: the primary of one shard is SIGKILLed while events flow to history
  *     channels on every shard (each publish retried until a node accepts it); /healthz
  *     stays 200 and names the shard without a primary; once the replica is promoted
  *     every client has every event exactly once, in order (the gap repaired from
@@ -346,6 +350,81 @@ START_TEST(test_history_since)
 }
 END_TEST
 
+static void reply_ok(redisReply *r, const char *what)
+{
+    ck_assert_msg(r && r->type == REDIS_REPLY_STATUS, "%s: %s", what, r && r->str ? r->str : "no reply");
+    freeReplyObject(r);
+}
+
+static void node_id(int port, char *out, size_t cap)
+{
+    redisReply *r = CMD(port, "CLUSTER", "MYID");
+    ck_assert_msg(r && r->type == REDIS_REPLY_STRING, "CLUSTER MYID on %d", port);
+    snprintf(out, cap, "%s", r->str);
+    freeReplyObject(r);
+}
+
+/* One slot (a channel without keys) moved to another primary while both nodes are
+ * subscribed: Redis pushes sunsubscribe, each node learns the map again, subscribes on
+ * the new primary, and a publish (to the new primary, or MOVED followed) reaches both. */
+START_TEST(test_slot_moved)
+{
+    const char *ch = g_room[0][1];
+    ts_ws a, b;
+    ck_assert_int_eq(open_any_order(&a, 0, ch, 1), 0);
+    ck_assert_int_eq(open_any_order(&b, 1, ch, 1), 0);
+    int src = g_primary[0], dst = g_primary[1];
+    char src_id[64], dst_id[64], slot[16];
+    node_id(src, src_id, sizeof src_id);
+    node_id(dst, dst_id, sizeof dst_id);
+    snprintf(slot, sizeof slot, "%u", gw_slot_of(ch, strlen(ch)));
+    redisReply *r = CMD(src, "CLUSTER", "COUNTKEYSINSLOT", slot);
+    ck_assert_msg(r && r->type == REDIS_REPLY_INTEGER && r->integer == 0, "slot %s holds keys", slot);
+    freeReplyObject(r);
+    int64_t t0 = ts_now_ms();
+    reply_ok(CMD(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id), "SETSLOT IMPORTING");
+    reply_ok(CMD(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id), "SETSLOT MIGRATING");
+    for (int i = 0; i < NPRIM; i++) /* as redis-cli --cluster does: every primary */
+        reply_ok(CMD(g_primary[i == 0 ? 1 : i == 1 ? 0 : 2], "CLUSTER", "SETSLOT", slot, "NODE", dst_id),
+                 "SETSLOT NODE");
+    /* both nodes subscribed on the new primary */
+    long long n = 0;
+    while (ts_now_ms() - t0 < 10000) {
+        r = CMD(dst, "PUBSUB", "SHARDNUMSUB", ch);
+        n = r && r->elements == 2 ? r->element[1]->integer : -1;
+        freeReplyObject(r);
+        if (n == 2)
+            break;
+        ts_sleep_ms(20);
+    }
+    ck_assert_msg(n == 2, "%s: %lld nodes subscribed on the new primary %d", ch, n, dst);
+    fprintf(stderr, "slot moved: both nodes subscribed on the new primary %lld ms after SETSLOT\n",
+            (long long)(ts_now_ms() - t0));
+    r = CMD(src, "PUBSUB", "SHARDNUMSUB", ch);
+    ck_assert_msg(r && r->elements == 2 && r->element[1]->integer == 0, "still subscribed on the old primary");
+    freeReplyObject(r);
+    ck_assert_int_eq(publish(0, ch, 7, NULL), 200);
+    ck_assert_int_eq(publish(1, ch, 8, NULL), 200);
+    /* a channel without history: its clients are told that the resubscription may
+     * have missed events (a gap notice), then the deliveries come */
+    ts_ws *both[2] = {&a, &b};
+    for (int c = 0; c < 2; c++) {
+        char *m = ts_ws_recv_until(both[c], "\"op\":\"gap\"", 5000);
+        ck_assert_msg(m && strstr(m, ch), "client %d: no gap notice for %s", c, ch);
+        free(m);
+        for (int want = 7; want <= 8; want++) {
+            char got[64];
+            long long v, off;
+            ck_assert_msg(next_delivery(both[c], got, sizeof got, &v, &off, 5000), "client %d: n=%d missing", c, want);
+            ck_assert_str_eq(got, ch);
+            ck_assert_int_eq(v, want);
+        }
+    }
+    ts_ws_close(&a);
+    ts_ws_close(&b);
+}
+END_TEST
+
 #define FO_EVENTS 60
 #define FO_KILL_AT 20
 
@@ -460,6 +539,7 @@ Suite *ts_suite(void)
     tcase_add_test(tc, test_pattern_refused);
     tcase_add_test(tc, test_pulse_publish);
     tcase_add_test(tc, test_history_since);
+    tcase_add_test(tc, test_slot_moved);
     tcase_add_test(tc, test_failover_nothing_lost);
     return s;
 }
