@@ -214,6 +214,7 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     metric(o, "pulse_redis_reconnects_total", "counter", "Redis subscriber reconnections.");
     evbuffer_add_printf(o, "pulse_redis_reconnects_total %llu\n",
                         (unsigned long long)gw_redis_reconnects(n->redis));
+    gw_redis_metrics(n->redis, o); /* Redis Cluster only */
     metric(o, "pulse_recoveries_total", "counter", "Subscribes with since, by result.");
     evbuffer_add_printf(o, "pulse_recoveries_total{result=\"recovered\"} %llu\n", (unsigned long long)t.recoveries[1]);
     evbuffer_add_printf(o, "pulse_recoveries_total{result=\"not_recovered\"} %llu\n",

@@ -9,6 +9,7 @@
  */
 #include "gw_rcluster.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
@@ -85,6 +86,7 @@ struct gw_rcluster {
     char *library, *library_version;
     int lib_ok, lib_failed;
     uint64_t reconnects, refreshes, resubscribed;
+    uint64_t refresh_why[4]; /* by reason: down, sunsubscribe, moved, periodic */
     pending_read *pending, *pending_tail;
     char reason[256], detail[256];
 };
@@ -510,6 +512,7 @@ static void on_push(gw_ssub *s, const gw_cnode *cn, const gw_spush *p, void *arg
             names_add(&l, name);
             report_lost(r, &l);
         }
+        r->refresh_why[1]++;
         schedule_refresh(r, 0);
         return;
     }
@@ -521,6 +524,7 @@ static void on_push(gw_ssub *s, const gw_cnode *cn, const gw_spush *p, void *arg
                     c->state = CH_WANT;
                     c->node = -1;
                 }
+        r->refresh_why[2]++;
         schedule_refresh(r, p->redirect.kind == GW_REDIRECT_ASK ? RC_REFRESH_RETRY_MS : 0);
         return;
     }
@@ -581,6 +585,7 @@ static void on_down(gw_ssub *s, const gw_cnode *cn, const char *reason, void *ar
             r->cbs.on_unsubscribed(r->ud, dropped.v[i], false);
     names_free(&dropped);
     /* the first loss refreshes at once; a node still refusing is tried at the retry pace */
+    r->refresh_why[0]++;
     schedule_refresh(r, again ? RC_REFRESH_RETRY_MS : 0);
 }
 
@@ -776,6 +781,7 @@ static void schedule_refresh(gw_rcluster *r, int ms)
 static void on_period(evutil_socket_t fd, short what, void *arg)
 {
     gw_rcluster *r = arg;
+    r->refresh_why[3]++;
     schedule_refresh(r, 0);
     gw_ssub_ping(r->ssub);
 }
@@ -942,8 +948,10 @@ static void on_routed_reply(redisAsyncContext *ac, void *reply_, void *privdata)
             const char *host = rd.host[0] ? rd.host : r->nodes[x->node]->host;
             rnode *to = node_get(r, host, rd.port);
             x->redirected = true;
-            if (rd.kind == GW_REDIRECT_MOVED)
+            if (rd.kind == GW_REDIRECT_MOVED) {
+                r->refresh_why[2]++;
                 schedule_refresh(r, 0);
+            }
             if (to && routed_send(x, to, rd.kind == GW_REDIRECT_ASK) == 0)
                 return;
         }
@@ -1127,4 +1135,28 @@ bool gw_rcluster_sub_up(const gw_rcluster *r)
 uint64_t gw_rcluster_reconnects(const gw_rcluster *r)
 {
     return r->reconnects;
+}
+
+static const char *const refresh_reasons[4] = {"down", "sunsubscribe", "moved", "periodic"};
+
+void gw_rcluster_metrics(const gw_rcluster *r, struct evbuffer *o)
+{
+    const gw_slotmap *map = cur_map(r);
+    const rnode *first = NULL;
+    int serving = 0, down = map ? shards_down(r, map, &first, &serving) : 0;
+    evbuffer_add_printf(o, "# HELP pulse_redis_cluster_primaries Redis Cluster primaries serving slots.\n"
+                           "# TYPE pulse_redis_cluster_primaries gauge\npulse_redis_cluster_primaries %d\n",
+                        serving);
+    evbuffer_add_printf(o, "# HELP pulse_redis_cluster_shards_down Shards whose primary this node cannot reach.\n"
+                           "# TYPE pulse_redis_cluster_shards_down gauge\npulse_redis_cluster_shards_down %d\n",
+                        down);
+    evbuffer_add_printf(o, "# HELP pulse_redis_cluster_map_refreshes_total Slot map fetches asked, by reason.\n"
+                           "# TYPE pulse_redis_cluster_map_refreshes_total counter\n");
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(o, "pulse_redis_cluster_map_refreshes_total{reason=\"%s\"} %llu\n", refresh_reasons[i],
+                            (unsigned long long)r->refresh_why[i]);
+    evbuffer_add_printf(o, "# HELP pulse_redis_cluster_resubscribed_total Channel subscriptions lost to a shard "
+                           "change and made again.\n# TYPE pulse_redis_cluster_resubscribed_total counter\n"
+                           "pulse_redis_cluster_resubscribed_total %llu\n",
+                        (unsigned long long)r->resubscribed);
 }

@@ -52,5 +52,8 @@ uint64_t gw_rcluster_reconnects(const gw_rcluster *r);
 /* One line for /healthz and /stats: "3 shards, all up" or "3 shards, 1 down for 1200
  * ms (127.0.0.1:7002)"; map refreshes and resubscriptions. */
 const char *gw_rcluster_detail(const gw_rcluster *r);
+/* Appends the Prometheus lines of cluster mode to o (text exposition format). */
+struct evbuffer;
+void gw_rcluster_metrics(const gw_rcluster *r, struct evbuffer *o);
 
 #endif

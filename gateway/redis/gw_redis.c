@@ -617,3 +617,9 @@ bool gw_redis_is_cluster(const gw_redis *r)
 {
     return r->cl != NULL;
 }
+
+void gw_redis_metrics(const gw_redis *r, struct evbuffer *o)
+{
+    if (r->cl)
+        gw_rcluster_metrics(r->cl, o);
+}

@@ -106,6 +106,10 @@ bool gw_redis_healthy(const gw_redis *r, const char **reason);
 bool gw_redis_sub_up(const gw_redis *r);
 /* Redis Cluster: one line on the shards (gw_rcluster_detail); NULL with one Redis. */
 const char *gw_redis_detail(const gw_redis *r);
+/* Redis Cluster: appends its Prometheus lines (pulse_redis_cluster_*) to o; nothing
+ * with one Redis. */
+struct evbuffer;
+void gw_redis_metrics(const gw_redis *r, struct evbuffer *o);
 /* true in Redis Cluster mode (redis+cluster://). */
 bool gw_redis_is_cluster(const gw_redis *r);
 uint64_t gw_redis_reconnects(const gw_redis *r);

@@ -521,6 +521,14 @@ START_TEST(test_failover_nothing_lost)
     char hz[1024] = "";
     ck_assert_int_eq(ts_http(g_gw[1].admin_port, "GET", "/healthz", NULL, NULL, hz, sizeof hz), 200);
     ck_assert_msg(strstr(hz, "all up"), "%s", hz);
+    /* the metrics tell the same story */
+    for (int i = 0; i < 2; i++) {
+        int ap = g_gw[i].admin_port;
+        ck_assert(ts_metric(ap, "pulse_redis_cluster_primaries") == NPRIM);
+        ck_assert(ts_metric(ap, "pulse_redis_cluster_shards_down") == 0);
+        ck_assert(ts_metric(ap, "pulse_redis_cluster_map_refreshes_total{reason=\"down\"}") >= 1);
+        ck_assert(ts_metric(ap, "pulse_redis_cluster_resubscribed_total") >= 1);
+    }
     ts_ws_close(&a);
     ts_ws_close(&b);
     for (int i = 0; i < 2; i++) {
