@@ -28,6 +28,11 @@
 # sendmsg and writev on the gateway during the run), gateway CPU microseconds per
 # delivery and gateway/client CPU as a share of one core (utime+stime from /proc
 # over the run). Results also go to bench/results/<timestamp>/.
+#
+# PULSE_BENCH_BUILD=dir takes the gateway and our own client (pulse-publish,
+# pulse-subscribe, pulse-report: they must match the gateway's wire format) from
+# another build directory, an older checkout for a before and after; pulse-wsbench
+# stays this checkout's.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -51,8 +56,9 @@ case "$CLIENT" in ws) CLIENTS_USED=(ws) ;; pulse) CLIENTS_USED=(pulse) ;; both) 
 
 "$ROOT/scripts/install-deps.sh" python3 linux-perf
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-subscribe pulse-report pulse-wsbench
-GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"
-SUB="$BUILD/subscriber-client/pulse-subscribe"; REP="$BUILD/report/pulse-report"
+OTHER=${PULSE_BENCH_BUILD:-$BUILD}
+GW="$OTHER/gateway/pulse-gateway"; PUB="$OTHER/publisher/pulse-publish"
+SUB="$OTHER/subscriber-client/pulse-subscribe"; REP="$OTHER/report/pulse-report"
 WSB="$BUILD/bench/pulse-wsbench"
 HZ=$(getconf CLK_TCK)
 
@@ -181,20 +187,26 @@ print(o["received"], l["p50"], l["p99"], l["max"])' "$dir/report.json")
     "$(awk -v t="$((s1 - s0))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.0f", ms ? 100 * t / hz / (ms / 1000) : 0 }')"
 }
 
+# The kernel's count of SYNs dropped because an accept queue was full (machine-wide:
+# another program's storm counts too); each costs its client a 1 s retry.
+listen_overflows() { awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) k[i] = $i; h = 1 } else for (i = 1; i <= NF; i++) if (k[i] == "ListenOverflows") print $i }' /proc/net/netstat; }
+
 storm() { # clients dir: all connect at once; the gateway's CPU for it beside the wall time
-  local n=$1 dir=$2 line g0 g1
+  local n=$1 dir=$2 line g0 g1 o0 o1
   start_stack "$dir"
-  g0=$(pulse_cpu_ticks "$GW_PID")
+  g0=$(pulse_cpu_ticks "$GW_PID"); o0=$(listen_overflows)
   "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
     --clients "$n" --concurrency 0 --duration 30 --hold >"$dir/client.out" 2>"$dir/client.err" &
   local sub=$!
   PIDS+=("$sub")
   line=$(pulse_wait_line "$dir/client.out" '^wsbench ready' 40 "$sub") || line=""
-  g1=$(pulse_cpu_ticks "$GW_PID")
+  g1=$(pulse_cpu_ticks "$GW_PID"); o1=$(listen_overflows)
   cleanup
-  printf '%8s %7s %7s %12s %10s %10s\n' "$WORKERS" "$n" "$(kv failed "$line")" "$(kv handshake_ms "$line")" \
-    "$(kv handshakes_per_s "$line")" "$(((g1 - g0) * 1000 / HZ))"
+  # shellcheck disable=SC2059
+  printf "$STORM_FMT" "$WORKERS" "$n" "$(kv failed "$line")" "$(kv handshake_ms "$line")" \
+    "$(kv handshakes_per_s "$line")" "$(((g1 - g0) * 1000 / HZ))" "$((o1 - o0))" "$(cut -d' ' -f1 /proc/loadavg)"
 }
+STORM_FMT='%8s %7s %7s %12s %10s %10s %9s %6s\n'
 
 for s in "${SCENARIOS[@]}"; do
   for c in "${CLIENTS_USED[@]}"; do
@@ -219,7 +231,8 @@ for s in "${SCENARIOS[@]}"; do
       storm)
         [ "$c" = ws ] || continue
         echo "== storm: 10,000 clients connecting at once (pulse-wsbench --concurrency 0)"
-        printf '%8s %7s %7s %12s %10s %10s\n' workers clients failed handshake_ms per_s gw_cpu_ms
+        # shellcheck disable=SC2059
+        printf "$STORM_FMT" workers clients failed handshake_ms per_s gw_cpu_ms overflows load
         storm 10000 "$OUTROOT/storm" ;;
       idle)
         [ "$c" = ws ] || continue

@@ -5,7 +5,9 @@
  * at NUL bytes into bind, Host and Origin. Invariants: no crash or overread on any
  * bytes; a wildcard bind or an absent Host is always accepted; an absent Origin is
  * always accepted; the admin's own origin (http://<Host>) is accepted for any Host;
- * an Origin on an absent Host is refused. Seeds: fuzz/corpus/fuzz_adminhdr/.
+ * an Origin on an absent Host is refused. Also gw_auth_csp_host (the admin page's CSP
+ * names the Host): the result is "*" or 1-255 bytes of [A-Za-z0-9.-] that begin the
+ * Host, so no byte of a Host can add a directive. Seeds: fuzz/corpus/fuzz_adminhdr/.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -48,6 +50,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     snprintf(own, sizeof own, "http://%s", host);
     if (!gw_auth_admin_origin_ok(own, host))
+        abort();
+
+    char csp[300];
+    gw_auth_csp_host(host, csp, sizeof csp);
+    size_t n = strlen(csp);
+    if (strcmp(csp, "*") != 0 &&
+        (n == 0 || n > 255 || strspn(csp, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") != n ||
+         strncmp(csp, host, n) != 0))
         abort();
     return 0;
 }

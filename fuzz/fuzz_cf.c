@@ -8,7 +8,9 @@
  * code and a reason. Then it writes the replies the endpoint would send for them
  * (subscribe with the parsed position, publish echo as a publication push, error
  * replies) and checks that each is the one JSON line the SDK splits on: no raw
- * newline inside, balanced outside strings.
+ * newline inside, balanced outside strings. The same input is also read as a
+ * presence entry from Redis (gw_cf_push_join_entry, gw_cf_reply_presence_entries):
+ * refused with nothing written, or one valid line.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -103,5 +105,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_line(out, (size_t)len);
     }
     gw_cf_commands_release(cmds, n);
+
+    /* The same bytes as a presence entry read back from Redis (join/leave body,
+     * presence list): either refused with nothing written, or one valid JSON line. */
+    gw_frame_buf f;
+    gw_frame_begin(&f, out, sizeof out);
+    if (gw_cf_push_join_entry(&f, "room.a", (const char *)data, size, false) == 0) {
+        int len = gw_frame_end(&f);
+        if (len < 0 || (size_t)len != strlen(out))
+            abort();
+        check_line(out, (size_t)len);
+    } else if (f.len != 0) {
+        abort();
+    }
+    const char *entries[2] = {(const char *)data, (const char *)data};
+    size_t lens[2] = {size, size / 2};
+    gw_frame_begin(&f, out, sizeof out);
+    gw_cf_reply_presence_entries(&f, 7, entries, lens, 2);
+    int len = gw_frame_end(&f);
+    if (len >= 0)
+        check_line(out, (size_t)len);
     return 0;
 }

@@ -375,11 +375,10 @@ restart_redis() { # SIGKILL our Redis, start a new one on the same port (no pers
 }
 disruption_summary() { # what happened after KILL_US, from the subscriber's files
   local back rec
-  back=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; if ($4 > m) m = $4}
-    END {printf "%d clients reconnected, the last %.0f ms after the kill", n, n ? (m - k) / 1000 : 0}' "$OUT/gaps.csv")
-  rec=$(awk -F, -v k="$KILL_US" '$3 >= k - 2000000 {n++; ok += $8; if ($5 > m) m = $5}
-    END {printf "%d channel recoveries (%d recovered, %d not), the last caught up %.0f ms after the kill",
-         n, ok, n - ok, n ? (m - k) / 1000 : 0}' "$OUT/recoveries.csv")
+  pulse_disruption "$OUT" "$KILL_US"
+  back="$PULSE_DIS_RECONNECTS clients reconnected, the last $PULSE_DIS_RECONNECT_MS ms after the kill"
+  rec="$PULSE_DIS_RECOVERIES channel recoveries ($PULSE_DIS_RECOVERED recovered,"
+  rec+=" $((PULSE_DIS_RECOVERIES - PULSE_DIS_RECOVERED)) not), the last caught up $PULSE_DIS_CATCHUP_MS ms after the kill"
   [ "$KILL_NODE" = 0 ] || log "$back; $rec"
   grep -E '^  (history|expected)' "$OUT/report.txt" | sed 's/^ */loadtest: /' >&2 || true
 }

@@ -9,7 +9,8 @@
 #                                      strace to count the gateway's send calls,
 #                                      node + npm and the pinned npm packages of
 #                                      tests/sdk/ (the Centrifugo SDK), via
-#                                      tests/sdk/install.sh)
+#                                      tests/sdk/install.sh), chromium (headless, driven
+#                                      by playwright-core for the admin page test)
 #   scripts/install-deps.sh --heavy    also what the flagged tests outside ctest use
 #                                      (tests/run.sh --compose / --package): podman,
 #                                      runc, CNI DNS, iptables, debootstrap
@@ -23,7 +24,7 @@ PKGS=(build-essential cmake pkg-config git curl ca-certificates
 with_sdk=0
 for arg in "$@"; do
   case "$arg" in
-    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace prometheus)
+    --test) PKGS+=(haproxy docker-compose clang python3 python3-websockets strace prometheus chromium)
             with_sdk=1 ;;
     --heavy) PKGS+=(podman runc golang-github-containernetworking-plugin-dnsname iptables
                     debootstrap docker-compose python3 curl) ;;

@@ -25,6 +25,13 @@
 #   pulse_build DIR TYPE TARGET...    configures DIR as TYPE unless it is, builds TARGETs
 #   pulse_cpu_ticks PID               utime+stime of PID in clock ticks
 #   pulse_rss_kib PID                 resident memory of PID in KiB
+#   pulse_disruption DIR KILL_US      what followed a kill at KILL_US (wall clock, us) in
+#                                     pulse-subscribe's DIR/gaps.csv and recoveries.csv:
+#                                     sets PULSE_DIS_RECONNECTS (clients reconnected),
+#                                     PULSE_DIS_RECONNECT_MS (the last, after the kill),
+#                                     PULSE_DIS_RECOVERIES (channel recoveries asked),
+#                                     PULSE_DIS_RECOVERED (granted: recovered:true),
+#                                     PULSE_DIS_CATCHUP_MS (the last replay caught up)
 
 # shellcheck shell=bash disable=SC2034
 # (SC2034: the PULSE_* variables set here are read by the scripts that source this.)
@@ -147,3 +154,15 @@ pulse_build() {
 
 pulse_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pulse_rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# Reconnects and recoveries that began from 2 s before the kill on (a client can notice
+# the dead connection a moment before the caller's clock read).
+pulse_disruption() {
+  local dir=$1 k=$2
+  read -r PULSE_DIS_RECONNECTS PULSE_DIS_RECONNECT_MS < <(awk -F, -v k="$k" '
+    $3 >= k - 2000000 {n++; if ($4 > m) m = $4}
+    END {printf "%d %.0f\n", n, n ? (m - k) / 1000 : 0}' < <(cat "$dir/gaps.csv" 2>/dev/null))
+  read -r PULSE_DIS_RECOVERIES PULSE_DIS_RECOVERED PULSE_DIS_CATCHUP_MS < <(awk -F, -v k="$k" '
+    $3 >= k - 2000000 {n++; ok += $8; if ($5 > m) m = $5}
+    END {printf "%d %d %.0f\n", n, ok, n ? (m - k) / 1000 : 0}' < <(cat "$dir/recoveries.csv" 2>/dev/null))
+}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_cf.h"
 #include "gw_frame.h"
 #include "pulse_alloc.h"
 
@@ -82,6 +83,9 @@ static void msg_route(gw_msg *m, unsigned char *p, size_t len, const char *chann
     m->refs = 1;
     m->kind = GW_MSG_EVENT;
     m->is_pattern = pattern != NULL;
+    m->text = 0;
+    m->data_off = 0;
+    m->cf = NULL;
     m->arrived_ns = arrived_ns;
     m->pos = (gw_hpos){0, ""};
     m->channel = names;
@@ -100,6 +104,7 @@ gw_msg *gw_msg_new_event(const char *channel, const char *pattern, const gw_hpos
     unsigned char *p = m->buf + GW_FRAME_PRE;
     size_t o = (size_t)gw_frame_envelope_pos((char *)p, frame_cap, channel, clen, pos, data, data_len);
     msg_route(m, p, o, channel, clen, pattern, plen, arrived_ns);
+    m->data_off = o - 1 - data_len; /* the envelope ends with "data":<data>} */
     m->priority = (uint8_t)priority;
     m->policy = (uint8_t)(priority == PULSE_PRIO_CRITICAL ? GW_POLICY_NEVER : policy);
     if (pos)
@@ -117,6 +122,7 @@ gw_msg *gw_msg_new_text(const char *channel, const char *pattern, const char *te
     memcpy(p, text, len);
     p[len] = '\0';
     msg_route(m, p, len, channel, clen, pattern, plen, arrived_ns);
+    m->text = 1;
     m->priority = PULSE_PRIO_NORMAL;
     m->policy = (uint8_t)policy;
     return m;
@@ -136,6 +142,9 @@ gw_msg *gw_msg_new_control(const char *text, size_t len)
     m->priority = PULSE_PRIO_CRITICAL;
     m->policy = GW_POLICY_NEVER;
     m->is_pattern = 0;
+    m->text = 0;
+    m->data_off = 0;
+    m->cf = NULL;
     m->arrived_ns = 0;
     m->pos = (gw_hpos){0, ""};
     m->channel = (const char *)p + len + 1;
@@ -158,6 +167,7 @@ gw_msg *gw_msg_clone(const gw_msg *src)
     m->mail.next = NULL;
     m->mail.kind = GW_MAIL_MSG;
     m->refs = 1;
+    m->cf = NULL;
     m->payload = m->buf + GW_FRAME_PRE;
     m->channel = (const char *)m->payload + (src->channel - (const char *)src->payload);
     m->route = (const char *)m->payload + (src->route - (const char *)src->payload);
@@ -166,8 +176,42 @@ gw_msg *gw_msg_clone(const gw_msg *src)
 
 void gw_msg_unref(gw_msg *m)
 {
-    if (m && --m->refs == 0)
+    if (m && --m->refs == 0) {
+        gw_msg_unref(m->cf);
         free(m);
+    }
+}
+
+gw_msg *gw_msg_cf(gw_msg *m)
+{
+    if (m->cf || m->kind != GW_MSG_EVENT)
+        return m->cf;
+    size_t clen = strlen(m->channel);
+    const char *json = (const char *)m->payload;
+    size_t cap = m->text ? gw_cf_push_pub_cap(clen, 0) + m->len * 6 + 64 : gw_cf_push_pub_cap(clen, m->len);
+    char *buf = pulse_xmalloc(cap);
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, cap);
+    if (m->text) {
+        /* {"op":"join"|"leave","channel":C,<entry fields>} (gw_preswire.h) */
+        if (gw_cf_push_join_entry(&f, m->channel, json, m->len, false) != 0) {
+            free(buf);
+            return NULL;
+        }
+    } else {
+        gw_cf_pub pub = {json + m->data_off, m->len - 1 - m->data_off, m->pos.offset};
+        gw_cf_push_pub(&f, m->channel, clen, &pub);
+    }
+    int n = gw_frame_end(&f);
+    if (n > 0) {
+        /* a delivery like m (counted, dropped and superseded the same way) */
+        gw_msg *c = gw_msg_new_text(m->channel, NULL, buf, (size_t)n, (gw_policy)m->policy, m->arrived_ns);
+        c->priority = m->priority;
+        c->pos = m->pos;
+        m->cf = c;
+    }
+    free(buf);
+    return m->cf;
 }
 
 gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char *channel)

@@ -39,11 +39,14 @@ typedef struct gw_msg {
     uint8_t priority;     /* pulse_priority: NORMAL or CRITICAL */
     uint8_t policy;       /* gw_policy, already CRITICAL -> NEVER */
     uint8_t is_pattern;   /* delivered through a pattern subscription */
+    uint8_t text;         /* gw_msg_new_text: a presence join/leave object, not an envelope */
     int64_t arrived_ns;   /* pulse_mono_ns() when it came from Redis */
     gw_hpos pos;          /* events with history: offset and epoch; else offset 0 */
     const char *channel;  /* the real channel, NUL-terminated, inside buf */
     const char *route;    /* what subscribers subscribed to: channel, or the pattern */
     size_t len;           /* payload length */
+    size_t data_off;      /* events: where the data starts in payload (it ends before the last '}') */
+    struct gw_msg *cf;    /* the Centrifugo push of this event (gw_msg_cf), NULL until asked */
     unsigned char *payload; /* = buf + GW_FRAME_PRE */
     unsigned char buf[];  /* headroom, payload, NUL, channel, NUL, pattern, NUL */
 } gw_msg;
@@ -77,6 +80,8 @@ typedef struct gw_hreq {
     gw_hpos since;
     uint32_t limit;       /* HISTORY: most events */
     bool reverse;         /* HISTORY: newest first */
+    bool position_only;   /* no events: RECOVER answers the position alone; HISTORY too */
+    uint32_t cf_id;       /* HISTORY from the Centrifugo endpoint: its command id (0: pulse.v1) */
     char channel[];
 } gw_hreq;
 
@@ -101,6 +106,7 @@ typedef struct gw_preq {
     uint64_t conn_id;
     const char *user;     /* inside this allocation */
     const char *info;     /* inside this allocation, or NULL */
+    uint32_t cf_id;       /* LIST/STATS from the Centrifugo endpoint: its command id (0: pulse.v1) */
     char channel[];
 } gw_preq;
 
@@ -112,6 +118,13 @@ gw_hreq *gw_hreq_new(gw_mail_kind kind, int worker, uint64_t conn_id, const char
 gw_hans *gw_hans_new(gw_mail_kind kind, uint64_t conn_id, const char *channel);
 /* Unrefs what it holds, then frees it. NULL is fine. */
 void gw_hans_free(gw_hans *a);
+
+/* The same event framed for the Centrifugo endpoint (docs/CENTRIFUGO.md): a
+ * publication push {"push":{"channel":C,"pub":{"data":D[,"offset":N]}}}, or the
+ * join/leave push of a presence message. Built on first use and kept on m (one per
+ * message per worker, shared by every Centrifugo subscriber like m itself); NULL when
+ * m has no such form (a control message, a malformed join). Owner thread only. */
+gw_msg *gw_msg_cf(gw_msg *m);
 
 static inline gw_msg *gw_msg_ref(gw_msg *m) { m->refs++; return m; }
 /* Drops one reference; frees at zero. NULL is fine. */

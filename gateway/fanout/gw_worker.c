@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "gw_auth.h"
+#include "gw_cf.h"
 #include "gw_proto.h"
 #include "gw_bridge.h"
 #include "gw_frame.h"
@@ -38,6 +39,12 @@ _Static_assert(GW_FRAME_PRE >= LWS_PRE, "gw_msg headroom must cover LWS_PRE");
  * client that keeps reading never sees its queue near the bound because of a burst. */
 #define GW_INBOX_SLICE 64
 
+/* Sockets adopted per wake-up: lws 4.1.6 keeps every pending timeout (each handshake
+ * has one) in one sorted list it walks from the head on each insert, so adopting a
+ * storm of N sockets in one round costs N*N steps and starves the loop; in slices, the
+ * handshakes of one slice complete (and leave that list) while the next is adopted. */
+#define GW_ADOPT_SLICE 256
+
 /* History state of one subscription, only for those made with "since": the live
  * events held while the ingest thread reads the stream, then the last position
  * delivered (a live event at or below it came in the read already). */
@@ -47,6 +54,11 @@ typedef struct {
     bool recovering;
     gw_msg **held; /* owned references, arrival order */
     uint32_t nheld, heldcap;
+    /* Centrifugo subscriptions (every one has a sub_hist): the subscribe command's id,
+     * what it asked, and "gapped": told to resubscribe (unsubscribe push 2500), no
+     * deliveries until it does */
+    uint32_t cf_id;
+    uint8_t cf_recover, cf_was_recovering, cf_strict, cf_join_leave, cf_gapped;
 } sub_hist;
 
 typedef struct {
@@ -89,7 +101,19 @@ typedef struct gw_conn {
     int64_t valid_ms;         /* heartbeat: established or last PONG */
     int64_t ping_ms;          /* heartbeat: PING asked for at (0: none outstanding) */
     uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
+    struct cf_conn *cf;       /* the Centrifugo endpoint (/connection/websocket); NULL: pulse.v1 */
 } gw_conn;
+
+/* What a Centrifugo connection adds (docs/CENTRIFUGO.md). */
+typedef struct cf_conn {
+    uint8_t connected;        /* the connect command succeeded */
+    int64_t ping_ms;          /* the last server ping {} (or connect) */
+    int64_t pong_due_ms;      /* a ping awaits its {} until then; 0: none */
+} cf_conn;
+
+#define CF_PATH "/connection/websocket"
+#define CF_PONG_WAIT_MS 10000     /* no {} within this of a ping: close 3012 */
+#define CF_EXPIRY_GRACE_MS 25000  /* past the token's exp without a refresh: close 3005 */
 
 struct gw_worker {
     gw_node *node;
@@ -114,6 +138,7 @@ struct gw_worker {
     int64_t drain_deadline_ms;
     lws_sorted_usec_list_t sweep_sul;
     unsigned char *batch_buf; /* LWS_PRE + GW_BATCH_MAX, for packed frames */
+    gw_cf_command *cf_cmds;   /* GW_CF_MAX_COMMANDS, allocated at the first Centrifugo frame */
 
     /* Connections whose queue went from empty to non-empty during the current inbox
      * drain: flushed directly at its end instead of waiting a poll round for WRITEABLE. */
@@ -167,10 +192,16 @@ static void mark_dirty(gw_worker *w, gw_conn *c)
 static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms);
 
 /* Queues the pending "dropped" gap notice of c (a control frame: never dropped). */
+static void cf_gap(gw_worker *w, gw_conn *c, const char *channel);
+
 static void flush_dropped(gw_worker *w, gw_conn *c, int64_t now_ms)
 {
     drop_gap *d = c->dropped;
     d->active = false;
+    if (c->cf) {
+        cf_gap(w, c, d->channel);
+        return;
+    }
     char buf[PULSE_CHANNEL_MAX * 6 + 128];
     int n = gw_frame_gap_range(buf, sizeof(buf), d->channel, d->from, d->to, "dropped");
     if (n > 0) {
@@ -285,6 +316,11 @@ static void conn_close(gw_worker *w, gw_conn *c, uint16_t code, const char *reas
     } else if (lost) {
         GW_ADD(w->stats->dropped[GW_DROP_SHUTDOWN], lost);
     }
+    if (c->cf) /* the same events in the Centrifugo codes (the SDK reconnects after 30xx) */
+        c->close_code = code == LWS_CLOSE_STATUS_POLICY_VIOLATION ? GW_CF_DISC_SLOW
+                        : code == LWS_CLOSE_STATUS_GOINGAWAY      ? GW_CF_DISC_SHUTDOWN
+                        : code == 4401                            ? GW_CF_DISC_INVALID_TOKEN
+                                                                  : code;
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 2);
     lws_callback_on_writable(c->wsi);
 }
@@ -301,6 +337,17 @@ static int conn_find_sub(const gw_conn *c, const char *name, bool is_pattern)
     return -1;
 }
 
+/* A recovery is over: the held events are out (or not owed), live from now on. */
+static void sub_hist_settled(sub_hist *h)
+{
+    h->recovering = false;
+    for (uint32_t i = 0; i < h->nheld; i++)
+        gw_msg_unref(h->held[i]);
+    free(h->held);
+    h->held = NULL;
+    h->nheld = h->heldcap = 0;
+}
+
 static void sub_hist_free(sub_hist *h)
 {
     if (!h)
@@ -309,6 +356,32 @@ static void sub_hist_free(sub_hist *h)
         gw_msg_unref(h->held[i]);
     free(h->held);
     free(h);
+}
+
+/* Adds the subscription (admitted already): the channel's entry in this worker (and
+ * its Redis subscription when new), the slot, the presence entry. Returns the slot. */
+static uint32_t sub_add(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
+{
+    if (c->nsubs == c->subcap) {
+        uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
+        c->subs = pulse_xrealloc(c->subs, ncap * sizeof(*c->subs));
+        c->subcap = ncap;
+    }
+    bool created = false;
+    gw_chan *ch = gw_chantab_add(w->chans, name, is_pattern, &created);
+    if (created) {
+        GW_ADD(w->stats->channels, 1);
+        request(w, GW_MAIL_SUBSCRIBE, name, is_pattern);
+    }
+    uint32_t slot = c->nsubs++;
+    c->subs[slot].chan = ch;
+    c->subs[slot].idx = gw_chan_add_sub(ch, c, slot);
+    c->subs[slot].h = NULL;
+    c->subs[slot].acked = 0;
+    c->subs[slot].presence = !is_pattern && gw_config_presence_for(w->cfg, name)->presence > 0;
+    if (c->subs[slot].presence)
+        presence_post(w, c, GW_MAIL_PRES_ADD, name);
+    return slot;
 }
 
 /* since (NULL: a plain subscribe): the subscription starts by recovering what was
@@ -349,24 +422,8 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
             return;
         }
     }
-    if (c->nsubs == c->subcap) {
-        uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
-        c->subs = pulse_xrealloc(c->subs, ncap * sizeof(*c->subs));
-        c->subcap = ncap;
-    }
-    bool created = false;
-    gw_chan *ch = gw_chantab_add(w->chans, name, is_pattern, &created);
-    if (created) {
-        GW_ADD(w->stats->channels, 1);
-        request(w, GW_MAIL_SUBSCRIBE, name, is_pattern);
-    }
-    uint32_t slot = c->nsubs++;
-    c->subs[slot].chan = ch;
-    c->subs[slot].idx = gw_chan_add_sub(ch, c, slot);
-    c->subs[slot].h = NULL;
-    c->subs[slot].presence = !is_pattern && gw_config_presence_for(w->cfg, name)->presence > 0;
-    if (c->subs[slot].presence)
-        presence_post(w, c, GW_MAIL_PRES_ADD, name);
+    uint32_t slot = sub_add(w, c, name, is_pattern);
+    gw_chan *ch = c->subs[slot].chan;
     if (since && !is_pattern) {
         /* live first (the SUBSCRIBE above, or the channel is live already), then the
          * read: the ingest thread sends it once Redis confirmed the subscription */
@@ -675,6 +732,17 @@ static bool post_publish(gw_worker *w, const char *channel, const char *data, si
     return false;
 }
 
+/* A client's publish (either protocol): false when the queue is full. */
+static bool publish_data(gw_worker *w, const char *channel, const char *data, size_t len)
+{
+    /* a client's own "priority" counts only where the channel's rule allows it */
+    char *own = gw_config_rule_for(w->cfg, channel)->ws_priority ? NULL
+                                                                   : gw_json_drop_key(data, len, "priority", &len);
+    bool ok = post_publish(w, channel, own ? own : data, len);
+    free(own);
+    return ok;
+}
+
 /* {"op":"publish"}: a token's publish grant, then the ingest thread PUBLISHes it. */
 static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 {
@@ -685,17 +753,483 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
         conn_error(w, c, "forbidden", reason);
         return;
     }
-    /* a client's own "priority" counts only where the channel's rule allows it */
-    size_t len = cmd->arg_len;
-    char *own = gw_config_rule_for(w->cfg, cmd->channel)->ws_priority
-                    ? NULL
-                    : gw_json_drop_key(cmd->arg, cmd->arg_len, "priority", &len);
-    if (!post_publish(w, cmd->channel, own ? own : cmd->arg, len))
+    if (!publish_data(w, cmd->channel, cmd->arg, cmd->arg_len))
         conn_error(w, c, "unavailable", "publish queue full; try again later");
     else
         conn_reply(w, c, "published", cmd->channel);
-    free(own);
 }
+
+/* ---- the Centrifugo endpoint (docs/CENTRIFUGO.md) ----
+ *
+ * A connection to /connection/websocket is a gw_conn like any other, with c->cf set:
+ * the same queue, subscriptions, channel table and shared event messages; what differs
+ * is the frames (gw_cf.h), replies by command id, and the codes. Every Centrifugo
+ * subscription has a sub_hist (the subscribe's id, what it asked); one on a channel
+ * with history is answered after a read of its position (and, recovering, of the
+ * events since), merged with the live events held meanwhile, as pulse.v1's since. */
+
+/* Queues the frame f holds (nothing when it overflowed). */
+static void cf_send(gw_worker *w, gw_conn *c, gw_frame_buf *f)
+{
+    conn_send_text(w, c, f->buf, gw_frame_end(f));
+}
+
+static void cf_error(gw_worker *w, gw_conn *c, uint32_t id, int code, const char *message)
+{
+    char buf[256];
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_cf_reply_error(&f, id, code, message && message[0] ? message : NULL);
+    GW_ADD(w->stats->client_errors, 1);
+    cf_send(w, c, &f);
+}
+
+static void cf_reply_empty(gw_worker *w, gw_conn *c, uint32_t id, gw_cf_method method)
+{
+    char buf[96];
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_cf_reply_empty(&f, id, method);
+    cf_send(w, c, &f);
+}
+
+/* Closes with a Centrifugo disconnect code and its reason text. */
+static void cf_close(gw_worker *w, gw_conn *c, int code)
+{
+    PLOG_DEBUG("ws", "conn=%llu closed with %d (%s)", (unsigned long long)c->id, code, gw_cf_disconnect_reason(code));
+    conn_close(w, c, (uint16_t)code, gw_cf_disconnect_reason(code));
+}
+
+/* The server's own unsubscribe with code 2500: the SDK resubscribes at once,
+ * recovering from its last offset (pulse.v1's gap notice). Deliveries stop until then. */
+static void cf_gap(gw_worker *w, gw_conn *c, const char *channel)
+{
+    int slot = conn_find_sub(c, channel, false);
+    sub_hist *h = slot >= 0 ? c->subs[slot].h : NULL;
+    if (!h || h->cf_gapped || h->recovering)
+        return;
+    h->cf_gapped = 1;
+    char buf[PULSE_CHANNEL_MAX * 6 + 128];
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_cf_push_unsubscribe(&f, channel, 2500, "insufficient state");
+    cf_send(w, c, &f);
+}
+
+/* Seconds until the token expires, for the SDK's refresh timer; 0: it does not. */
+static uint32_t cf_ttl(const gw_principal *p)
+{
+    if (!p || !p->exp)
+        return 0;
+    int64_t left = p->exp - (int64_t)time(NULL);
+    return left < 1 ? 1 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+}
+
+static void cf_client_id(const gw_worker *w, const gw_conn *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s:%llu", w->cfg->node_id, (unsigned long long)c->id);
+}
+
+/* connect and refresh: the token. 0 with *out set, or the error to answer (109 for an
+ * expired token; -1: close 3500). */
+static int cf_verify(gw_worker *w, const gw_cf_command *cmd, gw_principal **out)
+{
+    *out = NULL;
+    if (!gw_auth_enabled(w->node->auth))
+        return 0;
+    int rc = cmd->token ? gw_auth_verify(w->node->auth, cmd->token, cmd->token_len, (int64_t)time(NULL), out)
+                        : GW_AUTH_EMISSING;
+    if (rc == 0)
+        return 0;
+    GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_INVALID], 1);
+    return rc == GW_AUTH_EEXPIRED ? GW_CF_ERR_TOKEN_EXPIRED : -1;
+}
+
+static void cf_connect(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    if (c->cf->connected) {
+        cf_close(w, c, GW_CF_DISC_BAD_REQUEST);
+        return;
+    }
+    gw_principal *p = NULL;
+    int rc = cf_verify(w, cmd, &p);
+    if (rc > 0) {
+        cf_error(w, c, cmd->id, rc, NULL);
+        return;
+    }
+    if (rc < 0) {
+        cf_close(w, c, GW_CF_DISC_INVALID_TOKEN);
+        return;
+    }
+    c->principal = p;
+    c->auth_deadline_ms = p && p->exp ? sec_deadline(w, p) + CF_EXPIRY_GRACE_MS : 0;
+    c->cf->connected = 1;
+    c->cf->ping_ms = pulse_mono_ms();
+    char buf[512], client[96];
+    cf_client_id(w, c, client, sizeof client);
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_cf_reply_connect(&f, cmd->id, client, "pulse " PULSE_VERSION, cf_ttl(p), GW_CF_PING_INTERVAL_S);
+    cf_send(w, c, &f);
+}
+
+static void cf_refresh(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    gw_principal *p = NULL;
+    int rc = cf_verify(w, cmd, &p);
+    if (rc == 0 && p && !(p->sub == NULL ? c->principal->sub == NULL
+                                         : c->principal->sub && strcmp(p->sub, c->principal->sub) == 0))
+        rc = -1; /* another user: as a token that does not verify */
+    if (rc != 0) {
+        gw_auth_principal_free(p);
+        if (rc > 0)
+            cf_error(w, c, cmd->id, rc, NULL);
+        else
+            cf_close(w, c, GW_CF_DISC_INVALID_TOKEN);
+        return;
+    }
+    if (p) {
+        gw_auth_principal_free(c->principal);
+        c->principal = p;
+        c->auth_deadline_ms = p->exp ? sec_deadline(w, p) + CF_EXPIRY_GRACE_MS : 0;
+        for (uint32_t i = c->nsubs; i-- > 0;) {
+            /* the new token may grant less: those subscriptions end (code 2000, final) */
+            const gw_chan *ch = c->subs[i].chan;
+            if (gw_auth_may_subscribe(w->node->auth, p, ch->name, false))
+                continue;
+            char buf[PULSE_CHANNEL_MAX * 6 + 128];
+            gw_frame_buf f;
+            gw_frame_begin(&f, buf, sizeof buf);
+            gw_cf_push_unsubscribe(&f, ch->name, 2000, "permission denied");
+            conn_unsubscribe_slot(w, c, i);
+            cf_send(w, c, &f);
+        }
+    }
+    char buf[512], client[96];
+    cf_client_id(w, c, client, sizeof client);
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_cf_reply_refresh(&f, cmd->id, client, "pulse " PULSE_VERSION, cf_ttl(c->principal));
+    cf_send(w, c, &f);
+}
+
+/* A subscribe result without position (a channel without history). */
+static void cf_subscribed_plain(gw_worker *w, gw_conn *c, uint32_t id)
+{
+    char buf[96];
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, sizeof buf);
+    gw_cf_sub_result r = {0};
+    gw_cf_reply_subscribe(&f, id, &r);
+    cf_send(w, c, &f);
+}
+
+/* The token grants cmd's channel (subscribe, and the reads); else error 103. */
+static bool cf_granted(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    if (gw_auth_may_subscribe(w->node->auth, c->principal, cmd->channel, false))
+        return true;
+    GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
+    cf_error(w, c, cmd->id, GW_CF_ERR_PERMISSION_DENIED, NULL);
+    return false;
+}
+
+/* Starts the Centrifugo subscription in slot (new, or gapped and asked again). */
+static void cf_sub_start(gw_worker *w, gw_conn *c, uint32_t slot, const gw_cf_command *cmd)
+{
+    conn_sub *s = &c->subs[slot];
+    sub_hist *h = s->h;
+    h->cf_id = cmd->id;
+    h->cf_was_recovering = cmd->recover;
+    h->cf_strict = (cmd->flag & 2) != 0;
+    h->cf_join_leave = cmd->join_leave;
+    h->cf_gapped = 0;
+    if (gw_config_history_for(w->cfg, cmd->channel)->history_size <= 0) {
+        s->acked = s->chan->confirmed;
+        if (s->acked)
+            cf_subscribed_plain(w, c, cmd->id);
+        return;
+    }
+    /* the position (and, recovering, the events since): read once the live
+     * subscription is confirmed; live events are held until then */
+    s->acked = 0;
+    h->recovering = true;
+    h->since = (gw_hpos){0, ""};
+    gw_hreq *r = gw_hreq_new(GW_MAIL_RECOVER, w->index, c->id, cmd->channel);
+    r->has_since = true;
+    if (cmd->recover && (!cmd->epoch[0] || gw_hpos_set_epoch(&h->since, cmd->epoch, strlen(cmd->epoch)) == 0))
+        h->since.offset = cmd->offset; /* {N, ""}: it joined before the channel had history */
+    else
+        r->position_only = true; /* an epoch that is not Pulse's cannot recover */
+    h->cf_recover = cmd->recover && !r->position_only;
+    r->since = h->since;
+    if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+        free(r);
+}
+
+static void cf_subscribe(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    const char *name = cmd->channel;
+    if (!cf_granted(w, c, cmd))
+        return;
+    int have = conn_find_sub(c, name, false);
+    if (have >= 0) {
+        if (c->subs[have].h->cf_gapped)
+            cf_sub_start(w, c, (uint32_t)have, cmd);
+        else
+            cf_error(w, c, cmd->id, GW_CF_ERR_ALREADY_SUBSCRIBED, NULL);
+        return;
+    }
+    if (c->nsubs >= (uint32_t)w->cfg->max_subscriptions ||
+        (!gw_chantab_get(w->chans, name, false) && gw_node_sub_admit(w->node, name, false))) {
+        cf_error(w, c, cmd->id, GW_CF_ERR_LIMIT_EXCEEDED, NULL);
+        return;
+    }
+    uint32_t slot = sub_add(w, c, name, false);
+    c->subs[slot].h = pulse_xcalloc(1, sizeof(sub_hist));
+    cf_sub_start(w, c, slot, cmd);
+}
+
+/* The position read of a Centrifugo subscription is back (a->ok false: Redis did not
+ * answer): the subscribe result with the position and, when it recovered, every
+ * missed publication; then the live events held meanwhile that came after. */
+static void cf_recovered(gw_worker *w, gw_conn *c, uint32_t slot, gw_hans *a)
+{
+    conn_sub *s = &c->subs[slot];
+    sub_hist *h = s->h;
+    uint32_t id = h->cf_id;
+    size_t nr = a->n, nh = h->nheld;
+    gw_hpos top = a->ok ? a->top : (gw_hpos){0, ""};
+    gw_hitem *items = pulse_xcalloc(nr + nh + 1, sizeof(*items));
+    gw_hout *out = pulse_xcalloc(GW_HMERGE_OUT_MAX(nr, nh), sizeof(*out));
+    gw_hmerge_res res = {0};
+    bool merged = false;
+    if (a->ok && h->cf_recover && !top.epoch[0]) {
+        res.recovered = true; /* still no history: nothing was missed */
+    } else if (a->ok && h->cf_recover) {
+        if (!h->since.epoch[0]) /* {N, ""}: its offsets are of the epoch in force */
+            memcpy(h->since.epoch, top.epoch, sizeof(top.epoch));
+        for (size_t i = 0; i < nr; i++)
+            items[i] = (gw_hitem){a->events[i]->pos.offset, NULL, a->events[i]};
+        for (size_t j = 0; j < nh; j++)
+            items[nr + j] = (gw_hitem){h->held[j]->pos.offset, h->held[j]->pos.epoch, h->held[j]};
+        gw_hmerge_in in = {.since = h->since, .top = top, .range = items, .nrange = nr, .held = items + nr,
+                           .nheld = nh, .cap = (uint64_t)w->cfg->history_recover_max, .partial = false};
+        gw_hist_merge(&in, out, &res);
+        merged = true;
+        GW_ADD(w->stats->recoveries[res.recovered ? 1 : 0], 1);
+        GW_ADD(w->stats->events_replayed, res.recovered ? res.replayed : 0);
+    }
+    if (!a->ok || (h->cf_strict && h->cf_was_recovering && !res.recovered)) {
+        /* no position, or a recovery the client wants all or nothing: it retries */
+        free(items);
+        free(out);
+        cf_error(w, c, id, a->ok ? GW_CF_ERR_UNRECOVERABLE_POSITION : GW_CF_ERR_INTERNAL, NULL);
+        conn_unsubscribe_slot(w, c, slot);
+        return;
+    }
+    if (!merged || !res.recovered) { /* the held events alone, those after the position */
+        res.n = 0;
+        for (size_t j = 0; j < nh; j++)
+            out[res.n++] = (gw_hout){GW_HOUT_HELD, h->held[j]->pos.offset, 0, h->held[j]};
+    }
+    /* publications up to the position go in the result, later ones are pushed */
+    gw_cf_pub *pubs = pulse_xcalloc(res.n + 1, sizeof(*pubs));
+    size_t np = 0, bytes = 512 + PULSE_CHANNEL_MAX * 6;
+    for (size_t i = 0; res.recovered && i < res.n; i++) {
+        const gw_msg *m = out[i].item;
+        if (out[i].src == GW_HOUT_GAP || !m->pos.offset || m->pos.offset > top.offset || m->text)
+            continue;
+        pubs[np++] = (gw_cf_pub){(const char *)m->payload + m->data_off, m->len - 1 - m->data_off, m->pos.offset};
+        bytes += m->len + 48;
+    }
+    char *buf = pulse_xmalloc(bytes);
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, bytes);
+    gw_cf_sub_result r = {.recoverable = true, .positioned = true, .epoch = top.epoch, .offset = top.offset,
+                          .was_recovering = h->cf_was_recovering, .recovered = res.recovered, .pubs = pubs, .n_pubs = np};
+    gw_cf_reply_subscribe(&f, id, &r);
+    cf_send(w, c, &f);
+    free(buf);
+    free(pubs);
+    int64_t now_ms = pulse_mono_ms();
+    h->last = top;
+    for (size_t i = 0; i < res.n; i++) {
+        gw_msg *m = out[i].item;
+        if (out[i].src == GW_HOUT_GAP)
+            continue;
+        bool after = !m->pos.offset || strcmp(m->pos.epoch, top.epoch) != 0 || m->pos.offset > top.offset;
+        if (!after || (m->text && !h->cf_join_leave))
+            continue;
+        gw_msg *cm = gw_msg_cf(m);
+        if (cm)
+            conn_push(w, c, cm, now_ms);
+        if (m->pos.offset)
+            h->last = m->pos;
+    }
+    sub_hist_settled(h);
+    s->acked = 1;
+    free(items);
+    free(out);
+}
+
+/* A command that reads Redis: answered later by the ingest thread (GW_MAIL_REPLY). */
+static void cf_read(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    const char *ch = cmd->channel;
+    if (!cf_granted(w, c, cmd))
+        return;
+    if (cmd->method == GW_CF_HISTORY) {
+        gw_hreq *r = gw_hreq_new(GW_MAIL_HISTORY, w->index, c->id, ch);
+        if (gw_config_history_for(w->cfg, ch)->history_size <= 0) {
+            free(r);
+            cf_error(w, c, cmd->id, GW_CF_ERR_NOT_AVAILABLE, "history is not enabled for this channel");
+            return;
+        }
+        if (cmd->has_since && gw_hpos_set_epoch(&r->since, cmd->epoch, strlen(cmd->epoch)) != 0) {
+            free(r);
+            cf_error(w, c, cmd->id, GW_CF_ERR_UNRECOVERABLE_POSITION, NULL);
+            return;
+        }
+        r->cf_id = cmd->id;
+        r->has_since = cmd->has_since;
+        r->since.offset = cmd->offset;
+        r->position_only = cmd->limit == 0;
+        r->limit = cmd->limit > 0 && cmd->limit < UINT32_MAX ? (uint32_t)cmd->limit : 0;
+        r->reverse = cmd->reverse;
+        if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+            free(r);
+        return;
+    }
+    if (gw_config_presence_for(w->cfg, ch)->presence <= 0) {
+        cf_error(w, c, cmd->id, GW_CF_ERR_NOT_AVAILABLE, "presence is not enabled for this channel");
+        return;
+    }
+    const gw_principal *p = c->principal;
+    gw_preq *r = gw_preq_new(cmd->method == GW_CF_PRESENCE ? GW_MAIL_PRES_LIST : GW_MAIL_PRES_STATS, w->index, c->id,
+                             ch, p && p->sub ? p->sub : "", NULL);
+    r->cf_id = cmd->id;
+    if (gw_bridge_post(&w->node->requests, &r->mail, 0) != 0)
+        free(r);
+}
+
+static void cf_command(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
+{
+    if (cmd->method == GW_CF_PONG) {
+        c->cf->pong_due_ms = 0;
+        return;
+    }
+    if (!c->cf->connected && cmd->method != GW_CF_CONNECT) {
+        cf_close(w, c, GW_CF_DISC_BAD_REQUEST); /* the first command must be connect */
+        return;
+    }
+    int rl = gw_ratelimit_take(&c->rl, w->cfg->commands_per_second, pulse_mono_ms());
+    if (rl == GW_RL_LIMITED) {
+        cf_error(w, c, cmd->id, GW_CF_ERR_TOO_MANY_REQUESTS, NULL);
+        return;
+    }
+    if (rl != GW_RL_OK) {
+        cf_close(w, c, GW_CF_DISC_TOO_MANY_REQUESTS);
+        return;
+    }
+    if (cmd->error) { /* refused by the codec: RPC, sub_refresh, a bad field, ... */
+        cf_error(w, c, cmd->id, cmd->error, cmd->error_text);
+        return;
+    }
+    switch (cmd->method) {
+    case GW_CF_CONNECT:
+        cf_connect(w, c, cmd);
+        break;
+    case GW_CF_SUBSCRIBE:
+        cf_subscribe(w, c, cmd);
+        break;
+    case GW_CF_UNSUBSCRIBE: {
+        int slot = conn_find_sub(c, cmd->channel, false);
+        if (slot >= 0)
+            conn_unsubscribe_slot(w, c, (uint32_t)slot);
+        cf_reply_empty(w, c, cmd->id, GW_CF_UNSUBSCRIBE);
+        break;
+    }
+    case GW_CF_PUBLISH:
+        if (!gw_auth_may_publish(w->node->auth, c->principal, cmd->channel)) {
+            GW_ADD(w->stats->auth_failures[GW_AUTH_FAIL_FORBIDDEN], 1);
+            cf_error(w, c, cmd->id, GW_CF_ERR_PERMISSION_DENIED, NULL);
+        } else if (!publish_data(w, cmd->channel, cmd->data, cmd->data_len)) {
+            cf_error(w, c, cmd->id, GW_CF_ERR_INTERNAL, "publish queue full; try again later");
+        } else {
+            cf_reply_empty(w, c, cmd->id, GW_CF_PUBLISH);
+        }
+        break;
+    case GW_CF_PRESENCE:
+    case GW_CF_PRESENCE_STATS:
+    case GW_CF_HISTORY:
+        cf_read(w, c, cmd);
+        break;
+    case GW_CF_REFRESH:
+        cf_refresh(w, c, cmd);
+        break;
+    default: /* the codec refuses the rest (sub_refresh, rpc: 108; unknown: 104) */
+        cf_error(w, c, cmd->id, GW_CF_ERR_METHOD_NOT_FOUND, NULL);
+        break;
+    }
+}
+
+/* One text frame from a Centrifugo client: its commands in order; a frame that
+ * cannot be understood closes after the commands before the bad one ran. */
+static void cf_frame(gw_worker *w, gw_conn *c, const char *text, size_t len)
+{
+    if (!w->cf_cmds)
+        w->cf_cmds = pulse_xcalloc(GW_CF_MAX_COMMANDS, sizeof(*w->cf_cmds));
+    size_t n = 0;
+    gw_cf_error err;
+    int rc = gw_cf_parse(text, len, w->cf_cmds, GW_CF_MAX_COMMANDS, &n, &err);
+    for (size_t i = 0; i < n && !c->close_code; i++)
+        cf_command(w, c, &w->cf_cmds[i]);
+    gw_cf_commands_release(w->cf_cmds, n);
+    if (rc < 0) {
+        PLOG_DEBUG("ws", "conn=%llu command %d: %s", (unsigned long long)c->id, err.line, err.reason);
+        cf_close(w, c, err.disconnect);
+    }
+}
+
+/* ESTABLISHED on /connection/websocket: no hello, the client speaks first (connect
+ * within auth_handshake_timeout_ms, else 3502). */
+static void cf_established(gw_worker *w, gw_conn *c, struct lws *wsi)
+{
+    c->cf = pulse_xcalloc(1, sizeof(*c->cf));
+    c->auth_deadline_ms = pulse_mono_ms() + w->cfg->auth_handshake_timeout_ms;
+    char arg[64];
+    for (int i = 0; i < 32; i++) {
+        int len = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0 && lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+            break;
+        if (len > 0 && strcmp(arg, "format=protobuf") == 0)
+            cf_close(w, c, GW_CF_DISC_BAD_REQUEST); /* the Protobuf format is not served */
+    }
+    if (w->draining)
+        cf_close(w, c, GW_CF_DISC_SHUTDOWN);
+}
+
+/* The sweep's part for a Centrifugo connection: the ping {} every 25 s, 3012 when
+ * its {} does not come, 3502 without connect, 3005 past the token's exp + grace. */
+static void cf_sweep(gw_worker *w, gw_conn *c, int64_t now_ms)
+{
+    cf_conn *cf = c->cf;
+    if (c->close_code)
+        return;
+    if (c->auth_deadline_ms && now_ms >= c->auth_deadline_ms) {
+        GW_ADD(w->stats->auth_failures[cf->connected ? GW_AUTH_FAIL_EXPIRED : GW_AUTH_FAIL_TIMEOUT], 1);
+        cf_close(w, c, cf->connected ? GW_CF_DISC_EXPIRED : GW_CF_DISC_STALE);
+    } else if (cf->pong_due_ms && now_ms >= cf->pong_due_ms) {
+        cf_close(w, c, GW_CF_DISC_NO_PONG);
+    } else if (cf->connected && now_ms - cf->ping_ms >= GW_CF_PING_INTERVAL_S * 1000LL) {
+        cf->ping_ms = now_ms;
+        if (!cf->pong_due_ms)
+            cf->pong_due_ms = now_ms + CF_PONG_WAIT_MS;
+        conn_send_text(w, c, "{}", 2);
+    }
+}
+
 
 /* ---- connection life ---- */
 
@@ -716,6 +1250,11 @@ static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
     GW_ADD(w->stats->connections_active, 1);
 
     char buf[256];
+    if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) > 0 &&
+        (strcmp(buf, CF_PATH) == 0 || strcmp(buf, CF_PATH "/") == 0)) {
+        cf_established(w, c, wsi);
+        return;
+    }
     conn_send_text(w, c, buf, gw_frame_hello(buf, sizeof(buf), w->cfg->node_id, (unsigned long long)c->id));
     if (w->draining) {
         conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
@@ -770,6 +1309,8 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
     free(c->dropped);
     c->dropped = NULL;
     free(c->rx);
+    free(c->cf);
+    c->cf = NULL;
     gw_auth_principal_free(c->principal);
     c->principal = NULL;
     if (c->prev)
@@ -863,6 +1404,13 @@ static int conn_receive(gw_worker *w, gw_conn *c, struct lws *wsi, const char *i
         conn_close(w, c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
         return 0;
     }
+    if (final && !c->rx && c->cf) {
+        if (lws_frame_is_binary(wsi))
+            cf_close(w, c, GW_CF_DISC_BAD_REQUEST);
+        else
+            cf_frame(w, c, in, len);
+        return 0;
+    }
     if (final && !c->rx) {
         if (lws_frame_is_binary(wsi))
             conn_error(w, c, "bad_request", "binary frames are not supported; send JSON text");
@@ -876,7 +1424,11 @@ static int conn_receive(gw_worker *w, gw_conn *c, struct lws *wsi, const char *i
     memcpy(c->rx + c->rx_len, in, len);
     c->rx_len += (uint32_t)len;
     if (final) {
-        if (lws_frame_is_binary(wsi))
+        if (c->cf && lws_frame_is_binary(wsi))
+            cf_close(w, c, GW_CF_DISC_BAD_REQUEST);
+        else if (c->cf)
+            cf_frame(w, c, c->rx, c->rx_len);
+        else if (lws_frame_is_binary(wsi))
             conn_error(w, c, "bad_request", "binary frames are not supported; send JSON text");
         else
             conn_command(w, c, c->rx, c->rx_len);
@@ -939,8 +1491,9 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     gw_msg *m = gw_queue_pop(&c->q);
     if (!m) {
         if (c->draining) {
-            static const char why[] = "server shutting down";
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why, sizeof(why) - 1);
+            const char *why = c->cf ? "shutdown" : "server shutting down";
+            lws_close_reason(wsi, c->cf ? (enum lws_close_status)GW_CF_DISC_SHUTDOWN : LWS_CLOSE_STATUS_GOINGAWAY,
+                             (unsigned char *)why, strlen(why));
             return -1;
         }
         return 0;
@@ -1033,9 +1586,14 @@ static void fanout(gw_worker *w, gw_msg *m, int64_t now_ms)
     for (uint32_t i = 0; i < ch->nsubs; i++) {
         gw_conn *c = ch->subs[i].sub;
         sub_hist *h = c->subs[ch->subs[i].back].h;
+        gw_msg *out = m;
+        if (c->cf) { /* the Centrifugo push, framed once for all of them */
+            if (h->cf_gapped || (m->text && !h->cf_join_leave) || !(out = gw_msg_cf(m)))
+                continue;
+        }
         if (h && sub_hist_take(w, c, h, m))
             continue;
-        conn_push(w, c, m, now_ms);
+        conn_push(w, c, out, now_ms);
     }
 }
 
@@ -1050,7 +1608,10 @@ static void confirm(gw_worker *w, const char *name, bool is_pattern)
         conn_sub *s = &c->subs[ch->subs[i].back];
         if (!s->acked && !(s->h && s->h->recovering)) {
             s->acked = 1;
-            conn_reply(w, c, "subscribed", name);
+            if (c->cf)
+                cf_subscribed_plain(w, c, s->h->cf_id);
+            else
+                conn_reply(w, c, "subscribed", name);
         }
     }
 }
@@ -1063,8 +1624,13 @@ static void notify_gap(gw_worker *w, const char *name, bool is_pattern)
         return;
     char buf[PULSE_CHANNEL_MAX * 6 + 64];
     int n = gw_frame_gap(buf, sizeof(buf), name, "redis_reconnect");
-    for (uint32_t i = 0; i < ch->nsubs; i++)
-        conn_send_text(w, ch->subs[i].sub, buf, n);
+    for (uint32_t i = 0; i < ch->nsubs; i++) {
+        gw_conn *c = ch->subs[i].sub;
+        if (c->cf)
+            cf_gap(w, c, name);
+        else
+            conn_send_text(w, c, buf, n);
+    }
 }
 
 /* Events of a channel the stream could not give back after an outage. */
@@ -1078,7 +1644,11 @@ static void notify_gap_range(gw_worker *w, const gw_hans *a)
     for (uint32_t i = 0; i < ch->nsubs; i++) {
         gw_conn *c = ch->subs[i].sub;
         const sub_hist *h = c->subs[ch->subs[i].back].h;
-        if (!(h && h->recovering)) /* a recovery finds the same hole in its own read */
+        if (h && h->recovering) /* a recovery finds the same hole in its own read */
+            continue;
+        if (c->cf)
+            cf_gap(w, c, a->channel);
+        else
             conn_send_text(w, c, buf, n);
     }
 }
@@ -1090,15 +1660,21 @@ static void recovered(gw_worker *w, gw_hans *a)
     gw_chan *ch = gw_chantab_get(w->chans, a->channel, false);
     gw_conn *c = NULL;
     conn_sub *s = NULL;
+    uint32_t slot = 0;
     for (uint32_t i = 0; ch && i < ch->nsubs; i++) {
         gw_conn *cc = ch->subs[i].sub;
         if (cc->id == a->conn_id) {
             c = cc;
-            s = &cc->subs[ch->subs[i].back];
+            slot = ch->subs[i].back;
+            s = &cc->subs[slot];
         }
     }
     if (!s || !s->h || !s->h->recovering)
         return; /* the client left or unsubscribed meanwhile */
+    if (c->cf) {
+        cf_recovered(w, c, slot, a);
+        return;
+    }
     sub_hist *h = s->h;
     size_t nr = a->n, nh = h->nheld;
     gw_hitem *items = pulse_xcalloc(nr + nh + 1, sizeof(*items));
@@ -1131,12 +1707,7 @@ static void recovered(gw_worker *w, gw_hans *a)
                a->channel, (unsigned long long)h->since.offset, res.recovered ? "recovered" : "not recovered",
                res.replayed, (unsigned long long)res.last.offset);
     h->last = res.last;
-    h->recovering = false;
-    for (uint32_t i = 0; i < h->nheld; i++)
-        gw_msg_unref(h->held[i]);
-    free(h->held);
-    h->held = NULL;
-    h->nheld = h->heldcap = 0;
+    sub_hist_settled(h);
     s->acked = 1;
     free(items);
     free(out);
@@ -1231,8 +1802,9 @@ static void handle_note(gw_worker *w, gw_note *note)
     free(note);
 }
 
-/* Takes the whole inbox, then handles it in order up to one slice of messages
- * (commands do not count); what is left waits for the next wake-up, which it asks for. */
+/* Takes the whole inbox, then handles it in order up to one slice of messages and
+ * one of adopted sockets (other commands do not count); what is left waits for the
+ * next wake-up, which it asks for. */
 static void drain_inbox(gw_worker *w)
 {
     gw_mail *taken = gw_bridge_take(&w->node->inbox[w->index]);
@@ -1245,12 +1817,14 @@ static void drain_inbox(gw_worker *w)
             taken = taken->next;
         w->pending_tail = taken;
     }
-    uint32_t n = 0;
+    uint32_t n = 0, adopts = 0;
     uint64_t bytes = 0;
     int64_t now_ms = pulse_mono_ms();
     w->in_drain = true;
     gw_mail *m;
     while ((m = w->pending)) {
+        if (m->kind == GW_MAIL_ADOPT && adopts++ >= GW_ADOPT_SLICE)
+            break;
         if (m->kind == GW_MAIL_MSG) {
             gw_msg *msg = (gw_msg *)m;
             if (n > 0 && (n >= w->slice_msgs || bytes + msg->len > w->slice_bytes))
@@ -1283,6 +1857,12 @@ static void sweep(lws_sorted_usec_list_t *sul)
     int64_t now_ms = pulse_mono_ms();
     bool deadline = w->draining && now_ms >= w->drain_deadline_ms;
     for (gw_conn *c = w->conns; c; c = c->next) {
+        if (c->cf && !deadline) {
+            if (c->q.count && now_ms - c->backlog_since_ms > w->cfg->lag_limit_ms)
+                conn_close(w, c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer: lag limit");
+            cf_sweep(w, c, now_ms);
+            continue;
+        }
         if (deadline) {
             if (!c->close_code)
                 conn_close(w, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down");
@@ -1329,8 +1909,9 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return sec_confirm_upgrade(w, wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI) < 0 ||
-            (strcmp(buf, "/ws") != 0 && strcmp(buf, "/ws/") != 0))
-            return http_refuse(w, wsi, HTTP_STATUS_NOT_FOUND, "not_found", "connect to /ws");
+            (strcmp(buf, "/ws") != 0 && strcmp(buf, "/ws/") != 0 && strcmp(buf, CF_PATH) != 0 &&
+             strcmp(buf, CF_PATH "/") != 0))
+            return http_refuse(w, wsi, HTTP_STATUS_NOT_FOUND, "not_found", "connect to /ws or " CF_PATH);
         if (w->draining)
             return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "server shutting down");
         if (atomic_load(&w->node->connections) >= w->node->max_conns)
@@ -1525,5 +2106,6 @@ void gw_worker_free(gw_worker *w)
     gw_chantab_free(w->chans);
     free(w->dirty);
     free(w->batch_buf);
+    free(w->cf_cmds);
     free(w);
 }

@@ -3,6 +3,8 @@
  *   GET  /metrics  Prometheus text          GET /healthz  200, or 503 with a reason
  *   GET  /stats    JSON                     POST /publish  202 once Redis took it
  *   GET  /history?channel=C&limit=N   the channel's history (same JSON as the history op)
+ *   GET  /presence?channel=C          the channel's presence (same JSON as the presence op)
+ *   GET  /  (and /ui/app.js, /ui/app.css)  the node's page (gateway/node/web/, compiled in)
  * Bodies are capped at 1 MiB (413 past it). Anything else: 404 or 405.
  */
 #include <event2/buffer.h>
@@ -24,6 +26,7 @@
 #include "gw_metrics.h"
 #include "gw_msg.h"
 #include "gw_redis.h"
+#include "gw_web.h"
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
 #include "pulse_clock.h"
@@ -342,6 +345,8 @@ static void on_stats(struct evhttp_request *req, void *arg)
         "dropped", dropped, "slow_consumers", (json_int_t)t.slow, "bytes_sent", (json_int_t)t.bytes);
     /* events that reached the node with no local subscriber (static channels, races) */
     json_object_set_new(root, "events_unrouted", json_integer((json_int_t)n->events_unrouted));
+    /* the client port's scheme (with "port"): the admin page opens ws[s]://host:port/ws */
+    json_object_set_new(root, "tls", json_boolean(n->cfg->tls_cert && n->cfg->tls_key));
     reply_json(req, 200, "OK", root);
 }
 
@@ -483,7 +488,7 @@ static void on_publish(struct evhttp_request *req, void *arg)
 static void on_history(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
         return;
     gw_history_http(n, req);
 }
@@ -493,14 +498,60 @@ static void on_history(struct evhttp_request *req, void *arg)
 static void on_presence(struct evhttp_request *req, void *arg)
 {
     gw_node *n = arg;
-    if (!method_is(req, EVHTTP_REQ_GET) || !admin_authorized(req, n, false))
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true) || !admin_authorized(req, n, false))
         return;
     gw_presence_http(n, req);
 }
 
+/* ---- GET / : the node's page ---- */
+
+/* The page may load only its own files and talk only to this admin port and the
+ * node's client port, on the host name it was loaded from (any host, "*", when that
+ * name is not plain letters, digits, dots and dashes: an IPv6 literal, say). */
+static void page_csp(const gw_node *n, const char *host, char *out, size_t cap)
+{
+    char h[256];
+    gw_auth_csp_host(host, h, sizeof h);
+    bool tls = n->cfg->tls_cert && n->cfg->tls_key;
+    snprintf(out, cap,
+             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+             "connect-src 'self' %s://%s:%d; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+             tls ? "wss" : "ws", h, n->ws_port);
+}
+
+/* The page holds no data (its script reads /stats, /metrics, /history, /presence, with
+ * the admin key when one is set), so it needs no key; Host and Origin are checked. */
+static void on_page(struct evhttp_request *req, gw_node *n, const gw_web_asset *a)
+{
+    if (!method_is(req, EVHTTP_REQ_GET) || !admin_same_site(req, n, true))
+        return;
+    char csp[512];
+    page_csp(n, evhttp_find_header(evhttp_request_get_input_headers(req), "Host"), csp, sizeof csp);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", a->type);
+    evhttp_add_header(h, "Content-Security-Policy", csp);
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Cross-Origin-Opener-Policy", "same-origin");
+    evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    struct evbuffer *o = evbuffer_new();
+    evbuffer_add_reference(o, a->data, a->len, NULL, NULL);
+    evhttp_send_reply(req, 200, "OK", o);
+    evbuffer_free(o);
+}
+
 static void on_other(struct evhttp_request *req, void *arg)
 {
-    reply_error(req, 404, "Not Found", "no such endpoint: try /metrics /healthz /stats /publish /history /presence");
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    for (size_t i = 0; path && i < gw_web_nassets; i++)
+        if (strcmp(path, gw_web_assets[i].path) == 0) {
+            on_page(req, arg, &gw_web_assets[i]);
+            return;
+        }
+    reply_error(req, 404, "Not Found", "no such endpoint: try / /metrics /healthz /stats /publish /history /presence");
 }
 
 int gw_admin_start(gw_node *n, pulse_error *err)

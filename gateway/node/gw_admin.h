@@ -1,6 +1,7 @@
 /*
  * gw_admin.h - the admin HTTP server (gw_admin.c; libevent evhttp on the ingest
- * thread): /metrics, /healthz, /stats, POST /publish, GET /history.
+ * thread): /metrics, /healthz, /stats, POST /publish, GET /history, GET /presence,
+ * and the node's page at / (gw_web.h).
  */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H

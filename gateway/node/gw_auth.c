@@ -781,6 +781,16 @@ bool gw_auth_admin_origin_ok(const char *origin, const char *host)
     return rest && strcasecmp(rest, host) == 0;
 }
 
+void gw_auth_csp_host(const char *host, char *out, size_t cap)
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-";
+    size_t n = host ? strcspn(host, ":") : 0;
+    if (n > 0 && n < cap && n < 256 && strspn(host, ok) >= n)
+        snprintf(out, cap, "%.*s", (int)n, host);
+    else
+        snprintf(out, cap, "*");
+}
+
 /* ---- exposure ---- */
 
 bool gw_auth_is_loopback(const char *addr)

@@ -114,10 +114,17 @@ bool gw_auth_owner_channel(const gw_auth *a, const char *channel);
  * listener bound to bind: with a wildcard bind (0.0.0.0, ::, *) any; otherwise an
  * address literal equal to bind or a loopback one, or "localhost" (any port).
  * gw_auth_admin_origin_ok: true when there is no Origin or it is the admin's own
- * (http[s]://<host>, host as in the Host header): the admin API serves no pages,
- * so any other Origin is a foreign page's request. Pure; any thread. */
+ * (http[s]://<host>, host as in the Host header): the admin's own page (GET /) is
+ * the only page it serves, so any other Origin is a foreign page's request. Pure;
+ * any thread. */
 bool gw_auth_admin_host_ok(const char *bind, const char *host);
 bool gw_auth_admin_origin_ok(const char *origin, const char *host);
+/* The host name of a Host header value (NULL: absent) as a CSP host-source for the
+ * admin page's connect-src: the part before the port when it is 1-255 bytes of
+ * [A-Za-z0-9.-], else "*" (an IPv6 literal, anything a CSP cannot name). out gets a
+ * NUL-terminated string of at most cap-1 bytes (cap >= 2; "*" when the name does not
+ * fit). Pure; any thread. */
+void gw_auth_csp_host(const char *host, char *out, size_t cap);
 
 /* Origin allow-list: true when no list is configured, the request has no Origin
  * (a non-browser client), or origin equals an entry (ASCII case-insensitive; an

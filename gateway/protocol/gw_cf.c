@@ -667,3 +667,66 @@ void gw_cf_ping(gw_frame_buf *f)
 {
     gw_frame_lit(f, "{}");
 }
+
+/* ---- Pulse's presence entries as client info ---- */
+
+/* A Pulse presence entry or join/leave body ({"client":C,"user":U[,"info":I],...},
+ * gw_frame_presence_entry) as client info; *info_out owns the compact info (free()). */
+static int entry_info(const char *json, size_t len, json_t **root, gw_cf_client_info *ci, char **info_out)
+{
+    *info_out = NULL;
+    *root = json_loadb(json, len, 0, NULL);
+    json_t *client = json_object_get(*root, "client"), *user = json_object_get(*root, "user");
+    if (!json_is_object(*root) || !json_is_string(client) || (user && !json_is_string(user))) {
+        json_decref(*root);
+        *root = NULL;
+        return -1;
+    }
+    ci->client = json_string_value(client);
+    ci->user = user ? json_string_value(user) : "";
+    ci->conn_info = NULL;
+    ci->conn_info_len = 0;
+    json_t *info = json_object_get(*root, "info");
+    if (info && !json_is_null(info)) {
+        *info_out = json_dumps(info, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+        ci->conn_info = *info_out;
+        ci->conn_info_len = *info_out ? strlen(*info_out) : 0;
+    }
+    return 0;
+}
+
+int gw_cf_push_join_entry(gw_frame_buf *f, const char *channel, const char *json, size_t len, bool leave)
+{
+    json_t *root;
+    gw_cf_client_info ci;
+    char *info;
+    if (entry_info(json, len, &root, &ci, &info) != 0)
+        return -1;
+    json_t *op = json_object_get(root, "op");
+    if (json_is_string(op))
+        leave = strcmp(json_string_value(op), "leave") == 0;
+    gw_cf_push_join(f, channel, &ci, leave);
+    free(info);
+    json_decref(root);
+    return 0;
+}
+
+void gw_cf_reply_presence_entries(gw_frame_buf *f, uint32_t id, const char *const *entries, const size_t *lens,
+                                  size_t n)
+{
+    gw_cf_client_info *ci = pulse_xcalloc(n + 1, sizeof(*ci));
+    json_t **roots = pulse_xcalloc(n + 1, sizeof(*roots));
+    char **infos = pulse_xcalloc(n + 1, sizeof(*infos));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (entry_info(entries[i], lens[i], &roots[k], &ci[k], &infos[k]) == 0)
+            k++;
+    gw_cf_reply_presence(f, id, ci, k);
+    for (size_t i = 0; i < k; i++) {
+        free(infos[i]);
+        json_decref(roots[i]);
+    }
+    free(infos);
+    free(roots);
+    free(ci);
+}

@@ -9,9 +9,9 @@
  *
  * Pure logic: no sockets, no threads, no global state; any thread may call anything.
  * Parsing allocates only what a command owns (token, publish data), freed by
- * gw_cf_command_release; the writers allocate nothing. Not wired into pulse-gateway
- * yet (issue 15, later step): the endpoint /connection/websocket will call
- * gw_cf_parse on each frame and answer with the writers below.
+ * gw_cf_command_release; the writers allocate nothing. The endpoint
+ * /connection/websocket (gw_worker.c) calls gw_cf_parse on each frame and answers
+ * with the writers below.
  */
 #ifndef GW_CF_H
 #define GW_CF_H
@@ -212,5 +212,15 @@ void gw_cf_push_unsubscribe(gw_frame_buf *f, const char *channel, int code, cons
 void gw_cf_push_disconnect(gw_frame_buf *f, int code, const char *reason);
 /* {} : the server ping */
 void gw_cf_ping(gw_frame_buf *f);
+
+/* Pulse's own presence entries ({"client":C,"user":U[,"info":I],...}, as the presence
+ * library stores them and join/leave messages carry them, read back from Redis) as
+ * Centrifugo client info, "info" becoming "conn_info" (an "op":"leave" member makes
+ * the push a leave whatever `leave` says):
+ * the join/leave push (-1, nothing written, when json is not such an entry), and the
+ * presence reply (entries that are not are skipped). */
+int gw_cf_push_join_entry(gw_frame_buf *f, const char *channel, const char *json, size_t len, bool leave);
+void gw_cf_reply_presence_entries(gw_frame_buf *f, uint32_t id, const char *const *entries, const size_t *lens,
+                                  size_t n);
 
 #endif

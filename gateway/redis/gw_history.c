@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_cf.h"
 #include "gw_frame.h"
 #include "gw_histmerge.h"
 #include "gw_histwire.h"
@@ -154,7 +155,11 @@ static void issue_recover(gw_node *n, gw_hreq *r)
     x->since = r->since;
     /* one more than the cap: past it the merge says recovered:false */
     uint32_t cap = recover_cap(n);
-    issue(x, true, r->since.offset, cap < READ_COUNT_MAX ? cap + 1 : cap, false);
+    if (r->position_only)
+        cap = 0;
+    else if (cap < READ_COUNT_MAX)
+        cap++;
+    issue(x, !r->position_only, r->since.offset, cap, false);
 }
 
 /* A slot per merged item: emitting moves the message out. */
@@ -261,7 +266,11 @@ static void recover_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, con
     if (ok)
         a->top = *top;
     uint64_t cap = n->cfg->history_recover_max;
-    bool usable = ok && top->epoch[0] && strcmp(top->epoch, r->since.epoch) == 0 && top->offset >= r->since.offset &&
+    /* since {N, ""}: a subscriber that joined the channel before it had any history
+     * (the Centrifugo endpoint: its offsets since came from the epoch now in force) */
+    bool from_start = !r->since.epoch[0] && !r->position_only;
+    bool usable = ok && top->epoch[0] && (from_start || strcmp(top->epoch, r->since.epoch) == 0) &&
+                  top->offset >= r->since.offset &&
                   (cap == 0 || top->offset - r->since.offset <= cap);
     if (usable && e->n) {
         a->events = pulse_xcalloc(e->n, sizeof(*a->events));
@@ -310,6 +319,49 @@ static char *history_frame(gw_node *n, const rd_ctx *x, const gw_hpos *top, cons
     return buf;
 }
 
+/* The Centrifugo endpoint's history reply or error (docs/CENTRIFUGO.md), a control
+ * message: a `since` of another epoch, or whose next offset the stream no longer
+ * holds, is error 112. */
+static gw_msg *history_cf(const rd_ctx *x, bool ok, const gw_hpos *top, const gw_hentries *e)
+{
+    uint32_t id = x->req->cf_id;
+    int code = !ok ? GW_CF_ERR_INTERNAL : 0;
+    if (ok && x->has_since && !x->reverse &&
+        (strcmp(x->since.epoch, top->epoch) != 0 || x->since.offset > top->offset ||
+         (x->since.offset < top->offset && !x->req->position_only &&
+          (e->n == 0 || e->v[0].offset != x->since.offset + 1))))
+        code = GW_CF_ERR_UNRECOVERABLE_POSITION;
+    size_t bytes = 256;
+    gw_cf_pub *pubs = pulse_xcalloc(e && ok ? e->n + 1 : 1, sizeof(*pubs));
+    char **owned = pulse_xcalloc(e && ok ? e->n + 1 : 1, sizeof(*owned));
+    size_t k = 0;
+    for (size_t i = 0; !code && i < e->n; i++) {
+        size_t dl = 0;
+        const char *d = gw_ingest_json_data(e->v[i].data, e->v[i].len, &dl, &owned[k]);
+        if (d) {
+            pubs[k++] = (gw_cf_pub){d, dl, e->v[i].offset};
+            bytes += dl + 40;
+        } else {
+            free(owned[k]);
+        }
+    }
+    char *buf = pulse_xmalloc(bytes);
+    gw_frame_buf f;
+    gw_frame_begin(&f, buf, bytes);
+    if (code)
+        gw_cf_reply_error(&f, id, code, NULL);
+    else
+        gw_cf_reply_history(&f, id, pubs, k, top->epoch, top->offset);
+    int len = gw_frame_end(&f);
+    gw_msg *m = gw_msg_new_control(buf, len > 0 ? (size_t)len : 0);
+    for (size_t i = 0; i < k; i++)
+        free(owned[i]);
+    free(owned);
+    free(pubs);
+    free(buf);
+    return m;
+}
+
 static void on_http_gone(struct evhttp_connection *conn, void *arg)
 {
     rd_ctx *x = arg;
@@ -349,6 +401,13 @@ static void history_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, con
                          const char *why)
 {
     int len = 0;
+    if (x->kind == RD_HISTORY && x->req->cf_id) {
+        gw_hans *a = gw_hans_new(GW_MAIL_REPLY, x->req->conn_id, x->channel);
+        a->frame = history_cf(x, ok, top, e);
+        if (gw_bridge_post(&n->inbox[x->req->worker], &a->mail, 0) != 0)
+            gw_hans_free(a);
+        return;
+    }
     char *frame = ok ? history_frame(n, x, top, e, &len) : NULL;
     if (x->kind == RD_HTTP) {
         if (x->http) {
@@ -516,7 +575,8 @@ void gw_history_request(gw_node *n, gw_hreq *r)
     x->since = r->since;
     x->reverse = r->reverse;
     uint32_t max = (uint32_t)n->cfg->history_read_max;
-    issue(x, r->has_since, r->since.offset, r->limit && r->limit < max ? r->limit : max, r->reverse);
+    issue(x, r->has_since, r->since.offset, r->position_only ? 0 : r->limit && r->limit < max ? r->limit : max,
+          r->reverse);
 }
 
 /* ---- GET /history ---- */

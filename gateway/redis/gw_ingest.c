@@ -578,8 +578,12 @@ int gw_node_listen(gw_node *n, pulse_error *err)
             pick = r;
             break;
         }
+    /* The accept queue as long as the kernel allows (it caps the backlog at
+     * net.core.somaxconn, 4096 on Debian bookworm): when a node dies its clients
+     * connect here together, and a SYN that finds the queue full is dropped and
+     * retried by the client only after 1 s, then 3 s. */
     n->listener = evconnlistener_new_bind(n->base, on_accept, n,
-                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+                                          LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 65535,
                                           pick->ai_addr, (int)pick->ai_addrlen);
     freeaddrinfo(res);
     if (!n->listener)

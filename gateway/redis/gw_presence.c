@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_cf.h"
 #include "gw_frame.h"
 #include "gw_history.h"
 #include "gw_ingest.h"
@@ -60,6 +61,7 @@ typedef struct {
     pr_kind kind;
     int worker;                   /* PR_LIST, PR_STATS */
     uint64_t conn_id;
+    uint32_t cf_id;               /* PR_LIST, PR_STATS from the Centrifugo endpoint: command id */
     struct evhttp_request *http;  /* PR_HTTP_*; NULL once the client went away */
     struct evhttp_connection *hconn;
     char channel[PULSE_CHANNEL_MAX + 1];
@@ -325,7 +327,14 @@ static char *read_frame(const pr_ctx *x, const struct redisReply *reply, int *le
         if (gw_pres_parse_stats(reply, &clients, &users, why, whycap) != 0)
             return NULL;
         char *buf = pulse_xmalloc(PULSE_CHANNEL_MAX * 6 + 128);
-        *len = gw_frame_presence_stats(buf, PULSE_CHANNEL_MAX * 6 + 128, x->channel, clients, users);
+        if (x->cf_id) {
+            gw_frame_buf f;
+            gw_frame_begin(&f, buf, PULSE_CHANNEL_MAX * 6 + 128);
+            gw_cf_reply_presence_stats(&f, x->cf_id, clients, users);
+            *len = gw_frame_end(&f);
+        } else {
+            *len = gw_frame_presence_stats(buf, PULSE_CHANNEL_MAX * 6 + 128, x->channel, clients, users);
+        }
         return buf;
     }
     entry_list l = {0};
@@ -334,9 +343,17 @@ static char *read_frame(const pr_ctx *x, const struct redisReply *reply, int *le
     if (gw_pres_parse_list(reply, on_entry, &l, &skipped, why, whycap) == 0) {
         if (skipped)
             PLOG_WARN("presence", "%s: %zu malformed entries in Redis skipped", x->channel, skipped);
-        size_t cap = gw_frame_presence_cap(strlen(x->channel), l.bytes, l.n);
+        /* the Centrifugo form repeats each client id once as the key */
+        size_t cap = gw_frame_presence_cap(strlen(x->channel), 2 * l.bytes, l.n) + 32;
         buf = pulse_xmalloc(cap);
-        *len = gw_frame_presence(buf, cap, x->channel, l.v, l.lens, l.n);
+        if (x->cf_id) {
+            gw_frame_buf f;
+            gw_frame_begin(&f, buf, cap);
+            gw_cf_reply_presence_entries(&f, x->cf_id, l.v, l.lens, l.n);
+            *len = gw_frame_end(&f);
+        } else {
+            *len = gw_frame_presence(buf, cap, x->channel, l.v, l.lens, l.n);
+        }
     }
     free(l.v);
     free(l.lens);
@@ -362,7 +379,15 @@ static void answer(pr_ctx *x, char *frame, int len, const char *code, const char
         a->frame = gw_msg_new_control(frame, (size_t)len);
     } else {
         char buf[512];
-        int el = gw_frame_error(buf, sizeof buf, code, why);
+        int el;
+        if (x->cf_id) {
+            gw_frame_buf f;
+            gw_frame_begin(&f, buf, sizeof buf);
+            gw_cf_reply_error(&f, x->cf_id, GW_CF_ERR_INTERNAL, NULL);
+            el = gw_frame_end(&f);
+        } else {
+            el = gw_frame_error(buf, sizeof buf, code, why);
+        }
         a->frame = gw_msg_new_control(buf, el > 0 ? (size_t)el : 0);
     }
     if (gw_bridge_post(&n->inbox[x->worker], &a->mail, 0) != 0)
@@ -439,6 +464,7 @@ void gw_presence_request(gw_node *n, gw_preq *r)
         pr_ctx *x = ctx_new(n, r->mail.kind == GW_MAIL_PRES_LIST ? PR_LIST : PR_STATS, r->channel);
         x->worker = r->worker;
         x->conn_id = r->conn_id;
+        x->cf_id = r->cf_id;
         read_request(n, x);
         break;
     }

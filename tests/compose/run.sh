@@ -19,12 +19,16 @@
 #      one of the 10 clients.
 #   5. --scale gateway=2: the 3 removed nodes close their clients with 1001, the clients
 #      reconnect through HAProxy to the 2 left; 10 more events, every client gets them.
+#   5b. --scale gateway=3; 30 clients through HAProxy on events.critical (history);
+#      600 events at 100/s through the function library; a third of the way through,
+#      `podman kill` of the replica with the most clients; it comes back (restart
+#      policy, else `podman start`) healthy and UP. pulse-report on the run: lost 0,
+#      dropped 0, duplicates 0, recovered > 0 (the killed replica's clients reconnected
+#      with since), every recovery granted; the figures and the catch-up time printed.
 #   6. HAProxy's log holds the clients' requests without their ?token= query.
 #   7. the loadtest profile runs to its report with every delivery (verdict OK).
 #   8. teardown: compose down, the podman service and the health loop stopped. The
 #      images stay cached (the next run rebuilds only what changed).
-# Hook for later (history, its own issue): a replica killed mid-stream with 0 events
-# lost goes after step 5, as step 5b (see "HOOK" below).
 #
 # Environment: PULSE_TEST_CACHE (debootstrap tree, default /var/cache/pulse-test),
 # PULSE_LB_PORT (HAProxy's client port, default 8080, or a free one when 8080 is
@@ -51,12 +55,13 @@ log() { echo "compose-test [$(( $(date +%s) - T0 ))s]: $*" >&2; }
 die() { log "FAIL: $*"; exit 1; }
 
 # ---- cleanup: only what this script started --------------------------------------
-SERVICE_PID="" HEALTH_PID=""
+SERVICE_PID="" HEALTH_PID="" PUB_PID=""
 SUB_PIDS=()
 cleanup() {
   local rc=$?
   set +e
   for p in ${SUB_PIDS[@]+"${SUB_PIDS[@]}"}; do pulse_stop_pid "$p"; done
+  pulse_stop_pid "$PUB_PID"
   if [ -n "$SERVICE_PID" ]; then
     if [ "$rc" != 0 ]; then
       log "logs of the failed run:"
@@ -110,8 +115,9 @@ log "image pulse:latest ready in $(( $(date +%s) - t )) s"
 
 # The native client for step 3 (the image has it too, but the clients run on the host
 # so they go through the published port as a user's would).
-pulse_build "$BIN" RelWithDebInfo pulse-subscribe || die "building pulse-subscribe failed"
+pulse_build "$BIN" RelWithDebInfo pulse-subscribe pulse-report || die "building the tools failed"
 SUBSCRIBE=$BIN/subscriber-client/pulse-subscribe
+REPORT=$BIN/report/pulse-report
 
 # ---- 2. the engine ------------------------------------------------------------------
 podman system service --time=0 "unix://$SOCK" >"$WORK/podman-service.log" 2>&1 &
@@ -174,13 +180,13 @@ publish() { # event type; prints the publisher's summary line
     --channel events.critical --type "$1" --count 10 --rate 10 --raw 2>"$WORK/publish-$1.err" |
     tr -d '\r' | grep 'pulse-publish: sent=' || { cat "$WORK/publish-$1.err" >&2; die "publisher ($1) failed"; }
 }
-# Every client of subscriber run $2 (its out dir under $WORK) got sequences 1..10 of
-# event type $1 exactly once; $3 is how many clients that run holds.
+# Every client of subscriber run $2 (its out dir under $WORK) got sequences 1..N (N = $4,
+# default 10) of event type $1 exactly once; $3 is how many clients that run holds.
 all_got() {
-  awk -F, -v type="$1" -v clients="$3" '
+  awk -F, -v type="$1" -v clients="$3" -v n="${4:-10}" '
     $6 == type { if (seen[$1 "," $5]++) dup++; else per[$1]++ }
-    END { ok = 0; for (c in per) if (per[c] == 10) ok++;
-          if (ok != clients || dup) { printf "%d of %d clients got all 10, %d duplicates\n", ok, clients, dup; exit 1 } }
+    END { ok = 0; for (c in per) if (per[c] == n) ok++;
+          if (ok != clients || dup) { printf "%d of %d clients got all %d, %d duplicates\n", ok, clients, n, dup; exit 1 } }
   ' "$WORK/$2/deliveries.csv"
 }
 wait_all_got() { # type run clients
@@ -196,7 +202,7 @@ subscribe() {
   "$SUBSCRIBE" --url "ws://$LB/ws?token=pulse-compose-secret-marker" --clients "$2" \
     --channels events.critical --out "$WORK/$1" --duration 600 >"$WORK/$1.log" 2>&1 &
   SUB_PIDS+=($!)
-  wait_for 30 "pulse-subscribe $1 ready through HAProxy" grep -q 'pulse-subscribe ready' "$WORK/$1.log"
+  wait_for 30 "pulse-subscribe $1 ready through HAProxy" grep -qs 'pulse-subscribe ready' "$WORK/$1.log"
 }
 # Publishes 10 events of type $1 with $2 nodes serving clients: every node takes each
 # event (redis_deliveries = $2 x 10) and all 10 clients (sub1, sub2) get all 10.
@@ -249,12 +255,89 @@ gaps=$(( $(cat "$WORK/sub1/gaps.csv" "$WORK/sub2/gaps.csv" | grep -vc '^client')
 log "scaled to 2 in $(( $(date +%s) - t )) s: $gaps clients reconnected through HAProxy, all 10 served"
 [ "$gaps" -ge 1 ] || die "no client was on a removed node: the scale-down proved nothing"
 publish_to_all SCALED_TO_2 2
-# HOOK (history issue): a replica killed mid-stream with 0 events lost goes here:
-#   publish at a steady rate, `podman kill` one gateway container while it runs, then
-#   check every sequence arrived (clients resume from history after reconnecting).
-
 for p in "${SUB_PIDS[@]}"; do pulse_stop_pid "$p"; done
 SUB_PIDS=()
+
+# ---- 5b. a replica killed mid-stream: 0 events lost --------------------------------------
+# events.critical keeps history, and the publisher (without --raw) publishes through the
+# function library, so every event has an offset. 30 clients on 3 replicas; a third of
+# the way through 600 events at 100/s one replica gets SIGKILL (podman kill). Its
+# clients reconnect through HAProxy with since and the survivors replay what they
+# missed; the replica comes back (its restart policy, else podman start). pulse-report:
+# lost 0, recovered > 0.
+KILL_CLIENTS=30 KILL_EVENTS=600 KILL_RATE=100
+compose up -d --scale gateway=3 --no-recreate >"$WORK/up3.log" 2>&1 || { cat "$WORK/up3.log" >&2; die "scale to 3 failed"; }
+wait_for 90 "3 gateways healthy" healthy_is 3
+wait_for 60 "3 gateways UP in HAProxy" up_is 3
+wait_for 30 "the earlier clients' sessions closed" sessions_are 0
+mkdir -m 1777 "$WORK/kill" # the publisher's container (user pulse) writes its manifest here
+subscribe kill "$KILL_CLIENTS"
+[ "$(nodes_of kill)" = 3 ] || die "leastconn should have put the $KILL_CLIENTS clients on all 3 nodes"
+victim_node=$(awk -F, 'NR > 1 {print $3}' "$WORK/kill/clients.csv" | sort | uniq -c | sort -rn | awk 'NR == 1 {print $2}')
+victim=""
+for c in $(compose ps -q gateway); do [[ "$c" == "$victim_node"* ]] && victim=$c; done
+[ -n "$victim" ] || die "no gateway container for node id $victim_node"
+victim_clients=$(awk -F, -v n="$victim_node" 'NR > 1 && $3 == n' "$WORK/kill/clients.csv" | wc -l)
+
+PULSE_PUB_TYPE=REPLICA_KILLED compose --profile publisher run --rm -T -v "$WORK/kill:/out" publisher \
+  --redis redis://redis:6379 --channel events.critical --type REPLICA_KILLED \
+  --count "$KILL_EVENTS" --rate "$KILL_RATE" --manifest /out/manifest.csv \
+  </dev/null >"$WORK/publish-kill.out" 2>&1 &
+PUB_PID=$!
+delivered() { awk -F, '$6 == "REPLICA_KILLED"' "$WORK/kill/deliveries.csv" | wc -l; }
+third_delivered() { [ "$(delivered)" -ge $(( KILL_CLIENTS * KILL_EVENTS / 3 )) ]; }
+wait_for 60 "a third of the events delivered" third_delivered
+pulse_alive "$PUB_PID" || die "the publisher ended before the kill: not mid-stream"
+KILL_US=$(date +%s%6N)
+podman kill "$victim" >/dev/null || die "podman kill $victim_node failed"
+log "podman kill of replica $victim_node ($victim_clients of $KILL_CLIENTS clients) after $(delivered) deliveries"
+# Back by its restart policy (unless-stopped) when the engine applies it to a kill;
+# podman counts `podman kill` as stopped by the user, so start it after 5 s.
+back_by="its restart policy"
+state() { podman inspect -f '{{.State.Status}}' "$victim" 2>/dev/null; }
+restarted() { [ "$(state)" = running ] && [ "$(podman inspect -f '{{.State.StartedAt.UnixMicro}}' "$victim" 2>/dev/null || echo 0)" -gt "$KILL_US" ]; }
+end=$(( $(date +%s) + 5 ))
+until restarted || [ "$(date +%s)" -ge "$end" ]; do sleep 0.2; done
+if ! restarted; then
+  back_by="podman start"
+  # (stderr: podman's complaint that no systemd runs health checks; the loop above does)
+  podman start "$victim" >/dev/null 2>"$WORK/podman-start.err" ||
+    { cat "$WORK/podman-start.err" >&2; die "podman start $victim_node failed"; }
+fi
+wait_for 60 "the killed replica healthy again" healthy_is 3
+wait_for 60 "3 gateways UP in HAProxy after the kill" up_is 3
+log "replica $victim_node back ($back_by), healthy and UP $(( ($(date +%s%6N) - KILL_US) / 1000 )) ms after the kill"
+
+wait "$PUB_PID" || { cat "$WORK/publish-kill.out" >&2; die "the publisher failed"; }
+PUB_PID=""
+summary=$(tr -d '\r' <"$WORK/publish-kill.out" | grep 'pulse-publish: sent=') || die "no publisher summary"
+case "$summary" in *"sent=$KILL_EVENTS "*) ;; *) die "publisher: $summary (want sent=$KILL_EVENTS)";; esac
+after=$(awk -F, -v k="$KILL_US" '$5 > k' "$WORK/kill/manifest.csv" | wc -l)
+[ "$after" -ge 1 ] || die "no event was published after the kill: not mid-stream"
+awk -F, '$6 == 0 {bad++} END {exit bad > 0}' "$WORK/kill/manifest.csv" ||
+  die "events without an offset: published without history"
+complete() { all_got REPLICA_KILLED kill "$KILL_CLIENTS" "$KILL_EVENTS" >/dev/null 2>&1; }
+end=$(( $(date +%s) + 60 ))
+until complete || [ "$(date +%s)" -ge "$end" ]; do sleep 0.5; done
+pulse_stop_pid "${SUB_PIDS[0]}" INT 100
+SUB_PIDS=()
+"$REPORT" --no-svg "$WORK/kill" >"$WORK/kill/report.txt" 2>&1 || true
+pulse_disruption "$WORK/kill" "$KILL_US"
+grep -E '^  (clients|expected|history)' "$WORK/kill/report.txt" | sed 's/^ */compose-test: /' >&2
+field() { grep -E "^  $1 " "$WORK/kill/report.txt" | grep -oE "$2 [0-9]+" | head -1 | cut -d' ' -f2; }
+expected=$(field expected expected) dropped=$(field expected dropped) dups=$(field expected duplicates)
+recovered=$(field history: recovered) lost=$(field history: lost)
+log "replica killed mid-stream: $KILL_CLIENTS clients, $KILL_EVENTS events ($after after the kill)," \
+  "$PULSE_DIS_RECONNECTS clients reconnected (the last $PULSE_DIS_RECONNECT_MS ms after the kill)," \
+  "recovered $recovered deliveries in $PULSE_DIS_RECOVERED of $PULSE_DIS_RECOVERIES recoveries," \
+  "lost $lost, caught up $PULSE_DIS_CATCHUP_MS ms after the kill"
+[ "$expected" = $(( KILL_CLIENTS * KILL_EVENTS )) ] || die "the report expected $expected deliveries, want $(( KILL_CLIENTS * KILL_EVENTS ))"
+[[ "$lost" == 0 && "$dropped" == 0 ]] || die "lost $lost, dropped $dropped: want 0"
+[ "$dups" = 0 ] || die "$dups duplicates: recovery must deliver each event once"
+[ "${recovered:-0}" -gt 0 ] || die "recovered 0: no client resumed from history"
+[[ "$PULSE_DIS_RECONNECTS" -ge 1 && "$PULSE_DIS_RECOVERED" == "$PULSE_DIS_RECOVERIES" ]] ||
+  die "$PULSE_DIS_RECONNECTS reconnects, $PULSE_DIS_RECOVERED of $PULSE_DIS_RECOVERIES recoveries granted"
+all_got REPLICA_KILLED kill "$KILL_CLIENTS" "$KILL_EVENTS" >/dev/null || die "$(all_got REPLICA_KILLED kill "$KILL_CLIENTS" "$KILL_EVENTS")"
 
 # ---- 6. tokens stay out of HAProxy's log ---------------------------------------------------
 # A tunnelled (WebSocket) session is logged when it ends: the clients just closed.
@@ -266,7 +349,7 @@ log "HAProxy logged the clients' requests without their ?token="
 
 # ---- 7. the loadtest profile ---------------------------------------------------------------
 t=$(date +%s)
-compose --profile loadtest up --no-color --scale gateway=2 --exit-code-from loadtest loadtest \
+compose --profile loadtest up --no-color --scale gateway=3 --exit-code-from loadtest loadtest \
   >"$WORK/loadtest.log" 2>&1 || { tail -40 "$WORK/loadtest.log" >&2; die "the loadtest profile failed"; }
 tr -d '\r' <"$WORK/loadtest.log" | grep -E 'expected .* received|verdict' | sed 's/^[^|]*| *//' >&2
 grep -q 'verdict: OK' "$WORK/loadtest.log" || die "the loadtest report has no 'verdict: OK'"

@@ -681,6 +681,61 @@ START_TEST(test_slowloris)
 END_TEST
 
 /* ---------------------------------------------------------------------------------- */
+/* A reconnect storm: 600 handshakes at once, more than one adopt slice of 256; every   */
+/* one upgrades (whether one wake-up sees more than 256 depends on the scheduling).    */
+
+START_TEST(test_connect_burst)
+{
+    start_gateway(NULL);
+    enum { N = 600 };
+    static int fd[N];
+    static char got[N][160];
+    static size_t len[N];
+    /* every TCP handshake first (the kernel completes them), then every request */
+    for (int i = 0; i < N; i++) {
+        fd[i] = ts__connect(stack.gw[0].port, 5000);
+        ck_assert_msg(fd[i] >= 0, "burst: connect %d failed", i);
+        len[i] = 0;
+    }
+    const char *req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                      "Sec-WebSocket-Protocol: pulse.v1\r\n\r\n";
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(ts__send_all(fd[i], req, strlen(req), ts_now_ms() + 2000), 0);
+    /* read each status line (bounded: 10 s for all) */
+    int64_t t0 = ts_now_ms();
+    int done = 0;
+    for (int guard = 0; guard < 2000 && done < N && ts_now_ms() - t0 < 10000; guard++) {
+        for (int i = 0; i < N; i++) {
+            if (len[i] >= 12)
+                continue;
+            ssize_t r = recv(fd[i], got[i] + len[i], sizeof got[i] - 1 - len[i], MSG_DONTWAIT);
+            if (r > 0) {
+                len[i] += (size_t)r;
+                got[i][len[i]] = '\0';
+                if (len[i] >= 12)
+                    done++;
+            }
+        }
+        if (done < N)
+            ts_sleep_ms(10);
+    }
+    int64_t ms = ts_now_ms() - t0;
+    int upgraded = 0;
+    for (int i = 0; i < N; i++) {
+        if (len[i] >= 12 && strncmp(got[i], "HTTP/1.1 101", 12) == 0)
+            upgraded++;
+        close(fd[i]);
+    }
+    fprintf(stderr, "hostile: connect burst: %d of %d upgraded, the last after %lld ms\n", upgraded, N,
+            (long long)ms);
+    ck_assert_msg(upgraded == N, "a burst of %d handshakes: %d upgraded within 10 s (first reply: '%.40s')", N,
+                  upgraded, got[0]);
+    check_alive("a burst of 600 handshakes");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------- */
 /* Broken HTTP on the WebSocket port and the admin port.                                */
 
 /* Sends req raw on a new connection to port and reads until EOF (bounded): returns the
@@ -1109,7 +1164,7 @@ Suite *ts_suite(void)
     TCase *tc = ts_stack_tcase(s, "hostile", 90, &stack, TS_FIX_REDIS, 10000);
     tcase_add_checked_fixture(tc, setup, teardown);
     ts_add_tests(tc, test_oversized_frames_and_messages, test_invalid_utf8,
-                 test_protocol_violations, test_ping_flood, test_slowloris, test_bad_http,
+                 test_protocol_violations, test_ping_flood, test_slowloris, test_connect_burst, test_bad_http,
                  test_max_connections, test_max_connections_per_ip, test_malformed_commands);
     return s;
 }

@@ -255,6 +255,20 @@ START_TEST(test_admin_host_origin)
     ck_assert(!gw_auth_admin_origin_ok("null", "127.0.0.1:9090"));
     ck_assert(!gw_auth_admin_origin_ok("http://127.0.0.1:9090", NULL));
     ck_assert(!gw_auth_admin_origin_ok("http://127.0.0.1:9091", "127.0.0.1:9090"));
+
+    /* the admin page's CSP names the host it was loaded from, or any host */
+    static const struct { const char *host, *want; } csp[] = {
+        {"127.0.0.1:9090", "127.0.0.1"}, {"localhost", "localhost"}, {"gw-1.example:1", "gw-1.example"},
+        {"[::1]:9090", "*"}, {NULL, "*"}, {"", "*"}, {":9090", "*"}, {"a b", "*"}, {"evil'; x", "*"},
+        {"h\"x", "*"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof csp / sizeof csp[0]; i++) {
+        gw_auth_csp_host(csp[i].host, out, sizeof out);
+        ck_assert_msg(strcmp(out, csp[i].want) == 0, "csp host %s: %s", csp[i].host ? csp[i].host : "(none)", out);
+    }
+    gw_auth_csp_host("abcdefgh.example", out, 8); /* does not fit */
+    ck_assert_str_eq(out, "*");
 }
 END_TEST
 
