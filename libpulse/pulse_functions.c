@@ -157,7 +157,7 @@ static const char lua_body[] =
     "    size, ttl = rule_for(ch)\n"
     "  end\n"
     "  if size == 0 then\n"
-    "    redis.call('PUBLISH', ch, payload)\n"
+    "    redis.call(PUB, ch, payload)\n"
     "    return 0\n"
     "  end\n"
     "  local meta = 'pulse:{' .. ch .. '}:meta'\n"
@@ -197,7 +197,7 @@ static const char lua_body[] =
     "    end\n"
     "    REFRESHED[ch] = now\n"
     "  end\n"
-    "  redis.call('PUBLISH', ch, '" PULSE_HEADER_PREFIX "' .. id .. ' ' .. epoch .. '\\n' .. payload)\n"
+    "  redis.call(PUB, ch, '" PULSE_HEADER_PREFIX "' .. id .. ' ' .. epoch .. '\\n' .. payload)\n"
     "  return off\n"
     "end\n"
     "\n"
@@ -246,7 +246,7 @@ static const char lua_presence[] =
     "\n"
     "-- \"#pulse1 join\\n{\"op\":\"join\",\"channel\":\"C\",<the entry's fields>}\"\n"
     "local function pres_event(ch, kind, entry)\n"
-    "  redis.call('PUBLISH', ch, '#pulse1 ' .. kind .. '\\n{\"op\":\"' .. kind .. '\",\"channel\":\"' .. ch .. '\",' ..\n"
+    "  redis.call(PUB, ch, '#pulse1 ' .. kind .. '\\n{\"op\":\"' .. kind .. '\",\"channel\":\"' .. ch .. '\",' ..\n"
     "    string.sub(entry, 2))\n"
     "end\n"
     "\n"
@@ -456,6 +456,12 @@ static void add_rule(strbuf *b, const pulse_history_rule *r)
 int pulse_functions_source(const pulse_history_rule *rules, size_t n, char **src,
                            char *version, pulse_error *err)
 {
+    return pulse_functions_source_for(rules, n, false, src, version, err);
+}
+
+int pulse_functions_source_for(const pulse_history_rule *rules, size_t n, bool sharded, char **src,
+                               char *version, pulse_error *err)
+{
     strbuf b = {NULL, 0, 0, false};
     char line[128];
     int len;
@@ -476,6 +482,8 @@ int pulse_functions_source(const pulse_history_rule *rules, size_t n, char **src
     }
 
     sb_puts(&b, lua_head);
+    /* Redis Cluster: sharded pub/sub (the message stays on the channel's shard) */
+    sb_puts(&b, sharded ? "local PUB = 'SPUBLISH'\n" : "local PUB = 'PUBLISH'\n");
     len = snprintf(line, sizeof(line), "local MAX_SIZE, MAX_TTL = %u, %u\n",
                    PULSE_HISTORY_MAX_SIZE, PULSE_HISTORY_MAX_TTL_S);
     sb_add(&b, line, (size_t)len);

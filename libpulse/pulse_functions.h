@@ -37,6 +37,7 @@
 #ifndef PULSE_FUNCTIONS_H
 #define PULSE_FUNCTIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -92,6 +93,11 @@ const pulse_history_rule *pulse_history_rule_for(const pulse_history_rule *rules
  * (PULSE_EINVAL) or PULSE_ENOMEM. */
 int pulse_functions_source(const pulse_history_rule *rules, size_t n, char **src,
                            char *version, pulse_error *err);
+/* The same; sharded true generates the Redis Cluster variant, which publishes with
+ * SPUBLISH (sharded pub/sub: the message travels only inside the channel's shard)
+ * where the other uses PUBLISH. The version differs between the two. */
+int pulse_functions_source_for(const pulse_history_rule *rules, size_t n, bool sharded, char **src,
+                               char *version, pulse_error *err);
 
 /* Writes the name of a channel's key, "pulse:{<channel>}:meta" (which "meta") or
  * "pulse:{<channel>}:stream" ("stream"), NUL-terminated, into buf. Returns its length,

@@ -242,3 +242,60 @@ int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pu
     *out = u;
     return 0;
 }
+
+int pulse_url_is_cluster(const char *s)
+{
+    return s != NULL && strncasecmp(s, PULSE_URL_CLUSTER_SCHEME, strlen(PULSE_URL_CLUSTER_SCHEME)) == 0;
+}
+
+int pulse_url_parse_cluster(const char *s, pulse_url *seeds, size_t max, size_t *n, pulse_error *err)
+{
+    if (s == NULL || seeds == NULL || n == NULL)
+        return pulse_error_set(err, PULSE_EINVAL, 0, "unparsable URL: none given");
+    *n = 0;
+    if (!pulse_url_is_cluster(s))
+        return url_fail(err, s, "expected redis+cluster://host:port[,host:port...]");
+    const char *auth = s + strlen(PULSE_URL_CLUSTER_SCHEME);
+    size_t alen = strcspn(auth, "/?#");
+    const char *hosts = auth;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            hosts = p + 1; /* the last one: a password may hold '@' */
+    size_t ulen = (size_t)(hosts - auth); /* userinfo with its '@', or 0 */
+    const char *tail = auth + alen;        /* "/0", "" or something parse refuses */
+    if (hosts == auth + alen)
+        return url_fail(err, s, "no seed node (expected host:port[,host:port...])");
+    if (max > PULSE_URL_SEEDS_MAX)
+        max = PULSE_URL_SEEDS_MAX;
+    const char *p = hosts;
+    while (p <= auth + alen) {
+        size_t hlen = strcspn(p, ",/?#");
+        if (p + hlen > auth + alen)
+            hlen = (size_t)(auth + alen - p);
+        if (hlen == 0)
+            return url_fail(err, s, "an empty seed between commas");
+        if (*n == max)
+            return url_fail(err, s, "too many seed nodes");
+        char one[1024];
+        int len = snprintf(one, sizeof one, "redis://%.*s%.*s%s", (int)ulen, auth, (int)hlen, p, tail);
+        if (len < 0 || (size_t)len >= sizeof one)
+            return url_fail(err, s, "too long");
+        pulse_error e1 = {0};
+        if (pulse_url_parse(one, "redis", &seeds[*n], &e1) != 0) {
+            char why[sizeof e1.text + 16];
+            const char *colon = strstr(e1.text, "': ");
+            snprintf(why, sizeof why, "seed %zu: %s", *n + 1, colon ? colon + 3 : e1.text);
+            return url_fail(err, s, why);
+        }
+        if (seeds[*n].db != 0)
+            return url_fail(err, s, "Redis Cluster has only db 0");
+        (*n)++;
+        p += hlen;
+        if (p >= auth + alen)
+            break;
+        p++; /* the comma */
+        if (p == auth + alen)
+            return url_fail(err, s, "an empty seed after the last comma");
+    }
+    return 0;
+}

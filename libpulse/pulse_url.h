@@ -33,4 +33,19 @@ int pulse_url_parse(const char *s, const char *expect_scheme, pulse_url *out, pu
  * (a string that is not a URL is copied as is). Returns out. */
 char *pulse_url_redact(const char *s, char *out, size_t cap);
 
+/* Redis Cluster seeds: redis+cluster://[[user]:password@]host[:port][,host[:port]...][/0]
+ * (any nodes of the cluster; the userinfo applies to every node). */
+#define PULSE_URL_CLUSTER_SCHEME "redis+cluster://"
+#define PULSE_URL_SEEDS_MAX 16
+
+/* Does s start with redis+cluster:// (any case)? */
+int pulse_url_is_cluster(const char *s);
+
+/* Parses a redis+cluster URL into seeds[0..*n) (max entries; at most
+ * PULSE_URL_SEEDS_MAX are ever used), each a redis URL with the common password and
+ * scheme "redis". Returns 0, or PULSE_EINVAL with err filled: not that scheme, no seed,
+ * an empty or malformed seed, more than max seeds, a db other than 0 (Redis Cluster
+ * has only db 0). */
+int pulse_url_parse_cluster(const char *s, pulse_url *seeds, size_t max, size_t *n, pulse_error *err);
+
 #endif

@@ -167,6 +167,15 @@ do_start() { # n dir
       sleep 0.1
     done
   done
+  # Every node must see the replicas as replicas: right after the links come up, gossip
+  # may not have told a node yet, and its CLUSTER SHARDS then lists a replica as a
+  # slot-less shard of its own.
+  for p in "${ports[@]}"; do
+    until [ "$(cli "$p" CLUSTER NODES 2>/dev/null | awk '$3 ~ /master/' | wc -l)" -eq "$n" ]; do
+      [ $SECONDS -lt $deadline ] || { log "node $p: does not see $n primaries after 60 s"; false; }
+      sleep 0.1
+    done
+  done
   trap - ERR
   for p in "${ports[@]}"; do seeds+="${seeds:+,}127.0.0.1:$p"; done
   cat >"$dir/cluster.env" <<EOF

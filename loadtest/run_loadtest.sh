@@ -36,6 +36,8 @@ KILL_NODE=${PULSE_KILL_NODE:-0}
 RESTART_REDIS=${PULSE_RESTART_REDIS:-0}
 RAW=${PULSE_RAW:-0}
 CLUSTER_UP=0
+RCLUSTER=${PULSE_REDIS_CLUSTER:-}
+RCLUSTER_UP=0
 GIVEN=" $* " # the flags given, so --kill-node's defaults do not override them
 
 usage() {
@@ -71,7 +73,10 @@ prints pulse-report's report. Every option can also be set from the environment
   --restart-redis    halfway through publishing, SIGKILL Redis and restart it on its port
                      (no persistence: history, functions and subscriptions are gone);
                      the second half is published as soon as Redis answers PING
-  --redis URL        use this Redis instead of starting one
+  --redis URL        use this Redis instead of starting one (redis+cluster://... too)
+  --redis-cluster N  start a local Redis Cluster instead (loadtest/redis_cluster.sh: N
+                     primaries and N replicas on loopback, state in <out>/rcluster) and
+                     run the gateways and pulse-publish on it (sharded pub/sub)
   --out DIR          run directory (default ./results/<timestamp>)
   --build-dir DIR    where to build (default <repo>/build-release: a Release build)
   --no-build         use the binaries already in the build directory as they are
@@ -126,6 +131,7 @@ while [ $# -gt 0 ]; do
     --via-lb) VIA_LB=1; shift ;;
     --workers) [ $# -ge 2 ] || die_usage "--workers needs a value"; WORKERS=$2; shift 2 ;;
     --redis) [ $# -ge 2 ] || die_usage "--redis needs a value"; REDIS_URL=$2; shift 2 ;;
+    --redis-cluster) [ $# -ge 2 ] || die_usage "--redis-cluster needs a value"; RCLUSTER=$2; shift 2 ;;
     --out) [ $# -ge 2 ] || die_usage "--out needs a value"; OUT=$2; shift 2 ;;
     --build-dir) [ $# -ge 2 ] || die_usage "--build-dir needs a value"; BUILD=$2; shift 2 ;;
     --timeout) [ $# -ge 2 ] || die_usage "--timeout needs a value"; TIMEOUT=$2; shift 2 ;;
@@ -150,6 +156,10 @@ if [ "$KILL_NODE" = 1 ] || [ "$RESTART_REDIS" = 1 ]; then
   [ "$RATE" != 0 ] || die_usage "--kill-node/--restart-redis need a --rate (mid-stream)"
 fi
 [ "$RESTART_REDIS" = 0 ] || [ -z "$REDIS_URL" ] || die_usage "--restart-redis restarts its own Redis: drop --redis"
+if [ -n "$RCLUSTER" ]; then
+  is_uint "$RCLUSTER" && [ "$RCLUSTER" -ge 3 ] || die_usage "--redis-cluster needs 3 or more primaries"
+  [ -z "$REDIS_URL" ] && [ "$RESTART_REDIS" = 0 ] || die_usage "--redis-cluster starts its own cluster: drop --redis/--restart-redis"
+fi
 
 for v in CLIENTS EVENTS NODES USERS TIMEOUT PAYLOAD; do
   is_uint "${!v}" || die_usage "${v} (--${v,,}) must be a whole number, not '${!v}'"
@@ -178,6 +188,7 @@ cleanup() {
   for p in "${GW_PIDS[@]}"; do pulse_stop_pid "$p" TERM 50; done
   [ "$CLUSTER_UP" = 0 ] || "$ROOT/loadtest/cluster.sh" down --dir "$OUT/cluster" >/dev/null 2>&1 || true
   pulse_stop_pid "$REDIS_PID" TERM 50
+  [ "$RCLUSTER_UP" = 0 ] || bash "$ROOT/loadtest/redis_cluster.sh" stop "$OUT/rcluster" >/dev/null 2>&1 || true
   [ -z "$WORK" ] || rm -rf "$WORK"
   exit "$rc"
 }
@@ -231,7 +242,13 @@ if [ "$SECURE" = 1 ]; then
 fi
 
 # ---- Redis ----
-if [ -z "$REDIS_URL" ]; then
+if [ -n "$RCLUSTER" ]; then
+  RCLUSTER_UP=1
+  bash "$ROOT/loadtest/redis_cluster.sh" start "$RCLUSTER" "$OUT/rcluster" >"$OUT/logs/rcluster.log" 2>&1 ||
+    fail_start "redis cluster" "$OUT/logs/rcluster.log"
+  REDIS_URL=$(. "$OUT/rcluster/cluster.env" && echo "$PULSE_RCLUSTER_URL")
+  log "redis cluster: $RCLUSTER primaries + $RCLUSTER replicas, $REDIS_URL"
+elif [ -z "$REDIS_URL" ]; then
   pulse_start_redis "$WORK" "$OUT/logs/redis.log" || fail_start "redis-server" "$OUT/logs/redis.log"
   REDIS_PID=$PULSE_REDIS_PID
   REDIS_URL=$PULSE_REDIS_URL

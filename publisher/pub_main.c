@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pub_cluster.h"
 #include "pub_http.h"
 #include "pulse_alloc.h"
 #include "pulse_channel.h"
@@ -57,6 +58,7 @@
 #define PUB_WINDOW 1024        /* most PUBLISH replies left unread */
 #define PUB_FLUSH_EVERY 32     /* events per write(2) at --rate 0 */
 #define PUB_MAX_PAYLOAD (512 * 1024)
+#define PUB_CLUSTER_RETRY_MS 15000 /* a failover takes node timeout + election */
 #define PUB_RING (PUB_WINDOW + 2) /* manifest records waiting for their reply */
 
 typedef struct {
@@ -85,6 +87,7 @@ typedef struct {
 
 typedef struct {
     redisContext *redis;
+    pub_cluster *cluster;  /* redis+cluster:// (then redis is NULL) */
     pub_http http;
     char http_path[512];
     FILE *manifest;
@@ -120,7 +123,9 @@ static void usage(FILE *f)
           "Options (default in brackets):\n"
           "  -h, --help                   show this text and exit\n"
           "      --version                print the version and exit\n"
-          "      --redis URL              redis://[[user]:password@]host[:port][/db]\n"
+          "      --redis URL              redis://[[user]:password@]host[:port][/db], or\n"
+          "                               redis+cluster://host:port[,host:port...] (Redis Cluster:\n"
+          "                               each event to its channel's primary, SPUBLISH with --raw)\n"
           "                               [PULSE_REDIS, else redis://127.0.0.1:6379]\n"
           "      --http URL               publish through a gateway's admin POST /publish\n"
           "                               instead, e.g. http://127.0.0.1:9090/publish [off]\n"
@@ -449,16 +454,13 @@ static int redis_read_one(const pub_opts *o, pub_state *st)
 /* The library when Redis has none: this run's --history-* for its channels, then the
  * built-in rules. FUNCTION LOAD without REPLACE: a library a gateway loaded meanwhile
  * stays. 0, or 1 with a message. */
-static int load_library(const pub_opts *o, pub_state *st)
+static char *library_source(const pub_opts *o, bool sharded, char *version)
 {
     pulse_history_rule rules[8];
     size_t n = 0, nd;
     const pulse_history_rule *d = pulse_history_default_rules(&nd);
-    char version[PULSE_FN_VERSION_MAX];
     char *src = NULL;
     pulse_error err;
-    redisReply *r;
-    int rc = 0;
 
     if (o->history_given) {
         static const char *const mix[] = {"feed:user-*", "notifications:user-*",
@@ -471,10 +473,20 @@ static int load_library(const pub_opts *o, pub_state *st)
     }
     for (size_t i = 0; i < nd; i++)
         rules[n++] = d[i];
-    if (pulse_functions_source(rules, n, &src, version, &err) != 0) {
+    if (pulse_functions_source_for(rules, n, sharded, &src, version, &err) != 0)
         fprintf(stderr, "pulse-publish: cannot build the function library: %s\n", err.text);
+    return src;
+}
+
+static int load_library(const pub_opts *o, pub_state *st)
+{
+    char version[PULSE_FN_VERSION_MAX];
+    char *src = library_source(o, false, version);
+    redisReply *r;
+    int rc = 0;
+
+    if (src == NULL)
         return 1;
-    }
     r = redisCommand(st->redis, "FUNCTION LOAD %s", src);
     free(src);
     if (r == NULL || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "already exists") == NULL)) {
@@ -532,6 +544,19 @@ static int redis_open(const pub_opts *o, pub_state *st)
     struct timeval tv = {.tv_sec = 5};
     redisReply *r;
 
+    if (pulse_url_is_cluster(o->redis_url)) {
+        char version[PULSE_FN_VERSION_MAX];
+        char *src = o->raw ? NULL : library_source(o, true, version);
+        if (!o->raw && src == NULL)
+            return 1;
+        st->cluster = pub_cluster_open(o->redis_url, src, PUB_CLUSTER_RETRY_MS, &err);
+        free(src);
+        if (st->cluster == NULL) {
+            fprintf(stderr, "pulse-publish: --redis: %s\n", err.text);
+            return 1;
+        }
+        return 0;
+    }
     if (pulse_url_parse(o->redis_url, "redis", &u, &err) != 0) {
         fprintf(stderr, "pulse-publish: --redis: %s\n", err.text);
         return 2;
@@ -728,6 +753,71 @@ static int pub_send_redis(const pub_opts *o, pub_state *st, const char *channel,
     return 0;
 }
 
+/* Sending phase through Redis Cluster: one command at a time to the channel's primary
+ * (pub_cluster follows MOVED/ASK and waits out a failover up to PUB_CLUSTER_RETRY_MS);
+ * an accepted event goes to the manifest with its offset. 0, or -1 with a message. */
+static int pub_send_cluster(const pub_opts *o, pub_state *st, const pulse_event *ev, const char *channel,
+                            pulse_priority prio, const char *evbuf, int elen)
+{
+    char size[16], ttl[16];
+    const char *argv[7];
+    size_t lens[7];
+    int argc = 0, key;
+    pulse_error err = {0};
+
+    if (o->raw) {
+        argv[argc++] = "SPUBLISH";
+        key = argc;
+        argv[argc++] = channel;
+    } else {
+        argv[argc++] = "FCALL";
+        argv[argc++] = PULSE_FN_PUBLISH;
+        argv[argc++] = "1";
+        key = argc;
+        argv[argc++] = channel;
+    }
+    int payload = argc;
+    argv[argc++] = evbuf;
+    if (!o->raw && o->history_given) {
+        snprintf(size, sizeof size, "%u", o->history_size);
+        snprintf(ttl, sizeof ttl, "%u", o->history_ttl_s);
+        argv[argc++] = size;
+        argv[argc++] = ttl;
+    }
+    for (int i = 0; i < argc; i++)
+        lens[i] = i == payload ? (size_t)elen : strlen(argv[i]);
+    redisReply *r = pub_cluster_command(st->cluster, key, argc, argv, lens, &err);
+    if (r == NULL) {
+        fprintf(stderr, "pulse-publish: redis cluster: %s\n", err.text);
+        return -1;
+    }
+    st->sent++;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        pulse_manifest_rec m;
+        memset(&m, 0, sizeof(m));
+        memcpy(m.event_id, ev->event_id, sizeof(m.event_id));
+        m.sequence = ev->sequence;
+        snprintf(m.channel, sizeof(m.channel), "%s", channel);
+        m.priority = prio;
+        m.published_at_us = ev->published_at_us;
+        if (o->raw) {
+            st->redis_deliveries += r->integer;
+        } else if (r->integer > 0) {
+            m.offset = (uint64_t)r->integer;
+            st->last_offset = m.offset;
+        }
+        freeReplyObject(r);
+        return manifest_write(st, &m);
+    }
+    if (st->failed == 0)
+        fprintf(stderr, "pulse-publish: %s failed: %s\n", argv[0],
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    st->failed++;
+    st->sent--;
+    freeReplyObject(r);
+    return 0;
+}
+
 /* Sending phase through the admin API. 1 published, 0 refused (counted; it stays out
  * of the manifest), -1 with a message when the gateway cannot be reached. */
 static int pub_send_http(pub_state *st, const char *channel, const char *evbuf, int elen)
@@ -812,7 +902,10 @@ static int run(const pub_opts *o, pub_state *st)
         elen = pub_format(o, &pick, seq, &ev, evbuf, sizeof(evbuf));
         if (elen < 0)
             return 1;
-        if (st->redis != NULL) {
+        if (st->cluster != NULL) {
+            if (pub_send_cluster(o, st, &ev, pick.channel, pick.prio, evbuf, elen) != 0)
+                return 1;
+        } else if (st->redis != NULL) {
             /* The record first: it waits in the ring for the command's reply. */
             pub_record(st, &ev, &pick);
             if (pub_send_redis(o, st, pick.channel, evbuf, elen) != 0)
@@ -900,6 +993,7 @@ out:
     }
     if (st.redis != NULL)
         redisFree(st.redis);
+    pub_cluster_close(st.cluster);
     pub_http_close(&st.http);
     free(st.ring);
     if (fflush(stdout) != 0)

@@ -390,6 +390,11 @@ static void conn_subscribe(gw_worker *w, gw_conn *c, const char *name, bool is_p
 {
     if (!sec_may_subscribe(w, c, name, is_pattern))
         return;
+    if (is_pattern && w->cfg->redis_cluster) {
+        conn_error(w, c, "pattern_unsupported",
+                   "patterns are not available with Redis Cluster (sharded pub/sub has none); subscribe to channels");
+        return;
+    }
     int have = conn_find_sub(c, name, is_pattern);
     if (have >= 0) {
         if (c->subs[have].acked)

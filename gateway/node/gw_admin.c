@@ -225,6 +225,7 @@ static void metrics_redis(struct evbuffer *o, gw_node *n, const gw_totals *t)
     evbuffer_add_printf(o, "pulse_redis_connected %d\n", gw_redis_healthy(n->redis, NULL) ? 1 : 0);
     metric_u64(o, "pulse_redis_reconnects_total", "counter", "Redis subscriber reconnections.",
                gw_redis_reconnects(n->redis));
+    gw_redis_metrics(n->redis, o); /* Redis Cluster only */
     metric(o, "pulse_recoveries_total", "counter", "Subscribes with since, by result.");
     evbuffer_add_printf(o, "pulse_recoveries_total{result=\"recovered\"} %llu\n", (unsigned long long)t->recoveries[1]);
     evbuffer_add_printf(o, "pulse_recoveries_total{result=\"not_recovered\"} %llu\n",
@@ -314,8 +315,10 @@ static void on_healthz(struct evhttp_request *req, void *arg)
                    json_pack("{s:s,s:s,s:s}", "status", "draining", "node", n->cfg->node_id, "reason",
                              "shutting down"));
     } else if (gw_redis_healthy(n->redis, &reason)) {
-        reply_json(req, 200, "OK",
-                   json_pack("{s:s,s:s,s:s}", "status", "ok", "node", n->cfg->node_id, "redis", "connected"));
+        json_t *ok = json_pack("{s:s,s:s,s:s}", "status", "ok", "node", n->cfg->node_id, "redis", "connected");
+        if (gw_redis_detail(n->redis)) /* Redis Cluster: the shards */
+            json_object_set_new(ok, "cluster", json_string(gw_redis_detail(n->redis)));
+        reply_json(req, 200, "OK", ok);
     } else {
         reply_json(req, 503, "Service Unavailable",
                    json_pack("{s:s,s:s,s:s}", "status", "unavailable", "node", n->cfg->node_id, "reason",

@@ -261,6 +261,10 @@ static void config_copy(gw_config *dst, const gw_config *src)
     dst->redis_url = dup_or_null(src->redis_url);
     dst->redis_host = dup_or_null(src->redis_host);
     dst->redis_password = dup_or_null(src->redis_password);
+    if (src->redis_seeds) {
+        dst->redis_seeds = pulse_xcalloc(src->n_redis_seeds, sizeof(pulse_url));
+        memcpy(dst->redis_seeds, src->redis_seeds, src->n_redis_seeds * sizeof(pulse_url));
+    }
     dst->log_level = dup_or_null(src->log_level);
     dst->log_format = dup_or_null(src->log_format);
     dst->config_path = dup_or_null(src->config_path);
@@ -280,6 +284,9 @@ void gw_config_free(gw_config *cfg)
     free(cfg->redis_url);
     free(cfg->redis_host);
     free(cfg->redis_password);
+    free(cfg->redis_seeds);
+    cfg->redis_seeds = NULL;
+    cfg->n_redis_seeds = 0;
     free(cfg->log_level);
     free(cfg->log_format);
     free(cfg->config_path);
@@ -488,9 +495,11 @@ static int set_scalar_str(gw_config *cfg, const key_def *k, const char *v, const
             return fail(err, o, "must be 1-63 bytes of [A-Za-z0-9._:@-] (got '%s')", echo(v, e, sizeof e));
         break;
     case K_URL: {
-        pulse_url u;
+        pulse_url u, seeds[PULSE_URL_SEEDS_MAX];
         pulse_error uerr = {0};
-        if (pulse_url_parse(v, "redis", &u, &uerr) != 0)
+        size_t nseeds = 0;
+        if (pulse_url_is_cluster(v) ? pulse_url_parse_cluster(v, seeds, PULSE_URL_SEEDS_MAX, &nseeds, &uerr) != 0
+                                    : pulse_url_parse(v, "redis", &u, &uerr) != 0)
             return fail(err, o, "%s", uerr.text[0] ? uerr.text : "unparsable URL");
         break;
     }
@@ -1134,9 +1143,26 @@ static int finish(gw_config *cfg, pulse_error *err)
                                "config: limits.queue_hard_bytes (%lld) must be >= limits.queue_max_bytes (%lld)",
                                (long long)cfg->queue_hard_bytes, (long long)cfg->queue_max_bytes);
 
-    pulse_url u;
+    pulse_url u, seeds[PULSE_URL_SEEDS_MAX];
     pulse_error uerr = {0};
-    if (!cfg->redis_url || pulse_url_parse(cfg->redis_url, "redis", &u, &uerr) != 0)
+    size_t nseeds = 0;
+    free(cfg->redis_seeds);
+    cfg->redis_seeds = NULL;
+    cfg->n_redis_seeds = 0;
+    cfg->redis_cluster = cfg->redis_url && pulse_url_is_cluster(cfg->redis_url);
+    if (cfg->redis_cluster) {
+        if (pulse_url_parse_cluster(cfg->redis_url, seeds, PULSE_URL_SEEDS_MAX, &nseeds, &uerr) != 0)
+            return pulse_error_set(err, PULSE_EINVAL, 0, "config: redis: %s", uerr.text);
+        cfg->redis_seeds = pulse_xcalloc(nseeds, sizeof(pulse_url));
+        memcpy(cfg->redis_seeds, seeds, nseeds * sizeof(pulse_url));
+        cfg->n_redis_seeds = nseeds;
+        u = seeds[0];
+        for (size_t i = 0; i < cfg->n_static_channels; i++)
+            if (strchr(cfg->static_channels[i], '*'))
+                return pulse_error_set(err, PULSE_EINVAL, 0,
+                                       "config: channels.static: pattern '%s' with Redis Cluster (sharded pub/sub "
+                                       "has no patterns)", cfg->static_channels[i]);
+    } else if (!cfg->redis_url || pulse_url_parse(cfg->redis_url, "redis", &u, &uerr) != 0)
         return pulse_error_set(err, PULSE_EINVAL, 0, "config: redis: %s", uerr.text);
     replace_str(&cfg->redis_host, u.host);
     cfg->redis_port = u.port;
@@ -1249,7 +1275,8 @@ const char *gw_config_usage(void)
            "      --admin-bind ADDR        admin HTTP listen address [127.0.0.1]\n"
            "      --admin-port N           admin HTTP port (/metrics /healthz /stats /publish),\n"
            "                               0 picks a free one [9090]\n"
-           "      --redis URL              redis://[[user]:password@]host[:port][/db]\n"
+           "      --redis URL              redis://[[user]:password@]host[:port][/db], or\n"
+           "                               redis+cluster://[[user]:password@]host:port[,host:port...]\n"
            "                               [redis://127.0.0.1:6379]\n"
            "      --workers N              WebSocket worker threads, 1-64 [1]\n"
            "      --log-level L            error|warn|info|debug [info]\n"

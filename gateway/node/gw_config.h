@@ -16,6 +16,7 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 #include "pulse_err.h"
 #include "pulse_event.h"
 #include "pulse_functions.h"
+#include "pulse_url.h"
 
 typedef enum {
     GW_POLICY_DROP = 0,   /* a full queue drops the new message for that connection */
@@ -62,6 +64,10 @@ typedef struct {
     char *redis_host;       /* parsed from redis_url */
     int redis_port;
     char *redis_password;   /* NULL when none */
+    bool redis_cluster;     /* redis_url is redis+cluster://: Redis Cluster, sharded pub/sub */
+    pulse_url *redis_seeds; /* cluster seed nodes (n_redis_seeds), NULL otherwise; the
+                             * first is also redis_host/redis_port */
+    size_t n_redis_seeds;
     int workers;            /* 1..64, default 1 */
     char *log_level;        /* error|warn|info|debug, default info */
     char *log_format;       /* text|json, default text */

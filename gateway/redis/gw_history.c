@@ -106,7 +106,7 @@ int gw_history_init(gw_node *n, pulse_error *err)
     size_t nrules = 0;
     pulse_history_rule *rules = gw_config_history_rules(n->cfg, &nrules);
     char *src = NULL, version[PULSE_FN_VERSION_MAX];
-    int rc = pulse_functions_source(rules, nrules, &src, version, err);
+    int rc = pulse_functions_source_for(rules, nrules, n->cfg->redis_cluster, &src, version, err);
     free(rules);
     if (rc != 0)
         return -1;

@@ -259,6 +259,18 @@ static void on_unsubscribed(void *ud, const char *name, bool is_pattern)
     reconcile(n, c);
 }
 
+/* Redis Cluster: one shard lost name's subscription (gw_rcluster subscribes it again
+ * and confirms with on_subscribed, where the gap is repaired). */
+static void on_lost(void *ud, const char *name, bool is_pattern)
+{
+    gw_node *n = ud;
+    gw_chan *c = gw_chantab_get(n->chans, name, is_pattern);
+    if (c && c->state == RS_SUBSCRIBED) {
+        c->gap = true;
+        c->state = RS_SUBSCRIBING;
+    }
+}
+
 static void reset_state(gw_chan *c, void *ud)
 {
     if (c->state == RS_SUBSCRIBED || c->state == RS_UNSUBSCRIBING)
@@ -633,7 +645,7 @@ int gw_node_init(gw_node *n, const gw_config *cfg, const gw_auth *auth, struct e
         pulse_oom();
     gw_bridge_init(&n->requests, 0, 0, wake_ingest, n);
     gw_bridge_init(&n->publishes, GW_PUBLISH_MAX_ITEMS, GW_PUBLISH_MAX_BYTES, wake_ingest, n);
-    static const gw_redis_cbs cbs = {on_message, on_subscribed, on_unsubscribed, on_sub_state};
+    static const gw_redis_cbs cbs = {on_message, on_subscribed, on_unsubscribed, on_sub_state, on_lost};
     n->redis = gw_redis_new(base, cfg, &cbs, n);
     gw_presence_init(n);
     n->sigterm_ev = evsignal_new(base, SIGTERM, on_signal, n);

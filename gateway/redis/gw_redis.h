@@ -10,6 +10,9 @@
  * Health = the command connection has answered a PING since it connected, and the
  * subscriber connection is up.
  *
+ * With redis+cluster:// every function here is forwarded to gw_rcluster (sharded pub/sub
+ * over Redis Cluster), which keeps this contract.
+ *
  * Runs on the ingest thread only: every function here and every callback it makes.
  * Channel bookkeeping is the caller's: this module only forwards (un)subscriptions and
  * reports their replies; after the subscriber connection comes back the caller
@@ -49,6 +52,10 @@ typedef struct {
     /* The subscriber connection came up (resubscribe everything now) or went down
      * (every subscription is gone). */
     void (*on_sub_state)(void *ud, bool up);
+    /* Redis Cluster only: name's subscription was lost (its shard's primary went down,
+     * or its slot moved) while the rest stay; the module subscribes it again and
+     * confirms with on_subscribed. */
+    void (*on_lost)(void *ud, const char *name, bool is_pattern);
 } gw_redis_cbs;
 
 gw_redis *gw_redis_new(struct event_base *base, const gw_config *cfg, const gw_redis_cbs *cbs, void *ud);
@@ -97,6 +104,13 @@ typedef void (*gw_reply_cb)(void *ud, const struct redisReply *reply, const char
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                           bool reverse, bool wait, gw_reply_cb cb, void *ud);
 
+/* The same read sent on ac (gw_rcluster sends it to the channel's primary). 0, or
+ * PULSE_EINVAL (no history key for the name) or PULSE_EIO (hiredis refused the
+ * command); cb never runs then. */
+struct redisAsyncContext;
+int gw_redis_read_on(struct redisAsyncContext *ac, const char *channel, bool has_after, uint64_t after,
+                     uint32_t count, bool reverse, gw_reply_cb cb, void *ud);
+
 /* Any command, argv style, over the command connection (the presence functions): cb
  * runs exactly once, later, with the reply (borrowed for the call) or NULL and err when
  * the connection went away. Returns a PULSE_E* code (cb never runs) when the command
@@ -107,6 +121,14 @@ int gw_redis_command(gw_redis *r, int argc, const char **argv, const size_t *arg
  * "no PONG for 3000 ms", ...). reason may be NULL. */
 bool gw_redis_healthy(const gw_redis *r, const char **reason);
 bool gw_redis_sub_up(const gw_redis *r);
+/* Redis Cluster: one line on the shards (gw_rcluster_detail); NULL with one Redis. */
+const char *gw_redis_detail(const gw_redis *r);
+/* Redis Cluster: appends its Prometheus lines (pulse_redis_cluster_*) to o; nothing
+ * with one Redis. */
+struct evbuffer;
+void gw_redis_metrics(const gw_redis *r, struct evbuffer *o);
+/* true in Redis Cluster mode (redis+cluster://). */
+bool gw_redis_is_cluster(const gw_redis *r);
 uint64_t gw_redis_reconnects(const gw_redis *r);
 
 #endif

@@ -47,11 +47,7 @@ static bool g_dead[NNODES];
 
 static int run_script(const char *verb)
 {
-    char cmd[1500];
-    snprintf(cmd, sizeof cmd, "bash '%s/loadtest/redis_cluster.sh' %s %s '%s' %s", PULSE_SOURCE_DIR, verb,
-             strcmp(verb, "start") == 0 ? "3" : "", g_dir, strcmp(verb, "start") == 0 ? "1500" : "");
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return ts_rcluster_script(verb, g_dir);
 }
 
 static void cluster_up(void)
@@ -89,23 +85,7 @@ static void cluster_down(void)
     g_tmp = NULL;
 }
 
-static redisReply *cmd_argv(int port, int argc, const char **argv)
-{
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c == NULL || c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    redisFree(c);
-    return r;
-}
-
-#define CMD(port, ...)                                                                   \
-    cmd_argv((port), (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), \
-             (const char *[]){__VA_ARGS__})
+#define CMD TS_REDIS
 
 static int port_index(int port)
 {

@@ -92,6 +92,15 @@ void ts_redis_stop(ts_redis *r);
  * reply, flattened (array elements joined by '\n', integers in decimal), into out.
  * Returns 0, or -1 when Redis did not answer. */
 int ts_redis_cmd(int port, char *out, size_t cap, int argc, const char *const argv[]);
+/* The same, the reply tree itself (free with freeReplyObject), or NULL. TS_REDIS(port,
+ * "CLUSTER", "SHARDS") counts the arguments. */
+struct redisReply *ts_redis_argv(int port, int argc, const char **argv);
+#define TS_REDIS(port, ...)                                                                   \
+    ts_redis_argv((port), (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), \
+                  (const char *[]){__VA_ARGS__})
+/* Runs loadtest/redis_cluster.sh: "start" (3 primaries + 3 replicas, cluster-node-timeout
+ * 1500 ms) or "stop", on state directory dir. Its exit status. */
+int ts_rcluster_script(const char *verb, const char *dir);
 /* Convenience: PUBLISH channel payload; returns receivers or -1. */
 long ts_redis_publish(int port, const char *channel, const char *payload);
 /* Polls ts_redis_cmd(argv) until one line of its flattened reply equals line

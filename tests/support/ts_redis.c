@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
@@ -298,4 +299,28 @@ int ts_gateway_shutdown(ts_gateway *g, int timeout_ms)
     if (st != 0)
         ts_proc_dump_log(&g->proc, "gateway (bad exit at teardown)");
     return st;
+}
+
+struct redisReply *ts_redis_argv(int port, int argc, const char **argv)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c == NULL || c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+    redisFree(c);
+    return r;
+}
+
+int ts_rcluster_script(const char *verb, const char *dir)
+{
+    char cmd[1500];
+    bool start = strcmp(verb, "start") == 0;
+    snprintf(cmd, sizeof cmd, "bash '%s/loadtest/redis_cluster.sh' %s %s '%s' %s", PULSE_SOURCE_DIR, verb,
+             start ? "3" : "", dir, start ? "1500" : "");
+    int st = system(cmd);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -643,6 +643,8 @@ static const env_err_case env_errs[] = {
      "config: PULSE_NODE_ID: must be 1-63 bytes of [A-Za-z0-9._:@-] "
      "(got '0123456789012345678901234567890123456789...')"},
     {"PULSE_REDIS=redis://", "config: PULSE_REDIS: unparsable URL 'redis://': missing host"},
+    {"PULSE_REDIS=redis+cluster://10.0.0.1:7000,,10.0.0.2",
+     "config: PULSE_REDIS: unparsable URL 'redis+cluster://10.0.0.1:7000,,10.0.0.2': an empty seed between commas"},
     {"PULSE_CHANNELS_STATIC=ok,not ok",
      "config: PULSE_CHANNELS_STATIC: bad channel name 'not ok': must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'"},
     {"PULSE_BIND=a b", "config: PULSE_BIND: must be a host name or IP address (got 'a b')"},
@@ -659,6 +661,41 @@ START_TEST(test_env_errors)
     ck_assert_int_eq(err.line, 0);
     ck_assert_str_eq(err.text, tc->msg);
     assert_defaults(&c);
+    gw_config_free(&c);
+}
+END_TEST
+
+/* ---- Redis Cluster ---- */
+
+START_TEST(test_redis_cluster_url)
+{
+    gw_config c;
+    pulse_error err;
+    gw_config_defaults(&c);
+    ck_assert_int_eq(load(&c, NULL, NULL, ARGS("--redis", "redis+cluster://:pw@127.0.0.1:7001,127.0.0.2:7002,[::1]"),
+                          &err), 0);
+    ck_assert(c.redis_cluster);
+    ck_assert_uint_eq(c.n_redis_seeds, 3);
+    ck_assert_str_eq(c.redis_seeds[0].host, "127.0.0.1");
+    ck_assert_int_eq(c.redis_seeds[0].port, 7001);
+    ck_assert_str_eq(c.redis_seeds[1].host, "127.0.0.2");
+    ck_assert_str_eq(c.redis_seeds[2].host, "::1");
+    ck_assert_int_eq(c.redis_seeds[2].port, 6379);
+    ck_assert_str_eq(c.redis_seeds[2].password, "pw");
+    ck_assert_str_eq(c.redis_host, "127.0.0.1");
+    ck_assert_int_eq(c.redis_port, 7001);
+    ck_assert_str_eq(c.redis_password, "pw");
+    /* a later plain URL (the environment loses to the flag; here a second load) turns
+     * cluster mode off again */
+    const char *const env[] = {"PULSE_REDIS=redis://10.9.9.9:6000", NULL};
+    ck_assert_int_eq(load(&c, NULL, env, NULL, &err), 0);
+    ck_assert(!c.redis_cluster);
+    ck_assert_ptr_null(c.redis_seeds);
+    ck_assert_str_eq(c.redis_host, "10.9.9.9");
+    gw_config_free(&c);
+    gw_config_defaults(&c);
+    ck_assert_int_eq(load(&c, NULL, NULL, ARGS("--redis", "redis+cluster://h:1/3"), &err), PULSE_EINVAL);
+    ck_assert_msg(strstr(err.text, "Redis Cluster has only db 0") != NULL, "%s", err.text);
     gw_config_free(&c);
 }
 END_TEST
@@ -1096,5 +1133,6 @@ Suite *ts_suite(void)
     tcase_add_loop_test(tc, test_rule_for_defaults, 0, N_ELEMS(rule_defaults));
     tcase_add_loop_test(tc, test_rule_for_user_rules, 0, N_ELEMS(rule_user));
     tcase_add_test(tc, test_rule_for_without_defaults);
+    tcase_add_test(tc, test_redis_cluster_url);
     return s;
 }

@@ -174,6 +174,22 @@ START_TEST(test_source_rules_and_version)
 }
 END_TEST
 
+START_TEST(test_source_sharded)
+{
+    char *plain = NULL, *sharded = NULL, v1[PULSE_FN_VERSION_MAX], v2[PULSE_FN_VERSION_MAX];
+    ck_assert_int_eq(pulse_functions_source_for(NULL, 0, false, &plain, v1, NULL), 0);
+    ck_assert_int_eq(pulse_functions_source_for(NULL, 0, true, &sharded, v2, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(plain, "local PUB = 'PUBLISH'\n"));
+    ck_assert_ptr_nonnull(strstr(sharded, "local PUB = 'SPUBLISH'\n"));
+    /* every publish goes through PUB: no literal command is left in either */
+    ck_assert_ptr_null(strstr(plain, "redis.call('PUBLISH'"));
+    ck_assert_ptr_null(strstr(sharded, "redis.call('PUBLISH'"));
+    ck_assert_str_ne(v1, v2);
+    free(plain);
+    free(sharded);
+}
+END_TEST
+
 START_TEST(test_source_bad_rule)
 {
     pulse_history_rule rules[] = {
@@ -265,7 +281,7 @@ Suite *ts_suite(void)
     Suite *s = suite_create("functions");
     TCase *tc = ts_tcase(s, "functions", 0);
     ts_add_tests(tc, test_default_rules, test_first_match_wins, test_rule_check,
-                 test_source_defaults, test_source_rules_and_version, test_source_bad_rule,
+                 test_source_defaults, test_source_rules_and_version, test_source_bad_rule, test_source_sharded,
                  test_keys, test_header_parse);
     return s;
 }

@@ -134,6 +134,47 @@ START_TEST(test_redact)
 }
 END_TEST
 
+START_TEST(test_cluster)
+{
+    pulse_url seeds[PULSE_URL_SEEDS_MAX];
+    size_t n = 0;
+    pulse_error err = {0};
+    ck_assert(pulse_url_is_cluster("REDIS+CLUSTER://h"));
+    ck_assert(!pulse_url_is_cluster("redis://h"));
+    ck_assert_int_eq(pulse_url_parse_cluster("redis+cluster://u:pw@10.0.0.1:7000,[::1]:7001,h/0", seeds,
+                                             PULSE_URL_SEEDS_MAX, &n, &err), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(seeds[0].host, "10.0.0.1");
+    ck_assert_int_eq(seeds[0].port, 7000);
+    ck_assert_str_eq(seeds[0].password, "pw");
+    ck_assert_str_eq(seeds[1].host, "::1");
+    ck_assert_int_eq(seeds[1].port, 7001);
+    ck_assert_str_eq(seeds[2].host, "h");
+    ck_assert_int_eq(seeds[2].port, 6379);
+    ck_assert_str_eq(seeds[2].password, "pw");
+    static const char *const bad_ones[][2] = {
+        {"redis://h", "expected redis+cluster://"},
+        {"redis+cluster://", "no seed node"},
+        {"redis+cluster://:pw@", "no seed node"},
+        {"redis+cluster://a,", "an empty seed after the last comma"},
+        {"redis+cluster://,a", "an empty seed between commas"},
+        {"redis+cluster://a:0", "seed 1: "},
+        {"redis+cluster://a,b c", "seed 2: "},
+        {"redis+cluster://a/1", "Redis Cluster has only db 0"},
+        {"redis+cluster://a,b,c", "too many seed nodes"},
+    };
+    for (size_t i = 0; i < N_ELEMS(bad_ones); i++) {
+        memset(&err, 0, sizeof err);
+        size_t max = i == N_ELEMS(bad_ones) - 1 ? 2 : PULSE_URL_SEEDS_MAX;
+        ck_assert_int_eq(pulse_url_parse_cluster(bad_ones[i][0], seeds, max, &n, &err), PULSE_EINVAL);
+        ck_assert_msg(strstr(err.text, bad_ones[i][1]) != NULL, "%s: %s", bad_ones[i][0], err.text);
+    }
+    memset(&err, 0, sizeof err);
+    ck_assert_int_ne(pulse_url_parse_cluster("redis+cluster://:s3cret@a,b c", seeds, 4, &n, &err), 0);
+    ck_assert_msg(strstr(err.text, "s3cret") == NULL, "error text: %s", err.text);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("url");
@@ -142,5 +183,6 @@ Suite *ts_suite(void)
     tcase_add_loop_test(tc, test_bad, 0, N_ELEMS(bad));
     tcase_add_test(tc, test_long_inputs);
     tcase_add_test(tc, test_redact);
+    tcase_add_test(tc, test_cluster);
     return s;
 }
