@@ -106,8 +106,6 @@ typedef struct cf_conn {
 } cf_conn;
 
 #define CF_PATH "/connection/websocket"
-#define CF_PONG_WAIT_MS 10000     /* no {} within this of a ping: close 3012 */
-#define CF_EXPIRY_GRACE_MS 25000  /* past the token's exp without a refresh: close 3005 */
 
 struct gw_worker {
     gw_node *node;
@@ -851,14 +849,14 @@ static void cf_connect(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
         return;
     }
     c->principal = p;
-    c->auth_deadline_ms = p && p->exp ? sec_deadline(w, p) + CF_EXPIRY_GRACE_MS : 0;
+    c->auth_deadline_ms = p && p->exp ? sec_deadline(w, p) + w->cfg->cf_expired_close_delay_s * 1000LL : 0;
     c->cf->connected = 1;
     c->cf->ping_ms = pulse_mono_ms();
     char buf[512], client[96];
     cf_client_id(w, c, client, sizeof client);
     gw_frame_buf f;
     gw_frame_begin(&f, buf, sizeof buf);
-    gw_cf_reply_connect(&f, cmd->id, client, "pulse " PULSE_VERSION, cf_ttl(p), GW_CF_PING_INTERVAL_S);
+    gw_cf_reply_connect(&f, cmd->id, client, "pulse " PULSE_VERSION, cf_ttl(p), (uint32_t)w->cfg->cf_ping_interval_s);
     cf_send(w, c, &f);
 }
 
@@ -880,7 +878,7 @@ static void cf_refresh(gw_worker *w, gw_conn *c, const gw_cf_command *cmd)
     if (p) {
         gw_auth_principal_free(c->principal);
         c->principal = p;
-        c->auth_deadline_ms = p->exp ? sec_deadline(w, p) + CF_EXPIRY_GRACE_MS : 0;
+        c->auth_deadline_ms = p->exp ? sec_deadline(w, p) + w->cfg->cf_expired_close_delay_s * 1000LL : 0;
         for (uint32_t i = c->nsubs; i-- > 0;) {
             /* the new token may grant less: those subscriptions end (code 2000, final) */
             const gw_chan *ch = c->subs[i].chan;
@@ -1199,8 +1197,10 @@ static void cf_established(gw_worker *w, gw_conn *c, struct lws *wsi)
         cf_close(w, c, GW_CF_DISC_SHUTDOWN);
 }
 
-/* The sweep's part for a Centrifugo connection: the ping {} every 25 s, 3012 when
- * its {} does not come, 3502 without connect, 3005 past the token's exp + grace. */
+/* The sweep's part for a Centrifugo connection: the ping {} every
+ * centrifugo.ping_interval_s, 3012 when its {} does not come within
+ * centrifugo.pong_timeout_s, 3502 without connect, 3005 past the token's exp +
+ * centrifugo.expired_close_delay_s. */
 static void cf_sweep(gw_worker *w, gw_conn *c, int64_t now_ms)
 {
     cf_conn *cf = c->cf;
@@ -1211,10 +1211,10 @@ static void cf_sweep(gw_worker *w, gw_conn *c, int64_t now_ms)
         cf_close(w, c, cf->connected ? GW_CF_DISC_EXPIRED : GW_CF_DISC_STALE);
     } else if (cf->pong_due_ms && now_ms >= cf->pong_due_ms) {
         cf_close(w, c, GW_CF_DISC_NO_PONG);
-    } else if (cf->connected && now_ms - cf->ping_ms >= GW_CF_PING_INTERVAL_S * 1000LL) {
+    } else if (cf->connected && now_ms - cf->ping_ms >= w->cfg->cf_ping_interval_s * 1000LL) {
         cf->ping_ms = now_ms;
         if (!cf->pong_due_ms)
-            cf->pong_due_ms = now_ms + CF_PONG_WAIT_MS;
+            cf->pong_due_ms = now_ms + w->cfg->cf_pong_timeout_s * 1000LL;
         conn_send_text(w, c, "{}", 2);
     }
 }
