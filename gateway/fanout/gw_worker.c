@@ -185,6 +185,7 @@ static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms);
 
 /* Queues the pending "dropped" gap notice of c (a control frame: never dropped). */
 static void cf_gap(gw_worker *w, gw_conn *c, const char *channel);
+static bool cf_gapped_on(const gw_conn *c, const char *channel);
 
 static void flush_dropped(gw_worker *w, gw_conn *c, int64_t now_ms)
 {
@@ -236,8 +237,11 @@ static void conn_push(gw_worker *w, gw_conn *c, gw_msg *m, int64_t now_ms)
 {
     if (c->close_code)
         return;
-    if (m->kind == GW_MSG_EVENT && c->dropped && c->dropped->active && queue_has_room(w, c, m))
+    if (m->kind == GW_MSG_EVENT && c->dropped && c->dropped->active && queue_has_room(w, c, m)) {
         flush_dropped(w, c, now_ms); /* the notice goes before the next event that gets through */
+        if (c->cf && cf_gapped_on(c, m->channel))
+            return; /* told to resubscribe (2500): it recovers this one then */
+    }
     bool was_empty = c->q.count == 0;
     switch (gw_queue_push(&c->q, m, &w->node->qlimits)) {
     case GW_Q_QUEUED:
@@ -801,6 +805,13 @@ static void cf_gap(gw_worker *w, gw_conn *c, const char *channel)
     gw_frame_begin(&f, buf, sizeof buf);
     gw_cf_push_unsubscribe(&f, channel, 2500, "insufficient state");
     cf_send(w, c, &f);
+}
+
+/* Whether c's subscription to channel was told to resubscribe (no deliveries). */
+static bool cf_gapped_on(const gw_conn *c, const char *channel)
+{
+    int slot = conn_find_sub(c, channel, false);
+    return slot >= 0 && c->subs[slot].h && c->subs[slot].h->cf_gapped;
 }
 
 /* Seconds until the token expires, for the SDK's refresh timer; 0: it does not. */
