@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "ts.h"
 #include "ts_check.h"
@@ -32,12 +31,6 @@ static const char conf[] = "channels = { rules = (\n"
 
 #define NEVENTS 10
 
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 START_TEST(test_sdk_in_chromium)
 {
     char conf_path[600], secret_path[600];
@@ -50,7 +43,7 @@ START_TEST(test_sdk_in_chromium)
 
     char cmd[4096], shot[1024];
     snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
     snprintf(shot, sizeof shot, "%s/tests/artifacts/cf-browser.png", PULSE_BIN_DIR);
     remove(shot);
@@ -61,15 +54,9 @@ START_TEST(test_sdk_in_chromium)
              " --node browser-1 --screenshot '%s'",
              PULSE_SOURCE_DIR, g->port, secret_path, stack.redis.port, publish, NEVENTS, shot);
     free(publish);
-    code = run(cmd);
+    code = ts_run(cmd);
     ck_assert_msg(code == 0, "cf_browser.js exited %d: see its not ok lines above", code);
-    FILE *f = fopen(shot, "rb");
-    ck_assert_msg(f != NULL, "no screenshot at %s", shot);
-    unsigned char sig[8] = {0};
-    ck_assert_int_eq(fread(sig, 1, 8, f), 8);
-    fclose(f);
-    ck_assert_msg(memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", shot);
-    printf("test_cf_browser: screenshot of the SDK page: %s\n", shot);
+    ts_assert_png(shot, "test_cf_browser");
 }
 END_TEST
 
