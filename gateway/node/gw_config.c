@@ -97,6 +97,9 @@ static const key_def keys[] = {
     {"limits.history_read_max", K_INT, F(history_read_max), 1, 100000},
     {"presence.refresh_interval_s", K_INT, F(presence_refresh_interval_s), 1, 3600},
     {"presence.list_max", K_INT, F(presence_list_max), 1, 1000000},
+    {"centrifugo.ping_interval_s", K_INT, F(cf_ping_interval_s), 1, 3600},
+    {"centrifugo.pong_timeout_s", K_INT, F(cf_pong_timeout_s), 1, 3600},
+    {"centrifugo.expired_close_delay_s", K_INT, F(cf_expired_close_delay_s), 0, 3600},
     {"channels.static", K_STATIC, F(static_channels), 0, 0},
     {"channels.rules", K_RULES, F(rules), 0, 0},
     {"auth.jwt_secret_file", K_STR, F(auth_jwt_secret_file), 0, 0},
@@ -371,6 +374,9 @@ void gw_config_defaults(gw_config *cfg)
     cfg->history_read_max = 1000;
     cfg->presence_refresh_interval_s = 5;
     cfg->presence_list_max = 1000;
+    cfg->cf_ping_interval_s = 25;
+    cfg->cf_pong_timeout_s = 10;
+    cfg->cf_expired_close_delay_s = 25;
     cfg->auth_leeway_s = 30;
     cfg->auth_handshake_timeout_ms = 5000;
     cfg->auth_owner_pattern = pulse_xstrdup("feed:user-{sub},notifications:user-{sub}");
@@ -884,7 +890,7 @@ static int file_group(gw_config *cfg, file_ctx *fc, config_setting_t *group, con
 
         if (!prefix[0] && (strcmp(path, "limits") == 0 || strcmp(path, "channels") == 0 ||
                            strcmp(path, "auth") == 0 || strcmp(path, "admin") == 0 || strcmp(path, "ws") == 0 ||
-                           strcmp(path, "presence") == 0)) {
+                           strcmp(path, "presence") == 0 || strcmp(path, "centrifugo") == 0)) {
             if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
                 origin o;
                 file_origin(&o, fc, s, path);
@@ -1312,6 +1318,13 @@ const char *gw_config_usage(void)
            "      --presence.refresh-interval-s N   refresh of the node's entries, 1-3600; an\n"
            "                                        entry expires after 3 intervals [5]\n"
            "      --presence.list-max N             most clients one presence answer lists [1000]\n"
+           "\n"
+           "The Centrifugo endpoint /connection/websocket (docs/CENTRIFUGO.md; file group\n"
+           "centrifugo = { NAME = N; }):\n"
+           "      --centrifugo.ping-interval-s N    server ping {} period, told to the client [25]\n"
+           "      --centrifugo.pong-timeout-s N     no pong {} within this of a ping: close 3012 [10]\n"
+           "      --centrifugo.expired-close-delay-s N  past the token's exp without a refresh:\n"
+           "                                        close 3005 after this [25]\n"
            "\n"
            "Security (docs/SECURITY.md; file groups auth = {...}, admin = {...}, ws = {...}):\n"
            "      --jwt-secret-file PATH            HS256 key: every connection needs a JWT [off]\n"

@@ -94,6 +94,10 @@ typedef struct {
     /* presence (docs/PROTOCOL.md, "Presence") */
     int presence_refresh_interval_s; /* the node refreshes its entries this often, default 5 */
     int presence_list_max;           /* most clients one presence answer lists, default 1000 */
+    /* The Centrifugo endpoint (docs/CENTRIFUGO.md) */
+    int cf_ping_interval_s;          /* server ping {} period (the connect reply's "ping"), default 25 */
+    int cf_pong_timeout_s;           /* no pong {} this long after a ping: close 3012, default 10 */
+    int cf_expired_close_delay_s;    /* exp (+ leeway) passed without a refresh: close 3005 after this, default 25 */
 
     /* channels */
     char **static_channels;     /* subscribed at start whatever the clients do */

@@ -71,7 +71,7 @@ enum {
     GW_CF_DISC_TOO_MANY_ERRORS = 3509,
 };
 
-#define GW_CF_PING_INTERVAL_S 25 /* server ping {} every 25 s; the SDK gives up after 25 + 10 s */
+#define GW_CF_PING_INTERVAL_S 25 /* the default of centrifugo.ping_interval_s; the SDK gives up after 25 + 10 s */
 
 /* The text of an error code ("permission denied", ...; "error" for unknown codes). */
 const char *gw_cf_error_message(int code);

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "ts.h"
@@ -53,12 +52,6 @@ static ts_gateway *start_node(void)
     return ts_fixture_gateway("page-1", (char *const *)args);
 }
 
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 START_TEST(test_page_in_chromium)
 {
     ts_gateway *g = start_node();
@@ -77,7 +70,7 @@ START_TEST(test_page_in_chromium)
 
     char cmd[4096], shot[1024];
     snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
     snprintf(shot, sizeof shot, "%s/tests/artifacts/admin-page.png", PULSE_BIN_DIR);
     remove(shot);
@@ -90,15 +83,9 @@ START_TEST(test_page_in_chromium)
              PULSE_SOURCE_DIR, g->admin_port, publish, stack.redis.port, NCLIENTS, t, NEVENTS, shot);
     free(t);
     free(publish);
-    code = run(cmd);
+    code = ts_run(cmd);
     ck_assert_msg(code == 0, "admin_page.js exited %d: see its check lines above", code);
-    FILE *f = fopen(shot, "rb");
-    ck_assert_msg(f != NULL, "no screenshot at %s", shot);
-    unsigned char sig[8] = {0};
-    ck_assert_int_eq(fread(sig, 1, 8, f), 8);
-    fclose(f);
-    ck_assert_msg(memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0, "%s is not a PNG", shot);
-    printf("test_admin_page: screenshot of the admin page: %s\n", shot);
+    ts_assert_png(shot, "test_admin_page");
 
     /* the clients the page counted got every event too */
     for (int i = 0; i < NCLIENTS; i++) {

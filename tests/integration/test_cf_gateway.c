@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ts_check.h"
@@ -46,12 +45,6 @@ static const char *haproxy_bin(void)
         if (access(cands[i], X_OK) == 0)
             return cands[i];
     return NULL;
-}
-
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* HAProxy on lb_port, every node UP (its /healthz check) before it returns. */
@@ -123,7 +116,7 @@ START_TEST(test_sdk_against_gateways)
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
     start_haproxy();
     int n = snprintf(cmd, sizeof cmd,
@@ -135,7 +128,7 @@ START_TEST(test_sdk_against_gateways)
     /* the script kills the node its HAProxy client lands on (the direct clients are gone by then) */
     for (int i = 0; i < N_NODES; i++)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --node %s=%d", stack.gw[i].node_id, (int)stack.gw[i].proc.pid);
-    code = run(cmd);
+    code = ts_run(cmd);
     if (code != 0)
         for (int i = 0; i < N_NODES; i++)
             ts_proc_dump_log(&stack.gw[i].proc, stack.gw[i].node_id);

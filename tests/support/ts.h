@@ -197,6 +197,12 @@ TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, i
 /* In a test under ts_stack_tcase: ts_stack_start_gateway on the fixture's stack, asserted
  * ("gateway <node_id> did not start"); returns the gateway (its slot in s->gw). */
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[]);
+/* Runs cmd with system(): its exit status, 128 + the signal when killed, -1 when it
+ * could not run. */
+int ts_run(const char *cmd);
+/* Asserts (Check) that path is a PNG file (its 8-byte signature) and prints
+ * "<who>: screenshot: <path>" so a person can look at it. */
+void ts_assert_png(const char *path, const char *who);
 
 /* ---- HTTP (HTTP/1.0-style, Connection: close) ---- */
 /* Returns the status code (e.g. 200) and copies the body into body (NUL-terminated,

@@ -9,6 +9,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "ts.h"
 
@@ -156,4 +158,21 @@ ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[])
     int i = ts_stack_start_gateway(fix_stack, node_id, extra);
     ck_assert_msg(i >= 0, "gateway %s did not start", node_id);
     return &fix_stack->gw[i];
+}
+
+int ts_run(const char *cmd)
+{
+    int st = system(cmd);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void ts_assert_png(const char *path, const char *who)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s: no screenshot at %s", who, path);
+    unsigned char sig[8] = {0};
+    size_t n = fread(sig, 1, sizeof sig, f);
+    fclose(f);
+    ck_assert_msg(n == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0, "%s: %s is not a PNG", who, path);
+    printf("%s: screenshot: %s\n", who, path);
 }

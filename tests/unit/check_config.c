@@ -297,6 +297,31 @@ START_TEST(test_history_rules)
 }
 END_TEST
 
+/* The Centrifugo endpoint's timers: defaults, the file group, a flag, the bounds. */
+START_TEST(test_centrifugo_keys)
+{
+    gw_config c;
+    pulse_error err;
+    gw_config_defaults(&c);
+    ck_assert_int_eq(c.cf_ping_interval_s, 25);
+    ck_assert_int_eq(c.cf_pong_timeout_s, 10);
+    ck_assert_int_eq(c.cf_expired_close_delay_s, 25);
+    const char *path = write_conf("centrifugo = { ping_interval_s = 2; pong_timeout_s = 1;"
+                                  " expired_close_delay_s = 0; };\n");
+    int rc = load(&c, path, NULL, ARGS("--centrifugo.ping-interval-s", "3"), &err);
+    ck_assert_msg(rc == 0, "%s", err.text);
+    ck_assert_int_eq(c.cf_ping_interval_s, 3);
+    ck_assert_int_eq(c.cf_pong_timeout_s, 1);
+    ck_assert_int_eq(c.cf_expired_close_delay_s, 0);
+    gw_config_free(&c);
+    gw_config_defaults(&c);
+    path = write_conf("centrifugo = { ping_interval_s = 0; };\n");
+    ck_assert_int_lt(load(&c, path, NULL, NULL, &err), 0);
+    ck_assert_msg(strstr(err.text, "centrifugo.ping_interval_s") != NULL, "%s", err.text);
+    gw_config_free(&c);
+}
+END_TEST
+
 START_TEST(test_presence_rules)
 {
     /* off by default; a rule without presence leaves it to the next one that sets it */
@@ -1113,7 +1138,7 @@ Suite *ts_suite(void)
     tcase_add_test(tc, test_file_every_key);
     tcase_add_loop_test(tc, test_file_errors, 0, N_ELEMS(file_errs));
     tcase_add_loop_test(tc, test_cross_errors, 0, N_ELEMS(cross_errs));
-    ts_add_tests(tc, test_history_rules, test_presence_rules, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
+    ts_add_tests(tc, test_history_rules, test_presence_rules, test_centrifugo_keys, test_hard_equal_soft_ok, test_unreadable_file, test_long_path_shortened,
                  test_error_leaves_cfg_untouched);
 
     tc = ts_tcase(s, "env", 0);
