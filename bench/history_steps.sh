@@ -11,15 +11,18 @@
 #              clients standing for gateway nodes; PUBLISH's cost grows with them)
 #              PULSE_STEPS_PIPE="32 1"  pipeline depths of redis-benchmark (-c 1)
 #              PULSE_STEPS_BYTES=100    payload size
+#              PULSE_STEPS_ROWS="raw pub lib-hist"  the rows to run (default: all)
 # Redis CPU per call = the growth of INFO cpu used_cpu_sys + used_cpu_user over a
 # redis-benchmark run, divided by the calls; "x raw" divides by the raw PUBLISH row
-# of the same subscribers and pipeline. A step's own cost is its row minus `pub`.
+# of the same subscribers and pipeline. A step's own cost is its row minus `pub`
+# (xadd: HINCRBY + XADD MAXLEN ~ 1000 <offset>-0; xadd_nocap: the same without MAXLEN;
+# xadd_auto: XADD MAXLEN ~ 1000 * alone; time: TIME; pttl: PTTL; pexpire2: two PEXPIREs).
 # Results also go to bench/results/steps-<timestamp>/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,18p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,22p' "$0"; exit 0 ;; esac
 EVENTS=${1:-100000}
 REPEAT=${PULSE_BENCH_REPEAT:-3}
 SUBS=${PULSE_STEPS_SUBS:-1 3}
@@ -71,6 +74,11 @@ local steps = {
     redis.call('XADD', k(keys[1], 'stream'), 'MAXLEN', '~', 1000, string.format('%d', off) .. '-0', 'd', args[1])
     return redis.call('PUBLISH', keys[1], args[1])
   end,
+  xadd_nocap = function(keys, args)
+    local off = redis.call('HINCRBY', k(keys[1], 'ymeta'), 'offset', 1)
+    redis.call('XADD', k(keys[1], 'ystream'), string.format('%d', off) .. '-0', 'd', args[1])
+    return redis.call('PUBLISH', keys[1], args[1])
+  end,
   xadd_auto = function(keys, args)
     redis.call('XADD', k(keys[1], 'astream'), 'MAXLEN', '~', 1000, '*', 'd', args[1])
     return redis.call('PUBLISH', keys[1], args[1])
@@ -80,13 +88,17 @@ local steps = {
     REFRESHED[keys[1]] = now
     return redis.call('PUBLISH', keys[1], args[1])
   end,
+  pttl = function(keys, args)
+    redis.call('PTTL', k(keys[1], 'meta'))
+    return redis.call('PUBLISH', keys[1], args[1])
+  end,
   pexpire2 = function(keys, args)
     redis.call('PEXPIRE', k(keys[1], 'meta'), 86400000)
     redis.call('PEXPIRE', k(keys[1], 'stream'), 86400000)
     return redis.call('PUBLISH', keys[1], args[1])
   end,
 }
-local NAMES = {'empty', 'pub', 'hdr', 'hget', 'hincrby', 'xadd', 'xadd_auto', 'time', 'pexpire2'}
+local NAMES = {'empty', 'pub', 'hdr', 'hget', 'hincrby', 'xadd', 'xadd_nocap', 'xadd_auto', 'time', 'pttl', 'pexpire2'}
 for i = 1, #NAMES do
   redis.register_function('steps_' .. NAMES[i], steps[NAMES[i]])
 end
@@ -113,7 +125,7 @@ run() { # pipe cmd... -> Redis us per call, the lowest of REPEAT runs
 }
 
 say() { tee -a "$OUT/summary.txt"; }
-ROWS="raw empty pub hdr hget hincrby xadd xadd_auto time pexpire2 lib-nohist lib-hist"
+ROWS=${PULSE_STEPS_ROWS:-raw empty pub hdr hget hincrby xadd xadd_nocap xadd_auto time pttl pexpire2 lib-nohist lib-hist}
 echo "# history_steps.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis $(redis-server --version | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg), $BYTES B, $EVENTS calls/run, lowest of $REPEAT" | say
 for subs in $SUBS; do
   for ((i = ${#SUBPIDS[@]}; i < subs; i++)); do
