@@ -693,6 +693,74 @@ START_TEST(test_dropped_notice)
 }
 END_TEST
 
+/* ---- a reconnect storm shares the node's reads ---- */
+
+/* calls of cmd (e.g. "xrange") in INFO commandstats */
+static long redis_calls(const char *cmd)
+{
+    char out[16384] = "", key[64];
+    const char *argv[] = {"INFO", "commandstats"};
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, argv), 0);
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(out, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : 0;
+}
+
+static void redis_pause(const char *ms)
+{
+    char out[64];
+    const char *argv[] = {"CLIENT", "PAUSE", ms, "ALL"};
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, argv), 0);
+}
+
+START_TEST(test_recovery_storm_shares_reads)
+{
+    /* Clients of a dead node come back at once from the same offset, while Redis is
+     * paused (so the node's first recovery read is still in flight when the others
+     * come): every one gets exactly the missed events, recovered:true, and the node
+     * reads the stream once for all of them, on a channel it had no subscriber of
+     * (they wait for the subscription) and on one it had (they join the read). */
+    enum { NS = 30 };
+    for (int i = 1; i <= 20; i++)
+        ck_assert_int_eq(fcall("hist.storm", i), i);
+    ts_ws live;
+    ck_assert_int_eq(ts_ws_open(&live, A->port, "hist.warm", "node-a", 5000), 0);
+    for (int i = 1; i <= 20; i++)
+        ck_assert_int_eq(fcall("hist.warm", i), i);
+    expect_range(&live, "hist.warm", 1, 20, NULL, "the warm channel's subscriber");
+    const char *channels[] = {"hist.storm", "hist.warm"};
+    for (int k = 0; k < 2; k++) {
+        const char *ch = channels[k];
+        char out[256], epoch[40];
+        const char *pos[] = {"FCALL_RO", "pulse_position", "1", ch};
+        ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, pos), 0);
+        snprintf(epoch, sizeof epoch, "%s", strchr(out, '\n') + 1);
+        long before = redis_calls("xrange");
+        redis_pause("700");
+        ts_ws c[NS];
+        for (int i = 0; i < NS; i++)
+            connect_since(&c[i], A->port, ch, 5, epoch);
+        for (int i = 0; i < NS; i++) {
+            char who[64];
+            snprintf(who, sizeof who, "%s client %d", ch, i);
+            json_decref(expect_subscribed(&c[i], ch, 20, true, who));
+            expect_range(&c[i], ch, 6, 20, epoch, who);
+        }
+        ck_assert_int_eq(fcall(ch, 21), 21);
+        for (int i = 0; i < NS; i++) {
+            expect_range(&c[i], ch, 21, 21, epoch, "live after the storm");
+            expect_silence(&c[i], i ? 0 : 200, "after live 21");
+            ts_ws_close(&c[i]);
+        }
+        long reads = redis_calls("xrange") - before;
+        ck_assert_msg(reads >= 1 && reads <= 2, "%s: %d recoveries read the stream %ld times", ch, NS, reads);
+    }
+    ck_assert(ts_metric(A->admin_port, "pulse_recoveries_total{result=\"recovered\"}") == 2 * NS);
+    ck_assert(ts_metric(A->admin_port, "pulse_recovered_events_total") == 2 * NS * 15);
+    ts_ws_close(&live);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("history");
@@ -700,6 +768,6 @@ Suite *ts_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     ts_add_tests(tc, test_recover_on_another_node, test_publish_during_recovery, test_flushall_not_recovered,
                  test_window, test_node_repairs_after_redis_restart, test_node_repairs_offset_jump, test_history_op,
-                 test_history_authorization, test_dropped_notice);
+                 test_history_authorization, test_dropped_notice, test_recovery_storm_shares_reads);
     return s;
 }
