@@ -12,6 +12,8 @@
 #              PULSE_STEPS_PIPE="32 1"  pipeline depths of redis-benchmark (-c 1)
 #              PULSE_STEPS_BYTES=100    payload size
 #              PULSE_STEPS_ROWS="raw pub lib-hist"  the rows to run (default: all)
+#              PULSE_STEPS_OLD_PUBLISH=/path/to/pulse-publish  another build's library
+#                 (e.g. main's, for a before/after) loaded as pulse_old: row lib-old
 # Redis CPU per call = the growth of INFO cpu used_cpu_sys + used_cpu_user over a
 # redis-benchmark run, divided by the calls; "x raw" divides by the raw PUBLISH row
 # of the same subscribers and pipeline. A step's own cost is its row minus `pub`
@@ -22,7 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,22p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,24p' "$0"; exit 0 ;; esac
 EVENTS=${1:-100000}
 REPEAT=${PULSE_BENCH_REPEAT:-3}
 SUBS=${PULSE_STEPS_SUBS:-1 3}
@@ -104,6 +106,15 @@ for i = 1, #NAMES do
 end
 LUA
 redis-cli -p "$PORT" HSET "pulse:{$CH}:steps.meta" epoch AbCdEfGh offset 0 >/dev/null
+# Another build's library, renamed pulse_old (its functions pulse_old_*), for lib-old.
+if [ -n "${PULSE_STEPS_OLD_PUBLISH:-}" ]; then
+  "$PULSE_STEPS_OLD_PUBLISH" --redis "$PULSE_REDIS_URL" --channel "$CH" --count 1 --quiet 2>>"$OUT/publish.err"
+  redis-cli -p "$PORT" --raw FUNCTION LIST LIBRARYNAME pulse WITHCODE | sed -n '/^#!lua/,$p' |
+    sed "s/^#!lua name=pulse\$/#!lua name=pulse_old/; s/function_name = 'pulse_/function_name = 'pulse_old_/" \
+      >"$OUT/old.lua"
+  redis-cli -p "$PORT" FUNCTION DELETE pulse >/dev/null
+  redis-cli -p "$PORT" -x FUNCTION LOAD <"$OUT/old.lua" >/dev/null
+fi
 # The real library, as this build generates it (pulse-publish loads it when missing).
 "$PUB" --redis "$PULSE_REDIS_URL" --channel "$CH" --count 1000 --quiet 2>>"$OUT/publish.err"
 PAYLOAD=$(head -c "$BYTES" /dev/zero | tr '\0' x)
@@ -126,10 +137,11 @@ run() { # pipe cmd... -> Redis us per call, the lowest of REPEAT runs
 
 say() { tee -a "$OUT/summary.txt"; }
 ROWS=${PULSE_STEPS_ROWS:-raw empty pub hdr hget hincrby xadd xadd_nocap xadd_auto time pttl pexpire2 lib-nohist lib-hist}
+[ -z "${PULSE_STEPS_OLD_PUBLISH:-}" ] || [[ " $ROWS " == *" lib-old "* ]] || ROWS="$ROWS lib-old"
 echo "# history_steps.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis $(redis-server --version | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg), $BYTES B, $EVENTS calls/run, lowest of $REPEAT" | say
 for subs in $SUBS; do
   for ((i = ${#SUBPIDS[@]}; i < subs; i++)); do
-    redis-cli -p "$PORT" SUBSCRIBE "$CH" feed:steps >/dev/null &
+    redis-cli -p "$PORT" SUBSCRIBE "$CH" "$CH.old" feed:steps >/dev/null &
     SUBPIDS+=($!)
   done
   sleep 0.3
@@ -142,6 +154,7 @@ for subs in $SUBS; do
         raw) cmd=(PUBLISH "$CH" "$PAYLOAD") ;;
         lib-nohist) cmd=(FCALL pulse_publish 1 feed:steps "$PAYLOAD") ;;
         lib-hist) cmd=(FCALL pulse_publish 1 "$CH" "$PAYLOAD") ;;
+        lib-old) cmd=(FCALL pulse_old_publish 1 "$CH.old" "$PAYLOAD") ;; # its own keys
         *) cmd=(FCALL "steps_$row" 1 "$CH" "$PAYLOAD") ;;
       esac
       us=$(run "$pipe" "${cmd[@]}")

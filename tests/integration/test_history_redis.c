@@ -233,6 +233,22 @@ START_TEST(test_maxlen_and_ttl)
         ck_assert_int_eq(r->integer, i + 1);
         freeReplyObject(r);
     }
+    /* a large window is trimmed every 1 + size/64 events (at most every 16): after the
+     * trim at offset 2016 at most 1000 + a stream node; 15 events later 15 more */
+    for (int k = 0; k < 2; k++) {
+        int n = k ? 15 : 2016;
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(redisAppendCommand(c, "FCALL pulse_publish 1 alerts.big %s 1000 60",
+                                                argv_payload), REDIS_OK);
+        for (int i = 0; i < n; i++) {
+            redisReply *r = NULL;
+            ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+            ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+            freeReplyObject(r);
+        }
+        len = cmd_int("XLEN", "pulse:{alerts.big}:stream", NULL);
+        ck_assert_msg(len >= 1000 && len < 1000 + 100 + 15 * k, "XLEN %ld after %d", len, k ? 2031 : 2016);
+    }
     redisFree(c);
     /* MAXLEN ~ 10 trims whole stream nodes (100 entries by default): about 10, never 1000 */
     len = cmd_int("XLEN", "pulse:{alerts.cap}:stream", NULL);
