@@ -41,6 +41,10 @@ trap cleanup EXIT INT TERM
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")
 PORT=$PULSE_REDIS_PORT
+# The SUBSCRIBE clients stand for nodes that keep up: Redis must not drop them over its
+# default pub/sub output buffer limit (32 MiB) when one falls behind (16 KiB payloads
+# at full speed), or the PUBLISHes after that reach nobody and cost less.
+redis-cli -p "$PORT" CONFIG SET client-output-buffer-limit "pubsub 1gb 1gb 0" >/dev/null
 for ch in events.critical feed:bench; do
   redis-cli -p "$PORT" SUBSCRIBE "$ch" >/dev/null &
   PIDS+=($!)

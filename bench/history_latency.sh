@@ -75,7 +75,9 @@ run() { # case mode clients rate
   c0=$(redis_cpu_us); g0=$(pulse_cpu_ticks "$GW_PID")
   "$PUB" --redis "$REDIS" --channel "$CH" "${args[@]}" --count "$events" --rate "$rate" --payload-bytes 256 \
     --quiet 2>>"$dir/publish.err"
-  done_line=$(pulse_wait_line "$dir/client.out" '^wsbench done' 70 "$sub") || done_line=""
+  # (the client may print its line and exit between two looks: look once more)
+  done_line=$(pulse_wait_line "$dir/client.out" '^wsbench done' 70 "$sub") ||
+    done_line=$(grep -m1 '^wsbench done' "$dir/client.out" || true)
   c1=$(redis_cpu_us); g1=$(pulse_cpu_ticks "$GW_PID")
   pulse_stop_pid "$sub" TERM 50
   # shellcheck disable=SC2059
