@@ -31,12 +31,7 @@ PUB="$BUILD/publisher/pulse-publish"
 OUT="$ROOT/bench/results/history-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
-  PIDS=()
-}
-trap cleanup EXIT INT TERM
+trap pulse_stop_pids EXIT INT TERM
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")
@@ -50,10 +45,6 @@ for ch in events.critical feed:bench; do
   PIDS+=($!)
 done
 
-redis_cpu_us() { # used_cpu_sys + used_cpu_user, in microseconds
-  redis-cli -p "$PORT" INFO cpu | tr -d '\r' |
-    awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
-}
 
 run() { # mode bytes events -> "pub_per_s redis_us_per_publish", the best of REPEAT runs
   local mode=$1 bytes=$2 n=$3 args c0 c1 line rate k
@@ -63,10 +54,10 @@ run() { # mode bytes events -> "pub_per_s redis_us_per_publish", the best of REP
     fcall-h) args=(--channel events.critical) ;;
   esac
   for ((k = 0; k < REPEAT; k++)); do
-    c0=$(redis_cpu_us)
+    c0=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT")
     line=$("$PUB" --redis "$PULSE_REDIS_URL" "${args[@]}" --count "$n" --payload-bytes "$bytes" \
       2>>"$OUT/publish.err" | tail -1)
-    c1=$(redis_cpu_us)
+    c1=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT")
     echo "$mode $bytes $line redis_cpu_us=$((c1 - c0))" >>"$OUT/publish.log"
     rate=$(sed -n 's/.* rate=\([0-9.]*\)\/s.*/\1/p' <<<"$line")
     echo "$rate $((c1 - c0))"

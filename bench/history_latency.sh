@@ -33,12 +33,7 @@ HZ=$(getconf CLK_TCK)
 OUT="$ROOT/bench/results/latency-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
-  PIDS=()
-}
-trap cleanup EXIT INT TERM
+trap pulse_stop_pids EXIT INT TERM
 fail() { echo "history_latency.sh: $*" >&2; exit 1; }
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
@@ -51,10 +46,6 @@ line=$(pulse_wait_line "$OUT/gw.out" '^pulse-gateway ready' 10 "$GW_PID") || fai
 pulse_ready_ports "$line"
 WS_PORT=$PULSE_GW_PORT
 
-redis_cpu_us() {
-  redis-cli -p "$PULSE_REDIS_PORT" INFO cpu | tr -d '\r' |
-    awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
-}
 kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 # warm up: the library loaded, the stream there
 "$PUB" --redis "$REDIS" --channel "$CH" --count 100 --quiet 2>>"$OUT/publish.err"
@@ -72,13 +63,13 @@ run() { # case mode clients rate
   sub=$!
   PIDS+=("$sub")
   pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null || fail "the clients did not get ready"
-  c0=$(redis_cpu_us); g0=$(pulse_cpu_ticks "$GW_PID")
+  c0=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT"); g0=$(pulse_cpu_ticks "$GW_PID")
   "$PUB" --redis "$REDIS" --channel "$CH" "${args[@]}" --count "$events" --rate "$rate" --payload-bytes 256 \
     --quiet 2>>"$dir/publish.err"
   # (the client may print its line and exit between two looks: look once more)
   done_line=$(pulse_wait_line "$dir/client.out" '^wsbench done' 70 "$sub") ||
     done_line=$(grep -m1 '^wsbench done' "$dir/client.out" || true)
-  c1=$(redis_cpu_us); g1=$(pulse_cpu_ticks "$GW_PID")
+  c1=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT"); g1=$(pulse_cpu_ticks "$GW_PID")
   pulse_stop_pid "$sub" TERM 50
   # shellcheck disable=SC2059
   printf "$FMT" "$cs" "$mode" "$clients" "$rate" "$events" "$(kv deliveries "$done_line")" \

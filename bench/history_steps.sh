@@ -37,14 +37,9 @@ command -v redis-benchmark >/dev/null || { echo "history_steps.sh: redis-benchma
 
 OUT="$ROOT/bench/results/steps-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
-PIDS=()
-SUBPIDS=()
-cleanup() {
-  local i
-  for ((i = ${#SUBPIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${SUBPIDS[$i]}" TERM 50; done
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
-}
-trap cleanup EXIT INT TERM
+PIDS=() # subscribers come after Redis: pulse_stop_pids stops them first
+NSUBS=0
+trap pulse_stop_pids EXIT INT TERM
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")
@@ -123,18 +118,14 @@ fi
 "$PUB" --redis "$PULSE_REDIS_URL" --channel "$CH" --count 1000 --quiet 2>>"$OUT/publish.err"
 PAYLOAD=$(head -c "$BYTES" /dev/zero | tr '\0' x)
 
-redis_cpu_us() { # used_cpu_sys + used_cpu_user, in microseconds
-  redis-cli -p "$PORT" INFO cpu | tr -d '\r' |
-    awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
-}
 
 run() { # pipe cmd... -> Redis us per call, the lowest of REPEAT runs
   local pipe=$1 k c0 c1
   shift
   for ((k = 0; k < REPEAT; k++)); do
-    c0=$(redis_cpu_us)
+    c0=$(pulse_redis_cpu_us "$PORT")
     redis-benchmark -p "$PORT" -c 1 -P "$pipe" -n "$EVENTS" "$@" >>"$OUT/benchmark.log" 2>&1
-    c1=$(redis_cpu_us)
+    c1=$(pulse_redis_cpu_us "$PORT")
     echo $((c1 - c0))
   done | awk -v n="$EVENTS" 'NR == 1 || $1 < d {d = $1} END {printf "%.2f", d / n}'
 }
@@ -144,9 +135,9 @@ ROWS=${PULSE_STEPS_ROWS:-raw empty pub hdr hget hincrby xadd xadd_nocap xadd_aut
 [ -z "${PULSE_STEPS_OLD_PUBLISH:-}" ] || [[ " $ROWS " == *" lib-old "* ]] || ROWS="$ROWS lib-old"
 echo "# history_steps.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis $(redis-server --version | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg), $BYTES B, $EVENTS calls/run, lowest of $REPEAT" | say
 for subs in $SUBS; do
-  for ((i = ${#SUBPIDS[@]}; i < subs; i++)); do
+  for (( ; NSUBS < subs; NSUBS++)); do
     redis-cli -p "$PORT" SUBSCRIBE "$CH" "$CH.old" feed:steps >/dev/null &
-    SUBPIDS+=($!)
+    PIDS+=($!)
   done
   sleep 0.3
   for pipe in $PIPES; do

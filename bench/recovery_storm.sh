@@ -37,12 +37,7 @@ HZ=$(getconf CLK_TCK)
 OUT="$ROOT/bench/results/storm-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
-  PIDS=()
-}
-trap cleanup EXIT INT TERM
+trap pulse_stop_pids EXIT INT TERM
 fail() { echo "recovery_storm.sh: $*" >&2; exit 1; }
 
 cat >"$OUT/pulse.conf" <<EOF
@@ -74,9 +69,6 @@ A_PID=$GW_PID A_PORT=$WS_PORT
 start_gw b
 B_PID=$GW_PID B_PORT=$WS_PORT B_ADMIN=$ADMIN_PORT
 
-redis_cpu_us() {
-  rcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
-}
 metric() { # name -> value on B's /metrics
   curl -fsS "http://127.0.0.1:$B_ADMIN/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
@@ -105,7 +97,7 @@ TOP=$(rcli FCALL_RO pulse_position 1 "$CH" | head -1)
 
 # 4. the storm on B
 rcli CONFIG RESETSTAT >/dev/null
-c0=$(redis_cpu_us); g0=$(pulse_cpu_ticks "$B_PID")
+c0=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT"); g0=$(pulse_cpu_ticks "$B_PID")
 "$WSB" sub --url "ws://127.0.0.1:$B_PORT/ws?channels=$CH&since=$CH:$O:$E" --subprotocol pulse.v1 \
   --ready-match '"subscribed"' --clients "$CLIENTS" --concurrency 0 --expect $((CLIENTS * EVENTS)) \
   --duration 180 --quiet-ms 20000 >"$OUT/clients-b.out" 2>"$OUT/clients-b.err" &
@@ -114,7 +106,7 @@ PIDS+=("$SUBB")
 # (the client may print its line and exit between two looks: look once more)
 line=$(pulse_wait_line "$OUT/clients-b.out" '^wsbench done' 200 "$SUBB") ||
   line=$(grep -m1 '^wsbench done' "$OUT/clients-b.out") || fail "the clients on B did not finish"
-c1=$(redis_cpu_us); g1=$(pulse_cpu_ticks "$B_PID")
+c1=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT"); g1=$(pulse_cpu_ticks "$B_PID")
 ready=$(grep '^wsbench ready' "$OUT/clients-b.out" || true)
 rcli INFO commandstats | tr -d '\r' >"$OUT/commandstats.txt"
 

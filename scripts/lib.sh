@@ -25,6 +25,9 @@
 #   pulse_build DIR TYPE TARGET...    configures DIR as TYPE unless it is, builds TARGETs
 #   pulse_cpu_ticks PID               utime+stime of PID in clock ticks
 #   pulse_rss_kib PID                 resident memory of PID in KiB
+#   pulse_redis_cpu_us PORT           Redis's used_cpu_sys + used_cpu_user (INFO cpu), in us
+#   pulse_stop_pids                   pulse_stop_pid on every PID of the caller's array
+#                                     PIDS, newest first, then empties it (a cleanup trap)
 
 # shellcheck shell=bash disable=SC2034
 # (SC2034: the PULSE_* variables set here are read by the scripts that source this.)
@@ -147,3 +150,12 @@ pulse_build() {
 
 pulse_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 pulse_rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+pulse_redis_cpu_us() {
+  redis-cli -p "$1" INFO cpu | tr -d '\r' |
+    awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
+}
+pulse_stop_pids() {
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
+  PIDS=()
+}
