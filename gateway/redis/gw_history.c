@@ -450,6 +450,8 @@ static void recover_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, con
             reqs[nreq++] = r;
         }
     }
+    PLOG_DEBUG("history", "%s: one read for %zu recoveries, %zu read again", x->channel, nreq,
+               x->njoined + 1 - nreq);
     recover_answer(n, reqs, nreq, ok, top, e);
     for (size_t i = 1; i < nreq; i++)
         free(reqs[i]);
