@@ -4,6 +4,9 @@
 # event, and what that costs Redis and the node. Figures, not pass/fail.
 #
 #   bench/recovery_storm.sh [CLIENTS [EVENTS]]     default 1000 clients, 1000 events
+#   PULSE_STORM_WARM=N   N clients already subscribed on B before the storm (default 0:
+#                        B has no subscriber of the channel, the recoveries wait for its
+#                        subscription; with N > 0 they come to a subscribed channel)
 #
 # One redis-server and two gateways (A, B) on loopback, both with the rule
 #   storm.*: priority critical, history_size 2000 (>= EVENTS), history_ttl_s 3600
@@ -25,9 +28,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,23p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,26p' "$0"; exit 0 ;; esac
 CLIENTS=${1:-1000}
 EVENTS=${2:-1000}
+WARM=${PULSE_STORM_WARM:-0}
 CH=storm.recovery
 BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-wsbench
@@ -72,6 +76,14 @@ B_PID=$GW_PID B_PORT=$WS_PORT B_ADMIN=$ADMIN_PORT
 metric() { # name -> value on B's /metrics
   curl -fsS "http://127.0.0.1:$B_ADMIN/metrics" | awk -v m="$1" '$1 == m {print $2}'
 }
+
+# 0. B's own clients, if asked: they get every event live
+if [ "$WARM" -gt 0 ]; then
+  "$WSB" sub --url "ws://127.0.0.1:$B_PORT/ws?channels=$CH" --subprotocol pulse.v1 --ready-match '"subscribed"' \
+    --clients "$WARM" --hold --duration 180 >"$OUT/clients-warm.out" 2>"$OUT/clients-warm.err" &
+  PIDS+=("$!")
+  pulse_wait_line "$OUT/clients-warm.out" '^wsbench ready' 60 "$!" >/dev/null || fail "B's own clients did not get ready"
+fi
 
 # 1. the clients on A
 "$WSB" sub --url "ws://127.0.0.1:$A_PORT/ws?channels=$CH" --subprotocol pulse.v1 --ready-match '"subscribed"' \
@@ -121,7 +133,7 @@ notrec=$(metric 'pulse_recoveries_total{result="not_recovered"}')
 replayed=$(metric pulse_recovered_events_total)
 {
   echo "# recovery_storm.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis $(redis-server --version | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "clients=$CLIENTS events_each=$EVENTS expected=$((CLIENTS * EVENTS)) delivered=$(kv deliveries "$line") missing=$(kv dropped "$line") failed=$(kv failed "$line")"
+  echo "clients=$CLIENTS events_each=$EVENTS warm_on_b=$WARM expected=$((CLIENTS * EVENTS)) delivered=$(kv deliveries "$line") missing=$(kv dropped "$line") failed=$(kv failed "$line")"
   echo "all_recovered_s=$(kv elapsed_s "$line") handshake_ms=$(kv handshake_ms "$ready") all_subscribed_ms=$(kv ready_ms "$ready")"
   echo "recoveries recovered=${rec:-?} not_recovered=${notrec:-?} events_replayed=${replayed:-?}"
   echo "redis_cpu_ms=$(((c1 - c0) / 1000)) redis_cpu_us_per_client=$(((c1 - c0) / CLIENTS)) xrange_calls=$xr_calls xrange_usec=$xr_us fcall_ro_calls=$fc_calls fcall_ro_usec=$fc_us"
