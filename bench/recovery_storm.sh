@@ -7,6 +7,7 @@
 #   PULSE_STORM_WARM=N   N clients already subscribed on B before the storm (default 0:
 #                        B has no subscriber of the channel, the recoveries wait for its
 #                        subscription; with N > 0 they come to a subscribed channel)
+#   PULSE_STORM_WORKERS=W  worker threads per gateway (default 1)
 #
 # One redis-server and two gateways (A, B) on loopback, both with the rule
 #   storm.*: priority critical, history_size 2000 (>= EVENTS), history_ttl_s 3600
@@ -28,10 +29,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,26p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,27p' "$0"; exit 0 ;; esac
 CLIENTS=${1:-1000}
 EVENTS=${2:-1000}
 WARM=${PULSE_STORM_WARM:-0}
+WORKERS=${PULSE_STORM_WORKERS:-1}
 CH=storm.recovery
 BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-wsbench
@@ -60,7 +62,7 @@ rcli() { redis-cli -p "$PULSE_REDIS_PORT" "$@"; }
 
 start_gw() { # name -> GW_PID, WS_PORT, ADMIN_PORT
   local line
-  "$GW" --config "$OUT/pulse.conf" --port 0 --admin-port 0 --redis "$REDIS" --node-id "$1" --log-level warn \
+  "$GW" --config "$OUT/pulse.conf" --port 0 --admin-port 0 --redis "$REDIS" --node-id "$1" --workers "$WORKERS" --log-level warn \
     >"$OUT/gw-$1.out" 2>"$OUT/gw-$1.err" &
   GW_PID=$!
   PIDS+=("$GW_PID")
@@ -133,7 +135,7 @@ notrec=$(metric 'pulse_recoveries_total{result="not_recovered"}')
 replayed=$(metric pulse_recovered_events_total)
 {
   echo "# recovery_storm.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis $(redis-server --version | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "clients=$CLIENTS events_each=$EVENTS warm_on_b=$WARM expected=$((CLIENTS * EVENTS)) delivered=$(kv deliveries "$line") missing=$(kv dropped "$line") failed=$(kv failed "$line")"
+  echo "clients=$CLIENTS events_each=$EVENTS warm_on_b=$WARM workers=$WORKERS expected=$((CLIENTS * EVENTS)) delivered=$(kv deliveries "$line") missing=$(kv dropped "$line") failed=$(kv failed "$line")"
   echo "all_recovered_s=$(kv elapsed_s "$line") handshake_ms=$(kv handshake_ms "$ready") all_subscribed_ms=$(kv ready_ms "$ready")"
   echo "recoveries recovered=${rec:-?} not_recovered=${notrec:-?} events_replayed=${replayed:-?}"
   echo "redis_cpu_ms=$(((c1 - c0) / 1000)) redis_cpu_us_per_client=$(((c1 - c0) / CLIENTS)) xrange_calls=$xr_calls xrange_usec=$xr_us fcall_ro_calls=$fc_calls fcall_ro_usec=$fc_us"
