@@ -31,25 +31,20 @@ PUB="$BUILD/publisher/pulse-publish"
 OUT="$ROOT/bench/results/history-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
-  PIDS=()
-}
-trap cleanup EXIT INT TERM
+trap pulse_stop_pids EXIT INT TERM
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")
 PORT=$PULSE_REDIS_PORT
+# The SUBSCRIBE clients stand for nodes that keep up: Redis must not drop them over its
+# default pub/sub output buffer limit (32 MiB) when one falls behind (16 KiB payloads
+# at full speed), or the PUBLISHes after that reach nobody and cost less.
+redis-cli -p "$PORT" CONFIG SET client-output-buffer-limit "pubsub 1gb 1gb 0" >/dev/null
 for ch in events.critical feed:bench; do
   redis-cli -p "$PORT" SUBSCRIBE "$ch" >/dev/null &
   PIDS+=($!)
 done
 
-redis_cpu_us() { # used_cpu_sys + used_cpu_user, in microseconds
-  redis-cli -p "$PORT" INFO cpu | tr -d '\r' |
-    awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
-}
 
 run() { # mode bytes events -> "pub_per_s redis_us_per_publish", the best of REPEAT runs
   local mode=$1 bytes=$2 n=$3 args c0 c1 line rate k
@@ -59,10 +54,10 @@ run() { # mode bytes events -> "pub_per_s redis_us_per_publish", the best of REP
     fcall-h) args=(--channel events.critical) ;;
   esac
   for ((k = 0; k < REPEAT; k++)); do
-    c0=$(redis_cpu_us)
+    c0=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT")
     line=$("$PUB" --redis "$PULSE_REDIS_URL" "${args[@]}" --count "$n" --payload-bytes "$bytes" \
       2>>"$OUT/publish.err" | tail -1)
-    c1=$(redis_cpu_us)
+    c1=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT")
     echo "$mode $bytes $line redis_cpu_us=$((c1 - c0))" >>"$OUT/publish.log"
     rate=$(sed -n 's/.* rate=\([0-9.]*\)\/s.*/\1/p' <<<"$line")
     echo "$rate $((c1 - c0))"

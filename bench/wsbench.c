@@ -510,6 +510,7 @@ static int run_sub(void)
     for (long i = 0; i < started; i++)
         if (conns[i].st != ST_DONE)
             close(conns[i].fd);
+    free(rbuf);
     return 0;
 }
 

@@ -7,11 +7,13 @@
  * The library (loaded with FUNCTION LOAD REPLACE <text>) holds three functions:
  *   FCALL pulse_publish 1 <C> <payload> [<history_size> <history_ttl_s>] -> offset
  *       channels with history: one atomic step bumps pulse:{C}:meta offset (a new random
- *       epoch when the meta is missing: new channel, expired, FLUSHALL), appends
- *       <offset>-0 d <payload> to pulse:{C}:stream (XADD MAXLEN ~ size), sets the TTL
- *       of both keys (on a new epoch, and again whenever 1% of the TTL, at least 1 s,
- *       has passed since the last refresh: the keys live at least 0.99 x TTL after the
- *       last publish, and a busy channel pays one TIME instead of two PEXPIREs) and
+ *       epoch when the meta is missing: new channel, expired, FLUSHALL; the epoch is
+ *       read from the meta only when the offset is not the one after the last this
+ *       library instance gave), appends <offset>-0 d <payload> to pulse:{C}:stream
+ *       (XADD, with MAXLEN ~ size every 1 + size/64 events, at most every 16), sets
+ *       the TTL of both keys (on a new epoch, and again whenever the meta's PTTL has
+ *       fallen below 99% of it: the keys live at least 0.99 x TTL after the last
+ *       publish, and a busy channel pays one PTTL instead of two PEXPIREs) and
  *       PUBLISHes "#pulse1 <offset> <epoch>\n<payload>" on C.
  *       Channels without history (size 0 by the rules and no explicit args): plain
  *       PUBLISH C <payload>, returns 0. Explicit args override the rules.

@@ -32,6 +32,9 @@
 #                                     PULSE_DIS_RECOVERIES (channel recoveries asked),
 #                                     PULSE_DIS_RECOVERED (granted: recovered:true),
 #                                     PULSE_DIS_CATCHUP_MS (the last replay caught up)
+#   pulse_redis_cpu_us PORT           Redis's used_cpu_sys + used_cpu_user (INFO cpu), in us
+#   pulse_stop_pids                   pulse_stop_pid on every PID of the caller's array
+#                                     PIDS, newest first, then empties it (a cleanup trap)
 
 # shellcheck shell=bash disable=SC2034
 # (SC2034: the PULSE_* variables set here are read by the scripts that source this.)
@@ -165,4 +168,14 @@ pulse_disruption() {
   read -r PULSE_DIS_RECOVERIES PULSE_DIS_RECOVERED PULSE_DIS_CATCHUP_MS < <(awk -F, -v k="$k" '
     $3 >= k - 2000000 {n++; ok += $8; if ($5 > m) m = $5}
     END {printf "%d %d %.0f\n", n, ok, n ? (m - k) / 1000 : 0}' < <(cat "$dir/recoveries.csv" 2>/dev/null))
+}
+
+pulse_redis_cpu_us() {
+  redis-cli -p "$1" INFO cpu | tr -d '\r' |
+    awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.0f", s * 1e6}'
+}
+pulse_stop_pids() {
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
+  PIDS=()
 }

@@ -37,6 +37,9 @@
 
 #define READ_COUNT_MAX 10000000u /* "no cap": still one bounded XRANGE */
 #define HELD_MAX 100000          /* live events held by one repair before it gives up */
+#define JOIN_MAX 100000          /* recoveries sharing one read */
+
+struct rd_ctx;
 
 typedef struct gw_hchan {
     gw_htrack track;
@@ -47,11 +50,19 @@ typedef struct gw_hchan {
     bool first_read;     /* the first position read was sent */
     bool raw_seen;       /* a raw PUBLISH (no position) came: the stream cannot cover all */
     gw_mail *waiting;    /* gw_hreq recoveries waiting for the live subscription */
+    struct rd_ctx *rec;  /* the latest recovery read in flight (later ones may share it) */
 } gw_hchan;
 
 typedef enum { RD_REPAIR, RD_FIRST, RD_RECOVER, RD_HISTORY, RD_HTTP } rd_kind;
 
+/* A recovery that shares a read issued before it: served by that read only if the read
+ * saw every event the node had passed on when the recovery came (q); else read again. */
 typedef struct {
+    gw_hreq *req; /* owned */
+    gw_hpos q;    /* the channel's last position passed on to workers when it came */
+} rd_join;
+
+typedef struct rd_ctx {
     gw_node *n;
     rd_kind kind;
     uint32_t gen;                 /* RD_REPAIR */
@@ -60,6 +71,8 @@ typedef struct {
     struct evhttp_connection *conn;
     bool has_since, reverse;
     gw_hpos since;
+    rd_join *joined;              /* RD_RECOVER: later recoveries from the same offset */
+    size_t njoined, capjoined;
     char channel[PULSE_CHANNEL_MAX + 1];
 } rd_ctx;
 
@@ -148,11 +161,27 @@ static void start_repair(gw_node *n, gw_chan *c, gw_hchan *h, uint64_t after)
     issue(x, true, after, recover_cap(n), false);
 }
 
-static void issue_recover(gw_node *n, gw_hreq *r)
+/* A recovery from the offset of a read already in flight on the channel shares it (a
+ * reconnect storm: a thousand clients of a dead node coming back from the same offset
+ * cost Redis one XRANGE, not a thousand); recover_done decides when it returns. */
+static void issue_recover(gw_node *n, gw_chan *c, gw_hreq *r)
 {
+    gw_hchan *h = hchan(c);
+    rd_ctx *s = h->rec;
+    /* (a position-only read carries no events: only its like may share it) */
+    if (s && s->since.offset == r->since.offset && s->req->position_only == r->position_only &&
+        s->njoined < JOIN_MAX) {
+        if (s->njoined == s->capjoined) {
+            s->capjoined = s->capjoined ? s->capjoined * 2 : 16;
+            s->joined = pulse_xrealloc(s->joined, s->capjoined * sizeof(*s->joined));
+        }
+        s->joined[s->njoined++] = (rd_join){r, h->track.pos};
+        return;
+    }
     rd_ctx *x = ctx_new(n, RD_RECOVER, r->channel);
     x->req = r;
     x->since = r->since;
+    h->rec = x; /* before issue: its callback may run at once, and clears this */
     /* one more than the cap: past it the merge says recovered:false */
     uint32_t cap = recover_cap(n);
     if (r->position_only)
@@ -256,37 +285,69 @@ static void first_done(gw_node *n, const rd_ctx *x, bool ok, const gw_hpos *top)
         ((gw_hchan *)c->hist)->floor = *top;
 }
 
-/* A client's recovery read is back: the events after since go to its worker, which
- * merges them with what it held. */
-static void recover_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, const gw_hentries *e)
+/* Client recoveries reqs[0..nreq) of one channel, from one read, are answered: the
+ * events after since go to each one's worker, which merges them with what it held.
+ * The answers of one worker share one framed copy of each event: its reference count
+ * is set for all of them before the first hand-off (after it, that worker owns the
+ * count). A hand-off fails only when the worker's inbox is closed (shutdown): the
+ * answer's references are dropped here only if none went to that worker before. */
+static void recover_answer(gw_node *n, gw_hreq *const *reqs, size_t nreq, bool ok, const gw_hpos *top,
+                           const gw_hentries *e)
 {
-    gw_hreq *r = x->req;
-    gw_hans *a = gw_hans_new(GW_MAIL_RECOVERED, r->conn_id, r->channel);
-    a->ok = ok;
-    if (ok)
-        a->top = *top;
     uint64_t cap = n->cfg->history_recover_max;
-    /* since {N, ""}: a subscriber that joined the channel before it had any history
-     * (the Centrifugo endpoint: its offsets since came from the epoch now in force) */
-    bool from_start = !r->since.epoch[0] && !r->position_only;
-    bool usable = ok && top->epoch[0] && (from_start || strcmp(top->epoch, r->since.epoch) == 0) &&
-                  top->offset >= r->since.offset &&
-                  (cap == 0 || top->offset - r->since.offset <= cap);
-    if (usable && e->n) {
-        a->events = pulse_xcalloc(e->n, sizeof(*a->events));
-        int64_t now = pulse_mono_ns();
-        for (size_t i = 0; i < e->n; i++) {
-            gw_hpos p = {e->v[i].offset, ""};
-            memcpy(p.epoch, top->epoch, sizeof(p.epoch));
-            gw_msg *m = gw_ingest_event(n, r->channel, NULL, &p, e->v[i].data, e->v[i].len, now);
-            if (!m)
-                continue;
-            m->policy = GW_POLICY_NEVER; /* a replay is owed in full: never dropped for a full queue */
-            a->events[a->n++] = m;
-        }
+    bool *usable = pulse_xcalloc(nreq + 1, sizeof(*usable));
+    for (size_t i = 0; i < nreq; i++) {
+        const gw_hreq *r = reqs[i];
+        /* since {N, ""}: a subscriber that joined the channel before it had any history
+         * (the Centrifugo endpoint: its offsets since came from the epoch now in force) */
+        bool from_start = !r->since.epoch[0] && !r->position_only;
+        usable[i] = ok && top->epoch[0] && (from_start || strcmp(top->epoch, r->since.epoch) == 0) &&
+                    top->offset >= r->since.offset && (cap == 0 || top->offset - r->since.offset <= cap);
     }
-    if (gw_bridge_post(&n->inbox[r->worker], &a->mail, 0) != 0)
-        gw_hans_free(a);
+    for (int w = 0; w < n->nworkers; w++) {
+        uint32_t users = 0;
+        size_t nm = 0, posted = 0;
+        gw_msg **msgs = NULL;
+        for (size_t i = 0; i < nreq; i++)
+            users += reqs[i]->worker == w && usable[i];
+        if (users && e->n) {
+            msgs = pulse_xcalloc(e->n, sizeof(*msgs));
+            int64_t now = pulse_mono_ns();
+            for (size_t i = 0; i < e->n; i++) {
+                gw_hpos p = {e->v[i].offset, ""};
+                memcpy(p.epoch, top->epoch, sizeof(p.epoch));
+                gw_msg *m = gw_ingest_event(n, reqs[0]->channel, NULL, &p, e->v[i].data, e->v[i].len, now);
+                if (!m)
+                    continue;
+                m->policy = GW_POLICY_NEVER; /* a replay is owed in full: never dropped for a full queue */
+                m->refs = users;
+                msgs[nm++] = m;
+            }
+        }
+        for (size_t i = 0; i < nreq; i++) {
+            const gw_hreq *r = reqs[i];
+            if (r->worker != w)
+                continue;
+            gw_hans *a = gw_hans_new(GW_MAIL_RECOVERED, r->conn_id, r->channel);
+            a->ok = ok;
+            if (ok)
+                a->top = *top;
+            if (usable[i] && nm) {
+                a->events = pulse_xcalloc(nm, sizeof(*a->events));
+                memcpy(a->events, msgs, nm * sizeof(*msgs));
+                a->n = nm;
+            }
+            if (gw_bridge_post(&n->inbox[w], &a->mail, 0) == 0) {
+                posted++;
+                continue;
+            }
+            if (posted)
+                a->n = 0;
+            gw_hans_free(a);
+        }
+        free(msgs);
+    }
+    free(usable);
 }
 
 /* The history frame for a read (NULL when it cannot be built); *len its length. */
@@ -432,10 +493,43 @@ static void history_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, con
     free(frame);
 }
 
+/* The recoveries that shared x's read: the read serves one when it saw everything the
+ * node had passed on when that recovery came (its events after that reach the
+ * connection live, held by the worker's merge); a failed read fails them all as it
+ * would have each; the others (an event came between the read and them) read again. */
+static void recover_done(gw_node *n, rd_ctx *x, bool ok, const gw_hpos *top, const gw_hentries *e)
+{
+    gw_hreq **reqs = pulse_xcalloc(x->njoined + 1, sizeof(*reqs));
+    size_t nreq = 0;
+    reqs[nreq++] = x->req;
+    for (size_t i = 0; i < x->njoined; i++) {
+        gw_hreq *r = x->joined[i].req;
+        const gw_hpos *q = &x->joined[i].q;
+        if (!ok || !q->epoch[0] || (strcmp(q->epoch, top->epoch) == 0 && top->offset >= q->offset)) {
+            x->joined[i].req = NULL;
+            reqs[nreq++] = r;
+        }
+    }
+    PLOG_DEBUG("history", "%s: one read for %zu recoveries, %zu read again", x->channel, nreq,
+               x->njoined + 1 - nreq);
+    recover_answer(n, reqs, nreq, ok, top, e);
+    for (size_t i = 1; i < nreq; i++)
+        free(reqs[i]);
+    free(reqs);
+    for (size_t i = 0; i < x->njoined; i++) /* those left read again */
+        if (x->joined[i].req)
+            gw_history_request(n, x->joined[i].req);
+}
+
 static void on_read(void *ud, const struct redisReply *reply, const char *err)
 {
     rd_ctx *x = ud;
     gw_node *n = x->n;
+    if (x->kind == RD_RECOVER) { /* no later recovery joins it now */
+        gw_chan *c = gw_chantab_get(n->chans, x->channel, false);
+        if (c && c->hist && ((gw_hchan *)c->hist)->rec == x)
+            ((gw_hchan *)c->hist)->rec = NULL;
+    }
     gw_hpos top = {0, ""};
     gw_hentries e = {0};
     char why[GW_HIST_ERR_MAX] = "";
@@ -462,6 +556,7 @@ static void on_read(void *ud, const struct redisReply *reply, const char *err)
         break;
     }
     gw_hentries_free(&e);
+    free(x->joined);
     free(x->req);
     free(x);
 }
@@ -520,7 +615,7 @@ bool gw_history_subscribed(gw_node *n, gw_chan *c, bool after_outage)
         while (w) {
             gw_mail *next = w->next;
             w->next = NULL;
-            issue_recover(n, (gw_hreq *)w);
+            issue_recover(n, c, (gw_hreq *)w);
             w = next;
         }
     }
@@ -555,15 +650,13 @@ void gw_history_request(gw_node *n, gw_hreq *r)
     if (r->mail.kind == GW_MAIL_RECOVER) {
         gw_chan *c = gw_chantab_get(n->chans, r->channel, false);
         if (c && c->state == GW_RS_SUBSCRIBED) {
-            issue_recover(n, r);
+            issue_recover(n, c, r);
         } else if (c) {
             gw_hchan *h = hchan(c);
             r->mail.next = h->waiting;
             h->waiting = &r->mail;
         } else {
-            rd_ctx x = {.n = n, .kind = RD_RECOVER, .req = r};
-            snprintf(x.channel, sizeof x.channel, "%s", r->channel);
-            recover_done(n, &x, false, NULL, NULL);
+            recover_answer(n, &r, 1, false, NULL, NULL);
             free(r);
         }
         return;

@@ -243,13 +243,19 @@ static long long subscribed_any(ts_ws *w, const char *channel, bool recovered, c
 
 #define BURST 400
 
+typedef struct {
+    int port;
+    const char *channel;
+} burst;
+
 static void *publisher(void *arg)
 {
-    int port = *(int *)arg;
+    const burst *b = arg;
     for (int i = 2; i <= BURST + 1; i++) {
         char payload[64], out[64];
         snprintf(payload, sizeof payload, "{\"n\":%d}", i);
-        const char *argv[] = {"FCALL", "pulse_publish", "1", "hist.burst", payload};
+        const char *argv[] = {"FCALL", "pulse_publish", "1", b->channel, payload};
+        int port = b->port;
         if (ts_redis_cmd(port, out, sizeof out, 5, argv) != 0)
             break;
         if (i % 50 == 0)
@@ -271,8 +277,8 @@ START_TEST(test_publish_during_recovery)
     snprintf(epoch, sizeof epoch, "%s", nl + 1);
 
     pthread_t th;
-    int port = stack.redis.port;
-    ck_assert_int_eq(pthread_create(&th, NULL, publisher, &port), 0);
+    burst b = {stack.redis.port, "hist.burst"};
+    ck_assert_int_eq(pthread_create(&th, NULL, publisher, &b), 0);
     /* clients come back one after another while the burst is being published */
     enum { NC = 6 };
     ts_ws c[NC];
@@ -292,6 +298,37 @@ START_TEST(test_publish_during_recovery)
         expect_silence(&c[i], 200, who);
         ts_ws_close(&c[i]);
     }
+}
+END_TEST
+
+START_TEST(test_storm_during_publishing)
+{
+    /* 20 clients come back at once from the same offset on a node that has the channel,
+     * while a burst is being published: recoveries join reads in flight, and those that
+     * came after an event the read may not have seen read again; each client still gets
+     * exactly 2..BURST+1, once each, in order */
+    ts_ws live;
+    ck_assert_int_eq(ts_ws_open(&live, A->port, "hist.burst2", "node-a", 5000), 0);
+    ck_assert_int_eq(fcall("hist.burst2", 1), 1);
+    delivery d = recv_delivery(&live, "hist.burst2", "the live subscriber");
+    pthread_t th;
+    burst b = {stack.redis.port, "hist.burst2"};
+    ck_assert_int_eq(pthread_create(&th, NULL, publisher, &b), 0);
+    enum { NC = 20 };
+    ts_ws c[NC];
+    for (int i = 0; i < NC; i++)
+        connect_since(&c[i], A->port, "hist.burst2", 1, d.epoch);
+    pthread_join(th, NULL);
+    for (int i = 0; i < NC; i++) {
+        char who[32];
+        snprintf(who, sizeof who, "client %d", i);
+        long long top = subscribed_any(&c[i], "hist.burst2", true, who);
+        ck_assert_int_ge(top, 1);
+        expect_range(&c[i], "hist.burst2", 2, BURST + 1, d.epoch, who);
+        expect_silence(&c[i], i ? 0 : 200, who);
+        ts_ws_close(&c[i]);
+    }
+    ts_ws_close(&live);
 }
 END_TEST
 
@@ -693,6 +730,74 @@ START_TEST(test_dropped_notice)
 }
 END_TEST
 
+/* ---- a reconnect storm shares the node's reads ---- */
+
+/* calls of cmd (e.g. "xrange") in INFO commandstats */
+static long redis_calls(const char *cmd)
+{
+    char out[16384] = "", key[64];
+    const char *argv[] = {"INFO", "commandstats"};
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 2, argv), 0);
+    snprintf(key, sizeof key, "cmdstat_%s:calls=", cmd);
+    const char *p = strstr(out, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : 0;
+}
+
+static void redis_pause(const char *ms)
+{
+    char out[64];
+    const char *argv[] = {"CLIENT", "PAUSE", ms, "ALL"};
+    ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, argv), 0);
+}
+
+START_TEST(test_recovery_storm_shares_reads)
+{
+    /* Clients of a dead node come back at once from the same offset, while Redis is
+     * paused (so the node's first recovery read is still in flight when the others
+     * come): every one gets exactly the missed events, recovered:true, and the node
+     * reads the stream once for all of them, on a channel it had no subscriber of
+     * (they wait for the subscription) and on one it had (they join the read). */
+    enum { NS = 30 };
+    for (int i = 1; i <= 20; i++)
+        ck_assert_int_eq(fcall("hist.storm", i), i);
+    ts_ws live;
+    ck_assert_int_eq(ts_ws_open(&live, A->port, "hist.warm", "node-a", 5000), 0);
+    for (int i = 1; i <= 20; i++)
+        ck_assert_int_eq(fcall("hist.warm", i), i);
+    expect_range(&live, "hist.warm", 1, 20, NULL, "the warm channel's subscriber");
+    const char *channels[] = {"hist.storm", "hist.warm"};
+    for (int k = 0; k < 2; k++) {
+        const char *ch = channels[k];
+        char out[256], epoch[40];
+        const char *pos[] = {"FCALL_RO", "pulse_position", "1", ch};
+        ck_assert_int_eq(ts_redis_cmd(stack.redis.port, out, sizeof out, 4, pos), 0);
+        snprintf(epoch, sizeof epoch, "%s", strchr(out, '\n') + 1);
+        long before = redis_calls("xrange");
+        redis_pause("700");
+        ts_ws c[NS];
+        for (int i = 0; i < NS; i++)
+            connect_since(&c[i], A->port, ch, 5, epoch);
+        for (int i = 0; i < NS; i++) {
+            char who[64];
+            snprintf(who, sizeof who, "%s client %d", ch, i);
+            json_decref(expect_subscribed(&c[i], ch, 20, true, who));
+            expect_range(&c[i], ch, 6, 20, epoch, who);
+        }
+        ck_assert_int_eq(fcall(ch, 21), 21);
+        for (int i = 0; i < NS; i++) {
+            expect_range(&c[i], ch, 21, 21, epoch, "live after the storm");
+            expect_silence(&c[i], i ? 0 : 200, "after live 21");
+            ts_ws_close(&c[i]);
+        }
+        long reads = redis_calls("xrange") - before;
+        ck_assert_msg(reads >= 1 && reads <= 2, "%s: %d recoveries read the stream %ld times", ch, NS, reads);
+    }
+    ck_assert(ts_metric(A->admin_port, "pulse_recoveries_total{result=\"recovered\"}") == 2 * NS);
+    ck_assert(ts_metric(A->admin_port, "pulse_recovered_events_total") == 2 * NS * 15);
+    ts_ws_close(&live);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("history");
@@ -700,6 +805,7 @@ Suite *ts_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     ts_add_tests(tc, test_recover_on_another_node, test_publish_during_recovery, test_flushall_not_recovered,
                  test_window, test_node_repairs_after_redis_restart, test_node_repairs_offset_jump, test_history_op,
-                 test_history_authorization, test_dropped_notice);
+                 test_history_authorization, test_dropped_notice, test_recovery_storm_shares_reads,
+                 test_storm_during_publishing);
     return s;
 }

@@ -4,8 +4,8 @@
  * `FCALL pulse_publish 1 events.critical <payload>` from redis-cli answering 1, 2, 3;
  * what a plain SUBSCRIBE client receives ("#pulse1 <offset> <epoch>\n<payload>", read
  * back with pulse_position_hdr_parse); the stream entries <offset>-0 with field d; the
- * MAXLEN ~ cap; the TTL of both keys set, and refreshed once 1% of it has passed; a new epoch and offsets from 1
- * after FLUSHALL and after the meta expired; plain PUBLISH and 0 for channels without
+ * MAXLEN ~ cap; the TTL of both keys set, and refreshed once below 99% of it; a new
+ * epoch and offsets from 1 after FLUSHALL and after the meta expired; plain PUBLISH and 0 for channels without
  * history; explicit size/TTL arguments; pulse_position and pulse_version; usage errors
  * that change nothing; and the library's rule matching agreeing with
  * pulse_history_rule_for channel by channel.
@@ -233,21 +233,39 @@ START_TEST(test_maxlen_and_ttl)
         ck_assert_int_eq(r->integer, i + 1);
         freeReplyObject(r);
     }
+    /* a large window is trimmed every 1 + size/64 events (at most every 16): after the
+     * trim at offset 2016 at most 1000 + a stream node; 15 events later 15 more */
+    for (int k = 0; k < 2; k++) {
+        int n = k ? 15 : 2016;
+        for (int i = 0; i < n; i++)
+            ck_assert_int_eq(redisAppendCommand(c, "FCALL pulse_publish 1 alerts.big %s 1000 60",
+                                                argv_payload), REDIS_OK);
+        for (int i = 0; i < n; i++) {
+            redisReply *r = NULL;
+            ck_assert_int_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+            ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+            freeReplyObject(r);
+        }
+        len = cmd_int("XLEN", "pulse:{alerts.big}:stream", NULL);
+        ck_assert_msg(len >= 1000 && len < 1000 + 100 + 15 * k, "XLEN %ld after %d", len, k ? 2031 : 2016);
+    }
     redisFree(c);
     /* MAXLEN ~ 10 trims whole stream nodes (100 entries by default): about 10, never 1000 */
     len = cmd_int("XLEN", "pulse:{alerts.cap}:stream", NULL);
     ck_assert_msg(len >= 10 && len <= 110, "XLEN %ld", len);
     ck_assert_str_eq(cmd("XREVRANGE", "pulse:{alerts.cap}:stream", "+", "-", "COUNT", "1", NULL),
                      "1000-0\nd\np");
-    /* TTL from the explicit argument; refreshed by a publish once 1% of it (at least
-     * 1 s) has passed since the last refresh, not by every publish */
+    /* TTL from the explicit argument; refreshed by a publish whenever the meta's has
+     * fallen below 99% of it, not by every publish */
     ttl = cmd_int("TTL", "pulse:{alerts.cap}:stream", NULL);
     ck_assert_msg(ttl > 50 && ttl <= 60, "TTL %ld", ttl);
+    ck_assert_int_eq(cmd_int("PEXPIRE", "pulse:{alerts.cap}:meta", "59800", NULL), 1);
+    ck_assert_int_eq(cmd_int("PEXPIRE", "pulse:{alerts.cap}:stream", "59800", NULL), 1);
+    ck_assert_str_eq(cli("FCALL pulse_publish 1 alerts.cap q 10 60"), "1001");
+    ck_assert_int_le(cmd_int("PTTL", "pulse:{alerts.cap}:meta", NULL), 59800); /* not refreshed */
+    ck_assert_int_le(cmd_int("PTTL", "pulse:{alerts.cap}:stream", NULL), 59800);
     ck_assert_int_eq(cmd_int("EXPIRE", "pulse:{alerts.cap}:meta", "5", NULL), 1);
     ck_assert_int_eq(cmd_int("EXPIRE", "pulse:{alerts.cap}:stream", "5", NULL), 1);
-    ck_assert_str_eq(cli("FCALL pulse_publish 1 alerts.cap q 10 60"), "1001");
-    ck_assert_int_le(cmd_int("TTL", "pulse:{alerts.cap}:meta", NULL), 5); /* refreshed < 1 s ago */
-    ts_sleep_ms(2100);
     ck_assert_str_eq(cli("FCALL pulse_publish 1 alerts.cap q 10 60"), "1002");
     ttl = cmd_int("TTL", "pulse:{alerts.cap}:meta", NULL);
     ck_assert_msg(ttl > 50 && ttl <= 60, "meta TTL after refresh %ld", ttl);
