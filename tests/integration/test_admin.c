@@ -310,9 +310,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("admin");
-    TCase *tc = ts_stack_tcase(s, "admin", 60, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_healthz_metrics_stats, test_publish_cross_node, test_publish_bad_requests,
-                 test_priority_rules);
-    return s;
+    return ts_stack_suite("admin", "admin", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_healthz_metrics_stats, test_publish_cross_node,
+                          test_publish_bad_requests, test_priority_rules);
 }

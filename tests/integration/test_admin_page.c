@@ -154,9 +154,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("admin_page");
-    TCase *tc = ts_stack_tcase(s, "page", 180, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_test(tc, test_page_headers);
-    tcase_add_test(tc, test_page_in_chromium);
-    return s;
+    return ts_stack_suite("admin_page", "page", 180, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_page_headers, test_page_in_chromium);
 }

@@ -62,8 +62,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_browser");
-    TCase *tc = ts_stack_tcase(s, "browser", 180, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_test(tc, test_sdk_in_chromium);
-    return s;
+    return ts_stack_suite("cf_browser", "browser", 180, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_sdk_in_chromium);
 }

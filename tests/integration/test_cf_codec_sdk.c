@@ -37,8 +37,5 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_codec_sdk");
-    TCase *tc = ts_tcase(s, "sdk", 180);
-    tcase_add_test(tc, test_sdk_against_codec);
-    return s;
+    return ts_suite_of("cf_codec_sdk", "sdk", 180, test_sdk_against_codec);
 }

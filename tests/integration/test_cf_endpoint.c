@@ -356,9 +356,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_endpoint");
-    TCase *tc = ts_stack_tcase(s, "endpoint", 120, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_ping_pong_and_3012, test_expiry_3005, test_command_flood_111_3013,
-                 test_binary_refused_3501, test_slow_reader_2500_then_recovers);
-    return s;
+    return ts_stack_suite("cf_endpoint", "endpoint", 120, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_ping_pong_and_3012, test_expiry_3005, test_command_flood_111_3013,
+                          test_binary_refused_3501, test_slow_reader_2500_then_recovers);
 }

@@ -422,8 +422,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("compose");
-    TCase *tc = ts_stack_tcase(s, "compose", 120, &stack, TS_FIX_DIR, 0);
-    ts_add_tests(tc, test_compose_config, test_haproxy_cfg, test_dockerfile);
-    return s;
+    return ts_stack_suite("compose", "compose", 120, &stack, TS_FIX_DIR, 0, NULL, NULL,
+                          test_compose_config, test_haproxy_cfg, test_dockerfile);
 }

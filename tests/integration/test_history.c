@@ -800,12 +800,10 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("history");
-    TCase *tc = ts_stack_tcase(s, "history", 120, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, setup, NULL);
-    ts_add_tests(tc, test_recover_on_another_node, test_publish_during_recovery, test_flushall_not_recovered,
-                 test_window, test_node_repairs_after_redis_restart, test_node_repairs_offset_jump, test_history_op,
-                 test_history_authorization, test_dropped_notice, test_recovery_storm_shares_reads,
-                 test_storm_during_publishing);
-    return s;
+    return ts_stack_suite("history", "history", 120, &stack, TS_FIX_REDIS, 8000, setup, NULL,
+                          test_recover_on_another_node, test_publish_during_recovery,
+                          test_flushall_not_recovered, test_window,
+                          test_node_repairs_after_redis_restart, test_node_repairs_offset_jump,
+                          test_history_op, test_history_authorization, test_dropped_notice,
+                          test_recovery_storm_shares_reads, test_storm_during_publishing);
 }

@@ -1160,11 +1160,9 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("hostile");
-    TCase *tc = ts_stack_tcase(s, "hostile", 90, &stack, TS_FIX_REDIS, 10000);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    ts_add_tests(tc, test_oversized_frames_and_messages, test_invalid_utf8,
-                 test_protocol_violations, test_ping_flood, test_slowloris, test_connect_burst, test_bad_http,
-                 test_max_connections, test_max_connections_per_ip, test_malformed_commands);
-    return s;
+    return ts_stack_suite("hostile", "hostile", 90, &stack, TS_FIX_REDIS, 10000, setup, teardown,
+                          test_oversized_frames_and_messages, test_invalid_utf8,
+                          test_protocol_violations, test_ping_flood, test_slowloris,
+                          test_connect_burst, test_bad_http, test_max_connections,
+                          test_max_connections_per_ip, test_malformed_commands);
 }

@@ -544,10 +544,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("presence");
-    TCase *tc = ts_stack_tcase(s, "presence", 120, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, setup, NULL);
-    ts_add_tests(tc, test_join_leave_two_nodes, test_node_killed, test_authorization, test_stats, test_list_max,
-                 test_library);
-    return s;
+    return ts_stack_suite("presence", "presence", 120, &stack, TS_FIX_REDIS, 8000, setup, NULL,
+                          test_join_leave_two_nodes, test_node_killed, test_authorization,
+                          test_stats, test_list_max, test_library);
 }

@@ -441,9 +441,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("publish");
-    TCase *tc = ts_stack_tcase(s, "redis", 90, &stack, TS_FIX_REDIS, 0);
-    ts_add_tests(tc, test_count_and_manifest_match, test_raw, test_history_flags, test_pacing,
-                 test_fast_pipelined, test_mix, test_via_http, test_cli_contract);
-    return s;
+    return ts_stack_suite("publish", "redis", 90, &stack, TS_FIX_REDIS, 0, NULL, NULL,
+                          test_count_and_manifest_match, test_raw, test_history_flags, test_pacing,
+                          test_fast_pipelined, test_mix, test_via_http, test_cli_contract);
 }

@@ -168,10 +168,9 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("shutdown");
-    TCase *tc = ts_stack_tcase(s, "shutdown", 60, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED, 0);
     /* The tests check the gateway's exit themselves: teardown only makes sure it is gone. */
-    ts_add_tests(tc, test_sigterm_drains_and_closes_1001, test_drain_timeout_bounds_exit,
-                 test_second_signal_exits_at_once, test_sigint_is_graceful);
-    return s;
+    return ts_stack_suite("shutdown", "shutdown", 60, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED,
+                          0, NULL, NULL, test_sigterm_drains_and_closes_1001,
+                          test_drain_timeout_bounds_exit, test_second_signal_exits_at_once,
+                          test_sigint_is_graceful);
 }

@@ -329,9 +329,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("slow_consumer");
-    TCase *tc = ts_stack_tcase(s, "slow_consumer", 120, &stack, TS_FIX_REDIS, 10000);
-    ts_add_tests(tc, test_critical_slow_consumer_closed, test_normal_events_dropped,
-                 test_lag_limit);
-    return s;
+    return ts_stack_suite("slow_consumer", "slow_consumer", 120, &stack, TS_FIX_REDIS, 10000, NULL,
+                          NULL, test_critical_slow_consumer_closed, test_normal_events_dropped,
+                          test_lag_limit);
 }

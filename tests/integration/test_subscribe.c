@@ -360,10 +360,8 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("subscribe");
-    TCase *tc = ts_stack_tcase(s, "subscribe", 60, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_dynamic_subscribe_refcount, test_pattern_numpat, test_bad_commands,
-                 test_bad_channel_in_query, test_max_subscriptions, test_message_size_cap,
-                 test_static_channels, test_protocol_abuse);
-    return s;
+    return ts_stack_suite("subscribe", "subscribe", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_dynamic_subscribe_refcount, test_pattern_numpat, test_bad_commands,
+                          test_bad_channel_in_query, test_max_subscriptions, test_message_size_cap,
+                          test_static_channels, test_protocol_abuse);
 }

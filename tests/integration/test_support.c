@@ -570,9 +570,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("support");
-    TCase *tc = ts_stack_tcase(s, "fixtures", 60, &stack, TS_FIX_DIR, 0);
-    ts_add_tests(tc, test_tmpdir_port_bin, test_proc_lifecycle, test_redis_fixture,
-                 test_http_client, test_sha1_base64, test_ws_client, test_stack_gateways);
-    return s;
+    return ts_stack_suite("support", "fixtures", 60, &stack, TS_FIX_DIR, 0, NULL, NULL,
+                          test_tmpdir_port_bin, test_proc_lifecycle, test_redis_fixture,
+                          test_http_client, test_sha1_base64, test_ws_client, test_stack_gateways);
 }

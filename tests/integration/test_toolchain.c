@@ -372,8 +372,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("toolchain");
-    TCase *tc = ts_stack_tcase(s, "e2e", 120, &stack, TS_FIX_REDIS, 0);
-    ts_add_tests(tc, test_end_to_end, test_reconnect, test_subscriber_cli, test_kill_node);
-    return s;
+    return ts_stack_suite("toolchain", "e2e", 120, &stack, TS_FIX_REDIS, 0, NULL, NULL,
+                          test_end_to_end, test_reconnect, test_subscriber_cli, test_kill_node);
 }

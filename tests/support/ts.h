@@ -194,6 +194,17 @@ int ts_stack_teardown(ts_stack *s, int timeout_ms);
 enum { TS_FIX_DIR = 0, TS_FIX_REDIS = 1, TS_FIX_EXIT_UNCHECKED = 2 };
 TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, int flags,
                       int shutdown_ms);
+/* The suite of a test file whose one TCase is that fixture: suite_create(name),
+ * ts_stack_tcase(s, tcase, timeout_s, st, flags, shutdown_ms), then, when setup or
+ * teardown is not NULL, the suite's own checked fixture (setup, teardown), and the tests
+ * in this order:
+ *   return ts_stack_suite("limits", "limits", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+ *                         test_a, test_b); */
+#define ts_stack_suite(name, tcase, timeout_s, st, flags, shutdown_ms, setup, teardown, ...)  \
+    ts__stack_suite((name), (tcase), (timeout_s), (st), (flags), (shutdown_ms), (setup),        \
+                    (teardown), (const TTest *const[]){__VA_ARGS__, NULL})
+Suite *ts__stack_suite(const char *name, const char *tcase, int timeout_s, ts_stack *st, int flags,
+                       int shutdown_ms, SFun setup, SFun teardown, const TTest *const tests[]);
 /* In a test under ts_stack_tcase: ts_stack_start_gateway on the fixture's stack, asserted
  * ("gateway <node_id> did not start"); returns the gateway (its slot in s->gw). */
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[]);

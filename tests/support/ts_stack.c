@@ -152,6 +152,17 @@ TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, i
     return tc;
 }
 
+Suite *ts__stack_suite(const char *name, const char *tcase, int timeout_s, ts_stack *st, int flags,
+                       int shutdown_ms, SFun setup, SFun teardown, const TTest *const tests[])
+{
+    Suite *s = suite_create(name);
+    TCase *tc = ts_stack_tcase(s, tcase, timeout_s, st, flags, shutdown_ms);
+    if (setup != NULL || teardown != NULL)
+        tcase_add_checked_fixture(tc, setup, teardown);
+    ts__add_tests(tc, tests);
+    return s;
+}
+
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[])
 {
     ck_assert_msg(fix_stack != NULL, "ts_stack_tcase: no stack");
