@@ -271,12 +271,7 @@ START_TEST(test_priority_rules)
         char ev[1024];
         ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PRIO", i + 1, cases[i].priority, NULL), 0);
         ck_assert_int_eq(ts_redis_publish(stack.redis.port, cases[i].channel, ev), 1);
-        char *want = ts_envelope(cases[i].channel, ev);
-        char *m = NULL;
-        ck_assert_int_eq(ts_ws_recv(&c, &m, NULL, 5000), 1);
-        ck_assert_str_eq(m, want);
-        free(m);
-        free(want);
+        ts_assert_delivery(&c, cases[i].channel, ev, cases[i].channel);
         if (cases[i].critical)
             want_c++;
         else

@@ -69,11 +69,8 @@ START_TEST(test_page_in_chromium)
     }
 
     char cmd[4096], shot[1024];
-    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = ts_run(cmd);
-    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
-    snprintf(shot, sizeof shot, "%s/tests/artifacts/admin-page.png", PULSE_BIN_DIR);
-    remove(shot);
+    ts_sdk_install();
+    ts_artifact(shot, sizeof shot, "admin-page.png");
     char *t = token("admin-page");
     char *publish = ts_bin("pulse-publish");
     snprintf(cmd, sizeof cmd,
@@ -83,7 +80,7 @@ START_TEST(test_page_in_chromium)
              PULSE_SOURCE_DIR, g->admin_port, publish, stack.redis.port, NCLIENTS, t, NEVENTS, shot);
     free(t);
     free(publish);
-    code = ts_run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "admin_page.js exited %d: see its check lines above", code);
     ts_assert_png(shot, "test_admin_page");
 

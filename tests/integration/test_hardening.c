@@ -347,10 +347,7 @@ static void start_gw_ulimit(int nofile, const char *const extra[])
     snprintf(script, sizeof script, "ulimit -n %d && exec \"$0\" \"$@\"", nofile);
     const char *argv[40] = {"/bin/sh", "-c", script, bin, "--port", "0", "--admin-port", "0", "--redis", url,
                             "--node-id", "node-fd"};
-    int n = 12;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
+    ts_argv_append(argv, 12, 40, extra);
     snprintf(log, sizeof log, "%s/gateway-fd.log", stack.tmp);
     ck_assert_int_eq(ts_proc_start(&stack.gw[0].proc, (char *const *)argv, NULL, log), 0);
     free(bin);

@@ -63,10 +63,7 @@ static void setup(void)
 static void start_b(const char *const extra[])
 {
     const char *args[16] = {"--config", conf_path};
-    int n = 2;
-    for (int i = 0; extra && extra[i]; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
+    ts_argv_append(args, 2, 16, extra);
     B = ts_fixture_gateway("node-b", (char *const *)args);
 }
 

@@ -42,10 +42,7 @@ static void write_secret(void)
 static void start_secured(const char *const extra[])
 {
     const char *args[32] = {"--jwt-secret-file", secret_path};
-    int n = 2;
-    for (int i = 0; extra && extra[i]; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
+    ts_argv_append(args, 2, 32, extra);
     ck_assert_msg(ts_stack_start_gateway(&stack, "node-sec", (char *const *)args) == 0, "gateway did not start");
 }
 

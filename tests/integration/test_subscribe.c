@@ -52,13 +52,7 @@ static void delivery(ts_ws *w, const char *channel, uint64_t seq, const char *wh
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PING_TEST", seq, NULL, NULL), 0);
     ck_assert_int_ge(ts_redis_publish(stack.redis.port, channel, ev), 1);
-    char *want = ts_envelope(channel, ev);
-    char *m = NULL;
-    int r = ts_ws_recv(w, &m, NULL, 5000);
-    ck_assert_msg(r == 1 && m != NULL && strcmp(m, want) == 0, "%s: want %s\n got (%d) %s", who,
-                  want, r, m ? m : "(nothing)");
-    free(m);
-    free(want);
+    ts_assert_delivery(w, channel, ev, who);
 }
 
 START_TEST(test_dynamic_subscribe_refcount)
