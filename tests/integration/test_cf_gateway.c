@@ -138,9 +138,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_gateway");
-    TCase *tc = ts_tcase(s, "sdk", 240);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_sdk_against_gateways);
-    return s;
+    return ts_suite_fixed("cf_gateway", "sdk", 240, NULL, NULL, setup, teardown,
+                          test_sdk_against_gateways);
 }

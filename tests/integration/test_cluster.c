@@ -552,10 +552,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cluster");
-    TCase *tc = ts_tcase(s, "cluster", 120);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_cluster_failover);
-    return s;
+    return ts_suite_fixed("cluster", "cluster", 120, ts_suite_setup, ts_suite_teardown, setup,
+                          teardown, test_cluster_failover);
 }

@@ -118,6 +118,18 @@ static void open_raw(ts_ws *c, const char *what)
     ck_assert_msg(ts_ws_open(c, stack.gw[0].port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
 }
 
+/* A new raw client sends the text fragment a (FIN clear), then a final frame of opcode
+ * op2 with b: the gateway must close with want (expect_close). */
+static void two_fragments_closed(const char *what, const char *a, size_t alen, int op2, const char *b,
+                                 size_t blen, int want)
+{
+    ts_ws c;
+    open_raw(&c, what);
+    ck_assert_int_eq(ts_ws_send_frame(&c, 1, false, a, alen), 0);
+    ck_assert_int_eq(ts_ws_send_frame(&c, op2, true, b, blen), 0);
+    expect_close(&c, want, what);
+}
+
 /* Builds one frame by hand: b0 is the first byte as is (FIN, RSV, opcode); the payload
  * is masked when masked; claimed_len (when not (uint64_t)-1) is written instead of len. */
 static size_t build_frame(unsigned char *out, unsigned b0, bool masked, const void *data, size_t len,
@@ -335,13 +347,7 @@ START_TEST(test_invalid_utf8)
         expect_close(&c, 1007, bad[i].what);
     }
     /* Invalid only across fragments: "abc" + CE | FF. */
-    {
-        ts_ws c;
-        open_raw(&c, "fragmented invalid UTF-8");
-        ck_assert_int_eq(ts_ws_send_frame(&c, 1, false, "abc\xce", 4), 0);
-        ck_assert_int_eq(ts_ws_send_frame(&c, 0, true, "\xff", 1), 0);
-        expect_close(&c, 1007, "invalid UTF-8 across fragments");
-    }
+    two_fragments_closed("invalid UTF-8 across fragments", "abc\xce", 4, 0, "\xff", 1, 1007);
     /* Valid UTF-8 split inside a code point across fragments is fine (Autobahn 6.2). */
     {
         ts_ws c;
@@ -412,13 +418,7 @@ START_TEST(test_protocol_violations)
         expect_close(&c, cases[i].want, cases[i].what);
     }
     /* A new data frame while a fragmented message is open: 1002. */
-    {
-        ts_ws c;
-        open_raw(&c, "text inside a fragmented message");
-        ck_assert_int_eq(ts_ws_send_frame(&c, 1, false, "{\"op\"", 5), 0);
-        ck_assert_int_eq(ts_ws_send_frame(&c, 1, true, ":\"ping\"}", 8), 0);
-        expect_close(&c, 1002, "a text frame inside a fragmented message");
-    }
+    two_fragments_closed("a text frame inside a fragmented message", "{\"op\"", 5, 1, ":\"ping\"}", 8, 1002);
     /* Control frames may interleave with fragments (Autobahn 5.6-5.9). */
     {
         ts_ws c;

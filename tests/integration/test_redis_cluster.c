@@ -480,14 +480,7 @@ START_TEST(test_failover)
     gw_cnode victim = m->shards[victim_shard].primary;
     int vi = port_index(victim.port);
     ck_assert_int_ge(vi, 0);
-    char path[800], pidbuf[32];
-    snprintf(path, sizeof path, "%s/pids/%d.pid", g_rc.dir, victim.port);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(pidbuf, sizeof pidbuf, f));
-    fclose(f);
-    pid_t pid = (pid_t)strtol(pidbuf, NULL, 10);
-    ck_assert_int_gt(pid, 1);
+    pid_t pid = ts_rcluster_pid(&g_rc, victim.port);
     size_t on_victim[MAXCH], others[MAXCH], nv = 0, no = 0;
     for (size_t i = 0; i < H.n; i++) {
         if (gw_slotmap_shard_index(m, gw_slot_of(H.names[i], strlen(H.names[i]))) == victim_shard)
@@ -604,12 +597,9 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("redis_cluster");
-    TCase *tc = ts_tcase(s, "redis_cluster", 240);
-    tcase_add_unchecked_fixture(tc, cluster_up, cluster_down);
     /* in this order: each test runs in its own child, on the cluster as the previous
      * one left it (a slot moved, then a primary dead) */
-    ts_add_tests(tc, test_keyslot_and_map_agree, test_subscribe_every_shard,
-                 test_slot_moves_pushes_sunsubscribe, test_failover, test_connection_failures);
-    return s;
+    return ts_suite_fixed("redis_cluster", "redis_cluster", 240, cluster_up, cluster_down, NULL, NULL,
+                          test_keyslot_and_map_agree, test_subscribe_every_shard,
+                          test_slot_moves_pushes_sunsubscribe, test_failover, test_connection_failures);
 }

@@ -413,14 +413,7 @@ START_TEST(test_failover_nothing_lost)
     ck_assert_int_eq(open_any_order(&a, 0, list, NPRIM), 0);
     ck_assert_int_eq(open_any_order(&b, 1, list, NPRIM), 0);
     const int victim = 2; /* the shard of g_hist[2] */
-    char path[800], pidbuf[32];
-    snprintf(path, sizeof path, "%s/pids/%d.pid", g_rc.dir, g_primary[victim]);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(pidbuf, sizeof pidbuf, f));
-    fclose(f);
-    pid_t pid = (pid_t)strtol(pidbuf, NULL, 10);
-    ck_assert_int_gt(pid, 1);
+    pid_t pid = ts_rcluster_pid(&g_rc, g_primary[victim]);
     long long base[NPRIM];
     bool saw_down = false;
     int retries = 0;
@@ -510,14 +503,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("redis_cluster_gw");
-    TCase *tc = ts_tcase(s, "redis_cluster_gw", 240);
-    tcase_add_unchecked_fixture(tc, suite_up, suite_down);
-    tcase_add_test(tc, test_every_shard_both_nodes);
-    tcase_add_test(tc, test_pattern_refused);
-    tcase_add_test(tc, test_pulse_publish);
-    tcase_add_test(tc, test_history_since);
-    tcase_add_test(tc, test_slot_moved);
-    tcase_add_test(tc, test_failover_nothing_lost);
-    return s;
+    return ts_suite_fixed("redis_cluster_gw", "redis_cluster_gw", 240, suite_up, suite_down, NULL, NULL,
+                          test_every_shard_both_nodes, test_pattern_refused, test_pulse_publish,
+                          test_history_since, test_slot_moved, test_failover_nothing_lost);
 }

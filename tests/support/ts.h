@@ -118,6 +118,9 @@ void ts_rcluster_up(ts_rcluster *c);
 /* "stop" (a failure is printed, not asserted) and the temp dir removed. Safe when the
  * cluster is down. */
 void ts_rcluster_down(ts_rcluster *c);
+/* The PID of the cluster's node on port (the script's dir/pids/<port>.pid), asserted
+ * (Check) to be there and above 1: for a test that kills a node. */
+pid_t ts_rcluster_pid(const ts_rcluster *c, int port);
 /* Convenience: PUBLISH channel payload; returns receivers or -1. */
 long ts_redis_publish(int port, const char *channel, const char *payload);
 /* Polls ts_redis_cmd(argv) until one line of its flattened reply equals line

@@ -31,7 +31,15 @@ void ts__add_tests(TCase *tc, const TTest *const tests[]);
  * ts_tcase(s, tcase, timeout_s) and the tests in this order.
  *   Suite *ts_suite(void) { return ts_suite_of("fuzz_smoke", "fuzz_smoke", 300, test_a); } */
 #define ts_suite_of(name, tcase, timeout_s, ...)                                            \
-    ts__suite_of((name), (tcase), (timeout_s), (const TTest *const[]){__VA_ARGS__, NULL})
-Suite *ts__suite_of(const char *name, const char *tcase, int timeout_s, const TTest *const tests[]);
+    ts__suite_of((name), (tcase), (timeout_s), NULL, NULL, NULL, NULL,                       \
+                 (const TTest *const[]){__VA_ARGS__, NULL})
+/* The same with fixtures: the unchecked one (up, down: once per suite, in the runner)
+ * and the checked one (setup, teardown: around each test), each left out when both
+ * its functions are NULL. */
+#define ts_suite_fixed(name, tcase, timeout_s, up, down, setup, teardown, ...)               \
+    ts__suite_of((name), (tcase), (timeout_s), (up), (down), (setup), (teardown),            \
+                 (const TTest *const[]){__VA_ARGS__, NULL})
+Suite *ts__suite_of(const char *name, const char *tcase, int timeout_s, SFun up, SFun down,
+                    SFun setup, SFun teardown, const TTest *const tests[]);
 
 #endif

@@ -360,3 +360,16 @@ void ts_rcluster_down(ts_rcluster *c)
     free(c->tmp);
     c->tmp = NULL;
 }
+
+pid_t ts_rcluster_pid(const ts_rcluster *c, int port)
+{
+    char path[800], pidbuf[32];
+    snprintf(path, sizeof path, "%s/pids/%d.pid", c->dir, port);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no pid file %s", path);
+    ck_assert_ptr_nonnull(fgets(pidbuf, sizeof pidbuf, f));
+    fclose(f);
+    pid_t pid = (pid_t)strtol(pidbuf, NULL, 10);
+    ck_assert_int_gt(pid, 1);
+    return pid;
+}
