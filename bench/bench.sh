@@ -65,27 +65,18 @@ HZ=$(getconf CLK_TCK)
 OUTROOT="$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUTROOT"
 PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
-  PIDS=()
-}
+cleanup() { pulse_stop_pids; }
 trap cleanup EXIT INT TERM
 
 start_stack() { # dir [extra gateway args...]
-  local dir=$1 line
+  local dir=$1
   shift
   mkdir -p "$dir"
   pulse_start_redis "$dir" "$dir/redis.log"
   PIDS+=("$PULSE_REDIS_PID")
   REDIS=$PULSE_REDIS_URL REDIS_PORT=$PULSE_REDIS_PORT
-  "$GW" --port 0 --admin-port 0 --redis "$REDIS" --node-id bench --workers "$WORKERS" --log-level warn "$@" \
-    >"$dir/gateway.out" 2>"$dir/gateway.err" &
-  GW_PID=$!
-  PIDS+=("$GW_PID")
-  line=$(pulse_wait_line "$dir/gateway.out" '^pulse-gateway ready' 10 "$GW_PID") ||
-    { tail -20 "$dir/gateway.err" >&2; exit 3; }
-  pulse_ready_ports "$line"
+  pulse_start_gateway "$dir/gateway.out" "$dir/gateway.err" --redis "$REDIS" --node-id bench --workers "$WORKERS" \
+    --log-level warn "$@" || exit 3
   WS_PORT=$PULSE_GW_PORT
 }
 
@@ -112,7 +103,6 @@ wait_ticks() { # pid secs
   echo "$last"
 }
 
-kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; } # key line -> value
 
 ROW_FMT='%-5s %7s %6s %6s %6s %9s %9s %7s %8s %8s %8s %6s %7s %6s %6s\n'
 header() {
@@ -165,8 +155,8 @@ run_case() {
   local received p50 p99 max line
   if [ "$client" = ws ]; then
     line=$(grep '^wsbench done' "$dir/client.out" || true)
-    received=$(kv deliveries "$line"); p50=$(kv p50_ms "$line"); p99=$(kv p99_ms "$line"); max=$(kv max_ms "$line")
-    s1=$((s0 + $(kv cpu_ms "$line" | cut -d. -f1) * HZ / 1000)) # its own count, since ready
+    received=$(pulse_kv deliveries "$line"); p50=$(pulse_kv p50_ms "$line"); p99=$(pulse_kv p99_ms "$line"); max=$(pulse_kv max_ms "$line")
+    s1=$((s0 + $(pulse_kv cpu_ms "$line" | cut -d. -f1) * HZ / 1000)) # its own count, since ready
   else
     "$REP" --json --no-svg "$dir" >"$dir/report.json" 2>"$dir/report.err" || true
     read -r received p50 p99 max < <(python3 -c '
@@ -203,8 +193,8 @@ storm() { # clients dir: all connect at once; the gateway's CPU for it beside th
   g1=$(pulse_cpu_ticks "$GW_PID"); o1=$(listen_overflows)
   cleanup
   # shellcheck disable=SC2059
-  printf "$STORM_FMT" "$WORKERS" "$n" "$(kv failed "$line")" "$(kv handshake_ms "$line")" \
-    "$(kv handshakes_per_s "$line")" "$(((g1 - g0) * 1000 / HZ))" "$((o1 - o0))" "$(cut -d' ' -f1 /proc/loadavg)"
+  printf "$STORM_FMT" "$WORKERS" "$n" "$(pulse_kv failed "$line")" "$(pulse_kv handshake_ms "$line")" \
+    "$(pulse_kv handshakes_per_s "$line")" "$(((g1 - g0) * 1000 / HZ))" "$((o1 - o0))" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 STORM_FMT='%8s %7s %7s %12s %10s %10s %9s %6s\n'
 

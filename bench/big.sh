@@ -18,7 +18,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 NODES=${PULSE_BIG_NODES:-6}
 PER=${PULSE_BIG_PER_NODE:-17000}
 EVENTS=${PULSE_BIG_EVENTS:-10}
@@ -30,29 +29,19 @@ BYTES=${PULSE_BIG_BYTES:-256}
 read -r -a GW_ARGS <<<"${PULSE_BIG_GW_ARGS:---limits.heartbeat-interval-s 120 --limits.heartbeat-timeout-s 60}"
 [ "$PER" -le 19000 ] || { echo "big.sh: PULSE_BIG_PER_NODE at most 19000 (20,000 fds per process)" >&2; exit 2; }
 
+pulse_bench_init big
+PULSE_STOP_TENTHS=100
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-wsbench
-GW="$BUILD/gateway/pulse-gateway"; WSB="$BUILD/bench/pulse-wsbench"
-OUT="$ROOT/bench/results/big-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 100; done
-  PIDS=()
-}
-trap cleanup EXIT INT TERM
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")
 GW_PIDS=() PORTS=() BASE_RSS=()
 for ((i = 1; i <= NODES; i++)); do
-  "$GW" --port 0 --admin-port 0 --redis "$PULSE_REDIS_URL" --node-id "big-$i" --workers 1 --log-level warn "${GW_ARGS[@]}" \
-    >"$OUT/gateway-$i.out" 2>"$OUT/gateway-$i.err" &
-  GW_PIDS+=("$!"); PIDS+=("$!")
-  line=$(pulse_wait_line "$OUT/gateway-$i.out" '^pulse-gateway ready' 10 "$!") || { cat "$OUT/gateway-$i.err" >&2; exit 3; }
-  pulse_ready_ports "$line"
+  pulse_start_gateway "$OUT/gateway-$i.out" "$OUT/gateway-$i.err" --redis "$PULSE_REDIS_URL" --node-id "big-$i" \
+    --workers 1 --log-level warn "${GW_ARGS[@]}" || exit 3
+  GW_PIDS+=("$GW_PID")
   PORTS+=("$PULSE_GW_PORT")
-  BASE_RSS+=("$(pulse_rss_kib "$!")")
+  BASE_RSS+=("$(pulse_rss_kib "$GW_PID")")
 done
 
 echo "== big: $NODES nodes x $PER connections = $((NODES * PER)), then $EVENTS events of $BYTES B at $RATE/s"
@@ -89,7 +78,7 @@ done
 printf '  %-6s %9s %9s %8s %8s %8s %8s\n' node conns deliveries dropped p50_ms p99_ms max_ms
 for ((i = 1; i <= NODES; i++)); do
   line=$(grep '^wsbench done' "$OUT/client-$i.out" || echo "")
-  kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+  kv() { pulse_kv "$1" "$line"; }
   r=$(kv ready) d=$(kv deliveries)
   # dropped: of what the live connections should have had (failed handshakes aside)
   printf '  %-6s %9s %9s %8s %8s %8s %8s\n' "big-$i" "${r:-0}" "${d:-0}" "$((${r:-0} * EVENTS - ${d:-0}))" \

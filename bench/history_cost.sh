@@ -21,17 +21,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,19p' "$0"; exit 0 ;; esac
+pulse_bench_init history "${1:-}"
 EVENTS=${1:-50000}
 REPEAT=${PULSE_BENCH_REPEAT:-3}
-BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-publish
-PUB="$BUILD/publisher/pulse-publish"
-
-OUT="$ROOT/bench/results/history-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-PIDS=()
-trap pulse_stop_pids EXIT INT TERM
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")

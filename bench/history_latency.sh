@@ -22,31 +22,19 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,20p' "$0"; exit 0 ;; esac
+pulse_bench_init latency "${1:-}"
 REPEAT=${1:-2}
 CH=events.critical
-BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-wsbench
-GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"; WSB="$BUILD/bench/pulse-wsbench"
-HZ=$(getconf CLK_TCK)
-
-OUT="$ROOT/bench/results/latency-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-PIDS=()
-trap pulse_stop_pids EXIT INT TERM
 fail() { echo "history_latency.sh: $*" >&2; exit 1; }
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")
 REDIS=$PULSE_REDIS_URL
-"$GW" --port 0 --admin-port 0 --redis "$REDIS" --node-id lat --log-level warn >"$OUT/gw.out" 2>"$OUT/gw.err" &
-GW_PID=$!
-PIDS+=("$GW_PID")
-line=$(pulse_wait_line "$OUT/gw.out" '^pulse-gateway ready' 10 "$GW_PID") || fail "the gateway did not start"
-pulse_ready_ports "$line"
+pulse_start_gateway "$OUT/gw.out" "$OUT/gw.err" --redis "$REDIS" --node-id lat --log-level warn ||
+  fail "the gateway did not start"
 WS_PORT=$PULSE_GW_PORT
 
-kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 # warm up: the library loaded, the stream there
 "$PUB" --redis "$REDIS" --channel "$CH" --count 100 --quiet 2>>"$OUT/publish.err"
 
@@ -72,10 +60,10 @@ run() { # case mode clients rate
   c1=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT"); g1=$(pulse_cpu_ticks "$GW_PID")
   pulse_stop_pid "$sub" TERM 50
   # shellcheck disable=SC2059
-  printf "$FMT" "$cs" "$mode" "$clients" "$rate" "$events" "$(kv deliveries "$done_line")" \
-    "$(kv dropped "$done_line")" "$(kv p50_ms "$done_line")" "$(kv p99_ms "$done_line")" \
-    "$(kv max_ms "$done_line")" "$(((c1 - c0) / 1000))" \
-    "$(awk -v t=$((g1 - g0)) -v hz="$HZ" -v d="$(kv deliveries "$done_line")" 'BEGIN {printf "%.2f", d ? t / hz * 1e6 / d : 0}')"
+  printf "$FMT" "$cs" "$mode" "$clients" "$rate" "$events" "$(pulse_kv deliveries "$done_line")" \
+    "$(pulse_kv dropped "$done_line")" "$(pulse_kv p50_ms "$done_line")" "$(pulse_kv p99_ms "$done_line")" \
+    "$(pulse_kv max_ms "$done_line")" "$(((c1 - c0) / 1000))" \
+    "$(awk -v t=$((g1 - g0)) -v hz="$HZ" -v d="$(pulse_kv deliveries "$done_line")" 'BEGIN {printf "%.2f", d ? t / hz * 1e6 / d : 0}')"
 }
 
 {

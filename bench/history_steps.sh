@@ -24,22 +24,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,24p' "$0"; exit 0 ;; esac
+pulse_bench_init steps "${1:-}" # subscribers come after Redis: pulse_stop_pids stops them first
 EVENTS=${1:-100000}
 REPEAT=${PULSE_BENCH_REPEAT:-3}
 SUBS=${PULSE_STEPS_SUBS:-1 3}
 PIPES=${PULSE_STEPS_PIPE:-32 1}
 BYTES=${PULSE_STEPS_BYTES:-100}
-BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-publish
-PUB="$BUILD/publisher/pulse-publish"
 command -v redis-benchmark >/dev/null || { echo "history_steps.sh: redis-benchmark not found" >&2; exit 1; }
 
-OUT="$ROOT/bench/results/steps-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-PIDS=() # subscribers come after Redis: pulse_stop_pids stops them first
 NSUBS=0
-trap pulse_stop_pids EXIT INT TERM
 
 pulse_start_redis "$OUT" "$OUT/redis.log"
 PIDS+=("$PULSE_REDIS_PID")

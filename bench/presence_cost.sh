@@ -23,22 +23,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,22p' "$0"; exit 0 ;; esac
+pulse_bench_init presence "${1:-}"
+PULSE_STOP_TENTHS=100
 N=${1:-10000}
 WINDOW=${2:-30}
-BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-subscribe
-GW="$BUILD/gateway/pulse-gateway"
-SUB="$BUILD/subscriber-client/pulse-subscribe"
-OUT="$ROOT/bench/results/presence-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 100; done
-  PIDS=()
-}
-trap cleanup EXIT INT TERM
 
 cat >"$OUT/presence.conf" <<CONF
 channels = { rules = ( { pattern = "pres.*"; presence = true; } ); };
@@ -49,16 +38,11 @@ PIDS+=("$PULSE_REDIS_PID")
 PORT=$PULSE_REDIS_PORT
 
 start_gateway() { # list_max
-  "$GW" --port 0 --admin-port 0 --redis "$PULSE_REDIS_URL" --node-id bench --log-level warn \
-    --config "$OUT/presence.conf" --presence.list-max "$1" --limits.commands-per-second 0 >"$OUT/gateway.out" 2>>"$OUT/gateway.err" &
-  GW_PID=$!
-  PIDS+=("$GW_PID")
-  local line
-  line=$(pulse_wait_line "$OUT/gateway.out" '^pulse-gateway ready' 10 "$GW_PID") || { tail -20 "$OUT/gateway.err" >&2; exit 3; }
-  pulse_ready_ports "$line"
+  pulse_start_gateway "$OUT/gateway.out" "$OUT/gateway.err" --redis "$PULSE_REDIS_URL" --node-id bench --log-level warn \
+    --config "$OUT/presence.conf" --presence.list-max "$1" --limits.commands-per-second 0 || exit 3
 }
 
-metric() { curl -s "http://127.0.0.1:$PULSE_GW_ADMIN_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+metric() { pulse_metric "$PULSE_GW_ADMIN_PORT" "$1"; }
 
 start_gateway 1000
 "$SUB" --url "ws://127.0.0.1:$PULSE_GW_PORT/ws" --clients "$N" --channels pres.bench --out "$OUT" \

@@ -3,15 +3,14 @@
 presence_stats) for CHANNEL N times, one at a time, and prints the round-trip times
 (p50 p90 p99 max, ms) and the size of the last answer.
 Usage: presence_ops.py PORT CHANNEL OP N"""
-import base64, json, os, socket, struct, sys, time
+import json, os, socket, struct, sys, time
+
+from ws_upgrade import send_upgrade
 
 port, channel, op, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 s = socket.create_connection(("127.0.0.1", port))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-key = base64.b64encode(os.urandom(16)).decode()
-s.sendall((f"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-           f"Sec-WebSocket-Protocol: pulse.v1\r\n\r\n").encode())
+send_upgrade(s, "/ws")
 buf = b""
 while b"\r\n\r\n" not in buf:
     buf += s.recv(4096)

@@ -29,21 +29,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,27p' "$0"; exit 0 ;; esac
+pulse_bench_init storm "${1:-}"
 CLIENTS=${1:-1000}
 EVENTS=${2:-1000}
 WARM=${PULSE_STORM_WARM:-0}
 WORKERS=${PULSE_STORM_WORKERS:-1}
 CH=storm.recovery
-BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-wsbench
-GW="$BUILD/gateway/pulse-gateway"; PUB="$BUILD/publisher/pulse-publish"; WSB="$BUILD/bench/pulse-wsbench"
-HZ=$(getconf CLK_TCK)
-
-OUT="$ROOT/bench/results/storm-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-PIDS=()
-trap pulse_stop_pids EXIT INT TERM
 fail() { echo "recovery_storm.sh: $*" >&2; exit 1; }
 
 cat >"$OUT/pulse.conf" <<EOF
@@ -61,13 +53,8 @@ REDIS=$PULSE_REDIS_URL
 rcli() { redis-cli -p "$PULSE_REDIS_PORT" "$@"; }
 
 start_gw() { # name -> GW_PID, WS_PORT, ADMIN_PORT
-  local line
-  "$GW" --config "$OUT/pulse.conf" --port 0 --admin-port 0 --redis "$REDIS" --node-id "$1" --workers "$WORKERS" --log-level warn \
-    >"$OUT/gw-$1.out" 2>"$OUT/gw-$1.err" &
-  GW_PID=$!
-  PIDS+=("$GW_PID")
-  line=$(pulse_wait_line "$OUT/gw-$1.out" '^pulse-gateway ready' 10 "$GW_PID") || fail "gateway $1 did not start"
-  pulse_ready_ports "$line"
+  pulse_start_gateway "$OUT/gw-$1.out" "$OUT/gw-$1.err" --config "$OUT/pulse.conf" --redis "$REDIS" --node-id "$1" \
+    --workers "$WORKERS" --log-level warn || fail "gateway $1 did not start"
   WS_PORT=$PULSE_GW_PORT ADMIN_PORT=$PULSE_GW_ADMIN_PORT
 }
 start_gw a
@@ -75,9 +62,7 @@ A_PID=$GW_PID A_PORT=$WS_PORT
 start_gw b
 B_PID=$GW_PID B_PORT=$WS_PORT B_ADMIN=$ADMIN_PORT
 
-metric() { # name -> value on B's /metrics
-  curl -fsS "http://127.0.0.1:$B_ADMIN/metrics" | awk -v m="$1" '$1 == m {print $2}'
-}
+metric() { pulse_metric "$B_ADMIN" "$1"; } # name -> value on B's /metrics
 
 # 0. B's own clients, if asked: they get every event live
 if [ "$WARM" -gt 0 ]; then
@@ -124,7 +109,6 @@ c1=$(pulse_redis_cpu_us "$PULSE_REDIS_PORT"); g1=$(pulse_cpu_ticks "$B_PID")
 ready=$(grep '^wsbench ready' "$OUT/clients-b.out" || true)
 rcli INFO commandstats | tr -d '\r' >"$OUT/commandstats.txt"
 
-kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 calls() { # cmd -> "calls usec"
   awk -F'[:=,]' -v c="cmdstat_$1" '$1 == c {print $3, $5}' "$OUT/commandstats.txt"
 }
@@ -135,9 +119,9 @@ notrec=$(metric 'pulse_recoveries_total{result="not_recovered"}')
 replayed=$(metric pulse_recovered_events_total)
 {
   echo "# recovery_storm.sh $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, redis $(redis-server --version | awk '{print $3}'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "clients=$CLIENTS events_each=$EVENTS warm_on_b=$WARM workers=$WORKERS expected=$((CLIENTS * EVENTS)) delivered=$(kv deliveries "$line") missing=$(kv dropped "$line") failed=$(kv failed "$line")"
-  echo "all_recovered_s=$(kv elapsed_s "$line") handshake_ms=$(kv handshake_ms "$ready") all_subscribed_ms=$(kv ready_ms "$ready")"
+  echo "clients=$CLIENTS events_each=$EVENTS warm_on_b=$WARM workers=$WORKERS expected=$((CLIENTS * EVENTS)) delivered=$(pulse_kv deliveries "$line") missing=$(pulse_kv dropped "$line") failed=$(pulse_kv failed "$line")"
+  echo "all_recovered_s=$(pulse_kv elapsed_s "$line") handshake_ms=$(pulse_kv handshake_ms "$ready") all_subscribed_ms=$(pulse_kv ready_ms "$ready")"
   echo "recoveries recovered=${rec:-?} not_recovered=${notrec:-?} events_replayed=${replayed:-?}"
   echo "redis_cpu_ms=$(((c1 - c0) / 1000)) redis_cpu_us_per_client=$(((c1 - c0) / CLIENTS)) xrange_calls=$xr_calls xrange_usec=$xr_us fcall_ro_calls=$fc_calls fcall_ro_usec=$fc_us"
-  echo "node_b_cpu_ms=$(((g1 - g0) * 1000 / HZ)) client_cpu_ms=$(kv cpu_ms "$line")"
+  echo "node_b_cpu_ms=$(((g1 - g0) * 1000 / HZ)) client_cpu_ms=$(pulse_kv cpu_ms "$line")"
 } | tee "$OUT/summary.txt"

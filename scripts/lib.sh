@@ -34,7 +34,22 @@
 #                                     PULSE_DIS_CATCHUP_MS (the last replay caught up)
 #   pulse_redis_cpu_us PORT           Redis's used_cpu_sys + used_cpu_user (INFO cpu), in us
 #   pulse_stop_pids                   pulse_stop_pid on every PID of the caller's array
-#                                     PIDS, newest first, then empties it (a cleanup trap)
+#                                     PIDS, newest first (grace PULSE_STOP_TENTHS, 50),
+#                                     then empties it (a cleanup trap)
+#   pulse_bench_init NAME [ARG1]      the start of a bench/ script: ARG1 -h or --help
+#                                     prints the script's header comment and EXITS 0;
+#                                     else sets BUILD (PULSE_BUILD_DIR or the
+#                                     RelWithDebInfo one), GW PUB SUB WSB (the binaries
+#                                     in it, not built yet: pulse_build), HZ, OUT (made:
+#                                     ROOT/bench/results/NAME-<timestamp>), PIDS=() and
+#                                     the trap pulse_stop_pids on EXIT INT TERM
+#   pulse_start_gateway OUT ERR ARG...  "$GW" --port 0 --admin-port 0 ARG... (stdout to
+#                                     OUT, stderr appended to ERR), its PID in GW_PID and
+#                                     PIDS; waits 10 s for the ready line and reads its
+#                                     ports (pulse_ready_ports); on failure prints the
+#                                     last 20 lines of ERR and returns 1
+#   pulse_metric ADMIN_PORT NAME      the value of the series NAME on GET /metrics
+#   pulse_kv KEY LINE                 the value of " KEY=value" in LINE
 
 # shellcheck shell=bash disable=SC2034
 # (SC2034: the PULSE_* variables set here are read by the scripts that source this.)
@@ -176,6 +191,31 @@ pulse_redis_cpu_us() {
 }
 pulse_stop_pids() {
   local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM 50; done
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do pulse_stop_pid "${PIDS[$i]}" TERM "${PULSE_STOP_TENTHS:-50}"; done
   PIDS=()
 }
+
+pulse_bench_init() {
+  case "${2:-}" in -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;; esac
+  BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
+  GW="$BUILD/gateway/pulse-gateway" PUB="$BUILD/publisher/pulse-publish"
+  SUB="$BUILD/subscriber-client/pulse-subscribe" WSB="$BUILD/bench/pulse-wsbench"
+  HZ=$(getconf CLK_TCK)
+  OUT="$ROOT/bench/results/$1-$(date +%Y%m%d-%H%M%S)"
+  mkdir -p "$OUT"
+  PIDS=()
+  trap pulse_stop_pids EXIT INT TERM
+}
+
+pulse_start_gateway() {
+  local out=$1 err=$2 line
+  shift 2
+  "$GW" --port 0 --admin-port 0 "$@" >"$out" 2>>"$err" &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  line=$(pulse_wait_line "$out" '^pulse-gateway ready' 10 "$GW_PID") || { tail -20 "$err" >&2; return 1; }
+  pulse_ready_ports "$line"
+}
+
+pulse_metric() { curl -fsS "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+pulse_kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }

@@ -271,12 +271,7 @@ START_TEST(test_priority_rules)
         char ev[1024];
         ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PRIO", i + 1, cases[i].priority, NULL), 0);
         ck_assert_int_eq(ts_redis_publish(stack.redis.port, cases[i].channel, ev), 1);
-        char *want = ts_envelope(cases[i].channel, ev);
-        char *m = NULL;
-        ck_assert_int_eq(ts_ws_recv(&c, &m, NULL, 5000), 1);
-        ck_assert_str_eq(m, want);
-        free(m);
-        free(want);
+        ts_assert_delivery(&c, cases[i].channel, ev, cases[i].channel);
         if (cases[i].critical)
             want_c++;
         else
@@ -310,9 +305,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("admin");
-    TCase *tc = ts_stack_tcase(s, "admin", 60, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_healthz_metrics_stats, test_publish_cross_node, test_publish_bad_requests,
-                 test_priority_rules);
-    return s;
+    return ts_stack_suite("admin", "admin", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_healthz_metrics_stats, test_publish_cross_node,
+                          test_publish_bad_requests, test_priority_rules);
 }

@@ -69,11 +69,8 @@ START_TEST(test_page_in_chromium)
     }
 
     char cmd[4096], shot[1024];
-    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = ts_run(cmd);
-    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
-    snprintf(shot, sizeof shot, "%s/tests/artifacts/admin-page.png", PULSE_BIN_DIR);
-    remove(shot);
+    ts_sdk_install();
+    ts_artifact(shot, sizeof shot, "admin-page.png");
     char *t = token("admin-page");
     char *publish = ts_bin("pulse-publish");
     snprintf(cmd, sizeof cmd,
@@ -83,7 +80,7 @@ START_TEST(test_page_in_chromium)
              PULSE_SOURCE_DIR, g->admin_port, publish, stack.redis.port, NCLIENTS, t, NEVENTS, shot);
     free(t);
     free(publish);
-    code = ts_run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "admin_page.js exited %d: see its check lines above", code);
     ts_assert_png(shot, "test_admin_page");
 
@@ -154,9 +151,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("admin_page");
-    TCase *tc = ts_stack_tcase(s, "page", 180, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_test(tc, test_page_headers);
-    tcase_add_test(tc, test_page_in_chromium);
-    return s;
+    return ts_stack_suite("admin_page", "page", 180, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_page_headers, test_page_in_chromium);
 }

@@ -42,11 +42,8 @@ START_TEST(test_sdk_in_chromium)
     ts_gateway *g = ts_fixture_gateway("browser-1", (char *const *)args);
 
     char cmd[4096], shot[1024];
-    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = ts_run(cmd);
-    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
-    snprintf(shot, sizeof shot, "%s/tests/artifacts/cf-browser.png", PULSE_BIN_DIR);
-    remove(shot);
+    ts_sdk_install();
+    ts_artifact(shot, sizeof shot, "cf-browser.png");
     char *publish = ts_bin("pulse-publish");
     snprintf(cmd, sizeof cmd,
              "timeout 90 node '%s/tests/sdk/cf_browser.js' --url ws://127.0.0.1:%d/connection/websocket"
@@ -54,7 +51,7 @@ START_TEST(test_sdk_in_chromium)
              " --node browser-1 --screenshot '%s'",
              PULSE_SOURCE_DIR, g->port, secret_path, stack.redis.port, publish, NEVENTS, shot);
     free(publish);
-    code = ts_run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "cf_browser.js exited %d: see its not ok lines above", code);
     ts_assert_png(shot, "test_cf_browser");
 }
@@ -62,8 +59,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_browser");
-    TCase *tc = ts_stack_tcase(s, "browser", 180, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_test(tc, test_sdk_in_chromium);
-    return s;
+    return ts_stack_suite("cf_browser", "browser", 180, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_sdk_in_chromium);
 }

@@ -16,29 +16,18 @@
 #include "ts_check.h"
 #include "ts.h"
 
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 START_TEST(test_sdk_against_codec)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = run(cmd);
-    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
+    ts_sdk_install();
     snprintf(cmd, sizeof cmd, "timeout 30 node '%s/tests/sdk/cf_codec_check.js' '%s/tests/support/cf_codec_filter'",
              PULSE_SOURCE_DIR, PULSE_BIN_DIR);
-    code = run(cmd);
+    int code = ts_run(cmd);
     ck_assert_msg(code == 0, "cf_codec_check.js exited %d: see its check lines above", code);
 }
 END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_codec_sdk");
-    TCase *tc = ts_tcase(s, "sdk", 180);
-    tcase_add_test(tc, test_sdk_against_codec);
-    return s;
+    return ts_suite_of("cf_codec_sdk", "sdk", 180, test_sdk_against_codec);
 }

@@ -74,6 +74,22 @@ static int count_of(const char *s, const char *needle)
     return n;
 }
 
+/* w is closed (waiting up to timeout_ms) with code want and reason want_reason, between
+ * lo_ms and hi_ms after t0 ("<what>: close <code> (<reason>) after <ms> ms, want <want>
+ * in lo..hi ms"); then released. */
+static void expect_closed_in(ts_ws *w, int64_t t0, int timeout_ms, int want, const char *want_reason,
+                             int64_t lo_ms, int64_t hi_ms, const char *what)
+{
+    int code = ts_ws_wait_closed(w, timeout_ms);
+    long long took = (long long)(ts_now_ms() - t0);
+    ck_assert_msg(code == want, "%s: close %d (%s) after %lld ms, want %d", what, code, w->close_reason, took,
+                  want);
+    ck_assert_str_eq(w->close_reason, want_reason);
+    ck_assert_msg(took >= lo_ms && took <= hi_ms, "%s: %d came %lld ms after, want %lld..%lld ms", what, want,
+                  took, (long long)lo_ms, (long long)hi_ms);
+    ts_ws_close(w);
+}
+
 START_TEST(test_ping_pong_and_3012)
 {
     ts_gateway *g = start_node("cf-ping", "centrifugo = { ping_interval_s = 1; pong_timeout_s = 1; };\n", false);
@@ -97,13 +113,8 @@ START_TEST(test_ping_pong_and_3012)
     ck_assert_int_eq(ts_ws_recv(&w, &m, &len, 3000), 1);
     ck_assert_str_eq(m, "{}");
     free(m);
-    int64_t t0 = ts_now_ms();
-    int code = ts_ws_wait_closed(&w, 4000);
-    int64_t took = ts_now_ms() - t0;
-    ck_assert_msg(code == 3012, "unanswered ping: close %d (%s), want 3012", code, w.close_reason);
-    ck_assert_str_eq(w.close_reason, "no pong");
-    ck_assert_msg(took >= 900 && took <= 3000, "3012 came %lld ms after the ping (pong timeout 1 s)", (long long)took);
-    ts_ws_close(&w);
+    /* pong timeout 1 s */
+    expect_closed_in(&w, ts_now_ms(), 4000, 3012, "no pong", 900, 3000, "unanswered ping");
 }
 END_TEST
 
@@ -132,13 +143,8 @@ START_TEST(test_expiry_3005)
     ck_assert_msg(r && strstr(r, "\"refresh\":{") && strstr(r, "\"expires\":true"), "refresh reply: %s", r ? r : "(none)");
     free(r);
 
-    int code = ts_ws_wait_closed(&a, 8000);
-    int64_t took = ts_now_ms() - t0;
-    ck_assert_msg(code == 3005, "expired token: close %d (%s), want 3005", code, a.close_reason);
-    ck_assert_str_eq(a.close_reason, "connection expired");
     /* exp is 1-2 s after connect (whole seconds), then the 1 s delay */
-    ck_assert_msg(took >= 1900 && took <= 5000, "3005 after %lld ms (exp 2 s + 1 s)", (long long)took);
-    ts_ws_close(&a);
+    expect_closed_in(&a, t0, 8000, 3005, "connection expired", 1900, 5000, "expired token");
     /* b is alive past a's end: a command is answered */
     ts_sleep_ms(1000);
     ck_assert_int_eq(ts_ws_send_text(&b, "{\"history\":{\"channel\":\"plain.x\"},\"id\":3}"), 0);
@@ -356,9 +362,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_endpoint");
-    TCase *tc = ts_stack_tcase(s, "endpoint", 120, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_ping_pong_and_3012, test_expiry_3005, test_command_flood_111_3013,
-                 test_binary_refused_3501, test_slow_reader_2500_then_recovers);
-    return s;
+    return ts_stack_suite("cf_endpoint", "endpoint", 120, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_ping_pong_and_3012, test_expiry_3005, test_command_flood_111_3013,
+                          test_binary_refused_3501, test_slow_reader_2500_then_recovers);
 }

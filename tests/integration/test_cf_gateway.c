@@ -37,20 +37,10 @@ static const char conf[] = "auth = { leeway_s = 0; };\n"
                            "  { pattern = \"room.*\"; presence = true; join_leave = true; }\n"
                            "); };\n";
 
-static const char *haproxy_bin(void)
-{
-    static const char *cands[] = {"/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy",
-                                  "/usr/local/bin/haproxy"};
-    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
-        if (access(cands[i], X_OK) == 0)
-            return cands[i];
-    return NULL;
-}
-
 /* HAProxy on lb_port, every node UP (its /healthz check) before it returns. */
 static void start_haproxy(void)
 {
-    const char *bin = haproxy_bin();
+    const char *bin = ts_haproxy_bin();
     ck_assert_msg(bin != NULL, "haproxy not installed (scripts/install-deps.sh installs it)");
     char cfg[1024], cmd[4096];
     snprintf(cfg, sizeof cfg, "%s/haproxy.cfg", stack.tmp);
@@ -115,9 +105,7 @@ static void teardown(void)
 START_TEST(test_sdk_against_gateways)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
-    int code = ts_run(cmd);
-    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
+    ts_sdk_install();
     start_haproxy();
     int n = snprintf(cmd, sizeof cmd,
                      "timeout 100 node '%s/tests/sdk/cf_gateway_check.js'"
@@ -128,7 +116,7 @@ START_TEST(test_sdk_against_gateways)
     /* the script kills the node its HAProxy client lands on (the direct clients are gone by then) */
     for (int i = 0; i < N_NODES; i++)
         n += snprintf(cmd + n, sizeof cmd - (size_t)n, " --node %s=%d", stack.gw[i].node_id, (int)stack.gw[i].proc.pid);
-    code = ts_run(cmd);
+    int code = ts_run(cmd);
     if (code != 0)
         for (int i = 0; i < N_NODES; i++)
             ts_proc_dump_log(&stack.gw[i].proc, stack.gw[i].node_id);
@@ -150,9 +138,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cf_gateway");
-    TCase *tc = ts_tcase(s, "sdk", 240);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_sdk_against_gateways);
-    return s;
+    return ts_suite_fixed("cf_gateway", "sdk", 240, NULL, NULL, setup, teardown,
+                          test_sdk_against_gateways);
 }

@@ -401,9 +401,8 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cli");
-    TCase *tc = ts_stack_tcase(s, "cli", 60, &stack, TS_FIX_DIR, 0);
-    ts_add_tests(tc, test_help_and_version, test_bad_values_exit_2, test_file_env_flag_precedence,
-                 test_tools_alike, test_tools_take_gateway_env);
-    return s;
+    return ts_stack_suite("cli", "cli", 60, &stack, TS_FIX_DIR, 0, NULL, NULL,
+                          test_help_and_version, test_bad_values_exit_2,
+                          test_file_env_flag_precedence, test_tools_alike,
+                          test_tools_take_gateway_env);
 }

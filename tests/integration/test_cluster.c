@@ -94,16 +94,6 @@ static void raise_nofile(void)
     }
 }
 
-static const char *haproxy_bin(void)
-{
-    static const char *cands[] = {"/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy",
-                                  "/usr/local/bin/haproxy"};
-    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
-        if (access(cands[i], X_OK) == 0)
-            return cands[i];
-    return NULL;
-}
-
 /* ---- HAProxy ---- */
 
 /* Counts the servers of backend "gateways" that HAProxy reports UP with a passing
@@ -139,7 +129,7 @@ static int lb_servers_up(const char *name, char *state, size_t cap)
 
 static void start_haproxy(void)
 {
-    const char *bin = haproxy_bin();
+    const char *bin = ts_haproxy_bin();
     ck_assert_msg(bin != NULL, "haproxy not installed (scripts/install-deps.sh installs Debian's "
                                "haproxy package; loadtest/cluster.sh up does too)");
     char cfg[1024], cmd[4096];
@@ -562,10 +552,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("cluster");
-    TCase *tc = ts_tcase(s, "cluster", 120);
-    tcase_add_unchecked_fixture(tc, ts_suite_setup, ts_suite_teardown);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_cluster_failover);
-    return s;
+    return ts_suite_fixed("cluster", "cluster", 120, ts_suite_setup, ts_suite_teardown, setup,
+                          teardown, test_cluster_failover);
 }

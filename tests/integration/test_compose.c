@@ -51,8 +51,11 @@ static char *run(const char *cmd, int *status)
     return out;
 }
 
-static char *slurp(const char *path)
+/* The text of dir/name (malloc'd; up to 128 KiB), asserted readable. */
+static char *slurp(const char *dir, const char *name)
 {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
     ck_assert_msg(f != NULL, "cannot read %s", path);
     static char buf[1 << 17];
@@ -280,9 +283,7 @@ END_TEST
 
 START_TEST(test_haproxy_cfg)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/deploy/haproxy.cfg", PULSE_SOURCE_DIR);
-    char *cfg = slurp(path);
+    char *cfg = slurp(PULSE_SOURCE_DIR, "deploy/haproxy.cfg");
     const char *must[] = {
         "timeout tunnel",           /* WebSocket tunnels outlive HTTP timeouts */
         "balance leastconn",        /* long-lived connections */
@@ -326,8 +327,7 @@ START_TEST(test_haproxy_cfg)
         dump_err();
     ck_assert_msg(st == 0, "the rendered native config is not valid: %s", o);
     free(o);
-    snprintf(path, sizeof path, "%s/rendered.cfg", stack.tmp);
-    cfg = slurp(path);
+    cfg = slurp(stack.tmp, "rendered.cfg");
     ck_assert_msg(strstr(cfg, "server node-1 127.0.0.1:18080 check port 19090") != NULL &&
                       strstr(cfg, "server node-2 127.0.0.1:18081 check port 19091") != NULL,
                   "rendered servers missing:\n%s", cfg);
@@ -338,9 +338,7 @@ END_TEST
 
 START_TEST(test_dockerfile)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/Dockerfile", PULSE_SOURCE_DIR);
-    char *df = slurp(path);
+    char *df = slurp(PULSE_SOURCE_DIR, "Dockerfile");
     int froms = 0;
     for (const char *p = df; (p = strstr(p, "\nFROM debian:bookworm")) != NULL; p++)
         froms++;
@@ -415,6 +413,7 @@ START_TEST(test_dockerfile)
     }
     free(linked);
     free(df);
+    char path[1024];
     snprintf(path, sizeof path, "%s/.dockerignore", PULSE_SOURCE_DIR);
     ck_assert_msg(access(path, R_OK) == 0, ".dockerignore missing (build dirs would be sent as context)");
 }
@@ -422,8 +421,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("compose");
-    TCase *tc = ts_stack_tcase(s, "compose", 120, &stack, TS_FIX_DIR, 0);
-    ts_add_tests(tc, test_compose_config, test_haproxy_cfg, test_dockerfile);
-    return s;
+    return ts_stack_suite("compose", "compose", 120, &stack, TS_FIX_DIR, 0, NULL, NULL,
+                          test_compose_config, test_haproxy_cfg, test_dockerfile);
 }

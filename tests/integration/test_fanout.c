@@ -279,9 +279,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("fanout");
-    TCase *tc = ts_stack_tcase(s, "fanout", 60, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_two_nodes_six_clients, test_pattern_subscription, test_two_workers,
-                 test_payload_fidelity, test_batch_mode);
-    return s;
+    return ts_stack_suite("fanout", "fanout", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_two_nodes_six_clients, test_pattern_subscription, test_two_workers,
+                          test_payload_fidelity, test_batch_mode);
 }

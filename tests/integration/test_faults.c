@@ -673,10 +673,8 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("faults");
-    TCase *tc = ts_stack_tcase(s, "faults", long_tests() ? 600 : 90, &stack, TS_FIX_DIR, 10000);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    ts_add_tests(tc, test_redis_down_at_start_timing, test_redis_stall_sigstop, test_dead_peer,
-                 test_churn, test_sigterm_heavy_fanout);
-    return s;
+    return ts_stack_suite("faults", "faults", long_tests() ? 600 : 90, &stack, TS_FIX_DIR, 10000,
+                          setup, teardown, test_redis_down_at_start_timing,
+                          test_redis_stall_sigstop, test_dead_peer, test_churn,
+                          test_sigterm_heavy_fanout);
 }

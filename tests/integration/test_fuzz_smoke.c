@@ -34,8 +34,5 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("fuzz_smoke");
-    TCase *tc = ts_tcase(s, "fuzz_smoke", 300);
-    tcase_add_test(tc, test_fuzz_run_10s);
-    return s;
+    return ts_suite_of("fuzz_smoke", "fuzz_smoke", 300, test_fuzz_run_10s);
 }

@@ -347,10 +347,7 @@ static void start_gw_ulimit(int nofile, const char *const extra[])
     snprintf(script, sizeof script, "ulimit -n %d && exec \"$0\" \"$@\"", nofile);
     const char *argv[40] = {"/bin/sh", "-c", script, bin, "--port", "0", "--admin-port", "0", "--redis", url,
                             "--node-id", "node-fd"};
-    int n = 12;
-    for (int i = 0; extra && extra[i]; i++)
-        argv[n++] = extra[i];
-    argv[n] = NULL;
+    ts_argv_append(argv, 12, 40, extra);
     snprintf(log, sizeof log, "%s/gateway-fd.log", stack.tmp);
     ck_assert_int_eq(ts_proc_start(&stack.gw[0].proc, (char *const *)argv, NULL, log), 0);
     free(bin);
@@ -742,9 +739,10 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("hardening");
-    TCase *tc = ts_stack_tcase(s, "hardening", 90, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, write_secret, NULL);
-    ts_add_tests(tc, test_batch_envelope_forgery, test_far_future_exp, test_redis_channel_names, test_priority_capped_by_rule, test_refusals_readable, test_half_open_handshakes, test_fd_limit_headroom, test_admin_cross_site, test_admin_reads, test_redis_password_redacted, test_node_pattern_caps, test_node_channel_caps, test_bind_names_and_alpn);
-    return s;
+    return ts_stack_suite("hardening", "hardening", 90, &stack, TS_FIX_REDIS, 8000, write_secret,
+                          NULL, test_batch_envelope_forgery, test_far_future_exp,
+                          test_redis_channel_names, test_priority_capped_by_rule,
+                          test_refusals_readable, test_half_open_handshakes, test_fd_limit_headroom,
+                          test_admin_cross_site, test_admin_reads, test_redis_password_redacted,
+                          test_node_pattern_caps, test_node_channel_caps, test_bind_names_and_alpn);
 }

@@ -63,10 +63,7 @@ static void setup(void)
 static void start_b(const char *const extra[])
 {
     const char *args[16] = {"--config", conf_path};
-    int n = 2;
-    for (int i = 0; extra && extra[i]; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
+    ts_argv_append(args, 2, 16, extra);
     B = ts_fixture_gateway("node-b", (char *const *)args);
 }
 
@@ -264,6 +261,24 @@ static void *publisher(void *arg)
     return NULL;
 }
 
+/* After a burst (publisher()) met n clients recovering channel from offset 1 of epoch:
+ * each client is subscribed (recovered, whatever the top was then), then gets
+ * 2..BURST+1 exactly (the replay and the live events meet without a hole or a repeat),
+ * then nothing more for 200 ms (client 0) or rest_silence_ms (the others); closed. */
+static void expect_burst_recovered(ts_ws *c, int n, const char *channel, const char *epoch,
+                                   int rest_silence_ms)
+{
+    for (int i = 0; i < n; i++) {
+        char who[32];
+        snprintf(who, sizeof who, "client %d", i);
+        long long top = subscribed_any(&c[i], channel, true, who);
+        ck_assert_int_ge(top, 1);
+        expect_range(&c[i], channel, 2, BURST + 1, epoch, who);
+        expect_silence(&c[i], i ? rest_silence_ms : 200, who);
+        ts_ws_close(&c[i]);
+    }
+}
+
 START_TEST(test_publish_during_recovery)
 {
     start_b(NULL);
@@ -287,17 +302,7 @@ START_TEST(test_publish_during_recovery)
         ts_sleep_ms(40);
     }
     pthread_join(th, NULL);
-    /* each: subscribed (recovered, whatever the top was then), then 2..BURST+1 exactly:
-     * the replay and the live events meet without a hole or a repeat */
-    for (int i = 0; i < NC; i++) {
-        char who[32];
-        snprintf(who, sizeof who, "client %d", i);
-        long long top = subscribed_any(&c[i], "hist.burst", true, who);
-        ck_assert_int_ge(top, 1);
-        expect_range(&c[i], "hist.burst", 2, BURST + 1, epoch, who);
-        expect_silence(&c[i], 200, who);
-        ts_ws_close(&c[i]);
-    }
+    expect_burst_recovered(c, NC, "hist.burst", epoch, 200);
 }
 END_TEST
 
@@ -319,15 +324,7 @@ START_TEST(test_storm_during_publishing)
     for (int i = 0; i < NC; i++)
         connect_since(&c[i], A->port, "hist.burst2", 1, d.epoch);
     pthread_join(th, NULL);
-    for (int i = 0; i < NC; i++) {
-        char who[32];
-        snprintf(who, sizeof who, "client %d", i);
-        long long top = subscribed_any(&c[i], "hist.burst2", true, who);
-        ck_assert_int_ge(top, 1);
-        expect_range(&c[i], "hist.burst2", 2, BURST + 1, d.epoch, who);
-        expect_silence(&c[i], i ? 0 : 200, who);
-        ts_ws_close(&c[i]);
-    }
+    expect_burst_recovered(c, NC, "hist.burst2", d.epoch, 0);
     ts_ws_close(&live);
 }
 END_TEST
@@ -800,12 +797,10 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("history");
-    TCase *tc = ts_stack_tcase(s, "history", 120, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, setup, NULL);
-    ts_add_tests(tc, test_recover_on_another_node, test_publish_during_recovery, test_flushall_not_recovered,
-                 test_window, test_node_repairs_after_redis_restart, test_node_repairs_offset_jump, test_history_op,
-                 test_history_authorization, test_dropped_notice, test_recovery_storm_shares_reads,
-                 test_storm_during_publishing);
-    return s;
+    return ts_stack_suite("history", "history", 120, &stack, TS_FIX_REDIS, 8000, setup, NULL,
+                          test_recover_on_another_node, test_publish_during_recovery,
+                          test_flushall_not_recovered, test_window,
+                          test_node_repairs_after_redis_restart, test_node_repairs_offset_jump,
+                          test_history_op, test_history_authorization, test_dropped_notice,
+                          test_recovery_storm_shares_reads, test_storm_during_publishing);
 }

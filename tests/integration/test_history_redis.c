@@ -384,9 +384,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("history_redis");
-    TCase *tc = ts_stack_tcase(s, "history_redis", 60, &stack, TS_FIX_REDIS, 0);
-    ts_add_tests(tc, test_publish_from_redis_cli, test_no_history_channels, test_maxlen_and_ttl,
-                 test_new_epoch, test_usage_errors, test_rules_agree);
-    return s;
+    return ts_stack_suite("history_redis", "history_redis", 60, &stack, TS_FIX_REDIS, 0, NULL, NULL,
+                          test_publish_from_redis_cli, test_no_history_channels,
+                          test_maxlen_and_ttl, test_new_epoch, test_usage_errors, test_rules_agree);
 }

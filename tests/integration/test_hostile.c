@@ -102,10 +102,32 @@ static void check_alive(const char *after)
     check_alive_ex(after, true);
 }
 
+/* The gateway closes c with code want within 5 s ("<what>: close code <got> (want
+ * <want>)"); then c is released and the gateway still serves (check_alive(what)). */
+static void expect_close(ts_ws *c, int want, const char *what)
+{
+    int code = ts_ws_wait_closed(c, 5000);
+    ck_assert_msg(code == want, "%s: close code %d (want %d)", what, code, want);
+    ts_ws_close(c);
+    check_alive(what);
+}
+
 /* Opens a raw client (subprotocol pulse.v1, greeting read) on no channel. */
 static void open_raw(ts_ws *c, const char *what)
 {
     ck_assert_msg(ts_ws_open(c, stack.gw[0].port, NULL, NODE, 5000) == 0, "%s: could not connect", what);
+}
+
+/* A new raw client sends the text fragment a (FIN clear), then a final frame of opcode
+ * op2 with b: the gateway must close with want (expect_close). */
+static void two_fragments_closed(const char *what, const char *a, size_t alen, int op2, const char *b,
+                                 size_t blen, int want)
+{
+    ts_ws c;
+    open_raw(&c, what);
+    ck_assert_int_eq(ts_ws_send_frame(&c, 1, false, a, alen), 0);
+    ck_assert_int_eq(ts_ws_send_frame(&c, op2, true, b, blen), 0);
+    expect_close(&c, want, what);
 }
 
 /* Builds one frame by hand: b0 is the first byte as is (FIN, RSV, opcode); the payload
@@ -166,10 +188,7 @@ START_TEST(test_oversized_frames_and_messages)
         open_raw(&c, "1 GiB header, 16 KiB sent");
         unsigned char some[16384] = {0};
         ck_assert_int_eq(send_built(&c, 0x81, true, some, sizeof some, (uint64_t)1 << 30), 0);
-        int code = ts_ws_wait_closed(&c, 5000);
-        ck_assert_msg(code == 1009, "frame claiming 1 GiB: close code %d (want 1009)", code);
-        ts_ws_close(&c);
-        check_alive("a frame header claiming 1 GiB");
+        expect_close(&c, 1009, "a frame header claiming 1 GiB");
     }
     /* 1b. The same, streaming up to 1 MiB regardless: the gateway closes while we are
      * still sending, so the close frame usually dies with the TCP reset (unread data in
@@ -205,14 +224,11 @@ START_TEST(test_oversized_frames_and_messages)
         open_raw(&c, "1 GiB binary");
         unsigned char junk[4096] = {0};
         ck_assert_int_eq(send_built(&c, 0x82, true, junk, sizeof junk, (uint64_t)1 << 30), 0);
-        int code = ts_ws_wait_closed(&c, 5000);
-        ck_assert_msg(code == 1009, "binary frame claiming 1 GiB: close code %d (want 1009)", code);
-        ts_ws_close(&c);
-        check_alive("a binary frame header claiming 1 GiB");
+        expect_close(&c, 1009, "a binary frame header claiming 1 GiB");
 
         open_raw(&c, "2^63 length");
         ck_assert_int_eq(send_built(&c, 0x81, true, junk, sizeof junk, ((uint64_t)1 << 63) + 5), 0);
-        code = ts_ws_wait_closed(&c, 5000);
+        int code = ts_ws_wait_closed(&c, 5000);
         fprintf(stderr, "hostile: 64-bit length with the top bit set: close %d (0 = TCP closed without a close frame)\n",
                 code);
         ck_assert_msg(code == 0 || code == 1002 || code == 1009,
@@ -328,23 +344,10 @@ START_TEST(test_invalid_utf8)
         ts_ws c;
         open_raw(&c, bad[i].what);
         ck_assert_int_eq(ts_ws_send_frame(&c, 1, true, bad[i].bytes, bad[i].len), 0);
-        int code = ts_ws_wait_closed(&c, 5000);
-        ck_assert_msg(code == 1007, "invalid UTF-8 (%s) in a text frame: close code %d (want 1007)", bad[i].what,
-                      code);
-        ts_ws_close(&c);
-        check_alive(bad[i].what);
+        expect_close(&c, 1007, bad[i].what);
     }
     /* Invalid only across fragments: "abc" + CE | FF. */
-    {
-        ts_ws c;
-        open_raw(&c, "fragmented invalid UTF-8");
-        ck_assert_int_eq(ts_ws_send_frame(&c, 1, false, "abc\xce", 4), 0);
-        ck_assert_int_eq(ts_ws_send_frame(&c, 0, true, "\xff", 1), 0);
-        int code = ts_ws_wait_closed(&c, 5000);
-        ck_assert_msg(code == 1007, "invalid UTF-8 across fragments: close code %d (want 1007)", code);
-        ts_ws_close(&c);
-        check_alive("invalid UTF-8 across fragments");
-    }
+    two_fragments_closed("invalid UTF-8 across fragments", "abc\xce", 4, 0, "\xff", 1, 1007);
     /* Valid UTF-8 split inside a code point across fragments is fine (Autobahn 6.2). */
     {
         ts_ws c;
@@ -412,22 +415,10 @@ START_TEST(test_protocol_violations)
         ts_ws c;
         open_raw(&c, cases[i].what);
         ck_assert_int_eq(send_built(&c, cases[i].b0, true, cases[i].payload, cases[i].len, (uint64_t)-1), 0);
-        int code = ts_ws_wait_closed(&c, 5000);
-        ck_assert_msg(code == cases[i].want, "%s: close code %d (want %d)", cases[i].what, code, cases[i].want);
-        ts_ws_close(&c);
-        check_alive(cases[i].what);
+        expect_close(&c, cases[i].want, cases[i].what);
     }
     /* A new data frame while a fragmented message is open: 1002. */
-    {
-        ts_ws c;
-        open_raw(&c, "text inside a fragmented message");
-        ck_assert_int_eq(ts_ws_send_frame(&c, 1, false, "{\"op\"", 5), 0);
-        ck_assert_int_eq(ts_ws_send_frame(&c, 1, true, ":\"ping\"}", 8), 0);
-        int code = ts_ws_wait_closed(&c, 5000);
-        ck_assert_msg(code == 1002, "text frame inside a fragmented message: close %d (want 1002)", code);
-        ts_ws_close(&c);
-        check_alive("a text frame inside a fragmented message");
-    }
+    two_fragments_closed("a text frame inside a fragmented message", "{\"op\"", 5, 1, ":\"ping\"}", 8, 1002);
     /* Control frames may interleave with fragments (Autobahn 5.6-5.9). */
     {
         ts_ws c;
@@ -1123,12 +1114,7 @@ START_TEST(test_malformed_commands)
     char ev[512];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "AFTER_BAD", 1, "normal", NULL), 0);
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "zz.good", ev), 1);
-    char *want = ts_envelope("zz.good", ev);
-    char *m = NULL;
-    ck_assert_int_eq(ts_ws_recv(&c, &m, NULL, 5000), 1);
-    ck_assert_str_eq(m, want);
-    free(m);
-    free(want);
+    ts_assert_delivery(&c, "zz.good", ev, "zz.good");
     ts_ws_close(&c);
     /* Odd names in the query string too. */
     const char *paths[] = {
@@ -1160,11 +1146,9 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("hostile");
-    TCase *tc = ts_stack_tcase(s, "hostile", 90, &stack, TS_FIX_REDIS, 10000);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    ts_add_tests(tc, test_oversized_frames_and_messages, test_invalid_utf8,
-                 test_protocol_violations, test_ping_flood, test_slowloris, test_connect_burst, test_bad_http,
-                 test_max_connections, test_max_connections_per_ip, test_malformed_commands);
-    return s;
+    return ts_stack_suite("hostile", "hostile", 90, &stack, TS_FIX_REDIS, 10000, setup, teardown,
+                          test_oversized_frames_and_messages, test_invalid_utf8,
+                          test_protocol_violations, test_ping_flood, test_slowloris,
+                          test_connect_burst, test_bad_http, test_max_connections,
+                          test_max_connections_per_ip, test_malformed_commands);
 }

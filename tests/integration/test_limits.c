@@ -145,8 +145,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("limits");
-    TCase *tc = ts_stack_tcase(s, "limits", 60, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_max_connections, test_heartbeat, test_handshake_timeout);
-    return s;
+    return ts_stack_suite("limits", "limits", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_max_connections, test_heartbeat, test_handshake_timeout);
 }

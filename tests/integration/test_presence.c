@@ -217,6 +217,17 @@ static void stats(client *c, const char *channel, long long *clients, long long 
     json_decref(o);
 }
 
+/* stats() again and again, up to 5 s, until the channel counts want_clients clients;
+ * the last counts in *clients and *users (the caller asserts them). */
+static void wait_stats(client *c, const char *channel, long long want_clients, long long *clients,
+                       long long *users)
+{
+    int64_t end = ts_now_ms() + 5000;
+    do {
+        stats(c, channel, clients, users);
+    } while (*clients != want_clients && ts_now_ms() < end);
+}
+
 /* Both watchers list exactly want (sorted ids), polling up to timeout_ms. */
 static void expect_presence(client *wa, client *wb, const char *channel, const char *want, int timeout_ms)
 {
@@ -408,10 +419,7 @@ START_TEST(test_stats)
     /* "subscribed" is Redis's SUBSCRIBE answer; the entry goes over the other
      * connection: visible one round trip later */
     long long nc = 0, nu = 0;
-    int64_t end = ts_now_ms() + 5000;
-    do {
-        stats(&a1, "quiet.1", &nc, &nu);
-    } while (nc != 3 && ts_now_ms() < end);
+    wait_stats(&a1, "quiet.1", 3, &nc, &nu);
     ck_assert_int_eq(nc, 3);
     ck_assert_int_eq(nu, 2);
     /* the token's info travels with the entry; quiet.* has no join/leave */
@@ -433,17 +441,11 @@ START_TEST(test_stats)
     ck_assert_int_eq(a1.nev + a2.nev + b1.nev, 0);
     /* ann leaves once of twice: still 2 users; then bob: 1 */
     ts_ws_close(&a2.ws);
-    end = ts_now_ms() + 5000;
-    do {
-        stats(&a1, "quiet.1", &nc, &nu);
-    } while (nc != 2 && ts_now_ms() < end);
+    wait_stats(&a1, "quiet.1", 2, &nc, &nu);
     ck_assert_int_eq(nc, 2);
     ck_assert_int_eq(nu, 2);
     json_decref(op(&b1, "{\"op\":\"unsubscribe\",\"channel\":\"quiet.1\"}", "unsubscribed"));
-    end = ts_now_ms() + 5000;
-    do {
-        stats(&a1, "quiet.1", &nc, &nu);
-    } while (nc != 1 && ts_now_ms() < end);
+    wait_stats(&a1, "quiet.1", 1, &nc, &nu);
     ck_assert_int_eq(nc, 1);
     ck_assert_int_eq(nu, 1);
     char body[4096];
@@ -473,10 +475,7 @@ START_TEST(test_list_max)
     client b;
     connect_as(&b, gw_b->port, "v", 600, NULL);
     long long nc = 0, nu = 0;
-    int64_t end = ts_now_ms() + 5000;
-    do {
-        stats(&b, "quiet.max", &nc, &nu);
-    } while (nc != 4 && ts_now_ms() < end);
+    wait_stats(&b, "quiet.max", 4, &nc, &nu);
     json_t *o = op(&b, "{\"op\":\"presence\",\"channel\":\"quiet.max\"}", "presence");
     ck_assert_uint_eq(json_array_size(json_object_get(o, "clients")), 2);
     json_decref(o);
@@ -544,10 +543,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("presence");
-    TCase *tc = ts_stack_tcase(s, "presence", 120, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, setup, NULL);
-    ts_add_tests(tc, test_join_leave_two_nodes, test_node_killed, test_authorization, test_stats, test_list_max,
-                 test_library);
-    return s;
+    return ts_stack_suite("presence", "presence", 120, &stack, TS_FIX_REDIS, 8000, setup, NULL,
+                          test_join_leave_two_nodes, test_node_killed, test_authorization,
+                          test_stats, test_list_max, test_library);
 }

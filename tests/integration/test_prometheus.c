@@ -209,9 +209,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("prometheus");
-    TCase *tc = ts_stack_tcase(s, "prometheus", 90, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    ts_add_tests(tc, test_promtool_check_metrics, test_scrape_and_query, test_dashboard_queries);
-    return s;
+    return ts_stack_suite("prometheus", "prometheus", 90, &stack, TS_FIX_REDIS, 8000, setup,
+                          teardown, test_promtool_check_metrics, test_scrape_and_query,
+                          test_dashboard_queries);
 }

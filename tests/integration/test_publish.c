@@ -126,22 +126,13 @@ static char *redis_url(void)
     return url;
 }
 
-static char *path_in_dir(const char *name)
-{
-    static char p[4][600];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", stack.tmp, name);
-    return p[k];
-}
-
 START_TEST(test_count_and_manifest_match)
 {
     static seen_event seen[20];
     static pulse_manifest_rec man[40];
     redisContext *sub = subscriber("SUBSCRIBE", "events.critical");
     const char *args[] = {"--type", "SERVER_DOWN", "--source", "server-a", "--count", "20",
-                          "--redis", redis_url(), "--manifest", path_in_dir("m.csv"), NULL};
+                          "--redis", redis_url(), "--manifest", ts_stack_path(&stack, "m.csv"), NULL};
     ts_proc p;
     int i, n;
 
@@ -182,7 +173,7 @@ START_TEST(test_raw)
     static pulse_manifest_rec man[40];
     redisContext *sub = subscriber("SUBSCRIBE", "events.critical");
     const char *args[] = {"--raw", "--count", "20", "--redis", redis_url(), "--manifest",
-                          path_in_dir("raw.csv"), NULL};
+                          ts_stack_path(&stack, "raw.csv"), NULL};
     const char *keys[] = {"KEYS", "*"}, *fl[] = {"FUNCTION", "LIST"};
     char out[256];
     ts_proc p;
@@ -228,7 +219,7 @@ START_TEST(test_history_flags)
     free(src);
     {
         const char *args[] = {"--count", "10", "--redis", redis_url(), "--manifest",
-                              path_in_dir("none.csv"), NULL};
+                              ts_stack_path(&stack, "none.csv"), NULL};
         ck_assert_int_eq(run_publish("none.log", args, &p), 0);
         ck_assert(!ts_file_contains(p.log_path, "loaded the Redis function library"));
         ck_assert(ts_file_contains(p.log_path, "via=fcall last_offset=0"));
@@ -238,7 +229,7 @@ START_TEST(test_history_flags)
     {
         const char *args[] = {"--channel", "feed:user-1", "--count", "300", "--history-size",
                               "5", "--history-ttl", "60", "--redis", redis_url(), "--manifest",
-                              path_in_dir("hist.csv"), NULL};
+                              ts_stack_path(&stack, "hist.csv"), NULL};
         ck_assert_int_eq(run_publish("hist.log", args, &p), 0);
         ck_assert(ts_file_contains(p.log_path, "sent=300 failed=0"));
         ck_assert_int_eq(load_manifest("hist.csv", man, 400), 300);
@@ -273,7 +264,7 @@ START_TEST(test_pacing)
     static pulse_manifest_rec man[MAX_EVENTS];
     static int64_t gaps[MAX_EVENTS], offs[MAX_EVENTS];
     const char *args[] = {"--rate", "200", "--duration", "2", "--channel", "pace.test",
-                          "--redis", redis_url(), "--manifest", path_in_dir("pace.csv"), NULL};
+                          "--redis", redis_url(), "--manifest", ts_stack_path(&stack, "pace.csv"), NULL};
     ts_proc p;
     int64_t t0 = ts_now_ms(), took, span;
     int n, i, off_slot = 0;
@@ -317,7 +308,7 @@ START_TEST(test_fast_pipelined)
     static seen_event seen[5000];
     redisContext *sub = subscriber("SUBSCRIBE", "events.critical");
     const char *args[] = {"--count", "5000", "--redis", redis_url(), "--payload-bytes", "200",
-                          "--manifest", path_in_dir("fast.csv"), NULL};
+                          "--manifest", ts_stack_path(&stack, "fast.csv"), NULL};
     static pulse_manifest_rec man[MAX_EVENTS];
     ts_proc p;
     int i;
@@ -339,7 +330,7 @@ START_TEST(test_mix)
     static seen_event seen[1000];
     redisContext *sub = subscriber("PSUBSCRIBE", "*");
     const char *args[] = {"--mix", "--users", "10", "--count", "1000", "--seed", "42", "--redis",
-                          redis_url(), "--manifest", path_in_dir("mix.csv"), NULL};
+                          redis_url(), "--manifest", ts_stack_path(&stack, "mix.csv"), NULL};
     ts_proc p;
     int i, posts = 0, notes = 0, alerts = 0;
 
@@ -388,7 +379,7 @@ START_TEST(test_via_http)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/publish", gw.admin_port);
     {
         const char *args[] = {"--http", url, "--channel", "http.test", "--count", "10", "--rate",
-                              "100", "--manifest", path_in_dir("http.csv"), NULL};
+                              "100", "--manifest", ts_stack_path(&stack, "http.csv"), NULL};
         int rc = run_publish("http.log", args, &p);
         if (rc != 0)
             ts_proc_dump_log(&gw.proc, "gateway");
@@ -441,9 +432,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("publish");
-    TCase *tc = ts_stack_tcase(s, "redis", 90, &stack, TS_FIX_REDIS, 0);
-    ts_add_tests(tc, test_count_and_manifest_match, test_raw, test_history_flags, test_pacing,
-                 test_fast_pipelined, test_mix, test_via_http, test_cli_contract);
-    return s;
+    return ts_stack_suite("publish", "redis", 90, &stack, TS_FIX_REDIS, 0, NULL, NULL,
+                          test_count_and_manifest_match, test_raw, test_history_flags, test_pacing,
+                          test_fast_pipelined, test_mix, test_via_http, test_cli_contract);
 }

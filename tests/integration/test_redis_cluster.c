@@ -40,49 +40,17 @@
 #define MAXCH (NPRIM * PER_SHARD + 2)
 
 /* ---- the cluster, shared by the suite (unchecked fixture: started once) ---- */
-static char *g_tmp;
-static char g_dir[600];
-static int g_ports[NNODES];
+static ts_rcluster g_rc;
 static bool g_dead[NNODES];
-
-static int run_script(const char *verb)
-{
-    return ts_rcluster_script(verb, g_dir);
-}
 
 static void cluster_up(void)
 {
-    g_tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(g_tmp);
-    snprintf(g_dir, sizeof g_dir, "%s/rc", g_tmp);
-    int64_t t0 = ts_now_ms();
-    int rc = run_script("start");
-    if (rc != 0) { /* the script stopped what it started and printed the logs */
-        ts_rmtree(g_tmp);
-        free(g_tmp);
-        g_tmp = NULL;
-        ck_abort_msg("loadtest/redis_cluster.sh start exited %d", rc);
-    }
-    fprintf(stderr, "redis cluster: 6 nodes up in %lld ms\n", (long long)(ts_now_ms() - t0));
-    char path[700];
-    snprintf(path, sizeof path, "%s/ports", g_dir);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < NNODES; i++)
-        ck_assert_int_eq(fscanf(f, "%d", &g_ports[i]), 1);
-    fclose(f);
+    ts_rcluster_up(&g_rc);
 }
 
 static void cluster_down(void)
 {
-    if (g_tmp == NULL)
-        return;
-    int rc = run_script("stop");
-    if (rc != 0)
-        fprintf(stderr, "loadtest/redis_cluster.sh stop exited %d\n", rc);
-    ts_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    ts_rcluster_down(&g_rc);
 }
 
 #define CMD TS_REDIS
@@ -90,7 +58,7 @@ static void cluster_down(void)
 static int port_index(int port)
 {
     for (int i = 0; i < NNODES; i++) {
-        if (g_ports[i] == port)
+        if (g_rc.ports[i] == port)
             return i;
     }
     return -1;
@@ -102,14 +70,14 @@ static gw_slotmap *fetch_map(void)
     for (int i = 0; i < NNODES; i++) {
         if (g_dead[i])
             continue;
-        redisReply *r = CMD(g_ports[i], "CLUSTER", "SHARDS");
+        redisReply *r = CMD(g_rc.ports[i], "CLUSTER", "SHARDS");
         if (r == NULL)
             continue;
         gw_slotmap *m = NULL;
         pulse_error err = {0};
         int rc = gw_slotmap_from_shards(&m, r, &err);
         freeReplyObject(r);
-        ck_assert_msg(rc == 0, "CLUSTER SHARDS from %d refused: %s", g_ports[i], err.text);
+        ck_assert_msg(rc == 0, "CLUSTER SHARDS from %d refused: %s", g_rc.ports[i], err.text);
         return m;
     }
     return NULL;
@@ -372,7 +340,7 @@ START_TEST(test_keyslot_and_map_agree)
     const char *keys[] = {"events.critical", "alerts.cpu", "pulse:{alerts.cpu}:meta", "{user1000}.following",
                           "foo{{bar}}zap", "chat:room-42", ""};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        redisReply *r = CMD(g_ports[0], "CLUSTER", "KEYSLOT", keys[i]);
+        redisReply *r = CMD(g_rc.ports[0], "CLUSTER", "KEYSLOT", keys[i]);
         ck_assert_ptr_nonnull(r);
         ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
         ck_assert_msg((unsigned)r->integer == gw_slot_of(keys[i], strlen(keys[i])), "KEYSLOT %s: %lld vs %u",
@@ -383,7 +351,7 @@ START_TEST(test_keyslot_and_map_agree)
     ck_assert_ptr_nonnull(a);
     ck_assert_uint_eq(a->nshards, NPRIM);
     ck_assert_uint_eq(a->uncovered, 0);
-    redisReply *r = CMD(g_ports[1], "CLUSTER", "SLOTS");
+    redisReply *r = CMD(g_rc.ports[1], "CLUSTER", "SLOTS");
     gw_slotmap *b = NULL;
     pulse_error err = {0};
     ck_assert_msg(gw_slotmap_from_slots(&b, r, &err) == 0, "CLUSTER SLOTS: %s", err.text);
@@ -512,14 +480,7 @@ START_TEST(test_failover)
     gw_cnode victim = m->shards[victim_shard].primary;
     int vi = port_index(victim.port);
     ck_assert_int_ge(vi, 0);
-    char path[800], pidbuf[32];
-    snprintf(path, sizeof path, "%s/pids/%d.pid", g_dir, victim.port);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(pidbuf, sizeof pidbuf, f));
-    fclose(f);
-    pid_t pid = (pid_t)strtol(pidbuf, NULL, 10);
-    ck_assert_int_gt(pid, 1);
+    pid_t pid = ts_rcluster_pid(&g_rc, victim.port);
     size_t on_victim[MAXCH], others[MAXCH], nv = 0, no = 0;
     for (size_t i = 0; i < H.n; i++) {
         if (gw_slotmap_shard_index(m, gw_slot_of(H.names[i], strlen(H.names[i]))) == victim_shard)
@@ -636,12 +597,9 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("redis_cluster");
-    TCase *tc = ts_tcase(s, "redis_cluster", 240);
-    tcase_add_unchecked_fixture(tc, cluster_up, cluster_down);
     /* in this order: each test runs in its own child, on the cluster as the previous
      * one left it (a slot moved, then a primary dead) */
-    ts_add_tests(tc, test_keyslot_and_map_agree, test_subscribe_every_shard,
-                 test_slot_moves_pushes_sunsubscribe, test_failover, test_connection_failures);
-    return s;
+    return ts_suite_fixed("redis_cluster", "redis_cluster", 240, cluster_up, cluster_down, NULL, NULL,
+                          test_keyslot_and_map_agree, test_subscribe_every_shard,
+                          test_slot_moves_pushes_sunsubscribe, test_failover, test_connection_failures);
 }

@@ -39,10 +39,8 @@
 #define NPRIM 3
 #define NNODES (NPRIM * 2)
 
-static char *g_tmp;
-static char g_dir[600];
+static ts_rcluster g_rc;
 static char g_url[600];
-static int g_ports[NNODES];
 static ts_gateway g_gw[2];
 static bool g_gw_up[2];
 /* per shard (index in the first map): two plain channels and one with history */
@@ -50,10 +48,6 @@ static char g_room[NPRIM][2][32];
 static char g_hist[NPRIM][32];
 static int g_primary[NPRIM]; /* port of each shard's primary at start */
 
-static int run_script(const char *verb)
-{
-    return ts_rcluster_script(verb, g_dir);
-}
 
 #define CMD TS_REDIS
 
@@ -82,29 +76,11 @@ static int shard_of(const gw_slotmap *m, const char *name)
 
 static void suite_up(void)
 {
-    g_tmp = ts_tmpdir();
-    ck_assert_ptr_nonnull(g_tmp);
-    snprintf(g_dir, sizeof g_dir, "%s/rc", g_tmp);
-    int64_t t0 = ts_now_ms();
-    int rc = run_script("start");
-    if (rc != 0) {
-        ts_rmtree(g_tmp);
-        free(g_tmp);
-        g_tmp = NULL;
-        ck_abort_msg("loadtest/redis_cluster.sh start exited %d", rc);
-    }
-    fprintf(stderr, "redis cluster: 6 nodes up in %lld ms\n", (long long)(ts_now_ms() - t0));
-    char path[700];
-    snprintf(path, sizeof path, "%s/ports", g_dir);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
+    ts_rcluster_up(&g_rc);
     int n = snprintf(g_url, sizeof g_url, "redis+cluster://");
-    for (int i = 0; i < NNODES; i++) {
-        ck_assert_int_eq(fscanf(f, "%d", &g_ports[i]), 1);
-        n += snprintf(g_url + n, sizeof g_url - (size_t)n, "%s127.0.0.1:%d", i ? "," : "", g_ports[i]);
-    }
-    fclose(f);
-    gw_slotmap *m = fetch_map(g_ports[0]);
+    for (int i = 0; i < NNODES; i++)
+        n += snprintf(g_url + n, sizeof g_url - (size_t)n, "%s127.0.0.1:%d", i ? "," : "", g_rc.ports[i]);
+    gw_slotmap *m = fetch_map(g_rc.ports[0]);
     ck_assert_ptr_nonnull(m);
     int k = 0;
     for (size_t i = 0; i < m->nshards; i++)
@@ -130,7 +106,7 @@ static void suite_up(void)
     gw_slotmap_free(m);
     const char *extra[] = {"--redis", g_url, NULL};
     for (int i = 0; i < 2; i++) {
-        ck_assert_int_eq(ts_gateway_start(&g_gw[i], g_tmp, 1, i ? "node-b" : "node-a", (char *const *)extra), 0);
+        ck_assert_int_eq(ts_gateway_start(&g_gw[i], g_rc.tmp, 1, i ? "node-b" : "node-a", (char *const *)extra), 0);
         g_gw_up[i] = true;
         ck_assert_int_eq(ts_http_wait_status(g_gw[i].admin_port, "/healthz", 200, 10000), 0);
     }
@@ -145,13 +121,7 @@ static void suite_down(void)
                 fprintf(stderr, "gateway %d exited with %d\n", i, st);
             g_gw_up[i] = false;
         }
-    if (g_tmp == NULL)
-        return;
-    if (run_script("stop") != 0)
-        fprintf(stderr, "loadtest/redis_cluster.sh stop failed\n");
-    ts_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    ts_rcluster_down(&g_rc);
 }
 
 /* POST /publish on node i: 200 when accepted (any 2xx), else the HTTP status; *offset
@@ -433,7 +403,7 @@ START_TEST(test_failover_nothing_lost)
     /* nodes of this test (the fork's copy of g_gw; the suite's nodes keep running) */
     const char *extra[] = {"--redis", g_url, NULL};
     for (int i = 0; i < 2; i++) {
-        ck_assert_int_eq(ts_gateway_start(&g_gw[i], g_tmp, 1, i ? "node-d" : "node-c", (char *const *)extra), 0);
+        ck_assert_int_eq(ts_gateway_start(&g_gw[i], g_rc.tmp, 1, i ? "node-d" : "node-c", (char *const *)extra), 0);
         ck_assert_int_eq(ts_http_wait_status(g_gw[i].admin_port, "/healthz", 200, 10000), 0);
     }
     const char *names[NPRIM] = {g_hist[0], g_hist[1], g_hist[2]};
@@ -443,14 +413,7 @@ START_TEST(test_failover_nothing_lost)
     ck_assert_int_eq(open_any_order(&a, 0, list, NPRIM), 0);
     ck_assert_int_eq(open_any_order(&b, 1, list, NPRIM), 0);
     const int victim = 2; /* the shard of g_hist[2] */
-    char path[800], pidbuf[32];
-    snprintf(path, sizeof path, "%s/pids/%d.pid", g_dir, g_primary[victim]);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_ptr_nonnull(fgets(pidbuf, sizeof pidbuf, f));
-    fclose(f);
-    pid_t pid = (pid_t)strtol(pidbuf, NULL, 10);
-    ck_assert_int_gt(pid, 1);
+    pid_t pid = ts_rcluster_pid(&g_rc, g_primary[victim]);
     long long base[NPRIM];
     bool saw_down = false;
     int retries = 0;
@@ -509,8 +472,8 @@ START_TEST(test_failover_nothing_lost)
     /* the promoted replica has the library (replicated, or loaded by the node) */
     gw_slotmap *m = NULL;
     for (int i = 0; i < NNODES && !m; i++)
-        if (g_ports[i] != g_primary[victim])
-            m = fetch_map(g_ports[i]);
+        if (g_rc.ports[i] != g_primary[victim])
+            m = fetch_map(g_rc.ports[i]);
     ck_assert_ptr_nonnull(m);
     const gw_cshard *sh = gw_slotmap_shard(m, gw_slot_of(names[victim], strlen(names[victim])));
     ck_assert(sh && sh->primary.port != g_primary[victim]);
@@ -540,14 +503,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("redis_cluster_gw");
-    TCase *tc = ts_tcase(s, "redis_cluster_gw", 240);
-    tcase_add_unchecked_fixture(tc, suite_up, suite_down);
-    tcase_add_test(tc, test_every_shard_both_nodes);
-    tcase_add_test(tc, test_pattern_refused);
-    tcase_add_test(tc, test_pulse_publish);
-    tcase_add_test(tc, test_history_since);
-    tcase_add_test(tc, test_slot_moved);
-    tcase_add_test(tc, test_failover_nothing_lost);
-    return s;
+    return ts_suite_fixed("redis_cluster_gw", "redis_cluster_gw", 240, suite_up, suite_down, NULL, NULL,
+                          test_every_shard_both_nodes, test_pattern_refused, test_pulse_publish,
+                          test_history_since, test_slot_moved, test_failover_nothing_lost);
 }

@@ -200,8 +200,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("redis_restart");
-    TCase *tc = ts_stack_tcase(s, "redis_restart", 60, &stack, TS_FIX_DIR, 8000);
-    ts_add_tests(tc, test_redis_restart_mid_stream, test_redis_down_at_start, test_redis_stalled);
-    return s;
+    return ts_stack_suite("redis_restart", "redis_restart", 60, &stack, TS_FIX_DIR, 8000, NULL,
+                          NULL, test_redis_restart_mid_stream, test_redis_down_at_start,
+                          test_redis_stalled);
 }

@@ -42,10 +42,7 @@ static void write_secret(void)
 static void start_secured(const char *const extra[])
 {
     const char *args[32] = {"--jwt-secret-file", secret_path};
-    int n = 2;
-    for (int i = 0; extra && extra[i]; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
+    ts_argv_append(args, 2, 32, extra);
     ck_assert_msg(ts_stack_start_gateway(&stack, "node-sec", (char *const *)args) == 0, "gateway did not start");
 }
 
@@ -545,11 +542,8 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("security");
-    TCase *tc = ts_stack_tcase(s, "security", 60, &stack, TS_FIX_REDIS, 8000);
-    tcase_add_checked_fixture(tc, write_secret, NULL);
-    ts_add_tests(tc, test_handshake_tokens, test_refresh_and_expiry,
-                 test_forbidden_receives_nothing, test_publish_over_ws, test_admin_key, test_wss,
-                 test_origin_ip_rate_limits, test_refuse_insecure);
-    return s;
+    return ts_stack_suite("security", "security", 60, &stack, TS_FIX_REDIS, 8000, write_secret,
+                          NULL, test_handshake_tokens, test_refresh_and_expiry,
+                          test_forbidden_receives_nothing, test_publish_over_ws, test_admin_key,
+                          test_wss, test_origin_ip_rate_limits, test_refuse_insecure);
 }

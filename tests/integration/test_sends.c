@@ -213,9 +213,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("sends");
-    TCase *tc = ts_stack_tcase(s, "sends", 60, &stack, TS_FIX_REDIS, 10000);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    ts_add_tests(tc, test_large_frame_one_send, test_backlog_few_sends);
-    return s;
+    return ts_stack_suite("sends", "sends", 60, &stack, TS_FIX_REDIS, 10000, setup, teardown,
+                          test_large_frame_one_send, test_backlog_few_sends);
 }

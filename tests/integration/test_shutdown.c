@@ -152,12 +152,7 @@ START_TEST(test_sigint_is_graceful)
     ck_assert_int_eq(ts_redis_publish(stack.redis.port, "events.critical", ev), 1);
     wait_received("critical", 1);
     ck_assert_int_eq(ts_proc_signal(&stack.gw[0].proc, SIGINT), 0);
-    char *want = ts_envelope("events.critical", ev);
-    char *m = NULL;
-    ck_assert_int_eq(ts_ws_recv(&c, &m, NULL, 5000), 1);
-    ck_assert_str_eq(m, want);
-    free(m);
-    free(want);
+    ts_assert_delivery(&c, "events.critical", ev, "events.critical");
     int code = ts_ws_wait_closed(&c, 5000);
     ck_assert_msg(code == 1001, "SIGINT: close code %d (want 1001)", code);
     int st = ts_proc_wait(&stack.gw[0].proc, 8000);
@@ -168,10 +163,9 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("shutdown");
-    TCase *tc = ts_stack_tcase(s, "shutdown", 60, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED, 0);
     /* The tests check the gateway's exit themselves: teardown only makes sure it is gone. */
-    ts_add_tests(tc, test_sigterm_drains_and_closes_1001, test_drain_timeout_bounds_exit,
-                 test_second_signal_exits_at_once, test_sigint_is_graceful);
-    return s;
+    return ts_stack_suite("shutdown", "shutdown", 60, &stack, TS_FIX_REDIS | TS_FIX_EXIT_UNCHECKED,
+                          0, NULL, NULL, test_sigterm_drains_and_closes_1001,
+                          test_drain_timeout_bounds_exit, test_second_signal_exits_at_once,
+                          test_sigint_is_graceful);
 }

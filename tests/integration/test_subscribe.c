@@ -52,13 +52,7 @@ static void delivery(ts_ws *w, const char *channel, uint64_t seq, const char *wh
     char ev[1024];
     ck_assert_int_gt(ts_event_json(ev, sizeof ev, "PING_TEST", seq, NULL, NULL), 0);
     ck_assert_int_ge(ts_redis_publish(stack.redis.port, channel, ev), 1);
-    char *want = ts_envelope(channel, ev);
-    char *m = NULL;
-    int r = ts_ws_recv(w, &m, NULL, 5000);
-    ck_assert_msg(r == 1 && m != NULL && strcmp(m, want) == 0, "%s: want %s\n got (%d) %s", who,
-                  want, r, m ? m : "(nothing)");
-    free(m);
-    free(want);
+    ts_assert_delivery(w, channel, ev, who);
 }
 
 START_TEST(test_dynamic_subscribe_refcount)
@@ -360,10 +354,8 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("subscribe");
-    TCase *tc = ts_stack_tcase(s, "subscribe", 60, &stack, TS_FIX_REDIS, 8000);
-    ts_add_tests(tc, test_dynamic_subscribe_refcount, test_pattern_numpat, test_bad_commands,
-                 test_bad_channel_in_query, test_max_subscriptions, test_message_size_cap,
-                 test_static_channels, test_protocol_abuse);
-    return s;
+    return ts_stack_suite("subscribe", "subscribe", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+                          test_dynamic_subscribe_refcount, test_pattern_numpat, test_bad_commands,
+                          test_bad_channel_in_query, test_max_subscriptions, test_message_size_cap,
+                          test_static_channels, test_protocol_abuse);
 }

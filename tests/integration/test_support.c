@@ -212,6 +212,30 @@ static int listen_loopback(int *port)
     return fd;
 }
 
+/* Child side: reads one request from c into req (NUL-terminated, cap bytes) up to the
+ * end of its head and, when body is set, of the body its Content-Length announces (or
+ * until req is full). 0, or -1 when the peer closed first. */
+static int read_request(int c, char *req, size_t cap, bool body)
+{
+    size_t len = 0;
+    req[0] = '\0';
+    while (len < cap - 1) {
+        ssize_t k = recv(c, req + len, cap - 1 - len, 0);
+        if (k <= 0)
+            return -1;
+        len += (size_t)k;
+        req[len] = '\0';
+        char *e = strstr(req, "\r\n\r\n");
+        if (e == NULL)
+            continue;
+        const char *cl = body ? strstr(req, "Content-Length: ") : NULL;
+        size_t n = cl != NULL ? strtoul(cl + 16, NULL, 10) : 0;
+        if (len >= (size_t)(e - req) + 4 + n)
+            break;
+    }
+    return 0;
+}
+
 /* Child: serves n connections from lfd, answering each with responses[i]. The
  * request head is echoed into the body of the response marked with %s. */
 static pid_t serve_http(int lfd, const char *const responses[], int n)
@@ -225,21 +249,7 @@ static pid_t serve_http(int lfd, const char *const responses[], int n)
         if (c < 0)
             _exit(1);
         char req[8192];
-        size_t len = 0;
-        while (len < sizeof req - 1) {
-            ssize_t k = recv(c, req + len, sizeof req - 1 - len, 0);
-            if (k <= 0)
-                break;
-            len += (size_t)k;
-            req[len] = '\0';
-            char *e = strstr(req, "\r\n\r\n");
-            if (e != NULL) {
-                const char *cl = strstr(req, "Content-Length: ");
-                size_t body = cl != NULL ? strtoul(cl + 16, NULL, 10) : 0;
-                if (len >= (size_t)(e - req) + 4 + body)
-                    break;
-            }
-        }
+        (void)read_request(c, req, sizeof req, true); /* answered even when cut short */
         char out[16384];
         int m;
         if (strstr(responses[i], "%s") != NULL)
@@ -347,16 +357,8 @@ static pid_t serve_ws(int lfd, int mode)
     if (c < 0)
         _exit(1);
     char req[4096];
-    size_t len = 0;
-    while (len < sizeof req - 1) {
-        ssize_t k = recv(c, req + len, sizeof req - 1 - len, 0);
-        if (k <= 0)
-            _exit(2);
-        len += (size_t)k;
-        req[len] = '\0';
-        if (strstr(req, "\r\n\r\n") != NULL)
-            break;
-    }
+    if (read_request(c, req, sizeof req, false) != 0)
+        _exit(2);
     if (strstr(req, "Sec-WebSocket-Protocol: pulse.v1\r\n") == NULL ||
         strstr(req, "Sec-WebSocket-Version: 13\r\n") == NULL)
         _exit(3);
@@ -570,9 +572,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("support");
-    TCase *tc = ts_stack_tcase(s, "fixtures", 60, &stack, TS_FIX_DIR, 0);
-    ts_add_tests(tc, test_tmpdir_port_bin, test_proc_lifecycle, test_redis_fixture,
-                 test_http_client, test_sha1_base64, test_ws_client, test_stack_gateways);
-    return s;
+    return ts_stack_suite("support", "fixtures", 60, &stack, TS_FIX_DIR, 0, NULL, NULL,
+                          test_tmpdir_port_bin, test_proc_lifecycle, test_redis_fixture,
+                          test_http_client, test_sha1_base64, test_ws_client, test_stack_gateways);
 }

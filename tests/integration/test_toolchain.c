@@ -22,15 +22,6 @@
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
-static char *in_dir(const char *name)
-{
-    static char p[8][700];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof(p[k]), "%s/%s", stack.tmp, name);
-    return p[k];
-}
-
 /* Starts bin with args (NULL-terminated), output to stack.tmp/<log>. */
 static void start(ts_proc *p, const char *bin, const char *log, const char *const args[])
 {
@@ -41,7 +32,7 @@ static void start(ts_proc *p, const char *bin, const char *log, const char *cons
     for (; *args != NULL && n < 46; args++)
         argv[n++] = (char *)*args;
     argv[n] = NULL;
-    ck_assert_int_eq(ts_proc_start(p, argv, NULL, in_dir(log)), 0);
+    ck_assert_int_eq(ts_proc_start(p, argv, NULL, ts_stack_path(&stack, log)), 0);
     free(argv[0]);
 }
 
@@ -95,7 +86,7 @@ static json_t *report_json(const char *out, int *status)
 
     snprintf(name, sizeof(name), "report-%d.json", ++calls); /* logs are appended to */
     *status = run("pulse-report", name, args, 30000);
-    root = json_load_file(in_dir(name), 0, &jerr);
+    root = json_load_file(ts_stack_path(&stack, name), 0, &jerr);
     ck_assert_msg(root != NULL, "report is not JSON: %s", jerr.text);
     return root;
 }
@@ -108,7 +99,7 @@ START_TEST(test_end_to_end)
     json_t *rep, *nodes;
     int status;
 
-    snprintf(out, sizeof(out), "%s", in_dir("run"));
+    snprintf(out, sizeof(out), "%s", ts_stack_path(&stack, "run"));
     ck_assert_int_eq(ts_gateway_start(&gw1, stack.tmp, stack.redis.port, "node-1", NULL), 0);
     ck_assert_int_eq(ts_gateway_start(&gw2, stack.tmp, stack.redis.port, "node-2", NULL), 0);
     ck_assert_int_eq(ts_http_wait_status(gw1.admin_port, "/healthz", 200, 10000), 0);
@@ -144,8 +135,8 @@ START_TEST(test_end_to_end)
     ck_assert_int_eq(status, 0);
     ts_proc_stop(&sub, 2000);
     ck_assert(ts_file_contains(sub.log_path, "stop=expected deliveries reached"));
-    ck_assert_int_eq(count_lines(in_dir("run/deliveries.csv")), 400);
-    ck_assert_int_eq(count_lines(in_dir("run/clients.csv")), 21); /* header + 20 */
+    ck_assert_int_eq(count_lines(ts_stack_path(&stack, "run/deliveries.csv")), 400);
+    ck_assert_int_eq(count_lines(ts_stack_path(&stack, "run/clients.csv")), 21); /* header + 20 */
 
     rep = report_json(out, &status);
     ck_assert_int_eq(status, 0);
@@ -173,21 +164,21 @@ START_TEST(test_end_to_end)
     ck_assert_int_eq(jint(nodes, "node-2", "clients", NULL), 10);
     ck_assert_int_eq(jint(nodes, "node-2", "received", NULL), 200);
     json_decref(rep);
-    ck_assert(ts_file_contains(in_dir("run/latency.svg"), "</svg>"));
+    ck_assert(ts_file_contains(ts_stack_path(&stack, "run/latency.svg"), "</svg>"));
 
     /* The gate: lose the last 5 delivery lines and the report exits 1. */
     {
-        FILE *f = fopen(in_dir("run/deliveries.csv"), "r"), *g;
+        FILE *f = fopen(ts_stack_path(&stack, "run/deliveries.csv"), "r"), *g;
         char buf[512];
         long n = 0;
         ck_assert_ptr_nonnull(f);
-        g = fopen(in_dir("run/deliveries.tmp"), "w");
+        g = fopen(ts_stack_path(&stack, "run/deliveries.tmp"), "w");
         ck_assert_ptr_nonnull(g);
         while (fgets(buf, sizeof(buf), f) != NULL && n++ < 395)
             fputs(buf, g);
         fclose(f);
         ck_assert_int_eq(fclose(g), 0);
-        ck_assert_int_eq(rename(in_dir("run/deliveries.tmp"), in_dir("run/deliveries.csv")), 0);
+        ck_assert_int_eq(rename(ts_stack_path(&stack, "run/deliveries.tmp"), ts_stack_path(&stack, "run/deliveries.csv")), 0);
     }
     rep = report_json(out, &status);
     ck_assert_int_eq(status, 1);
@@ -197,7 +188,7 @@ START_TEST(test_end_to_end)
 
     /* A malformed line: exit 2 and the message names the file and line. */
     {
-        FILE *f = fopen(in_dir("run/deliveries.csv"), "a");
+        FILE *f = fopen(ts_stack_path(&stack, "run/deliveries.csv"), "a");
         ck_assert_ptr_nonnull(f);
         fputs("0,node-1,events.critical,broken-line\n", f);
         ck_assert_int_eq(fclose(f), 0);
@@ -205,7 +196,7 @@ START_TEST(test_end_to_end)
             const char *args[] = {out, NULL};
             ck_assert_int_eq(run("pulse-report", "report-bad.log", args, 30000), 2);
         }
-        ck_assert(ts_file_contains(in_dir("report-bad.log"), "deliveries.csv:396:"));
+        ck_assert(ts_file_contains(ts_stack_path(&stack, "report-bad.log"), "deliveries.csv:396:"));
     }
     ts_gateway_stop(&gw1);
     ts_gateway_stop(&gw2);
@@ -224,11 +215,11 @@ START_TEST(test_reconnect)
     char *gw_argv[] = {gwbin, o_port, port, o_admin, zero, o_redis, redis_url, o_node, node, NULL};
     int p = ts_free_port();
 
-    snprintf(out, sizeof(out), "%s", in_dir("rc"));
+    snprintf(out, sizeof(out), "%s", ts_stack_path(&stack, "rc"));
     snprintf(port, sizeof(port), "%d", p);
     snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", stack.redis.port);
     snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/ws", p);
-    ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, in_dir("gw-a.log")), 0);
+    ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, ts_stack_path(&stack, "gw-a.log")), 0);
     ck_assert_int_eq(ts_proc_wait_line(&gw, "pulse-gateway ready", NULL, 0, 10000), 0);
     {
         const char *args[] = {"--url", ws, "--clients", "4", "--out", out, "--expect", "40",
@@ -238,18 +229,18 @@ START_TEST(test_reconnect)
     ck_assert_int_eq(ts_proc_wait_line(&sub, "pulse-subscribe ready", NULL, 0, 10000), 0);
     ts_proc_stop(&gw, 5000);
     ts_sleep_ms(300); /* let every client notice and start backing off */
-    ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, in_dir("gw-b.log")), 0);
+    ck_assert_int_eq(ts_proc_start(&gw, gw_argv, NULL, ts_stack_path(&stack, "gw-b.log")), 0);
     ck_assert_int_eq(ts_proc_wait_line(&gw, "pulse-gateway ready", NULL, 0, 10000), 0);
     /* Wait (bounded) until all four gaps are logged, i.e. every client re-subscribed. */
     {
         int64_t deadline = ts_now_ms() + 15000;
         while (ts_now_ms() < deadline) {
-            if (count_lines(in_dir("rc/gaps.csv")) == 4)
+            if (count_lines(ts_stack_path(&stack, "rc/gaps.csv")) == 4)
                 break;
             ts_sleep_ms(100);
         }
     }
-    ck_assert_int_eq(count_lines(in_dir("rc/gaps.csv")), 4);
+    ck_assert_int_eq(count_lines(ts_stack_path(&stack, "rc/gaps.csv")), 4);
     {
         char man[800];
         const char *args[] = {"--raw", "--count", "10", "--redis", redis_url, "--manifest", man,
@@ -259,7 +250,7 @@ START_TEST(test_reconnect)
     }
     ck_assert_int_eq(ts_proc_wait(&sub, 20000), 0);
     ts_proc_stop(&sub, 2000);
-    ck_assert(ts_file_contains(in_dir("rc/clients.csv"), "rc-node"));
+    ck_assert(ts_file_contains(ts_stack_path(&stack, "rc/clients.csv"), "rc-node"));
     {
         int status;
         json_t *rep = report_json(out, &status);
@@ -280,17 +271,17 @@ START_TEST(test_subscriber_cli)
     int p = ts_free_port();
     char ws[64], out[700];
 
-    snprintf(out, sizeof(out), "%s", in_dir("cli"));
+    snprintf(out, sizeof(out), "%s", ts_stack_path(&stack, "cli"));
     snprintf(ws, sizeof(ws), "ws://127.0.0.1:%d/ws", p);
     {
         const char *args[] = {"--help", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s0.log", args, 5000), 0);
-        ck_assert(ts_file_contains(in_dir("s0.log"), "Usage: pulse-subscribe"));
+        ck_assert(ts_file_contains(ts_stack_path(&stack, "s0.log"), "Usage: pulse-subscribe"));
     }
     {
         const char *args[] = {"--clients", "0", "--out", out, NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s1.log", args, 5000), 2);
-        ck_assert(ts_file_contains(in_dir("s1.log"), "--clients"));
+        ck_assert(ts_file_contains(ts_stack_path(&stack, "s1.log"), "--clients"));
     }
     {
         const char *args[] = {"--url", "http://x", "--out", out, NULL};
@@ -303,23 +294,23 @@ START_TEST(test_subscriber_cli)
     {
         const char *args[] = {"--url", ws, NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s4.log", args, 5000), 2);
-        ck_assert(ts_file_contains(in_dir("s4.log"), "--out"));
+        ck_assert(ts_file_contains(ts_stack_path(&stack, "s4.log"), "--out"));
     }
     {
         /* Nobody listens there: it keeps retrying, then says so and exits 1. */
         const char *args[] = {"--url", ws, "--clients", "3", "--out", out, "--duration", "1", NULL};
         ck_assert_int_eq(run("pulse-subscribe", "s5.log", args, 10000), 1);
-        ck_assert(ts_file_contains(in_dir("s5.log"), "no connection was ever ready"));
-        ck_assert_int_eq(count_lines(in_dir("cli/clients.csv")), 4);
+        ck_assert(ts_file_contains(ts_stack_path(&stack, "s5.log"), "no connection was ever ready"));
+        ck_assert_int_eq(count_lines(ts_stack_path(&stack, "cli/clients.csv")), 4);
     }
     {
         const char *args[] = {"--bogus", NULL};
         ck_assert_int_eq(run("pulse-report", "r1.log", args, 5000), 2);
     }
     {
-        const char *args[] = {in_dir("nonexistent"), NULL};
+        const char *args[] = {ts_stack_path(&stack, "nonexistent"), NULL};
         ck_assert_int_eq(run("pulse-report", "r2.log", args, 5000), 2);
-        ck_assert(ts_file_contains(in_dir("r2.log"), "manifest.csv"));
+        ck_assert(ts_file_contains(ts_stack_path(&stack, "r2.log"), "manifest.csv"));
     }
 }
 END_TEST
@@ -331,7 +322,7 @@ END_TEST
 START_TEST(test_kill_node)
 {
     char cmd[2048], line[512];
-    const char *out = in_dir("kill"), *log = in_dir("kill.log");
+    const char *out = ts_stack_path(&stack, "kill"), *log = ts_stack_path(&stack, "kill.log");
     int st, code, reconnected = -1;
     FILE *f;
     json_t *rep;
@@ -372,8 +363,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("toolchain");
-    TCase *tc = ts_stack_tcase(s, "e2e", 120, &stack, TS_FIX_REDIS, 0);
-    ts_add_tests(tc, test_end_to_end, test_reconnect, test_subscriber_cli, test_kill_node);
-    return s;
+    return ts_stack_suite("toolchain", "e2e", 120, &stack, TS_FIX_REDIS, 0, NULL, NULL,
+                          test_end_to_end, test_reconnect, test_subscriber_cli, test_kill_node);
 }

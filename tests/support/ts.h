@@ -48,6 +48,9 @@ typedef struct {
  * group. extra_env: NULL-terminated "K=V" strings added to the environment (may be
  * NULL). Returns 0 or -1. */
 int ts_proc_start(ts_proc *p, char *const argv[], char *const extra_env[], const char *log_path);
+/* Appends the NULL-terminated list extra (NULL: nothing) to the n arguments in argv (of
+ * cap slots) and NULL-terminates it; asserts (Check) that it fits. Returns the new n. */
+int ts_argv_append(const char **argv, int n, int cap, const char *const extra[]);
 /* Sends sig to the process (not the group). */
 int ts_proc_signal(ts_proc *p, int sig);
 /* Waits up to timeout_ms for exit; returns the exit status (0..255), 128+signal when
@@ -101,6 +104,23 @@ struct redisReply *ts_redis_argv(int port, int argc, const char **argv);
 /* Runs loadtest/redis_cluster.sh: "start" (3 primaries + 3 replicas, cluster-node-timeout
  * 1500 ms) or "stop", on state directory dir. Its exit status. */
 int ts_rcluster_script(const char *verb, const char *dir);
+/* That cluster as a suite's fixture (an unchecked one: started once per suite). */
+#define TS_RCLUSTER_NODES 6
+typedef struct {
+    char *tmp;                     /* ts_tmpdir(); NULL while the cluster is down */
+    char dir[600];                 /* tmp/rc: the script's state (ports, pids/<port>.pid) */
+    int ports[TS_RCLUSTER_NODES];  /* as the script wrote them to dir/ports */
+} ts_rcluster;
+/* A temp dir, ts_rcluster_script("start", dir) and the ports read back, asserted (Check):
+ * "loadtest/redis_cluster.sh start exited <rc>" (the script stopped what it started and
+ * printed the logs; the temp dir is removed). Prints the time it took. */
+void ts_rcluster_up(ts_rcluster *c);
+/* "stop" (a failure is printed, not asserted) and the temp dir removed. Safe when the
+ * cluster is down. */
+void ts_rcluster_down(ts_rcluster *c);
+/* The PID of the cluster's node on port (the script's dir/pids/<port>.pid), asserted
+ * (Check) to be there and above 1: for a test that kills a node. */
+pid_t ts_rcluster_pid(const ts_rcluster *c, int port);
 /* Convenience: PUBLISH channel payload; returns receivers or -1. */
 long ts_redis_publish(int port, const char *channel, const char *payload);
 /* Polls ts_redis_cmd(argv) until one line of its flattened reply equals line
@@ -165,6 +185,9 @@ int ts_stack_setup(ts_stack *s);
  * on stderr). A test that stops Redis itself clears redis_up. */
 int ts_stack_setup_dir(ts_stack *s);
 int ts_stack_start_redis(ts_stack *s, int port);
+/* s->tmp + "/" + name, in the next of 8 static buffers (taken in turn: up to 8 such paths
+ * may be held at once), e.g. ts_stack_path(&stack, "manifest.csv"). */
+char *ts_stack_path(const ts_stack *s, const char *name);
 /* ts_gateway_start(&s->gw[i], s->tmp, s->redis.port, node_id, extra) in the first slot
  * i not started, and marks it started. Returns i (0 for the first gateway), or -1 with
  * "ts_stack: gateway <node_id> did not start" on stderr (its log is dumped by
@@ -194,6 +217,17 @@ int ts_stack_teardown(ts_stack *s, int timeout_ms);
 enum { TS_FIX_DIR = 0, TS_FIX_REDIS = 1, TS_FIX_EXIT_UNCHECKED = 2 };
 TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, int flags,
                       int shutdown_ms);
+/* The suite of a test file whose one TCase is that fixture: suite_create(name),
+ * ts_stack_tcase(s, tcase, timeout_s, st, flags, shutdown_ms), then, when setup or
+ * teardown is not NULL, the suite's own checked fixture (setup, teardown), and the tests
+ * in this order:
+ *   return ts_stack_suite("limits", "limits", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
+ *                         test_a, test_b); */
+#define ts_stack_suite(name, tcase, timeout_s, st, flags, shutdown_ms, setup, teardown, ...)  \
+    ts__stack_suite((name), (tcase), (timeout_s), (st), (flags), (shutdown_ms), (setup),        \
+                    (teardown), (const TTest *const[]){__VA_ARGS__, NULL})
+Suite *ts__stack_suite(const char *name, const char *tcase, int timeout_s, ts_stack *st, int flags,
+                       int shutdown_ms, SFun setup, SFun teardown, const TTest *const tests[]);
 /* In a test under ts_stack_tcase: ts_stack_start_gateway on the fixture's stack, asserted
  * ("gateway <node_id> did not start"); returns the gateway (its slot in s->gw). */
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[]);
@@ -203,6 +237,15 @@ int ts_run(const char *cmd);
 /* Asserts (Check) that path is a PNG file (its 8-byte signature) and prints
  * "<who>: screenshot: <path>" so a person can look at it. */
 void ts_assert_png(const char *path, const char *who);
+/* Runs tests/sdk/install.sh (the pinned npm packages of the Node and browser tests; a
+ * no-op once installed; at most 120 s) and asserts (Check) it exited 0: "tests/sdk/
+ * install.sh exited <code> (node/npm missing? scripts/install-deps.sh --test)". */
+void ts_sdk_install(void);
+/* The path of a file a test leaves for people, PULSE_BIN_DIR/tests/artifacts/<name>
+ * (e.g. a screenshot), copied into out; a file left there by an earlier run is removed. */
+void ts_artifact(char *out, size_t cap, const char *name);
+/* The haproxy binary (/usr/sbin, /usr/bin, /usr/local/sbin, /usr/local/bin), or NULL. */
+const char *ts_haproxy_bin(void);
 
 /* ---- HTTP (HTTP/1.0-style, Connection: close) ---- */
 /* Returns the status code (e.g. 200) and copies the body into body (NUL-terminated,
@@ -268,5 +311,9 @@ bool ts_ws_usable(ts_ws *w);
 /* Asserts (Check) that {"op":"ping"} gets its pong as the next control reply (ts_ws_op,
  * 5 s): "<who>: ping got <reply> instead of a pong". */
 void ts_assert_pong(ts_ws *w, const char *who);
+/* Asserts (Check) that the next message w receives (ts_ws_recv, 5 s) is a text message
+ * equal to the delivery frame of data published on channel (ts_envelope):
+ * "<who>: want <frame>\n got (<rc>) <message>". */
+void ts_assert_delivery(ts_ws *w, const char *channel, const char *data, const char *who);
 
 #endif

@@ -4,7 +4,7 @@
  * integration test) runs it with each test in its own forked child, prints Check's
  * normal summary and exits 0 only when every test passed. N_ELEMS sizes the case
  * tables of the table-driven tests (tcase_add_loop_test); ts_add_tests adds a list of
- * plain tests in one call.
+ * plain tests in one call; ts_suite_of builds a whole suite of one TCase.
  *
  * Single-threaded: ts_suite() is called once, by main(), before any test runs.
  */
@@ -26,5 +26,20 @@ TCase *ts_tcase(Suite *s, const char *name, int timeout_s);
  *   ts_add_tests(tc, test_a, test_b, test_c); */
 #define ts_add_tests(tc, ...) ts__add_tests((tc), (const TTest *const[]){__VA_ARGS__, NULL})
 void ts__add_tests(TCase *tc, const TTest *const tests[]);
+
+/* The suite of a test file with one TCase and no fixtures: suite_create(name),
+ * ts_tcase(s, tcase, timeout_s) and the tests in this order.
+ *   Suite *ts_suite(void) { return ts_suite_of("fuzz_smoke", "fuzz_smoke", 300, test_a); } */
+#define ts_suite_of(name, tcase, timeout_s, ...)                                            \
+    ts__suite_of((name), (tcase), (timeout_s), NULL, NULL, NULL, NULL,                       \
+                 (const TTest *const[]){__VA_ARGS__, NULL})
+/* The same with fixtures: the unchecked one (up, down: once per suite, in the runner)
+ * and the checked one (setup, teardown: around each test), each left out when both
+ * its functions are NULL. */
+#define ts_suite_fixed(name, tcase, timeout_s, up, down, setup, teardown, ...)               \
+    ts__suite_of((name), (tcase), (timeout_s), (up), (down), (setup), (teardown),            \
+                 (const TTest *const[]){__VA_ARGS__, NULL})
+Suite *ts__suite_of(const char *name, const char *tcase, int timeout_s, SFun up, SFun down,
+                    SFun setup, SFun teardown, const TTest *const tests[]);
 
 #endif

@@ -324,3 +324,52 @@ int ts_rcluster_script(const char *verb, const char *dir)
     int st = system(cmd);
     return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+void ts_rcluster_up(ts_rcluster *c)
+{
+    c->tmp = ts_tmpdir();
+    ck_assert_ptr_nonnull(c->tmp);
+    snprintf(c->dir, sizeof c->dir, "%s/rc", c->tmp);
+    int64_t t0 = ts_now_ms();
+    int rc = ts_rcluster_script("start", c->dir);
+    if (rc != 0) { /* the script stopped what it started and printed the logs */
+        ts_rmtree(c->tmp);
+        free(c->tmp);
+        c->tmp = NULL;
+        ck_abort_msg("loadtest/redis_cluster.sh start exited %d", rc);
+    }
+    fprintf(stderr, "redis cluster: %d nodes up in %lld ms\n", TS_RCLUSTER_NODES,
+            (long long)(ts_now_ms() - t0));
+    char path[700];
+    snprintf(path, sizeof path, "%s/ports", c->dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < TS_RCLUSTER_NODES; i++)
+        ck_assert_int_eq(fscanf(f, "%d", &c->ports[i]), 1);
+    fclose(f);
+}
+
+void ts_rcluster_down(ts_rcluster *c)
+{
+    if (c->tmp == NULL)
+        return;
+    int rc = ts_rcluster_script("stop", c->dir);
+    if (rc != 0)
+        fprintf(stderr, "loadtest/redis_cluster.sh stop exited %d\n", rc);
+    ts_rmtree(c->tmp);
+    free(c->tmp);
+    c->tmp = NULL;
+}
+
+pid_t ts_rcluster_pid(const ts_rcluster *c, int port)
+{
+    char path[800], pidbuf[32];
+    snprintf(path, sizeof path, "%s/pids/%d.pid", c->dir, port);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no pid file %s", path);
+    ck_assert_ptr_nonnull(fgets(pidbuf, sizeof pidbuf, f));
+    fclose(f);
+    pid_t pid = (pid_t)strtol(pidbuf, NULL, 10);
+    ck_assert_int_gt(pid, 1);
+    return pid;
+}

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "ts.h"
 
@@ -25,6 +26,15 @@ int ts_stack_setup_dir(ts_stack *s)
         return -1;
     }
     return 0;
+}
+
+char *ts_stack_path(const ts_stack *s, const char *name)
+{
+    static char p[8][700];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(p[k], sizeof p[k], "%s/%s", s->tmp, name);
+    return p[k];
 }
 
 int ts_stack_start_redis(ts_stack *s, int port)
@@ -152,6 +162,17 @@ TCase *ts_stack_tcase(Suite *s, const char *name, int timeout_s, ts_stack *st, i
     return tc;
 }
 
+Suite *ts__stack_suite(const char *name, const char *tcase, int timeout_s, ts_stack *st, int flags,
+                       int shutdown_ms, SFun setup, SFun teardown, const TTest *const tests[])
+{
+    Suite *s = suite_create(name);
+    TCase *tc = ts_stack_tcase(s, tcase, timeout_s, st, flags, shutdown_ms);
+    if (setup != NULL || teardown != NULL)
+        tcase_add_checked_fixture(tc, setup, teardown);
+    ts__add_tests(tc, tests);
+    return s;
+}
+
 ts_gateway *ts_fixture_gateway(const char *node_id, char *const extra[])
 {
     ck_assert_msg(fix_stack != NULL, "ts_stack_tcase: no stack");
@@ -175,4 +196,38 @@ void ts_assert_png(const char *path, const char *who)
     fclose(f);
     ck_assert_msg(n == 8 && memcmp(sig, "\x89PNG\r\n\x1a\n", 8) == 0, "%s: %s is not a PNG", who, path);
     printf("%s: screenshot: %s\n", who, path);
+}
+
+void ts_sdk_install(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "timeout 120 sh '%s/tests/sdk/install.sh'", PULSE_SOURCE_DIR);
+    int code = ts_run(cmd);
+    ck_assert_msg(code == 0, "tests/sdk/install.sh exited %d (node/npm missing? scripts/install-deps.sh --test)", code);
+}
+
+void ts_artifact(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/tests/artifacts/%s", PULSE_BIN_DIR, name);
+    remove(out);
+}
+
+const char *ts_haproxy_bin(void)
+{
+    static const char *cands[] = {"/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy",
+                                  "/usr/local/bin/haproxy"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++)
+        if (access(cands[i], X_OK) == 0)
+            return cands[i];
+    return NULL;
+}
+
+int ts_argv_append(const char **argv, int n, int cap, const char *const extra[])
+{
+    for (int i = 0; extra && extra[i]; i++) {
+        ck_assert_msg(n < cap - 1, "ts_argv_append: more than %d arguments", cap - 1);
+        argv[n++] = extra[i];
+    }
+    argv[n] = NULL;
+    return n;
 }

@@ -545,3 +545,14 @@ void ts_assert_pong(ts_ws *w, const char *who)
     }
     free(reply);
 }
+
+void ts_assert_delivery(ts_ws *w, const char *channel, const char *data, const char *who)
+{
+    char *want = ts_envelope(channel, data);
+    char *m = NULL;
+    int r = ts_ws_recv(w, &m, NULL, 5000);
+    ck_assert_msg(r == 1 && m != NULL && strcmp(m, want) == 0, "%s: want %s\n got (%d) %s", who,
+                  want, r, m ? m : "(nothing)");
+    free(m);
+    free(want);
+}

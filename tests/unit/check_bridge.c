@@ -233,8 +233,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("bridge");
-    TCase *tc = ts_tcase(s, "core", 60);
-    ts_add_tests(tc, test_order_take_whole_and_wake_once, test_bounds_and_close, test_notes_and_discard, test_concurrent_writers_wake_once, test_reader_and_writers);
-    return s;
+    return ts_suite_of("bridge", "core", 60, test_order_take_whole_and_wake_once,
+                       test_bounds_and_close, test_notes_and_discard,
+                       test_concurrent_writers_wake_once, test_reader_and_writers);
 }

@@ -126,9 +126,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("chantab");
-    TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_add_get_namespaces, test_growth_keeps_entries, test_remove_sub_moves_last,
-                 test_remove_if_and_foreach);
-    return s;
+    return ts_suite_of("chantab", "core", 0, test_add_get_namespaces, test_growth_keeps_entries,
+                       test_remove_sub_moves_last, test_remove_if_and_foreach);
 }

@@ -1157,7 +1157,6 @@ Suite *ts_suite(void)
     tc = ts_tcase(s, "rules", 0);
     tcase_add_loop_test(tc, test_rule_for_defaults, 0, N_ELEMS(rule_defaults));
     tcase_add_loop_test(tc, test_rule_for_user_rules, 0, N_ELEMS(rule_user));
-    tcase_add_test(tc, test_rule_for_without_defaults);
-    tcase_add_test(tc, test_redis_cluster_url);
+    ts_add_tests(tc, test_rule_for_without_defaults, test_redis_cluster_url);
     return s;
 }

@@ -375,27 +375,35 @@ START_TEST(test_scan_good)
 }
 END_TEST
 
-START_TEST(test_scan_ms_only_and_no_priority)
-{
-    pulse_delivery d;
-    const char *s = "{\"channel\":\"c\",\"data\":{\"event_id\":\"e\",\"event_type\":\"T\","
-                    "\"sequence\":18446744073709551615,\"published_at_ms\":1768068834227}}";
-    ck_assert_int_eq(scan_str(s, &d, NULL), 0);
-    ck_assert_int_eq(d.published_at_us, 1768068834227000LL);
-    ck_assert_uint_eq(d.sequence, UINT64_MAX);
-    ck_assert_int_eq(d.priority, PULSE_PRIO_UNSET);
-    assert_span(d.channel, d.channel_len, "c");
-}
-END_TEST
+/* Table: envelopes on channel "c" and the fields scanned from them. */
+static const struct {
+    const char *what;
+    const char *env;
+    long long us;
+    uint64_t sequence;
+    pulse_priority priority;
+} scan_field_cases[] = {
+    {"ms only, no priority, the largest sequence",
+     "{\"channel\":\"c\",\"data\":{\"event_id\":\"e\",\"event_type\":\"T\","
+     "\"sequence\":18446744073709551615,\"published_at_ms\":1768068834227}}",
+     1768068834227000LL, UINT64_MAX, PULSE_PRIO_UNSET},
+    {"priority normal",
+     "{\"channel\":\"c\",\"data\":{\"priority\":\"normal\",\"event_id\":\"e\","
+     "\"event_type\":\"T\",\"sequence\":1,\"published_at_us\":5}}",
+     5, 1, PULSE_PRIO_NORMAL},
+};
 
-START_TEST(test_scan_priority_normal)
+START_TEST(test_scan_fields)
 {
     pulse_delivery d;
-    const char *s = "{\"channel\":\"c\",\"data\":{\"priority\":\"normal\",\"event_id\":\"e\","
-                    "\"event_type\":\"T\",\"sequence\":1,\"published_at_us\":5}}";
-    ck_assert_int_eq(scan_str(s, &d, NULL), 0);
-    ck_assert_int_eq(d.priority, PULSE_PRIO_NORMAL);
-    ck_assert_int_eq(d.published_at_us, 5);
+    const char *what = scan_field_cases[_i].what;
+    ck_assert_msg(scan_str(scan_field_cases[_i].env, &d, NULL) == 0, "%s: not scanned", what);
+    ck_assert_msg(d.published_at_us == scan_field_cases[_i].us, "%s: published_at_us %lld", what,
+                  (long long)d.published_at_us);
+    ck_assert_msg(d.sequence == scan_field_cases[_i].sequence, "%s: sequence %llu", what,
+                  (unsigned long long)d.sequence);
+    ck_assert_msg(d.priority == scan_field_cases[_i].priority, "%s: priority %d", what, (int)d.priority);
+    assert_span(d.channel, d.channel_len, "c");
 }
 END_TEST
 
@@ -587,8 +595,8 @@ Suite *ts_suite(void)
 
     tc = ts_tcase(s, "scan", 30);
     tcase_add_loop_test(tc, test_scan_good, 0, N_ELEMS(good_envelopes));
-    ts_add_tests(tc, test_scan_ms_only_and_no_priority, test_scan_priority_normal,
-                 test_scan_offset_epoch);
+    tcase_add_loop_test(tc, test_scan_fields, 0, N_ELEMS(scan_field_cases));
+    tcase_add_test(tc, test_scan_offset_epoch);
     tcase_add_loop_test(tc, test_scan_control, 0, N_ELEMS(control_frames));
     tcase_add_loop_test(tc, test_scan_bad, 0, N_ELEMS(bad_envelopes));
     ts_add_tests(tc, test_scan_error_texts, test_scan_every_prefix, test_scan_deep_nesting,

@@ -174,9 +174,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("frame");
-    TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_envelope, test_control_frames, test_history_frames, test_escaper, test_writer_overflow_sticks,
-                 test_http_refusal, test_presence_frames);
-    return s;
+    return ts_suite_of("frame", "core", 0, test_envelope, test_control_frames, test_history_frames,
+                       test_escaper, test_writer_overflow_sticks, test_http_refusal,
+                       test_presence_frames);
 }

@@ -278,10 +278,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("functions");
-    TCase *tc = ts_tcase(s, "functions", 0);
-    ts_add_tests(tc, test_default_rules, test_first_match_wins, test_rule_check,
-                 test_source_defaults, test_source_rules_and_version, test_source_bad_rule, test_source_sharded,
-                 test_keys, test_header_parse);
-    return s;
+    return ts_suite_of("functions", "functions", 0, test_default_rules, test_first_match_wins,
+                       test_rule_check, test_source_defaults, test_source_rules_and_version,
+                       test_source_bad_rule, test_source_sharded, test_keys, test_header_parse);
 }

@@ -328,8 +328,7 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("histmerge");
-    TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_recovered_overlap, test_nothing_missed, test_raw_held_in_place, test_not_recovered, test_epoch_reset_among_held, test_partial_repair, test_every_interleaving, test_track);
-    return s;
+    return ts_suite_of("histmerge", "core", 0, test_recovered_overlap, test_nothing_missed,
+                       test_raw_held_in_place, test_not_recovered, test_epoch_reset_among_held,
+                       test_partial_repair, test_every_interleaving, test_track);
 }

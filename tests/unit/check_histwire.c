@@ -187,8 +187,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("histwire");
-    TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_epoch_valid, test_position, test_range, test_exec);
-    return s;
+    return ts_suite_of("histwire", "core", 0, test_epoch_valid, test_position, test_range,
+                       test_exec);
 }

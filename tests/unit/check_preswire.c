@@ -172,8 +172,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    Suite *s = suite_create("preswire");
-    TCase *tc = ts_tcase(s, "core", 0);
-    ts_add_tests(tc, test_entry_valid, test_list, test_stats, test_missing, test_event);
-    return s;
+    return ts_suite_of("preswire", "core", 0, test_entry_valid, test_list, test_stats, test_missing,
+                       test_event);
 }

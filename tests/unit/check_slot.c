@@ -164,10 +164,8 @@ Suite *ts_suite(void)
     Suite *s = suite_create("slot");
     TCase *tc = ts_tcase(s, "slot", 0);
     tcase_add_loop_test(tc, test_keyslot_table, 0, N_ELEMS(keyslot_cases));
-    tcase_add_test(tc, test_binary_key);
-    tcase_add_test(tc, test_crc16_check_value);
-    tcase_add_test(tc, test_history_keys_share_the_channel_slot);
-    tcase_add_test(tc, test_plan_groups_by_slot);
-    tcase_add_test(tc, test_plan_splits_long_runs_and_uses_lens);
+    ts_add_tests(tc, test_binary_key, test_crc16_check_value,
+                 test_history_keys_share_the_channel_slot, test_plan_groups_by_slot,
+                 test_plan_splits_long_runs_and_uses_lens);
     return s;
 }

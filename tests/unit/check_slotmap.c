@@ -459,14 +459,10 @@ Suite *ts_suite(void)
 {
     Suite *s = suite_create("slotmap");
     TCase *tc = ts_tcase(s, "slotmap", 0);
-    tcase_add_test(tc, test_shards_real_reply);
-    tcase_add_test(tc, test_slots_real_reply_same_map);
-    tcase_add_test(tc, test_shards_after_failover);
-    tcase_add_test(tc, test_needed_primaries);
-    tcase_add_test(tc, test_partial_coverage);
+    ts_add_tests(tc, test_shards_real_reply, test_slots_real_reply_same_map,
+                 test_shards_after_failover, test_needed_primaries, test_partial_coverage);
     tcase_add_loop_test(tc, test_malformed, 0, N_ELEMS(bad_cases));
-    tcase_add_test(tc, test_slots_variants);
-    tcase_add_test(tc, test_limits);
+    ts_add_tests(tc, test_slots_variants, test_limits);
     tcase_add_loop_test(tc, test_redirect_parse, 0, N_ELEMS(redirect_cases));
     tcase_add_test(tc, test_apply_redirect);
     return s;

@@ -181,8 +181,6 @@ Suite *ts_suite(void)
     TCase *tc = ts_tcase(s, "url", 0);
     tcase_add_loop_test(tc, test_good, 0, N_ELEMS(good));
     tcase_add_loop_test(tc, test_bad, 0, N_ELEMS(bad));
-    tcase_add_test(tc, test_long_inputs);
-    tcase_add_test(tc, test_redact);
-    tcase_add_test(tc, test_cluster);
+    ts_add_tests(tc, test_long_inputs, test_redact, test_cluster);
     return s;
 }
