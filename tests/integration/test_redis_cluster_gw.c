@@ -16,7 +16,12 @@
  *     subscribed to a channel in it: both resubscribe on the new primary (Redis pushed
  *     sunsubscribe), none stays on the old one, the clients get a gap notice (no history
  *     on that channel) and then the publishes;
- *  6. failover: the primary of one shard is SIGKILLed while events flow to history
+ *  6. a real resharding (redis-cli --cluster reshard) of the slot of a history channel
+ *     that holds its history keys, while pulse-publish and POST /publish publish to it:
+ *     both nodes resubscribe on the new owner, every accepted publish ran once
+ *     (consecutive offsets), ASK was met and followed, every client has every event
+ *     once, in order;
+ *  7. failover: the primary of one shard is SIGKILLed while events flow to history
  *     channels on every shard (each publish retried until a node accepts it); /healthz
  *     stays 200 and names the shard without a primary; once the replica is promoted
  *     every client has every event exactly once, in order (the gap repaired from
