@@ -81,22 +81,13 @@ try:
 except Exception as e:
     print(f"{label:8} rate {rate:>5}: no report ({e}), run_loadtest exit {rc}")
     sys.exit(0)
-def find(o, *names):
-    for n in names:
-        if isinstance(o, dict) and n in o:
-            return o[n]
-    return None
-t = find(d, "totals", "summary") or d
-ev = find(t, "events", "published", "events_published")
-exp = find(t, "expected", "expected_deliveries")
-got = find(t, "delivered", "deliveries")
-p50 = find(find(t, "latency_ms", "latency") or {}, "p50")
-p99 = find(find(t, "latency_ms", "latency") or {}, "p99")
+o = d.get("overall", {})
+ev, exp, got, lost = d.get("events"), o.get("expected"), o.get("received"), o.get("dropped")
 cpu = float(c1) - float(c0)
 per = (cpu / ev * 1e6) if ev else 0
 rate_s = "max" if rate == "0" else rate
 print(f"{label:8} rate {rate_s:>5}/s: events {ev} in {dur} s, delivered {got} of {exp} "
-      f"({(got or 0) / float(dur):.0f} deliveries/s), p50 {p50} ms, p99 {p99} ms; "
+      f"({(got or 0) / float(dur):.0f} deliveries/s, {lost} dropped); "
       f"Redis CPU {cpu:.2f} s ({per:.1f} us per event); exit {rc}")
 PY
 }
