@@ -86,7 +86,7 @@ static const char lua_head[] =
 static const char lua_body[] =
     "local B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'\n"
     "local USAGE = 'ERR usage: FCALL pulse_publish 1 <channel> <payload> "
-    "[<history_size> <history_ttl_s>]'\n"
+    "[<history_size> <history_ttl_s>] (or 2 pulse:{<channel>}:meta pulse:{<channel>}:stream ...)'\n"
     "\n"
     "-- '*' matches any run; iterative, retries from the last '*' (never exponential)\n"
     "local function glob(p, s)\n"
@@ -162,7 +162,15 @@ static const char lua_body[] =
     "\n"
     "local function pulse_publish(keys, args)\n"
     "  local ch, payload = keys[1], args[1]\n"
-    "  if #keys ~= 1 or payload == nil or (#args ~= 1 and #args ~= 3) then\n"
+    "  -- the Redis Cluster form declares the two keys it touches, so that while their slot\n"
+    "  -- migrates Redis runs it where both are, redirects it (ASK) or answers TRYAGAIN\n"
+    "  if #keys == 2 then\n"
+    "    ch = string.match(keys[1], '^pulse:{(.*)}:meta$')\n"
+    "    if ch and keys[2] ~= 'pulse:{' .. ch .. '}:stream' then ch = nil end\n"
+    "  elseif #keys ~= 1 then\n"
+    "    ch = nil\n"
+    "  end\n"
+    "  if ch == nil or payload == nil or (#args ~= 1 and #args ~= 3) then\n"
     "    return redis.error_reply(USAGE)\n"
     "  end\n"
     "  local c = entry(ch)\n"
@@ -588,4 +596,11 @@ int pulse_position_hdr_parse(const char *msg, size_t len, pulse_position_hdr *ou
         out->header_len = i + 1;
     }
     return 0;
+}
+
+int pulse_cluster_keys(const char *channel, char *meta, size_t meta_cap, char *stream, size_t stream_cap)
+{
+    int a = snprintf(meta, meta_cap, "pulse:{%s}:meta", channel);
+    int b = snprintf(stream, stream_cap, "pulse:{%s}:stream", channel);
+    return a < 0 || (size_t)a >= meta_cap || b < 0 || (size_t)b >= stream_cap ? -1 : 0;
 }

@@ -121,4 +121,12 @@ typedef struct {
  * of [A-Za-z0-9_-], no '\n'). Never reads past len. */
 int pulse_position_hdr_parse(const char *msg, size_t len, pulse_position_hdr *out);
 
+/* The two history keys of channel, pulse:{channel}:meta and pulse:{channel}:stream,
+ * as the Redis Cluster form of the publish names them: FCALL pulse_publish 2 <meta>
+ * <stream> <payload> [...]. Declaring the keys the function touches (not the channel,
+ * which is no key) lets Redis Cluster route the call while the slot migrates: it runs
+ * where both keys are, answers ASK where neither is, TRYAGAIN where one is. 0, or -1
+ * when a name does not fit its buffer. */
+int pulse_cluster_keys(const char *channel, char *meta, size_t meta_cap, char *stream, size_t stream_cap);
+
 #endif

@@ -4,8 +4,8 @@
 # HAProxy configuration the compose file mounts (deploy/haproxy.cfg; its server-template
 # block is replaced by one rendered "server" line per node).
 #
-#   loadtest/cluster.sh up     [--nodes N] [--redis URL] [--port P] [--workers W]
-#                              [--dir STATE] [--bin-dir BUILD]
+#   loadtest/cluster.sh up     [--nodes N] [--redis URL | --redis-cluster P] [--port P]
+#                              [--workers W] [--dir STATE] [--bin-dir BUILD]
 #   loadtest/cluster.sh status [--dir STATE]
 #   loadtest/cluster.sh down   [--dir STATE]
 #   loadtest/cluster.sh render --gateway ID=HOST:PORT:ADMIN_PORT [...] [--config FILE]
@@ -15,6 +15,9 @@
 #         haproxy on --port (default: a free port), waits until HAProxy sees every node
 #         UP, and writes the state dir: pids/*.pid, logs/*.log, haproxy.cfg and
 #         cluster.env (sourceable: PULSE_LB_URL, PULSE_REDIS, PULSE_NODE_<i>_*, ...).
+#         --redis-cluster P starts a local Redis Cluster instead of one redis-server
+#         (loadtest/redis_cluster.sh: P primaries and P replicas, state in STATE/rcluster)
+#         and gives the gateways its redis+cluster:// URL.
 # status  prints Redis, HAProxy and, per node, /healthz and /stats connections.
 # down    stops exactly the processes `up` started, by the PIDs it recorded (SIGTERM,
 #         then SIGKILL after 10 s), and leaves the logs in place.
@@ -32,6 +35,7 @@ STATE=${PULSE_CLUSTER_DIR:-${TMPDIR:-/tmp}/pulse-cluster-$(id -u)}
 CONFIG=$ROOT/deploy/haproxy.cfg
 NODES=3
 REDIS_URL=""
+RCLUSTER=""
 LB_PORT=""
 WORKERS=1
 BIN_DIR=${PULSE_BIN_DIR:-}
@@ -132,6 +136,10 @@ cmd_down() {
     [ -e "$f" ] && stop_pidfile pulse-gateway "$f"
   done
   stop_pidfile redis-server "$STATE/pids/redis.pid"
+  if [ -f "$STATE/rcluster/cluster.env" ]; then
+    bash "$ROOT/loadtest/redis_cluster.sh" stop "$STATE/rcluster" >&2 || true
+    rm -f "$STATE/rcluster/cluster.env"
+  fi
   rm -f "$STATE/cluster.env"
   return 0
 }
@@ -150,7 +158,14 @@ cmd_up() {
   # From here on, a failure stops whatever was started.
   trap 'log "up failed; stopping what was started"; cmd_down' ERR
 
-  if [ -z "$REDIS_URL" ]; then
+  if [ -n "$RCLUSTER" ]; then
+    [ -z "$REDIS_URL" ] || die "--redis and --redis-cluster exclude each other"
+    [[ "$RCLUSTER" =~ ^[0-9]+$ && "$RCLUSTER" -ge 3 ]] || die "--redis-cluster: 3 or more primaries"
+    bash "$ROOT/loadtest/redis_cluster.sh" start "$RCLUSTER" "$STATE/rcluster" >"$STATE/logs/rcluster.log" 2>&1 ||
+      { cat "$STATE/logs/rcluster.log" >&2; false; }
+    REDIS_URL=$(. "$STATE/rcluster/cluster.env" && echo "$PULSE_RCLUSTER_URL")
+    log "redis cluster: $RCLUSTER primaries + $RCLUSTER replicas, $REDIS_URL"
+  elif [ -z "$REDIS_URL" ]; then
     pulse_start_redis "$STATE/redis" "$STATE/logs/redis.log" setsid || false
     echo "$PULSE_REDIS_PID" >"$STATE/pids/redis.pid"
     REDIS_URL=$PULSE_REDIS_URL
@@ -244,6 +259,9 @@ cmd_status() {
   if [ -f "$STATE/pids/redis.pid" ]; then
     pid=$(cat "$STATE/pids/redis.pid")
     if pid_is "$pid" redis-server; then st=running; else st=DEAD; rc=1; fi
+  elif [ -f "$STATE/rcluster/cluster.env" ]; then
+    pid="-"
+    if bash "$ROOT/loadtest/redis_cluster.sh" status "$STATE/rcluster" >/dev/null 2>&1; then st="cluster ok"; else st="cluster NOT ok"; rc=1; fi
   else pid="-"; st="external"; fi
   echo "redis    $PULSE_REDIS  pid $pid  $st"
   pid=$(cat "$STATE/pids/haproxy.pid" 2>/dev/null || echo -)
@@ -275,6 +293,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES=${2:?--nodes N}; shift 2 ;;
     --redis) REDIS_URL=${2:?--redis URL}; shift 2 ;;
+    --redis-cluster) RCLUSTER=${2:?--redis-cluster P}; shift 2 ;;
     --port) LB_PORT=${2:?--port P}; shift 2 ;;
     --workers) WORKERS=${2:?--workers W}; shift 2 ;;
     --dir) STATE=${2:?--dir DIR}; shift 2 ;;

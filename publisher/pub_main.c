@@ -759,9 +759,9 @@ static int pub_send_redis(const pub_opts *o, pub_state *st, const char *channel,
 static int pub_send_cluster(const pub_opts *o, pub_state *st, const pulse_event *ev, const char *channel,
                             pulse_priority prio, const char *evbuf, int elen)
 {
-    char size[16], ttl[16];
-    const char *argv[7];
-    size_t lens[7];
+    char size[16], ttl[16], meta[PULSE_CHANNEL_MAX + 16], stream[PULSE_CHANNEL_MAX + 16];
+    const char *argv[8];
+    size_t lens[8];
     int argc = 0, key;
     pulse_error err = {0};
 
@@ -770,11 +770,17 @@ static int pub_send_cluster(const pub_opts *o, pub_state *st, const pulse_event 
         key = argc;
         argv[argc++] = channel;
     } else {
+        /* the cluster form: the keys it touches declared (see pulse_cluster_keys) */
+        if (pulse_cluster_keys(channel, meta, sizeof meta, stream, sizeof stream) != 0) {
+            fprintf(stderr, "pulse-publish: channel name too long: %s\n", channel);
+            return -1;
+        }
         argv[argc++] = "FCALL";
         argv[argc++] = PULSE_FN_PUBLISH;
-        argv[argc++] = "1";
+        argv[argc++] = "2";
         key = argc;
-        argv[argc++] = channel;
+        argv[argc++] = meta;
+        argv[argc++] = stream;
     }
     int payload = argc;
     argv[argc++] = evbuf;

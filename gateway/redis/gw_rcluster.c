@@ -87,6 +87,7 @@ struct gw_rcluster {
     int lib_ok, lib_failed;
     uint64_t reconnects, refreshes, resubscribed;
     uint64_t refresh_why[4]; /* by reason: down, sunsubscribe, moved, periodic */
+    uint64_t redirects[2];   /* routed commands redirected: MOVED, ASK */
     pending_read *pending, *pending_tail;
     char reason[256], detail[256];
 };
@@ -948,6 +949,7 @@ static void on_routed_reply(redisAsyncContext *ac, void *reply_, void *privdata)
             const char *host = rd.host[0] ? rd.host : r->nodes[x->node]->host;
             rnode *to = node_get(r, host, rd.port);
             x->redirected = true;
+            r->redirects[rd.kind == GW_REDIRECT_ASK]++;
             if (rd.kind == GW_REDIRECT_MOVED) {
                 r->refresh_why[2]++;
                 schedule_refresh(r, 0);
@@ -1006,12 +1008,17 @@ static int route(gw_rcluster *r, const char *key, int argc, const char **argv, c
 int gw_rcluster_publish(gw_rcluster *r, const char *channel, const char *payload, size_t len, gw_publish_cb cb,
                         void *ud)
 {
-    const char *argv[5];
-    size_t lens[5];
+    const char *argv[6];
+    size_t lens[6];
+    char meta[PULSE_CHANNEL_MAX + 16], stream[PULSE_CHANNEL_MAX + 16];
     int argc;
     if (r->library) {
-        argv[0] = "FCALL", argv[1] = PULSE_FN_PUBLISH, argv[2] = "1", argv[3] = channel, argv[4] = payload;
-        argc = 5;
+        /* the cluster form: the keys it touches declared (see pulse_cluster_keys) */
+        if (pulse_cluster_keys(channel, meta, sizeof meta, stream, sizeof stream) != 0)
+            return -1;
+        argv[0] = "FCALL", argv[1] = PULSE_FN_PUBLISH, argv[2] = "2", argv[3] = meta, argv[4] = stream;
+        argv[5] = payload;
+        argc = 6;
     } else {
         argv[0] = "SPUBLISH", argv[1] = channel, argv[2] = payload;
         argc = 3;
@@ -1159,4 +1166,9 @@ void gw_rcluster_metrics(const gw_rcluster *r, struct evbuffer *o)
                            "change and made again.\n# TYPE pulse_redis_cluster_resubscribed_total counter\n"
                            "pulse_redis_cluster_resubscribed_total %llu\n",
                         (unsigned long long)r->resubscribed);
+    evbuffer_add_printf(o, "# HELP pulse_redis_cluster_redirects_total Commands sent to a channel's primary and "
+                           "redirected (followed once).\n# TYPE pulse_redis_cluster_redirects_total counter\n"
+                           "pulse_redis_cluster_redirects_total{kind=\"moved\"} %llu\n"
+                           "pulse_redis_cluster_redirects_total{kind=\"ask\"} %llu\n",
+                        (unsigned long long)r->redirects[0], (unsigned long long)r->redirects[1]);
 }

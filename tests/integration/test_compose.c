@@ -264,13 +264,24 @@ START_TEST(test_compose_config)
     snprintf(cmd, sizeof cmd, "env -u PULSE_NOFILE %s -f docker-compose.yml config | grep -c 'soft: 65536'",
              compose);
     char *n = run(cmd, &st);
-    ck_assert_msg(atoi(n) == 3, "want nofile 65536 on gateway, haproxy and loadtest: %s", n);
+    ck_assert_msg(atoi(n) == 5, "want nofile 65536 on gateway, haproxy, loadtest, gateway-rc, haproxy-rc: %s", n);
     free(n);
     snprintf(cmd, sizeof cmd, "PULSE_NOFILE=4321 %s -f docker-compose.yml config | grep -c ': 4321'",
              compose);
     n = run(cmd, &st);
-    ck_assert_msg(atoi(n) == 6, "PULSE_NOFILE=4321 should set soft and hard on 3 services: %s", n);
+    ck_assert_msg(atoi(n) == 10, "PULSE_NOFILE=4321 should set soft and hard on 5 services: %s", n);
     free(n);
+
+    /* profile rcluster: six cluster nodes joined by rc-init, gateways on redis+cluster:// */
+    snprintf(cmd, sizeof cmd, "%s -f docker-compose.yml --profile rcluster config", compose);
+    char *rc = run(cmd, &st);
+    ck_assert_int_eq(st, 0);
+    const char *rcwant[] = {"rc-6:", "--cluster-enabled", "--cluster create", "--cluster-replicas 1",
+                            "service_completed_successfully", "PULSE_REDIS: redis+cluster://rc-1:6379",
+                            "PULSE_LB_GATEWAYS: gateway-rc:8080", "- 127.0.0.1:8081:8080"};
+    for (size_t i = 0; i < sizeof rcwant / sizeof rcwant[0]; i++)
+        ck_assert_msg(strstr(rc, rcwant[i]) != NULL, "profile rcluster lacks '%s'", rcwant[i]);
+    free(rc);
 
     free(redis);
     free(gw);

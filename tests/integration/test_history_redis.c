@@ -181,6 +181,9 @@ START_TEST(test_publish_from_redis_cli)
     /* loading again (REPLACE) is idempotent and keeps the history */
     load_library(NULL, 0, NULL);
     ck_assert_str_eq(cli("FCALL pulse_publish 1 events.critical x"), "4");
+    /* the Redis Cluster form names the two keys instead of the channel: the same history */
+    ck_assert_str_eq(cli("FCALL pulse_publish 2 pulse:{events.critical}:meta pulse:{events.critical}:stream y"), "5");
+    ck_assert_str_eq(cli("FCALL pulse_publish 1 events.critical z"), "6");
 }
 END_TEST
 
@@ -330,6 +333,12 @@ START_TEST(test_usage_errors)
         "FCALL pulse_publish 1 alerts.x p 10000001 60",
         "FCALL pulse_publish 1 alerts.x p 10 31536001",
         "FCALL pulse_publish 0 alerts.x p",
+        /* the cluster form: the two keys of one channel, in order */
+        "FCALL pulse_publish 2 pulse:{alerts.x}:meta pulse:{alerts.y}:stream p",
+        "FCALL pulse_publish 2 pulse:{alerts.x}:stream pulse:{alerts.x}:meta p",
+        "FCALL pulse_publish 2 alerts.x pulse:{alerts.x}:stream p",
+        "FCALL pulse_publish 2 pulse:{alerts.x}:meta pulse:{alerts.x}:stream",
+        "FCALL pulse_publish 3 alerts.x pulse:{alerts.x}:meta pulse:{alerts.x}:stream p",
         "FCALL_RO pulse_position 0",
         "FCALL_RO pulse_publish 1 alerts.x p",          /* writes are refused read-only */
     };

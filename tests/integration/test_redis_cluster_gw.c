@@ -16,7 +16,12 @@
  *     subscribed to a channel in it: both resubscribe on the new primary (Redis pushed
  *     sunsubscribe), none stays on the old one, the clients get a gap notice (no history
  *     on that channel) and then the publishes;
- *  6. failover: the primary of one shard is SIGKILLed while events flow to history
+ *  6. a real resharding (redis-cli --cluster reshard) of the slot of a history channel
+ *     that holds its history keys, while pulse-publish and POST /publish publish to it:
+ *     both nodes resubscribe on the new owner, every accepted publish ran once
+ *     (consecutive offsets), ASK was met and followed, every client has every event
+ *     once, in order;
+ *  7. failover: the primary of one shard is SIGKILLed while events flow to history
  *     channels on every shard (each publish retried until a node accepts it); /healthz
  *     stays 200 and names the shard without a primary; once the replica is promoted
  *     every client has every event exactly once, in order (the gap repaired from
@@ -395,6 +400,236 @@ START_TEST(test_slot_moved)
 }
 END_TEST
 
+/* ---- a real resharding (redis-cli --cluster reshard) of a history channel's slot
+ * while events are published to it ---- */
+
+#define RS_PADS 3000       /* keys that keep the slot migrating for a while */
+#define RS_PP_COUNT 600    /* pulse-publish events (at RS_PP_RATE/s) */
+#define RS_PP_RATE 150
+
+/* The lowest slot port serves (redis-cli --cluster reshard --cluster-slots 1 moves a
+ * source's lowest slot). */
+static int lowest_slot_of(int port)
+{
+    gw_slotmap *m = fetch_map(port);
+    ck_assert_ptr_nonnull(m);
+    int slot = -1;
+    for (unsigned s = 0; s < 16384 && slot < 0; s++) {
+        const gw_cshard *sh = gw_slotmap_shard(m, s);
+        if (sh && sh->primary.port == port)
+            slot = (int)s;
+    }
+    gw_slotmap_free(m);
+    return slot;
+}
+
+/* The offsets of the events a pulse-publish manifest lists (6th field), appended to
+ * offs; how many. */
+static int manifest_offsets(const char *path, long long *offs, int cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < cap) {
+        const char *p = line;
+        for (int k = 0; k < 5 && p; k++) {
+            p = strchr(p, ',');
+            if (p)
+                p++;
+        }
+        if (p)
+            offs[n++] = strtoll(p, NULL, 10);
+    }
+    fclose(f);
+    return n;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long long info_field(int port, const char *section, const char *field)
+{
+    redisReply *r = CMD(port, "INFO", section);
+    long long v = -1;
+    const char *p = r && r->type == REDIS_REPLY_STRING ? r->str : NULL;
+    if (p && (p = strstr(p, field)))
+        v = strtoll(p + strlen(field), NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+static long long shardnumsub(int port, const char *ch)
+{
+    redisReply *r = CMD(port, "PUBSUB", "SHARDNUMSUB", ch);
+    long long n = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+START_TEST(test_reshard_history_under_load)
+{
+    int src = g_primary[0], dst = g_primary[1];
+    char src_id[64], dst_id[64];
+    node_id(src, src_id, sizeof src_id);
+    node_id(dst, dst_id, sizeof dst_id);
+    /* a history channel (alerts.*) in the slot the reshard will move */
+    int slot = lowest_slot_of(src);
+    ck_assert_int_ge(slot, 0);
+    char ch[32] = "";
+    for (int i = 0; i < 1000000 && !ch[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "alerts.rs%d", i);
+        if ((int)gw_slot_of(name, strlen(name)) == slot)
+            snprintf(ch, sizeof ch, "%s", name);
+    }
+    ck_assert_msg(ch[0], "no alerts.rs<i> in slot %d", slot);
+    /* padding keys in the slot first: redis-cli migrates the newest keys first, so the
+     * history keys (made below) move at once and the slot then stays MIGRATING while the
+     * padding follows one key per MIGRATE: publishes meanwhile are answered ASK */
+    redisContext *rc = redisConnect("127.0.0.1", src);
+    ck_assert(rc && !rc->err);
+    for (int i = 0; i < RS_PADS; i++)
+        redisAppendCommand(rc, "SET pulse:{%s}:pad:%d x", ch, i);
+    for (int i = 0; i < RS_PADS; i++) {
+        redisReply *r = NULL;
+        ck_assert_int_eq(redisGetReply(rc, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    redisFree(rc);
+    ts_ws a, b;
+    ck_assert_int_eq(open_any_order(&a, 0, ch, 1), 0);
+    ck_assert_int_eq(open_any_order(&b, 1, ch, 1), 0);
+    static long long offs[RS_PP_COUNT + 20000];
+    int noffs = 0;
+    ck_assert_int_eq(publish(0, ch, 0, &offs[noffs]), 200); /* creates the history keys */
+    noffs++;
+    redisReply *r;
+    char slotstr[16];
+    snprintf(slotstr, sizeof slotstr, "%d", slot);
+    r = CMD(src, "CLUSTER", "COUNTKEYSINSLOT", slotstr);
+    ck_assert_msg(r && r->integer == RS_PADS + 2, "slot %d holds %lld keys", slot, r ? r->integer : -1);
+    freeReplyObject(r);
+    reply_ok(CMD(dst, "CONFIG", "RESETSTAT"), "CONFIG RESETSTAT");
+    /* pulse-publish at a fixed rate, the reshard, and POST /publish from here */
+    char manifest[700], pplog[700], rslog[700], countstr[16], ratestr[16];
+    snprintf(manifest, sizeof manifest, "%s/reshard.manifest", g_rc.tmp);
+    snprintf(pplog, sizeof pplog, "%s/reshard-publish.log", g_rc.tmp);
+    snprintf(rslog, sizeof rslog, "%s/reshard-redis-cli.log", g_rc.tmp);
+    snprintf(countstr, sizeof countstr, "%d", RS_PP_COUNT);
+    snprintf(ratestr, sizeof ratestr, "%d", RS_PP_RATE);
+    char *pp_bin = ts_bin("pulse-publish");
+    char *pp_argv[] = {pp_bin, (char *)"--redis", g_url, (char *)"--channel", ch, (char *)"--count", countstr, (char *)"--rate", ratestr,
+                       (char *)"--first-sequence", (char *)"1000", (char *)"--manifest", manifest, NULL};
+    ts_proc pp, rs;
+    ck_assert_int_eq(ts_proc_start(&pp, pp_argv, NULL, pplog), 0);
+    free(pp_bin);
+    char srcaddr[32];
+    snprintf(srcaddr, sizeof srcaddr, "127.0.0.1:%d", src);
+    char *rs_argv[] = {(char *)"/usr/bin/redis-cli", (char *)"--cluster", (char *)"reshard", srcaddr, (char *)"--cluster-from", src_id, (char *)"--cluster-to", dst_id,
+                       (char *)"--cluster-slots", (char *)"1", (char *)"--cluster-yes", (char *)"--cluster-pipeline", (char *)"1", NULL};
+    int64_t t0 = ts_now_ms();
+    bool rs_started = false, rs_done = false, pp_done = false;
+    int http_fail = 0, n = 1;
+    int64_t t_rs = 0, t_rs_end = 0;
+    while (!(rs_done && pp_done)) {
+        ck_assert_msg(ts_now_ms() - t0 < 60000, "reshard %s, pulse-publish %s after 60 s", rs_done ? "done" : "running",
+                      pp_done ? "done" : "running");
+        if (!rs_started && ts_now_ms() - t0 > 500) {
+            ck_assert_int_eq(ts_proc_start(&rs, rs_argv, NULL, rslog), 0);
+            rs_started = true;
+            t_rs = ts_now_ms();
+        }
+        int st;
+        if (rs_started && !rs_done && (st = ts_proc_wait(&rs, 0)) >= 0) {
+            rs_done = true;
+            t_rs_end = ts_now_ms();
+            if (st != 0)
+                ts_proc_dump_log(&rs, "redis-cli --cluster reshard");
+            ck_assert_msg(st == 0, "redis-cli --cluster reshard exited %d", st);
+        }
+        if (!pp_done && (st = ts_proc_wait(&pp, 0)) >= 0) {
+            pp_done = true;
+            if (st != 0)
+                ts_proc_dump_log(&pp, "pulse-publish");
+            ck_assert_msg(st == 0, "pulse-publish exited %d", st);
+        }
+        long long off = -1;
+        st = publish(n % 2, ch, n, &off);
+        if (st == 200) {
+            ck_assert(noffs < (int)(sizeof offs / sizeof offs[0]) - RS_PP_COUNT);
+            offs[noffs++] = off;
+            n++;
+        } else {
+            http_fail++; /* e.g. TRYAGAIN while the two history keys are split: not run */
+        }
+        ts_sleep_ms(10);
+    }
+    ts_proc_stop(&rs, 0); /* both reaped: forgets them (no log dump at the end) */
+    ts_proc_stop(&pp, 0);
+    int http_ok = noffs;
+    fprintf(stderr, "reshard of slot %d (%s, %d keys): %lld ms; %d POST /publish accepted, %d refused meanwhile\n",
+            slot, ch, RS_PADS + 2, (long long)(t_rs_end - t_rs), http_ok, http_fail);
+    /* the slot and its keys are on dst, both nodes subscribed there and not on src */
+    r = CMD(dst, "CLUSTER", "COUNTKEYSINSLOT", slotstr);
+    ck_assert_msg(r && r->integer == RS_PADS + 2, "dst holds %lld keys of slot %d", r ? r->integer : -1, slot);
+    freeReplyObject(r);
+    long long subs = 0;
+    for (int64_t t1 = ts_now_ms(); ts_now_ms() - t1 < 10000 && (subs = shardnumsub(dst, ch)) != 2;)
+        ts_sleep_ms(20);
+    ck_assert_msg(subs == 2, "%lld nodes subscribed to %s on the new owner", subs, ch);
+    ck_assert_int_eq(shardnumsub(src, ch), 0);
+    /* every accepted publish ran exactly once: the offsets answered are base..base+N-1 */
+    int npp = manifest_offsets(manifest, offs + noffs, RS_PP_COUNT);
+    ck_assert_int_eq(npp, RS_PP_COUNT);
+    noffs += npp;
+    qsort(offs, (size_t)noffs, sizeof offs[0], cmp_ll);
+    for (int i = 1; i < noffs; i++)
+        ck_assert_msg(offs[i] == offs[0] + i, "accepted offsets: %lld after %lld", offs[i], offs[i - 1]);
+    /* the redirects: ASKING reached the new owner, from the gateways and pulse-publish */
+    long long asking = info_field(dst, "commandstats", "cmdstat_asking:calls=");
+    long long gw_ask = 0;
+    for (int i = 0; i < 2; i++)
+        gw_ask += (long long)ts_metric(g_gw[i].admin_port, "pulse_redis_cluster_redirects_total{kind=\"ask\"}");
+    fprintf(stderr, "reshard: ASKING on the new owner %lld (POST /publish %lld, pulse-publish %lld)\n", asking,
+            gw_ask, asking - gw_ask);
+    ck_assert_msg(gw_ask > 0, "no POST /publish met ASK: the migration window was not exercised");
+    ck_assert_msg(asking > gw_ask, "pulse-publish never met ASK");
+    /* both clients: every event once, in offset order */
+    ts_ws *both[2] = {&a, &b};
+    for (int c = 0; c < 2; c++) {
+        for (int i = 0; i < noffs; i++) {
+            char *m = NULL;
+            json_t *o = NULL;
+            for (;;) {
+                ck_assert_msg(ts_ws_recv(both[c], &m, NULL, 10000) == 1, "client %d: offset %lld missing (%d of %d)",
+                              c, offs[0] + i, i, noffs);
+                o = json_loads(m, 0, NULL);
+                ck_assert_ptr_nonnull(o);
+                if (!json_object_get(o, "op"))
+                    break;
+                fprintf(stderr, "client %d: %s\n", c, m); /* a control frame: printed, skipped */
+                json_decref(o);
+                free(m);
+            }
+            ck_assert_str_eq(json_string_value(json_object_get(o, "channel")), ch);
+            long long off = json_integer_value(json_object_get(o, "offset"));
+            ck_assert_msg(off == offs[0] + i, "client %d: offset %lld, want %lld", c, off, offs[0] + i);
+            json_decref(o);
+            free(m);
+        }
+        char *m = NULL;
+        ck_assert_msg(ts_ws_recv(both[c], &m, NULL, 300) == 0, "client %d: one more frame %s", c, m ? m : "");
+    }
+    ts_ws_close(&a);
+    ts_ws_close(&b);
+}
+END_TEST
+
 #define FO_EVENTS 60
 #define FO_KILL_AT 20
 
@@ -505,5 +740,6 @@ Suite *ts_suite(void)
 {
     return ts_suite_fixed("redis_cluster_gw", "redis_cluster_gw", 240, suite_up, suite_down, NULL, NULL,
                           test_every_shard_both_nodes, test_pattern_refused, test_pulse_publish,
-                          test_history_since, test_slot_moved, test_failover_nothing_lost);
+                          test_history_since, test_slot_moved, test_reshard_history_under_load,
+                          test_failover_nothing_lost);
 }
