@@ -1,6 +1,6 @@
 /*
  * sub_main.c - pulse-subscribe: holds N WebSocket connections to one or more Pulse
- * gateways in ONE libwebsockets client context on one thread, and logs one line per
+ * gateways in ONE epoll set on one thread (sub_conn.c), and logs one line per
  * delivery (pulse_record.h format) to DIR/deliveries.csv for pulse-report.
  *
  * Files written in --out DIR:
@@ -36,6 +36,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,7 +50,9 @@
 #include "pulse_url.h"
 #include "sub.h"
 
-#define SUB_TICK_US (50 * 1000)
+#define SUB_TICK_MS 50
+#define SUB_READ_BUFFER (256u << 10) /* one read takes up to this much from one socket */
+#define SUB_EVENTS 256
 #define SUB_LOG_BUFFER (4u << 20)
 
 volatile sig_atomic_t sub_stop_requested;
@@ -318,9 +321,10 @@ static void setup_clients(sub_run *r)
     }
     for (i = 0; i < r->nclients; i++) {
         sub_client *c = &r->clients[i];
-        const sub_url *u = &r->urls[i % r->nurls];
+        sub_url *u = &r->urls[i % r->nurls];
         char *list;
         c->id = i;
+        c->fd = -1;
         c->url = u;
         if (r->users > 0) {
             unsigned k = i % r->users + 1;
@@ -382,9 +386,8 @@ static int raise_nofile(unsigned nclients)
     return 0;
 }
 
-static void on_tick(lws_sorted_usec_list_t *sul)
+static void on_tick(sub_run *r)
 {
-    sub_run *r = lws_container_of(sul, sub_run, tick);
     int64_t now = pulse_mono_ms();
 
     if (sub_stop_requested && !r->stopping) {
@@ -415,25 +418,40 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         if (r->recoveries != NULL)
             fflush(r->recoveries);
     }
-    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, SUB_TICK_US);
 }
 
-static void lws_log_to_ours(int level, const char *line)
+/* Waits for sockets and runs the tick every SUB_TICK_MS until the run stops. */
+static void run_loop(sub_run *r)
 {
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    if (level & LLL_ERR)
-        PLOG_ERR("lws", "%.*s", (int)n, line);
-    else
-        PLOG_WARN("lws", "%.*s", (int)n, line);
+    struct epoll_event ev[SUB_EVENTS];
+    int64_t next_tick = pulse_mono_ms();
+
+    while (!r->stopping) {
+        int64_t now = pulse_mono_ms();
+        int n, wait_ms;
+
+        if (now >= next_tick) {
+            on_tick(r);
+            next_tick = now + SUB_TICK_MS;
+            if (r->stopping)
+                break;
+        }
+        wait_ms = (int)(next_tick - now);
+        n = epoll_wait(r->epfd, ev, SUB_EVENTS, wait_ms < 0 ? 0 : wait_ms);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "pulse-subscribe: epoll_wait: %s\n", strerror(errno));
+            r->stop_reason = NULL;
+            break;
+        }
+        for (int i = 0; i < n && !r->stopping; i++)
+            sub_conn_event(r, ev[i].data.ptr, ev[i].events);
+    }
 }
 
 int main(int argc, char **argv)
 {
     static sub_run run;
     sub_run *r = &run;
-    struct lws_context_creation_info info;
     struct sigaction sa;
     char path[1100];
     int rc, exit_code = 0;
@@ -482,28 +500,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned)pulse_now_us());
 
-    lws_set_log_level(LLL_ERR, lws_log_to_ours);
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = sub_protocols();
-    info.fd_limit_per_thread = r->nclients + 64;
-    info.timeout_secs = 10;
-    info.gid = -1;
-    info.uid = -1;
-    r->ctx = lws_create_context(&info);
-    if (r->ctx == NULL) {
-        fprintf(stderr, "pulse-subscribe: cannot create the libwebsockets context\n");
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->epfd < 0) {
+        fprintf(stderr, "pulse-subscribe: epoll_create1: %s\n", strerror(errno));
         return 1;
     }
+    r->rbuf_cap = SUB_READ_BUFFER;
+    r->rbuf = pulse_xmalloc(r->rbuf_cap);
     r->progress = isatty(2);
     r->start_ms = pulse_mono_ms();
     r->last_progress_ms = r->start_ms;
-    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, 1);
-
-    while (!r->stopping) {
-        if (lws_service(r->ctx, 0) < 0)
-            break;
-    }
+    run_loop(r);
 
     /* Flush first: a slow teardown must not lose what was received. */
     if (sub_out_close(&r->deliveries) != 0)
@@ -539,9 +546,9 @@ int main(int argc, char **argv)
                 r->ready_count, r->nclients);
     }
     fflush(stdout);
-    lws_sul_cancel(&r->tick);
-    lws_context_destroy(r->ctx);
     for (i = 0; i < r->nclients; i++) {
+        sub_conn_close(&r->clients[i]);
+        free(r->clients[i].in);
         free(r->clients[i].path);
         free(r->clients[i].channels);
         free(r->clients[i].msg);
@@ -550,5 +557,7 @@ int main(int argc, char **argv)
     }
     free(r->clients);
     free(r->urls);
+    free(r->rbuf);
+    close(r->epfd);
     return exit_code;
 }
