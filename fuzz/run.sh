@@ -35,7 +35,7 @@ cmake --build "$build" -j"$jobs" >"$build.build.log" 2>&1 ||
     { tail -50 "$build.build.log" >&2; exit 1; }
 
 status=0
-for t in fuzz_proto fuzz_cf fuzz_event fuzz_delivery fuzz_position fuzz_histwire fuzz_slotmap fuzz_preswire fuzz_adminhdr fuzz_url; do
+for t in fuzz_proto fuzz_cf fuzz_event fuzz_delivery fuzz_position fuzz_histwire fuzz_slotmap fuzz_preswire fuzz_adminhdr fuzz_url fuzz_subws; do
     mkdir -p "$work/$t" "$work/artifacts"
     cp "$here/corpus/$t/"* "$work/$t/" 2>/dev/null || true
     log="$work/$t.log"

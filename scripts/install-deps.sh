@@ -20,7 +20,8 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
-      libjwt-dev libssl-dev openssl check redis-server redis-tools help2man)
+      libjwt-dev libssl-dev openssl check redis-server redis-tools help2man
+      libev-dev libwebsockets-evlib-ev)  # the last two: ws.event_loop = libev
 with_sdk=0
 for arg in "$@"; do
   case "$arg" in

@@ -1,16 +1,16 @@
 /*
  * sub.h - pulse-subscribe's shared state: the run (options, counters, output files) and
- * one sub_client per WebSocket connection. Everything runs on the single lws service
- * thread; the only other writer is the signal handler, which sets sub_stop_requested.
+ * one sub_client per WebSocket connection. Everything runs on one thread around one
+ * epoll set; the only other writer is the signal handler, which sets sub_stop_requested.
  */
 #ifndef SUB_H
 #define SUB_H
 
-#include <libwebsockets.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "pulse_channel.h"
 #include "pulse_functions.h"
@@ -18,7 +18,7 @@
 
 typedef enum {
     SUB_IDLE = 0,      /* waiting for its (re)connect time */
-    SUB_CONNECTING,    /* handshake in flight */
+    SUB_CONNECTING,    /* TCP connect or WebSocket handshake in flight */
     SUB_OPEN,          /* upgraded; subscriptions being acknowledged or done */
 } sub_state;
 
@@ -28,6 +28,8 @@ typedef struct {
     char path[512];    /* path without query, "/ws" when the URL had none */
     char query[512];   /* the URL's own query (without '?'), "" when none */
     char url[1024];    /* as given, for clients.csv */
+    struct sockaddr_storage addr; /* host:port resolved at the first connect */
+    socklen_t addrlen;            /* 0 until resolved */
 } sub_url;
 
 /* Where a client is in one channel's history (exact channels only: a pattern's
@@ -47,14 +49,23 @@ typedef struct {
 
 typedef struct sub_client {
     unsigned id;
-    const sub_url *url;
+    sub_url *url;
     char *path;               /* path?query with channels=...; owned */
     char *channels;           /* "a;b;c" for clients.csv; owned */
     unsigned nchannels;
     sub_chan *chans;          /* nchannels positions; owned */
     char *conn_path;          /* path plus &since=... of the current attempt; owned */
-    struct lws *wsi;
+    int fd;                   /* -1 when idle */
     sub_state state;
+    bool request_sent;        /* the TCP connect finished and the upgrade request went out */
+    bool head_done;           /* the 101 response was read and checked */
+    char accept[32];          /* the Sec-WebSocket-Accept this attempt expects */
+    int64_t deadline_ms;      /* monotonic: the connect and handshake must finish by then */
+    unsigned char *in;        /* bytes read but not yet parsed (a partial frame); owned */
+    size_t in_len, in_cap;
+    int64_t in_rx_us;         /* receive time of the first of those bytes */
+    unsigned char *out;       /* bytes not yet sent (request, pong, close); owned */
+    size_t out_len;
     char node[64];            /* from the hello frame, "" until then */
     unsigned acked;           /* "subscribed" replies since this connect */
     bool ever_ready;
@@ -66,11 +77,11 @@ typedef struct sub_client {
     unsigned attempts;        /* failed attempts since the last success (backoff) */
     int64_t next_attempt_ms;  /* monotonic */
     uint64_t deliveries;
-    /* reassembly of a message that arrived in several RECEIVE callbacks */
+    /* reassembly of a message that arrived in several frames (fragmented) */
     char *msg;
     size_t msg_len, msg_cap;
     bool in_msg;
-    int64_t msg_rx_us;        /* receive time of the message's first bytes */
+    int64_t msg_rx_us;        /* receive time of the message's first frame */
 } sub_client;
 
 typedef struct {
@@ -87,9 +98,10 @@ typedef struct {
     const char *token;        /* JWT sent as &token= (every client the same), or NULL */
     unsigned connect_concurrency;
     /* state */
-    struct lws_context *ctx;
+    int epfd;
+    unsigned char *rbuf;      /* one read buffer for every connection */
+    size_t rbuf_cap;
     sub_client *clients;
-    lws_sorted_usec_list_t tick;
     sub_out deliveries;
     FILE *gaps;
     FILE *recoveries;
@@ -108,9 +120,13 @@ extern volatile sig_atomic_t sub_stop_requested;
 extern sub_run *sub_the_run;
 
 /* sub_conn.c */
-const struct lws_protocols *sub_protocols(void);
-/* Starts idle clients whose time has come, within the concurrency bound. */
+/* Starts idle clients whose time has come, within the concurrency bound, and gives
+ * up on attempts past their deadline. */
 void sub_conn_kick(sub_run *r);
+/* One epoll event for client c. */
+void sub_conn_event(sub_run *r, sub_client *c, uint32_t events);
+/* Sends a close frame (best effort) and closes c's socket. */
+void sub_conn_close(sub_client *c);
 /* Writes clients.csv (via a temp file and rename). 0 or -1. */
 int sub_write_clients_csv(const sub_run *r);
 

@@ -1,6 +1,6 @@
 /*
  * sub_main.c - pulse-subscribe: holds N WebSocket connections to one or more Pulse
- * gateways in ONE libwebsockets client context on one thread, and logs one line per
+ * gateways in ONE epoll set on one thread (sub_conn.c), and logs one line per
  * delivery (pulse_record.h format) to DIR/deliveries.csv for pulse-report.
  *
  * Files written in --out DIR:
@@ -36,6 +36,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,7 +50,9 @@
 #include "pulse_url.h"
 #include "sub.h"
 
-#define SUB_TICK_US (50 * 1000)
+#define SUB_TICK_MS 50
+#define SUB_READ_BUFFER (256u << 10) /* one read takes up to this much from one socket */
+#define SUB_EVENTS 256
 #define SUB_LOG_BUFFER (4u << 20)
 
 volatile sig_atomic_t sub_stop_requested;
@@ -330,9 +333,10 @@ static void setup_clients(sub_run *r)
     }
     for (i = 0; i < r->nclients; i++) {
         sub_client *c = &r->clients[i];
-        const sub_url *u = &r->urls[i % r->nurls];
+        sub_url *u = &r->urls[i % r->nurls];
         char *list;
         c->id = i;
+        c->fd = -1;
         c->url = u;
         if (r->users > 0) {
             unsigned k = i % r->users + 1;
@@ -394,9 +398,8 @@ static int raise_nofile(unsigned nclients)
     return 0;
 }
 
-static void on_tick(lws_sorted_usec_list_t *sul)
+static void on_tick(sub_run *r)
 {
-    sub_run *r = lws_container_of(sul, sub_run, tick);
     int64_t now = pulse_mono_ms();
 
     if (sub_stop_requested && !r->stopping) {
@@ -427,18 +430,34 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         if (r->recoveries != NULL)
             fflush(r->recoveries);
     }
-    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, SUB_TICK_US);
 }
 
-static void lws_log_to_ours(int level, const char *line)
+/* Waits for sockets and runs the tick every SUB_TICK_MS until the run stops. */
+static void run_loop(sub_run *r)
 {
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    if (level & LLL_ERR)
-        PLOG_ERR("lws", "%.*s", (int)n, line);
-    else
-        PLOG_WARN("lws", "%.*s", (int)n, line);
+    struct epoll_event ev[SUB_EVENTS];
+    int64_t next_tick = pulse_mono_ms();
+
+    while (!r->stopping) {
+        int64_t now = pulse_mono_ms();
+        int n, wait_ms;
+
+        if (now >= next_tick) {
+            on_tick(r);
+            next_tick = now + SUB_TICK_MS;
+            if (r->stopping)
+                break;
+        }
+        wait_ms = (int)(next_tick - now);
+        n = epoll_wait(r->epfd, ev, SUB_EVENTS, wait_ms < 0 ? 0 : wait_ms);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "pulse-subscribe: epoll_wait: %s\n", strerror(errno));
+            r->stop_reason = NULL;
+            break;
+        }
+        for (int i = 0; i < n && !r->stopping; i++)
+            sub_conn_event(r, ev[i].data.ptr, ev[i].events);
+    }
 }
 
 /* out_dir/name for writing, or NULL (message printed). */
@@ -474,10 +493,9 @@ static int open_outputs(sub_run *r)
     return r->recoveries == NULL ? 1 : 0;
 }
 
-/* Signals and the client-only libwebsockets context: 0, or 1 (message printed). */
-static int start_context(sub_run *r)
+/* Signals, the epoll set and the read buffer: 0, or 1 (message printed). */
+static int start_loop(sub_run *r)
 {
-    struct lws_context_creation_info info;
     struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
@@ -490,19 +508,13 @@ static int start_context(sub_run *r)
     signal(SIGPIPE, SIG_IGN);
     srand((unsigned)pulse_now_us());
 
-    lws_set_log_level(LLL_ERR, lws_log_to_ours);
-    memset(&info, 0, sizeof(info));
-    info.port = CONTEXT_PORT_NO_LISTEN;
-    info.protocols = sub_protocols();
-    info.fd_limit_per_thread = r->nclients + 64;
-    info.timeout_secs = 10;
-    info.gid = -1;
-    info.uid = -1;
-    r->ctx = lws_create_context(&info);
-    if (r->ctx == NULL) {
-        fprintf(stderr, "pulse-subscribe: cannot create the libwebsockets context\n");
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->epfd < 0) {
+        fprintf(stderr, "pulse-subscribe: epoll_create1: %s\n", strerror(errno));
         return 1;
     }
+    r->rbuf_cap = SUB_READ_BUFFER;
+    r->rbuf = pulse_xmalloc(r->rbuf_cap);
     return 0;
 }
 
@@ -554,6 +566,8 @@ static int print_summary(const sub_run *r)
 static void free_clients(sub_run *r)
 {
     for (unsigned i = 0; i < r->nclients; i++) {
+        sub_conn_close(&r->clients[i]);
+        free(r->clients[i].in);
         free(r->clients[i].path);
         free(r->clients[i].channels);
         free(r->clients[i].msg);
@@ -581,25 +595,20 @@ int main(int argc, char **argv)
     if (open_outputs(r) != 0)
         return 1;
     setup_clients(r);
-    if (start_context(r) != 0)
+    if (start_loop(r) != 0)
         return 1;
     r->progress = isatty(2);
     r->start_ms = pulse_mono_ms();
     r->last_progress_ms = r->start_ms;
-    lws_sul_schedule(r->ctx, 0, &r->tick, on_tick, 1);
-
-    while (!r->stopping) {
-        if (lws_service(r->ctx, 0) < 0)
-            break;
-    }
+    run_loop(r);
 
     exit_code = close_outputs(r);
     r->stopping = true;
     if (print_summary(r) != 0)
         exit_code = 1;
     fflush(stdout);
-    lws_sul_cancel(&r->tick);
-    lws_context_destroy(r->ctx);
     free_clients(r);
+    free(r->rbuf);
+    close(r->epfd);
     return exit_code;
 }

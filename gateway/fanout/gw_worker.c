@@ -26,6 +26,7 @@
 #include "gw_cf.h"
 #include "gw_proto.h"
 #include "gw_bridge.h"
+#include "gw_evloop.h"
 #include "gw_frame.h"
 #include "gw_limits.h"
 #include "pulse_alloc.h"
@@ -1490,6 +1491,16 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
 
     init_protocols(w);
     struct lws_context_creation_info info = context_info(w, port);
+    if (cfg->ws_event_loop == 1) { /* libev through lws's evlib plugin (gw_evloop.h) */
+        w->evloop = gw_evloop_new();
+        if (!w->evloop) {
+            pulse_error_set(err, PULSE_EIO, 0, "ws.event_loop = libev: cannot load libev.so.4 (libev4)");
+            gw_worker_free(w);
+            return NULL;
+        }
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = gw_evloop_foreign(w->evloop);
+    }
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
         pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket, worker %d)",
@@ -1517,7 +1528,9 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "pulse-ws-%d", w->index);
     pthread_setname_np(pthread_self(), name);
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, 1000 * LWS_US_PER_MS);
-    while (!w->stop) {
+    if (w->evloop)
+        gw_evloop_run(w->evloop, &w->stop);
+    while (!w->evloop && !w->stop) {
         if (lws_service(w->ctx, 0) < 0)
             break;
     }
@@ -1553,6 +1566,7 @@ void gw_worker_free(gw_worker *w)
     }
     if (w->ctx)
         lws_context_destroy(w->ctx);
+    gw_evloop_free(w->evloop);
     gw_bridge_discard(w->pending);
     gw_chantab_free(w->chans);
     free(w->dirty);

@@ -19,6 +19,7 @@
 #include "gw_auth.h"
 #include "gw_bridge.h"
 #include "gw_cf.h"
+#include "gw_evloop.h"
 #include "gw_limits.h"
 #include "gw_worker.h"
 
@@ -108,6 +109,7 @@ struct gw_worker {
     int64_t nconns;
     uint64_t next_id;
     bool draining, drain_requested, stop;
+    gw_evloop *evloop;          /* ws.event_loop = libev, else NULL (lws's poll loop) */
     uint32_t slice_msgs;
     uint64_t slice_bytes;
     int64_t drain_deadline_ms;

@@ -56,6 +56,7 @@ typedef enum {
     K_RULES,     /* channels.rules: file only */
     K_STR,       /* free text up to 4096 printable bytes, may be empty (paths, lists, keys) */
     K_BOOL,      /* an int field, 0 or 1: true/false, yes/no, on/off, 1/0; a bare flag means true */
+    K_EVLOOP,    /* an int field: poll (0) or libev (1) */
 } key_kind;
 
 typedef struct {
@@ -114,6 +115,7 @@ static const key_def keys[] = {
     {"admin.api_key", K_STR, F(admin_api_key), 0, 0},
     {"admin.protect_reads", K_BOOL, F(admin_protect_reads), 0, 1},
     {"ws.allowed_origins", K_STR, F(ws_allowed_origins), 0, 0},
+    {"ws.event_loop", K_EVLOOP, F(ws_event_loop), 0, 1},
     {"limits.max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 10000000},
     {"limits.commands_per_second", K_INT, F(commands_per_second), 0, 1000000},
     {"limits.max_channels", K_INT, F(max_channels), 1, 10000000},
@@ -544,6 +546,11 @@ static int set_scalar_str(gw_config *cfg, const key_def *k, const char *v, const
         }
         return fail(err, o, "must be true or false (got '%s')", echo(v, e, sizeof e));
     }
+    case K_EVLOOP:
+        if (strcmp(v, "poll") != 0 && strcmp(v, "libev") != 0)
+            return fail(err, o, "must be poll or libev (got '%s')", echo(v, e, sizeof e));
+        *(int *)((char *)cfg + k->off) = strcmp(v, "libev") == 0;
+        return 0;
     default:
         return fail(err, o, "internal: not a scalar key");
     }
@@ -1339,6 +1346,7 @@ const char *gw_config_usage(void)
            "      --admin.protect-reads             true: /metrics /healthz /stats need the key; false: reads\n"
            "                                        open [auto: /metrics /stats need it when a key is set]\n"
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
+           "      --ws.event-loop poll|libev        each worker's loop: lws's poll() or libev (epoll) [poll]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"
            "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"
            "      --limits.max-channels N           distinct channels per node [100000]\n"

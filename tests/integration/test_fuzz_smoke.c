@@ -2,11 +2,11 @@
  * test_fuzz_smoke.c - the short bounded fuzz run as part of the suite: fuzz/run.sh 10
  * builds the libFuzzer targets with clang (installing clang when missing) in
  * <build dir>/fuzz-smoke and runs fuzz_proto, fuzz_cf, fuzz_event, fuzz_delivery,
- * fuzz_position, fuzz_histwire, fuzz_slotmap, fuzz_preswire, fuzz_adminhdr and fuzz_url for 10 s
- * each,
- * starting from the seed corpora in fuzz/corpus/. Passes when none crashed or broke an
- * invariant; a finding is kept in <build dir>/fuzz-smoke/work/artifacts/ and the tail
- * of its log is printed. About 105 s on two cores. The long run is
+ * fuzz_position, fuzz_histwire, fuzz_slotmap, fuzz_preswire, fuzz_adminhdr, fuzz_url and
+ * fuzz_subws for 10 s each, starting from the seed corpora in fuzz/corpus/. Passes when
+ * none crashed or broke an invariant; a finding is kept in
+ * <build dir>/fuzz-smoke/work/artifacts/ and the tail of its log is printed. About
+ * 125 s on two cores. The long run is
  * documented in docs/RELIABILITY.md (fuzz/run.sh 3600).
  */
 #include <stdio.h>

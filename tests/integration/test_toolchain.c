@@ -5,7 +5,8 @@
  * numbers must say expected = received = 400, 0 dropped, 0 duplicates, split 200/200 by
  * node. Also: pulse-report's exit status 1 when critical deliveries are missing and 2
  * (with file and line) on a malformed log; pulse-subscribe reconnecting after its
- * gateway restarts (the gap is logged, later events still arrive); the subscriber's
+ * gateway restarts (the gap is logged, later events still arrive); 16 KiB events to 40
+ * clients arriving complete; the subscriber's
  * command-line contract; the mechanics of loadtest/run_loadtest.sh --kill-node (three
  * nodes behind HAProxy, node-2 SIGKILLed mid-stream and restarted, its clients
  * reconnecting, the summary lines, the report).
@@ -266,6 +267,53 @@ START_TEST(test_reconnect)
 }
 END_TEST
 
+/* Large events: 40 clients x 100 events of 16 KiB (frames far larger than one read of
+ * the old libwebsockets client, several frames per read of the new one, frames cut
+ * across reads): every one arrives, none twice, none garbled. */
+START_TEST(test_large_events)
+{
+    ts_gateway gw;
+    ts_proc sub;
+    char u[64], out[700], redis_url[64], man[800];
+    int status;
+
+    snprintf(out, sizeof(out), "%s", ts_stack_path(&stack, "big"));
+    ck_assert_int_eq(ts_gateway_start(&gw, stack.tmp, stack.redis.port, "node-big", NULL), 0);
+    snprintf(u, sizeof(u), "ws://127.0.0.1:%d/ws", gw.port);
+    {
+        const char *args[] = {"--url", u, "--clients", "40", "--out", out, "--expect", "4000",
+                              "--duration", "60", NULL};
+        start(&sub, "pulse-subscribe", "sub-big.log", args);
+    }
+    ck_assert_int_eq(ts_proc_wait_line(&sub, "pulse-subscribe ready", NULL, 0, 15000), 0);
+    snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", stack.redis.port);
+    snprintf(man, sizeof(man), "%s/manifest.csv", out);
+    {
+        const char *args[] = {"--count", "100", "--rate", "200", "--payload-bytes", "16384",
+                              "--redis", redis_url, "--manifest", man, NULL};
+        ck_assert_int_eq(run("pulse-publish", "pub-big.log", args, 30000), 0);
+    }
+    status = ts_proc_wait(&sub, 40000);
+    if (status != 0)
+        ts_proc_dump_log(&sub, "pulse-subscribe");
+    ck_assert_int_eq(status, 0);
+    ts_proc_stop(&sub, 2000);
+    /* 4000 deliveries + a hello and a subscribed reply per client */
+    ck_assert(ts_file_contains(sub.log_path, "deliveries=4000 frames=4080 bad_frames=0"));
+    {
+        json_t *rep = report_json(out, &status);
+        ck_assert_int_eq(status, 0);
+        ck_assert_int_eq(jint(rep, "overall", "expected", NULL), 4000);
+        ck_assert_int_eq(jint(rep, "overall", "received", NULL), 4000);
+        ck_assert_int_eq(jint(rep, "overall", "duplicates", NULL), 0);
+        ck_assert_int_eq(jint(rep, "overall", "unexpected", NULL), 0);
+        ck_assert_int_eq(jint(rep, "clients", "disconnects", NULL), 0);
+        json_decref(rep);
+    }
+    ts_gateway_stop(&gw);
+}
+END_TEST
+
 START_TEST(test_subscriber_cli)
 {
     int p = ts_free_port();
@@ -364,5 +412,6 @@ END_TEST
 Suite *ts_suite(void)
 {
     return ts_stack_suite("toolchain", "e2e", 120, &stack, TS_FIX_REDIS, 0, NULL, NULL,
-                          test_end_to_end, test_reconnect, test_subscriber_cli, test_kill_node);
+                          test_end_to_end, test_reconnect, test_large_events, test_subscriber_cli,
+                          test_kill_node);
 }

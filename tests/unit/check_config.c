@@ -72,6 +72,7 @@ static void assert_defaults(const gw_config *c)
     ck_assert_int_eq(c->workers, 1);
     ck_assert_str_eq(c->log_level, "info");
     ck_assert_str_eq(c->log_format, "text");
+    ck_assert_int_eq(c->ws_event_loop, 0); /* poll */
     ck_assert_int_eq(c->max_connections, 100000);
     ck_assert_int_eq(c->max_message_size, 65536);
     ck_assert_int_eq(c->max_subscriptions, 64);
@@ -177,7 +178,8 @@ static const char every_key[] =
     "    { pattern = \"billing.*\"; priority = \"critical\"; },\n"
     "    { pattern = \"chat.*\"; }\n"
     "  );\n"
-    "};\n";
+    "};\n"
+    "ws = { event_loop = \"libev\"; };\n";
 
 START_TEST(test_file_every_key)
 {
@@ -200,6 +202,7 @@ START_TEST(test_file_every_key)
     ck_assert_int_eq(c.workers, 4);
     ck_assert_str_eq(c.log_level, "debug");
     ck_assert_str_eq(c.log_format, "json");
+    ck_assert_int_eq(c.ws_event_loop, 1); /* libev */
     ck_assert_int_eq(c.max_connections, 5000);
     ck_assert_int_eq(c.max_message_size, 4096);
     ck_assert_int_eq(c.max_subscriptions, 8);
@@ -439,6 +442,7 @@ static const file_err_case file_errs[] = {
      "redis: unparsable URL 'http://127.0.0.1:6379': wrong scheme (expected redis://host:port)"},
     {"log_level = \"loud\";\n", 1, "log_level: must be one of error, warn, info, debug (got 'loud')"},
     {"log_format = \"xml\";\n", 1, "log_format: must be text or json (got 'xml')"},
+    {"ws = { event_loop = \"epoll\"; };\n", 1, "ws.event_loop: must be poll or libev (got 'epoll')"},
     {"bind = \"\";\n", 1, "bind: must be a host name or IP address (got '')"},
     {"channels = {\n static = [ \"ok\",\n \"not ok\" ];\n};\n", 3,
      "channels.static[1]: bad channel name 'not ok': must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'"},
