@@ -7,7 +7,7 @@
 #   tests/run.sh --quick    normal build only
 #   tests/run.sh -R regex   only the ctest cases matching regex (both builds)
 #   tests/run.sh --compose  only tests/compose/run.sh: docker-compose.yml executed with
-#                           podman (root; 1-1.5 min with cached images, ~3 min cold
+#                           podman (root; 1.5-2 min with cached images, ~4 min cold
 #                           here: the debootstrap tree alone takes 1-9 min by mirror)
 #   tests/run.sh --package  only tests/package/run.sh: the .deb installed into a clean
 #                           debootstrap tree and run from it (root; ~3 min warm)

@@ -27,17 +27,34 @@
 #      with since), every recovery granted; the figures and the catch-up time printed.
 #   6. HAProxy's log holds the clients' requests without their ?token= query.
 #   7. the loadtest profile runs to its report with every delivery (verdict OK).
-#   8. teardown: compose down, the podman service and the health loop stopped. The
-#      images stay cached (the next run rebuilds only what changed).
+#   8. the rcluster profile (default set taken down first): 6 Redis Cluster nodes,
+#      rc-init, 3 gateway-rc and haproxy-rc; cluster_state:ok on all 6 nodes, 3 primaries;
+#      the 3 gateway-rc healthy and UP in haproxy-rc; 6 WebSocket clients through
+#      haproxy-rc on all 3 nodes, each on 6 channels (2 per shard: PUBSUB SHARDCHANNELS on
+#      each primary lists exactly its 2, SHARDNUMSUB 3); the publisher-rc profile sends 10
+#      events to each channel: every client gets all 60, each once.
+#   9. teardown: compose down (every profile), the podman service and the health loop
+#      stopped; no container or network of the project may be left. The images stay
+#      cached (the next run rebuilds only what changed).
+#
+# Option: --rcluster-only runs steps 1, 2, 8 and 9 (the rcluster profile alone).
 #
 # Environment: PULSE_TEST_CACHE (debootstrap tree, default /var/cache/pulse-test),
 # PULSE_LB_PORT (HAProxy's client port, default 8080, or a free one when 8080 is
 # taken), PULSE_BIN_DIR (build directory with the native pulse-subscribe; default
 # build/, built when missing), PULSE_COMPOSE_STANDINS (auto|always: always skips the
-# registry probe).
+# registry probe), PULSE_RC_LB_PORT (haproxy-rc's client port, default 8081, or a free
+# one when 8081 is taken).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RC_ONLY=0
+case "${1:-}" in
+  --rcluster-only) RC_ONLY=1 ;;
+  "") ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+  *) echo "tests/compose/run.sh: unknown option '$1' (--rcluster-only)" >&2; exit 2 ;;
+esac
 . "$ROOT/scripts/lib.sh"
 . "$ROOT/tests/support/base-tree.sh"
 BIN=${PULSE_BIN_DIR:-$ROOT/build}
@@ -67,7 +84,16 @@ cleanup() {
       log "logs of the failed run:"
       compose logs --no-color --tail 40 >&2 2>&1
     fi
-    compose --profile publisher --profile loadtest down --remove-orphans --timeout 10 >/dev/null 2>&1
+    compose --profile publisher --profile loadtest --profile rcluster down --remove-orphans --timeout 10 >/dev/null 2>&1
+    # Nothing of the project may outlive the run.
+    left=$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | wc -l)
+    nets=$(podman network ls -q | grep -c "^${PROJECT}_" || true)
+    if [ "$left" != 0 ] || [ "$nets" != 0 ]; then
+      log "left behind: $left containers, $nets networks of project $PROJECT"
+      [ "$rc" = 0 ] && rc=1
+    else
+      log "teardown: no container or network of project $PROJECT left"
+    fi
   fi
   pulse_stop_pid "$HEALTH_PID"
   pulse_stop_pid "$SERVICE_PID"
@@ -141,18 +167,26 @@ awk '/^    ulimits:/ {skip=1; next} skip && /^      / {next} {skip=0; print}' \
   "$ROOT/docker-compose.yml" >"$WORK/docker-compose.yml"
 grep -q '^ *ulimits:' "$WORK/docker-compose.yml" && die "could not drop the ulimits entries"
 
-export PULSE_LB_PORT=${PULSE_LB_PORT:-8080}
-if pulse_port_in_use "$PULSE_LB_PORT"; then
-  PULSE_LB_PORT=$(pulse_free_port)
-  log "port 8080 is taken on this host: HAProxy is published on $PULSE_LB_PORT instead"
-fi
-PULSE_LB_STATS_PORT=$(pulse_free_port)
-export PULSE_LB_STATS_PORT
-LB=127.0.0.1:$PULSE_LB_PORT
+# Sets and exports the client port variable $1 (its value, else $2, else a free port when
+# that is taken) and the stats port variable $3 (a free port) of HAProxy service $4;
+# LB and LB_STATS then point at that HAProxy.
+lb_ports() {
+  local p=${!1:-$2}
+  if pulse_port_in_use "$p"; then
+    p=$(pulse_free_port)
+    log "port $2 is taken on this host: $4 is published on $p instead"
+  fi
+  printf -v "$1" %s "$p"
+  printf -v "$3" %s "$(pulse_free_port)"
+  export "${1?}" "${3?}"
+  LB=127.0.0.1:$p LB_STATS=${!3}
+}
+lb_ports PULSE_LB_PORT 8080 PULSE_LB_STATS_PORT HAProxy
 
 # ---- helpers --------------------------------------------------------------------------
 # HAProxy's view: gateways UP, and current sessions on the backend.
-lb_csv() { curl -fsS --max-time 2 "http://127.0.0.1:$PULSE_LB_STATS_PORT/stats;csv" 2>/dev/null; }
+# LB_STATS: the stats port of the HAProxy in use (haproxy, or haproxy-rc in step 8).
+lb_csv() { curl -fsS --max-time 2 "http://127.0.0.1:$LB_STATS/stats;csv" 2>/dev/null; }
 lb_up() { lb_csv | awk -F, '$1 == "gateways" && $2 != "BACKEND" && $18 == "UP"' | wc -l; }
 lb_sessions() { lb_csv | awk -F, '$1 == "gateways" && $2 == "BACKEND" {print $5}'; }
 wait_for() { # seconds, description, command...
@@ -165,14 +199,14 @@ wait_for() { # seconds, description, command...
 }
 up_is() { [ "$(lb_up)" = "$1" ]; }
 sessions_are() { [ "$(lb_sessions)" = "$1" ]; }
-healthy_gateways() {
+healthy_gateways() { # [service, default gateway]
   local n=0 c
-  for c in $(compose ps -q gateway 2>/dev/null); do
+  for c in $(compose --profile rcluster ps -q "${1:-gateway}" 2>/dev/null); do
     [ "$(podman inspect -f '{{.State.Health.Status}}' "$c" 2>/dev/null)" = healthy ] && n=$((n + 1))
   done
   echo "$n"
 }
-healthy_is() { [ "$(healthy_gateways)" = "$1" ]; }
+healthy_is() { [ "$(healthy_gateways "${2:-gateway}")" = "$1" ]; }
 publish() { # event type; prints the publisher's summary line
   # The profile's own arguments plus --raw: plain PUBLISH, whose summary counts the
   # nodes that took each event (redis_deliveries); by default it answers via=fcall.
@@ -196,11 +230,12 @@ wait_all_got() { # type run clients
     sleep 0.5
   done
 }
-# Starts pulse-subscribe run $1 with $2 clients through HAProxy; its pid in SUB_PIDS.
+# Starts pulse-subscribe run $1 with $2 clients through HAProxy ($LB) on channels $3
+# (default events.critical); its pid in SUB_PIDS.
 subscribe() {
   # The token is a marker for step 6: the gateways have no auth, so it is ignored there.
   "$SUBSCRIBE" --url "ws://$LB/ws?token=pulse-compose-secret-marker" --clients "$2" \
-    --channels events.critical --out "$WORK/$1" --duration 600 >"$WORK/$1.log" 2>&1 &
+    --channels "${3:-events.critical}" --out "$WORK/$1" --duration 600 >"$WORK/$1.log" 2>&1 &
   SUB_PIDS+=($!)
   wait_for 30 "pulse-subscribe $1 ready through HAProxy" grep -qs 'pulse-subscribe ready' "$WORK/$1.log"
 }
@@ -216,6 +251,84 @@ publish_to_all() {
   log "at $2 nodes all 10 clients got all 10 ($summary)"
 }
 nodes_of() { awk -F, 'NR > 1 {print $3}' "$WORK/$1/clients.csv" | sort -u | wc -l; }
+
+# ---- 8. the rcluster profile: Redis Cluster, gateway-rc, haproxy-rc, publisher-rc --------
+# Channels 2 per shard of a 3-primary cluster made by `redis-cli --cluster create` (slots
+# 0-5460, 5461-10922, 10923-16383): rc.3 and rc.7 in the first, rc.2 and rc.6 in the
+# second, rc.1 and rc.4 in the third. PUBSUB SHARDCHANNELS on every primary checks it.
+RC_CHANNELS="rc.1 rc.2 rc.3 rc.4 rc.6 rc.7" RC_CLIENTS=6 RC_EVENTS=10
+rc_exec() { # node (rc-1..rc-6), redis-cli arguments...
+  local n=$1; shift
+  podman exec "$(compose --profile rcluster ps -q "$n")" redis-cli "$@" 2>/dev/null | tr -d '\r'
+}
+rc_all_ok() {
+  local n
+  for n in rc-1 rc-2 rc-3 rc-4 rc-5 rc-6; do
+    rc_exec "$n" cluster info | grep -q '^cluster_state:ok' || return 1
+  done
+}
+rcluster_step() {
+  local t ch n got primaries=() summary
+  lb_ports PULSE_RC_LB_PORT 8081 PULSE_RC_LB_STATS_PORT haproxy-rc
+
+  log "docker-compose --profile rcluster up -d --scale gateway-rc=3 haproxy-rc"
+  t=$(date +%s)
+  compose --profile rcluster up -d --scale gateway-rc=3 haproxy-rc >"$WORK/up-rc.log" 2>&1 ||
+    { cat "$WORK/up-rc.log" >&2; die "compose --profile rcluster up failed"; }
+  [ "$(compose ps -q redis gateway haproxy 2>/dev/null | wc -l)" = 0 ] ||
+    die "naming haproxy-rc started services of the default set"
+  wait_for 60 "cluster_state:ok on all 6 nodes" rc_all_ok
+  for n in rc-1 rc-2 rc-3 rc-4 rc-5 rc-6; do
+    rc_exec "$n" role | head -1 | grep -qx master || continue
+    primaries+=("$n")
+  done
+  [ "${#primaries[@]}" = 3 ] || die "${#primaries[@]} primaries (${primaries[*]}), want 3 of the 6 nodes"
+  log "Redis Cluster ok in $(( $(date +%s) - t )) s: primaries ${primaries[*]}, one replica each"
+  wait_for 90 "3 gateway-rc healthy" healthy_is 3 gateway-rc
+  wait_for 60 "3 gateway-rc UP in haproxy-rc" up_is 3
+  log "3 gateway-rc healthy and UP in haproxy-rc (127.0.0.1:$LB_STATS) $(( $(date +%s) - t )) s after up"
+  compose --profile rcluster logs --no-color rc-init 2>&1 | tr -d '\r' | grep -q 'rc-init: cluster ok' ||
+    die "rc-init did not report 'cluster ok'"
+  for c in $(compose --profile rcluster ps -q gateway-rc); do
+    podman exec "$c" curl -fsS http://127.0.0.1:9090/healthz 2>/dev/null | grep -q '"cluster: 3 shards, all up' ||
+      die "gateway-rc ${c:0:12}: /healthz does not say 'cluster: 3 shards, all up'"
+  done
+  log "each gateway-rc /healthz: cluster: 3 shards, all up"
+
+  subscribe rc "$RC_CLIENTS" "$(echo "$RC_CHANNELS" | tr ' ' ,)"
+  [ "$(nodes_of rc)" = 3 ] || die "leastconn should have put the $RC_CLIENTS clients on all 3 gateway-rc"
+  log "$RC_CLIENTS clients through haproxy-rc on $LB, on $(nodes_of rc) nodes, each on $RC_CHANNELS"
+  # Each primary holds the sharded subscriptions of its 2 channels, from all 3 nodes.
+  for n in "${primaries[@]}"; do
+    got=$(rc_exec "$n" pubsub shardchannels | sort | tr '\n' ' ')
+    [ "$(echo "$got" | wc -w)" = 2 ] || die "$n: PUBSUB SHARDCHANNELS '$got', want 2 of $RC_CHANNELS"
+    for ch in $got; do
+      [ "$(rc_exec "$n" pubsub shardnumsub "$ch" | sed -n 2p)" = 3 ] ||
+        die "$n: PUBSUB SHARDNUMSUB $ch is not 3 (one per gateway-rc)"
+    done
+    log "$n: PUBSUB SHARDCHANNELS $got(SHARDNUMSUB 3 each)"
+  done
+  for ch in $RC_CHANNELS; do
+    summary=$(PULSE_PUB_CHANNEL=$ch PULSE_PUB_TYPE=$ch PULSE_PUB_COUNT=$RC_EVENTS PULSE_PUB_RATE=50 \
+      compose --profile rcluster run --rm -T publisher-rc </dev/null 2>"$WORK/publish-rc-$ch.err" |
+      tr -d '\r' | grep 'pulse-publish: sent=') ||
+      { cat "$WORK/publish-rc-$ch.err" >&2; die "publisher-rc ($ch) failed"; }
+    case "$summary" in *"sent=$RC_EVENTS "*) ;; *) die "publisher-rc $ch: $summary";; esac
+    log "publisher-rc $ch: $summary"
+  done
+  for ch in $RC_CHANNELS; do wait_all_got "$ch" rc "$RC_CLIENTS" "$RC_EVENTS"; done
+  n=$(awk -F, '$6 ~ /^rc\./ && $3 == $6' "$WORK/rc/deliveries.csv" | wc -l)
+  [ "$n" = $(( RC_CLIENTS * 6 * RC_EVENTS )) ] || die "$n deliveries, want $(( RC_CLIENTS * 6 * RC_EVENTS ))"
+  log "rcluster: every one of the $RC_CLIENTS clients got all $RC_EVENTS events on each of the 6 channels ($n deliveries, no duplicates) in $(( $(date +%s) - t )) s"
+  for p in "${SUB_PIDS[@]}"; do pulse_stop_pid "$p" INT 100; done
+  SUB_PIDS=()
+  compose --profile rcluster down --timeout 10 >"$WORK/down-rc.log" 2>&1 ||
+    { cat "$WORK/down-rc.log" >&2; die "compose --profile rcluster down failed"; }
+}
+if [ "$RC_ONLY" = 1 ]; then
+  rcluster_step
+  exit 0
+fi
 
 # ---- 3. up with 3 gateways; 6 clients; the publisher profile ---------------------------
 log "docker-compose up -d --scale gateway=3"
@@ -251,7 +364,7 @@ compose up -d --scale gateway=2 --no-recreate >"$WORK/up2.log" 2>&1 || { cat "$W
 wait_for 60 "2 gateways UP in HAProxy" up_is 2
 wait_for 60 "all 10 clients back on the 2 remaining gateways" sessions_are 10
 for p in "${SUB_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || die "a pulse-subscribe exited during the scale-down"; done
-gaps=$(( $(cat "$WORK/sub1/gaps.csv" "$WORK/sub2/gaps.csv" | grep -vc '^client') ))
+gaps=$(cat "$WORK/sub1/gaps.csv" "$WORK/sub2/gaps.csv" | grep -vc "^client" || true) # (grep -c exits 1 on 0)
 log "scaled to 2 in $(( $(date +%s) - t )) s: $gaps clients reconnected through HAProxy, all 10 served"
 [ "$gaps" -ge 1 ] || die "no client was on a removed node: the scale-down proved nothing"
 publish_to_all SCALED_TO_2 2
@@ -354,3 +467,8 @@ compose --profile loadtest up --no-color --scale gateway=3 --exit-code-from load
 tr -d '\r' <"$WORK/loadtest.log" | grep -E 'expected .* received|verdict' | sed 's/^[^|]*| *//' >&2
 grep -q 'verdict: OK' "$WORK/loadtest.log" || die "the loadtest report has no 'verdict: OK'"
 log "loadtest profile: report OK in $(( $(date +%s) - t )) s"
+
+# ---- 8. the rcluster profile, after the default set is down ------------------------------
+compose --profile loadtest down --timeout 10 >"$WORK/down.log" 2>&1 ||
+  { cat "$WORK/down.log" >&2; die "compose down of the default set failed"; }
+rcluster_step
