@@ -215,6 +215,7 @@ static void on_control(sub_run *r, sub_client *c, const char *text, size_t len)
                 fprintf(r->gaps, "%u,%s,%" PRId64 ",%" PRId64 ",%.3f,%u,%s\n", c->id,
                         c->node[0] ? c->node : "unknown", c->down_since_us, now,
                         (double)(now - c->down_since_us) / 1000.0, c->attempts, c->down_reason);
+                fflush(r->gaps); /* rare, and watched by scripts waiting for reconnects */
             }
             c->down_since_us = 0;
             c->attempts = 0;
