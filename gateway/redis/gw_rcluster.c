@@ -54,16 +54,6 @@ typedef struct rnode {
     char err[128];
 } rnode;
 
-typedef struct pending_read {
-    struct pending_read *next;
-    bool has_after, reverse;
-    uint64_t after;
-    uint32_t count;
-    gw_reply_cb cb;
-    void *ud;
-    char channel[PULSE_CHANNEL_MAX + 1];
-} pending_read;
-
 struct gw_rcluster {
     struct event_base *base;
     const gw_config *cfg;
@@ -88,11 +78,18 @@ struct gw_rcluster {
     uint64_t reconnects, refreshes, resubscribed;
     uint64_t refresh_why[4]; /* by reason: down, sunsubscribe, moved, periodic */
     uint64_t redirects[2];   /* routed commands redirected: MOVED, ASK */
-    pending_read *pending, *pending_tail;
+    gw_read_queue pending; /* history reads waiting for a slot map */
     char reason[256], detail[256];
 };
 
 static void schedule_refresh(gw_rcluster *r, int ms);
+
+/* A read that waited for the slot map, sent now (the map is there: no more waiting). */
+static int read_now(void *r, const char *channel, bool has_after, uint64_t after, uint32_t count, bool reverse,
+                    gw_reply_cb cb, void *ud)
+{
+    return gw_rcluster_history_read(r, channel, has_after, after, count, reverse, false, cb, ud);
+}
 static void queue_flush(gw_rcluster *r);
 
 /* ---- the channel table ---- */
@@ -631,16 +628,7 @@ static void apply_map(gw_rcluster *r, gw_slotmap *m)
             r->cbs.on_sub_state(r->ud, true);
     }
     /* reads that waited for a map */
-    pending_read *p = r->pending;
-    r->pending = r->pending_tail = NULL;
-    while (p) {
-        pending_read *next = p->next;
-        if (gw_rcluster_history_read(r, p->channel, p->has_after, p->after, p->count, p->reverse, false, p->cb,
-                                     p->ud) != 0)
-            p->cb(p->ud, NULL, "Redis Cluster not reachable");
-        free(p);
-        p = next;
-    }
+    gw_read_queue_flush(&r->pending, read_now, r, "Redis Cluster not reachable");
     /* a shard whose primary is down: look again soon (a failover takes node timeout +
      * election) */
     for (size_t i = 0; i < m->nshards; i++) {
@@ -823,14 +811,7 @@ void gw_rcluster_start(gw_rcluster *r)
 
 static void fail_pending(gw_rcluster *r)
 {
-    pending_read *p = r->pending;
-    r->pending = r->pending_tail = NULL;
-    while (p) {
-        pending_read *next = p->next;
-        p->cb(p->ud, NULL, "Redis connection lost");
-        free(p);
-        p = next;
-    }
+    gw_read_queue_flush(&r->pending, NULL, NULL, "Redis connection lost");
 }
 
 void gw_rcluster_stop(gw_rcluster *r)
@@ -1049,14 +1030,7 @@ int gw_rcluster_history_read(gw_rcluster *r, const char *channel, bool has_after
     rnode *n = cur_map(r) ? slot_node(r, gw_slot_of(channel, strlen(channel))) : NULL;
     redisAsyncContext *ac = n ? primary_conn(n) : NULL;
     if (!ac && wait && !cur_map(r)) {
-        pending_read *p = pulse_xcalloc(1, sizeof(*p));
-        *p = (pending_read){NULL, has_after, reverse, after, count, cb, ud, ""};
-        memcpy(p->channel, channel, strlen(channel) + 1);
-        if (r->pending_tail)
-            r->pending_tail->next = p;
-        else
-            r->pending = p;
-        r->pending_tail = p;
+        gw_read_queue_push(&r->pending, channel, has_after, after, count, reverse, cb, ud);
         return 0;
     }
     if (!ac)

@@ -56,7 +56,7 @@ struct gw_redis {
     uint64_t reconnects;
     char reason[192];
     char errstr[128];     /* why the last call here failed (gw_redis_errstr) */
-    struct pending_read *pending, *pending_tail; /* reads waiting for the command connection */
+    gw_read_queue pending; /* reads waiting for the command connection */
     char *library;        /* FUNCTION LOAD REPLACE text, NULL: none */
     char *library_version;
     bool library_loaded;  /* on the current command connection */
@@ -501,15 +501,41 @@ typedef struct {
     void *ud;
 } read_ctx;
 
-typedef struct pending_read {
-    struct pending_read *next;
+struct gw_read_wait {
+    gw_read_wait *next;
     bool has_after, reverse;
     uint64_t after;
     uint32_t count;
     gw_reply_cb cb;
     void *ud;
     char channel[PULSE_CHANNEL_MAX + 1];
-} pending_read;
+};
+
+void gw_read_queue_push(gw_read_queue *q, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                        bool reverse, gw_reply_cb cb, void *ud)
+{
+    gw_read_wait *p = pulse_xcalloc(1, sizeof(*p));
+    *p = (gw_read_wait){NULL, has_after, reverse, after, count, cb, ud, ""};
+    snprintf(p->channel, sizeof p->channel, "%s", channel);
+    if (q->tail)
+        q->tail->next = p;
+    else
+        q->head = p;
+    q->tail = p;
+}
+
+void gw_read_queue_flush(gw_read_queue *q, gw_read_send send, void *ctx, const char *err)
+{
+    gw_read_wait *p = q->head;
+    q->head = q->tail = NULL;
+    while (p) {
+        gw_read_wait *next = p->next;
+        if (!send || send(ctx, p->channel, p->has_after, p->after, p->count, p->reverse, p->cb, p->ud) != 0)
+            p->cb(p->ud, NULL, err);
+        free(p);
+        p = next;
+    }
+}
 
 static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 {
@@ -521,19 +547,17 @@ static void on_read_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 static int send_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
                      bool reverse, gw_reply_cb cb, void *ud);
 
+static int send_read_ctx(void *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                         bool reverse, gw_reply_cb cb, void *ud)
+{
+    return send_read(r, channel, has_after, after, count, reverse, cb, ud);
+}
+
 /* The command connection answered its first PING (send = true: send what waited), or
  * the node stops (send = false: every callback runs with no reply). */
 static void flush_pending(gw_redis *r, bool send)
 {
-    pending_read *p = r->pending;
-    r->pending = r->pending_tail = NULL;
-    while (p) {
-        pending_read *next = p->next;
-        if (!send || send_read(r, p->channel, p->has_after, p->after, p->count, p->reverse, p->cb, p->ud) != 0)
-            p->cb(p->ud, NULL, "Redis connection lost");
-        free(p);
-        p = next;
-    }
+    gw_read_queue_flush(&r->pending, send ? send_read_ctx : NULL, r, "Redis connection lost");
 }
 
 int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint64_t after, uint32_t count,
@@ -547,19 +571,7 @@ int gw_redis_history_read(gw_redis *r, const char *channel, bool has_after, uint
     if (strlen(channel) > PULSE_CHANNEL_MAX)
         return redis_fail(r, PULSE_EINVAL, "channel name longer than %d bytes", PULSE_CHANNEL_MAX);
     if ((r->cmd.state != RC_UP || !r->verified) && wait) {
-        pending_read *p = pulse_xcalloc(1, sizeof(*p));
-        p->has_after = has_after;
-        p->reverse = reverse;
-        p->after = after;
-        p->count = count;
-        p->cb = cb;
-        p->ud = ud;
-        memcpy(p->channel, channel, strlen(channel) + 1);
-        if (r->pending_tail)
-            r->pending_tail->next = p;
-        else
-            r->pending = p;
-        r->pending_tail = p;
+        gw_read_queue_push(&r->pending, channel, has_after, after, count, reverse, cb, ud);
         return 0;
     }
     return send_read(r, channel, has_after, after, count, reverse, cb, ud);

@@ -111,6 +111,20 @@ struct redisAsyncContext;
 int gw_redis_read_on(struct redisAsyncContext *ac, const char *channel, bool has_after, uint64_t after,
                      uint32_t count, bool reverse, gw_reply_cb cb, void *ud);
 
+/* History reads waiting for a connection (gw_redis: its command connection's first
+ * PING; gw_rcluster: a slot map), in arrival order. */
+typedef struct gw_read_wait gw_read_wait;
+typedef struct {
+    gw_read_wait *head, *tail;
+} gw_read_queue;
+typedef int (*gw_read_send)(void *ctx, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                            bool reverse, gw_reply_cb cb, void *ud);
+void gw_read_queue_push(gw_read_queue *q, const char *channel, bool has_after, uint64_t after, uint32_t count,
+                        bool reverse, gw_reply_cb cb, void *ud);
+/* Empties q: each read goes to send(ctx, ...); with send NULL, or where send answers
+ * non-zero, its cb runs at once with no reply and err. */
+void gw_read_queue_flush(gw_read_queue *q, gw_read_send send, void *ctx, const char *err);
+
 /* Any command, argv style, over the command connection (the presence functions): cb
  * runs exactly once, later, with the reply (borrowed for the call) or NULL and err when
  * the connection went away. Returns a PULSE_E* code (cb never runs) when the command
