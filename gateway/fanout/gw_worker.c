@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -654,11 +657,21 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 
 /* ---- connection life ---- */
 
+void conn_uncork(gw_conn *c, struct lws *wsi)
+{
+    if (!c->corked)
+        return;
+    c->corked = 0;
+    int zero = 0;
+    setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+}
+
 static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->established = 1;
+    c->corked = !w->cfg->tls_cert || !w->cfg->tls_cert[0]; /* gw_ingest.c on_accept */
     c->valid_ms = pulse_mono_ms();
     c->id = ((uint64_t)w->index << 48) | ++w->next_id;
     c->next = w->conns;
@@ -982,6 +995,7 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     if (n < (int)total)
         return -1;
     GW_ADD(w->stats->bytes_sent, total);
+    conn_uncork(c, wsi);
     if (!c->q.count && c->dropped && c->dropped->active)
         flush_dropped(w, c, now_ns / 1000000); /* caught up: say what was lost */
     if (c->q.count) {
@@ -1381,6 +1395,8 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP: {
         /* not a WebSocket upgrade: this port only speaks WebSocket at /ws */
         static const char body[] = "pulse-gateway: connect with WebSocket to /ws\n";
+        int zero = 0; /* corked at accept: the answer must not wait */
+        setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
         if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, body))
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;

@@ -71,6 +71,7 @@ typedef struct gw_conn {
     uint8_t draining;
     uint8_t batch;
     uint8_t dirty;            /* on the worker's flush list */
+    uint8_t corked;           /* TCP_CORK still on from accept (conn_uncork) */
     const char *close_reason;
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
@@ -90,6 +91,9 @@ typedef struct cf_conn {
 } cf_conn;
 
 #define CF_PATH "/connection/websocket"
+
+/* Lets out what the socket holds (the 101, and the first frames if written). */
+void conn_uncork(gw_conn *c, struct lws *wsi);
 
 struct gw_worker {
     gw_node *node;

@@ -170,6 +170,10 @@ static void metrics_traffic(struct evbuffer *o, gw_node *n, const gw_totals *t)
     metric_u64(o, "pulse_connections_total", "counter", "WebSocket connections accepted.", t->conns_total);
     metric_u64(o, "pulse_connections_refused_total", "counter", "Connections refused (limits, draining).",
                t->refused + n->refused);
+    metric(o, "pulse_sockets_waiting", "gauge", "Accepted sockets waiting for their first bytes (not yet in a worker).");
+    evbuffer_add_printf(o, "pulse_sockets_waiting %lld\n", (long long)n->nwaiting);
+    metric_u64(o, "pulse_sockets_silent_closed_total", "counter",
+               "Accepted sockets closed for sending nothing within limits.handshake_timeout_s.", n->silent_closed);
     metric(o, "pulse_events_received_total", "counter", "Events received from Redis.");
     evbuffer_add_printf(o, "pulse_events_received_total{priority=\"critical\"} %llu\n",
                         (unsigned long long)n->events_received[PULSE_PRIO_CRITICAL]);

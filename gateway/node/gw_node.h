@@ -31,6 +31,7 @@ struct event_base;
 struct event;
 struct evhttp;
 struct evconnlistener;
+typedef struct gw_waiting gw_waiting;
 typedef struct gw_worker gw_worker;
 typedef struct gw_redis gw_redis;
 typedef struct gw_auth gw_auth;
@@ -84,6 +85,9 @@ typedef struct gw_node {
     struct evconnlistener *listener; /* accepts, workers adopt (one worker too) */
     uint64_t accepted;
     uint64_t refused;                /* refused by the node listener (limits, draining) */
+    gw_waiting *waiting;             /* accepted, waiting for their first bytes (gw_ingest.c) */
+    int64_t nwaiting;
+    uint64_t silent_closed;          /* waited handshake_timeout_s for a first byte */
     int shutdown_signals;
     int workers_done;
     uint64_t events_received[3]; /* by pulse_priority */

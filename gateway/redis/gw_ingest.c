@@ -433,6 +433,111 @@ static void wake_ingest(void *arg)
     event_active(n->wake_ev, EV_READ, 0);
 }
 
+/* ---- sockets waiting for their first bytes ---- */
+
+/* An accepted socket stays on the ingest thread until its first bytes (the upgrade
+ * request, or a TLS ClientHello) arrive, and only then goes to a worker. lws 4.1.6
+ * gives every adopted socket a header table and a timeout at once, keeps both in
+ * lists that each insert or release walks, so 10,000 clients that connect together
+ * and send their requests later cost the worker 10,000^2 list steps; here a worker
+ * only ever holds sockets it can serve at once. A socket that sends nothing within
+ * limits.handshake_timeout_s is closed here. */
+struct gw_waiting {
+    struct event *ev;
+    gw_node *n;
+    int fd;
+    uint64_t ip_key;
+    gw_waiting *prev, *next;
+};
+
+static void waiting_unlink(gw_node *n, gw_waiting *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        n->waiting = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    n->nwaiting--;
+    event_free(s->ev);
+    free(s);
+}
+
+/* Gives up a waiting socket: closed, its limits released. */
+static void waiting_close(gw_node *n, gw_waiting *s)
+{
+    evutil_closesocket(s->fd);
+    gw_limits_ip_release(n->limits, s->ip_key);
+    atomic_fetch_sub(&n->sockets, 1);
+    waiting_unlink(n, s);
+}
+
+/* To the least-loaded worker (ties go round-robin), which adopts it. */
+static void post_adopt(gw_node *n, int fd, uint64_t ip_key)
+{
+    int best = (int)(n->accepted % (uint64_t)n->nworkers);
+    int64_t best_load = GW_GET(n->wstats[best].connections_active);
+    for (int i = 0; i < n->nworkers; i++) {
+        int64_t load = GW_GET(n->wstats[i].connections_active);
+        if (load < best_load) {
+            best = i;
+            best_load = load;
+        }
+    }
+    n->accepted++;
+    gw_note *note = gw_note_new(GW_MAIL_ADOPT, NULL, false, NULL, 0);
+    note->fd = fd;
+    note->ip_key = ip_key;
+    if (gw_bridge_post(&n->inbox[best], &note->mail, 0) != 0) {
+        gw_bridge_discard(&note->mail);
+        gw_limits_ip_release(n->limits, ip_key);
+        atomic_fetch_sub(&n->sockets, 1);
+    }
+}
+
+static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
+{
+    gw_waiting *s = arg;
+    gw_node *n = s->n;
+    if (!(what & EV_READ) || atomic_load(&n->draining)) {
+        n->silent_closed++;
+        PLOG_DEBUG("ws", "closed a socket that sent nothing for %d s", n->cfg->handshake_timeout_s);
+        waiting_close(n, s);
+        return;
+    }
+    post_adopt(n, s->fd, s->ip_key);
+    waiting_unlink(n, s);
+}
+
+static void wait_first_bytes(gw_node *n, int fd, uint64_t ip_key)
+{
+    gw_waiting *s = pulse_xcalloc(1, sizeof(*s));
+    s->n = n;
+    s->fd = fd;
+    s->ip_key = ip_key;
+    s->ev = event_new(n->base, fd, EV_READ, on_first_bytes, s);
+    struct timeval tv = {n->cfg->handshake_timeout_s, 0};
+    if (!s->ev || event_add(s->ev, &tv) != 0) {
+        if (s->ev)
+            event_free(s->ev);
+        free(s);
+        post_adopt(n, fd, ip_key); /* the worker's own timeout covers it */
+        return;
+    }
+    s->next = n->waiting;
+    if (n->waiting)
+        n->waiting->prev = s;
+    n->waiting = s;
+    n->nwaiting++;
+}
+
+/* Draining or stopping: no waiting socket will be adopted. */
+static void waiting_close_all(gw_node *n)
+{
+    while (n->waiting)
+        waiting_close(n, n->waiting);
+}
+
 /* ---- signals and shutdown ---- */
 
 static void on_drain_deadline(evutil_socket_t fd, short what, void *arg)
@@ -453,6 +558,7 @@ void gw_node_shutdown(gw_node *n)
     atomic_store(&n->draining, true);
     if (n->listener)
         evconnlistener_disable(n->listener);
+    waiting_close_all(n);
     /* stop taking new events: what is queued now is what gets flushed */
     gw_redis_stop(n->redis);
     for (int i = 0; i < n->nworkers; i++)
@@ -512,28 +618,15 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     }
     atomic_fetch_add(&n->sockets, 1);
-    /* the least-loaded worker; ties go round-robin */
-    int best = (int)(n->accepted % (uint64_t)n->nworkers);
-    int64_t best_load = GW_GET(n->wstats[best].connections_active);
-    for (int i = 0; i < n->nworkers; i++) {
-        int64_t load = GW_GET(n->wstats[i].connections_active);
-        if (load < best_load) {
-            best = i;
-            best_load = load;
-        }
-    }
-    n->accepted++;
     /* small frames must leave at once (lws sets this on its own listener) */
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    gw_note *note = gw_note_new(GW_MAIL_ADOPT, NULL, false, NULL, 0);
-    note->fd = fd;
-    note->ip_key = ip_key;
-    if (gw_bridge_post(&n->inbox[best], &note->mail, 0) != 0) {
-        gw_bridge_discard(&note->mail);
-        gw_limits_ip_release(n->limits, ip_key);
-        atomic_fetch_sub(&n->sockets, 1);
-    }
+    /* Plain WebSocket: corked until the worker has written the first frames after the
+     * 101, so that the 101 and those frames leave in one segment (one wake-up of the
+     * client instead of two). Never with TLS: its handshake must not wait. */
+    if (!n->cfg->tls_cert || !n->cfg->tls_cert[0])
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+    wait_first_bytes(n, fd, ip_key);
 }
 
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -676,6 +769,7 @@ void gw_node_cleanup(gw_node *n)
     if (n->listener)
         evconnlistener_free(n->listener);
     n->listener = NULL;
+    waiting_close_all(n);
     gw_presence_cleanup(n); /* before the Redis side: no more callbacks into it */
     gw_redis_free(n->redis);
     n->redis = NULL;

@@ -7,6 +7,9 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,8 +146,91 @@ START_TEST(test_handshake_timeout)
 }
 END_TEST
 
+/* Data segments this client socket received: tcpi_data_segs_in of the kernel's
+ * struct tcp_info (Linux 4.6+), at byte 152; glibc's copy of the struct ends earlier. */
+static unsigned data_segs_in(int fd)
+{
+    unsigned char ti[256];
+    socklen_t len = sizeof ti;
+    memset(ti, 0, sizeof ti);
+    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len), 0);
+    ck_assert_msg(len >= 156, "struct tcp_info of %u bytes has no tcpi_data_segs_in", (unsigned)len);
+    uint32_t v;
+    memcpy(&v, ti + 152, sizeof v);
+    return v;
+}
+
+/* Reads from fd until want appears (5 s at most); true when it did. */
+static bool read_until(int fd, const char *want, char *buf, size_t cap)
+{
+    size_t have = 0;
+    int64_t deadline = ts_now_ms() + 5000;
+    buf[0] = '\0';
+    while (have + 1 < cap && !memmem(buf, have, want, strlen(want)) && ts_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + have, cap - 1 - have, 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+    }
+    return memmem(buf, have, want, strlen(want)) != NULL;
+}
+
+static double wait_metric(int admin_port, const char *name, double want)
+{
+    double v = -1;
+    for (int64_t end = ts_now_ms() + 5000; ts_now_ms() < end; ts_sleep_ms(20))
+        if ((v = ts_metric(admin_port, name)) == want)
+            break;
+    return v;
+}
+
+/* Accepted sockets wait on the node until their first bytes arrive and only then go
+ * to a worker (a reconnect storm must not fill lws's lists); the 101 and the first
+ * frame (hello) leave in one TCP segment. */
+START_TEST(test_first_bytes)
+{
+    char *extra[] = {(char *)"--limits.handshake-timeout-s", (char *)"2", NULL};
+    start_gateway(extra);
+    enum { N = 6 };
+    int fd[N + 1];
+    for (int i = 0; i <= N; i++)
+        ck_assert_int_ge(fd[i] = raw_connect(stack.gw[0].port), 0);
+    int admin = stack.gw[0].admin_port;
+    double w = wait_metric(admin, "pulse_sockets_waiting", N + 1);
+    ck_assert_msg(w == N + 1, "pulse_sockets_waiting %g with %d silent sockets (want %d)", w, N + 1, N + 1);
+    ck_assert_msg(ts_metric(admin, "pulse_connections_active") == 0, "a silent socket counted as a connection");
+    static const char req[] = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pulse.v1\r\n\r\n";
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(send(fd[i], req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
+    char buf[2048];
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(read_until(fd[i], "\"op\":\"hello\"", buf, sizeof buf),
+                      "socket %d: no 101 and hello after its upgrade request: %.200s", i, buf);
+        ck_assert_msg(strncmp(buf, "HTTP/1.1 101", 12) == 0, "socket %d: %.100s", i, buf);
+        unsigned segs = data_segs_in(fd[i]);
+        ck_assert_msg(segs == 1, "socket %d: the 101 and the hello came in %u TCP segments (want 1)", i, segs);
+    }
+    w = wait_metric(admin, "pulse_sockets_waiting", 1);
+    ck_assert_msg(w == 1, "pulse_sockets_waiting %g once %d of %d sockets spoke (want 1)", w, N, N + 1);
+    ck_assert_int_eq(ts_metric(admin, "pulse_connections_active"), N);
+    /* The one that never speaks is closed by the node after handshake_timeout_s. */
+    int64_t t = wait_eof(fd[N], 5000);
+    ck_assert_msg(t >= 0, "a socket that sent nothing was still open 5 s later (handshake timeout 2 s)");
+    ck_assert_int_eq(wait_metric(admin, "pulse_sockets_waiting", 0), 0);
+    ck_assert_int_eq(ts_metric(admin, "pulse_sockets_silent_closed_total"), 1);
+    for (int i = 0; i <= N; i++)
+        close(fd[i]);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     return ts_stack_suite("limits", "limits", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
-                          test_max_connections, test_heartbeat, test_handshake_timeout);
+                          test_max_connections, test_heartbeat, test_handshake_timeout, test_first_bytes);
 }
