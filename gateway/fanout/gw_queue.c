@@ -18,11 +18,18 @@ void gw_queue_limits_from_config(gw_queue_limits *l, const gw_config *cfg)
 
 static void grow(gw_queue *q)
 {
-    uint32_t ncap = q->cap ? q->cap * 2 : 8;
+    if (!q->cap) {
+        q->ring = q->inl;
+        q->cap = GW_QUEUE_INLINE;
+        q->head = 0;
+        return;
+    }
+    uint32_t ncap = q->cap == GW_QUEUE_INLINE ? 8 : q->cap * 2;
     gw_msg **r = pulse_xmalloc((size_t)ncap * sizeof(*r));
     for (uint32_t i = 0; i < q->count; i++)
         r[i] = q->ring[(q->head + i) & (q->cap - 1)];
-    free(q->ring);
+    if (q->ring != q->inl)
+        free(q->ring);
     q->ring = r;
     q->cap = ncap;
     q->head = 0;
@@ -93,7 +100,8 @@ uint32_t gw_queue_clear(gw_queue *q)
 void gw_queue_release(gw_queue *q)
 {
     gw_queue_clear(q);
-    free(q->ring);
+    if (q->ring != q->inl)
+        free(q->ring);
     q->ring = NULL;
     q->cap = 0;
     q->head = 0;

@@ -23,12 +23,19 @@ typedef struct {
     uint64_t soft_bytes, hard_bytes;
 } gw_queue_limits;
 
+/* Up to GW_QUEUE_INLINE references live in the struct itself (an idle connection's
+ * queue allocates nothing), more in a ring allocated on first need. A gw_queue must
+ * not be moved once used: ring may point at inl. */
+#define GW_QUEUE_INLINE 2
+
 typedef struct {
     gw_msg **ring;
     uint32_t cap;   /* power of two, 0 before first use */
     uint32_t head;
     uint32_t count;
+    uint32_t pad_;
     uint64_t bytes;
+    gw_msg *inl[GW_QUEUE_INLINE];
 } gw_queue;
 
 typedef enum {

@@ -261,7 +261,7 @@ static void sub_hist_free(sub_hist *h)
 uint32_t sub_add(gw_worker *w, gw_conn *c, const char *name, bool is_pattern)
 {
     if (c->nsubs == c->subcap) {
-        uint32_t ncap = c->subcap ? c->subcap * 2 : 2;
+        uint32_t ncap = c->subcap ? c->subcap * 2 : 1; /* most connections hold one */
         c->subs = pulse_xrealloc(c->subs, ncap * sizeof(*c->subs));
         c->subcap = ncap;
     }
@@ -1433,9 +1433,10 @@ static void init_protocols(gw_worker *w)
     w->protocols[0].name = "pulse.v1";
     w->protocols[0].callback = cb_pulse;
     w->protocols[0].per_session_data_size = sizeof(gw_conn);
-    /* lws allocates this per connection at upgrade: client commands are small, and a
-     * larger message simply arrives in more RECEIVE callbacks (reassembled in conn->rx) */
-    w->protocols[0].rx_buffer_size = 256;
+    /* Per connection (lws allocates it at the upgrade and keeps it): client messages
+     * longer than this arrive in pieces that conn_receive joins; control frames (at
+     * most 125 bytes) must fit whole, lws parses them from this buffer. */
+    w->protocols[0].rx_buffer_size = 128;
     /* lws 4.1.6 restricts each send() to rx_buffer_size when this is 0: every frame
      * over ~276 bytes would leave in two sends and a packed backlog in 276-byte
      * pieces. One send per packed write (frame header + GW_BATCH_MAX bytes). */

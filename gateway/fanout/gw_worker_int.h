@@ -72,6 +72,7 @@ typedef struct gw_conn {
     uint8_t batch;
     uint8_t dirty;            /* on the worker's flush list */
     uint8_t corked;           /* TCP_CORK still on from accept (conn_uncork) */
+    uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
     const char *close_reason;
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
     int64_t auth_deadline_ms; /* before auth: in-band auth deadline; after: token expiry; 0 none */
@@ -79,7 +80,6 @@ typedef struct gw_conn {
     drop_gap *dropped;        /* allocated at the first drop */
     int64_t valid_ms;         /* heartbeat: established or last PONG */
     int64_t ping_ms;          /* heartbeat: PING asked for at (0: none outstanding) */
-    uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
     struct cf_conn *cf;       /* the Centrifugo endpoint (/connection/websocket); NULL: pulse.v1 */
 } gw_conn;
 
