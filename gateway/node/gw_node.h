@@ -85,8 +85,10 @@ typedef struct gw_node {
     struct evconnlistener *listener; /* accepts, workers adopt (one worker too) */
     uint64_t accepted;
     uint64_t refused;                /* refused by the node listener (limits, draining) */
-    gw_waiting *waiting;             /* accepted, waiting for their first bytes (gw_ingest.c) */
+    gw_waiting *waiting, *waiting_tail; /* accepted, waiting for their first bytes (gw_ingest.c) */
     int64_t nwaiting;
+    int wait_ep;                     /* their epoll set */
+    struct event *wait_ev, *wait_tick;
     uint64_t silent_closed;          /* waited handshake_timeout_s for a first byte */
     int shutdown_signals;
     int workers_done;
