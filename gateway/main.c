@@ -115,6 +115,7 @@ static int start_node(gw_node *node, const gw_config *cfg)
         PLOG_ERR("main", "%s", err.text);
         return 1;
     }
+    gw_worker_memory_init(node->max_sockets);
     for (int i = 0; i < cfg->workers; i++) {
         /* workers get their sockets from the node listener */
         node->workers[i] = gw_worker_new(node, i, -1, &err);

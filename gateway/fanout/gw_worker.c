@@ -32,6 +32,7 @@
 #include "gw_evloop.h"
 #include "gw_frame.h"
 #include "gw_limits.h"
+#include "gw_slab.h"
 #include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
@@ -1305,6 +1306,52 @@ static void drain_inbox(gw_worker *w)
         begin_drain(w);
 }
 
+/* ---- lws's memory ---- */
+
+/* Header tables (lws's "ah struct" and its "ah data", max_http_header_data bytes)
+ * live only for a handshake: they come from a slab of their own (gw_slab.h says why),
+ * everything else from malloc as lws would do itself (without its per-call debug log
+ * and heap accounting). */
+#define GW_AH_SLOT 4096
+static gw_slab *ah_slab;
+
+static void *lws_mem(void *ptr, size_t size, const char *reason)
+{
+    if (ptr && gw_slab_owns(ah_slab, ptr)) {
+        if (!size) {
+            gw_slab_free(ah_slab, ptr);
+            return NULL;
+        }
+        if (size <= GW_AH_SLOT)
+            return ptr;
+        void *p = malloc(size);
+        if (p) {
+            memcpy(p, ptr, GW_AH_SLOT);
+            gw_slab_free(ah_slab, ptr);
+        }
+        return p;
+    }
+    if (!ptr && size && size <= GW_AH_SLOT && ah_slab && reason && strncmp(reason, "ah ", 3) == 0) {
+        void *p = gw_slab_alloc(ah_slab);
+        if (p)
+            return p;
+    }
+    if (size)
+        return realloc(ptr, size);
+    free(ptr);
+    return NULL;
+}
+
+void gw_worker_memory_init(int64_t max_sockets)
+{
+    if (ah_slab)
+        return;
+    /* two per handshake in flight; past that, malloc */
+    uint64_t n = (uint64_t)(max_sockets > 0 ? max_sockets : 1024) * 2;
+    ah_slab = gw_slab_new(GW_AH_SLOT, (uint32_t)(n < (1u << 20) ? n : (1u << 20)));
+    lws_set_allocator(lws_mem);
+}
+
 /* Once a second: close connections past the lag limit; enforce the drain deadline. */
 static void sweep(lws_sorted_usec_list_t *sul)
 {
@@ -1340,6 +1387,8 @@ static void sweep(lws_sorted_usec_list_t *sul)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); /* no PONG: dead peer */
         }
     }
+    if (ah_slab)
+        gw_slab_trim(ah_slab); /* no handshake in flight: the header tables' pages go back */
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
 }
 

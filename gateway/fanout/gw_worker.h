@@ -17,6 +17,9 @@
  * -1: no listener of its own, sockets come through GW_MAIL_ADOPT) and hooks itself up
  * as the reader of node->inbox[index]. Main thread, before gw_worker_start. NULL with
  * err filled on failure. */
+/* Before the first worker: lws's allocations go through the worker's allocator (the
+ * handshakes' header tables from a slab of their own). max_sockets: the node's bound. */
+void gw_worker_memory_init(int64_t max_sockets);
 gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err);
 int gw_worker_port(const gw_worker *w);
 int gw_worker_start(gw_worker *w);

@@ -212,12 +212,54 @@ START_TEST(test_control_never_dropped_and_not_counted)
 }
 END_TEST
 
+/* An idle connection's queue (hello, subscribed) allocates nothing: the first
+ * GW_QUEUE_INLINE references live in the struct, a third moves them to a ring. */
+START_TEST(test_inline_slots)
+{
+    gw_queue q = {0};
+    gw_queue_limits big = {1000, 1000, 1 << 20, 1 << 20};
+    gw_msg *a = ev("x", PULSE_PRIO_NORMAL, GW_POLICY_DROP, "1");
+    gw_msg *b = ev("x", PULSE_PRIO_NORMAL, GW_POLICY_DROP, "2");
+    gw_msg *c = ev("x", PULSE_PRIO_NORMAL, GW_POLICY_DROP, "3");
+    for (int round = 0; round < 3; round++) { /* head moves around the two slots */
+        ck_assert_int_eq(gw_queue_push(&q, a, &big), GW_Q_QUEUED);
+        ck_assert_int_eq(gw_queue_push(&q, b, &big), GW_Q_QUEUED);
+        ck_assert_ptr_eq(q.ring, q.inl);
+        gw_msg *x = gw_queue_pop(&q);
+        ck_assert_ptr_eq(x, a);
+        gw_msg_unref(x);
+        ck_assert_int_eq(gw_queue_push(&q, c, &big), GW_Q_QUEUED);
+        ck_assert_ptr_eq(q.ring, q.inl);
+        ck_assert_ptr_eq((x = gw_queue_pop(&q)), b);
+        gw_msg_unref(x);
+        ck_assert_ptr_eq((x = gw_queue_pop(&q)), c);
+        gw_msg_unref(x);
+    }
+    ck_assert_int_eq(gw_queue_push(&q, a, &big), GW_Q_QUEUED);
+    ck_assert_int_eq(gw_queue_push(&q, b, &big), GW_Q_QUEUED);
+    ck_assert_int_eq(gw_queue_push(&q, c, &big), GW_Q_QUEUED);
+    ck_assert_ptr_ne(q.ring, q.inl);
+    ck_assert_uint_eq(q.cap, 8);
+    gw_msg *want[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        gw_msg *x = gw_queue_pop(&q);
+        ck_assert_ptr_eq(x, want[i]);
+        gw_msg_unref(x);
+    }
+    gw_queue_release(&q);
+    ck_assert_uint_eq(a->refs, 1);
+    gw_msg_unref(a);
+    gw_msg_unref(b);
+    gw_msg_unref(c);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     Suite *s = suite_create("queue");
     TCase *tc = ts_tcase(s, "core", 0);
     ts_add_tests(tc, test_frame_format, test_json_quote, test_fifo_and_refs,
-                 test_ring_wraps_and_grows);
+                 test_ring_wraps_and_grows, test_inline_slots);
     tcase_add_loop_test(tc, test_policy_table, 0, N_ELEMS(CASES));
     ts_add_tests(tc, test_byte_bounds, test_latest_replaces_in_place,
                  test_control_never_dropped_and_not_counted);
