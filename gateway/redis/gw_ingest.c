@@ -668,14 +668,6 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     }
     atomic_fetch_add(&n->sockets, 1);
-    /* small frames must leave at once (lws sets this on its own listener) */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* Plain WebSocket: corked until the worker has written the first frames after the
-     * 101, so that the 101 and those frames leave in one segment (one wake-up of the
-     * client instead of two). Never with TLS: its handshake must not wait. */
-    if (!n->cfg->tls_cert || !n->cfg->tls_cert[0])
-        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
     wait_first_bytes(n, fd, ip_key);
 }
 
@@ -733,7 +725,18 @@ int gw_node_listen(gw_node *n, pulse_error *err)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket): %s", host, n->cfg->port,
                                evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evconnlistener_set_error_cb(n->listener, gw_node_accept_error);
-    n->ws_port = gw_bound_port(evconnlistener_get_fd(n->listener), n->cfg->port);
+    int lfd = evconnlistener_get_fd(n->listener);
+    n->ws_port = gw_bound_port(lfd, n->cfg->port);
+    /* Options every accepted socket inherits from the listener (Linux copies them at
+     * accept; two system calls per connection saved): TCP_NODELAY, small frames leave
+     * at once (lws sets it on its own listener); and on plain WebSocket TCP_CORK, until
+     * the worker has written the first frames after the 101 (conn_uncork), so that the
+     * 101 and those frames leave in one segment: one wake-up of the client instead of
+     * two. Never with TLS, whose handshake must not wait. */
+    int one = 1;
+    setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!n->cfg->tls_cert || !n->cfg->tls_cert[0])
+        setsockopt(lfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
     if (waiting_init(n) != 0)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot create the epoll set of sockets waiting to speak: %s",
                                strerror(errno));
