@@ -54,8 +54,6 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")
-# dlopen()ed by the gateway for its default loop (ws.event_loop): not found by shlibdeps
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libwebsockets-evlib-ev")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "redis-server")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PULSE_DEB_DIR}/postinst ${PULSE_DEB_DIR}/prerm ${PULSE_DEB_DIR}/postrm ${PULSE_DEB_DIR}/conffiles)

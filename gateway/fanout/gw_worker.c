@@ -1534,37 +1534,6 @@ static struct lws_context_creation_info context_info(gw_worker *w, int port)
     return info;
 }
 
-/* The lws context over libev (ws.event_loop libev, or unset and the plugin loads)
- * or lws's poll loop in w->ctx (NULL: lws could not make it). -1 with err set: libev
- * was asked for by name and cannot run. */
-static int create_context(gw_worker *w, int port, pulse_error *err)
-{
-    const gw_config *cfg = w->cfg;
-    struct lws_context_creation_info info = context_info(w, port);
-    if (cfg->ws_event_loop != 0) { /* libev through lws's evlib plugin (gw_evloop.h) */
-        w->evloop = gw_evloop_new();
-        if (w->evloop) {
-            info.options |= LWS_SERVER_OPTION_LIBEV;
-            info.foreign_loops = gw_evloop_foreign(w->evloop);
-            w->ctx = lws_create_context(&info);
-            if (w->ctx)
-                return 0;
-        }
-        if (cfg->ws_event_loop == 1)
-            return pulse_error_set(err, PULSE_EIO, 0,
-                                   w->evloop ? "ws.event_loop = libev: lws could not start it "
-                                               "(is libwebsockets-evlib-ev installed?)"
-                                             : "ws.event_loop = libev: cannot load libev.so.4 (libev4)");
-        PLOG_WARN("ws", "worker %d: libev is not available (install libwebsockets-evlib-ev); using poll()",
-                  w->index);
-        gw_evloop_free(w->evloop);
-        w->evloop = NULL;
-        info = context_info(w, port);
-    }
-    w->ctx = lws_create_context(&info);
-    return 0; /* the caller reports a context that could not be made */
-}
-
 gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
 {
     const gw_config *cfg = n->cfg;
@@ -1587,10 +1556,18 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
                       lws_log_emit);
 
     init_protocols(w);
-    if (create_context(w, port, err) != 0) {
-        gw_worker_free(w);
-        return NULL;
+    struct lws_context_creation_info info = context_info(w, port);
+    if (cfg->ws_event_loop == 1) { /* libev through lws's evlib plugin (gw_evloop.h) */
+        w->evloop = gw_evloop_new();
+        if (!w->evloop) {
+            pulse_error_set(err, PULSE_EIO, 0, "ws.event_loop = libev: cannot load libev.so.4 (libev4)");
+            gw_worker_free(w);
+            return NULL;
+        }
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+        info.foreign_loops = gw_evloop_foreign(w->evloop);
     }
+    w->ctx = lws_create_context(&info);
     if (!w->ctx) {
         pulse_error_set(err, PULSE_EIO, 0, "cannot listen on %s:%d (WebSocket, worker %d)",
                         cfg->bind ? cfg->bind : "*", port, index);

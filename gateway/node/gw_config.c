@@ -56,7 +56,7 @@ typedef enum {
     K_RULES,     /* channels.rules: file only */
     K_STR,       /* free text up to 4096 printable bytes, may be empty (paths, lists, keys) */
     K_BOOL,      /* an int field, 0 or 1: true/false, yes/no, on/off, 1/0; a bare flag means true */
-    K_EVLOOP,    /* an int field: poll (0) or libev (1); 2, the default: libev, else poll */
+    K_EVLOOP,    /* an int field: poll (0) or libev (1) */
 } key_kind;
 
 typedef struct {
@@ -368,7 +368,6 @@ void gw_config_defaults(gw_config *cfg)
     cfg->heartbeat_interval_s = 30;
     cfg->heartbeat_timeout_s = 10;
     cfg->handshake_timeout_s = 10;
-    cfg->ws_event_loop = 2; /* libev when Debian's plugin loads, else poll */
     cfg->drain_timeout_ms = 5000;
     cfg->redis_ping_interval_ms = 1000;
     cfg->redis_ping_timeout_ms = 3000;
@@ -1347,7 +1346,7 @@ const char *gw_config_usage(void)
            "      --admin.protect-reads             true: /metrics /healthz /stats need the key; false: reads\n"
            "                                        open [auto: /metrics /stats need it when a key is set]\n"
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
-           "      --ws.event-loop poll|libev        each worker's loop: lws's poll() or libev (epoll) [libev if installed]\n"
+           "      --ws.event-loop poll|libev        each worker's loop: lws's poll() or libev (epoll) [poll]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"
            "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"
            "      --limits.max-channels N           distinct channels per node [100000]\n"

@@ -119,7 +119,7 @@ typedef struct {
     int admin_protect_reads;      /* -1 (default) auto: /metrics and /stats need the key whenever one is
                                    * set; 1: /healthz too; 0: reads are open */
     char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
-    int ws_event_loop;            /* each worker's lws loop: 0 poll (lws's own), 1 libev (epoll), 2 (unset) libev else poll */
+    int ws_event_loop;            /* each worker's lws loop: 0 poll (lws's own), 1 libev (epoll) */
     int max_connections_per_ip;   /* 0 = off (default) */
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */
     /* Node-wide subscription limits (issue 13.2): every distinct name is a SUBSCRIBE

@@ -72,7 +72,7 @@ static void assert_defaults(const gw_config *c)
     ck_assert_int_eq(c->workers, 1);
     ck_assert_str_eq(c->log_level, "info");
     ck_assert_str_eq(c->log_format, "text");
-    ck_assert_int_eq(c->ws_event_loop, 2); /* libev, poll when its plugin is missing */
+    ck_assert_int_eq(c->ws_event_loop, 0); /* poll */
     ck_assert_int_eq(c->max_connections, 100000);
     ck_assert_int_eq(c->max_message_size, 65536);
     ck_assert_int_eq(c->max_subscriptions, 64);
