@@ -181,8 +181,20 @@ print(o["received"], l["p50"], l["p99"], l["max"])' "$dir/report.json")
 # another program's storm counts too); each costs its client a 1 s retry.
 listen_overflows() { awk '/^TcpExt:/ { if (!h) { for (i = 1; i <= NF; i++) k[i] = $i; h = 1 } else for (i = 1; i <= NF; i++) if (k[i] == "ListenOverflows") print $i }' /proc/net/netstat; }
 
+# The previous run's connections in TIME_WAIT (tens of thousands after a storm) slow
+# every lookup of the next storm's sockets: wait (at most 70 s) until fewer than 1000.
+wait_timewait() {
+  local end=$((SECONDS + 70)) tw
+  while [ "$SECONDS" -lt "$end" ]; do
+    tw=$(ss -s | sed -n 's/.*timewait \([0-9]*\).*/\1/p')
+    [ "${tw:-0}" -lt 1000 ] && return 0
+    sleep 1
+  done
+}
+
 storm() { # clients dir: all connect at once; the gateway's CPU for it beside the wall time
   local n=$1 dir=$2 line g0 g1 o0 o1
+  wait_timewait
   start_stack "$dir"
   g0=$(pulse_cpu_ticks "$GW_PID"); o0=$(listen_overflows)
   "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
