@@ -658,13 +658,19 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 
 /* ---- connection life ---- */
 
-void conn_uncork(gw_conn *c, struct lws *wsi)
+/* Clears the TCP_CORK every plain-WebSocket socket inherits from the node listener. */
+static void uncork(struct lws *wsi)
 {
-    if (!c->corked)
-        return;
-    c->corked = 0;
     int zero = 0;
     setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+}
+
+void conn_uncork(gw_conn *c, struct lws *wsi)
+{
+    if (c->corked) {
+        c->corked = 0;
+        uncork(wsi);
+    }
 }
 
 static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
@@ -1444,8 +1450,7 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP: {
         /* not a WebSocket upgrade: this port only speaks WebSocket at /ws */
         static const char body[] = "pulse-gateway: connect with WebSocket to /ws\n";
-        int zero = 0; /* corked at accept: the answer must not wait */
-        setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+        uncork(wsi); /* the answer must not wait */
         if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, body))
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -1527,7 +1532,7 @@ static struct lws_context_creation_info context_info(gw_worker *w, int port)
      * the first header bytes arrive: without it a slowloris client holds a slot for
      * 10 s whatever handshake_timeout_s says */
     info.timeout_secs_ah_idle = (unsigned int)cfg->handshake_timeout_s;
-    info.max_http_header_data = 4096;
+    info.max_http_header_data = GW_AH_SLOT; /* a header table's space fills one slab slot */
     /* all zero: no lws validity timers (the worker's sweep does the heartbeat);
      * without a policy lws would apply its own (PING after 300 s) */
     info.retry_and_idle_policy = &w->retry;
