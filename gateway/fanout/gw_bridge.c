@@ -25,6 +25,7 @@ gw_note *gw_note_new(gw_mail_kind kind, const char *name, bool is_pattern, const
     n->worker = -1;
     n->fd = -1;
     n->is_pattern = is_pattern;
+    n->readable = false;
     memcpy(n->name, name ? name : "", nl + 1);
     n->len = payload ? len : 0;
     n->payload = NULL;

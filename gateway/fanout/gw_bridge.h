@@ -60,6 +60,7 @@ typedef struct gw_note {
     uint64_t ip_key; /* GW_MAIL_ADOPT: its address's count (gw_limits_ip_admit), 0: none;
                       * the node's socket count goes with it (released at WSI_DESTROY) */
     bool is_pattern;
+    bool readable;   /* GW_MAIL_ADOPT: its first bytes have arrived (served at adoption) */
     size_t len;      /* GW_MAIL_PUBLISH: payload length */
     char *payload;   /* GW_MAIL_PUBLISH: inside this allocation, NUL-terminated; else NULL */
     char name[];     /* channel or pattern, NUL-terminated ("" for none) */

@@ -740,6 +740,10 @@ static void conn_destroy(gw_worker *w, gw_conn *c)
 {
     if (!c->established)
         return;
+    if (c->dirty) /* closed while the inbox drains: lws closing a socket served at adoption */
+        for (uint32_t i = 0; i < w->ndirty; i++)
+            if (w->dirty[i] == c)
+                w->dirty[i] = NULL;
     while (c->nsubs)
         conn_unsubscribe_slot(w, c, c->nsubs - 1);
     free(c->subs);
@@ -1207,6 +1211,8 @@ static void flush_dirty(gw_worker *w)
 {
     for (uint32_t i = 0; i < w->ndirty; i++) {
         gw_conn *c = w->dirty[i];
+        if (!c)
+            continue; /* closed since (conn_destroy) */
         c->dirty = 0;
         if (!c->established || c->close_code || !c->q.count)
             continue;
@@ -1250,6 +1256,12 @@ static void handle_note(gw_worker *w, gw_note *note)
         struct lws *wsi = w->draining ? NULL : lws_adopt_socket_vhost(w->vh, note->fd);
         if (wsi) {
             lws_set_opaque_user_data(wsi, sock_tag(note->ip_key));
+            if (note->readable) {
+                /* its request is already here: served now, not after the next poll()
+                 * over every socket; what it queues is written by flush_dirty */
+                struct lws_pollfd pfd = {.fd = note->fd, .events = LWS_POLLIN, .revents = LWS_POLLIN};
+                lws_service_fd(w->ctx, &pfd);
+            }
         } else {
             GW_ADD(w->stats->connections_refused, 1);
             close(note->fd);

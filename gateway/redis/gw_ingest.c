@@ -482,7 +482,7 @@ static void waiting_close(gw_node *n, gw_waiting *s)
 }
 
 /* To the least-loaded worker (ties go round-robin), which adopts it. */
-static void post_adopt(gw_node *n, int fd, uint64_t ip_key)
+static void post_adopt(gw_node *n, int fd, uint64_t ip_key, bool readable)
 {
     int best = (int)(n->accepted % (uint64_t)n->nworkers);
     int64_t best_load = GW_GET(n->wstats[best].connections_active);
@@ -497,6 +497,7 @@ static void post_adopt(gw_node *n, int fd, uint64_t ip_key)
     gw_note *note = gw_note_new(GW_MAIL_ADOPT, NULL, false, NULL, 0);
     note->fd = fd;
     note->ip_key = ip_key;
+    note->readable = readable;
     if (gw_bridge_post(&n->inbox[best], &note->mail, 0) != 0) {
         gw_bridge_discard(&note->mail);
         gw_limits_ip_release(n->limits, ip_key);
@@ -512,7 +513,7 @@ static void on_waiting_ready(evutil_socket_t ep, short what, void *arg)
     int k = epoll_wait(ep, evs, 256, 0);
     for (int i = 0; i < k; i++) {
         gw_waiting *s = evs[i].data.ptr;
-        post_adopt(n, s->fd, s->ip_key);
+        post_adopt(n, s->fd, s->ip_key, true);
         waiting_unlink(n, s);
     }
 }
@@ -536,7 +537,7 @@ static void wait_first_bytes(gw_node *n, int fd, uint64_t ip_key)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = s};
     if (n->wait_ep < 0 || epoll_ctl(n->wait_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         free(s);
-        post_adopt(n, fd, ip_key); /* the worker's own timeout covers it */
+        post_adopt(n, fd, ip_key, false); /* the worker's own timeout covers it */
         return;
     }
     s->fd = fd;

@@ -3,7 +3,8 @@
  * max connections (the extra client is refused or closed, the others unaffected, room
  * again once one leaves), the heartbeat (a client that never answers PINGs is closed,
  * one that does stays), and the handshake timeout (a TCP connection that never
- * finishes its upgrade is dropped).
+ * finishes its upgrade is dropped), sockets waiting for their first bytes, and
+ * upgrade requests with WebSocket frames right behind them.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -229,8 +230,98 @@ START_TEST(test_first_bytes)
 }
 END_TEST
 
+/* A masked client frame (RFC 6455 5.3) of a short payload, written to out; its length. */
+static size_t client_frame(unsigned char *out, int opcode, const void *data, size_t len)
+{
+    static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+    out[0] = (unsigned char)(0x80 | opcode);
+    out[1] = (unsigned char)(0x80 | len); /* len < 126 */
+    memcpy(out + 2, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        out[6 + i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
+    return 6 + len;
+}
+
+/* Reads fd until EOF (5 s at most) into buf; the bytes read, -1 if it stayed open. */
+static ssize_t read_to_eof(int fd, char *buf, size_t cap)
+{
+    size_t have = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (int64_t end = ts_now_ms() + 5000; ts_now_ms() < end && have < cap;) {
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + have, cap - have, 0);
+        if (n <= 0)
+            return (ssize_t)have;
+        have += (size_t)n;
+    }
+    return -1;
+}
+
+/* A socket whose upgrade request has arrived is served as the worker adopts it; its
+ * first frames are written once that batch of adoptions is done. Clients that send
+ * their first WebSocket frame in the same segment as the request, all in one batch:
+ * a subscribe is answered and delivered to, a close is answered with a close, a frame
+ * of a reserved opcode (a protocol error) gets its connection closed, and the others
+ * in the batch do not notice. */
+START_TEST(test_pipelined_frames)
+{
+    start_gateway(NULL);
+    enum { N = 40 };
+    int fd[N];
+    for (int i = 0; i < N; i++)
+        ck_assert_int_ge(fd[i] = raw_connect(stack.gw[0].port), 0);
+    int admin = stack.gw[0].admin_port;
+    ck_assert_int_eq(wait_metric(admin, "pulse_sockets_waiting", N), N);
+    static const char req[] = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: pulse.v1\r\n\r\n";
+    static const char sub[] = "{\"op\":\"subscribe\",\"channel\":\"pipe\"}";
+    static const unsigned char bye[] = {0x03, 0xe8}; /* 1000 */
+    for (int i = 0; i < N; i++) { /* all sent before the node wakes: one batch */
+        unsigned char msg[sizeof req + 64];
+        size_t len = sizeof req - 1;
+        memcpy(msg, req, len);
+        if (i % 2)
+            len += client_frame(msg + len, 0x1, sub, sizeof sub - 1);
+        else if (i % 4 == 0)
+            len += client_frame(msg + len, 0x8, bye, sizeof bye);
+        else
+            len += client_frame(msg + len, 0x3, "x", 1); /* reserved: a protocol error */
+        ck_assert_int_eq(send(fd[i], msg, len, MSG_NOSIGNAL), (ssize_t)len);
+    }
+    char buf[4096];
+    for (int i = 1; i < N; i += 2)
+        ck_assert_msg(read_until(fd[i], "\"op\":\"subscribed\"", buf, sizeof buf),
+                      "socket %d: no subscribed after its pipelined subscribe: %.300s", i, buf);
+    for (int i = 0; i < N; i += 2) {
+        ssize_t have = read_to_eof(fd[i], buf, sizeof buf);
+        ck_assert_msg(have >= 0, "socket %d: still open 5 s after its %s", i, i % 4 ? "bad frame" : "close");
+        ck_assert_msg(have > 12 && strncmp(buf, "HTTP/1.1 101", 12) == 0, "socket %d: no 101", i);
+        if (i % 4)
+            continue;
+        const char *end = memmem(buf, (size_t)have, "\r\n\r\n", 4);
+        ck_assert_msg(end != NULL, "socket %d: the 101 has no end", i);
+        bool closed = false; /* a close frame among the frames after the 101 */
+        for (const unsigned char *f = (const unsigned char *)end + 4;
+             f + 2 <= (const unsigned char *)buf + have; f += 2 + (f[1] & 0x7f))
+            closed = closed || (f[0] & 0x0f) == 0x8;
+        ck_assert_msg(closed, "socket %d: its close was not answered with a close", i);
+    }
+    ck_assert_int_eq(wait_metric(admin, "pulse_connections_active", N / 2), N / 2);
+    char event[512];
+    ck_assert_int_gt(ts_event_json(event, sizeof event, "PIPE", 1, "critical", "{}"), 0);
+    ck_assert_int_eq(ts_redis_publish(stack.redis.port, "pipe", event), 1);
+    for (int i = 1; i < N; i += 2)
+        ck_assert_msg(read_until(fd[i], "\"PIPE\"", buf, sizeof buf), "socket %d: no delivery", i);
+    for (int i = 0; i < N; i++)
+        close(fd[i]);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     return ts_stack_suite("limits", "limits", 60, &stack, TS_FIX_REDIS, 8000, NULL, NULL,
-                          test_max_connections, test_heartbeat, test_handshake_timeout, test_first_bytes);
+                          test_max_connections, test_heartbeat, test_handshake_timeout, test_first_bytes,
+                          test_pipelined_frames);
 }
