@@ -1315,13 +1315,14 @@ static void drain_inbox(gw_worker *w)
         if (m->kind == GW_MAIL_MSG) {
             fanout(w, (gw_msg *)m, now_ms);
             gw_msg_unref((gw_msg *)m);
-        } else if (m->kind == GW_MAIL_ADOPT && adopts % GW_ADOPT_FLUSH == 0) {
-            handle_note(w, (gw_note *)m);
-            w->in_drain = false;
-            flush_dirty(w);
-            w->in_drain = true;
         } else {
-            handle_note(w, (gw_note *)m);
+            bool flush = m->kind == GW_MAIL_ADOPT && adopts % GW_ADOPT_FLUSH == 0;
+            handle_note(w, (gw_note *)m); /* frees m */
+            if (flush) { /* the last GW_ADOPT_FLUSH handshakes' 101s and hellos */
+                w->in_drain = false;
+                flush_dirty(w);
+                w->in_drain = true;
+            }
         }
     }
     if (!w->pending)
