@@ -3,7 +3,7 @@
 # gateway node (the per-core figures) and a measuring client, all on loopback; every
 # run is bounded in events and time. bench/README.md explains each scenario.
 #
-#   bench/bench.sh [--workers N] [--client ws|pulse|both] [SCENARIO...]
+#   bench/bench.sh [--workers N] [--client ws|pulse|both] [--server pulse|nchan] [SCENARIO...]
 #
 #   classic   50 clients x 10 events/s for 10 s, 256 B
 #   fanout    1000 clients x 100 events/s for 10 s, 256 B
@@ -29,6 +29,13 @@
 # delivery and gateway/client CPU as a share of one core (utime+stime from /proc
 # over the run). Results also go to bench/results/<timestamp>/.
 #
+# --server nchan runs the same scenarios against nginx + nchan (Debian's nginx-light
+# and libnginx-mod-nchan, installed when missing; in-memory channels, --workers nginx
+# workers) with the same neutral client, publishing through nchan's HTTP publisher
+# (pulse-wsbench pub --http): the side-by-side on this machine in this hour, since the
+# machine's speed varies by the hour. The "gw" columns are then nginx's workers'. The
+# scenarios that need pulse-subscribe (--client pulse, slow) and big are Pulse only.
+#
 # PULSE_BENCH_BUILD=dir takes the gateway and our own client (pulse-publish,
 # pulse-subscribe, pulse-report: they must match the gateway's wire format) from
 # another build directory, an older checkout for a before and after; pulse-wsbench
@@ -40,21 +47,27 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${PULSE_BUILD_DIR:-$(pulse_build_dir "$ROOT" RelWithDebInfo)}
 WORKERS=${PULSE_BENCH_WORKERS:-1}
 CLIENT=ws
+SERVER=pulse
 SCENARIOS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --workers) WORKERS=${2:?--workers N}; shift 2 ;;
     --client) CLIENT=${2:?--client ws|pulse|both}; shift 2 ;;
+    --server) SERVER=${2:?--server pulse|nchan}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) SCENARIOS+=("$1"); shift ;;
   esac
 done
+case "$SERVER" in pulse) ;; nchan)
+  [ "$CLIENT" = ws ] || { echo "bench: --server nchan takes only --client ws" >&2; exit 2; } ;;
+  *) echo "bench: --server pulse|nchan" >&2; exit 2 ;; esac
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(classic fanout payload sweep storm idle slow)
 case "$CLIENT" in ws) CLIENTS_USED=(ws) ;; pulse) CLIENTS_USED=(pulse) ;; both) CLIENTS_USED=(ws pulse) ;;
   *) echo "bench: --client ws|pulse|both" >&2; exit 2 ;; esac
 
 "$ROOT/scripts/install-deps.sh" python3 linux-perf
+[ "$SERVER" = pulse ] || "$ROOT/scripts/install-deps.sh" nginx-light libnginx-mod-nchan
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-publish pulse-subscribe pulse-report pulse-wsbench
 OTHER=${PULSE_BENCH_BUILD:-$BUILD}
 GW="$OTHER/gateway/pulse-gateway"; PUB="$OTHER/publisher/pulse-publish"
@@ -68,22 +81,62 @@ PIDS=()
 cleanup() { pulse_stop_pids; }
 trap cleanup EXIT INT TERM
 
+# nginx + nchan in dir on a free port, WORKERS workers; GW_PID: the first worker,
+# GW_PIDS: all of them (comma-separated, for perf -p), WS_PORT.
+start_nchan() { # dir
+  local dir=$1 i
+  WS_PORT=$(pulse_free_port)
+  cat >"$dir/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes $WORKERS;
+worker_rlimit_nofile 20000;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+daemon off;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$WS_PORT backlog=4096;
+    location /ws { nchan_subscriber websocket; nchan_channel_id \$arg_channels; }
+    location /pub { nchan_publisher; nchan_channel_id \$arg_channels; }
+  }
+}
+CONF
+  /usr/sbin/nginx -p "$dir" -e "$dir/nginx-error.log" -c "$dir/nginx.conf" >"$dir/nginx.out" 2>&1 &
+  PIDS+=("$!")
+  GW_PIDS=""
+  for ((i = 0; i < 100; i++)); do
+    GW_PIDS=$(pgrep -d, -P "${PIDS[-1]}" || true)
+    [ "$(tr , '\n' <<<"$GW_PIDS" | grep -c .)" -ge "$WORKERS" ] && pulse_port_in_use "$WS_PORT" && break
+    sleep 0.1
+  done
+  [ -n "$GW_PIDS" ] || { echo "bench: nginx did not start (see $dir)" >&2; return 1; }
+  GW_PID=${GW_PIDS%%,*}
+}
+
+# CPU ticks and RSS of the server under test (all of nginx's workers for nchan)
+gw_ticks() { local p t=0; for p in ${GW_PIDS//,/ }; do t=$((t + $(pulse_cpu_ticks "$p"))); done; echo "$t"; }
+gw_rss_kib() { local p t=0; for p in ${GW_PIDS//,/ }; do t=$((t + $(pulse_rss_kib "$p"))); done; echo "$t"; }
+
 start_stack() { # dir [extra gateway args...]
   local dir=$1
   shift
   mkdir -p "$dir"
+  if [ "$SERVER" = nchan ]; then start_nchan "$dir"; return; fi
   pulse_start_redis "$dir" "$dir/redis.log"
   PIDS+=("$PULSE_REDIS_PID")
   REDIS=$PULSE_REDIS_URL REDIS_PORT=$PULSE_REDIS_PORT
   pulse_start_gateway "$dir/gateway.out" "$dir/gateway.err" --redis "$REDIS" --node-id bench --workers "$WORKERS" \
     --log-level warn "$@" || exit 3
   WS_PORT=$PULSE_GW_PORT
+  GW_PIDS=$GW_PID
 }
 
 # perf stat on the gateway's send syscalls; perf_stop prints their sum.
 perf_start() { # dir
   perf stat -x, -o "$1/perf.txt" -e syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev \
-    -p "$GW_PID" >/dev/null 2>"$1/perf.err" &
+    -p "$GW_PIDS" >/dev/null 2>"$1/perf.err" &
   PERF_PID=$!
   sleep 0.3 # perf prints nothing when attached; this is the time it takes here
 }
@@ -125,8 +178,10 @@ run_case() {
   fi
   local expect=$((clients * events)) secs=$((events / rate + 60)) sub
   if [ "$client" = ws ]; then
+    local ready=(--ready-match '"subscribed"') # nchan says nothing once subscribed: its 101
+    [ "$SERVER" = pulse ] || ready=()
     "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-      --ready-match '"subscribed"' --clients "$clients" --expect "$expect" --duration "$secs" --quiet-ms 5000 \
+      "${ready[@]}" --clients "$clients" --expect "$expect" --duration "$secs" --quiet-ms 5000 \
       >"$dir/client.out" 2>"$dir/client.err" &
   else
     "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
@@ -138,9 +193,11 @@ run_case() {
     { echo "bench: the client did not get ready (see $dir)" >&2; cleanup; return 1; }
   perf_start "$dir"
   local t0 g0 s0 t1 g1 s1 sends
-  t0=$(date +%s%N); g0=$(pulse_cpu_ticks "$GW_PID"); s0=$(pulse_cpu_ticks "$sub")
+  t0=$(date +%s%N); g0=$(gw_ticks); s0=$(pulse_cpu_ticks "$sub")
   if [ "$client" = ws ]; then # in the background: the client's CPU is sampled meanwhile
-    "$WSB" pub --redis "127.0.0.1:$REDIS_PORT" --channel events.critical --count "$events" --rate "$rate" \
+    local to=(--redis "127.0.0.1:${REDIS_PORT:-}")
+    [ "$SERVER" = pulse ] || to=(--http "127.0.0.1:$WS_PORT")
+    "$WSB" pub "${to[@]}" --channel events.critical --count "$events" --rate "$rate" \
       --bytes "$bytes" >"$dir/publisher.out" &
   else
     "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
@@ -149,7 +206,7 @@ run_case() {
   local pub=$!
   s1=$(wait_ticks "$sub" "$secs")
   wait "$pub" || echo "bench: the publisher failed (see $dir)" >&2
-  t1=$(date +%s%N); g1=$(pulse_cpu_ticks "$GW_PID")
+  t1=$(date +%s%N); g1=$(gw_ticks)
   sends=$(perf_stop "$dir")
   cleanup
   local received p50 p99 max line
@@ -196,13 +253,13 @@ storm() { # clients dir: all connect at once; the gateway's CPU for it beside th
   local n=$1 dir=$2 line g0 g1 o0 o1
   wait_timewait
   start_stack "$dir"
-  g0=$(pulse_cpu_ticks "$GW_PID"); o0=$(listen_overflows)
+  g0=$(gw_ticks); o0=$(listen_overflows)
   "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
     --clients "$n" --concurrency 0 --duration 30 --hold >"$dir/client.out" 2>"$dir/client.err" &
   local sub=$!
   PIDS+=("$sub")
   line=$(pulse_wait_line "$dir/client.out" '^wsbench ready' 40 "$sub") || line=""
-  g1=$(pulse_cpu_ticks "$GW_PID"); o1=$(listen_overflows)
+  g1=$(gw_ticks); o1=$(listen_overflows)
   cleanup
   # shellcheck disable=SC2059
   printf "$STORM_FMT" "$WORKERS" "$n" "$(pulse_kv failed "$line")" "$(pulse_kv handshake_ms "$line")" \
@@ -210,6 +267,7 @@ storm() { # clients dir: all connect at once; the gateway's CPU for it beside th
 }
 STORM_FMT='%8s %7s %7s %12s %10s %10s %9s %6s\n'
 
+[ "$SERVER" = pulse ] || echo "server: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///') + nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan), $WORKERS worker(s); gw columns: nginx's workers"
 for s in "${SCENARIOS[@]}"; do
   for c in "${CLIENTS_USED[@]}"; do
     case "$s" in
@@ -240,19 +298,21 @@ for s in "${SCENARIOS[@]}"; do
         [ "$c" = ws ] || continue
         echo "== idle: gateway memory per idle connection (subscribed to one channel), $WORKERS worker(s)"
         dir="$OUTROOT/idle"; start_stack "$dir"
-        base=$(pulse_rss_kib "$GW_PID")
+        ready=(--ready-match '"subscribed"'); [ "$SERVER" = pulse ] || ready=()
+        base=$(gw_rss_kib)
         n=${PULSE_BENCH_IDLE:-10000}
         "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-          --ready-match '"subscribed"' --clients "$n" --concurrency 200 --duration 60 --hold \
+          "${ready[@]}" --clients "$n" --concurrency 200 --duration 60 --hold \
           >"$dir/client.out" 2>"$dir/client.err" &
         sub=$!; PIDS+=("$sub")
         pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null
         sleep 1
-        after=$(pulse_rss_kib "$GW_PID")
+        after=$(gw_rss_kib)
         echo "  $n connections: gateway RSS ${base} KiB -> ${after} KiB = $(((after - base) * 1024 / n)) bytes per connection"
         cleanup ;;
       slow)
         [ "$c" = pulse ] || [ "$CLIENT" = ws ] || continue
+        [ "$SERVER" = pulse ] || { echo "== slow: Pulse only (pulse-subscribe), skipped for nchan"; continue; }
         header "== slow consumer: 100 clients x 200 events/s x 1 KiB for 10 s, lag limit 2 s (pulse-subscribe)"
         run_case pulse 100 200 2000 1000 "$OUTROOT/slow-without" --limits.lag-limit-ms 2000
         # the same with one client that stops reading (bench/slow_client.py)
@@ -261,6 +321,7 @@ for s in "${SCENARIOS[@]}"; do
         echo "  (slow consumers closed with 1008: $(grep -c 'closed with 1008' "$dir/gateway.err" || true))" ;;
       big)
         [ "$c" = ws ] || continue
+        [ "$SERVER" = pulse ] || { echo "== big: Pulse only, skipped for nchan"; continue; }
         "$ROOT/bench/big.sh" ;;
       *) echo "bench: unknown scenario '$s' (see --help)" >&2; exit 2 ;;
     esac

@@ -8,6 +8,7 @@
  *                     [--ready-match STR] [--expect N] [--duration S] [--quiet-ms MS]
  *                     [--hold]
  *   pulse-wsbench pub --redis 127.0.0.1:P --channel C --count N --rate R --bytes B
+ *   pulse-wsbench pub --http 127.0.0.1:P --channel C --count N --rate R --bytes B
  *
  * sub opens N WebSocket connections (raw RFC 6455 over non-blocking sockets, spread
  * round-robin over the --url targets and the --bind source addresses), at most C
@@ -28,7 +29,9 @@
  * pub writes N Redis PUBLISH commands (raw RESP, pipelined) at R per second, each
  * payload exactly B bytes: {"published_at_us":T,"seq":i,"pad":"xxx..."}; it prints
  *   wsbench published count=N receivers=SUM elapsed_s=E
- * where SUM adds PUBLISH's replies.
+ * where SUM adds PUBLISH's replies. With --http it POSTs each payload instead, on one
+ * pipelined keep-alive HTTP/1.1 connection, to /pub?channels=C (nchan's publisher, for
+ * the side-by-side of bench/nchan.sh); SUM then adds the "subscribers: N" of each reply.
  *
  * Everything it allocates is owned by the loop; the process exits when done.
  */
@@ -517,9 +520,21 @@ static int run_sub(void)
 /* ---- pub ---- */
 
 /* Adds the integer replies (":N\r\n") in a received chunk of RESP. */
+static bool g_http; /* pub --http: POST to nchan's publisher instead of PUBLISH */
+
+/* Counts the replies in buf: RESP integers (":N"), or with --http the HTTP responses
+ * ("HTTP/1.1 " at a line start), adding each one's "subscribers: N". A reply split
+ * across two reads may be missed (the count then ends short: it is a benchmark). */
 static void count_replies(char *buf, ssize_t n, long long *receivers, long *replies)
 {
     buf[n] = '\0';
+    if (g_http) {
+        for (char *p = buf; (p = strstr(p, "HTTP/1.1 ")) != NULL; p += 9)
+            (*replies)++;
+        for (char *p = buf; (p = strstr(p, "subscribers: ")) != NULL; p += 13)
+            *receivers += strtol(p + 13, NULL, 10);
+        return;
+    }
     for (char *p = buf; (p = strchr(p, ':')) != NULL; p++) {
         *receivers += strtol(p + 1, NULL, 10);
         (*replies)++;
@@ -536,7 +551,7 @@ static int run_pub(const char *redis, const char *channel, long count, long rate
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        die("cannot connect to Redis", redis);
+        die(g_http ? "cannot connect to the HTTP publisher" : "cannot connect to Redis", redis);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     size_t cap = (size_t)bytes + 256;
@@ -560,14 +575,18 @@ static int run_pub(const char *redis, const char *channel, long count, long rate
             payload[n++] = 'x';
         payload[n++] = '"';
         payload[n++] = '}';
-        int m = snprintf(cmd, cap + 256, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n", strlen(channel), channel, n);
+        int m = g_http ? snprintf(cmd, cap + 256,
+                                  "POST /pub?channels=%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n",
+                                  channel, host, n)
+                       : snprintf(cmd, cap + 256, "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n",
+                                  strlen(channel), channel, n);
         memcpy(cmd + m, payload, (size_t)n);
         memcpy(cmd + m + n, "\r\n", 2);
-        size_t len = (size_t)m + (size_t)n + 2, off = 0;
+        size_t len = (size_t)m + (size_t)n + (g_http ? 0 : 2), off = 0;
         while (off < len) {
             ssize_t w = send(fd, cmd + off, len - off, MSG_NOSIGNAL);
             if (w <= 0)
-                die("Redis write failed", NULL);
+                die("publisher write failed", NULL);
             off += (size_t)w;
         }
         /* take the replies that are there, without waiting */
@@ -647,6 +666,9 @@ int main(int argc, char **argv)
             opt.ready_match = v;
         } else if (strcmp(a, "--redis") == 0) {
             redis = v;
+        } else if (strcmp(a, "--http") == 0) {
+            redis = v;
+            g_http = true;
         } else if (strcmp(a, "--channel") == 0) {
             channel = v;
         } else if (strcmp(a, "--count") == 0) {
