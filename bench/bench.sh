@@ -10,6 +10,7 @@
 #   payload   1000 clients x 20 events/s for 5 s at 64 B, 256 B, 1 KiB, 4 KiB, 16 KiB
 #   sweep     1000 clients, 256 B, 3 s per rate from 100/s doubling until p99 passes
 #             100 ms or anything drops (at most 12800/s)
+#             (BENCH_RATES="1600 3200" runs only the rates given)
 #   storm     10,000 clients connecting at once: handshakes per second
 #   idle      10,000 idle connections: gateway memory per connection
 #   slow      100 clients x 200 events/s x 1 KiB, without and with one client that
@@ -284,7 +285,7 @@ for s in "${SCENARIOS[@]}"; do
         done ;;
       sweep)
         header "== sweep: 1000 clients, 256 B, 3 s per rate, until p99 > 100 ms or a drop, $WORKERS worker(s)"
-        for rate in 100 200 400 800 1600 3200 6400 12800; do
+        for rate in ${BENCH_RATES:-100 200 400 800 1600 3200 6400 12800}; do
           run_case "$c" 1000 "$rate" $((rate * 3)) 256 "$OUTROOT/sweep-$rate-$c"
           if [ "$LAST_DROPPED" -gt 0 ] || awk -v p="$LAST_P99" 'BEGIN { exit !(p > 100) }'; then break; fi
         done ;;
