@@ -60,8 +60,12 @@ while [ $# -gt 0 ]; do
     *) SCENARIOS+=("$1"); shift ;;
   esac
 done
+# pulse-wsbench's readiness: Pulse's "subscribed" message; nchan sends nothing on
+# subscribe, so there a connection is ready at its 101
+READY=(--ready-match '"subscribed"')
 case "$SERVER" in pulse) ;; nchan)
-  [ "$CLIENT" = ws ] || { echo "bench: --server nchan takes only --client ws" >&2; exit 2; } ;;
+  [ "$CLIENT" = ws ] || { echo "bench: --server nchan takes only --client ws" >&2; exit 2; }
+  READY=() ;;
   *) echo "bench: --server pulse|nchan" >&2; exit 2 ;; esac
 [ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(classic fanout payload sweep storm idle slow)
 case "$CLIENT" in ws) CLIENTS_USED=(ws) ;; pulse) CLIENTS_USED=(pulse) ;; both) CLIENTS_USED=(ws pulse) ;;
@@ -82,8 +86,8 @@ PIDS=()
 cleanup() { pulse_stop_pids; }
 trap cleanup EXIT INT TERM
 
-# nginx + nchan in dir on a free port, WORKERS workers; GW_PID: the first worker,
-# GW_PIDS: all of them (comma-separated, for perf -p), WS_PORT.
+# nginx + nchan in dir on a free port, WORKERS workers; sets GW_PIDS (the workers,
+# comma-separated, for perf -p) and WS_PORT.
 start_nchan() { # dir
   local dir=$1 i
   WS_PORT=$(pulse_free_port)
@@ -113,7 +117,6 @@ CONF
     sleep 0.1
   done
   [ -n "$GW_PIDS" ] || { echo "bench: nginx did not start (see $dir)" >&2; return 1; }
-  GW_PID=${GW_PIDS%%,*}
 }
 
 # CPU ticks and RSS of the server under test (all of nginx's workers for nchan)
@@ -179,10 +182,8 @@ run_case() {
   fi
   local expect=$((clients * events)) secs=$((events / rate + 60)) sub
   if [ "$client" = ws ]; then
-    local ready=(--ready-match '"subscribed"') # nchan says nothing once subscribed: its 101
-    [ "$SERVER" = pulse ] || ready=()
     "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-      "${ready[@]}" --clients "$clients" --expect "$expect" --duration "$secs" --quiet-ms 5000 \
+      "${READY[@]}" --clients "$clients" --expect "$expect" --duration "$secs" --quiet-ms 5000 \
       >"$dir/client.out" 2>"$dir/client.err" &
   else
     "$SUB" --url "ws://127.0.0.1:$WS_PORT/ws" --clients "$clients" --channels events.critical --out "$dir" \
@@ -196,8 +197,8 @@ run_case() {
   local t0 g0 s0 t1 g1 s1 sends
   t0=$(date +%s%N); g0=$(gw_ticks); s0=$(pulse_cpu_ticks "$sub")
   if [ "$client" = ws ]; then # in the background: the client's CPU is sampled meanwhile
-    local to=(--redis "127.0.0.1:${REDIS_PORT:-}")
-    [ "$SERVER" = pulse ] || to=(--http "127.0.0.1:$WS_PORT")
+    local to=(--http "127.0.0.1:$WS_PORT")
+    [ "$SERVER" = nchan ] || to=(--redis "127.0.0.1:$REDIS_PORT")
     "$WSB" pub "${to[@]}" --channel events.critical --count "$events" --rate "$rate" \
       --bytes "$bytes" >"$dir/publisher.out" &
   else
@@ -299,11 +300,10 @@ for s in "${SCENARIOS[@]}"; do
         [ "$c" = ws ] || continue
         echo "== idle: gateway memory per idle connection (subscribed to one channel), $WORKERS worker(s)"
         dir="$OUTROOT/idle"; start_stack "$dir"
-        ready=(--ready-match '"subscribed"'); [ "$SERVER" = pulse ] || ready=()
         base=$(gw_rss_kib)
         n=${PULSE_BENCH_IDLE:-10000}
         "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-          "${ready[@]}" --clients "$n" --concurrency 200 --duration 60 --hold \
+          "${READY[@]}" --clients "$n" --concurrency 200 --duration 60 --hold \
           >"$dir/client.out" 2>"$dir/client.err" &
         sub=$!; PIDS+=("$sub")
         pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null

@@ -31,7 +31,7 @@
  *   wsbench published count=N receivers=SUM elapsed_s=E
  * where SUM adds PUBLISH's replies. With --http it POSTs each payload instead, on one
  * pipelined keep-alive HTTP/1.1 connection, to /pub?channels=C (nchan's publisher, for
- * the side-by-side of bench/nchan.sh); SUM then adds the "subscribers: N" of each reply.
+ * the side-by-side of bench.sh --server nchan); SUM then adds the "subscribers: N" of each reply.
  *
  * Everything it allocates is owned by the loop; the process exits when done.
  */
@@ -519,11 +519,10 @@ static int run_sub(void)
 
 /* ---- pub ---- */
 
-/* Adds the integer replies (":N\r\n") in a received chunk of RESP. */
 static bool g_http; /* pub --http: POST to nchan's publisher instead of PUBLISH */
 
 /* Counts the replies in buf: RESP integers (":N"), or with --http the HTTP responses
- * ("HTTP/1.1 " at a line start), adding each one's "subscribers: N". A reply split
+ * ("HTTP/1.1 "), adding each one's "subscribers: N". A reply split
  * across two reads may be missed (the count then ends short: it is a benchmark). */
 static void count_replies(char *buf, ssize_t n, long long *receivers, long *replies)
 {
@@ -541,17 +540,17 @@ static void count_replies(char *buf, ssize_t n, long long *receivers, long *repl
     }
 }
 
-static int run_pub(const char *redis, const char *channel, long count, long rate, long bytes)
+static int run_pub(const char *addr, const char *channel, long count, long rate, long bytes)
 {
     char host[64];
     int port;
-    parse_hostport(redis, host, sizeof host, &port);
+    parse_hostport(addr, host, sizeof host, &port);
     if (channel == NULL || count <= 0)
         die("pub needs --channel and --count", NULL);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (fd < 0 || inet_pton(AF_INET, host, &sa.sin_addr) != 1 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        die(g_http ? "cannot connect to the HTTP publisher" : "cannot connect to Redis", redis);
+        die(g_http ? "cannot connect to the HTTP publisher" : "cannot connect to Redis", addr);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     size_t cap = (size_t)bytes + 256;
@@ -624,7 +623,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
     bool pub = strcmp(argv[1], "pub") == 0;
-    const char *redis = NULL, *channel = NULL;
+    const char *addr = NULL, *channel = NULL; /* pub: --redis or --http HOST:PORT */
     long count = 0, rate = 0, bytes = 256;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -664,11 +663,9 @@ int main(int argc, char **argv)
             opt.subprotocol = v;
         } else if (strcmp(a, "--ready-match") == 0) {
             opt.ready_match = v;
-        } else if (strcmp(a, "--redis") == 0) {
-            redis = v;
-        } else if (strcmp(a, "--http") == 0) {
-            redis = v;
-            g_http = true;
+        } else if (strcmp(a, "--redis") == 0 || strcmp(a, "--http") == 0) {
+            addr = v;
+            g_http = strcmp(a, "--http") == 0;
         } else if (strcmp(a, "--channel") == 0) {
             channel = v;
         } else if (strcmp(a, "--count") == 0) {
@@ -684,6 +681,6 @@ int main(int argc, char **argv)
         }
     }
     if (pub)
-        return run_pub(redis ? redis : "127.0.0.1:6379", channel, count, rate, bytes);
+        return run_pub(addr ? addr : "127.0.0.1:6379", channel, count, rate, bytes);
     return run_sub();
 }
