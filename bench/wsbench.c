@@ -12,7 +12,8 @@
  *
  * sub opens N WebSocket connections (raw RFC 6455 over non-blocking sockets, spread
  * round-robin over the --url targets and the --bind source addresses), at most C
- * handshakes in flight (0: all at once, the reconnect storm). A connection is ready
+ * handshakes in flight (0: all at once, the reconnect storm); each sends its upgrade
+ * request as soon as its socket is connected, as a real client does. A connection is ready
  * at its 101, or, with --ready-match, at the first text message containing STR (e.g.
  * Pulse's "subscribed"). Once all are ready it prints
  *   wsbench ready clients=N ready= failed= fail_connect= fail_send= fail_eof= fail_status=
@@ -161,6 +162,12 @@ enum { F_CONNECT, F_SEND, F_EOF, F_STATUS, F_N };
 static long fail_why[F_N];
 static double cpu_at_ready_ms;
 
+/* Milliseconds from the first connect to t; 0 when t never came (no 101 at all). */
+static double since_first_ms(int64_t t)
+{
+    return t > t_first_connect ? (double)(t - t_first_connect) / 1000.0 : 0.0;
+}
+
 static double cpu_ms_now(void)
 {
     struct rusage ru;
@@ -187,6 +194,8 @@ static void conn_end(conn *c, bool failed)
     c->part = NULL;
     c->plen = c->pcap = 0;
 }
+
+static int send_handshake(conn *c, long i, int why);
 
 static void conn_start(long i)
 {
@@ -220,13 +229,21 @@ static void conn_start(long i)
         return;
     }
     c->fd = fd;
-    c->st = ST_CONNECTING;
-    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)i};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     in_flight++;
+    /* like a real client, the request goes as soon as the socket is connected: at once
+     * when connect() finished on the spot (loopback), else at its EPOLLOUT */
+    c->st = ST_CONNECTING;
+    int sent = send_handshake(c, i, F_CONNECT); /* refused: the send says so */
+    if (sent == 0)
+        return; /* failed and counted */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | (sent < 0 ? EPOLLOUT : 0), .data.u64 = (uint64_t)i};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static void send_handshake(conn *c, long i)
+/* Sends the upgrade request: 1 when sent (the connection now waits for its 101), -1
+ * while the socket is still connecting (try again at EPOLLOUT), 0 when it failed (the
+ * connection is ended and counted as why). */
+static int send_handshake(conn *c, long i, int why)
 {
     const target *t = &opt.targets[i % opt.ntargets];
     char req[1024];
@@ -235,14 +252,16 @@ static void send_handshake(conn *c, long i)
                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
                      t->path, t->host, t->port, opt.subprotocol ? "Sec-WebSocket-Protocol: " : "",
                      opt.subprotocol ? opt.subprotocol : "", opt.subprotocol ? "\r\n" : "");
-    if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-        fail_why[F_SEND]++;
+    ssize_t r = send(c->fd, req, (size_t)n, MSG_NOSIGNAL);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN))
+        return -1;
+    if (r != n) {
+        fail_why[why]++;
         conn_end(c, true);
-        return;
+        return 0;
     }
     c->st = ST_HANDSHAKE;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)i};
-    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    return 1;
 }
 
 static void mark_ready(conn *c)
@@ -465,8 +484,7 @@ static int run_sub(void)
             printf("wsbench ready clients=%ld ready=%ld failed=%ld fail_connect=%ld fail_send=%ld fail_eof=%ld "
                    "fail_status=%ld handshake_ms=%.1f ready_ms=%.1f handshakes_per_s=%.0f\n",
                    opt.clients, nready, nfailed, fail_why[F_CONNECT], fail_why[F_SEND], fail_why[F_EOF],
-                   fail_why[F_STATUS], (double)(t_last_101 - t_first_connect) / 1000.0,
-                   (double)(t_last_ready - t_first_connect) / 1000.0,
+                   fail_why[F_STATUS], since_first_ms(t_last_101), since_first_ms(t_last_ready),
                    t_last_101 > t_first_connect ? (double)nready * 1e6 / (double)(t_last_101 - t_first_connect) : 0);
             fflush(stdout);
         }
@@ -493,8 +511,10 @@ static int run_sub(void)
                     conn_end(c, true);
                     continue;
                 }
-                if (evs[k].events & EPOLLOUT)
-                    send_handshake(c, i);
+                if ((evs[k].events & EPOLLOUT) && send_handshake(c, i, F_SEND) > 0) {
+                    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)i};
+                    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+                }
                 continue;
             }
             if (evs[k].events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
@@ -508,7 +528,7 @@ static int run_sub(void)
            "p50_ms=%.2f p99_ms=%.2f max_ms=%.2f cpu_ms=%.0f elapsed_s=%.2f rss_kib=%ld handshake_ms=%.1f\n",
            opt.clients, nready, nfailed, nclosed, deliveries, opt.expect, dropped, percentile_ms(deliveries, 0.50),
            percentile_ms(deliveries, 0.99), (double)lat_max_us / 1000.0, cpu_ms, (double)(t_end - t0) / 1e6,
-           rss_kib(), (double)(t_last_101 - t_first_connect) / 1000.0);
+           rss_kib(), since_first_ms(t_last_101));
     fflush(stdout);
     for (long i = 0; i < started; i++)
         if (conns[i].st != ST_DONE)
