@@ -98,7 +98,7 @@ worker_rlimit_nofile 20000;
 pid $dir/nginx.pid;
 error_log $dir/nginx-error.log warn;
 daemon off;
-events { worker_connections 19000; }
+events { worker_connections 19000; multi_accept on; }
 http {
   access_log off;
   server {
