@@ -15,7 +15,14 @@ struct gw_slab {
     void *free_list;  /* freed slots, each holding the next one's address */
     uint32_t touched; /* slots [0, touched) have been handed out at least once */
     uint32_t in_use;
+    size_t populated; /* bytes [0, populated) are faulted in */
 };
+
+/* Fresh slots are faulted in GW_SLAB_POPULATE bytes at a time, in one madvise: a page
+ * fault costs this VM about 13 us (a storm of 10,000 handshakes took 3,600 of them, 13%
+ * of its worker's CPU), a page populated in a batch far less. At most this much is
+ * resident ahead of use. */
+#define GW_SLAB_POPULATE (64 * 1024)
 
 gw_slab *gw_slab_new(size_t slot_size, uint32_t nslots)
 {
@@ -44,6 +51,15 @@ void *gw_slab_alloc(gw_slab *s)
         s->free_list = *(void **)p;
     } else if (s->touched < s->nslots) {
         p = s->base + (size_t)s->touched++ * s->slot;
+        size_t end = (size_t)s->touched * s->slot;
+        if (end > s->populated) {
+            size_t want = (end - s->populated + GW_SLAB_POPULATE - 1) / GW_SLAB_POPULATE * GW_SLAB_POPULATE;
+            if (want > s->len - s->populated)
+                want = s->len - s->populated;
+            /* an older kernel without MADV_POPULATE_WRITE (5.14) faults the pages in one by one */
+            (void)madvise(s->base + s->populated, want, MADV_POPULATE_WRITE);
+            s->populated += want;
+        }
     }
     if (p)
         s->in_use++;
@@ -70,9 +86,10 @@ size_t gw_slab_trim(gw_slab *s)
     size_t given = 0;
     pthread_mutex_lock(&s->lock);
     if (s->in_use == 0 && s->touched > 0) {
-        given = (size_t)s->touched * s->slot;
+        given = s->populated;
         madvise(s->base, given, MADV_DONTNEED);
         s->touched = 0;
+        s->populated = 0;
         s->free_list = NULL;
     }
     pthread_mutex_unlock(&s->lock);

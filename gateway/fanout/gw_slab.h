@@ -4,7 +4,11 @@
  * glibc's heap, each storm of handshakes left its header tables' holes between the
  * long-lived connection structures: about 100 bytes of RSS per idle connection that
  * no trim could give back. Here they live apart, and once none is in use every page
- * they touched is given back (gw_slab_trim).
+ * they touched is given back (gw_slab_trim). The connection's own lws structures
+ * have a slab each too (gw_worker.c), for the next point:
+ *
+ * Fresh slots are faulted in 64 KiB at a time (one MADV_POPULATE_WRITE) rather than a
+ * page fault at each first touch, which costs this VM about 13 us.
  *
  * Thread-safe (one mutex). Slots are handed out last-freed first, so a steady trickle
  * of handshakes keeps reusing the same few pages.

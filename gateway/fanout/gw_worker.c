@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1338,30 +1339,91 @@ static void drain_inbox(gw_worker *w)
 /* ---- lws's memory ---- */
 
 /* Header tables (lws's "ah struct" and its "ah data", max_http_header_data bytes)
- * live only for a handshake: they come from a slab of their own (gw_slab.h says why),
- * everything else from malloc as lws would do itself (without its per-call debug log
- * and heap accounting). */
+ * live only for a handshake: they come from a slab of their own (gw_slab.h says why).
+ * The four allocations every connection keeps for its life (lws's wsi, its WebSocket
+ * state, its receive buffer and our gw_conn, 1.4 KiB together) come from a slab each:
+ * slots packed side by side and faulted in 64 KiB at a time, where glibc's heap grew
+ * a page at a time and each first touch cost a page fault (13% of a storm's worker
+ * CPU on this VM). Everything else comes from malloc as lws would do itself (without
+ * its per-call debug log and heap accounting). */
 #define GW_AH_SLOT 4096
 static gw_slab *ah_slab;
 
+/* Under AddressSanitizer the connection's structures come from malloc, so that a use
+ * after free of a wsi is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_ASAN 1
+#endif
+#endif
+#ifndef GW_ASAN
+#define GW_ASAN 0
+#endif
+
+static const char *const conn_reasons[] = {"new server wsi", "ws struct", "user space", "rx_ubuf"};
+#define GW_CONN_KINDS (sizeof(conn_reasons) / sizeof(conn_reasons[0]))
+/* made at the first allocation of each kind, its size the slot's (lws's structures
+ * are opaque); a larger request of the same kind goes to malloc */
+static _Atomic(gw_slab *) conn_slab[GW_CONN_KINDS];
+static uint32_t conn_slots;
+static pthread_mutex_t conn_slab_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static gw_slab *conn_slab_for(const char *reason, size_t size)
+{
+    for (size_t i = 0; i < GW_CONN_KINDS; i++) {
+        if (strcmp(reason, conn_reasons[i]) != 0)
+            continue;
+        gw_slab *sl = atomic_load(&conn_slab[i]);
+        if (!sl) {
+            pthread_mutex_lock(&conn_slab_lock);
+            sl = atomic_load(&conn_slab[i]);
+            if (!sl && conn_slots) {
+                sl = gw_slab_new(size, conn_slots);
+                atomic_store(&conn_slab[i], sl);
+            }
+            pthread_mutex_unlock(&conn_slab_lock);
+        }
+        return sl && size <= gw_slab_slot_size(sl) ? sl : NULL;
+    }
+    return NULL;
+}
+
+/* The slab that holds ptr, or NULL. */
+static gw_slab *slab_of(const void *ptr)
+{
+    if (gw_slab_owns(ah_slab, ptr))
+        return ah_slab;
+    for (size_t i = 0; i < GW_CONN_KINDS; i++) {
+        gw_slab *sl = atomic_load(&conn_slab[i]);
+        if (gw_slab_owns(sl, ptr))
+            return sl;
+    }
+    return NULL;
+}
+
 static void *lws_mem(void *ptr, size_t size, const char *reason)
 {
-    if (ptr && gw_slab_owns(ah_slab, ptr)) {
+    gw_slab *sl = ptr ? slab_of(ptr) : NULL;
+    if (sl) {
         if (!size) {
-            gw_slab_free(ah_slab, ptr);
+            gw_slab_free(sl, ptr);
             return NULL;
         }
-        if (size <= GW_AH_SLOT)
+        size_t slot = gw_slab_slot_size(sl);
+        if (size <= slot)
             return ptr;
         void *p = malloc(size);
         if (p) {
-            memcpy(p, ptr, GW_AH_SLOT);
-            gw_slab_free(ah_slab, ptr);
+            memcpy(p, ptr, slot);
+            gw_slab_free(sl, ptr);
         }
         return p;
     }
-    if (!ptr && size && size <= GW_AH_SLOT && ah_slab && reason && strncmp(reason, "ah ", 3) == 0) {
-        void *p = gw_slab_alloc(ah_slab);
+    if (!ptr && size && reason) {
+        sl = size <= GW_AH_SLOT && strncmp(reason, "ah ", 3) == 0 ? ah_slab : conn_slab_for(reason, size);
+        void *p = sl ? gw_slab_alloc(sl) : NULL;
         if (p)
             return p;
     }
@@ -1375,9 +1437,11 @@ void gw_worker_memory_init(int64_t max_sockets)
 {
     if (ah_slab)
         return;
-    /* two per handshake in flight; past that, malloc */
-    uint64_t n = (uint64_t)(max_sockets > 0 ? max_sockets : 1024) * 2;
-    ah_slab = gw_slab_new(GW_AH_SLOT, (uint32_t)(n < (1u << 20) ? n : (1u << 20)));
+    /* two header tables per handshake in flight, one set of connection slots per
+     * socket the node admits (and lws's own few); past that, malloc */
+    uint64_t n = (uint64_t)(max_sockets > 0 ? max_sockets : 1024);
+    ah_slab = gw_slab_new(GW_AH_SLOT, (uint32_t)(2 * n < (1u << 20) ? 2 * n : (1u << 20)));
+    conn_slots = GW_ASAN ? 0 : (uint32_t)(n + 64 < (1u << 20) ? n + 64 : (1u << 20));
     lws_set_allocator(lws_mem);
 }
 

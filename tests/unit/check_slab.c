@@ -1,7 +1,8 @@
 /*
  * check_slab.c - the slab of fixed-size slots (gateway/fanout/gw_slab.c) that holds
- * lws's header tables: ownership, exhaustion, last-freed-first reuse, and the trim
- * that gives every touched page back once no slot is in use.
+ * lws's header tables and each connection's lws structures: ownership, exhaustion,
+ * last-freed-first reuse, fresh slots faulted in a batch at a time, and the trim that
+ * gives every touched page back once no slot is in use.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -85,7 +86,26 @@ START_TEST(test_trim_gives_pages_back)
 }
 END_TEST
 
+START_TEST(test_populates_ahead)
+{
+    enum { N = 64, BATCH = 64 * 1024 };
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    gw_slab *s = gw_slab_new(4096, N);
+    unsigned char *first = gw_slab_alloc(s); /* not written to: only the slab touched it */
+    ck_assert_uint_eq(resident(first, BATCH), BATCH / page); /* the whole first batch */
+    ck_assert_uint_eq(resident(first + BATCH, BATCH), 0);    /* nothing past it */
+    for (int i = 1; i < BATCH / 4096; i++)
+        gw_slab_alloc(s);
+    ck_assert_uint_eq(resident(first + BATCH, BATCH), 0); /* still inside the first batch */
+    gw_slab_alloc(s);                                      /* the first slot of the second */
+    ck_assert_uint_eq(resident(first + BATCH, BATCH), BATCH / page);
+    ck_assert_uint_eq(resident(first + 2 * BATCH, (size_t)N * 4096 - 2 * BATCH), 0);
+    gw_slab_free_all(s);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
-    return ts_suite_of("slab", "slab", 0, test_alloc_owns_exhausts, test_trim_gives_pages_back);
+    return ts_suite_of("slab", "slab", 0, test_alloc_owns_exhausts, test_trim_gives_pages_back,
+                       test_populates_ahead);
 }
