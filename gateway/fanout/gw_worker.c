@@ -1482,6 +1482,11 @@ static void sweep(lws_sorted_usec_list_t *sul)
     }
     if (ah_slab)
         gw_slab_trim(ah_slab); /* no handshake in flight: the header tables' pages go back */
+    for (size_t i = 0; i < GW_CONN_KINDS; i++) { /* no connection left: theirs too */
+        gw_slab *sl = atomic_load(&conn_slab[i]);
+        if (sl)
+            gw_slab_trim(sl);
+    }
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, (w->draining ? 100 : 1000) * LWS_US_PER_MS);
 }
 
