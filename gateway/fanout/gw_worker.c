@@ -1372,6 +1372,8 @@ static pthread_mutex_t conn_slab_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static gw_slab *conn_slab_for(const char *reason, size_t size)
 {
+    if (!conn_slots) /* under ASan (gw_worker_memory_init): malloc, and no lock */
+        return NULL;
     for (size_t i = 0; i < GW_CONN_KINDS; i++) {
         if (strcmp(reason, conn_reasons[i]) != 0)
             continue;
@@ -1379,7 +1381,7 @@ static gw_slab *conn_slab_for(const char *reason, size_t size)
         if (!sl) {
             pthread_mutex_lock(&conn_slab_lock);
             sl = atomic_load(&conn_slab[i]);
-            if (!sl && conn_slots) {
+            if (!sl) {
                 sl = gw_slab_new(size, conn_slots);
                 atomic_store(&conn_slab[i], sl);
             }
