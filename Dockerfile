@@ -11,7 +11,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev \
-      libjwt-dev libssl-dev libev-dev \
+      libjwt-dev libssl-dev libev-dev liburing-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -30,13 +30,13 @@ RUN cmake -S . -B /build -DPULSE_BUILD_TESTS=OFF \
 # ---- runtime stage: only the shared libraries the binaries link, plus curl --------
 # (checked with ldd + dpkg -S on the installed binaries: libwebsockets17, libhiredis0.14,
 # libevent-2.1-7 (+core), libevent-pthreads-2.1-7, libjansson4, libconfig9, libjwt0
-# (+libb64-0d), libssl3; the ones in (+...) come in as dependencies; libwebsockets-evlib-ev
+# (+libb64-0d), libssl3, liburing2; the ones in (+...) come in as dependencies; libwebsockets-evlib-ev
 # (+libev4) is loaded only with ws.event_loop = libev.)
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libwebsockets17 libhiredis0.14 libevent-2.1-7 libevent-pthreads-2.1-7 \
-      libjansson4 libconfig9 libjwt0 libssl3 libwebsockets-evlib-ev curl \
+      libjansson4 libconfig9 libjwt0 libssl3 liburing2 libwebsockets-evlib-ev curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 pulse \
  && useradd --system --uid 10001 --gid pulse --home-dir /var/lib/pulse --create-home \

@@ -25,8 +25,11 @@
 # payload sizes approximate). --workers: the gateway's --workers (default 1).
 #
 # Every delivery row: p50/p99/max latency (receive time minus published_at_us), drops
-# (expected - received), sends per delivery (perf stat -e syscalls:sys_enter_sendto,
-# sendmsg and writev on the gateway during the run), gateway CPU microseconds per
+# (expected - received), sends per delivery (snd/dl: perf stat -e
+# syscalls:sys_enter_sendto, sendmsg and writev on the gateway during the run, plus
+# the sends it submitted through io_uring, pulse_ring_sends_total), system calls on
+# the send path per delivery (sc/dl: those send calls plus io_uring_enter; with
+# ws.io_uring a fan-out is one io_uring_enter), gateway CPU microseconds per
 # delivery and gateway/client CPU as a share of one core (utime+stime from /proc
 # over the run). Results also go to bench/results/<timestamp>/.
 #
@@ -36,6 +39,9 @@
 # (pulse-wsbench pub --http): the side-by-side on this machine in this hour, since the
 # machine's speed varies by the hour. The "gw" columns are then nginx's workers'. The
 # scenarios that need pulse-subscribe (--client pulse, slow) and big are Pulse only.
+#
+# PULSE_BENCH_GW_ARGS="--ws.io-uring=false ..." adds gateway options to every run
+# (an A/B of one setting with one binary).
 #
 # PULSE_BENCH_BUILD=dir takes the gateway and our own client (pulse-publish,
 # pulse-subscribe, pulse-report: they must match the gateway's wire format) from
@@ -131,22 +137,34 @@ start_stack() { # dir [extra gateway args...]
   pulse_start_redis "$dir" "$dir/redis.log"
   PIDS+=("$PULSE_REDIS_PID")
   REDIS=$PULSE_REDIS_URL REDIS_PORT=$PULSE_REDIS_PORT
+  # shellcheck disable=SC2086 # PULSE_BENCH_GW_ARGS: words, on purpose
   pulse_start_gateway "$dir/gateway.out" "$dir/gateway.err" --redis "$REDIS" --node-id bench --workers "$WORKERS" \
-    --log-level warn "$@" || exit 3
+    --log-level warn ${PULSE_BENCH_GW_ARGS:-} "$@" || exit 3
   WS_PORT=$PULSE_GW_PORT
   GW_PIDS=$GW_PID
 }
 
-# perf stat on the gateway's send syscalls; perf_stop prints their sum.
+# perf stat on the gateway's send syscalls and io_uring_enter; perf_stop prints the
+# send calls (sendto, sendmsg, writev) and the io_uring_enter calls.
 perf_start() { # dir
   perf stat -x, -o "$1/perf.txt" -e syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_writev \
-    -p "$GW_PIDS" >/dev/null 2>"$1/perf.err" &
+    -e syscalls:sys_enter_io_uring_enter -p "$GW_PIDS" >/dev/null 2>"$1/perf.err" &
   PERF_PID=$!
   sleep 0.3 # perf prints nothing when attached; this is the time it takes here
 }
 perf_stop() { # dir
   pulse_stop_pid "$PERF_PID" INT 50
-  awk -F, '/sys_enter/ { s += $1 } END { print s + 0 }' "$1/perf.txt" 2>/dev/null || echo 0
+  awk -F, '/sys_enter_io_uring/ { u += $1; next } /sys_enter/ { s += $1 } END { print s + 0, u + 0 }' \
+    "$1/perf.txt" 2>/dev/null || echo 0 0
+}
+
+# Sends the gateway handed to the kernel through io_uring (ws.io_uring), from its
+# /metrics; 0 for nchan and for a gateway without the counter.
+ring_sends() {
+  [ "$SERVER" = pulse ] || { echo 0; return; }
+  local v
+  v=$(pulse_metric "$PULSE_GW_ADMIN_PORT" pulse_ring_sends_total 2>/dev/null || true)
+  echo "${v:-0}"
 }
 
 # Waits for pid to exit (at most secs), sampling its CPU ticks every 0.1 s; prints the
@@ -161,12 +179,12 @@ wait_ticks() { # pid secs
 }
 
 
-ROW_FMT='%-5s %7s %6s %6s %6s %9s %9s %7s %8s %8s %8s %6s %7s %6s %6s\n'
+ROW_FMT='%-5s %7s %6s %6s %6s %9s %9s %7s %8s %8s %8s %6s %6s %7s %6s %6s\n'
 header() {
   echo "$1"
   # shellcheck disable=SC2059
   printf "$ROW_FMT" client clients rate/s bytes events expected received dropped p50_ms p99_ms max_ms \
-    snd/dl gwus/dl gw%cpu cl%cpu
+    snd/dl sc/dl gwus/dl gw%cpu cl%cpu
 }
 
 # run_case CLIENT CLIENTS RATE EVENTS BYTES DIR [gateway args...]: one stack, one run,
@@ -193,8 +211,10 @@ run_case() {
   PIDS+=("$sub")
   pulse_wait_line "$dir/client.out" '^(wsbench|pulse-subscribe) ready' 120 "$sub" >/dev/null ||
     { echo "bench: the client did not get ready (see $dir)" >&2; cleanup; return 1; }
+  local r0 r1
+  r0=$(ring_sends)
   perf_start "$dir"
-  local t0 g0 s0 t1 g1 s1 sends
+  local t0 g0 s0 t1 g1 s1 sends enters
   t0=$(date +%s%N); g0=$(gw_ticks); s0=$(pulse_cpu_ticks "$sub")
   if [ "$client" = ws ]; then # in the background: the client's CPU is sampled meanwhile
     local to=(--http "127.0.0.1:$WS_PORT")
@@ -209,7 +229,9 @@ run_case() {
   s1=$(wait_ticks "$sub" "$secs")
   wait "$pub" || echo "bench: the publisher failed (see $dir)" >&2
   t1=$(date +%s%N); g1=$(gw_ticks)
-  sends=$(perf_stop "$dir")
+  read -r sends enters < <(perf_stop "$dir")
+  r1=$(ring_sends)
+  sends=$((sends + r1 - r0))
   cleanup
   local received p50 p99 max line
   if [ "$client" = ws ]; then
@@ -231,6 +253,7 @@ print(o["received"], l["p50"], l["p99"], l["max"])' "$dir/report.json")
   printf "$ROW_FMT" "$client" "$clients" "$rate" "$bytes" "$events" "$expect" "$received" "$LAST_DROPPED" \
     "$p50" "$p99" "$max" \
     "$(awk -v s="$sends" -v r="$received" 'BEGIN { printf "%.2f", r ? s / r : 0 }')" \
+    "$(awk -v s="$((sends - r1 + r0 + enters))" -v r="$received" 'BEGIN { printf "%.3f", r ? s / r : 0 }')" \
     "$(awk -v t="$((g1 - g0))" -v hz="$HZ" -v r="$received" 'BEGIN { printf "%.2f", r ? t / hz * 1e6 / r : 0 }')" \
     "$(awk -v t="$((g1 - g0))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.0f", ms ? 100 * t / hz / (ms / 1000) : 0 }')" \
     "$(awk -v t="$((s1 - s0))" -v hz="$HZ" -v ms="$ms" 'BEGIN { printf "%.0f", ms ? 100 * t / hz / (ms / 1000) : 0 }')"

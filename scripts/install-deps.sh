@@ -21,7 +21,8 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git curl ca-certificates
       libwebsockets-dev libhiredis-dev libevent-dev libjansson-dev libconfig-dev
       libjwt-dev libssl-dev openssl check redis-server redis-tools help2man
-      libev-dev libwebsockets-evlib-ev)  # the last two: ws.event_loop = libev
+      libev-dev libwebsockets-evlib-ev  # these two: ws.event_loop = libev
+      liburing-dev)                     # ws.io_uring
 with_sdk=0
 for arg in "$@"; do
   case "$arg" in

@@ -14,6 +14,7 @@
 #include "gw_worker_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +35,7 @@
 #include "gw_frame.h"
 #include "gw_limits.h"
 #include "gw_slab.h"
+#include "gw_usend.h"
 #include "pulse_alloc.h"
 #include "pulse_clock.h"
 #include "pulse_log.h"
@@ -898,10 +900,11 @@ static void observe_delivery(gw_worker *w, const gw_msg *m, int64_t now_ns)
     gw_metrics_fanout_observe(w->stats, now_ns - m->arrived_ns);
 }
 
-/* Appends one unmasked server frame (FIN, text) holding m to out. */
-static size_t put_frame(unsigned char *out, const gw_msg *m)
+/* Writes the header of an unmasked server frame (FIN, text) of len payload bytes to
+ * out; returns its length (2, 4 or 10). */
+static size_t put_head(unsigned char *out, size_t len)
 {
-    size_t h = 0, len = m->len;
+    size_t h = 0;
     out[h++] = 0x81;
     if (len < 126) {
         out[h++] = (unsigned char)len;
@@ -914,8 +917,15 @@ static size_t put_frame(unsigned char *out, const gw_msg *m)
         for (int i = 7; i >= 0; i--)
             out[h++] = (unsigned char)((uint64_t)len >> (8 * i));
     }
-    memcpy(out + h, m->payload, len);
-    return h + len;
+    return h;
+}
+
+/* Appends one unmasked server frame (FIN, text) holding m to out. */
+static size_t put_frame(unsigned char *out, const gw_msg *m)
+{
+    size_t h = put_head(out, m->len);
+    memcpy(out + h, m->payload, m->len);
+    return h + m->len;
 }
 
 /* One lws_write per call. With one message queued it is written from the shared
@@ -972,6 +982,22 @@ static inline size_t pack_frames(gw_worker *w, gw_conn *c, gw_msg *m, unsigned c
     return total;
 }
 
+/* After total bytes for c went to the socket (or to lws's buffer of what it did not
+ * take yet): what comes next for c. */
+static void conn_wrote(gw_worker *w, gw_conn *c, struct lws *wsi, size_t total, int64_t now_ns)
+{
+    GW_ADD(w->stats->bytes_sent, total);
+    conn_uncork(c, wsi);
+    if (!c->q.count && c->dropped && c->dropped->active)
+        flush_dropped(w, c, now_ns / 1000000); /* caught up: say what was lost */
+    if (c->q.count) {
+        c->backlog_since_ms = now_ns / 1000000;
+        lws_callback_on_writable(wsi);
+    } else if (c->draining) {
+        lws_callback_on_writable(wsi);
+    }
+}
+
 static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     if (c->close_code) {
@@ -1011,16 +1037,7 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
     }
     if (n < (int)total)
         return -1;
-    GW_ADD(w->stats->bytes_sent, total);
-    conn_uncork(c, wsi);
-    if (!c->q.count && c->dropped && c->dropped->active)
-        flush_dropped(w, c, now_ns / 1000000); /* caught up: say what was lost */
-    if (c->q.count) {
-        c->backlog_since_ms = now_ns / 1000000;
-        lws_callback_on_writable(wsi);
-    } else if (c->draining) {
-        lws_callback_on_writable(wsi);
-    }
+    conn_wrote(w, c, wsi, total, now_ns);
     return 0;
 }
 
@@ -1210,11 +1227,121 @@ static void begin_drain(gw_worker *w)
         w->stop = true;
 }
 
+/* ---- ws.io_uring: a flush's sends in one system call ---- */
+
+/* One send queued in the ring: c's only queued message m, framed in place (its header
+ * in m's headroom, h bytes; every connection writes the same header there). */
+typedef struct gw_usent {
+    gw_conn *c;
+    gw_msg *m;
+    uint32_t h;
+    int res; /* the send's result; USEND_NONE until it has one */
+} gw_usent;
+
+#define USEND_DEPTH 1024
+#define USEND_NONE INT32_MIN
+
+static void usend_done(void *ud, uint32_t tag, int res)
+{
+    gw_worker *w = ud;
+    if (tag < w->nusent)
+        w->usent[tag].res = res;
+}
+
+/* The ring, created by the worker thread at its first flush; NULL when ws.io_uring is
+ * off, with TLS (lws encrypts), or when the kernel refuses io_uring (said once). */
+static gw_usend *usend_ring(gw_worker *w)
+{
+    if (w->usend || w->usend_tried)
+        return w->usend;
+    w->usend_tried = true;
+    if (!w->cfg->ws_io_uring || (w->cfg->tls_cert && w->cfg->tls_cert[0]))
+        return NULL;
+    const char *why = "";
+    w->usend = gw_usend_new(USEND_DEPTH, &why);
+    if (!w->usend) {
+        PLOG_WARN("ws", "worker %d: io_uring unavailable (%s): one send() per delivery (ws.io_uring)", w->index, why);
+        return NULL;
+    }
+    w->usent = pulse_xmalloc(USEND_DEPTH * sizeof(*w->usent));
+    return w->usend;
+}
+
+/* Can c's next write go to the ring? One message queued and nothing else to say first
+ * (a ping, a close, the end of a drain, the uncork of a fresh connection). */
+static bool usend_fits(const gw_conn *c)
+{
+    return c->q.count == 1 && !c->ping_due && !c->draining && !c->corked;
+}
+
+/* Submits the queued sends and finishes each: the part a full socket did not take goes
+ * to lws (lws_write sends what fits and keeps the rest until POLLOUT, as for any
+ * write), a failed socket is closed. If the kernel refused the submission the ring
+ * is given up for send(). */
+static void usend_flush(gw_worker *w)
+{
+    if (w->nusent == 0)
+        return;
+    unsigned submitted = 0;
+    int enters = gw_usend_flush(w->usend, usend_done, w, &submitted);
+    GW_ADD(w->stats->ring_sends, submitted);
+    GW_ADD(w->stats->ring_enters, enters > 0 ? (uint64_t)enters : 0);
+    if (enters < 0) {
+        PLOG_WARN("ws", "worker %d: io_uring submission failed: one send() per delivery from now on", w->index);
+        gw_usend_free(w->usend);
+        w->usend = NULL;
+    }
+    int64_t now_ns = pulse_mono_ns();
+    for (uint32_t i = 0; i < w->nusent; i++) {
+        gw_usent *s = &w->usent[i];
+        gw_conn *c = s->c;
+        size_t total = s->h + s->m->len;
+        int res = s->res;
+        if (res == USEND_NONE) /* sent to the kernel with no answer: its bytes unknown */
+            res = i < submitted ? -EIO : 0;
+        if (res == -EAGAIN)
+            res = 0;
+        if (res >= 0 && (size_t)res < total &&
+            lws_write(c->wsi, s->m->payload - s->h + res, total - (size_t)res, LWS_WRITE_RAW) < (int)(total - (size_t)res))
+            res = -EIO;
+        if (res < 0) {
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        } else {
+            observe_delivery(w, s->m, now_ns);
+            conn_wrote(w, c, c->wsi, total, now_ns);
+        }
+        gw_msg_unref(s->m);
+    }
+    w->nusent = 0;
+}
+
+/* Queues c's only message in the ring (usend_fits(c)). */
+static void usend_queue(gw_worker *w, gw_conn *c)
+{
+    if (gw_usend_room(w->usend) == 0)
+        usend_flush(w);
+    if (!w->usend) { /* given up just now */
+        if (conn_writeable(w, c, c->wsi) < 0)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    gw_msg *m = gw_queue_pop(&c->q);
+    unsigned char head[10];
+    size_t h = put_head(head, m->len);
+    memcpy(m->payload - h, head, h);
+    gw_usent *s = &w->usent[w->nusent];
+    *s = (gw_usent){.c = c, .m = m, .h = (uint32_t)h, .res = USEND_NONE};
+    gw_usend_add(w->usend, lws_get_socket_fd(c->wsi), m->payload - h, h + m->len, w->nusent);
+    w->nusent++;
+}
+
 /* Writes what this drain queued, now, for every connection lws holds no unsent output
- * for (one send each, packing what the slice queued); the others wait for WRITEABLE as
- * usual. Saves a poll round and a POLLOUT dispatch per connection and event. */
+ * for (one send each, packing what the slice queued; with ws.io_uring the single
+ * frames go to the kernel together); the others wait for WRITEABLE as usual. Saves a
+ * poll round and a POLLOUT dispatch per connection and event. */
 static void flush_dirty(gw_worker *w)
 {
+    gw_usend *ring = w->ndirty ? usend_ring(w) : NULL;
     for (uint32_t i = 0; i < w->ndirty; i++) {
         gw_conn *c = w->dirty[i];
         if (!c)
@@ -1226,10 +1353,15 @@ static void flush_dirty(gw_worker *w)
             lws_callback_on_writable(c->wsi);
             continue;
         }
+        if (ring && w->usend && usend_fits(c)) {
+            usend_queue(w, c);
+            continue;
+        }
         if (conn_writeable(w, c, c->wsi) < 0) /* the socket failed: let lws close it */
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     w->ndirty = 0;
+    usend_flush(w);
 }
 
 /* One command from the ingest thread. */
@@ -1735,6 +1867,8 @@ void gw_worker_free(gw_worker *w)
     gw_bridge_discard(w->pending);
     gw_chantab_free(w->chans);
     free(w->dirty);
+    gw_usend_free(w->usend);
+    free(w->usent);
     free(w->batch_buf);
     free(w->cf_cmds);
     free(w);

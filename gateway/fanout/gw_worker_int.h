@@ -127,6 +127,13 @@ struct gw_worker {
     gw_conn **dirty;
     uint32_t ndirty, dirtycap;
 
+    /* ws.io_uring: the flush's single-frame sends, queued in one ring and submitted
+     * together (gw_usend.h); created by the worker thread at its first flush. */
+    struct gw_usend *usend;
+    struct gw_usent *usent; /* one per queued send, in the order queued */
+    uint32_t nusent;
+    bool usend_tried;
+
     gw_wstats *stats; /* &node->wstats[index] */
     lws_retry_bo_t retry;
     struct lws_protocols protocols[2];

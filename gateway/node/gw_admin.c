@@ -135,6 +135,8 @@ void gw_admin_sum_workers(const gw_node *n, gw_totals *t)
             t->dropped[r] += GW_GET(s->dropped[r]);
         t->slow += GW_GET(s->slow_consumers);
         t->bytes += GW_GET(s->bytes_sent);
+        t->ring_sends += GW_GET(s->ring_sends);
+        t->ring_enters += GW_GET(s->ring_enters);
         t->errors += GW_GET(s->client_errors);
         for (int r = 0; r < GW_AUTH_FAIL_NREASONS; r++)
             t->auth_failures[r] += GW_GET(s->auth_failures[r]);
@@ -272,6 +274,10 @@ static void metrics_presence(struct evbuffer *o, gw_node *n)
 static void metrics_writes(struct evbuffer *o, const gw_totals *t)
 {
     metric_u64(o, "pulse_bytes_sent_total", "counter", "WebSocket bytes written (frames included).", t->bytes);
+    metric_u64(o, "pulse_ring_sends_total", "counter",
+               "Sends handed to the kernel through io_uring (ws.io_uring), not as send() calls.", t->ring_sends);
+    metric_u64(o, "pulse_ring_enters_total", "counter",
+               "io_uring_enter calls made for them (one per fan-out as a rule).", t->ring_enters);
     metric(o, "pulse_fanout_seconds", "histogram", "Redis arrival to socket write, per delivery.");
     uint64_t cum = 0;
     for (int b = 0; b < GW_FANOUT_NB; b++) {

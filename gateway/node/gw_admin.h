@@ -12,6 +12,7 @@
 /* Every worker's counters added up (any thread; each a relaxed read). */
 typedef struct {
     uint64_t conns_total, refused, deliveries[3], dropped[GW_DROP_NREASONS], slow, bytes, errors;
+    uint64_t ring_sends, ring_enters; /* ws.io_uring */
     uint64_t auth_failures[GW_AUTH_FAIL_NREASONS];
     uint64_t recoveries[2], replayed, gap_dropped; /* history: see gw_wstats */
     int64_t conns_active;

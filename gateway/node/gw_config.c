@@ -116,6 +116,7 @@ static const key_def keys[] = {
     {"admin.protect_reads", K_BOOL, F(admin_protect_reads), 0, 1},
     {"ws.allowed_origins", K_STR, F(ws_allowed_origins), 0, 0},
     {"ws.event_loop", K_EVLOOP, F(ws_event_loop), 0, 1},
+    {"ws.io_uring", K_BOOL, F(ws_io_uring), 0, 1},
     {"limits.max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 10000000},
     {"limits.commands_per_second", K_INT, F(commands_per_second), 0, 1000000},
     {"limits.max_channels", K_INT, F(max_channels), 1, 10000000},
@@ -354,6 +355,7 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_port = 6379;
     cfg->redis_password = NULL;
     cfg->workers = 1;
+    cfg->ws_io_uring = 1;
     cfg->log_level = pulse_xstrdup("info");
     cfg->log_format = pulse_xstrdup("text");
 
@@ -1347,6 +1349,8 @@ const char *gw_config_usage(void)
            "                                        open [auto: /metrics /stats need it when a key is set]\n"
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
            "      --ws.event-loop poll|libev        each worker's loop: lws's poll() or libev (epoll) [poll]\n"
+           "      --ws.io-uring[=BOOL]              a fan-out's sends in one io_uring call; false: one\n"
+           "                                        send() each (also when the kernel refuses io_uring) [true]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"
            "      --limits.commands-per-second N    client commands per connection, 0 = off [50]\n"
            "      --limits.max-channels N           distinct channels per node [100000]\n"

@@ -120,6 +120,7 @@ typedef struct {
                                    * set; 1: /healthz too; 0: reads are open */
     char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
     int ws_event_loop;            /* each worker's lws loop: 0 poll (lws's own), 1 libev (epoll) */
+    int ws_io_uring;              /* 1: a fan-out's sends through io_uring (gw_usend.h), 0: send() each */
     int max_connections_per_ip;   /* 0 = off (default) */
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */
     /* Node-wide subscription limits (issue 13.2): every distinct name is a SUBSCRIBE

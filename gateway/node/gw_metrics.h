@@ -43,6 +43,8 @@ typedef struct {
     _Atomic uint64_t dropped[GW_DROP_NREASONS];
     _Atomic uint64_t slow_consumers;
     _Atomic uint64_t bytes_sent;
+    _Atomic uint64_t ring_sends;      /* ws.io_uring: sends submitted through the ring */
+    _Atomic uint64_t ring_enters;     /* ws.io_uring: io_uring_enter calls made for them */
     _Atomic uint64_t fanout_buckets[GW_FANOUT_NB + 1];
     _Atomic uint64_t fanout_sum_ns;
     _Atomic int64_t channels;         /* channels with local subscribers on this worker */

@@ -57,6 +57,8 @@ START_TEST(test_healthz_metrics_stats)
         "pulse_redis_connected",
         "pulse_redis_reconnects_total",
         "pulse_bytes_sent_total",
+        "pulse_ring_sends_total",
+        "pulse_ring_enters_total",
         "pulse_fanout_seconds_bucket{le=\"+Inf\"}",
         "pulse_fanout_seconds_sum",
         "pulse_fanout_seconds_count",

@@ -356,7 +356,7 @@ START_TEST(test_dockerfile)
     ck_assert_msg(froms >= 2, "want a multi-stage build on debian:bookworm (found %d stages)", froms);
     const char *must[] = {"AS build",         "-DPULSE_BUILD_TESTS=OFF", "libwebsockets-dev",
                           "libwebsockets17",  "libhiredis0.14",          "libevent-2.1-7",
-                          "libevent-pthreads-2.1-7", "libjansson4",      "libconfig9",
+                          "libevent-pthreads-2.1-7", "libjansson4",      "libconfig9", "liburing2",
                           "curl",             "COPY --from=build",       "HEALTHCHECK",
                           "/healthz",         "PULSE_ADMIN_PORT",        "PULSE_BIND=0.0.0.0",
                           "PULSE_ADMIN_BIND=0.0.0.0", "ENTRYPOINT [\"pulse-gateway\"]", "\nUSER "};

@@ -6,8 +6,13 @@
  * attach strace to the real gateway (one worker, one client) and read the sendto/
  * sendmsg/writev calls it makes: a 3 KiB frame must leave in exactly one send, and a
  * backlog of small frames built while the client does not read must leave in sends of
- * far more than 276 bytes on average. The test process owns every process it starts
- * (redis-server, pulse-gateway, strace) and stops each by PID.
+ * far more than 276 bytes on average. With ws.io_uring (the default) a flush's single
+ * frames go to the kernel in one io_uring_enter instead of one sendto each: strace
+ * shows the call and how many sends it submits, so a fan-out to 20 clients must be one
+ * io_uring_enter of 20 and no sendto, and the backlog (whose first frames go through
+ * the ring and the rest, when the socket is full, through lws) must arrive whole and
+ * in order. The test process owns every process it starts (redis-server,
+ * pulse-gateway, strace) and stops each by PID.
  */
 #include <check.h>
 #include <signal.h>
@@ -26,12 +31,18 @@ static ts_stack stack;
 static ts_proc tracer;
 static char trace_path[600];
 
-/* After the stack's setup (Redis up): one gateway, one worker. */
 static void setup(void)
 {
-    char *extra[] = {(char *)"--workers", (char *)"1", NULL};
-    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-sends", extra), 0);
     memset(&tracer, 0, sizeof tracer);
+}
+
+/* One gateway, one worker, its sends through io_uring or not (after the stack's setup:
+ * Redis is up). */
+static void start_gateway(bool uring)
+{
+    char *extra[] = {(char *)"--workers", (char *)"1", (char *)(uring ? "--ws.io-uring=true" : "--ws.io-uring=false"),
+                     NULL};
+    ck_assert_int_eq(ts_stack_start_gateway(&stack, "node-sends", extra), 0);
 }
 
 /* Before the stack's teardown: strace, when a test failed with it still attached. */
@@ -76,7 +87,7 @@ static void trace_start(void)
     snprintf(trace_path, sizeof trace_path, "%s/sends.strace", stack.tmp);
     snprintf(log, sizeof log, "%s/strace.log", stack.tmp);
     char *argv[] = {(char *)"/usr/bin/strace", (char *)"-f", (char *)"-s", (char *)"0", (char *)"-e",
-                    (char *)"trace=sendto,sendmsg,writev", (char *)"-o", trace_path, (char *)"-p", pid, NULL};
+                    (char *)"trace=sendto,sendmsg,writev,io_uring_enter", (char *)"-o", trace_path, (char *)"-p", pid, NULL};
     ck_assert_int_eq(ts_proc_start(&tracer, argv, NULL, log), 0);
     int64_t deadline = ts_now_ms() + 10000;
     while (count_lines(log, " attached") < 1) {
@@ -89,6 +100,8 @@ static void trace_start(void)
 typedef struct {
     int sends;    /* send calls the gateway entered */
     long max_len; /* the largest length one sendto() was asked to write */
+    int enters;   /* io_uring_enter calls that submitted something */
+    int submitted; /* the sends they submitted (the ring carries nothing else) */
 } send_stats;
 
 /* Stops strace (SIGINT: it detaches and flushes) and reads the send calls it saw. A
@@ -101,7 +114,7 @@ static send_stats trace_stop(void)
     ts_proc_signal(&tracer, SIGINT);
     ck_assert_int_ge(ts_proc_wait(&tracer, 5000), 0);
     ts_proc_stop(&tracer, 0); /* reaped: marks it stopped for the fixtures */
-    send_stats s = {0, 0};
+    send_stats s = {0, 0, 0, 0};
     FILE *f = fopen(trace_path, "r");
     ck_assert_msg(f != NULL, "no strace output %s", trace_path);
     char line[4096];
@@ -116,6 +129,12 @@ static send_stats trace_stop(void)
             long len;
             if (i == 0 && sscanf(p, "sendto(%d, %*[^,], %ld", &fd, &len) == 2 && len > s.max_len)
                 s.max_len = len;
+        }
+        const char *u = strstr(line, "io_uring_enter(");
+        int fd, n;
+        if (u != NULL && sscanf(u, "io_uring_enter(%d, %d,", &fd, &n) == 2 && n > 0) {
+            s.enters++;
+            s.submitted += n;
         }
     }
     fclose(f);
@@ -164,8 +183,11 @@ static long receive_events(ts_ws *w, int n)
         size_t len = 0;
         int r = ts_ws_recv(w, &m, &len, 10000);
         wire += (long)len + (len < 126 ? 2 : len < 65536 ? 4 : 10);
-        ck_assert_msg(r == 1 && m != NULL && strstr(m, "\"SENDS\"") != NULL, "delivery %d of %d: (%d) %.80s", got,
-                      n, r, m != NULL ? m : "(nothing)");
+        char want[48];
+        snprintf(want, sizeof want, "{\"i\":%d,\"pad\":", got);
+        ck_assert_msg(r == 1 && m != NULL && strstr(m, "\"SENDS\"") != NULL && strstr(m, want) != NULL,
+                      "delivery %d of %d (want %s, whole and in order): (%d) %.80s", got, n, want, r,
+                      m != NULL ? m : "(nothing)");
         free(m);
     }
     return wire;
@@ -174,6 +196,7 @@ static long receive_events(ts_ws *w, int n)
 /* One frame of about 3 KiB (over 256 + 20 bytes) reaches the socket in one send. */
 START_TEST(test_large_frame_one_send)
 {
+    start_gateway(false);
     ts_ws w;
     ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, CHANNEL, NULL, 5000), 0);
     trace_start();
@@ -196,8 +219,9 @@ END_TEST
  * each) leave packed, many to a send. The frames the kernel takes one by one before
  * the client's window shuts (up to 1 MB here when the gateway outruns the publisher,
  * as under ASan) must stay a small part of the whole: with 1.4 MB they were most. */
-START_TEST(test_backlog_few_sends)
+static void backlog(bool uring)
 {
+    start_gateway(uring);
     enum { N = 3000, PAD = 2000 };
     ts_ws w;
     ck_assert_int_eq(ts_ws_open(&w, stack.gw[0].port, CHANNEL, NULL, 5000), 0);
@@ -206,15 +230,63 @@ START_TEST(test_backlog_few_sends)
     ts_sleep_ms(300); /* the gateway has taken every event in; the client has read none */
     long wire = receive_events(&w, N);
     send_stats s = trace_stop();
-    double per_send = s.sends > 0 ? (double)wire / s.sends : 0;
+    int sends = s.sends + s.submitted;
+    double per_send = sends > 0 ? (double)wire / sends : 0;
+    fprintf(stderr, "sends: backlog, io_uring %s: %d frames (%ld bytes) in %d sendto/writev + %d through the ring\n",
+            uring ? "on" : "off", N, wire, s.sends, s.submitted);
     ck_assert_msg(per_send > 4.0 * 276, "%d frames (%ld bytes) left in %d sends: %.0f bytes per send (want > %d)", N,
-                  wire, s.sends, per_send, 4 * 276);
+                  wire, sends, per_send, 4 * 276);
     ts_ws_close(&w);
+}
+
+START_TEST(test_backlog_few_sends)
+{
+    backlog(false);
+}
+END_TEST
+
+/* The same with io_uring: the first frames go through the ring, those a full socket
+ * refused through lws; all arrive whole and in order. */
+START_TEST(test_backlog_uring)
+{
+    backlog(true);
+}
+END_TEST
+
+/* ws.io_uring: one event of about 3 KiB to 20 clients leaves in one io_uring_enter
+ * submitting 20 sends, no sendto; every client gets it whole. */
+START_TEST(test_fanout_one_enter)
+{
+    enum { CLIENTS = 20 };
+    start_gateway(true);
+    ts_ws w[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        ck_assert_int_eq(ts_ws_open(&w[i], stack.gw[0].port, CHANNEL, NULL, 5000), 0);
+    double sends0 = ts_metric(stack.gw[0].admin_port, "pulse_ring_sends_total");
+    double enters0 = ts_metric(stack.gw[0].admin_port, "pulse_ring_enters_total");
+    trace_start();
+    publish_events(1, 3000, NULL);
+    for (int i = 0; i < CLIENTS; i++)
+        receive_events(&w[i], 1);
+    send_stats s = trace_stop();
+    double sends1 = ts_metric(stack.gw[0].admin_port, "pulse_ring_sends_total");
+    double enters1 = ts_metric(stack.gw[0].admin_port, "pulse_ring_enters_total");
+    ck_assert_msg(sends1 - sends0 == CLIENTS && enters1 - enters0 == 1,
+                  "pulse_ring_sends_total +%.0f, pulse_ring_enters_total +%.0f (want +%d, +1)", sends1 - sends0,
+                  enters1 - enters0, CLIENTS);
+    if (s.sends != 0 || s.enters != 1 || s.submitted != CLIENTS)
+        dump_file(trace_path);
+    ck_assert_msg(s.sends == 0 && s.enters == 1 && s.submitted == CLIENTS,
+                  "one event to %d clients: %d sendto/writev, %d io_uring_enter submitting %d (want 0, 1, %d)",
+                  CLIENTS, s.sends, s.enters, s.submitted, CLIENTS);
+    for (int i = 0; i < CLIENTS; i++)
+        ts_ws_close(&w[i]);
 }
 END_TEST
 
 Suite *ts_suite(void)
 {
     return ts_stack_suite("sends", "sends", 60, &stack, TS_FIX_REDIS, 10000, setup, teardown,
-                          test_large_frame_one_send, test_backlog_few_sends);
+                          test_large_frame_one_send, test_backlog_few_sends, test_backlog_uring,
+                          test_fanout_one_enter);
 }
