@@ -74,6 +74,11 @@ gw_msg *gw_queue_peek(const gw_queue *q)
     return q->count ? q->ring[q->head] : NULL;
 }
 
+gw_msg *gw_queue_at(const gw_queue *q, uint32_t i)
+{
+    return i < q->count ? q->ring[(q->head + i) & (q->cap - 1)] : NULL;
+}
+
 gw_msg *gw_queue_pop(gw_queue *q)
 {
     if (!q->count)

@@ -52,6 +52,8 @@ gw_queue_result gw_queue_push(gw_queue *q, gw_msg *m, const gw_queue_limits *l);
 gw_msg *gw_queue_pop(gw_queue *q);
 /* The oldest message without removing it, or NULL. */
 gw_msg *gw_queue_peek(const gw_queue *q);
+/* The i-th queued message from the head (i < count), left in the queue. */
+gw_msg *gw_queue_at(const gw_queue *q, uint32_t i);
 /* Drops every message; returns how many event (non-control) messages were dropped. */
 uint32_t gw_queue_clear(gw_queue *q);
 /* Frees the ring too (after clear). */

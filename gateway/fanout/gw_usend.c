@@ -13,6 +13,7 @@ struct gw_usend {
     struct io_uring ring;
     unsigned queued;   /* SQEs prepared since the last flush */
     unsigned depth;    /* SQ entries */
+    struct msghdr *mh; /* one per SQE, for gw_usend_add_iov (the kernel reads it) */
 };
 
 gw_usend *gw_usend_new(unsigned depth, const char **why)
@@ -41,6 +42,13 @@ gw_usend *gw_usend_new(unsigned depth, const char **why)
         return NULL;
     }
     u->depth = p.sq_entries;
+    u->mh = calloc(u->depth, sizeof(*u->mh));
+    if (!u->mh) {
+        *why = "out of memory";
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return NULL;
+    }
     return u;
 }
 
@@ -49,6 +57,7 @@ void gw_usend_free(gw_usend *u)
     if (!u)
         return;
     io_uring_queue_exit(&u->ring);
+    free(u->mh);
     free(u);
 }
 
@@ -70,6 +79,23 @@ int gw_usend_add(gw_usend *u, int fd, const void *buf, size_t len, uint32_t tag)
     if (!sqe)
         return -1;
     io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    io_uring_sqe_set_data64(sqe, tag);
+    u->queued++;
+    return 0;
+}
+
+int gw_usend_add_iov(gw_usend *u, int fd, const struct iovec *iov, unsigned n, uint32_t tag)
+{
+    if (u->queued >= u->depth)
+        return -1;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe)
+        return -1;
+    struct msghdr *mh = &u->mh[u->queued];
+    memset(mh, 0, sizeof(*mh));
+    mh->msg_iov = (struct iovec *)iov;
+    mh->msg_iovlen = n;
+    io_uring_prep_sendmsg(sqe, fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     io_uring_sqe_set_data64(sqe, tag);
     u->queued++;
     return 0;

@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 typedef struct gw_usend gw_usend;
 
@@ -37,6 +38,11 @@ unsigned gw_usend_room(const gw_usend *u);
 /* Queues send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT). -1 when the ring is full
  * (flush first). buf must stay valid until the flush returns. */
 int gw_usend_add(gw_usend *u, int fd, const void *buf, size_t len, uint32_t tag);
+
+/* Queues sendmsg(fd, iov[0..n), MSG_NOSIGNAL | MSG_DONTWAIT): the pieces leave as one
+ * send, in order (n <= 1024). -1 when the ring is full. iov and the bytes it points to
+ * must stay valid until the flush returns. */
+int gw_usend_add_iov(gw_usend *u, int fd, const struct iovec *iov, unsigned n, uint32_t tag);
 
 /* Submits what is queued and calls done for each send, in completion order, before it
  * returns. Returns the io_uring_enter calls made (1 as a rule), or -1 when the kernel

@@ -1229,16 +1229,20 @@ static void begin_drain(gw_worker *w)
 
 /* ---- ws.io_uring: a flush's sends in one system call ---- */
 
-/* One send queued in the ring: c's only queued message m, framed in place (its header
- * in m's headroom, h bytes; every connection writes the same header there). */
+/* One send queued in the ring: the first n (up to USEND_PACK) of c's queued frames,
+ * each framed in place (its header written into its message's headroom, the same
+ * bytes for every connection) and sent from there as one piece of a sendmsg: packed
+ * without a copy. The frames stay in c's queue until the result says which went. */
 typedef struct gw_usent {
     gw_conn *c;
-    gw_msg *m;
-    uint32_t h;
-    int res; /* the send's result; USEND_NONE until it has one */
+    uint32_t first, n; /* its pieces: w->uiov[first .. first + n) */
+    size_t total;      /* their bytes */
+    int res;           /* the send's result; USEND_NONE until it has one */
 } gw_usent;
 
-#define USEND_DEPTH 1024
+#define USEND_DEPTH 1024  /* sends per submission */
+#define USEND_PACK 64     /* frames per send at most (and GW_BATCH_MAX bytes, as packed writes) */
+#define USEND_FRAMES 8192 /* frames per submission */
 #define USEND_NONE INT32_MIN
 
 static void usend_done(void *ud, uint32_t tag, int res)
@@ -1264,20 +1268,23 @@ static gw_usend *usend_ring(gw_worker *w)
         return NULL;
     }
     w->usent = pulse_xmalloc(USEND_DEPTH * sizeof(*w->usent));
+    w->uiov = pulse_xmalloc(USEND_FRAMES * sizeof(*w->uiov));
     return w->usend;
 }
 
-/* Can c's next write go to the ring? One message queued and nothing else to say first
- * (a ping, a close, the end of a drain, the uncork of a fresh connection). */
+/* Can c's next write go to the ring? Frames queued and nothing else to say first (a
+ * ping, a close, the end of a drain, the uncork of a fresh connection); ?batch=1
+ * joins a backlog into one frame, which lws's path does. */
 static bool usend_fits(const gw_conn *c)
 {
-    return c->q.count == 1 && !c->ping_due && !c->draining && !c->corked;
+    return c->q.count >= 1 && (c->q.count == 1 || !c->batch) && !c->ping_due && !c->draining && !c->corked;
 }
 
-/* Submits the queued sends and finishes each: the part a full socket did not take goes
- * to lws (lws_write sends what fits and keeps the rest until POLLOUT, as for any
- * write), a failed socket is closed. If the kernel refused the submission the ring
- * is given up for send(). */
+/* Submits the queued sends and finishes each: the frames that went leave the queue; of
+ * a frame cut short by a full socket the rest goes to lws (lws_write sends what fits
+ * and keeps the rest until POLLOUT, as for any write); the frames not sent at all
+ * stay queued for WRITEABLE, which packs them as usual; a failed socket is closed. If
+ * the kernel refused the submission the ring is given up for send(). */
 static void usend_flush(gw_worker *w)
 {
     if (w->nusent == 0)
@@ -1295,49 +1302,77 @@ static void usend_flush(gw_worker *w)
     for (uint32_t i = 0; i < w->nusent; i++) {
         gw_usent *s = &w->usent[i];
         gw_conn *c = s->c;
-        size_t total = s->h + s->m->len;
         int res = s->res;
         if (res == USEND_NONE) /* sent to the kernel with no answer: its bytes unknown */
             res = i < submitted ? -EIO : 0;
         if (res == -EAGAIN)
             res = 0;
-        if (res >= 0 && (size_t)res < total &&
-            lws_write(c->wsi, s->m->payload - s->h + res, total - (size_t)res, LWS_WRITE_RAW) < (int)(total - (size_t)res))
-            res = -EIO;
         if (res < 0) {
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        } else {
-            observe_delivery(w, s->m, now_ns);
-            conn_wrote(w, c, c->wsi, total, now_ns);
+            continue;
         }
-        gw_msg_unref(s->m);
+        size_t sent = (size_t)res, wrote = 0;
+        bool ok = true;
+        for (uint32_t k = s->first; k < s->first + s->n && sent > 0; k++) {
+            const struct iovec *v = &w->uiov[k];
+            if (sent < v->iov_len) { /* the rest of this frame, after what went */
+                size_t rest = v->iov_len - sent;
+                ok = lws_write(c->wsi, (unsigned char *)v->iov_base + sent, rest, LWS_WRITE_RAW) >= (int)rest;
+            }
+            sent = sent > v->iov_len ? sent - v->iov_len : 0;
+            wrote += v->iov_len;
+            gw_msg *m = gw_queue_pop(&c->q);
+            if (ok)
+                observe_delivery(w, m, now_ns);
+            gw_msg_unref(m);
+            if (!ok)
+                break;
+        }
+        if (!ok)
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        else if (wrote)
+            conn_wrote(w, c, c->wsi, wrote, now_ns);
+        else /* the socket was full: no progress, WRITEABLE when it drains */
+            lws_callback_on_writable(c->wsi);
     }
     w->nusent = 0;
+    w->nuframes = 0;
 }
 
-/* Queues c's only message in the ring (usend_fits(c)). */
+/* Queues c's next frames in the ring (usend_fits(c)). */
 static void usend_queue(gw_worker *w, gw_conn *c)
 {
-    if (gw_usend_room(w->usend) == 0)
+    if (gw_usend_room(w->usend) == 0 || w->nuframes + USEND_PACK > USEND_FRAMES)
         usend_flush(w);
     if (!w->usend) { /* given up just now */
         if (conn_writeable(w, c, c->wsi) < 0)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         return;
     }
-    gw_msg *m = gw_queue_pop(&c->q);
-    unsigned char head[10];
-    size_t h = put_head(head, m->len);
-    memcpy(m->payload - h, head, h);
     gw_usent *s = &w->usent[w->nusent];
-    *s = (gw_usent){.c = c, .m = m, .h = (uint32_t)h, .res = USEND_NONE};
-    gw_usend_add(w->usend, lws_get_socket_fd(c->wsi), m->payload - h, h + m->len, w->nusent);
+    *s = (gw_usent){.c = c, .first = w->nuframes, .res = USEND_NONE};
+    gw_msg *m;
+    while (s->n < USEND_PACK && (m = gw_queue_at(&c->q, s->n)) &&
+           (s->n == 0 || s->total + m->len + 10 <= GW_BATCH_MAX)) {
+        unsigned char head[10];
+        size_t h = put_head(head, m->len);
+        memcpy(m->payload - h, head, h);
+        w->uiov[s->first + s->n] = (struct iovec){.iov_base = m->payload - h, .iov_len = h + m->len};
+        s->total += h + m->len;
+        s->n++;
+    }
+    w->nuframes += s->n;
+    int fd = lws_get_socket_fd(c->wsi);
+    if (s->n == 1)
+        gw_usend_add(w->usend, fd, w->uiov[s->first].iov_base, w->uiov[s->first].iov_len, w->nusent);
+    else
+        gw_usend_add_iov(w->usend, fd, &w->uiov[s->first], s->n, w->nusent);
     w->nusent++;
 }
 
 /* Writes what this drain queued, now, for every connection lws holds no unsent output
- * for (one send each, packing what the slice queued; with ws.io_uring the single
- * frames go to the kernel together); the others wait for WRITEABLE as usual. Saves a
+ * for (one send each, packing what the slice queued; with ws.io_uring those sends
+ * go to the kernel together); the others wait for WRITEABLE as usual. Saves a
  * poll round and a POLLOUT dispatch per connection and event. */
 static void flush_dirty(gw_worker *w)
 {
@@ -1869,6 +1904,7 @@ void gw_worker_free(gw_worker *w)
     free(w->dirty);
     gw_usend_free(w->usend);
     free(w->usent);
+    free(w->uiov);
     free(w->batch_buf);
     free(w->cf_cmds);
     free(w);

@@ -127,11 +127,13 @@ struct gw_worker {
     gw_conn **dirty;
     uint32_t ndirty, dirtycap;
 
-    /* ws.io_uring: the flush's single-frame sends, queued in one ring and submitted
-     * together (gw_usend.h); created by the worker thread at its first flush. */
+    /* ws.io_uring: the flush's sends, queued in one ring and submitted together
+     * (gw_usend.h); created by the worker thread at its first flush. */
     struct gw_usend *usend;
     struct gw_usent *usent; /* one per queued send, in the order queued */
     uint32_t nusent;
+    struct iovec *uiov;     /* the frames they carry, in order: where each one's bytes are */
+    uint32_t nuframes;
     bool usend_tried;
 
     gw_wstats *stats; /* &node->wstats[index] */

@@ -95,6 +95,9 @@ START_TEST(test_ring_wraps_and_grows)
     int next_pop = 0;
     for (int i = 0; i < 40; i++) {
         ck_assert_int_eq(gw_queue_push(&q, m[i], &big), GW_Q_QUEUED);
+        for (uint32_t k = 0; k < q.count; k++) /* gw_queue_at: in order, across the wrap */
+            ck_assert_ptr_eq(gw_queue_at(&q, k), m[next_pop + (int)k]);
+        ck_assert_ptr_null(gw_queue_at(&q, q.count));
         if (i % 3 == 2) {
             gw_msg *x = gw_queue_pop(&q);
             ck_assert_ptr_eq(x, m[next_pop++]);

@@ -1,7 +1,7 @@
 /*
  * check_usend.c - the io_uring send batch (gateway/fanout/gw_usend.c) over real
  * sockets (AF_UNIX stream pairs): several sends in one flush, each result reported to
- * its tag, a full socket answering -EAGAIN at once (never waiting), what one send
+ * its tag, pieces of several buffers leaving as one send, a full socket answering -EAGAIN at once (never waiting), what one send
  * could not take reported as a short count, and a full ring refusing one more send.
  */
 #include <errno.h>
@@ -88,6 +88,35 @@ START_TEST(test_three_sends_one_flush)
 }
 END_TEST
 
+/* Pieces from three buffers leave as one send, in order; a second socket's single send
+ * shares the flush. */
+START_TEST(test_iov_one_send)
+{
+    gw_usend *u = ring(8);
+    int a[2], b[2];
+    pair(a);
+    pair(b);
+    char h1[] = "\x81\x03", p1[] = "one", h2[] = "\x81\x05two!!";
+    struct iovec iov[3] = {{h1, 2}, {p1, 3}, {h2, 7}};
+    ck_assert_int_eq(gw_usend_add_iov(u, a[0], iov, 3, 1), 0);
+    ck_assert_int_eq(gw_usend_add(u, b[0], "solo", 4, 2), 0);
+    results r = {{0}, 0};
+    unsigned submitted = 0;
+    ck_assert_int_eq(gw_usend_flush(u, on_done, &r, &submitted), 1);
+    ck_assert_uint_eq(submitted, 2);
+    ck_assert_int_eq(r.res[1], 12);
+    ck_assert_int_eq(r.res[2], 4);
+    char buf[64] = "";
+    ck_assert_uint_eq(drain(a[1], buf, sizeof buf), 12);
+    ck_assert_int_eq(memcmp(buf, "\x81\x03one\x81\x05two!!", 12), 0);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+    gw_usend_free(u);
+}
+END_TEST
+
 START_TEST(test_full_socket_eagain_and_short)
 {
     gw_usend *u = ring(4);
@@ -147,6 +176,6 @@ END_TEST
 
 Suite *ts_suite(void)
 {
-    return ts_suite_of("usend", "usend", 0, test_three_sends_one_flush, test_full_socket_eagain_and_short,
-                       test_ring_full_refuses);
+    return ts_suite_of("usend", "usend", 0, test_three_sends_one_flush, test_iov_one_send,
+                       test_full_socket_eagain_and_short, test_ring_full_refuses);
 }
