@@ -174,7 +174,7 @@ ring_sends() {
 wait_ticks() { # pid secs
   local pid=$1 end=$((SECONDS + $2)) last=0 st fifo fd
   fifo=$(mktemp -u) && mkfifo "$fifo" && exec {fd}<>"$fifo" && rm -f "$fifo"
-  while [ "$SECONDS" -lt "$end" ] && read -r -a st <"/proc/$pid/stat" 2>/dev/null && [ "${st[2]}" != Z ]; do
+  while [ "$SECONDS" -lt "$end" ] && read -r -a st 2>/dev/null <"/proc/$pid/stat" && [ "${st[2]}" != Z ]; do
     last=$((st[13] + st[14]))
     read -r -t 0.1 -u "$fd" _ || true # a 0.1 s sleep without /bin/sleep
   done
