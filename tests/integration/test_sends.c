@@ -286,9 +286,73 @@ START_TEST(test_fanout_one_enter)
 }
 END_TEST
 
+/* The whole of a text file (malloc'd), or NULL. */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf != NULL && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf != NULL)
+        buf[n] = '\0';
+    return buf;
+}
+
+/* A kernel (or a container's seccomp profile) that refuses io_uring: the gateway says
+ * so once and every client still gets every event, through send(). */
+START_TEST(test_uring_refused)
+{
+    enum { CLIENTS = 20, EVENTS = 5 };
+    char wrap[600];
+    snprintf(wrap, sizeof wrap, "%s/tests/support/ts_no_uring", PULSE_BIN_DIR);
+    ck_assert_int_eq(setenv("TS_GATEWAY_WRAP", wrap, 1), 0);
+    start_gateway(true);
+    unsetenv("TS_GATEWAY_WRAP");
+    ts_ws w[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        ck_assert_int_eq(ts_ws_open(&w[i], stack.gw[0].port, CHANNEL, NULL, 5000), 0);
+    trace_start();
+    publish_events(EVENTS, 100, NULL);
+    for (int i = 0; i < CLIENTS; i++)
+        receive_events(&w[i], EVENTS);
+    send_stats s = trace_stop();
+    ck_assert_msg(s.sends >= CLIENTS && s.submitted == 0,
+                  "io_uring refused: %d sendto/writev, %d through the ring (want >= %d, 0)", s.sends, s.submitted,
+                  CLIENTS);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_ring_sends_total"), 0);
+    ck_assert_int_eq((int)ts_metric(stack.gw[0].admin_port, "pulse_deliveries_total{priority=\"critical\"}"),
+                     CLIENTS * EVENTS);
+    char *log = read_text(stack.gw[0].proc.log_path);
+    ck_assert_ptr_nonnull(log);
+    const char *warn = "io_uring unavailable (Function not implemented): one send() per delivery";
+    const char *at = strstr(log, warn);
+    ck_assert_msg(at != NULL, "the gateway's log lacks '%s'", warn);
+    ck_assert_msg(strstr(at + 1, warn) == NULL, "the io_uring warning was logged more than once");
+    free(log);
+    for (int i = 0; i < CLIENTS; i++)
+        ts_ws_close(&w[i]);
+}
+END_TEST
+
 Suite *ts_suite(void)
 {
     return ts_stack_suite("sends", "sends", 60, &stack, TS_FIX_REDIS, 10000, setup, teardown,
                           test_large_frame_one_send, test_backlog_few_sends, test_backlog_uring,
-                          test_fanout_one_enter);
+                          test_fanout_one_enter, test_uring_refused);
 }

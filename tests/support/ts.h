@@ -151,7 +151,8 @@ typedef struct {
  * --node-id node_id plus extra_args (NULL-terminated, may be NULL), logging to
  * dir/gateway-<node_id>.log, and waits (up to 10 s) for the ready line on stdout:
  *   "pulse-gateway ready node=<id> port=<P> admin_port=<A>"
- * Returns 0 or -1 (log dumped). */
+ * With TS_GATEWAY_WRAP set in the environment, that program runs the gateway (its
+ * arguments are the gateway's command line). Returns 0 or -1 (log dumped). */
 int ts_gateway_start(ts_gateway *g, const char *dir, int redis_port, const char *node_id,
                      char *const extra_args[]);
 void ts_gateway_stop(ts_gateway *g);

@@ -237,6 +237,9 @@ int ts_gateway_start(ts_gateway *g, const char *dir, int redis_port, const char 
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", redis_port);
     char *argv[64];
     int n = 0;
+    const char *wrap = getenv("TS_GATEWAY_WRAP"); /* a program that runs the gateway (ts_no_uring) */
+    if (wrap != NULL && wrap[0] != '\0')
+        argv[n++] = (char *)wrap;
     argv[n++] = bin;
     argv[n++] = (char *)"--port";
     argv[n++] = (char *)"0";
