@@ -13,7 +13,7 @@
 #             (BENCH_RATES="1600 3200" runs only the rates given)
 #   storm     10,000 clients connecting at once: handshakes per second
 #   idle      10,000 idle connections: gateway memory per connection
-#   slow      100 clients x 200 events/s x 1 KiB, without and with one client that
+#   slow      100 clients x 200 events/s x 1 KiB for 30 s, without and with one client that
 #             stops reading (pulse-subscribe; lag limit 2 s): the others' p99 holds
 #   big       100,000 connections over several gateways and client processes (not in
 #             the default set; bench/big.sh; minutes and most of the machine)
@@ -341,11 +341,14 @@ for s in "${SCENARIOS[@]}"; do
       slow)
         [ "$c" = pulse ] || [ "$CLIENT" = ws ] || continue
         [ "$SERVER" = pulse ] || { echo "== slow: Pulse only (pulse-subscribe), skipped for nchan"; continue; }
-        header "== slow consumer: 100 clients x 200 events/s x 1 KiB for 10 s, lag limit 2 s (pulse-subscribe)"
-        run_case pulse 100 200 2000 1000 "$OUTROOT/slow-without" --limits.lag-limit-ms 2000
+        # 30 s: the first ~4 MB a client does not read fit in the kernel's socket buffers
+        # (the gateway's send buffer grows to tcp_wmem's 4 MB), so in 10 s at 200 KB/s
+        # the gateway's queue for it never lagged and the lag limit was never reached
+        header "== slow consumer: 100 clients x 200 events/s x 1 KiB for 30 s, lag limit 2 s (pulse-subscribe)"
+        run_case pulse 100 200 6000 1000 "$OUTROOT/slow-without" --limits.lag-limit-ms 2000
         # the same with one client that stops reading (bench/slow_client.py)
         dir="$OUTROOT/slow-with"
-        BENCH_SLOW=1 run_case pulse 100 200 2000 1000 "$dir" --limits.lag-limit-ms 2000
+        BENCH_SLOW=1 run_case pulse 100 200 6000 1000 "$dir" --limits.lag-limit-ms 2000
         echo "  (slow consumers closed with 1008: $(grep -c 'closed with 1008' "$dir/gateway.err" || true))" ;;
       big)
         [ "$c" = ws ] || continue
