@@ -37,7 +37,12 @@ static ts_gateway *start_node(const char *id, const char *conf, bool auth)
     ck_assert_int_eq(tsj_write_file(conf_path, conf, strlen(conf)), 0);
     ck_assert_int_eq(tsj_write_file(secret_path, secret, strlen(secret)), 0);
     const char *args[] = {"--config", conf_path, auth ? "--jwt-secret-file" : NULL, secret_path, NULL};
-    return ts_fixture_gateway(id, (char *const *)args);
+    ts_gateway *g = ts_fixture_gateway(id, (char *const *)args);
+    /* the ready line comes before the node has loaded its Redis function library and
+     * connected (a test that FCALLs pulse_publish at once raced it: "Function not
+     * found"); /healthz answers 200 only after both */
+    ck_assert_int_eq(ts_http_wait_status(g->admin_port, "/healthz", 200, 5000), 0);
+    return g;
 }
 
 static char *token(const char *sub, long ttl_s)
