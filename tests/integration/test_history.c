@@ -58,6 +58,9 @@ static void setup(void)
     const char *args[] = {"--config", conf_path, NULL};
     A = ts_fixture_gateway("node-a", (char *const *)args);
     B = NULL;
+    /* the ready line comes before the function library is loaded; /healthz says 200
+     * only after (the tests FCALL pulse_publish at once) */
+    ck_assert_int_eq(ts_http_wait_status(A->admin_port, "/healthz", 200, 5000), 0);
 }
 
 static void start_b(const char *const extra[])

@@ -55,6 +55,10 @@ static void setup(void)
     slot_b = ts_stack_start_gateway(&stack, "node-b", (char *const *)args);
     ck_assert_int_ge(slot_b, 0);
     gw_b = &stack.gw[slot_b];
+    /* the ready line comes before the function library is loaded; /healthz says 200
+     * only after (test_library FCALLs it at once) */
+    ck_assert_int_eq(ts_http_wait_status(gw_a->admin_port, "/healthz", 200, 5000), 0);
+    ck_assert_int_eq(ts_http_wait_status(gw_b->admin_port, "/healthz", 200, 5000), 0);
 }
 
 /* ---- a client that keeps the join/leave frames it sees ---- */
