@@ -168,17 +168,16 @@ ring_sends() {
 }
 
 # Waits for pid to exit (at most secs), sampling its CPU ticks every 0.1 s; prints the
-# last sample. Bash builtins only, no process per sample: on this VM the three
-# processes a sample used to start (cut, awk, sleep), ten times a second, doubled the
-# p99 the run measured at 100 events/s (7.0-8.0 ms without them, 15.4-19.0 ms with).
+# last sample. Bash builtins only (pulse_alive, pulse_nap: scripts/lib.sh), no process
+# per sample: on this VM the three processes a sample used to start (cut, awk, sleep),
+# ten times a second, doubled the p99 the run measured at 100 events/s (7.0-8.0 ms
+# without them, 15.4-19.0 ms with).
 wait_ticks() { # pid secs
-  local pid=$1 end=$((SECONDS + $2)) last=0 st fifo fd
-  fifo=$(mktemp -u) && mkfifo "$fifo" && exec {fd}<>"$fifo" && rm -f "$fifo"
-  while [ "$SECONDS" -lt "$end" ] && read -r -a st 2>/dev/null <"/proc/$pid/stat" && [ "${st[2]}" != Z ]; do
-    last=$((st[13] + st[14]))
-    read -r -t 0.1 -u "$fd" _ || true # a 0.1 s sleep without /bin/sleep
+  local pid=$1 end=$((SECONDS + $2)) last=0 st
+  while [ "$SECONDS" -lt "$end" ] && pulse_alive "$pid"; do
+    read -r -a st 2>/dev/null <"/proc/$pid/stat" && last=$((st[13] + st[14]))
+    pulse_nap 0.1
   done
-  exec {fd}>&-
   echo "$last"
 }
 

@@ -1376,7 +1376,8 @@ static void usend_queue(gw_worker *w, gw_conn *c)
  * poll round and a POLLOUT dispatch per connection and event. */
 static void flush_dirty(gw_worker *w)
 {
-    gw_usend *ring = w->ndirty ? usend_ring(w) : NULL;
+    if (w->ndirty)
+        usend_ring(w); /* w->usend from now on, unless io_uring is off or refused */
     for (uint32_t i = 0; i < w->ndirty; i++) {
         gw_conn *c = w->dirty[i];
         if (!c)
@@ -1388,7 +1389,7 @@ static void flush_dirty(gw_worker *w)
             lws_callback_on_writable(c->wsi);
             continue;
         }
-        if (ring && w->usend && usend_fits(c)) {
+        if (w->usend && usend_fits(c)) {
             usend_queue(w, c);
             continue;
         }
