@@ -35,8 +35,56 @@ static int finish_format(int n, size_t cap)
     return n;
 }
 
+/* A line built by hand: pulse-subscribe writes one per delivery, millions a second
+ * under the sweep, where snprintf's format interpretation was a tenth of its CPU. */
+typedef struct {
+    char *p, *end; /* end: one before the buffer's end, kept for the NUL */
+    bool full;
+} line_out;
+
+static void put_mem(line_out *o, const char *s, size_t n)
+{
+    if (o->full || (size_t)(o->end - o->p) < n) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->p, s, n);
+    o->p += n;
+}
+
+static void put_field(line_out *o, const char *s) /* a checked field, then ',' */
+{
+    put_mem(o, s, strlen(s));
+    put_mem(o, ",", 1);
+}
+
+static void put_u64(line_out *o, uint64_t v, char after)
+{
+    char tmp[21];
+    size_t i = sizeof tmp;
+
+    tmp[--i] = after;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put_mem(o, tmp + i, sizeof tmp - i);
+}
+
+static void put_i64(line_out *o, int64_t v, char after)
+{
+    if (v < 0) {
+        put_mem(o, "-", 1);
+        put_u64(o, (uint64_t)0 - (uint64_t)v, after);
+    } else {
+        put_u64(o, (uint64_t)v, after);
+    }
+}
+
 int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap)
 {
+    line_out o;
+
     if (r == NULL || buf == NULL)
         return PULSE_EINVAL;
     if (!field_ok(r->node, sizeof r->node) || !field_ok(r->channel, sizeof r->channel) ||
@@ -45,11 +93,25 @@ int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap
         return PULSE_EINVAL;
     if (r->recovered != 0 && r->recovered != 1)
         return PULSE_EINVAL;
-    return finish_format(snprintf(buf, cap, "%" PRIu32 ",%s,%s,%s,%" PRIu64 ",%s,%" PRId64
-                                  ",%" PRId64 ",%" PRIu64 ",%d\n", r->client, r->node,
-                                  r->channel, r->event_id, r->sequence, r->event_type,
-                                  r->published_at_us, r->received_at_us, r->offset,
-                                  r->recovered), cap);
+    if (cap == 0)
+        return PULSE_ENOSPC;
+    o.p = buf;
+    o.end = buf + cap - 1;
+    o.full = false;
+    put_u64(&o, r->client, ',');
+    put_field(&o, r->node);
+    put_field(&o, r->channel);
+    put_field(&o, r->event_id);
+    put_u64(&o, r->sequence, ',');
+    put_field(&o, r->event_type);
+    put_i64(&o, r->published_at_us, ',');
+    put_i64(&o, r->received_at_us, ',');
+    put_u64(&o, r->offset, ',');
+    put_mem(&o, r->recovered ? "1\n" : "0\n", 2);
+    if (o.full)
+        return PULSE_ENOSPC;
+    *o.p = '\0';
+    return (int)(o.p - buf);
 }
 
 int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap)

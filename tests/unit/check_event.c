@@ -6,6 +6,7 @@
  * allocation-free envelope scanner pulse_delivery_scan (key order, whitespace, nested
  * data, control frames, truncated and malformed input).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,6 +537,51 @@ START_TEST(test_scan_every_prefix)
 }
 END_TEST
 
+/* Strings are skipped eight bytes at a time: put each byte the scan must see ('"' in an
+ * escape, '\\', a control character) and a UTF-8 byte at every position of strings up to
+ * 40 bytes long, so each lands at every place in a word and at the buffer's end. */
+START_TEST(test_scan_string_every_position)
+{
+    static const struct {
+        const char *ins; /* written at position k of the string */
+        bool ok;
+    } cases[] = {
+        {"\\\"", true}, {"\\\\", true}, {"\\u00e9", true}, {"\xc3\xa9", true},
+        {"\x01", false}, {"\x1f", false}, {"\t", false}, {"\\x", false}, {"\"", false},
+    };
+
+    for (size_t c = 0; c < N_ELEMS(cases); c++) {
+        for (size_t len = 0; len <= 40; len++) {
+            for (size_t k = 0; k <= len; k++) {
+                char str[64], env[256];
+                pulse_delivery d;
+                pulse_error err = {0};
+                int n, rc;
+
+                memset(str, 'a', len);
+                str[len] = '\0';
+                n = snprintf(env, sizeof env, "%.*s%s%s", (int)k, str, cases[c].ins, str + k);
+                ck_assert_int_lt(n, (int)sizeof str);
+                memcpy(str, env, (size_t)n + 1);
+                n = snprintf(env, sizeof env,
+                             "{\"channel\":\"c\",\"data\":{\"x\":\"%s\",\"event_id\":\"e\","
+                             "\"event_type\":\"%s\",\"sequence\":1,\"published_at_us\":5}}",
+                             str, str);
+                rc = pulse_delivery_scan(env, (size_t)n, &d, &err);
+                if (!cases[c].ok) {
+                    ck_assert_msg(rc == PULSE_EINVAL, "case %zu len %zu at %zu: accepted %s", c,
+                                  len, k, env);
+                    continue;
+                }
+                ck_assert_msg(rc == 0, "case %zu len %zu at %zu: %s (%s)", c, len, k, err.text, env);
+                assert_span(d.event_type, d.event_type_len, str);
+                ck_assert_int_eq(d.published_at_us, 5);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_scan_deep_nesting)
 {
     /* Nesting far deeper than the scanner allows must fail cleanly, not overflow. */
@@ -600,6 +646,7 @@ Suite *ts_suite(void)
     tcase_add_loop_test(tc, test_scan_control, 0, N_ELEMS(control_frames));
     tcase_add_loop_test(tc, test_scan_bad, 0, N_ELEMS(bad_envelopes));
     ts_add_tests(tc, test_scan_error_texts, test_scan_every_prefix, test_scan_deep_nesting,
+                 test_scan_string_every_position,
                  test_scan_format_roundtrip);
     return s;
 }

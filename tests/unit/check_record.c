@@ -4,6 +4,7 @@
  * error text must name the offending field; the older lines without the trailing
  * offset fields (8-field deliveries, 5-field manifests) still read, as offset 0.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,49 @@ START_TEST(test_manifest_bad)
 }
 END_TEST
 
+/* The delivery line is built by hand (no snprintf): it must be the very text printf's
+ * format gives, at the extremes of every number, and fit or refuse at every size. */
+START_TEST(test_delivery_format_matches_printf)
+{
+    static const int64_t times[] = {0, -1, 1, INT64_MIN, INT64_MAX, 1768068834227123LL};
+    static const uint64_t counts[] = {0, 1, 9, 10, 99, 18446744073709551615ull};
+    pulse_delivery_rec r = sample_delivery();
+    char got[512], want[512];
+
+    for (size_t i = 0; i < N_ELEMS(times); i++) {
+        for (size_t j = 0; j < N_ELEMS(counts); j++) {
+            int n, w;
+            r.client = (uint32_t)counts[j];
+            r.sequence = counts[j];
+            r.offset = counts[(j + 1) % N_ELEMS(counts)];
+            r.published_at_us = times[i];
+            r.received_at_us = times[(i + 3) % N_ELEMS(times)];
+            r.recovered = (int)((i + j) & 1);
+            r.node[0] = j == 2 ? '\0' : 'n'; /* an empty node is allowed */
+            w = snprintf(want, sizeof want, "%u,%s,%s,%s,%llu,%s,%lld,%lld,%llu,%d\n", r.client,
+                         r.node, r.channel, r.event_id, (unsigned long long)r.sequence,
+                         r.event_type, (long long)r.published_at_us,
+                         (long long)r.received_at_us, (unsigned long long)r.offset,
+                         r.recovered);
+            n = pulse_delivery_rec_format(&r, got, sizeof got);
+            ck_assert_int_eq(n, w);
+            ck_assert_str_eq(got, want);
+            for (size_t cap = 0; cap <= (size_t)w + 1; cap++) {
+                memset(got, 'x', sizeof got);
+                n = pulse_delivery_rec_format(&r, got, cap);
+                if (cap <= (size_t)w) {
+                    ck_assert_int_eq(n, PULSE_ENOSPC);
+                    ck_assert_int_eq(got[cap], 'x'); /* nothing written past cap */
+                } else {
+                    ck_assert_int_eq(n, w);
+                    ck_assert_str_eq(got, want);
+                }
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_parse_honours_len)
 {
     /* The line is parsed from exactly len bytes: a following line is not read. */
@@ -303,5 +347,6 @@ Suite *ts_suite(void)
     tcase_add_test(tc, test_delivery_oversized_fields);
     tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));
     tcase_add_test(tc, test_parse_honours_len);
+    tcase_add_test(tc, test_delivery_format_matches_printf);
     return s;
 }
