@@ -6,20 +6,30 @@
  * node. Also: pulse-report's exit status 1 when critical deliveries are missing and 2
  * (with file and line) on a malformed log; pulse-subscribe reconnecting after its
  * gateway restarts (the gap is logged, later events still arrive); 16 KiB events to 40
- * clients arriving complete; the subscriber's
+ * clients arriving complete; a scripted server cutting its stream anywhere in a frame
+ * (every delivery logged once, in order, intact); the subscriber's
  * command-line contract; the mechanics of loadtest/run_loadtest.sh --kill-node (three
  * nodes behind HAProxy, node-2 SIGKILLed mid-stream and restarted, its clients
  * reconnecting, the summary lines, the report).
  */
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ts_check.h"
 #include "ts.h"
+#include "ts_internal.h"
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
@@ -314,6 +324,187 @@ START_TEST(test_large_events)
 }
 END_TEST
 
+/* ------------------------------------------------- reads that end anywhere in a frame */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+} bytes;
+
+static void put_bytes(bytes *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        ck_assert_ptr_nonnull(b->p);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+/* One unmasked text frame, with each of the three length forms as its size asks. */
+static void put_frame(bytes *b, const char *payload, size_t n)
+{
+    unsigned char h[10];
+    size_t hl = 2;
+
+    h[0] = 0x81;
+    if (n < 126) {
+        h[1] = (unsigned char)n;
+    } else if (n < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    put_bytes(b, h, hl);
+    put_bytes(b, payload, n);
+}
+
+#define CUT_EVENTS 150
+
+static long long wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static void event_id(char out[37], int i)
+{
+    snprintf(out, 37, "00000000-0000-4000-8000-%012d", i);
+}
+
+/* A scripted gateway on one connection: hello, subscribed, then CUT_EVENTS deliveries
+ * in frames of 1 to 40 envelopes (7-bit, 16-bit and 64-bit lengths), written in pieces
+ * of 1 byte to 70 KB a few ms apart, so pulse-subscribe's reads end inside frame
+ * headers, inside payloads just short of and far from their ends, and exactly on frame
+ * boundaries. Every delivery must be logged once, in order, with its fields intact. */
+START_TEST(test_reads_cut_anywhere)
+{
+    static const size_t pieces[] = {1, 1, 2, 3, 7, 9, 120, 1000, 4095, 20000, 70000, 5, 300};
+    static const int group[] = {1, 1, 3, 1, 40, 2, 1, 7, 25};
+    int port = ts_free_port(), lfd, fd, one = 1, frames = 2, status;
+    struct sockaddr_in a;
+    char u[64], out[700], req[4096], acc[32], path[800], line[512], *key, *end;
+    size_t got = 0;
+    bytes st = {0};
+    ts_proc sub;
+    FILE *f;
+
+    ck_assert_int_gt(port, 0);
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(lfd, 0);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+
+    snprintf(out, sizeof(out), "%s", ts_stack_path(&stack, "cut"));
+    snprintf(u, sizeof(u), "ws://127.0.0.1:%d/ws", port);
+    {
+        char expect[16];
+        snprintf(expect, sizeof expect, "%d", CUT_EVENTS);
+        const char *args[] = {"--url", u, "--out", out, "--expect", expect, "--duration", "30", NULL};
+        start(&sub, "pulse-subscribe", "sub-cut.log", args);
+    }
+    {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        ck_assert_msg(poll(&p, 1, 10000) == 1, "pulse-subscribe did not connect");
+    }
+    fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    while (got < sizeof req - 1) {
+        ssize_t n = recv(fd, req + got, sizeof req - 1 - got, 0);
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+        req[got] = '\0';
+        if (strstr(req, "\r\n\r\n") != NULL)
+            break;
+    }
+    key = strcasestr(req, "\r\nSec-WebSocket-Key:");
+    ck_assert_ptr_nonnull(key);
+    key += strlen("\r\nSec-WebSocket-Key:");
+    while (*key == ' ')
+        key++;
+    end = strstr(key, "\r\n");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    ts__ws_accept(key, acc);
+    {
+        char head[256];
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acc);
+        put_bytes(&st, head, (size_t)n);
+    }
+    put_frame(&st, "{\"op\":\"hello\",\"node\":\"cut\"}", strlen("{\"op\":\"hello\",\"node\":\"cut\"}"));
+    put_frame(&st, "{\"op\":\"subscribed\",\"channel\":\"events.critical\"}",
+              strlen("{\"op\":\"subscribed\",\"channel\":\"events.critical\"}"));
+    for (int i = 0, g = 0; i < CUT_EVENTS; g++) {
+        bytes msg = {0};
+        for (int k = 0; k < group[g % (int)N_ELEMS(group)] && i < CUT_EVENTS; k++, i++) {
+            char id[37], env[4096], pad[3000];
+            size_t padn = (size_t)(i * 397) % sizeof pad;
+            int n;
+            memset(pad, 'a' + i % 26, padn);
+            event_id(id, i);
+            n = snprintf(env, sizeof env,
+                         "%s{\"channel\":\"events.critical\",\"data\":{\"event_id\":\"%s\","
+                         "\"event_type\":\"CUT\",\"sequence\":%d,\"published_at_us\":%lld,"
+                         "\"priority\":\"critical\",\"data\":{\"pad\":\"%.*s\"}}}",
+                         k > 0 ? "\n" : "", id, i + 1, wall_us(), (int)padn, pad);
+            ck_assert_int_lt(n, (int)sizeof env);
+            put_bytes(&msg, env, (size_t)n);
+        }
+        put_frame(&st, (const char *)msg.p, msg.len);
+        frames++;
+        free(msg.p);
+    }
+    for (size_t off = 0, k = 0; off < st.len; k++) {
+        size_t n = pieces[k % N_ELEMS(pieces)];
+        if (n > st.len - off)
+            n = st.len - off;
+        ck_assert_int_eq(send(fd, st.p + off, n, MSG_NOSIGNAL), (ssize_t)n);
+        off += n;
+        usleep(3000);
+    }
+    status = ts_proc_wait(&sub, 20000);
+    if (status != 0)
+        ts_proc_dump_log(&sub, "pulse-subscribe");
+    ck_assert_int_eq(status, 0);
+    ts_proc_stop(&sub, 2000);
+    close(fd);
+    close(lfd);
+    free(st.p);
+
+    snprintf(line, sizeof line, "deliveries=%d frames=%d bad_frames=0", CUT_EVENTS, frames);
+    ck_assert_msg(ts_file_contains(sub.log_path, line), "summary line '%s' missing", line);
+    snprintf(path, sizeof path, "%s/deliveries.csv", out);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < CUT_EVENTS; i++) {
+        char id[37], want[128];
+        ck_assert_msg(fgets(line, sizeof line, f) != NULL, "deliveries.csv ends after %d lines", i);
+        event_id(id, i);
+        snprintf(want, sizeof want, "0,cut,events.critical,%s,%d,CUT,", id, i + 1);
+        ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "line %d: '%s', want '%s...'", i, line,
+                      want);
+    }
+    ck_assert_msg(fgets(line, sizeof line, f) == NULL, "more than %d deliveries: %s", CUT_EVENTS, line);
+    fclose(f);
+}
+END_TEST
+
 START_TEST(test_subscriber_cli)
 {
     int p = ts_free_port();
@@ -412,6 +603,6 @@ END_TEST
 Suite *ts_suite(void)
 {
     return ts_stack_suite("toolchain", "e2e", 120, &stack, TS_FIX_REDIS, 0, NULL, NULL,
-                          test_end_to_end, test_reconnect, test_large_events, test_subscriber_cli,
-                          test_kill_node);
+                          test_end_to_end, test_reconnect, test_large_events, test_reads_cut_anywhere,
+                          test_subscriber_cli, test_kill_node);
 }
