@@ -43,6 +43,10 @@
 # PULSE_BENCH_GW_ARGS="--ws.io-uring=false ..." adds gateway options to every run
 # (an A/B of one setting with one binary).
 #
+# PULSE_BENCH_OUT=dir puts the results there instead of bench/results (a tmpfs such as
+# /dev/shm keeps pulse-subscribe's delivery logs, about 120 B per delivery, off the
+# disk at high rates).
+#
 # PULSE_BENCH_BUILD=dir takes the gateway and our own client (pulse-publish,
 # pulse-subscribe, pulse-report: they must match the gateway's wire format) from
 # another build directory, an older checkout for a before and after; pulse-wsbench
@@ -86,7 +90,7 @@ SUB="$OTHER/subscriber-client/pulse-subscribe"; REP="$OTHER/report/pulse-report"
 WSB="$BUILD/bench/pulse-wsbench"
 HZ=$(getconf CLK_TCK)
 
-OUTROOT="$ROOT/bench/results/$(date +%Y%m%d-%H%M%S)"
+OUTROOT="${PULSE_BENCH_OUT:-$ROOT/bench/results}/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUTROOT"
 PIDS=()
 cleanup() { pulse_stop_pids; }
