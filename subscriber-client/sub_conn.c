@@ -611,15 +611,21 @@ static void on_readable(sub_run *r, sub_client *c)
             return;
         }
         on_bytes(r, c, c->in, whole, now); /* the frame, whole: c->in empties */
-        if (c->fd >= 0 && c->in_len == 0)
-            on_bytes(r, c, r->rbuf, (size_t)n - rest, now);
-        return;
-    }
-    n = recv(c->fd, r->rbuf, r->rbuf_cap, 0);
-    now = pulse_now_us();
-    if (n <= 0) {
-        on_read_error(r, c, n);
-        return;
+        if (c->fd < 0)
+            return; /* it closed the connection */
+        n -= (ssize_t)rest;
+        if (c->in_len == 0) {
+            on_bytes(r, c, r->rbuf, (size_t)n, now);
+            return;
+        }
+        /* not reached while a whole frame is always consumed; never drop bytes */
+    } else {
+        n = recv(c->fd, r->rbuf, r->rbuf_cap, 0);
+        now = pulse_now_us();
+        if (n <= 0) {
+            on_read_error(r, c, n);
+            return;
+        }
     }
     grow_in(c, c->in_len + (size_t)n);
     memcpy(c->in + c->in_len, r->rbuf, (size_t)n);
