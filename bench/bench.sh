@@ -13,6 +13,8 @@
 #             (BENCH_RATES="1600 3200" runs only the rates given)
 #   storm     10,000 clients connecting at once: handshakes per second
 #   idle      10,000 idle connections: gateway memory per connection
+#   closes    10,000 connections whose client dies at once: gateway CPU per close
+#             (not in the default set; Pulse only)
 #   slow      100 clients x 200 events/s x 1 KiB for 30 s, without and with one client that
 #             stops reading (pulse-subscribe; lag limit 2 s): the others' p99 holds
 #   big       100,000 connections over several gateways and client processes (not in
@@ -299,6 +301,34 @@ storm() { # clients dir: all connect at once; the gateway's CPU for it beside th
 }
 STORM_FMT='%8s %7s %7s %12s %10s %10s %9s %6s\n'
 
+# closes N dir: N connections held, then their client killed (the kernel closes every
+# socket at once); the gateway's CPU from the kill until pulse_connections_active is 0.
+closes() {
+  local n=$1 dir=$2 g0 g1 t0 t1 left=-1 end
+  wait_timewait
+  start_stack "$dir"
+  "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
+    "${READY[@]}" --clients "$n" --concurrency 0 --duration 60 --hold >"$dir/client.out" 2>"$dir/client.err" &
+  local sub=$!
+  PIDS+=("$sub")
+  pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null ||
+    { echo "bench: the client did not get ready (see $dir)" >&2; cleanup; return 1; }
+  pulse_nap 1
+  g0=$(gw_ticks); t0=$(date +%s%N)
+  kill -KILL "$sub"
+  wait "$sub" 2>/dev/null || true
+  end=$((SECONDS + 30))
+  while [ "$SECONDS" -lt "$end" ]; do
+    left=$(pulse_metric "$PULSE_GW_ADMIN_PORT" pulse_connections_active 2>/dev/null || echo -1)
+    [ "$left" = 0 ] && break
+    pulse_nap 0.05
+  done
+  t1=$(date +%s%N); g1=$(gw_ticks)
+  cleanup
+  printf '%8s %8s %8s %10s %10s\n' "$n" "$left" "$(((t1 - t0) / 1000000))" "$(((g1 - g0) * 1000 / HZ))" \
+    "$(awk -v t="$((g1 - g0))" -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
+}
+
 [ "$SERVER" = pulse ] || echo "server: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///') + nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan), $WORKERS worker(s); gw columns: nginx's workers"
 for s in "${SCENARIOS[@]}"; do
   for c in "${CLIENTS_USED[@]}"; do
@@ -326,6 +356,12 @@ for s in "${SCENARIOS[@]}"; do
         # shellcheck disable=SC2059
         printf "$STORM_FMT" workers clients failed handshake_ms per_s gw_cpu_ms overflows load
         storm 10000 "$OUTROOT/storm" ;;
+      closes)
+        [ "$c" = ws ] || continue
+        [ "$SERVER" = pulse ] || { echo "== closes: Pulse only (it reads the gateway's /metrics)"; continue; }
+        echo "== closes: 10,000 connections, then their client killed, $WORKERS worker(s)"
+        printf '%8s %8s %8s %10s %10s\n' closed left wall_ms gw_cpu_ms us/close
+        closes "${PULSE_BENCH_CLOSES:-10000}" "$OUTROOT/closes" ;;
       idle)
         [ "$c" = ws ] || continue
         echo "== idle: gateway memory per idle connection (subscribed to one channel), $WORKERS worker(s)"
