@@ -283,16 +283,25 @@ wait_timewait() {
   done
 }
 
+# hold_clients N CONCURRENCY DIR SECS [pulse-wsbench args...]: pulse-wsbench holding N
+# connections on events.critical for at most SECS, output in DIR; sets HOLD_PID. The
+# caller waits for its "wsbench ready" line.
+hold_clients() {
+  local n=$1 conc=$2 dir=$3 secs=$4
+  shift 4
+  "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
+    "$@" --clients "$n" --concurrency "$conc" --duration "$secs" --hold >"$dir/client.out" 2>"$dir/client.err" &
+  HOLD_PID=$!
+  PIDS+=("$HOLD_PID")
+}
+
 storm() { # clients dir: all connect at once; the gateway's CPU for it beside the wall time
   local n=$1 dir=$2 line g0 g1 o0 o1
   wait_timewait
   start_stack "$dir"
   g0=$(gw_ticks); o0=$(listen_overflows)
-  "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-    --clients "$n" --concurrency 0 --duration 30 --hold >"$dir/client.out" 2>"$dir/client.err" &
-  local sub=$!
-  PIDS+=("$sub")
-  line=$(pulse_wait_line "$dir/client.out" '^wsbench ready' 40 "$sub") || line=""
+  hold_clients "$n" 0 "$dir" 30
+  line=$(pulse_wait_line "$dir/client.out" '^wsbench ready' 40 "$HOLD_PID") || line=""
   g1=$(gw_ticks); o1=$(listen_overflows)
   cleanup
   # shellcheck disable=SC2059
@@ -307,16 +316,13 @@ closes() {
   local n=$1 dir=$2 g0 g1 t0 t1 left=-1 end
   wait_timewait
   start_stack "$dir"
-  "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-    "${READY[@]}" --clients "$n" --concurrency 0 --duration 60 --hold >"$dir/client.out" 2>"$dir/client.err" &
-  local sub=$!
-  PIDS+=("$sub")
-  pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null ||
+  hold_clients "$n" 0 "$dir" 60 "${READY[@]}"
+  pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$HOLD_PID" >/dev/null ||
     { echo "bench: the client did not get ready (see $dir)" >&2; cleanup; return 1; }
   pulse_nap 1
   g0=$(gw_ticks); t0=$(date +%s%N)
-  kill -KILL "$sub"
-  wait "$sub" 2>/dev/null || true
+  kill -KILL "$HOLD_PID"
+  wait "$HOLD_PID" 2>/dev/null || true
   end=$((SECONDS + 30))
   while [ "$SECONDS" -lt "$end" ]; do
     left=$(pulse_metric "$PULSE_GW_ADMIN_PORT" pulse_connections_active 2>/dev/null || echo -1)
@@ -359,20 +365,18 @@ for s in "${SCENARIOS[@]}"; do
       closes)
         [ "$c" = ws ] || continue
         [ "$SERVER" = pulse ] || { echo "== closes: Pulse only (it reads the gateway's /metrics)"; continue; }
-        echo "== closes: 10,000 connections, then their client killed, $WORKERS worker(s)"
+        n=${PULSE_BENCH_CLOSES:-10000}
+        echo "== closes: $n connections, then their client killed, $WORKERS worker(s)"
         printf '%8s %8s %8s %10s %10s\n' closed left wall_ms gw_cpu_ms us/close
-        closes "${PULSE_BENCH_CLOSES:-10000}" "$OUTROOT/closes" ;;
+        closes "$n" "$OUTROOT/closes" ;;
       idle)
         [ "$c" = ws ] || continue
         echo "== idle: gateway memory per idle connection (subscribed to one channel), $WORKERS worker(s)"
         dir="$OUTROOT/idle"; start_stack "$dir"
         base=$(gw_rss_kib)
         n=${PULSE_BENCH_IDLE:-10000}
-        "$WSB" sub --url "ws://127.0.0.1:$WS_PORT/ws?channels=events.critical" --subprotocol pulse.v1 \
-          "${READY[@]}" --clients "$n" --concurrency 200 --duration 60 --hold \
-          >"$dir/client.out" 2>"$dir/client.err" &
-        sub=$!; PIDS+=("$sub")
-        pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$sub" >/dev/null
+        hold_clients "$n" 200 "$dir" 60 "${READY[@]}"
+        pulse_wait_line "$dir/client.out" '^wsbench ready' 60 "$HOLD_PID" >/dev/null
         sleep 1
         after=$(gw_rss_kib)
         echo "  $n connections: gateway RSS ${base} KiB -> ${after} KiB = $(((after - base) * 1024 / n)) bytes per connection"

@@ -24,12 +24,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ts_check.h"
 #include "ts.h"
 #include "ts_internal.h"
+#include "pulse_clock.h"
 
 static ts_stack stack; /* tmp dir and Redis (no gateway of its own) */
 
@@ -346,34 +346,11 @@ static void put_bytes(bytes *b, const void *p, size_t n)
 static void put_frame(bytes *b, const char *payload, size_t n)
 {
     unsigned char h[10];
-    size_t hl = 2;
-
-    h[0] = 0x81;
-    if (n < 126) {
-        h[1] = (unsigned char)n;
-    } else if (n < 65536) {
-        h[1] = 126;
-        h[2] = (unsigned char)(n >> 8);
-        h[3] = (unsigned char)n;
-        hl = 4;
-    } else {
-        h[1] = 127;
-        for (int i = 0; i < 8; i++)
-            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
-        hl = 10;
-    }
-    put_bytes(b, h, hl);
+    put_bytes(b, h, ts_ws_frame_head(h, 0x81, n, false));
     put_bytes(b, payload, n);
 }
 
 #define CUT_EVENTS 150
-
-static long long wall_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
 
 static void event_id(char out[37], int i)
 {
@@ -462,7 +439,7 @@ START_TEST(test_reads_cut_anywhere)
                          "%s{\"channel\":\"events.critical\",\"data\":{\"event_id\":\"%s\","
                          "\"event_type\":\"CUT\",\"sequence\":%d,\"published_at_us\":%lld,"
                          "\"priority\":\"critical\",\"data\":{\"pad\":\"%.*s\"}}}",
-                         k > 0 ? "\n" : "", id, i + 1, wall_us(), (int)padn, pad);
+                         k > 0 ? "\n" : "", id, i + 1, (long long)pulse_now_us(), (int)padn, pad);
             ck_assert_int_lt(n, (int)sizeof env);
             put_bytes(&msg, env, (size_t)n);
         }

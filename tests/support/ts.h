@@ -276,6 +276,10 @@ typedef struct {
  * "/ws?channels=events.critical") with subprotocol (NULL: none), and checks the 101.
  * Returns 0, or the HTTP status when the server refused (e.g. 503), or -1. */
 int ts_ws_connect(ts_ws *w, int port, const char *path, const char *subprotocol);
+/* Writes a frame header into out (at least 10 bytes): first byte b0 (FIN and opcode),
+ * payload length len in the shortest of the three length forms, mask bit set when
+ * masked (the 4 key bytes are the caller's to append). Returns the header's length. */
+size_t ts_ws_frame_head(unsigned char *out, unsigned b0, size_t len, bool masked);
 /* Sends one masked frame: opcode (1 text, 2 binary, 8 close, 9 ping, 10 pong), fin
  * flag. Returns 0 or -1. */
 int ts_ws_send_frame(ts_ws *w, int opcode, bool fin, const void *data, size_t len);

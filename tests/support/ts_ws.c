@@ -158,24 +158,31 @@ int ts_ws_send_raw(ts_ws *w, const void *data, size_t len)
     return ts__send_all(w->fd, data, len, ts_now_ms() + TS_WS_TIMEOUT_MS);
 }
 
+size_t ts_ws_frame_head(unsigned char *out, unsigned b0, size_t len, bool masked)
+{
+    size_t h = 0;
+    unsigned char m = masked ? 0x80 : 0;
+    out[h++] = (unsigned char)b0;
+    if (len < 126) {
+        out[h++] = (unsigned char)(m | len);
+    } else if (len <= 0xffff) {
+        out[h++] = m | 126;
+        out[h++] = (unsigned char)(len >> 8);
+        out[h++] = (unsigned char)len;
+    } else {
+        out[h++] = m | 127;
+        for (int i = 7; i >= 0; i--)
+            out[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    return h;
+}
+
 int ts_ws_send_frame(ts_ws *w, int opcode, bool fin, const void *data, size_t len)
 {
     unsigned char *f = malloc(len + 14);
     if (f == NULL)
         abort();
-    size_t h = 0;
-    f[h++] = (unsigned char)((fin ? 0x80 : 0) | (opcode & 0x0f));
-    if (len < 126) {
-        f[h++] = (unsigned char)(0x80 | len);
-    } else if (len <= 0xffff) {
-        f[h++] = 0x80 | 126;
-        f[h++] = (unsigned char)(len >> 8);
-        f[h++] = (unsigned char)len;
-    } else {
-        f[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            f[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-    }
+    size_t h = ts_ws_frame_head(f, (fin ? 0x80u : 0u) | ((unsigned)opcode & 0x0f), len, true);
     unsigned char key[4];
     ts__random(key, sizeof key);
     memcpy(f + h, key, 4);
