@@ -460,7 +460,6 @@ void cf_frame(gw_worker *w, gw_conn *c, const char *text, size_t len)
 void cf_established(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     c->cf = pulse_xcalloc(1, sizeof(*c->cf));
-    conn_uncork(c, wsi); /* the client speaks first: the 101 leaves now */
     c->auth_deadline_ms = pulse_mono_ms() + w->cfg->auth_handshake_timeout_ms;
     char arg[64];
     for (int i = 0; i < 32; i++) {

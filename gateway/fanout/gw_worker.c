@@ -31,6 +31,7 @@
 #include "gw_cf.h"
 #include "gw_proto.h"
 #include "gw_bridge.h"
+#include "gw_epoll.h"
 #include "gw_evloop.h"
 #include "gw_frame.h"
 #include "gw_limits.h"
@@ -666,27 +667,11 @@ static void sec_publish_op(gw_worker *w, gw_conn *c, const gw_command *cmd)
 
 /* ---- connection life ---- */
 
-/* Clears the TCP_CORK every plain-WebSocket socket inherits from the node listener. */
-static void uncork(struct lws *wsi)
-{
-    int zero = 0;
-    setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-}
-
-void conn_uncork(gw_conn *c, struct lws *wsi)
-{
-    if (c->corked) {
-        c->corked = 0;
-        uncork(wsi);
-    }
-}
-
 static void conn_established(gw_worker *w, gw_conn *c, struct lws *wsi)
 {
     memset(c, 0, sizeof(*c));
     c->wsi = wsi;
     c->established = 1;
-    c->corked = !w->cfg->tls_cert || !w->cfg->tls_cert[0]; /* gw_ingest.c on_accept */
     c->valid_ms = pulse_mono_ms();
     c->id = ((uint64_t)w->index << 48) | ++w->next_id;
     c->next = w->conns;
@@ -987,7 +972,6 @@ static inline size_t pack_frames(gw_worker *w, gw_conn *c, gw_msg *m, unsigned c
 static void conn_wrote(gw_worker *w, gw_conn *c, struct lws *wsi, size_t total, int64_t now_ns)
 {
     GW_ADD(w->stats->bytes_sent, total);
-    conn_uncork(c, wsi);
     if (!c->q.count && c->dropped && c->dropped->active)
         flush_dropped(w, c, now_ns / 1000000); /* caught up: say what was lost */
     if (c->q.count) {
@@ -996,6 +980,41 @@ static void conn_wrote(gw_worker *w, gw_conn *c, struct lws *wsi, size_t total, 
     } else if (c->draining) {
         lws_callback_on_writable(wsi);
     }
+}
+
+/* The connection's first frames (hello, and subscribed when the channels were already
+ * confirmed) go out inside the 101: one send per handshake, where the 101, the frames
+ * and the uncork of a corked socket were three system calls. lws 4.1.6 lets the
+ * protocol add to the 101's header block here (LWS_CALLBACK_ADD_HEADERS, `in` the
+ * place and the room left), then appends the CRLF that ends the block and writes the
+ * whole buffer in one send. So this ends the header block itself, appends the frames,
+ * and ends with the 2-byte header of an unsolicited PONG (RFC 6455 5.5.3: allowed, no
+ * answer expected; every client ignores it) whose payload is lws's CRLF. Frames that
+ * do not fit stay queued and leave as usual; nothing is appended when none fit. */
+static void conn_first_frames(gw_worker *w, gw_conn *c, struct lws *wsi, struct lws_process_html_args *a)
+{
+    if (c->close_code || !c->q.count || a->max_len < 16)
+        return;
+    unsigned char *out = (unsigned char *)a->p;
+    size_t cap = (size_t)a->max_len - 4; /* the PONG's header and lws's CRLF after it */
+    size_t total = 2;
+    gw_msg *m;
+    int64_t now_ns = pulse_mono_ns();
+    out[0] = '\r';
+    out[1] = '\n';
+    while ((m = gw_queue_peek(&c->q)) && total + 10 + m->len <= cap) {
+        m = gw_queue_pop(&c->q);
+        total += put_frame(out + total, m);
+        observe_delivery(w, m, now_ns);
+        gw_msg_unref(m);
+    }
+    if (total == 2)
+        return;
+    out[total++] = 0x8a; /* FIN, PONG */
+    out[total++] = 2;    /* "\r\n" */
+    a->p += total;
+    a->max_len -= (int)total;
+    conn_wrote(w, c, wsi, total - 4, now_ns);
 }
 
 static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
@@ -1273,11 +1292,11 @@ static gw_usend *usend_ring(gw_worker *w)
 }
 
 /* Can c's next write go to the ring? Frames queued and nothing else to say first (a
- * ping, a close, the end of a drain, the uncork of a fresh connection); ?batch=1
+ * ping, a close, the end of a drain); ?batch=1
  * joins a backlog into one frame, which lws's path does. */
 static bool usend_fits(const gw_conn *c)
 {
-    return c->q.count >= 1 && (c->q.count == 1 || !c->batch) && !c->ping_due && !c->draining && !c->corked;
+    return c->q.count >= 1 && (c->q.count == 1 || !c->batch) && !c->ping_due && !c->draining;
 }
 
 /* Submits the queued sends and finishes each: the frames that went leave the queue; of
@@ -1689,8 +1708,15 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (atomic_load(&w->node->connections) >= w->node->max_conns)
             return http_refuse(w, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "unavailable", "too many connections");
         return sec_filter(w, wsi);
+    case LWS_CALLBACK_ADD_HEADERS: /* lws 4.1.6: only from the WebSocket 101 (no mounts here) */
+        if (c && in) {
+            conn_established(w, c, wsi);
+            conn_first_frames(w, c, wsi, in);
+        }
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
-        conn_established(w, c, wsi);
+        if (!c->established) /* a handshake that added no headers */
+            conn_established(w, c, wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!c->established || c->close_code)
@@ -1712,7 +1738,6 @@ static int cb_pulse(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP: {
         /* not a WebSocket upgrade: this port only speaks WebSocket at /ws */
         static const char body[] = "pulse-gateway: connect with WebSocket to /ws\n";
-        uncork(wsi); /* the answer must not wait */
         if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, body))
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -1824,7 +1849,16 @@ gw_worker *gw_worker_new(gw_node *n, int index, int port, pulse_error *err)
 
     init_protocols(w);
     struct lws_context_creation_info info = context_info(w, port);
-    if (cfg->ws_event_loop == 1) { /* libev through lws's evlib plugin (gw_evloop.h) */
+    if (cfg->ws_event_loop == GW_EVLOOP_EPOLL) { /* lws's poll() answered by epoll (gw_epoll.h) */
+        w->epoll = gw_epoll_new();
+        if (!w->epoll) {
+            pulse_error_set(err, PULSE_EIO, 0, "ws.event_loop = epoll: cannot create an epoll set: %s",
+                            strerror(errno));
+            gw_worker_free(w);
+            return NULL;
+        }
+    }
+    if (cfg->ws_event_loop == GW_EVLOOP_LIBEV) { /* libev through lws's evlib plugin (gw_evloop.h) */
         w->evloop = gw_evloop_new();
         if (!w->evloop) {
             pulse_error_set(err, PULSE_EIO, 0, "ws.event_loop = libev: cannot load libev.so.4 (libev4)");
@@ -1863,10 +1897,12 @@ static void *worker_main(void *arg)
     lws_sul_schedule(w->ctx, 0, &w->sweep_sul, sweep, 1000 * LWS_US_PER_MS);
     if (w->evloop)
         gw_evloop_run(w->evloop, &w->stop);
+    gw_epoll_attach(w->epoll); /* NULL (poll, libev): the C library's poll() */
     while (!w->evloop && !w->stop) {
         if (lws_service(w->ctx, 0) < 0)
             break;
     }
+    gw_epoll_attach(NULL);
     lws_sul_cancel(&w->sweep_sul);
     request(w, GW_MAIL_WORKER_DONE, NULL, false);
     return NULL;
@@ -1900,6 +1936,7 @@ void gw_worker_free(gw_worker *w)
     if (w->ctx)
         lws_context_destroy(w->ctx);
     gw_evloop_free(w->evloop);
+    gw_epoll_free(w->epoll);
     gw_bridge_discard(w->pending);
     gw_chantab_free(w->chans);
     free(w->dirty);

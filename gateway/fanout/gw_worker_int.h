@@ -19,6 +19,7 @@
 #include "gw_auth.h"
 #include "gw_bridge.h"
 #include "gw_cf.h"
+#include "gw_epoll.h"
 #include "gw_evloop.h"
 #include "gw_limits.h"
 #include "gw_worker.h"
@@ -71,7 +72,6 @@ typedef struct gw_conn {
     uint8_t draining;
     uint8_t batch;
     uint8_t dirty;            /* on the worker's flush list */
-    uint8_t corked;           /* TCP_CORK still on from accept (conn_uncork) */
     uint8_t ping_due;         /* heartbeat: send a PING at the next WRITEABLE */
     const char *close_reason;
     gw_principal *principal;  /* auth on: the verified token's grants, NULL before auth */
@@ -92,8 +92,6 @@ typedef struct cf_conn {
 
 #define CF_PATH "/connection/websocket"
 
-/* Lets out what the socket holds (the 101, and the first frames if written). */
-void conn_uncork(gw_conn *c, struct lws *wsi);
 
 struct gw_worker {
     gw_node *node;
@@ -114,6 +112,7 @@ struct gw_worker {
     uint64_t next_id;
     bool draining, drain_requested, stop;
     gw_evloop *evloop;          /* ws.event_loop = libev, else NULL (lws's poll loop) */
+    gw_epoll *epoll;            /* ws.event_loop = epoll: what answers lws's poll(), else NULL */
     uint32_t slice_msgs;
     uint64_t slice_bytes;
     int64_t drain_deadline_ms;

@@ -56,7 +56,7 @@ typedef enum {
     K_RULES,     /* channels.rules: file only */
     K_STR,       /* free text up to 4096 printable bytes, may be empty (paths, lists, keys) */
     K_BOOL,      /* an int field, 0 or 1: true/false, yes/no, on/off, 1/0; a bare flag means true */
-    K_EVLOOP,    /* an int field: poll (0) or libev (1) */
+    K_EVLOOP,    /* an int field: GW_EVLOOP_POLL, _LIBEV or _EPOLL */
 } key_kind;
 
 typedef struct {
@@ -115,7 +115,7 @@ static const key_def keys[] = {
     {"admin.api_key", K_STR, F(admin_api_key), 0, 0},
     {"admin.protect_reads", K_BOOL, F(admin_protect_reads), 0, 1},
     {"ws.allowed_origins", K_STR, F(ws_allowed_origins), 0, 0},
-    {"ws.event_loop", K_EVLOOP, F(ws_event_loop), 0, 1},
+    {"ws.event_loop", K_EVLOOP, F(ws_event_loop), 0, 2},
     {"ws.io_uring", K_BOOL, F(ws_io_uring), 0, 1},
     {"limits.max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 10000000},
     {"limits.commands_per_second", K_INT, F(commands_per_second), 0, 1000000},
@@ -356,6 +356,7 @@ void gw_config_defaults(gw_config *cfg)
     cfg->redis_password = NULL;
     cfg->workers = 1;
     cfg->ws_io_uring = 1;
+    cfg->ws_event_loop = GW_EVLOOP_EPOLL;
     cfg->log_level = pulse_xstrdup("info");
     cfg->log_format = pulse_xstrdup("text");
 
@@ -549,9 +550,14 @@ static int set_scalar_str(gw_config *cfg, const key_def *k, const char *v, const
         return fail(err, o, "must be true or false (got '%s')", echo(v, e, sizeof e));
     }
     case K_EVLOOP:
-        if (strcmp(v, "poll") != 0 && strcmp(v, "libev") != 0)
-            return fail(err, o, "must be poll or libev (got '%s')", echo(v, e, sizeof e));
-        *(int *)((char *)cfg + k->off) = strcmp(v, "libev") == 0;
+        if (strcmp(v, "epoll") == 0)
+            *(int *)((char *)cfg + k->off) = GW_EVLOOP_EPOLL;
+        else if (strcmp(v, "poll") == 0)
+            *(int *)((char *)cfg + k->off) = GW_EVLOOP_POLL;
+        else if (strcmp(v, "libev") == 0)
+            *(int *)((char *)cfg + k->off) = GW_EVLOOP_LIBEV;
+        else
+            return fail(err, o, "must be epoll, poll or libev (got '%s')", echo(v, e, sizeof e));
         return 0;
     default:
         return fail(err, o, "internal: not a scalar key");
@@ -1348,7 +1354,8 @@ const char *gw_config_usage(void)
            "      --admin.protect-reads             true: /metrics /healthz /stats need the key; false: reads\n"
            "                                        open [auto: /metrics /stats need it when a key is set]\n"
            "      --ws.allowed-origins O[,O...]     allowed Origin headers [any]\n"
-           "      --ws.event-loop poll|libev        each worker's loop: lws's poll() or libev (epoll) [poll]\n"
+           "      --ws.event-loop epoll|poll|libev  each worker's loop: lws's, its poll() answered by epoll;\n"
+           "                                        lws's with the C library's poll(); or libev [epoll]\n"
            "      --ws.io-uring[=BOOL]              a fan-out's sends in one io_uring call; false: one\n"
            "                                        send() each (also when the kernel refuses io_uring) [true]\n"
            "      --limits.max-connections-per-ip N 0 = off [0]\n"

@@ -26,6 +26,13 @@
 #include "pulse_functions.h"
 #include "pulse_url.h"
 
+/* ws.event_loop: the loop under each worker's lws context */
+enum {
+    GW_EVLOOP_POLL = 0,  /* lws's own, with the C library's poll() */
+    GW_EVLOOP_LIBEV = 1, /* libev (epoll) through lws's evlib plugin (gw_evloop.h) */
+    GW_EVLOOP_EPOLL = 2, /* lws's own, its poll() answered by an epoll set (gw_epoll.h) */
+};
+
 typedef enum {
     GW_POLICY_DROP = 0,   /* a full queue drops the new message for that connection */
     GW_POLICY_LATEST = 1, /* keep only the newest queued message of the channel */
@@ -119,7 +126,7 @@ typedef struct {
     int admin_protect_reads;      /* -1 (default) auto: /metrics and /stats need the key whenever one is
                                    * set; 1: /healthz too; 0: reads are open */
     char *ws_allowed_origins;     /* comma list of Origin values; unset: any */
-    int ws_event_loop;            /* each worker's lws loop: 0 poll (lws's own), 1 libev (epoll) */
+    int ws_event_loop;            /* each worker's lws loop: GW_EVLOOP_* */
     int ws_io_uring;              /* 1: a fan-out's sends through io_uring (gw_usend.h), 0: send() each */
     int max_connections_per_ip;   /* 0 = off (default) */
     int commands_per_second;      /* per connection token bucket, 0 = off, default 50 */

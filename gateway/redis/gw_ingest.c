@@ -728,16 +728,12 @@ int gw_node_listen(gw_node *n, pulse_error *err)
     evconnlistener_set_error_cb(n->listener, gw_node_accept_error);
     int lfd = evconnlistener_get_fd(n->listener);
     n->ws_port = gw_bound_port(lfd, n->cfg->port);
-    /* Options every accepted socket inherits from the listener (Linux copies them at
-     * accept; two system calls per connection saved): TCP_NODELAY, small frames leave
-     * at once (lws sets it on its own listener); and on plain WebSocket TCP_CORK, until
-     * the worker has written the first frames after the 101 (conn_uncork), so that the
-     * 101 and those frames leave in one segment: one wake-up of the client instead of
-     * two. Never with TLS, whose handshake must not wait. */
+    /* TCP_NODELAY, inherited by every accepted socket (Linux copies it at accept; a
+     * system call per connection saved): small frames leave at once (lws sets it on
+     * its own listener). The 101 and the first frames need no TCP_CORK to leave in
+     * one segment: they are one send (gw_worker.c, conn_first_frames). */
     int one = 1;
     setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!n->cfg->tls_cert || !n->cfg->tls_cert[0])
-        setsockopt(lfd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
     if (waiting_init(n) != 0)
         return pulse_error_set(err, PULSE_EIO, 0, "cannot create the epoll set of sockets waiting to speak: %s",
                                strerror(errno));

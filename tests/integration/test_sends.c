@@ -78,16 +78,19 @@ static int count_lines(const char *path, const char *needle)
     return n;
 }
 
-/* strace on every thread of the gateway, tracing its socket sends; returns once strace
- * says it has attached ("Process N attached with K threads": after the last one). */
-static void trace_start(void)
+/* strace on every thread of the gateway, tracing the system calls named in calls
+ * (strace's trace= list); returns once strace says it has attached ("Process N
+ * attached with K threads": after the last one). */
+static void trace_calls(const char *calls)
 {
+    char trace[200];
+    snprintf(trace, sizeof trace, "trace=%s", calls);
     char pid[16], log[600];
     snprintf(pid, sizeof pid, "%d", (int)stack.gw[0].proc.pid);
     snprintf(trace_path, sizeof trace_path, "%s/sends.strace", stack.tmp);
     snprintf(log, sizeof log, "%s/strace.log", stack.tmp);
-    char *argv[] = {(char *)"/usr/bin/strace", (char *)"-f", (char *)"-s", (char *)"0", (char *)"-e",
-                    (char *)"trace=sendto,sendmsg,writev,io_uring_enter", (char *)"-o", trace_path, (char *)"-p", pid, NULL};
+    char *argv[] = {(char *)"/usr/bin/strace", (char *)"-f", (char *)"-s", (char *)"0", (char *)"-e", trace,
+                    (char *)"-o", trace_path, (char *)"-p", pid, NULL};
     ck_assert_int_eq(ts_proc_start(&tracer, argv, NULL, log), 0);
     int64_t deadline = ts_now_ms() + 10000;
     while (count_lines(log, " attached") < 1) {
@@ -95,6 +98,12 @@ static void trace_start(void)
         ck_assert_msg(ts_proc_wait(&tracer, 0) == -1, "strace exited early (ptrace not allowed?)");
         ts_sleep_ms(20);
     }
+}
+
+/* strace on the gateway's socket sends (trace_calls). */
+static void trace_start(void)
+{
+    trace_calls("sendto,sendmsg,writev,io_uring_enter");
 }
 
 typedef struct {
@@ -286,6 +295,71 @@ START_TEST(test_fanout_one_enter)
 }
 END_TEST
 
+/* The frame at *p (an unmasked server frame with a payload under 126 bytes): its
+ * first byte and payload; advances *p. false when what is left is not one. */
+static bool next_frame(const unsigned char **p, const unsigned char *end, unsigned *b0, char *payload, size_t cap)
+{
+    if (end - *p < 2 || ((*p)[1] & 0x80) || (*p)[1] >= 126 || end - *p < 2 + (*p)[1] || (*p)[1] >= cap)
+        return false;
+    *b0 = (*p)[0];
+    memcpy(payload, *p + 2, (*p)[1]);
+    payload[(*p)[1]] = '\0';
+    *p += 2 + (*p)[1];
+    return true;
+}
+
+/* A handshake is one send: the 101 with the connection's first frames after it
+ * (hello, and subscribed for a channel Redis has already confirmed), then an
+ * unsolicited PONG whose payload is the CRLF lws ends the 101 with. No TCP_CORK to take
+ * off (no setsockopt), and the worker watches its sockets through epoll (no poll()). */
+START_TEST(test_handshake_one_send)
+{
+    enum { CLIENTS = 20 };
+    start_gateway(true);
+    int port = stack.gw[0].port;
+    ts_ws first; /* Redis confirms the channel: the next ones are answered at once */
+    ck_assert_int_eq(ts_ws_open(&first, port, CHANNEL, NULL, 5000), 0);
+    trace_calls("sendto,sendmsg,writev,io_uring_enter,setsockopt,poll,ppoll,epoll_wait");
+    ts_ws w[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        ck_assert_int_eq(ts_ws_connect(&w[i], port, "/ws?channels=" CHANNEL, "pulse.v1"), 0);
+        /* what came with the 101, in the same read */
+        const unsigned char *p = w[i].buf, *end = w[i].buf + w[i].len;
+        unsigned b0 = 0;
+        char pl[128];
+        ck_assert_msg(next_frame(&p, end, &b0, pl, sizeof pl) && b0 == 0x81 && strstr(pl, "\"op\":\"hello\"") &&
+                          strstr(pl, "\"protocol\":\"pulse.v1\""),
+                      "client %d: the 101 was not followed by the hello (%zu bytes after it)", i, w[i].len);
+        ck_assert_msg(next_frame(&p, end, &b0, pl, sizeof pl) && b0 == 0x81 &&
+                          strcmp(pl, "{\"op\":\"subscribed\",\"channel\":\"" CHANNEL "\"}") == 0,
+                      "client %d: the hello was not followed by subscribed", i);
+        ck_assert_msg(next_frame(&p, end, &b0, pl, sizeof pl) && b0 == 0x8a && strcmp(pl, "\r\n") == 0,
+                      "client %d: the first frames were not followed by a PONG of CRLF", i);
+        ck_assert_msg(p == end, "client %d: %zu more bytes after the PONG", i, (size_t)(end - p));
+        w[i].len = 0; /* read */
+    }
+    send_stats s = trace_stop();
+    int setsockopts = count_lines(trace_path, " setsockopt(");
+    int polls = count_lines(trace_path, " poll(") + count_lines(trace_path, " ppoll(");
+    int waits = count_lines(trace_path, " epoll_wait(");
+    if (s.sends + s.submitted != CLIENTS || setsockopts != 0 || polls != 0 || waits == 0)
+        dump_file(trace_path);
+    ck_assert_msg(s.sends + s.submitted == CLIENTS, "%d handshakes: %d sends (want one each)", CLIENTS,
+                  s.sends + s.submitted);
+    ck_assert_msg(setsockopts == 0, "%d setsockopt calls for %d handshakes (want none)", setsockopts, CLIENTS);
+    ck_assert_msg(polls == 0 && waits > 0, "the worker's loop made %d poll()/ppoll() and %d epoll_wait() calls (want 0, > 0)",
+                  polls, waits);
+    /* and each is an ordinary subscriber: the PONG was ignored, the event arrives */
+    publish_events(1, 100, NULL);
+    receive_events(&first, 1);
+    for (int i = 0; i < CLIENTS; i++) {
+        receive_events(&w[i], 1);
+        ts_ws_close(&w[i]);
+    }
+    ts_ws_close(&first);
+}
+END_TEST
+
 /* A kernel (or a container's seccomp profile) that refuses io_uring: the gateway says
  * so once and every client still gets every event, through send(). */
 START_TEST(test_uring_refused)
@@ -323,5 +397,5 @@ Suite *ts_suite(void)
 {
     return ts_stack_suite("sends", "sends", 60, &stack, TS_FIX_REDIS, 10000, setup, teardown,
                           test_large_frame_one_send, test_backlog_few_sends, test_backlog_uring,
-                          test_fanout_one_enter, test_uring_refused);
+                          test_fanout_one_enter, test_uring_refused, test_handshake_one_send);
 }

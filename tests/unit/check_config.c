@@ -72,7 +72,7 @@ static void assert_defaults(const gw_config *c)
     ck_assert_int_eq(c->workers, 1);
     ck_assert_str_eq(c->log_level, "info");
     ck_assert_str_eq(c->log_format, "text");
-    ck_assert_int_eq(c->ws_event_loop, 0); /* poll */
+    ck_assert_int_eq(c->ws_event_loop, GW_EVLOOP_EPOLL);
     ck_assert_int_eq(c->max_connections, 100000);
     ck_assert_int_eq(c->max_message_size, 65536);
     ck_assert_int_eq(c->max_subscriptions, 64);
@@ -202,7 +202,7 @@ START_TEST(test_file_every_key)
     ck_assert_int_eq(c.workers, 4);
     ck_assert_str_eq(c.log_level, "debug");
     ck_assert_str_eq(c.log_format, "json");
-    ck_assert_int_eq(c.ws_event_loop, 1); /* libev */
+    ck_assert_int_eq(c.ws_event_loop, GW_EVLOOP_LIBEV);
     ck_assert_int_eq(c.max_connections, 5000);
     ck_assert_int_eq(c.max_message_size, 4096);
     ck_assert_int_eq(c.max_subscriptions, 8);
@@ -442,7 +442,7 @@ static const file_err_case file_errs[] = {
      "redis: unparsable URL 'http://127.0.0.1:6379': wrong scheme (expected redis://host:port)"},
     {"log_level = \"loud\";\n", 1, "log_level: must be one of error, warn, info, debug (got 'loud')"},
     {"log_format = \"xml\";\n", 1, "log_format: must be text or json (got 'xml')"},
-    {"ws = { event_loop = \"epoll\"; };\n", 1, "ws.event_loop: must be poll or libev (got 'epoll')"},
+    {"ws = { event_loop = \"kqueue\"; };\n", 1, "ws.event_loop: must be epoll, poll or libev (got 'kqueue')"},
     {"bind = \"\";\n", 1, "bind: must be a host name or IP address (got '')"},
     {"channels = {\n static = [ \"ok\",\n \"not ok\" ];\n};\n", 3,
      "channels.static[1]: bad channel name 'not ok': must be 1-128 bytes of [A-Za-z0-9._:@-] or '*'"},
@@ -741,9 +741,11 @@ START_TEST(test_flags_both_forms)
                        "--node-id=n1", "--workers", "2", "--log-level=error", "--log-format", "json",
                        "--bind=0.0.0.0", "--admin-bind", "0.0.0.0", "--limits.max-connections", "77",
                        "--limits.max_message_size=1024", "--limits.lag-limit-ms=42",
-                       "--limits.queue_hard_bytes", "9999999999", "--redis-url=redis://r2"),
+                       "--limits.queue_hard_bytes", "9999999999", "--redis-url=redis://r2",
+                       "--ws.event-loop", "poll"),
                   &err);
     ck_assert_msg(rc == 0, "%s", err.text);
+    ck_assert_int_eq(c.ws_event_loop, GW_EVLOOP_POLL);
     ck_assert_int_eq(c.port, 8081);
     ck_assert_int_eq(c.admin_port, 9091);
     ck_assert_str_eq(c.redis_url, "redis://r2"); /* the last one wins */
