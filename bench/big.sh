@@ -29,7 +29,7 @@ BYTES=${PULSE_BIG_BYTES:-256}
 read -r -a GW_ARGS <<<"${PULSE_BIG_GW_ARGS:---limits.heartbeat-interval-s 120 --limits.heartbeat-timeout-s 60}"
 [ "$PER" -le 19000 ] || { echo "big.sh: PULSE_BIG_PER_NODE at most 19000 (20,000 fds per process)" >&2; exit 2; }
 
-pulse_bench_init big
+pulse_bench_init big "${1:-}"
 PULSE_STOP_TENTHS=100
 pulse_build "$BUILD" RelWithDebInfo pulse-gateway pulse-wsbench
 
