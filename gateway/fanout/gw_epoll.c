@@ -111,7 +111,7 @@ static int answer(gw_epoll *e, struct pollfd *fds, nfds_t nfds, int timeout)
         int fd = p->fd;
         if (fd < 0)
             continue; /* poll() skips it */
-        if ((size_t)fd >= table_cap || i > UINT32_MAX)
+        if ((size_t)fd >= table_cap)
             return libc_poll(fds, nfds, timeout); /* cannot track it: the C library answers */
         fd_slot *s = &t[fd];
         uint16_t want = (uint16_t)p->events;

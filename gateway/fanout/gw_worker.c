@@ -950,15 +950,17 @@ static inline size_t pack_batch(gw_worker *w, gw_conn *c, gw_msg *m, unsigned ch
     return total;
 }
 
-/* A backlog: m and the frames after it whole, back to back in out, for one send.
- * Returns the bytes packed; m and the packed messages are released. */
-static inline size_t pack_frames(gw_worker *w, gw_conn *c, gw_msg *m, unsigned char *out, int64_t now_ns)
+/* A backlog: m and the frames after it whole, back to back in out, for one send, as
+ * long as they fit in cap bytes (m always goes). Returns the bytes packed; m and the
+ * packed messages are released. */
+static inline size_t pack_frames(gw_worker *w, gw_conn *c, gw_msg *m, unsigned char *out, size_t cap,
+                                 int64_t now_ns)
 {
     gw_msg *next;
     size_t total = put_frame(out, m);
     observe_delivery(w, m, now_ns);
     gw_msg_unref(m);
-    while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= GW_BATCH_MAX) {
+    while ((next = gw_queue_peek(&c->q)) && total + next->len + 10 <= cap) {
         next = gw_queue_pop(&c->q);
         total += put_frame(out + total, next);
         observe_delivery(w, next, now_ns);
@@ -993,23 +995,17 @@ static void conn_wrote(gw_worker *w, gw_conn *c, struct lws *wsi, size_t total, 
  * do not fit stay queued and leave as usual; nothing is appended when none fit. */
 static void conn_first_frames(gw_worker *w, gw_conn *c, struct lws *wsi, struct lws_process_html_args *a)
 {
-    if (c->close_code || !c->q.count || a->max_len < 16)
+    /* room for the frames: less the header block's CRLF, the PONG's header and lws's
+     * CRLF after it */
+    size_t cap = a->max_len > 6 ? (size_t)a->max_len - 6 : 0;
+    gw_msg *m = gw_queue_peek(&c->q);
+    if (c->close_code || !m || m->len + 10 > cap)
         return;
     unsigned char *out = (unsigned char *)a->p;
-    size_t cap = (size_t)a->max_len - 4; /* the PONG's header and lws's CRLF after it */
-    size_t total = 2;
-    gw_msg *m;
     int64_t now_ns = pulse_mono_ns();
     out[0] = '\r';
     out[1] = '\n';
-    while ((m = gw_queue_peek(&c->q)) && total + 10 + m->len <= cap) {
-        m = gw_queue_pop(&c->q);
-        total += put_frame(out + total, m);
-        observe_delivery(w, m, now_ns);
-        gw_msg_unref(m);
-    }
-    if (total == 2)
-        return;
+    size_t total = 2 + pack_frames(w, c, gw_queue_pop(&c->q), out + 2, cap, now_ns);
     out[total++] = 0x8a; /* FIN, PONG */
     out[total++] = 2;    /* "\r\n" */
     a->p += total;
@@ -1046,7 +1042,7 @@ static int conn_writeable(gw_worker *w, gw_conn *c, struct lws *wsi)
         total = pack_batch(w, c, m, out, now_ns);
         n = lws_write(wsi, out, total, LWS_WRITE_TEXT);
     } else if (!c->batch && next && m->len + next->len + 20 <= GW_BATCH_MAX) {
-        total = pack_frames(w, c, m, out, now_ns);
+        total = pack_frames(w, c, m, out, GW_BATCH_MAX, now_ns);
         n = lws_write(wsi, out, total, LWS_WRITE_RAW);
     } else {
         total = m->len;
