@@ -12,18 +12,25 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A field is safe in our CSV when it has no comma, quote or control character. */
-static bool field_ok(const char *s, size_t cap)
+/* Whether the n bytes at s may be a field of our CSV: no comma, quote or control
+ * character. */
+static bool bytes_ok(const char *s, size_t n)
 {
-    size_t n = strnlen(s, cap);
-    if (n == cap)
-        return false; /* not NUL-terminated within its array */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == ',' || c == '"' || c < 0x20 || c == 0x7f)
             return false;
     }
     return true;
+}
+
+/* A field is safe in our CSV when it has no comma, quote or control character. */
+static bool field_ok(const char *s, size_t cap)
+{
+    size_t n = strnlen(s, cap);
+    if (n == cap)
+        return false; /* not NUL-terminated within its array */
+    return bytes_ok(s, n);
 }
 
 static int finish_format(int n, size_t cap)
@@ -52,22 +59,30 @@ static void put_mem(line_out *o, const char *s, size_t n)
     o->p += n;
 }
 
-static void put_field(line_out *o, const char *s) /* a checked field, then ',' */
-{
-    put_mem(o, s, strlen(s));
-    put_mem(o, ",", 1);
-}
+/* "00" "01" ... "99": two digits per division. */
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 
 static void put_u64(line_out *o, uint64_t v, char after)
 {
-    char tmp[21];
+    char tmp[22];
     size_t i = sizeof tmp;
 
     tmp[--i] = after;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * d, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, digit_pairs + 2 * v, 2);
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
     put_mem(o, tmp + i, sizeof tmp - i);
 }
 
@@ -81,37 +96,85 @@ static void put_i64(line_out *o, int64_t v, char after)
     }
 }
 
-int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap)
+int pulse_delivery_part_make(pulse_delivery_part *p, const char *channel, size_t channel_len,
+                             const char *event_id, size_t event_id_len, uint64_t sequence,
+                             const char *event_type, size_t event_type_len,
+                             int64_t published_at_us, uint64_t offset)
 {
     line_out o;
 
-    if (r == NULL || buf == NULL)
+    if (p == NULL || channel == NULL || event_id == NULL || (event_type == NULL && event_type_len > 0))
         return PULSE_EINVAL;
-    if (!field_ok(r->node, sizeof r->node) || !field_ok(r->channel, sizeof r->channel) ||
-        r->channel[0] == '\0' || !field_ok(r->event_id, sizeof r->event_id) ||
-        r->event_id[0] == '\0' || !field_ok(r->event_type, sizeof r->event_type))
-        return PULSE_EINVAL;
-    if (r->recovered != 0 && r->recovered != 1)
+    if (channel_len == 0 || channel_len > PULSE_CHANNEL_MAX || !bytes_ok(channel, channel_len) ||
+        event_id_len == 0 || event_id_len > 36 || !bytes_ok(event_id, event_id_len) ||
+        event_type_len > 64 || !bytes_ok(event_type, event_type_len))
+        return PULSE_EINVAL; /* (bytes_ok refuses NUL with the other control characters) */
+    o.p = p->text;
+    o.end = p->text + sizeof p->text;
+    o.full = false;
+    put_mem(&o, channel, channel_len);
+    put_mem(&o, ",", 1);
+    put_mem(&o, event_id, event_id_len);
+    put_mem(&o, ",", 1);
+    put_u64(&o, sequence, ',');
+    if (event_type_len > 0)
+        put_mem(&o, event_type, event_type_len);
+    put_mem(&o, ",", 1);
+    put_i64(&o, published_at_us, ',');
+    if (o.full)
+        return PULSE_EINVAL; /* cannot happen within the limits above */
+    p->len = (size_t)(o.p - p->text);
+    o.p = p->offset_text;
+    o.end = p->offset_text + sizeof p->offset_text;
+    put_u64(&o, offset, ',');
+    p->offset_len = (size_t)(o.p - p->offset_text);
+    return 0;
+}
+
+int pulse_delivery_line(const pulse_delivery_part *p, uint32_t client, const char *node,
+                        int64_t received_at_us, int recovered, char *buf, size_t cap)
+{
+    line_out o;
+
+    if (p == NULL || node == NULL || buf == NULL || !field_ok(node, 64) ||
+        (recovered != 0 && recovered != 1))
         return PULSE_EINVAL;
     if (cap == 0)
         return PULSE_ENOSPC;
     o.p = buf;
     o.end = buf + cap - 1;
     o.full = false;
-    put_u64(&o, r->client, ',');
-    put_field(&o, r->node);
-    put_field(&o, r->channel);
-    put_field(&o, r->event_id);
-    put_u64(&o, r->sequence, ',');
-    put_field(&o, r->event_type);
-    put_i64(&o, r->published_at_us, ',');
-    put_i64(&o, r->received_at_us, ',');
-    put_u64(&o, r->offset, ',');
-    put_mem(&o, r->recovered ? "1\n" : "0\n", 2);
+    put_u64(&o, client, ',');
+    put_mem(&o, node, strlen(node));
+    put_mem(&o, ",", 1);
+    put_mem(&o, p->text, p->len);
+    put_i64(&o, received_at_us, ',');
+    put_mem(&o, p->offset_text, p->offset_len);
+    put_mem(&o, recovered ? "1\n" : "0\n", 2);
     if (o.full)
         return PULSE_ENOSPC;
     *o.p = '\0';
     return (int)(o.p - buf);
+}
+
+int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap)
+{
+    pulse_delivery_part part;
+    size_t cl, il, tl;
+    int rc;
+
+    if (r == NULL || buf == NULL)
+        return PULSE_EINVAL;
+    cl = strnlen(r->channel, sizeof r->channel);
+    il = strnlen(r->event_id, sizeof r->event_id);
+    tl = strnlen(r->event_type, sizeof r->event_type);
+    if (cl == sizeof r->channel || il == sizeof r->event_id || tl == sizeof r->event_type)
+        return PULSE_EINVAL; /* not NUL-terminated within its array */
+    rc = pulse_delivery_part_make(&part, r->channel, cl, r->event_id, il, r->sequence,
+                                  r->event_type, tl, r->published_at_us, r->offset);
+    if (rc != 0)
+        return rc;
+    return pulse_delivery_line(&part, r->client, r->node, r->received_at_us, r->recovered, buf, cap);
 }
 
 int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap)

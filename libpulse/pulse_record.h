@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pulse_channel.h"
 #include "pulse_err.h"
 #include "pulse_event.h"
 
@@ -50,6 +51,30 @@ typedef struct {
 /* Format one line with its trailing '\n' into buf. Returns the length, or PULSE_ENOSPC
  * (buf too small) / PULSE_EINVAL (a field would break the format). */
 int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap);
+
+/* The same line in two steps, for a writer that logs one event once per client
+ * (pulse-subscribe, 1000 times an event in the benchmarks): the event's part
+ * ("channel,event_id,sequence,event_type,published_at_us," and the offset) is checked
+ * and formatted once, then each delivery adds the client, node, receive time and
+ * recovered flag. The line is byte for byte pulse_delivery_rec_format's. */
+typedef struct {
+    size_t len, offset_len;
+    char offset_text[24]; /* "offset," */
+    char text[PULSE_CHANNEL_MAX + 36 + 64 + 2 * 21 + 8]; /* last: mostly unused */
+} pulse_delivery_part;
+
+/* Checks and formats the event's part (lengths as in pulse_delivery_rec: channel 1-128
+ * bytes, event id 1-36, type 0-64; none with a comma, quote, control character or
+ * NUL). 0, or PULSE_EINVAL. */
+int pulse_delivery_part_make(pulse_delivery_part *p, const char *channel, size_t channel_len,
+                             const char *event_id, size_t event_id_len, uint64_t sequence,
+                             const char *event_type, size_t event_type_len,
+                             int64_t published_at_us, uint64_t offset);
+/* One whole line (with its '\n', NUL-terminated) into buf: the length, PULSE_ENOSPC
+ * (buf too small: nothing usable written) or PULSE_EINVAL (node is not a field under 64
+ * bytes, recovered is not 0 or 1). */
+int pulse_delivery_line(const pulse_delivery_part *p, uint32_t client, const char *node,
+                        int64_t received_at_us, int recovered, char *buf, size_t cap);
 int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap);
 
 /* Parse one line (len bytes, with or without the trailing '\n'). Returns 0, or

@@ -14,6 +14,7 @@
 
 #include "pulse_channel.h"
 #include "pulse_functions.h"
+#include "sub_memo.h"
 #include "sub_out.h"
 
 typedef enum {
@@ -67,6 +68,7 @@ typedef struct sub_client {
     unsigned char *out;       /* bytes not yet sent (request, pong, close); owned */
     size_t out_len;
     char node[64];            /* from the hello frame, "" until then */
+    uint64_t memo_next;       /* where its next envelope likely is in r->memo (sub_memo_get) */
     unsigned acked;           /* "subscribed" replies since this connect */
     bool ever_ready;
     int64_t connected_at_us;  /* first time every subscription was acknowledged */
@@ -103,6 +105,7 @@ typedef struct {
     size_t rbuf_cap;
     sub_client *clients;
     sub_out deliveries;
+    sub_memo memo;            /* the envelopes scanned last (sub_memo.h) */
     FILE *gaps;
     FILE *recoveries;
     unsigned connecting, open_count, ready_count, failed_connects;

@@ -235,51 +235,34 @@ static void on_control(sub_run *r, sub_client *c, const char *text, size_t len)
 
 static void on_delivery_line(sub_run *r, sub_client *c, const char *line, size_t len, int64_t rx_us)
 {
-    pulse_delivery d;
-    pulse_delivery_rec rec;
+    const pulse_delivery *d;
+    const pulse_delivery_part *part;
     pulse_error err;
     size_t room;
     char *tail;
-    int n, rc;
+    int n, rc, recovered;
 
-    rc = pulse_delivery_scan(line, len, &d, &err);
+    rc = sub_memo_get(&r->memo, line, len, &c->memo_next, &d, &part, &err);
     if (rc == PULSE_ENOENT) {
         on_control(r, c, line, len);
         return;
     }
-    if (rc != 0 || d.channel_len >= sizeof(rec.channel) || d.event_id_len >= sizeof(rec.event_id) ||
-        d.event_type_len >= sizeof(rec.event_type)) {
+    if (rc != 0) {
         r->bad_frames++;
         if (r->bad_frames <= 5)
-            PLOG_WARN("sub", "client %u: bad delivery (%s): %.80s", c->id,
-                      rc != 0 ? err.text : "field too long", line);
+            PLOG_WARN("sub", "client %u: bad delivery (%s): %.80s", c->id, err.text, line);
         return;
     }
-    rec.client = c->id;
+    recovered = track_position(r, c, d, rx_us);
     {
         const char *node = c->node[0] ? c->node : "unknown";
-        size_t nl = strnlen(node, sizeof(rec.node) - 1);
-        memcpy(rec.node, node, nl);
-        rec.node[nl] = '\0';
-    }
-    memcpy(rec.channel, d.channel, d.channel_len);
-    rec.channel[d.channel_len] = '\0';
-    memcpy(rec.event_id, d.event_id, d.event_id_len);
-    rec.event_id[d.event_id_len] = '\0';
-    memcpy(rec.event_type, d.event_type, d.event_type_len);
-    rec.event_type[d.event_type_len] = '\0';
-    rec.sequence = d.sequence;
-    rec.published_at_us = d.published_at_us;
-    rec.received_at_us = rx_us;
-    rec.offset = d.offset;
-    rec.recovered = track_position(r, c, &d, rx_us);
-
-    tail = sub_out_tail(&r->deliveries, &room);
-    n = pulse_delivery_rec_format(&rec, tail, room);
-    if (n == PULSE_ENOSPC) {
-        sub_out_flush(&r->deliveries);
         tail = sub_out_tail(&r->deliveries, &room);
-        n = pulse_delivery_rec_format(&rec, tail, room);
+        n = pulse_delivery_line(part, c->id, node, rx_us, recovered, tail, room);
+        if (n == PULSE_ENOSPC) {
+            sub_out_flush(&r->deliveries);
+            tail = sub_out_tail(&r->deliveries, &room);
+            n = pulse_delivery_line(part, c->id, node, rx_us, recovered, tail, room);
+        }
     }
     if (n < 0) {
         r->bad_frames++;

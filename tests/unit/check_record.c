@@ -286,7 +286,7 @@ END_TEST
 START_TEST(test_delivery_format_matches_printf)
 {
     static const int64_t times[] = {0, -1, 1, INT64_MIN, INT64_MAX, 1768068834227123LL};
-    static const uint64_t counts[] = {0, 1, 9, 10, 99, 18446744073709551615ull};
+    static const uint64_t counts[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000, 12345, 18446744073709551615ull};
     pulse_delivery_rec r = sample_delivery();
     char got[512], want[512];
 
@@ -296,8 +296,8 @@ START_TEST(test_delivery_format_matches_printf)
             r.client = (uint32_t)counts[j];
             r.sequence = counts[j];
             r.offset = counts[(j + 1) % N_ELEMS(counts)];
-            r.published_at_us = times[i];
-            r.received_at_us = times[(i + 3) % N_ELEMS(times)];
+            r.published_at_us = j == 9 ? 1234567 : times[i];
+            r.received_at_us = j == 9 ? -98765 : times[(i + 3) % N_ELEMS(times)];
             r.recovered = (int)((i + j) & 1);
             r.node[0] = j == 2 ? '\0' : 'n'; /* an empty node is allowed */
             w = snprintf(want, sizeof want, "%u,%s,%s,%s,%llu,%s,%lld,%lld,%llu,%d\n", r.client,
@@ -321,6 +321,67 @@ START_TEST(test_delivery_format_matches_printf)
             }
         }
     }
+}
+END_TEST
+
+/* The line in two steps (the event's part once, then each delivery) is the same text,
+ * for every client of one part; bad fields are refused at the step that takes them. */
+START_TEST(test_delivery_part_and_line)
+{
+    pulse_delivery_rec r = sample_delivery();
+    pulse_delivery_part part;
+    char got[512], want[512], longer[200];
+    int n, w;
+
+    ck_assert_int_eq(pulse_delivery_part_make(&part, r.channel, strlen(r.channel), r.event_id,
+                                              strlen(r.event_id), r.sequence, r.event_type,
+                                              strlen(r.event_type), r.published_at_us, r.offset), 0);
+    for (uint32_t client = 0; client < 3; client++) {
+        const char *node = client == 1 ? "" : "gw-7";
+        int64_t rx = 1768068834228456LL + client;
+        w = snprintf(want, sizeof want, "%u,%s,%s,%s,%llu,%s,%lld,%lld,%llu,%d\n", client, node,
+                     r.channel, r.event_id, (unsigned long long)r.sequence, r.event_type,
+                     (long long)r.published_at_us, (long long)rx, (unsigned long long)r.offset,
+                     (int)(client & 1));
+        n = pulse_delivery_line(&part, client, node, rx, (int)(client & 1), got, sizeof got);
+        ck_assert_int_eq(n, w);
+        ck_assert_str_eq(got, want);
+        for (size_t cap = 0; cap <= (size_t)w; cap++) {
+            memset(got, 'x', sizeof got);
+            ck_assert_int_eq(pulse_delivery_line(&part, client, node, rx, 0, got, cap), PULSE_ENOSPC);
+            ck_assert_int_eq(got[cap], 'x');
+        }
+    }
+    /* an empty event type is allowed, as in pulse_delivery_rec_format */
+    ck_assert_int_eq(pulse_delivery_part_make(&part, "c", 1, "e", 1, 0, NULL, 0, 5, 0), 0);
+    ck_assert_int_eq(pulse_delivery_line(&part, 1, "n", 6, 0, got, sizeof got), 19);
+    ck_assert_str_eq(got, "1,n,c,e,0,,5,6,0,0\n");
+
+    memset(longer, 'a', sizeof longer);
+#define PART(ch, chl, id, idl, ty, tyl) \
+    pulse_delivery_part_make(&part, ch, chl, id, idl, 1, ty, tyl, 2, 3)
+    ck_assert_int_eq(PART("c", 0, "e", 1, "t", 1), PULSE_EINVAL);       /* empty channel */
+    ck_assert_int_eq(PART(longer, 128, "e", 1, "t", 1), 0);
+    ck_assert_int_eq(PART(longer, 129, "e", 1, "t", 1), PULSE_EINVAL);  /* channel too long */
+    ck_assert_int_eq(PART("a,b", 3, "e", 1, "t", 1), PULSE_EINVAL);     /* a comma */
+    ck_assert_int_eq(PART("c", 1, "", 0, "t", 1), PULSE_EINVAL);        /* empty event id */
+    ck_assert_int_eq(PART("c", 1, longer, 36, "t", 1), 0);
+    ck_assert_int_eq(PART("c", 1, longer, 37, "t", 1), PULSE_EINVAL);   /* id too long */
+    ck_assert_int_eq(PART("c", 1, "e\0f", 3, "t", 1), PULSE_EINVAL);    /* a NUL */
+    ck_assert_int_eq(PART("c", 1, "e", 1, "a\"b", 3), PULSE_EINVAL);    /* a quote */
+    ck_assert_int_eq(PART("c", 1, "e", 1, "a\x7f", 2), PULSE_EINVAL);   /* DEL */
+    ck_assert_int_eq(PART("c", 1, "e", 1, "a\nb", 3), PULSE_EINVAL);    /* a control character */
+    ck_assert_int_eq(PART("c", 1, "e", 1, longer, 64), 0);
+    ck_assert_int_eq(PART("c", 1, "e", 1, longer, 65), PULSE_EINVAL);   /* type too long */
+#undef PART
+    ck_assert_int_eq(pulse_delivery_part_make(&part, "c", 1, "e", 1, 0, "t", 1, 5, 0), 0);
+    ck_assert_int_eq(pulse_delivery_line(&part, 1, "a,b", 6, 0, got, sizeof got), PULSE_EINVAL);
+    ck_assert_int_eq(pulse_delivery_line(&part, 1, NULL, 6, 0, got, sizeof got), PULSE_EINVAL);
+    ck_assert_int_eq(pulse_delivery_line(&part, 1, "n", 6, 2, got, sizeof got), PULSE_EINVAL);
+    longer[sizeof longer - 1] = '\0';
+    ck_assert_int_eq(pulse_delivery_line(&part, 1, longer, 6, 0, got, sizeof got), PULSE_EINVAL);
+    longer[63] = '\0'; /* 63 bytes: the longest node */
+    ck_assert_int_gt(pulse_delivery_line(&part, 1, longer, 6, 0, got, sizeof got), 63);
 }
 END_TEST
 
@@ -348,5 +409,6 @@ Suite *ts_suite(void)
     tcase_add_loop_test(tc, test_manifest_bad, 0, N_ELEMS(bad_manifest));
     tcase_add_test(tc, test_parse_honours_len);
     tcase_add_test(tc, test_delivery_format_matches_printf);
+    tcase_add_test(tc, test_delivery_part_and_line);
     return s;
 }
