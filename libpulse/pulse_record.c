@@ -131,13 +131,11 @@ int pulse_delivery_part_make(pulse_delivery_part *p, const char *channel, size_t
     return 0;
 }
 
-int pulse_delivery_line(const pulse_delivery_part *p, uint32_t client, const char *node,
-                        int64_t received_at_us, int recovered, char *buf, size_t cap)
+int pulse_delivery_prefix(char *buf, size_t cap, uint32_t client, const char *node)
 {
     line_out o;
 
-    if (p == NULL || node == NULL || buf == NULL || !field_ok(node, 64) ||
-        (recovered != 0 && recovered != 1))
+    if (buf == NULL || node == NULL || !field_ok(node, 64))
         return PULSE_EINVAL;
     if (cap == 0)
         return PULSE_ENOSPC;
@@ -147,14 +145,71 @@ int pulse_delivery_line(const pulse_delivery_part *p, uint32_t client, const cha
     put_u64(&o, client, ',');
     put_mem(&o, node, strlen(node));
     put_mem(&o, ",", 1);
-    put_mem(&o, p->text, p->len);
-    put_i64(&o, received_at_us, ',');
-    put_mem(&o, p->offset_text, p->offset_len);
-    put_mem(&o, recovered ? "1\n" : "0\n", 2);
     if (o.full)
         return PULSE_ENOSPC;
     *o.p = '\0';
     return (int)(o.p - buf);
+}
+
+int pulse_delivery_stamp(char *buf, size_t cap, int64_t received_at_us)
+{
+    line_out o;
+
+    if (buf == NULL)
+        return PULSE_EINVAL;
+    if (cap == 0)
+        return PULSE_ENOSPC;
+    o.p = buf;
+    o.end = buf + cap - 1;
+    o.full = false;
+    put_i64(&o, received_at_us, ',');
+    if (o.full)
+        return PULSE_ENOSPC;
+    *o.p = '\0';
+    return (int)(o.p - buf);
+}
+
+int pulse_delivery_join(const char *prefix, size_t prefix_len, const pulse_delivery_part *p,
+                        const char *stamp, size_t stamp_len, int recovered, char *buf, size_t cap)
+{
+    size_t n;
+    char *q;
+
+    if (prefix == NULL || p == NULL || stamp == NULL || buf == NULL || (recovered != 0 && recovered != 1))
+        return PULSE_EINVAL;
+    n = prefix_len + p->len + stamp_len + p->offset_len + 2;
+    if (n >= cap)
+        return PULSE_ENOSPC;
+    q = buf;
+    memcpy(q, prefix, prefix_len);
+    q += prefix_len;
+    memcpy(q, p->text, p->len);
+    q += p->len;
+    memcpy(q, stamp, stamp_len);
+    q += stamp_len;
+    memcpy(q, p->offset_text, p->offset_len);
+    q += p->offset_len;
+    q[0] = recovered ? '1' : '0';
+    q[1] = '\n';
+    q[2] = '\0';
+    return (int)n;
+}
+
+int pulse_delivery_line(const pulse_delivery_part *p, uint32_t client, const char *node,
+                        int64_t received_at_us, int recovered, char *buf, size_t cap)
+{
+    char prefix[96], stamp[24];
+    int pl, sl;
+
+    if (p == NULL || buf == NULL)
+        return PULSE_EINVAL;
+    pl = pulse_delivery_prefix(prefix, sizeof prefix, client, node);
+    if (pl < 0)
+        return pl;
+    sl = pulse_delivery_stamp(stamp, sizeof stamp, received_at_us);
+    if (sl < 0)
+        return sl;
+    return pulse_delivery_join(prefix, (size_t)pl, p, stamp, (size_t)sl, recovered, buf, cap);
 }
 
 int pulse_delivery_rec_format(const pulse_delivery_rec *r, char *buf, size_t cap)

@@ -75,6 +75,15 @@ int pulse_delivery_part_make(pulse_delivery_part *p, const char *channel, size_t
  * bytes, recovered is not 0 or 1). */
 int pulse_delivery_line(const pulse_delivery_part *p, uint32_t client, const char *node,
                         int64_t received_at_us, int recovered, char *buf, size_t cap);
+
+/* pulse_delivery_line in its pieces, for a writer that keeps them: "client,node," (once
+ * per connection and node; PULSE_EINVAL as above) and "received_at_us," (once per read),
+ * each NUL-terminated into buf, returning its length or PULSE_ENOSPC; then the join of a
+ * prefix, a part and a stamp (the length, PULSE_ENOSPC or PULSE_EINVAL). Same text. */
+int pulse_delivery_prefix(char *buf, size_t cap, uint32_t client, const char *node);
+int pulse_delivery_stamp(char *buf, size_t cap, int64_t received_at_us);
+int pulse_delivery_join(const char *prefix, size_t prefix_len, const pulse_delivery_part *p,
+                        const char *stamp, size_t stamp_len, int recovered, char *buf, size_t cap);
 int pulse_manifest_rec_format(const pulse_manifest_rec *r, char *buf, size_t cap);
 
 /* Parse one line (len bytes, with or without the trailing '\n'). Returns 0, or

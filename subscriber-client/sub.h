@@ -69,6 +69,8 @@ typedef struct sub_client {
     size_t out_len;
     char node[64];            /* from the hello frame, "" until then */
     uint64_t memo_next;       /* where its next envelope likely is in r->memo (sub_memo_get) */
+    char line_prefix[80];     /* "id,node," of its delivery lines; len 0: to be made */
+    size_t line_prefix_len;
     unsigned acked;           /* "subscribed" replies since this connect */
     bool ever_ready;
     int64_t connected_at_us;  /* first time every subscription was acknowledged */
@@ -106,6 +108,9 @@ typedef struct {
     sub_client *clients;
     sub_out deliveries;
     sub_memo memo;            /* the envelopes scanned last (sub_memo.h) */
+    int64_t stamp_us;         /* the receive time stamp_text holds ("us,"; len 0: none) */
+    char stamp_text[24];
+    size_t stamp_len;
     FILE *gaps;
     FILE *recoveries;
     unsigned connecting, open_count, ready_count, failed_connects;

@@ -201,6 +201,7 @@ static void on_control(sub_run *r, sub_client *c, const char *text, size_t len)
     } else if (strcmp(op, "hello") == 0) {
         const char *node = json_string_value(json_object_get(root, "node"));
         copy_node(c->node, sizeof(c->node), node != NULL ? node : "unknown");
+        c->line_prefix_len = 0; /* its lines name the new node */
     } else if (strcmp(op, "subscribed") == 0) {
         on_subscribed(r, c, root);
         c->acked++;
@@ -254,14 +255,27 @@ static void on_delivery_line(sub_run *r, sub_client *c, const char *line, size_t
         return;
     }
     recovered = track_position(r, c, d, rx_us);
-    {
-        const char *node = c->node[0] ? c->node : "unknown";
+    /* the line's pieces that do not change with every delivery, made when they do */
+    if (c->line_prefix_len == 0) {
+        n = pulse_delivery_prefix(c->line_prefix, sizeof c->line_prefix, c->id,
+                                  c->node[0] ? c->node : "unknown");
+        c->line_prefix_len = n > 0 ? (size_t)n : 0;
+    }
+    if (r->stamp_len == 0 || r->stamp_us != rx_us) {
+        n = pulse_delivery_stamp(r->stamp_text, sizeof r->stamp_text, rx_us);
+        r->stamp_len = n > 0 ? (size_t)n : 0;
+        r->stamp_us = rx_us;
+    }
+    n = PULSE_EINVAL;
+    if (c->line_prefix_len > 0 && r->stamp_len > 0) {
         tail = sub_out_tail(&r->deliveries, &room);
-        n = pulse_delivery_line(part, c->id, node, rx_us, recovered, tail, room);
+        n = pulse_delivery_join(c->line_prefix, c->line_prefix_len, part, r->stamp_text,
+                                r->stamp_len, recovered, tail, room);
         if (n == PULSE_ENOSPC) {
             sub_out_flush(&r->deliveries);
             tail = sub_out_tail(&r->deliveries, &room);
-            n = pulse_delivery_line(part, c->id, node, rx_us, recovered, tail, room);
+            n = pulse_delivery_join(c->line_prefix, c->line_prefix_len, part, r->stamp_text,
+                                    r->stamp_len, recovered, tail, room);
         }
     }
     if (n < 0) {
@@ -279,10 +293,15 @@ static void on_delivery_line(sub_run *r, sub_client *c, const char *line, size_t
     }
 }
 
-/* One whole message: one envelope, or several separated by '\n' (?batch=1). */
+/* One whole message: one envelope, or with ?batch=1 several separated by '\n'. */
 static void on_message(sub_run *r, sub_client *c, const char *text, size_t len, int64_t rx_us)
 {
     r->total_frames++;
+    if (!r->batch) { /* each envelope is its own frame: no '\n' to look for */
+        if (len > 0)
+            on_delivery_line(r, c, text, len, rx_us);
+        return;
+    }
     while (len > 0) {
         const char *nl = memchr(text, '\n', len);
         size_t l = nl ? (size_t)(nl - text) : len;

@@ -358,7 +358,8 @@ static void event_id(char out[37], int i)
 }
 
 /* A scripted gateway on one connection: hello, subscribed, then CUT_EVENTS deliveries
- * in frames of 1 to 40 envelopes (7-bit, 16-bit and 64-bit lengths), written in pieces
+ * in frames of 1 to 40 envelopes (a client that asked for ?batch=1; 7-bit, 16-bit and
+ * 64-bit lengths), written in pieces
  * of 1 byte to 70 KB a few ms apart, so pulse-subscribe's reads end inside frame
  * headers, inside payloads just short of and far from their ends, and exactly on frame
  * boundaries. Every delivery must be logged once, in order, with its fields intact. */
@@ -390,7 +391,9 @@ START_TEST(test_reads_cut_anywhere)
     {
         char expect[16];
         snprintf(expect, sizeof expect, "%d", CUT_EVENTS);
-        const char *args[] = {"--url", u, "--out", out, "--expect", expect, "--duration", "30", NULL};
+        /* --batch: several envelopes per frame are what a client asks for with ?batch=1 */
+        const char *args[] = {"--url", u, "--out", out, "--expect", expect, "--duration", "30",
+                              "--batch", NULL};
         start(&sub, "pulse-subscribe", "sub-cut.log", args);
     }
     {
@@ -408,6 +411,7 @@ START_TEST(test_reads_cut_anywhere)
         if (strstr(req, "\r\n\r\n") != NULL)
             break;
     }
+    ck_assert_msg(strstr(req, "batch=1") != NULL, "pulse-subscribe --batch did not ask for batches: %s", req);
     key = strcasestr(req, "\r\nSec-WebSocket-Key:");
     ck_assert_ptr_nonnull(key);
     key += strlen("\r\nSec-WebSocket-Key:");

@@ -352,6 +352,31 @@ START_TEST(test_delivery_part_and_line)
             ck_assert_int_eq(got[cap], 'x');
         }
     }
+    /* the same line from its kept pieces: prefix, part, stamp */
+    {
+        char prefix[96], stamp[24];
+        int pl = pulse_delivery_prefix(prefix, sizeof prefix, 42, "gw-7");
+        int sl = pulse_delivery_stamp(stamp, sizeof stamp, INT64_MIN);
+        ck_assert_int_eq(pl, 8);
+        ck_assert_str_eq(prefix, "42,gw-7,");
+        ck_assert_int_eq(sl, 21);
+        ck_assert_str_eq(stamp, "-9223372036854775808,");
+        w = pulse_delivery_line(&part, 42, "gw-7", INT64_MIN, 1, want, sizeof want);
+        ck_assert_int_gt(w, 0);
+        n = pulse_delivery_join(prefix, (size_t)pl, &part, stamp, (size_t)sl, 1, got, sizeof got);
+        ck_assert_int_eq(n, w);
+        ck_assert_str_eq(got, want);
+        for (size_t cap = 0; cap <= (size_t)w; cap++)
+            ck_assert_int_eq(pulse_delivery_join(prefix, (size_t)pl, &part, stamp, (size_t)sl, 1, got, cap),
+                             PULSE_ENOSPC);
+        ck_assert_int_eq(pulse_delivery_join(prefix, (size_t)pl, &part, stamp, (size_t)sl, 2, got, sizeof got),
+                         PULSE_EINVAL);
+        for (size_t cap = 0; cap <= 8; cap++)
+            ck_assert_int_eq(pulse_delivery_prefix(prefix, cap, 42, "gw-7"), PULSE_ENOSPC);
+        for (size_t cap = 0; cap <= 21; cap++)
+            ck_assert_int_eq(pulse_delivery_stamp(stamp, cap, INT64_MIN), PULSE_ENOSPC);
+        ck_assert_int_eq(pulse_delivery_prefix(prefix, sizeof prefix, 1, "a\"b"), PULSE_EINVAL);
+    }
     /* an empty event type is allowed, as in pulse_delivery_rec_format */
     ck_assert_int_eq(pulse_delivery_part_make(&part, "c", 1, "e", 1, 0, NULL, 0, 5, 0), 0);
     ck_assert_int_eq(pulse_delivery_line(&part, 1, "n", 6, 0, got, sizeof got), 19);
