@@ -24,7 +24,12 @@
 # --client ws (default): bench/wsbench.c, the neutral client (raw RFC 6455 over
 # epoll, no libwebsockets), publishing with its own raw-RESP publisher; payload sizes
 # are exact. --client pulse: pulse-subscribe + pulse-publish + pulse-report (ours;
-# payload sizes approximate). --workers: the gateway's --workers (default 1).
+# payload sizes approximate), publishing with plain PUBLISH (pulse-publish --raw) like
+# the neutral client, so the two rows differ only in the measuring client;
+# PULSE_BENCH_HISTORY=1 publishes through the history function instead (FCALL
+# pulse_publish: on 2 cores its Redis CPU, about a sixth of a core at 3200/s, comes
+# out of the cores the gateway and the client share). --workers: the gateway's
+# --workers (default 1).
 #
 # Every delivery row: p50/p99/max latency (receive time minus published_at_us), drops
 # (expected - received), sends per delivery (snd/dl: perf stat -e
@@ -46,8 +51,9 @@
 # (an A/B of one setting with one binary).
 #
 # PULSE_BENCH_OUT=dir puts the results there instead of bench/results (a tmpfs such as
-# /dev/shm keeps pulse-subscribe's delivery logs, about 120 B per delivery, off the
-# disk at high rates).
+# /dev/shm keeps pulse-subscribe's delivery logs, about 110 B per delivery, off the
+# disk at high rates). A delivery log is removed once its report is made (1 GB for
+# 3 s at 3200/s); PULSE_BENCH_KEEP_LOGS=1 keeps them.
 #
 # PULSE_BENCH_BUILD=dir takes the gateway and our own client (pulse-publish,
 # pulse-subscribe, pulse-report: they must match the gateway's wire format) from
@@ -231,8 +237,11 @@ run_case() {
     "$WSB" pub "${to[@]}" --channel events.critical --count "$events" --rate "$rate" \
       --bytes "$bytes" >"$dir/publisher.out" &
   else
+    # raw PUBLISH, as the neutral client's publisher, unless PULSE_BENCH_HISTORY is set
+    local how=(--raw)
+    [ -z "${PULSE_BENCH_HISTORY:-}" ] || how=()
     "$PUB" --redis "$REDIS" --channel events.critical --count "$events" --rate "$rate" \
-      --manifest "$dir/manifest.csv" --quiet --payload-bytes "$bytes" &
+      --manifest "$dir/manifest.csv" --quiet --payload-bytes "$bytes" "${how[@]}" &
   fi
   local pub=$!
   s1=$(wait_ticks "$sub" "$secs")
@@ -249,6 +258,10 @@ run_case() {
     s1=$((s0 + $(pulse_kv cpu_ms "$line" | cut -d. -f1) * HZ / 1000)) # its own count, since ready
   else
     "$REP" --json --no-svg "$dir" >"$dir/report.json" 2>"$dir/report.err" || true
+    # The delivery log (about 110 B a delivery: 1 GB for 3 s at 3200/s) has given its
+    # report: removed unless kept, so a sweep does not pile up gigabytes (on a tmpfs,
+    # in memory) that its later runs would have to write beside.
+    [ -n "${PULSE_BENCH_KEEP_LOGS:-}" ] || rm -f "$dir/deliveries.csv"
     read -r received p50 p99 max < <(python3 -c '
 import json, sys
 o = json.load(open(sys.argv[1]))["overall"]; l = o["latency_ms"]
