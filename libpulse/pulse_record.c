@@ -131,24 +131,37 @@ int pulse_delivery_part_make(pulse_delivery_part *p, const char *channel, size_t
     return 0;
 }
 
+/* A NUL-terminated piece into buf[0..cap): o is ready for the puts, or PULSE_ENOSPC. */
+static int piece_begin(line_out *o, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return PULSE_ENOSPC;
+    o->p = buf;
+    o->end = buf + cap - 1;
+    o->full = false;
+    return 0;
+}
+
+static int piece_end(line_out *o, char *buf)
+{
+    if (o->full)
+        return PULSE_ENOSPC;
+    *o->p = '\0';
+    return (int)(o->p - buf);
+}
+
 int pulse_delivery_prefix(char *buf, size_t cap, uint32_t client, const char *node)
 {
     line_out o;
 
     if (buf == NULL || node == NULL || !field_ok(node, 64))
         return PULSE_EINVAL;
-    if (cap == 0)
+    if (piece_begin(&o, buf, cap) != 0)
         return PULSE_ENOSPC;
-    o.p = buf;
-    o.end = buf + cap - 1;
-    o.full = false;
     put_u64(&o, client, ',');
     put_mem(&o, node, strlen(node));
     put_mem(&o, ",", 1);
-    if (o.full)
-        return PULSE_ENOSPC;
-    *o.p = '\0';
-    return (int)(o.p - buf);
+    return piece_end(&o, buf);
 }
 
 int pulse_delivery_stamp(char *buf, size_t cap, int64_t received_at_us)
@@ -157,16 +170,10 @@ int pulse_delivery_stamp(char *buf, size_t cap, int64_t received_at_us)
 
     if (buf == NULL)
         return PULSE_EINVAL;
-    if (cap == 0)
+    if (piece_begin(&o, buf, cap) != 0)
         return PULSE_ENOSPC;
-    o.p = buf;
-    o.end = buf + cap - 1;
-    o.full = false;
     put_i64(&o, received_at_us, ',');
-    if (o.full)
-        return PULSE_ENOSPC;
-    *o.p = '\0';
-    return (int)(o.p - buf);
+    return piece_end(&o, buf);
 }
 
 int pulse_delivery_join(const char *prefix, size_t prefix_len, const pulse_delivery_part *p,
