@@ -19,7 +19,6 @@
  * the log line; the next entry starts at the next multiple of 64. */
 typedef struct {
     size_t len;        /* 0: a copy whose scan failed */
-    size_t part_at;    /* the part's offset from the entry's start */
     uint64_t next;     /* the entry kept after this one: its position + 1, or 0 (none yet) */
     pulse_delivery d;  /* pointers into the bytes below */
 } entry_head;
@@ -37,6 +36,12 @@ static inline size_t part_at(size_t len)
 static inline size_t entry_size(size_t len)
 {
     return align_up(part_at(len) + sizeof(pulse_delivery_part), 64);
+}
+
+/* The part of the entry e that holds an envelope of len bytes. */
+static inline pulse_delivery_part *entry_part(entry_head *e, size_t len)
+{
+    return (pulse_delivery_part *)(void *)((unsigned char *)e + part_at(len));
 }
 
 static inline uint64_t load64(const char *p)
@@ -143,14 +148,14 @@ static int fill(sub_memo *m, const char *text, size_t len, pulse_delivery *d,
     return 0;
 }
 
-/* A hit on e at pos: the results, and where the reader's next envelope most likely is. */
+/* A hit on e: the results, and where the reader's next envelope most likely is. */
 static int hit(sub_memo *m, entry_head *e, uint64_t *next, const pulse_delivery **d,
                const pulse_delivery_part **part)
 {
     m->hits++;
     *next = e->next;
     *d = &e->d;
-    *part = (const pulse_delivery_part *)(const void *)((const unsigned char *)e + e->part_at);
+    *part = entry_part(e, e->len);
     return 0;
 }
 
@@ -199,12 +204,11 @@ int sub_memo_get(sub_memo *m, const char *line, size_t len, uint64_t *next,
     pos = off + n > m->ring_size ? m->head + (m->ring_size - off) : m->head; /* never straddle the end */
     e = entry_at(m, pos);
     e->len = 0;
-    e->part_at = part_at(len);
     e->next = 0;
     memcpy(e + 1, line, len);
     m->head = pos + n;
     {
-        pulse_delivery_part *p = (pulse_delivery_part *)(void *)((unsigned char *)e + e->part_at);
+        pulse_delivery_part *p = entry_part(e, len);
         rc = fill(m, (const char *)(e + 1), len, &e->d, p, err);
         if (rc != 0)
             return rc;

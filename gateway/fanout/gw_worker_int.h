@@ -92,7 +92,6 @@ typedef struct cf_conn {
 
 #define CF_PATH "/connection/websocket"
 
-
 struct gw_worker {
     gw_node *node;
     const gw_config *cfg;
